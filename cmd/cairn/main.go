@@ -1,0 +1,39 @@
+// Command cairn is Cairn's one binary: `cairn agent` runs a node; the other
+// verbs are the command-line client.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// version is set at build time by the Makefile (-ldflags "-X main.version=...").
+var version = "dev"
+
+const usage = `usage: cairn <command> [flags]
+
+commands:
+  agent     run a Cairn node (cairn agent -h lists its flags)
+  version   print the version
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "agent":
+		if err := runAgent(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "cairn agent:", err)
+			os.Exit(1)
+		}
+	case "version", "-version", "--version":
+		fmt.Println("cairn", version)
+	case "help", "-h", "-help", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "cairn: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+}

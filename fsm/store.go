@@ -1,0 +1,349 @@
+package fsm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/go-memdb"
+)
+
+const (
+	tableResources = "resources"
+	tableEntries   = "entries" // secondary index entries
+	tableMeta      = "meta"
+)
+
+// entry is one value of one secondary index for one resource.
+type entry struct {
+	Kind, Index, Value, ID string
+}
+
+// meta holds the Raft index of the last applied command, kept in the same
+// memdb as the data so that every View sees an index consistent with it.
+type meta struct {
+	Index uint64
+}
+
+// keyIndexer makes memdb keys that Cairn builds itself (NUL-separated and
+// NUL-terminated), so that prefix and lower-bound scans are plain byte ranges.
+type keyIndexer struct{ key func(obj any) string }
+
+func (k keyIndexer) FromObject(obj any) (bool, []byte, error) {
+	return true, []byte(k.key(obj)), nil
+}
+
+func (k keyIndexer) FromArgs(args ...any) ([]byte, error) {
+	if len(args) != 1 {
+		return nil, fmt.Errorf("want one key argument, got %d", len(args))
+	}
+	s, ok := args[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("key argument must be a string, got %T", args[0])
+	}
+	return []byte(s), nil
+}
+
+func (k keyIndexer) PrefixFromArgs(args ...any) ([]byte, error) { return k.FromArgs(args...) }
+
+func entryPrefix(kind, index, value string) string {
+	return kind + "\x00" + index + "\x00" + value + "\x00"
+}
+
+var dbSchema = &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+	tableResources: {Name: tableResources, Indexes: map[string]*memdb.IndexSchema{
+		"id": {Name: "id", Unique: true, Indexer: keyIndexer{func(o any) string {
+			r := o.(*Resource)
+			return resourceKey(r.Kind, r.ID) + "\x00"
+		}}},
+	}},
+	tableEntries: {Name: tableEntries, Indexes: map[string]*memdb.IndexSchema{
+		"id": {Name: "id", Unique: true, Indexer: keyIndexer{func(o any) string {
+			e := o.(*entry)
+			return entryPrefix(e.Kind, e.Index, e.Value) + e.ID + "\x00"
+		}}},
+	}},
+	tableMeta: {Name: tableMeta, Indexes: map[string]*memdb.IndexSchema{
+		"id": {Name: "id", Unique: true, Indexer: keyIndexer{func(any) string { return "meta" }}},
+	}},
+}}
+
+// Store is the in-memory resource store. Apply and Restore must be called
+// from one goroutine at a time (Raft's FSM goroutine does so); reads may run
+// concurrently from any number of goroutines through View.
+type Store struct {
+	schema Schema
+
+	mu      sync.RWMutex // guards db (swapped wholesale by Restore) and changed
+	db      *memdb.MemDB
+	changed chan struct{} // closed and replaced whenever the index advances
+}
+
+// NewStore returns an empty store that indexes the kinds in schema.
+func NewStore(schema Schema) *Store {
+	return &Store{schema: schema, db: newDB(), changed: make(chan struct{})}
+}
+
+func newDB() *memdb.MemDB {
+	db, err := memdb.NewMemDB(dbSchema)
+	if err != nil {
+		panic(err) // the schema is a constant; a failure is a programming error
+	}
+	return db
+}
+
+// Schema returns the kinds the store indexes.
+func (s *Store) Schema() Schema { return s.schema }
+
+// View returns an immutable, consistent view of the whole store.
+func (s *Store) View() *View {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return &View{txn: s.db.Txn(false), schema: s.schema}
+}
+
+// Index returns the Raft index of the last applied command.
+func (s *Store) Index() uint64 { return s.View().Index() }
+
+// WaitIndex blocks until the store has applied index, or ctx ends.
+func (s *Store) WaitIndex(ctx context.Context, index uint64) error {
+	for {
+		s.mu.RLock()
+		ch := s.changed
+		s.mu.RUnlock()
+		if s.Index() >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// advanced wakes WaitIndex callers.
+func (s *Store) advanced() {
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// Apply applies cmd as Raft log entry index: all of it, or none of it with
+// the reason in the Result. The index advances either way.
+func (s *Store) Apply(index uint64, cmd Command) *Result {
+	s.mu.RLock()
+	db := s.db
+	s.mu.RUnlock()
+	txn := db.Txn(true)
+	res := applyOps(txn, s.schema, index, cmd)
+	if res.Conflict != nil || res.Invalid != "" {
+		txn.Abort()
+		res.Resources, res.Existed = nil, nil
+		txn = db.Txn(true)
+	}
+	setIndex(txn, index)
+	txn.Commit()
+	s.advanced()
+	return res
+}
+
+// SkipIndex records that a Raft log entry carrying no command (or one that
+// could not be decoded) was applied, so the store's index keeps pace.
+func (s *Store) SkipIndex(index uint64) {
+	s.mu.RLock()
+	txn := s.db.Txn(true)
+	s.mu.RUnlock()
+	setIndex(txn, index)
+	txn.Commit()
+	s.advanced()
+}
+
+func setIndex(txn *memdb.Txn, index uint64) {
+	if err := txn.Insert(tableMeta, &meta{Index: index}); err != nil {
+		panic(err)
+	}
+}
+
+func applyOps(txn *memdb.Txn, schema Schema, index uint64, cmd Command) *Result {
+	res := &Result{Index: index, Resources: make([]*Resource, len(cmd.Ops)), Existed: make([]bool, len(cmd.Ops))}
+	// Whether a batch is malformed depends on the batch alone, never on the
+	// store's state: check every operation before looking at any resource.
+	bodies := make([]json.RawMessage, len(cmd.Ops))
+	entries := make([][]*entry, len(cmd.Ops))
+	for i, op := range cmd.Ops {
+		if err := ValidateKind(op.Kind); err != nil {
+			res.Invalid = fmt.Sprintf("op %d: %v", i, err)
+			return res
+		}
+		if err := ValidateID(op.ID); err != nil {
+			res.Invalid = fmt.Sprintf("op %d: %v", i, err)
+			return res
+		}
+		switch op.Require {
+		case RequireNothing, RequireAbsent, RequireExists, RequireVersion:
+		default:
+			res.Invalid = fmt.Sprintf("op %d: unknown precondition %q", i, op.Require)
+			return res
+		}
+		switch op.Type {
+		case OpCheck, OpDelete:
+		case OpPut:
+			// Store the body in the canonical form json.Marshal gives it
+			// (compact, HTML-escaped): the form it has after EncodeCommand,
+			// and the one WriteSnapshot writes, so a restored store is
+			// byte-identical to one that applied the log.
+			body, err := json.Marshal(op.Body)
+			if len(op.Body) == 0 || err != nil {
+				res.Invalid = fmt.Sprintf("op %d: body of %s %q is not valid JSON", i, op.Kind, op.ID)
+				return res
+			}
+			bodies[i] = body
+			entries[i], err = indexEntries(schema, &Resource{Kind: op.Kind, ID: op.ID, Body: body})
+			if err != nil {
+				res.Invalid = fmt.Sprintf("op %d: %s %q: %v", i, op.Kind, op.ID, err)
+				return res
+			}
+		default:
+			res.Invalid = fmt.Sprintf("op %d: unknown operation %q", i, op.Type)
+			return res
+		}
+	}
+	for i, op := range cmd.Ops {
+		cur := getResource(txn, op.Kind, op.ID)
+		res.Existed[i] = cur != nil
+		if c := checkRequire(op, cur); c != nil {
+			res.Conflict = c
+			return res
+		}
+		switch op.Type {
+		case OpDelete:
+			if cur != nil {
+				removeResource(txn, schema, cur)
+			}
+		case OpPut:
+			r := &Resource{Kind: op.Kind, ID: op.ID, Version: index, CreateIndex: index,
+				Created: cmd.Time, Updated: cmd.Time, Body: bodies[i]}
+			if cur != nil {
+				r.CreateIndex, r.Created = cur.CreateIndex, cur.Created
+			}
+			if c := uniqueClash(txn, schema, r, entries[i]); c != nil {
+				if cur != nil {
+					c.Version = cur.Version
+				}
+				res.Conflict = c
+				return res
+			}
+			if cur != nil {
+				removeResource(txn, schema, cur)
+			}
+			insertResource(txn, r, entries[i])
+			res.Resources[i] = r
+		}
+	}
+	return res
+}
+
+func checkRequire(op Op, cur *Resource) *Conflict {
+	var version uint64
+	if cur != nil {
+		version = cur.Version
+	}
+	ok := true
+	switch op.Require {
+	case RequireNothing:
+	case RequireAbsent:
+		ok = cur == nil
+	case RequireExists:
+		ok = cur != nil
+	case RequireVersion:
+		ok = cur != nil && cur.Version == op.Version
+	default:
+		return &Conflict{Kind: op.Kind, ID: op.ID, Version: version, Require: op.Require}
+	}
+	if ok {
+		return nil
+	}
+	return &Conflict{Kind: op.Kind, ID: op.ID, Version: version, Require: op.Require}
+}
+
+func getResource(txn *memdb.Txn, kind, id string) *Resource {
+	raw, err := txn.First(tableResources, "id", resourceKey(kind, id)+"\x00")
+	if err != nil {
+		panic(err)
+	}
+	if raw == nil {
+		return nil
+	}
+	return raw.(*Resource)
+}
+
+// indexEntries computes r's secondary index entries from its body.
+func indexEntries(schema Schema, r *Resource) ([]*entry, error) {
+	var out []*entry
+	for _, ix := range schema[r.Kind].Indexes {
+		vals, err := ix.Values(r.Body)
+		if err != nil {
+			return nil, fmt.Errorf("index %s: %w", ix.Name, err)
+		}
+		if ix.Unique && len(vals) > 1 {
+			vals = vals[:1]
+		}
+		for _, v := range vals {
+			out = append(out, &entry{Kind: r.Kind, Index: ix.Name, Value: v, ID: r.ID})
+		}
+	}
+	return out, nil
+}
+
+// uniqueClash reports a unique index value of r already held by another
+// resource of its kind. The caller fills in r's current version.
+func uniqueClash(txn *memdb.Txn, schema Schema, r *Resource, entries []*entry) *Conflict {
+	for _, e := range entries {
+		ix, _ := schema.index(e.Kind, e.Index)
+		if !ix.Unique {
+			continue
+		}
+		it, err := txn.Get(tableEntries, "id_prefix", entryPrefix(e.Kind, e.Index, e.Value))
+		if err != nil {
+			panic(err)
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			holder := raw.(*entry)
+			// The prefix also matches longer values that continue with a
+			// NUL byte ("x\u0000y" for "x"): skip those too.
+			if holder.ID == r.ID || holder.Value != e.Value {
+				continue
+			}
+			return &Conflict{Kind: r.Kind, ID: r.ID, Index: e.Index, Value: e.Value, HolderID: holder.ID}
+		}
+	}
+	return nil
+}
+
+func insertResource(txn *memdb.Txn, r *Resource, entries []*entry) {
+	if err := txn.Insert(tableResources, r); err != nil {
+		panic(err)
+	}
+	for _, e := range entries {
+		if err := txn.Insert(tableEntries, e); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// removeResource deletes r and its index entries. The entries are recomputed
+// from r's body, which produced them when r was written.
+func removeResource(txn *memdb.Txn, schema Schema, r *Resource) {
+	if err := txn.Delete(tableResources, r); err != nil {
+		panic(err)
+	}
+	entries, _ := indexEntries(schema, r)
+	for _, e := range entries {
+		if err := txn.Delete(tableEntries, e); err != nil && err != memdb.ErrNotFound {
+			panic(err)
+		}
+	}
+}

@@ -1,0 +1,64 @@
+package native
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"cairn/fsm"
+	"cairn/http/httpx"
+	"cairn/node"
+)
+
+// errNotFound means the resource asked for does not exist.
+var errNotFound = errors.New("not found")
+
+// errPrecondition means an If-Match or If-None-Match header did not hold.
+var errPrecondition = errors.New("precondition failed")
+
+// errBadRequest means the request's parameters or headers are malformed.
+var errBadRequest = errors.New("bad request")
+
+// ErrorBody is the native API's error document.
+type ErrorBody struct {
+	Error string `json:"error"`
+	Code  int    `json:"code"`
+}
+
+// WriteError writes the native error document with status.
+func WriteError(w http.ResponseWriter, status int, msg string) {
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	httpx.WriteJSON(w, status, ErrorBody{Error: msg, Code: status})
+}
+
+// statusOf maps an error to the native API's status code: the one place that
+// knows the mapping.
+func statusOf(err error) int {
+	var conflict *fsm.Conflict
+	switch {
+	case errors.Is(err, errNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, errPrecondition):
+		return http.StatusPreconditionFailed
+	case errors.As(err, &conflict) && conflict.Index != "":
+		return http.StatusConflict // a unique index is held by another resource
+	case errors.Is(err, fsm.ErrConflict):
+		return http.StatusPreconditionFailed
+	case errors.Is(err, errBadRequest), errors.Is(err, fsm.ErrInvalid), errors.Is(err, httpx.ErrBadJSON),
+		errors.Is(err, fsm.ErrNoIndex):
+		return http.StatusBadRequest
+	case errors.Is(err, httpx.ErrBodyTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrTimeout),
+		errors.Is(err, node.ErrShutdown), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// fail writes err as the native error document.
+func fail(w http.ResponseWriter, err error) {
+	WriteError(w, statusOf(err), err.Error())
+}

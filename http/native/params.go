@@ -1,0 +1,99 @@
+package native
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Consistency is how fresh a read must be.
+type Consistency int
+
+const (
+	// Default reads the local store: fast, possibly behind the leader.
+	Default Consistency = iota
+	// Consistent reads are linearizable: the leader confirms it still
+	// leads before reading (?consistent).
+	Consistent
+	// Stale reads the local store even with no leader (?stale).
+	Stale
+)
+
+const (
+	defaultListLimit = 100
+	maxListLimit     = 1000
+	maxWait          = 5 * time.Minute
+	defaultWait      = 5 * time.Minute
+)
+
+// params are a request's query parameters, parsed and validated once.
+type params struct {
+	consistency Consistency
+	index       uint64 // blocking read: wait until the store passes this index
+	wait        time.Duration
+	prefix      string
+	after       string // decoded continue token
+	limit       int
+	by, value   string // secondary index look-up
+}
+
+func parseParams(r *http.Request) (params, error) {
+	q := r.URL.Query()
+	p := params{limit: defaultListLimit, prefix: q.Get("prefix"), by: q.Get("by"), value: q.Get("value")}
+	_, consistent := q["consistent"]
+	_, stale := q["stale"]
+	switch {
+	case consistent && stale:
+		return p, fmt.Errorf("%w: ?consistent and ?stale exclude each other", errBadRequest)
+	case consistent:
+		p.consistency = Consistent
+	case stale:
+		p.consistency = Stale
+	}
+	if s := q.Get("index"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return p, fmt.Errorf("%w: index %q is not a non-negative integer", errBadRequest, s)
+		}
+		p.index, p.wait = n, defaultWait
+	}
+	if s := q.Get("wait"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return p, fmt.Errorf("%w: wait %q is not a duration such as 30s", errBadRequest, s)
+		}
+		p.wait = min(d, maxWait)
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxListLimit {
+			return p, fmt.Errorf("%w: limit %q must be an integer from 1 to %d", errBadRequest, s, maxListLimit)
+		}
+		p.limit = n
+	}
+	if s := q.Get("continue"); s != "" {
+		b, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil || len(b) == 0 {
+			return p, fmt.Errorf("%w: continue token %q is not one this API issued", errBadRequest, s)
+		}
+		p.after = string(b)
+	}
+	if (p.by == "") != (p.value == "" && !q.Has("value")) {
+		return p, fmt.Errorf("%w: ?by=<index> and ?value=<value> go together", errBadRequest)
+	}
+	return p, nil
+}
+
+// continueToken is the opaque token that resumes a list after id.
+func continueToken(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+// Consistency returns how fresh the read must be.
+func (p params) Consistency() Consistency { return p.consistency }
+
+// Wait returns the blocking read's index and the longest wait; wait is 0 for
+// a read that does not block.
+func (p params) Wait() (index uint64, wait time.Duration) { return p.index, p.wait }

@@ -1,0 +1,247 @@
+package native
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"cairn/fsm"
+	"cairn/http/httpx"
+
+	"github.com/gorilla/mux"
+)
+
+// ListBody is the document GET /cairn/v1/resources/{kind} returns. Next is
+// the continue token of the following page, empty on the last one.
+type ListBody struct {
+	Kind  string          `json:"kind"`
+	Items []*fsm.Resource `json:"items"`
+	Next  string          `json:"next,omitempty"`
+}
+
+func etag(version uint64) string { return `"` + strconv.FormatUint(version, 10) + `"` }
+
+// kindAndID reads and validates the path's kind and id.
+func kindAndID(r *http.Request) (kind, id string, err error) {
+	v := mux.Vars(r)
+	kind, id = v["kind"], v["id"]
+	if err := fsm.ValidateKind(kind); err != nil {
+		return "", "", fmt.Errorf("%w: %w", errBadRequest, err)
+	}
+	if r.Method == http.MethodGet && id == "" { // list
+		return kind, "", nil
+	}
+	if err := fsm.ValidateID(id); err != nil {
+		return "", "", fmt.Errorf("%w: %w", errBadRequest, err)
+	}
+	return kind, id, nil
+}
+
+// readView returns the view a read is served from, after the blocking wait
+// and consistency the query asks for, and sets the freshness headers.
+func (a *API) readView(w http.ResponseWriter, r *http.Request, p params) (*fsm.View, error) {
+	if index, wait := p.Wait(); wait > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		// A wait that times out is not an error: the client gets the
+		// current state and re-polls from its index.
+		_ = a.node.Store().WaitIndex(ctx, index+1)
+		cancel()
+	}
+	if p.Consistency() == Consistent {
+		if err := a.node.ReadBarrier(r.Context()); err != nil {
+			return nil, err
+		}
+	}
+	v := a.node.View()
+	h := w.Header()
+	h.Set("X-Cairn-Index", strconv.FormatUint(v.Index(), 10))
+	id, _ := a.node.Leader()
+	h.Set("X-Cairn-Known-Leader", strconv.FormatBool(id != ""))
+	h.Set("X-Cairn-Last-Contact", strconv.FormatInt(a.node.LastContact().Milliseconds(), 10))
+	return v, nil
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	kind, _, err := kindAndID(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	p, err := parseParams(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	v, err := a.readView(w, r, p)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	body := ListBody{Kind: kind, Items: []*fsm.Resource{}}
+	if p.by != "" {
+		items, err := v.Lookup(kind, p.by, p.value)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		body.Items = append(body.Items, items...)
+	} else {
+		items, more := v.List(kind, p.prefix, p.after, p.limit)
+		body.Items = append(body.Items, items...)
+		if more {
+			body.Next = continueToken(items[len(items)-1].ID)
+		}
+	}
+	httpx.WriteJSON(w, http.StatusOK, body)
+}
+
+func (a *API) get(w http.ResponseWriter, r *http.Request) {
+	kind, id, err := kindAndID(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	p, err := parseParams(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	v, err := a.readView(w, r, p)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	res := v.Get(kind, id)
+	if res == nil {
+		fail(w, fmt.Errorf("%w: %s %q does not exist", errNotFound, kind, id))
+		return
+	}
+	w.Header().Set("ETag", etag(res.Version))
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagListMatches(inm, res.Version) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, res)
+}
+
+func (a *API) put(w http.ResponseWriter, r *http.Request) {
+	kind, id, err := kindAndID(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	op := fsm.Op{Type: fsm.OpPut, Kind: kind, ID: id}
+	if op.Require, op.Version, err = writePrecondition(r); err != nil {
+		fail(w, err)
+		return
+	}
+	if op.Body, err = httpx.ReadJSON(r); err != nil {
+		fail(w, err)
+		return
+	}
+	res, err := a.apply(w, r, op)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	written := res.Resources[0]
+	w.Header().Set("ETag", etag(written.Version))
+	status := http.StatusOK
+	if !res.Existed[0] {
+		status = http.StatusCreated
+		w.Header().Set("Location", "/cairn/v1/resources/"+kind+"/"+url.PathEscape(id))
+	}
+	httpx.WriteJSON(w, status, written)
+}
+
+func (a *API) delete(w http.ResponseWriter, r *http.Request) {
+	kind, id, err := kindAndID(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	op := fsm.Op{Type: fsm.OpDelete, Kind: kind, ID: id}
+	if op.Require, op.Version, err = writePrecondition(r); err != nil {
+		fail(w, err)
+		return
+	}
+	if op.Require == fsm.RequireAbsent {
+		fail(w, fmt.Errorf("%w: If-None-Match: * makes no sense on DELETE", errBadRequest))
+		return
+	}
+	res, err := a.apply(w, r, op)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if !res.Existed[0] {
+		fail(w, fmt.Errorf("%w: %s %q does not exist", errNotFound, kind, id))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// apply proposes a one-operation command stamped with this node's clock and
+// sets X-Cairn-Index to the index it was applied at.
+func (a *API) apply(w http.ResponseWriter, r *http.Request, op fsm.Op) (*fsm.Result, error) {
+	index, res, err := a.node.Apply(r.Context(), fsm.Command{Ops: []fsm.Op{op}, Time: a.now().UTC()})
+	if index > 0 {
+		// Set even for a refused command: it took a log index too, and a
+		// client reading through another node may wait for it.
+		w.Header().Set("X-Cairn-Index", strconv.FormatUint(index, 10))
+	}
+	return res, err
+}
+
+// writePrecondition turns If-Match / If-None-Match into the store's
+// precondition. An entity tag this API did not issue never matches, so it
+// yields a 412 as HTTP prescribes, not a 400.
+func writePrecondition(r *http.Request) (fsm.Require, uint64, error) {
+	im, inm := strings.TrimSpace(r.Header.Get("If-Match")), strings.TrimSpace(r.Header.Get("If-None-Match"))
+	switch {
+	case im != "" && inm != "":
+		return "", 0, fmt.Errorf("%w: send If-Match or If-None-Match, not both", errBadRequest)
+	case im == "*":
+		return fsm.RequireExists, 0, nil
+	case im != "":
+		if strings.Contains(im, ",") {
+			return "", 0, fmt.Errorf("%w: If-Match takes one entity tag here, got %q", errBadRequest, im)
+		}
+		v, _ := parseETag(im)
+		return fsm.RequireVersion, v, nil
+	case inm == "*":
+		return fsm.RequireAbsent, 0, nil
+	case inm != "":
+		return "", 0, fmt.Errorf("%w: on writes If-None-Match supports only *", errBadRequest)
+	}
+	return fsm.RequireNothing, 0, nil
+}
+
+// parseETag reads a strong entity tag "N" (the quotes may be omitted); ok is
+// false for anything else, including weak tags.
+func parseETag(s string) (uint64, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	return v, err == nil && v > 0
+}
+
+// etagListMatches reports whether an If-None-Match list names version (weak
+// comparison, as RFC 9110 prescribes for If-None-Match).
+func etagListMatches(list string, version uint64) bool {
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" {
+			return true
+		}
+		if v, ok := parseETag(strings.TrimPrefix(t, "W/")); ok && v == version {
+			return true
+		}
+	}
+	return false
+}

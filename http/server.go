@@ -1,0 +1,141 @@
+// Package http is Cairn's HTTP front: the gorilla/mux router, the
+// middleware every request passes (panic recovery, body size limit,
+// deadline), and the mounting of each API dialect (sub-packages native,
+// mrf, ...). Dialects never touch Raft; they call the node.
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"cairn/http/mrf"
+	"cairn/http/native"
+	"cairn/node"
+
+	"github.com/gorilla/mux"
+)
+
+// Limits are the request limits every member of a zone applies. They are
+// atomics because a runtime resource may change them while serving.
+type Limits struct {
+	maxBodyBytes   atomic.Int64
+	requestTimeout atomic.Int64 // nanoseconds
+}
+
+// NewLimits returns limits with the given values.
+func NewLimits(maxBodyBytes int64, requestTimeout time.Duration) *Limits {
+	l := &Limits{}
+	l.Set(maxBodyBytes, requestTimeout)
+	return l
+}
+
+// Set changes both limits.
+func (l *Limits) Set(maxBodyBytes int64, requestTimeout time.Duration) {
+	l.maxBodyBytes.Store(maxBodyBytes)
+	l.requestTimeout.Store(int64(requestTimeout))
+}
+
+// MaxBodyBytes is the largest request body accepted.
+func (l *Limits) MaxBodyBytes() int64 { return l.maxBodyBytes.Load() }
+
+// RequestTimeout is the deadline of a request (blocking reads get their
+// wait on top).
+func (l *Limits) RequestTimeout() time.Duration { return time.Duration(l.requestTimeout.Load()) }
+
+// blockingReadAllowance is added to the deadline of GETs that block
+// (?index=N), so a wait of up to five minutes is not cut short.
+const blockingReadAllowance = 5 * time.Minute
+
+// Server serves every dialect of one node.
+type Server struct {
+	handler http.Handler
+	limits  *Limits
+	log     *slog.Logger
+	srv     *http.Server
+}
+
+// NewServer builds the router for n.
+func NewServer(n *node.Node, limits *Limits, log *slog.Logger) *Server {
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		native.WriteError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		native.WriteError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
+	})
+	native.Register(r, n)
+	mrf.Register(r, n.HTTPURL())
+	s := &Server{limits: limits, log: log.With("component", "http")}
+	s.handler = s.recoverPanics(s.applyLimits(r))
+	return s
+}
+
+// Handler returns the server's root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	err := s.srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting requests and waits for those in flight, up to
+// ctx's deadline.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Shutdown(ctx)
+}
+
+// applyLimits bounds every request's body and time.
+func (s *Server) applyLimits(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		max := s.limits.MaxBodyBytes()
+		if r.ContentLength > max {
+			native.WriteError(w, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, max))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		timeout := s.limits.RequestTimeout()
+		if r.Method == http.MethodGet && r.URL.Query().Has("index") {
+			timeout += blockingReadAllowance
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// recoverPanics turns a handler's panic into a logged 500 instead of a
+// dropped connection. A panic is always a bug: the log line says where.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
+				native.WriteError(w, http.StatusInternalServerError, "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

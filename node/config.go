@@ -1,0 +1,59 @@
+package node
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is what one node needs to run. Zero values take the defaults in
+// DefaultConfig.
+type Config struct {
+	NodeID  string
+	Zone    string
+	DataDir string
+
+	// RaftAddr is the address the Raft TCP transport binds; RaftAdvertise,
+	// if set, is the address other nodes dial (needed when binding 0.0.0.0).
+	RaftAddr      string
+	RaftAdvertise string
+	// HTTPURL is this node's advertised HTTP base URL (http://host:port),
+	// reported as leader_http when this node leads.
+	HTTPURL string
+
+	// Bootstrap makes a node whose data dir holds no Raft state found a
+	// single-node zone of its own. An existing data dir always resumes.
+	Bootstrap bool
+
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
+
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+
+	// ApplyTimeout bounds Apply when the caller's context has no deadline.
+	ApplyTimeout time.Duration
+
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the embedded defaults of a single-node install.
+func DefaultConfig() Config {
+	return Config{
+		Zone:               "default",
+		DataDir:            "data",
+		RaftAddr:           "127.0.0.1:8181",
+		HTTPURL:            "http://127.0.0.1:8180",
+		Bootstrap:          true,
+		SnapshotThreshold:  8192,
+		SnapshotInterval:   2 * time.Minute,
+		TrailingLogs:       10240,
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond,
+		CommitTimeout:      50 * time.Millisecond,
+		ApplyTimeout:       10 * time.Second,
+	}
+}

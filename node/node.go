@@ -1,0 +1,486 @@
+// Package node runs one Cairn node's Raft member: its data dir, the Raft
+// log and stable store (raft-boltdb/v2, fsync'd), file snapshots, the TCP
+// transport, and the apply path from a command to the FSM's result.
+//
+// HTTP handlers reach Raft only through a Node: Apply to write, View to
+// read, Status to tell where the leader is.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"cairn/fsm"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Node is one running member of a zone.
+type Node struct {
+	cfg          Config
+	log          *slog.Logger
+	raft         *raft.Raft
+	store        *fsm.Store
+	boltStore    *raftboltdb.BoltStore
+	transport    *raft.NetworkTransport
+	bootstrapped bool
+
+	mu        sync.RWMutex
+	peerHTTP  func(id string) string // resolves another node's HTTP URL (gossip, later)
+	// leaderReady is set once this node, as leader, has applied every entry
+	// of earlier terms (its Barrier returned); until then its commit index
+	// may trail and it must not serve consistent reads.
+	leaderReady atomic.Bool
+	closeOnce   sync.Once
+	closed    chan struct{}
+	loopDone  chan struct{}
+}
+
+// Open starts the node described by cfg over schema. A data dir with no
+// Raft state and cfg.Bootstrap set founds a single-node zone; one with state
+// resumes where it left off.
+func Open(cfg Config, schema fsm.Schema) (*Node, error) {
+	def := DefaultConfig()
+	fill(&cfg, def)
+	if cfg.NodeID == "" {
+		return nil, errors.New("node id is empty")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("node", cfg.NodeID)
+	if err := claimDataDir(cfg.DataDir, cfg.NodeID); err != nil {
+		return nil, err
+	}
+	raftDir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(raftDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create raft dir: %w", err)
+	}
+
+	n := &Node{cfg: cfg, log: log.With("component", "node"), store: fsm.NewStore(schema),
+		closed: make(chan struct{}), loopDone: make(chan struct{})}
+
+	bs, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(raftDir, "raft.db"),
+		BoltOptions: &bolt.Options{Timeout: time.Second},
+	})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("%w: %s", ErrDataDirInUse, cfg.DataDir)
+		}
+		return nil, fmt.Errorf("open raft log: %w", err)
+	}
+	n.boltStore = bs
+	ok := false
+	defer func() {
+		if !ok {
+			n.closeStores()
+		}
+	}()
+
+	logs, err := raft.NewLogCache(1024, bs)
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, newHCLog(log, "raft-snapshots"))
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot store: %w", err)
+	}
+	var advertise net.Addr
+	if cfg.RaftAdvertise != "" {
+		if advertise, err = net.ResolveTCPAddr("tcp", cfg.RaftAdvertise); err != nil {
+			return nil, fmt.Errorf("raft advertise address %q: %w", cfg.RaftAdvertise, err)
+		}
+	}
+	n.transport, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 5, 10*time.Second, newHCLog(log, "raft-transport"))
+	if err != nil {
+		return nil, fmt.Errorf("raft transport on %s: %w", cfg.RaftAddr, err)
+	}
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = newHCLog(log, "raft")
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.CommitTimeout
+	if err := raft.ValidateConfig(rc); err != nil {
+		return nil, fmt.Errorf("raft config: %w", err)
+	}
+
+	existing, err := raft.HasExistingState(logs, bs, snaps)
+	if err != nil {
+		return nil, fmt.Errorf("inspect raft state: %w", err)
+	}
+	leaderNotify := make(chan bool, 8)
+	rc.NotifyCh = leaderNotify
+	n.raft, err = raft.NewRaft(rc, fsm.NewFSM(n.store, log), logs, bs, snaps, n.transport)
+	if err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	if !existing && cfg.Bootstrap {
+		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+			ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: raft.Voter,
+		}}})
+		if err := f.Error(); err != nil {
+			n.raft.Shutdown()
+			return nil, fmt.Errorf("bootstrap: %w", err)
+		}
+		n.bootstrapped = true
+	}
+	go n.leaderLoop(leaderNotify)
+	ok = true
+	return n, nil
+}
+
+// fill copies defaults into cfg's zero fields.
+func fill(cfg *Config, def Config) {
+	if cfg.Zone == "" {
+		cfg.Zone = def.Zone
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = def.DataDir
+	}
+	if cfg.RaftAddr == "" {
+		cfg.RaftAddr = def.RaftAddr
+	}
+	if cfg.SnapshotThreshold == 0 {
+		cfg.SnapshotThreshold = def.SnapshotThreshold
+	}
+	if cfg.SnapshotInterval == 0 {
+		cfg.SnapshotInterval = def.SnapshotInterval
+	}
+	if cfg.TrailingLogs == 0 {
+		cfg.TrailingLogs = def.TrailingLogs
+	}
+	if cfg.HeartbeatTimeout == 0 {
+		cfg.HeartbeatTimeout = def.HeartbeatTimeout
+	}
+	if cfg.ElectionTimeout == 0 {
+		cfg.ElectionTimeout = def.ElectionTimeout
+	}
+	if cfg.LeaderLeaseTimeout == 0 {
+		cfg.LeaderLeaseTimeout = def.LeaderLeaseTimeout
+	}
+	if cfg.CommitTimeout == 0 {
+		cfg.CommitTimeout = def.CommitTimeout
+	}
+	if cfg.ApplyTimeout == 0 {
+		cfg.ApplyTimeout = def.ApplyTimeout
+	}
+}
+
+const nodeIDFile = "node-id"
+
+// StoredNodeID returns the node id recorded in dataDir, or "" for a new
+// data dir.
+func StoredNodeID(dataDir string) string {
+	b, err := os.ReadFile(filepath.Join(dataDir, nodeIDFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// claimDataDir creates dataDir and records id in it, refusing a data dir
+// that belongs to another node: its Raft log speaks for that node.
+func claimDataDir(dataDir, id string) error {
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	if stored := StoredNodeID(dataDir); stored != "" && stored != id {
+		return fmt.Errorf("data dir %s belongs to node %q, not %q: start with -node-id %s or use another -data-dir", dataDir, stored, id, stored)
+	}
+	return os.WriteFile(filepath.Join(dataDir, nodeIDFile), []byte(id+"\n"), 0o640)
+}
+
+// Bootstrapped reports whether Open founded a new zone (rather than
+// resuming from the data dir or waiting to be joined).
+func (n *Node) Bootstrapped() bool { return n.bootstrapped }
+
+// ID returns the node's id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// Zone returns the node's zone.
+func (n *Node) Zone() string { return n.cfg.Zone }
+
+// HTTPURL returns this node's advertised HTTP base URL.
+func (n *Node) HTTPURL() string { return n.cfg.HTTPURL }
+
+// RaftAddr returns the address other nodes dial for Raft.
+func (n *Node) RaftAddr() string { return string(n.transport.LocalAddr()) }
+
+// Store returns the node's resource store, for reads.
+func (n *Node) Store() *fsm.Store { return n.store }
+
+// View returns a consistent read view of the local store.
+func (n *Node) View() *fsm.View { return n.store.View() }
+
+// SetPeerHTTP installs the function that maps another node's id to its HTTP
+// URL (the cluster package feeds it from gossip).
+func (n *Node) SetPeerHTTP(f func(id string) string) {
+	n.mu.Lock()
+	n.peerHTTP = f
+	n.mu.Unlock()
+}
+
+// Apply proposes cmd to the zone and waits until it is committed and applied
+// here, or ctx's deadline (else Config.ApplyTimeout) passes. It returns the
+// Raft index and the FSM's result; err wraps fsm.ErrConflict or
+// fsm.ErrInvalid when the store refused the batch (the index still
+// advanced), or is ErrNotLeader, ErrTimeout or ErrShutdown.
+func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
+	data, err := fsm.EncodeCommand(cmd)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: %v", fsm.ErrInvalid, err)
+	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if timeout <= 0 {
+		return 0, nil, ErrTimeout
+	}
+	f := n.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		return 0, nil, translate(err)
+	}
+	res, ok := f.Response().(*fsm.Result)
+	if !ok || res == nil {
+		return f.Index(), nil, fmt.Errorf("%w: log entry %d was not applied as a command", fsm.ErrInvalid, f.Index())
+	}
+	return res.Index, res, res.Err()
+}
+
+// ReadBarrier makes the next local read linearizable, by the ReadIndex
+// technique (Raft dissertation §6.4): note the commit index, confirm with a
+// quorum that this node still leads (VerifyLeader), then wait until the
+// store has applied that index. Only the leader can do this.
+func (n *Node) ReadBarrier(ctx context.Context) error {
+	if !n.IsLeader() {
+		return ErrNotLeader
+	}
+	if !n.leaderReady.Load() {
+		return ErrNoLeader // elected, but still applying earlier terms' entries
+	}
+	commit := n.raft.CommitIndex()
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return translate(err)
+	}
+	return n.waitApplied(ctx, commit)
+}
+
+// waitApplied waits until Raft has applied index here. Raft's applied index,
+// unlike the store's, also counts entries that carry no command (no-ops,
+// configuration changes), so it is the one that always reaches the commit
+// index; raft offers no notification for it, hence the short poll.
+func (n *Node) waitApplied(ctx context.Context, index uint64) error {
+	if n.raft.AppliedIndex() >= index {
+		return nil
+	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for n.raft.AppliedIndex() < index {
+		select {
+		case <-ctx.Done():
+			return ErrTimeout
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// IsLeader reports whether this node leads its zone.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the zone leader's id and HTTP URL as this node knows them;
+// both are empty while there is no leader, and the URL is empty while the
+// leader's address is not known yet.
+func (n *Node) Leader() (id, httpURL string) {
+	_, lid := n.raft.LeaderWithID()
+	id = string(lid)
+	if id == "" {
+		return "", ""
+	}
+	if id == n.cfg.NodeID {
+		return id, n.cfg.HTTPURL
+	}
+	n.mu.RLock()
+	resolve := n.peerHTTP
+	n.mu.RUnlock()
+	if resolve != nil {
+		httpURL = resolve(id)
+	}
+	return id, httpURL
+}
+
+// Status is a node's view of itself and its zone.
+type Status struct {
+	NodeID       string `json:"node_id"`
+	Zone         string `json:"zone"`
+	State        string `json:"state"`
+	LeaderID     string `json:"leader_id"`
+	LeaderHTTP   string `json:"leader_http"`
+	Term         uint64 `json:"term"`
+	LastIndex    uint64 `json:"last_index"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	// StoreIndex is the index of the last command the store applied; it
+	// trails AppliedIndex only by entries that carry no command.
+	StoreIndex uint64 `json:"store_index"`
+	// LastContactMS is how long ago this node heard from the leader (0 on
+	// the leader itself, -1 if never).
+	LastContactMS     int64  `json:"last_contact_ms"`
+	LastSnapshotIndex uint64 `json:"last_snapshot_index"`
+	RaftAddr          string `json:"raft_addr"`
+	HTTPURL           string `json:"http_url"`
+	Voters            int    `json:"voters"`
+}
+
+// Status reports the node's Raft state.
+func (n *Node) Status() Status {
+	id, leaderHTTP := n.Leader()
+	st := Status{
+		NodeID:        n.cfg.NodeID,
+		Zone:          n.cfg.Zone,
+		State:         n.raft.State().String(),
+		LeaderID:      id,
+		LeaderHTTP:    leaderHTTP,
+		Term:          n.raft.CurrentTerm(),
+		LastIndex:     n.raft.LastIndex(),
+		CommitIndex:   n.raft.CommitIndex(),
+		AppliedIndex:  n.raft.AppliedIndex(),
+		StoreIndex:    n.store.Index(),
+		LastContactMS: n.LastContact().Milliseconds(),
+		RaftAddr:      n.RaftAddr(),
+		HTTPURL:       n.cfg.HTTPURL,
+	}
+	if st.State == raft.Leader.String() {
+		st.LastContactMS = 0
+	}
+	var snapIdx uint64
+	fmt.Sscan(n.raft.Stats()["last_snapshot_index"], &snapIdx)
+	st.LastSnapshotIndex = snapIdx
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			if s.Suffrage == raft.Voter {
+				st.Voters++
+			}
+		}
+	}
+	return st
+}
+
+// LastContact returns how long ago the leader was last heard from: 0 on the
+// leader, -1ms if never.
+func (n *Node) LastContact() time.Duration {
+	if n.IsLeader() {
+		return 0
+	}
+	t := n.raft.LastContact()
+	if t.IsZero() {
+		return -time.Millisecond
+	}
+	return time.Since(t)
+}
+
+// Ready reports whether the node can serve: it knows a leader and has
+// applied everything it knows to be committed. The reason says why not.
+func (n *Node) Ready() (bool, string) {
+	if id, _ := n.Leader(); id == "" {
+		return false, ErrNoLeader.Error()
+	}
+	commit, applied := n.raft.CommitIndex(), n.raft.AppliedIndex()
+	if applied < commit {
+		return false, fmt.Sprintf("applied index %d is behind commit index %d", applied, commit)
+	}
+	return true, ""
+}
+
+// Snapshot takes a Raft snapshot now.
+func (n *Node) Snapshot() error {
+	err := n.raft.Snapshot().Error()
+	if errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return nil
+	}
+	return translate(err)
+}
+
+// leaderLoop reacts to this node gaining leadership: it waits until every
+// earlier entry is applied (a Barrier) and then corrects its own address in
+// the Raft configuration, which changes when a node restarts on a new port.
+func (n *Node) leaderLoop(notify <-chan bool) {
+	defer close(n.loopDone)
+	for {
+		select {
+		case <-n.closed:
+			return
+		case isLeader := <-notify:
+			n.leaderReady.Store(false)
+			if !isLeader {
+				n.log.Info("lost leadership", "zone", n.cfg.Zone)
+				continue
+			}
+			n.log.Info("became leader", "zone", n.cfg.Zone, "term", n.raft.CurrentTerm())
+			if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err != nil {
+				n.log.Warn("barrier after gaining leadership failed", "err", err)
+				continue
+			}
+			n.leaderReady.Store(true)
+			n.updateOwnAddress()
+		}
+	}
+}
+
+func (n *Node) updateOwnAddress() {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	self := n.transport.LocalAddr()
+	for _, s := range f.Configuration().Servers {
+		if s.ID == raft.ServerID(n.cfg.NodeID) && s.Address != self {
+			n.log.Info("updating own raft address in the configuration", "old", s.Address, "new", self)
+			if err := n.raft.AddVoter(s.ID, self, 0, n.cfg.ApplyTimeout).Error(); err != nil {
+				n.log.Warn("could not update own raft address", "err", err)
+			}
+		}
+	}
+}
+
+// Close shuts Raft down and closes the log store. It is safe to call more
+// than once.
+func (n *Node) Close() error {
+	var err error
+	n.closeOnce.Do(func() {
+		close(n.closed)
+		<-n.loopDone
+		err = translate(n.raft.Shutdown().Error())
+		n.closeStores()
+	})
+	return err
+}
+
+func (n *Node) closeStores() {
+	if n.transport != nil {
+		n.transport.Close()
+	}
+	if n.boltStore != nil {
+		n.boltStore.Close()
+	}
+}
