@@ -36,15 +36,15 @@ type Node struct {
 	transport    *raft.NetworkTransport
 	bootstrapped bool
 
-	mu        sync.RWMutex
-	peerHTTP  func(id string) string // resolves another node's HTTP URL (gossip, later)
+	mu       sync.RWMutex
+	peerHTTP func(id string) string // resolves another node's HTTP URL (gossip, later)
 	// leaderReady is set once this node, as leader, has applied every entry
 	// of earlier terms (its Barrier returned); until then its commit index
 	// may trail and it must not serve consistent reads.
 	leaderReady atomic.Bool
 	closeOnce   sync.Once
-	closed    chan struct{}
-	loopDone  chan struct{}
+	closed      chan struct{}
+	loopDone    chan struct{}
 }
 
 // Open starts the node described by cfg over schema. A data dir with no
