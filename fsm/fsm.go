@@ -38,6 +38,14 @@ func (f *FSM) Apply(l *raft.Log) any {
 	return f.store.Apply(l.Index, cmd)
 }
 
+// StoreConfiguration is called (raft.ConfigurationStore) for every
+// committed configuration change. The store keeps no membership, but its
+// index must pass these entries too: a consistent read waits for the
+// store's index to reach the commit index.
+func (f *FSM) StoreConfiguration(index uint64, _ raft.Configuration) {
+	f.store.SkipIndex(index)
+}
+
 // Snapshot captures an immutable view; the write-out happens later in
 // Persist without holding up Apply.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {

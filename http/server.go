@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,11 +58,32 @@ type Server struct {
 	handler http.Handler
 	limits  *Limits
 	log     *slog.Logger
+	// srv is made once, by whichever of Serve and Shutdown comes first:
+	// cairn agent calls them from different goroutines, and a Shutdown
+	// that wins the race must still stop the Serve that follows.
+	srvOnce sync.Once
 	srv     *http.Server
 }
 
-// NewServer builds the router for n.
-func NewServer(n *node.Node, limits *Limits, log *slog.Logger) *Server {
+// Option adds an optional part to the server.
+type Option func(*options)
+
+type options struct {
+	membership native.Membership
+}
+
+// WithMembership serves /cairn/v1/members from gossip.
+func WithMembership(m native.Membership) Option {
+	return func(o *options) { o.membership = m }
+}
+
+// NewServer builds the router for n. Writes and consistent reads that
+// reach a follower are forwarded to the zone leader.
+func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *Server {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		native.WriteError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
@@ -69,25 +91,33 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger) *Server {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		native.WriteError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
-	native.Register(r, n)
+	native.Register(r, n, o.membership)
 	mrf.Register(r, n.HTTPURL())
 	s := &Server{limits: limits, log: log.With("component", "http")}
-	s.handler = s.recoverPanics(s.applyLimits(r))
+	fwd := newForwarder(n, s.log)
+	s.handler = s.recoverPanics(s.applyLimits(fwd.wrap(r)))
 	return s
 }
 
 // Handler returns the server's root handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Serve serves on l until Shutdown.
+// httpServer returns the one http.Server of s.
+func (s *Server) httpServer() *http.Server {
+	s.srvOnce.Do(func() {
+		s.srv = &http.Server{
+			Handler:           s.handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}
+	})
+	return s.srv
+}
+
+// Serve serves on l until Shutdown; after Shutdown it returns nil at once.
 func (s *Server) Serve(l net.Listener) error {
-	s.srv = &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	err := s.srv.Serve(l)
+	err := s.httpServer().Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -97,10 +127,7 @@ func (s *Server) Serve(l net.Listener) error {
 // Shutdown stops accepting requests and waits for those in flight, up to
 // ctx's deadline.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if s.srv == nil {
-		return nil
-	}
-	return s.srv.Shutdown(ctx)
+	return s.httpServer().Shutdown(ctx)
 }
 
 // applyLimits bounds every request's body and time.

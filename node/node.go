@@ -36,15 +36,23 @@ type Node struct {
 	transport    *raft.NetworkTransport
 	bootstrapped bool
 
-	mu       sync.RWMutex
-	peerHTTP func(id string) string // resolves another node's HTTP URL (gossip, later)
+	mu          sync.RWMutex
+	peerHTTP    func(id string) string // resolves another node's HTTP URL from gossip
+	leaderTasks []func(ctx context.Context)
+	termCtx     context.Context // set while leader tasks run; nil otherwise
+	termCancel  context.CancelFunc
+	termTasks   sync.WaitGroup
 	// leaderReady is set once this node, as leader, has applied every entry
-	// of earlier terms (its Barrier returned); until then its commit index
+	// of earlier terms (its barrier command applied); until then its commit index
 	// may trail and it must not serve consistent reads.
 	leaderReady atomic.Bool
 	closeOnce   sync.Once
-	closed      chan struct{}
-	loopDone    chan struct{}
+
+	verifyMu      sync.Mutex
+	nextVerify    *verifyRound // the round new consistent reads join
+	verifyRunning bool
+	closed        chan struct{}
+	loopDone      chan struct{}
 }
 
 // Open starts the node described by cfg over schema. A data dir with no
@@ -231,6 +239,11 @@ func (n *Node) Store() *fsm.Store { return n.store }
 // View returns a consistent read view of the local store.
 func (n *Node) View() *fsm.View { return n.store.View() }
 
+// WaitIndex blocks until the local store has applied index, or ctx ends.
+func (n *Node) WaitIndex(ctx context.Context, index uint64) error {
+	return n.store.WaitIndex(ctx, index)
+}
+
 // SetPeerHTTP installs the function that maps another node's id to its HTTP
 // URL (the cluster package feeds it from gossip).
 func (n *Node) SetPeerHTTP(f func(id string) string) {
@@ -279,30 +292,61 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 		return ErrNoLeader // elected, but still applying earlier terms' entries
 	}
 	commit := n.raft.CommitIndex()
-	if err := n.raft.VerifyLeader().Error(); err != nil {
-		return translate(err)
+	if err := n.verifyLeader(ctx); err != nil {
+		return err
 	}
-	return n.waitApplied(ctx, commit)
-}
-
-// waitApplied waits until Raft has applied index here. Raft's applied index,
-// unlike the store's, also counts entries that carry no command (no-ops,
-// configuration changes), so it is the one that always reaches the commit
-// index; raft offers no notification for it, hence the short poll.
-func (n *Node) waitApplied(ctx context.Context, index uint64) error {
-	if n.raft.AppliedIndex() >= index {
-		return nil
-	}
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for n.raft.AppliedIndex() < index {
-		select {
-		case <-ctx.Done():
-			return ErrTimeout
-		case <-tick.C:
-		}
+	if err := n.store.WaitIndex(ctx, commit); err != nil {
+		return ErrTimeout
 	}
 	return nil
+}
+
+// verifyRound is one VerifyLeader call shared by every consistent read that
+// asked for confirmation before it started.
+type verifyRound struct {
+	done chan struct{}
+	err  error
+}
+
+// verifyLeader confirms leadership with a quorum. Callers that arrive while
+// a round is in flight share the next round, so many concurrent consistent
+// reads cost one heartbeat round, not one each. A round that started before
+// the caller arrived is never reused: its quorum may predate the read.
+func (n *Node) verifyLeader(ctx context.Context) error {
+	n.verifyMu.Lock()
+	r := n.nextVerify
+	if r == nil {
+		r = &verifyRound{done: make(chan struct{})}
+		n.nextVerify = r
+		if !n.verifyRunning {
+			n.verifyRunning = true
+			go n.runVerifyRounds()
+		}
+	}
+	n.verifyMu.Unlock()
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ErrTimeout
+	}
+}
+
+// runVerifyRounds runs queued rounds one after another until none is left.
+func (n *Node) runVerifyRounds() {
+	for {
+		n.verifyMu.Lock()
+		r := n.nextVerify
+		n.nextVerify = nil
+		if r == nil {
+			n.verifyRunning = false
+			n.verifyMu.Unlock()
+			return
+		}
+		n.verifyMu.Unlock()
+		r.err = translate(n.raft.VerifyLeader().Error())
+		close(r.done)
+	}
 }
 
 // IsLeader reports whether this node leads its zone.
@@ -426,25 +470,78 @@ func (n *Node) Snapshot() error {
 // the Raft configuration, which changes when a node restarts on a new port.
 func (n *Node) leaderLoop(notify <-chan bool) {
 	defer close(n.loopDone)
+	defer n.stopLeaderTasks()
 	for {
 		select {
 		case <-n.closed:
 			return
 		case isLeader := <-notify:
 			n.leaderReady.Store(false)
+			n.stopLeaderTasks()
 			if !isLeader {
 				n.log.Info("lost leadership", "zone", n.cfg.Zone)
 				continue
 			}
 			n.log.Info("became leader", "zone", n.cfg.Zone, "term", n.raft.CurrentTerm())
-			if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err != nil {
+			// The barrier is an empty command rather than raft.Barrier: its
+			// entry reaches the store, so from here on every entry up to the
+			// commit index does (configuration changes via
+			// fsm.StoreConfiguration), and ReadBarrier can wait on the
+			// store's own index.
+			if _, _, err := n.Apply(context.Background(), fsm.Command{}); err != nil {
 				n.log.Warn("barrier after gaining leadership failed", "err", err)
 				continue
 			}
 			n.leaderReady.Store(true)
 			n.updateOwnAddress()
+			n.startLeaderTasks()
 		}
 	}
+}
+
+// OnLeadership registers task to run, in its own goroutine, each time this
+// node becomes leader and has applied every earlier entry; its context is
+// cancelled when leadership is lost or the node closes. Registered while
+// this node already leads, it starts at once.
+func (n *Node) OnLeadership(task func(ctx context.Context)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.leaderTasks = append(n.leaderTasks, task)
+	if n.termCtx != nil {
+		n.runTask(task)
+	}
+}
+
+// startLeaderTasks starts every registered task under a new term context.
+func (n *Node) startLeaderTasks() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.termCtx, n.termCancel = context.WithCancel(context.Background())
+	for _, task := range n.leaderTasks {
+		n.runTask(task)
+	}
+}
+
+// runTask runs task under the current term; n.mu must be held.
+func (n *Node) runTask(task func(context.Context)) {
+	ctx := n.termCtx
+	n.termTasks.Add(1)
+	go func() {
+		defer n.termTasks.Done()
+		task(ctx)
+	}()
+}
+
+// stopLeaderTasks cancels the term's tasks and waits for them to return.
+func (n *Node) stopLeaderTasks() {
+	n.mu.Lock()
+	cancel := n.termCancel
+	n.termCtx, n.termCancel = nil, nil
+	n.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	n.termTasks.Wait()
 }
 
 func (n *Node) updateOwnAddress() {

@@ -76,8 +76,9 @@ func CheckJSON(b []byte) (json.RawMessage, error) {
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		http.Error(w, `{"error":"encode response: `+err.Error()+`","code":500}`, http.StatusInternalServerError)
-		return
+		// Marshalled, not concatenated: the message may hold quotes.
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(map[string]any{"error": "encode response: " + err.Error(), "code": status})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"cairn/cluster"
 	"cairn/fsm"
 	"cairn/node"
 
@@ -21,25 +22,35 @@ type Node interface {
 	Store() *fsm.Store
 	ReadBarrier(ctx context.Context) error
 	Status() node.Status
+	Servers() ([]node.Server, error)
 	Ready() (bool, string)
 	Leader() (id, httpURL string)
 	LastContact() time.Duration
 }
 
-// API holds the native handlers' dependencies.
-type API struct {
-	node Node
-	now  func() time.Time
+// Membership is what the native API needs of gossip membership.
+type Membership interface {
+	Members() []cluster.Member
+	ZoneLeaders() map[string]string
 }
 
-// Register mounts the native API and the probes on r.
-func Register(r *mux.Router, n Node) {
-	a := &API{node: n, now: time.Now}
+// API holds the native handlers' dependencies.
+type API struct {
+	node       Node
+	membership Membership // nil when the node runs without gossip
+	now        func() time.Time
+}
+
+// Register mounts the native API and the probes on r. membership may be
+// nil; /cairn/v1/members then lists this node alone.
+func Register(r *mux.Router, n Node, membership Membership) {
+	a := &API{node: n, membership: membership, now: time.Now}
 	r.HandleFunc("/health", a.health).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/ready", a.ready).Methods(http.MethodGet, http.MethodHead)
 	// Full paths rather than a subrouter: gorilla/mux answers 404 instead
 	// of 405 for a method mismatch inside a subrouter.
 	r.HandleFunc("/cairn/v1/status", a.status).Methods(http.MethodGet)
+	r.HandleFunc("/cairn/v1/members", a.members).Methods(http.MethodGet)
 	r.HandleFunc("/cairn/v1/resources/{kind}", a.list).Methods(http.MethodGet)
 	r.HandleFunc("/cairn/v1/resources/{kind}/{id}", a.get).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/cairn/v1/resources/{kind}/{id}", a.put).Methods(http.MethodPut)

@@ -1,0 +1,151 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"time"
+
+	"cairn/http/native"
+)
+
+// HopHeader marks a request one node forwarded to another; a node that
+// gets it but is not the leader answers 503 rather than forward again, so
+// a stale view of the leader cannot make a loop.
+const HopHeader = "X-Cairn-Forwarded-By"
+
+// leaderWait bounds how long a write waits for a zone leader to appear (an
+// election in progress) before it is refused with 503.
+const leaderWait = 3 * time.Second
+
+// catchUpWait bounds how long a follower, after forwarding a write, waits to
+// apply the leader's index before answering anyway.
+const catchUpWait = 5 * time.Second
+
+// Leadership is what forwarding needs of the node.
+type Leadership interface {
+	ID() string
+	IsLeader() bool
+	Leader() (id, httpURL string)
+	WaitIndex(ctx context.Context, index uint64) error
+}
+
+// forwarder proxies writes and consistent reads to the zone leader.
+type forwarder struct {
+	node      Leadership
+	log       *slog.Logger
+	transport http.RoundTripper
+}
+
+func newForwarder(n Leadership, log *slog.Logger) *forwarder {
+	return &forwarder{node: n, log: log, transport: &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   128,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 0, // the request's own deadline bounds it
+	}}
+}
+
+// mustForward reports whether r has to be served by the leader: every
+// write, and reads that ask for ?consistent.
+func mustForward(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return r.URL.Query().Has("consistent")
+	}
+	return true
+}
+
+// wrap forwards what the leader must serve and passes the rest to next.
+func (f *forwarder) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !mustForward(r) || f.node.IsLeader() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if by := r.Header.Get(HopHeader); by != "" {
+			native.WriteError(w, http.StatusServiceUnavailable,
+				fmt.Sprintf("node %s forwarded this request here, but %s does not lead the zone either (leadership is changing); retry", by, f.node.ID()))
+			return
+		}
+		leaderURL, err := f.awaitLeader(r.Context())
+		if err != nil {
+			native.WriteError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		if leaderURL == "" { // this node became leader meanwhile
+			next.ServeHTTP(w, r)
+			return
+		}
+		f.proxy(leaderURL).ServeHTTP(w, r)
+	})
+}
+
+// awaitLeader returns the leader's HTTP URL, waiting up to leaderWait for
+// an election to finish; "" means this node is the leader now.
+func (f *forwarder) awaitLeader(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, leaderWait)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if f.node.IsLeader() {
+			return "", nil
+		}
+		id, u := f.node.Leader()
+		if id != "" && u != "" {
+			return u, nil
+		}
+		select {
+		case <-ctx.Done():
+			if id != "" {
+				return "", fmt.Errorf("the zone leader %s has not advertised its HTTP address yet; retry", id)
+			}
+			return "", errors.New("the zone has no leader right now; retry")
+		case <-tick.C:
+		}
+	}
+}
+
+func (f *forwarder) proxy(leaderURL string) http.Handler {
+	target, err := url.Parse(leaderURL)
+	if err != nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			native.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("the leader's address %q is not a URL", leaderURL))
+		})
+	}
+	return &httputil.ReverseProxy{
+		Transport: f.transport,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+			pr.Out.Header.Set(HopHeader, f.node.ID())
+		},
+		// Read-your-writes through this node: hold the answer until the
+		// local store has applied what the leader applied.
+		ModifyResponse: func(resp *http.Response) error {
+			idx, err := strconv.ParseUint(resp.Header.Get("X-Cairn-Index"), 10, 64)
+			if err != nil || resp.Request.Method == http.MethodGet {
+				return nil
+			}
+			ctx, cancel := context.WithTimeout(resp.Request.Context(), catchUpWait)
+			defer cancel()
+			if err := f.node.WaitIndex(ctx, idx); err != nil {
+				f.log.Warn("answering a forwarded write before this node applied it", "index", idx, "err", err)
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			f.log.Warn("forwarding to the leader failed", "leader", leaderURL, "method", r.Method, "path", r.URL.Path, "err", err)
+			native.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("forwarding to the zone leader at %s failed: %v; retry", leaderURL, err))
+		},
+	}
+}
