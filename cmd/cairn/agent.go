@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"cairn/cluster"
 	"cairn/fsm"
 	cairnhttp "cairn/http"
 	"cairn/node"
@@ -30,6 +31,11 @@ type agentFlags struct {
 	snapshotInterval                time.Duration
 	heartbeat, election, lease      time.Duration
 	commit                          time.Duration
+	gossipAddr, gossipAdvertise     string
+	join                            string
+	joinTimeout, deadServerTimeout  time.Duration
+	bootstrapExpect                 int
+	controller                      bool
 }
 
 func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
@@ -53,6 +59,13 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.DurationVar(&f.election, "raft-election-timeout", def.ElectionTimeout, "candidate's wait for votes")
 	fs.DurationVar(&f.lease, "raft-leader-lease-timeout", def.LeaderLeaseTimeout, "leader steps down after this long without quorum contact")
 	fs.DurationVar(&f.commit, "raft-commit-timeout", def.CommitTimeout, "longest wait before a heartbeat carries the commit index")
+	fs.StringVar(&f.gossipAddr, "gossip-addr", "127.0.0.1:8182", "address gossip (memberlist, UDP and TCP) listens on")
+	fs.StringVar(&f.gossipAdvertise, "gossip-advertise", "", "gossip address other nodes dial (default: gossip-addr)")
+	fs.StringVar(&f.join, "join", "", "comma-separated gossip addresses of nodes already in the domain")
+	fs.DurationVar(&f.joinTimeout, "join-timeout", time.Minute, "how long to keep retrying -join before giving up")
+	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "found a new zone only once this many of its members are seen (0: a lone node without -join founds its own)")
+	fs.DurationVar(&f.deadServerTimeout, "dead-server-timeout", 30*time.Second, "how long a failed member stays in the zone's Raft configuration")
+	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role)")
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
 	}
@@ -64,6 +77,9 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	}
 	if f.maxBodyBytes < 1 {
 		return nil, fs, fmt.Errorf("-max-body-bytes must be positive")
+	}
+	if f.bootstrapExpect < 0 {
+		return nil, fs, fmt.Errorf("-bootstrap-expect must not be negative")
 	}
 	if f.requestTimeout <= 0 {
 		return nil, fs, fmt.Errorf("-request-timeout must be positive")
@@ -142,6 +158,9 @@ func runAgent(args []string) error {
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = f.snapshotThreshold, f.snapshotInterval, f.trailingLogs
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout, cfg.CommitTimeout = f.heartbeat, f.election, f.lease, f.commit
 	cfg.Logger = log
+	// A lone node (no -join, no -bootstrap-expect above 1) founds its own
+	// zone; otherwise -bootstrap-expect or the zone leader adds it.
+	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
 	schema, err := fsm.NewSchema()
 	if err != nil {
 		return err
@@ -150,16 +169,45 @@ func runAgent(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := cairnhttp.NewServer(n, cairnhttp.NewLimits(f.maxBodyBytes, f.requestTimeout), log)
+	defer n.Close()
+	c, err := cluster.Start(cluster.Config{
+		Self:            cluster.Meta{ID: n.ID(), Zone: n.Zone(), Controller: f.controller, HTTP: httpURL, Raft: n.RaftAddr(), Version: version},
+		GossipAddr:      f.gossipAddr,
+		GossipAdvertise: f.gossipAdvertise,
+		Join:            splitList(f.join),
+		JoinTimeout:     f.joinTimeout,
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Shutdown()
+	n.SetPeerHTTP(c.HTTPOf)
+	n.OnLeaderChange(c.SetLeader)
+	n.OnLeadership(cluster.NewReconciler(c, n, f.deadServerTimeout).Run)
+
+	srv := cairnhttp.NewServer(n, cairnhttp.NewLimits(f.maxBodyBytes, f.requestTimeout), log, cairnhttp.WithMembership(c))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
-	how := "resumed from its data dir"
-	if n.Bootstrapped() {
-		how = "bootstrapped a new single-node zone"
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	if err := c.Join(ctx); err != nil {
+		return err
 	}
-	fmt.Printf("cairn %s: node %s of zone %s listening on %s (raft %s), data dir %s: %s\n",
-		version, n.ID(), n.Zone(), httpURL, n.RaftAddr(), f.dataDir, how)
+	how := "resumed from its data dir"
+	switch {
+	case n.Bootstrapped():
+		how = "bootstrapped a new single-node zone"
+	case n.HasState():
+	case f.bootstrapExpect > 1:
+		how = fmt.Sprintf("waiting for %d members of zone %s to bootstrap it", f.bootstrapExpect, n.Zone())
+		go bootstrapWhenExpected(ctx, c, n, f.bootstrapExpect, log)
+	default:
+		how = "waiting for the zone leader to add it"
+	}
+	fmt.Printf("cairn %s: node %s of zone %s listening on %s (raft %s, gossip %s), data dir %s: %s\n",
+		version, n.ID(), n.Zone(), httpURL, n.RaftAddr(), c.GossipAddr(), f.dataDir, how)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -169,9 +217,20 @@ func runAgent(args []string) error {
 	case err = <-serveErr:
 		log.Error("HTTP server stopped", "err", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Leave gracefully: hand leadership over first so the zone does not
+	// wait out an election, then tell gossip, so the new leader removes
+	// this node from the configuration at once.
+	if n.IsLeader() {
+		if e := n.TransferLeadership(); e != nil {
+			log.Info("no leadership transfer before leaving", "reason", e)
+		}
+	}
+	if e := c.Leave(5 * time.Second); e != nil {
+		log.Warn("leaving the gossip pool did not finish cleanly", "err", e)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if e := srv.Shutdown(ctx); e != nil {
+	if e := srv.Shutdown(shutdownCtx); e != nil {
 		log.Warn("HTTP shutdown did not finish cleanly", "err", e)
 	}
 	if e := n.Close(); e != nil {
@@ -179,6 +238,30 @@ func runAgent(args []string) error {
 	}
 	log.Info("stopped")
 	return err
+}
+
+// bootstrapWhenExpected founds the zone once gossip shows the expected
+// number of members, unless the zone turns out to exist already.
+func bootstrapWhenExpected(ctx context.Context, c *cluster.Cluster, n *node.Node, expect int, log *slog.Logger) {
+	servers, err := c.BootstrapServers(ctx, n.Zone(), expect)
+	if err != nil || servers == nil || n.HasState() {
+		return
+	}
+	if err := n.BootstrapZone(servers); err != nil && !errors.Is(err, node.ErrAlreadyBootstrapped) {
+		log.Error("bootstrapping the zone failed", "err", err)
+		return
+	}
+	log.Info("bootstrapped the zone", "zone", n.Zone(), "voters", len(servers))
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // advertisable turns a listen address into one others can dial: an
