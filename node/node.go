@@ -449,9 +449,17 @@ func (n *Node) Ready() (bool, string) {
 	if id, _ := n.Leader(); id == "" {
 		return false, ErrNoLeader.Error()
 	}
-	commit, applied := n.raft.CommitIndex(), n.raft.AppliedIndex()
+	if n.IsLeader() && !n.leaderReady.Load() {
+		return false, "elected leader, still applying the entries of earlier terms"
+	}
+	// The store's index, not raft.AppliedIndex: raft advances the latter when
+	// it hands entries to the FSM goroutine, before they are applied. Every
+	// entry but a term's opening no-op reaches the store, and the leader
+	// commits its barrier command right after that no-op, so a caught-up
+	// node's store index equals the commit index.
+	commit, applied := n.raft.CommitIndex(), n.store.Index()
 	if applied < commit {
-		return false, fmt.Sprintf("applied index %d is behind commit index %d", applied, commit)
+		return false, fmt.Sprintf("the store has applied index %d, behind commit index %d", applied, commit)
 	}
 	return true, ""
 }

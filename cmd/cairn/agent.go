@@ -22,7 +22,8 @@ import (
 // agentFlags are `cairn agent`'s settings; every flag can also be set by
 // the environment variable CAIRN_<NAME> (-node-id is CAIRN_NODE_ID).
 type agentFlags struct {
-	nodeID, dataDir, zone, logLevel string
+	nodeID, dataDir, zone           string
+	logLevel                        slog.Level
 	httpAddr, advertiseHTTP         string
 	raftAddr, raftAdvertise         string
 	maxBodyBytes                    int64
@@ -45,7 +46,7 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.StringVar(&f.nodeID, "node-id", "", "this node's id, unique in the domain (default: the id recorded in the data dir, else the hostname)")
 	fs.StringVar(&f.dataDir, "data-dir", "./data", "where the Raft log, snapshots and node id live")
 	fs.StringVar(&f.zone, "zone", def.Zone, "the zone this node belongs to")
-	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
 	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8180", "address the HTTP APIs listen on")
 	fs.StringVar(&f.advertiseHTTP, "advertise-http", "", "HTTP base URL other nodes and links use (default: http://<http-addr>)")
 	fs.StringVar(&f.raftAddr, "raft-addr", def.RaftAddr, "address the Raft transport listens on")
@@ -100,17 +101,11 @@ func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 		name := "CAIRN_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v, ok := lookup(name); ok {
 			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s=%q: %w", name, v, e)
+				err = fmt.Errorf("%s=%q: %w (-%s: %s)", name, v, e, f.Name, f.Usage)
 			}
 		}
 	})
 	return err
-}
-
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	err := l.UnmarshalText([]byte(s))
-	return l, err
 }
 
 func runAgent(args []string) error {
@@ -121,12 +116,8 @@ func runAgent(args []string) error {
 	if err != nil {
 		return err
 	}
-	level, err := parseLevel(f.logLevel)
-	if err != nil {
-		return fmt.Errorf("-log-level %q: want debug, info, warn or error", f.logLevel)
-	}
 	var levelVar slog.LevelVar
-	levelVar.Set(level)
+	levelVar.Set(f.logLevel)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &levelVar}))
 	slog.SetDefault(log)
 
