@@ -64,20 +64,26 @@ func (a *API) readView(w http.ResponseWriter, r *http.Request, p params) (*fsm.V
 	return v, nil
 }
 
+// read parses and validates a read request and returns the view to serve
+// it from; on failure it has written the error and returns ok false.
+func (a *API) read(w http.ResponseWriter, r *http.Request) (kind, id string, p params, v *fsm.View, ok bool) {
+	kind, id, err := kindAndID(r)
+	if err == nil {
+		p, err = parseParams(r)
+	}
+	if err == nil {
+		v, err = a.readView(w, r, p)
+	}
+	if err != nil {
+		fail(w, err)
+		return "", "", p, nil, false
+	}
+	return kind, id, p, v, true
+}
+
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
-	kind, _, err := kindAndID(r)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	p, err := parseParams(r)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	v, err := a.readView(w, r, p)
-	if err != nil {
-		fail(w, err)
+	kind, _, p, v, ok := a.read(w, r)
+	if !ok {
 		return
 	}
 	body := ListBody{Kind: kind, Items: []*fsm.Resource{}}
@@ -99,19 +105,8 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
-	kind, id, err := kindAndID(r)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	p, err := parseParams(r)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	v, err := a.readView(w, r, p)
-	if err != nil {
-		fail(w, err)
+	kind, id, _, v, ok := a.read(w, r)
+	if !ok {
 		return
 	}
 	res := v.Get(kind, id)
