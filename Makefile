@@ -12,7 +12,7 @@ ARGS     ?=
 RACE_PKGS := ./...
 BENCHTIME ?= 2s
 
-.PHONY: all build run test fmt-check vet bench fuzz clean cluster cluster-stop
+.PHONY: all build run test fmt-check vet bench bench-cluster fuzz clean cluster cluster-stop
 
 all: build
 
@@ -34,17 +34,69 @@ vet:
 test: fmt-check vet
 	$(GO) test -race -count=1 -timeout 9m $(RACE_PKGS)
 
-# Benchmarks: the FSM micro-benchmarks, and PUT/GET over HTTP against a real
-# single node with Raft fsync on, plus resident memory per 100k resources.
+# Benchmarks: the FSM micro-benchmarks, PUT/GET over HTTP against a real
+# single node with Raft fsync on, and resident memory per 100k resources
+# (their go test output is kept in $(BENCH_DIR)/micro.txt); then
+# bench-cluster, which prints everything as one table.
+BENCH_DIR ?= data/bench
+# bench_go runs one `go test -bench` and appends its output to
+# $(BENCH_DIR)/micro.txt, showing it as it goes; it fails if the test does.
+bench_go = @echo 'go test -run ^$$ $(1)'; \
+	{ $(GO) test -run '^$$' $(1) 2>&1; echo $$? >$(BENCH_DIR)/micro.rc; } | tee -a $(BENCH_DIR)/micro.txt; \
+	exit $$(cat $(BENCH_DIR)/micro.rc)
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./fsm
-	$(GO) test -run '^$$' -bench 'BenchmarkHTTP' -benchtime $(BENCHTIME) ./cmd/cairn
-	$(GO) test -run '^$$' -bench 'BenchmarkRSS' -benchtime 1x ./cmd/cairn
+	@mkdir -p $(BENCH_DIR) && : >$(BENCH_DIR)/micro.txt
+	$(call bench_go,-bench . -benchmem -benchtime $(BENCHTIME) ./fsm)
+	$(call bench_go,-bench 'BenchmarkHTTP' -benchtime $(BENCHTIME) ./cmd/cairn)
+	$(call bench_go,-bench 'BenchmarkRSS' -benchtime 1x ./cmd/cairn)
+	@$(MAKE) --no-print-directory bench-cluster BENCH_EXTRA=$(BENCH_DIR)/micro.txt
+
+# `cairn bench` against a 3-node zone of its own: `make cluster` with
+# CLUSTER_DIR=$(BENCH_CLUSTER_DIR) (wiped first), so the same ports as
+# `make cluster`, which must not be running. PUTs of 1 KiB at concurrency 1,
+# 16 and 64 through the leader and through a follower, GETs (default and
+# ?consistent) at 64, each for $(BENCH_D) after a 1s warm-up; then one table
+# of those runs and of the files in BENCH_EXTRA. The zone is stopped
+# afterwards, also on failure or Ctrl-C.
+BENCH_CLUSTER_DIR ?= $(BENCH_DIR)/cluster
+BENCH_D ?= 5s
+BENCH_EXTRA ?=
+BENCH_NODES := http://127.0.0.1:11180 http://127.0.0.1:12180 http://127.0.0.1:13180
+bench-cluster: build
+	@d=$(BENCH_CLUSTER_DIR); res=$$d/results.jsonl; \
+	for u in $(BENCH_NODES); do \
+	  if curl -s -o /dev/null --max-time 2 $$u/health; then echo "bench-cluster: $$u already answers; stop that zone first (make cluster-stop, or make cluster-stop CLUSTER_DIR=$$d)"; exit 1; fi; \
+	done; \
+	rm -rf $$d && mkdir -p $$d || exit 1; \
+	trap "$(MAKE) --no-print-directory cluster-stop CLUSTER_DIR=$$d" EXIT; trap 'exit 130' INT TERM; \
+	$(MAKE) --no-print-directory cluster CLUSTER_DIR=$$d || exit 1; \
+	leader=; \
+	for t in $$(seq 300); do \
+	  leader=$$(curl -sf --max-time 2 $(firstword $(BENCH_NODES))/cairn/v1/status | sed -n 's/.*"leader_http":"\([^"]*\)".*/\1/p'); \
+	  ready=0; for u in $(BENCH_NODES); do curl -sf -o /dev/null --max-time 2 $$u/ready && ready=$$((ready+1)); done; \
+	  [ -n "$$leader" ] && [ $$ready = 3 ] && break; sleep 0.1; \
+	done; \
+	follower=; for u in $(BENCH_NODES); do [ "$$u" != "$$leader" ] && follower=$$u && break; done; \
+	case " $(BENCH_NODES) " in *" $$leader "*) ;; *) echo "bench-cluster: no zone leader among $(BENCH_NODES) within 30s (leader \"$$leader\"); logs in $$d/node*/agent.log"; exit 1;; esac; \
+	echo "leader $$leader, follower $$follower"; \
+	failed=0; \
+	run() { label=$$1; shift; echo "== $$label" >&2; \
+	  ./$(BIN) bench -json -label "$$label" -d $(BENCH_D) -size 1024 -keys 1000 -kind bench "$$@" >>$$res || failed=1; \
+	  if tail -n 1 $$res | grep -q '"interrupted":true'; then echo "bench-cluster: interrupted" >&2; exit 130; fi; }; \
+	for c in 1 16 64; do run "put leader c=$$c" -addr $$leader -op put -c $$c; done; \
+	for c in 1 16 64; do run "put follower c=$$c" -addr $$follower -op put -c $$c; done; \
+	run "get default leader c=64" -addr $$leader -op get -c 64; \
+	run "get default follower c=64" -addr $$follower -op get -c 64; \
+	run "get consistent leader c=64" -addr $$leader -op get -c 64 -consistency consistent; \
+	run "get consistent follower c=64" -addr $$follower -op get -c 64 -consistency consistent; \
+	echo; echo "3-node zone on 127.0.0.1 (Raft fsync on), 1 KiB values, 1000 ids, $(BENCH_D) a case; leader $$leader, follower $$follower:"; \
+	./$(BIN) bench -table $$res $(BENCH_EXTRA) || exit 1; \
+	exit $$failed
 
 # A 3-node zone on 127.0.0.1: node N serves HTTP on 127.0.0.1:1N180, Raft
 # on 1N181 and gossip on 1N182, with data, logs and its PID under
 # ./data/cluster/nodeN. `make cluster-stop` stops exactly those processes.
-CLUSTER_DIR := data/cluster
+CLUSTER_DIR ?= data/cluster
 CLUSTER_JOIN := 127.0.0.1:11182,127.0.0.1:12182,127.0.0.1:13182
 cluster: build
 	@for i in 1 2 3; do \

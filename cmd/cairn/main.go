@@ -14,6 +14,7 @@ const usage = `usage: cairn <command> [flags]
 
 commands:
   agent     run a Cairn node (cairn agent -h lists its flags)
+  bench     send load to a node or zone and report throughput and latency (cairn bench -h)
   version   print the version
 `
 
@@ -28,6 +29,8 @@ func main() {
 			fmt.Fprintln(os.Stderr, "cairn agent:", err)
 			os.Exit(1)
 		}
+	case "bench":
+		os.Exit(runBenchCmd(os.Args[2:], os.Stdout, os.Stderr))
 	case "version", "-version", "--version":
 		fmt.Println("cairn", version)
 	case "help", "-h", "-help", "--help":
