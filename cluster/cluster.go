@@ -74,7 +74,8 @@ func Start(cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, log: log.With("component", "cluster"), self: cfg.Self,
 		members: map[string]*Member{}, changed: make(chan struct{}, 1)}
-	if _, err := cfg.Self.encode(); err != nil {
+	c.self.Boot = strconv.FormatInt(time.Now().UnixNano(), 36)
+	if _, err := c.self.encode(); err != nil {
 		return nil, err
 	}
 	host, port, err := splitHostPort(cfg.GossipAddr)
@@ -301,8 +302,11 @@ func (c *Cluster) setMember(n *memberlist.Node, status string) {
 	}
 	c.mu.Lock()
 	old, ok := c.members[meta.ID]
-	if ok && old.Status == StatusLeft && status == StatusDead {
-		status = StatusLeft // it said goodbye before going
+	// It said goodbye before going: its failure is no news, and neither is
+	// an update the same run sent before leaving (a leader advertising its
+	// successor) that arrives after the goodbye. Only a new run comes back.
+	if ok && old.Status == StatusLeft && (status == StatusDead || meta.Boot != "" && meta.Boot == old.Boot) {
+		status = StatusLeft
 	}
 	m := &Member{Meta: meta, GossipAddr: n.Address(), Status: status, Since: time.Now()}
 	if ok && old.Status == status {

@@ -19,6 +19,10 @@ type Meta struct {
 	// Leader is the zone leader's id as this node sees it; "" while it
 	// knows none. Raft decides leadership; gossip only advertises it.
 	Leader string `json:"l,omitempty"`
+	// Boot tells one run of the node from the next (Start sets it): a
+	// member that announced it is leaving stays left whatever that run
+	// still gossips, until a new run joins.
+	Boot string `json:"b,omitempty"`
 }
 
 func (m Meta) encode() ([]byte, error) {

@@ -78,6 +78,28 @@ func (v *View) Count(kind string) int {
 	return n
 }
 
+// Kinds returns every kind that has at least one resource, in byte order.
+// It seeks from one kind to the next rather than visiting every resource:
+// a resource's key is its kind, a NUL byte and its id, so the first key at
+// or above kind+"\x01" belongs to the next kind.
+func (v *View) Kinds() []string {
+	var kinds []string
+	from := ""
+	for {
+		it, err := v.txn.LowerBound(tableResources, "id", from)
+		if err != nil {
+			panic(err)
+		}
+		raw := it.Next()
+		if raw == nil {
+			return kinds
+		}
+		kind := raw.(*Resource).Kind
+		kinds = append(kinds, kind)
+		from = kind + "\x01"
+	}
+}
+
 // Lookup returns the resources of kind whose index holds value, in id order,
 // without scanning the kind. It fails with ErrNoIndex if kind declares no
 // such index.

@@ -41,6 +41,7 @@ type forwarder struct {
 	node      Leadership
 	log       *slog.Logger
 	transport http.RoundTripper
+	metrics   *httpMetrics // nil records nothing
 }
 
 func newForwarder(n Leadership, log *slog.Logger) *forwarder {
@@ -72,6 +73,7 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 			return
 		}
 		if by := r.Header.Get(HopHeader); by != "" {
+			f.metrics.forwardFailed(forwardHopRefused)
 			native.WriteError(w, http.StatusServiceUnavailable,
 				fmt.Sprintf("node %s forwarded this request here, but %s does not lead the zone either (leadership is changing); retry", by, f.node.ID()))
 			return
@@ -85,6 +87,7 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		f.metrics.forwardedOne()
 		f.proxy(leaderURL).ServeHTTP(w, r)
 	})
 }
@@ -107,8 +110,10 @@ func (f *forwarder) awaitLeader(ctx context.Context) (string, error) {
 		select {
 		case <-ctx.Done():
 			if id != "" {
+				f.metrics.forwardFailed(forwardLeaderAddrUnknown)
 				return "", fmt.Errorf("the zone leader %s has not advertised its HTTP address yet; retry", id)
 			}
+			f.metrics.forwardFailed(forwardNoLeader)
 			return "", errors.New("the zone has no leader right now; retry")
 		case <-tick.C:
 		}
@@ -119,6 +124,7 @@ func (f *forwarder) proxy(leaderURL string) http.Handler {
 	target, err := url.Parse(leaderURL)
 	if err != nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			f.metrics.forwardFailed(forwardBadLeaderURL)
 			native.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("the leader's address %q is not a URL", leaderURL))
 		})
 	}
@@ -144,6 +150,11 @@ func (f *forwarder) proxy(leaderURL string) http.Handler {
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if r.Context().Err() != nil {
+				f.metrics.forwardFailed(forwardCanceled)
+			} else {
+				f.metrics.forwardFailed(forwardUnreachable)
+			}
 			f.log.Warn("forwarding to the leader failed", "leader", leaderURL, "method", r.Method, "path", r.URL.Path, "err", err)
 			native.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("forwarding to the zone leader at %s failed: %v; retry", leaderURL, err))
 		},

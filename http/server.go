@@ -20,6 +20,7 @@ import (
 	"cairn/node"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Limits are the request limits every member of a zone applies. They are
@@ -27,6 +28,7 @@ import (
 type Limits struct {
 	maxBodyBytes   atomic.Int64
 	requestTimeout atomic.Int64 // nanoseconds
+	maxConcurrent  atomic.Int64 // 0: unlimited
 }
 
 // NewLimits returns limits with the given values.
@@ -41,6 +43,20 @@ func (l *Limits) Set(maxBodyBytes int64, requestTimeout time.Duration) {
 	l.maxBodyBytes.Store(maxBodyBytes)
 	l.requestTimeout.Store(int64(requestTimeout))
 }
+
+// SetMaxBodyBytes changes the largest request body accepted.
+func (l *Limits) SetMaxBodyBytes(n int64) { l.maxBodyBytes.Store(n) }
+
+// SetRequestTimeout changes the deadline of a request.
+func (l *Limits) SetRequestTimeout(d time.Duration) { l.requestTimeout.Store(int64(d)) }
+
+// SetMaxConcurrentRequests changes how many requests may be served at
+// once; more get 503 with Retry-After. 0 means unlimited.
+func (l *Limits) SetMaxConcurrentRequests(n int64) { l.maxConcurrent.Store(n) }
+
+// MaxConcurrentRequests is how many requests may be served at once (0:
+// unlimited).
+func (l *Limits) MaxConcurrentRequests() int64 { return l.maxConcurrent.Load() }
 
 // MaxBodyBytes is the largest request body accepted.
 func (l *Limits) MaxBodyBytes() int64 { return l.maxBodyBytes.Load() }
@@ -58,6 +74,8 @@ type Server struct {
 	handler http.Handler
 	limits  *Limits
 	log     *slog.Logger
+	// inFlight counts requests past the concurrency limit check.
+	inFlight atomic.Int64
 	// srv is made once, by whichever of Serve and Shutdown comes first:
 	// cairn agent calls them from different goroutines, and a Shutdown
 	// that wins the race must still stop the Serve that follows.
@@ -70,11 +88,25 @@ type Option func(*options)
 
 type options struct {
 	membership native.Membership
+	registry   *prometheus.Registry
+	runtime    mrf.Runtime
 }
 
 // WithMembership serves /cairn/v1/members from gossip.
 func WithMembership(m native.Membership) Option {
 	return func(o *options) { o.membership = m }
+}
+
+// WithRuntime serves the node's runtime resources under
+// /management/runtime and /management/zone/runtime.
+func WithRuntime(rt mrf.Runtime) Option {
+	return func(o *options) { o.runtime = rt }
+}
+
+// WithMetrics registers the HTTP metrics (requests, latency, in-flight,
+// forwarding) on reg and serves everything reg gathers at GET /metrics.
+func WithMetrics(reg *prometheus.Registry) Option {
+	return func(o *options) { o.registry = reg }
 }
 
 // NewServer builds the router for n. Writes and consistent reads that
@@ -86,16 +118,35 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	}
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if mrf.Owns(r.URL.Path) {
+			mrf.NotFound(w, r)
+			return
+		}
 		native.WriteError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if mrf.Owns(r.URL.Path) {
+			mrf.MethodNotAllowed(w, r)
+			return
+		}
 		native.WriteError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
 	native.Register(r, n, o.membership)
-	mrf.Register(r, n.HTTPURL())
+	deps := mrf.Deps{Node: n, Runtime: o.runtime}
+	if o.membership != nil {
+		deps.Membership = o.membership
+	}
+	mrf.Register(r, deps)
+	var hm *httpMetrics
+	if o.registry != nil {
+		hm = newHTTPMetrics()
+		o.registry.MustRegister(hm)
+		r.Handle("/metrics", metricsHandler(o.registry)).Methods(http.MethodGet, http.MethodHead)
+	}
 	s := &Server{limits: limits, log: log.With("component", "http")}
 	fwd := newForwarder(n, s.log)
-	s.handler = s.recoverPanics(s.applyLimits(fwd.wrap(r)))
+	fwd.metrics = hm
+	s.handler = mrf.CanonicalPaths(hm.instrument(r, s.recoverPanics(s.applyLimits(fwd.wrap(r)))))
 	return s
 }
 
@@ -130,9 +181,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.httpServer().Shutdown(ctx)
 }
 
-// applyLimits bounds every request's body and time.
+// applyLimits bounds how many requests run at once, and every request's
+// body and time.
 func (s *Server) applyLimits(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := s.inFlight.Add(1)
+		defer s.inFlight.Add(-1)
+		if limit := s.limits.MaxConcurrentRequests(); limit > 0 && n > limit {
+			native.WriteError(w, http.StatusServiceUnavailable,
+				fmt.Sprintf("this node is serving its limit of %d concurrent requests; retry", limit))
+			return
+		}
 		max := s.limits.MaxBodyBytes()
 		if r.ContentLength > max {
 			native.WriteError(w, http.StatusRequestEntityTooLarge,

@@ -34,7 +34,9 @@ type Node struct {
 	store        *fsm.Store
 	boltStore    *raftboltdb.BoltStore
 	transport    *raft.NetworkTransport
+	snaps        raft.SnapshotStore
 	bootstrapped bool
+	metrics      *nodeMetrics
 
 	mu          sync.RWMutex
 	peerHTTP    func(id string) string // resolves another node's HTTP URL from gossip
@@ -78,7 +80,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	}
 
 	n := &Node{cfg: cfg, log: log.With("component", "node"), store: fsm.NewStore(schema),
-		closed: make(chan struct{}), loopDone: make(chan struct{})}
+		metrics: newNodeMetrics(), closed: make(chan struct{}), loopDone: make(chan struct{})}
 
 	bs, err := raftboltdb.New(raftboltdb.Options{
 		Path:        filepath.Join(raftDir, "raft.db"),
@@ -106,6 +108,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open snapshot store: %w", err)
 	}
+	n.snaps = snaps
 	var advertise net.Addr
 	if cfg.RaftAdvertise != "" {
 		if advertise, err = net.ResolveTCPAddr("tcp", cfg.RaftAdvertise); err != nil {
@@ -141,6 +144,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	n.OnLeaderChange(n.metrics.leaderObserved)
 	if !existing && cfg.Bootstrap {
 		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
 			ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: raft.Voter,
@@ -258,6 +262,13 @@ func (n *Node) SetPeerHTTP(f func(id string) string) {
 // fsm.ErrInvalid when the store refused the batch (the index still
 // advanced), or is ErrNotLeader, ErrTimeout or ErrShutdown.
 func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
+	start := time.Now()
+	index, res, err := n.apply(ctx, cmd)
+	n.metrics.observeApply(time.Since(start), err)
+	return index, res, err
+}
+
+func (n *Node) apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
 	data, err := fsm.EncodeCommand(cmd)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: %v", fsm.ErrInvalid, err)

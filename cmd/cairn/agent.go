@@ -17,6 +17,7 @@ import (
 	"cairn/fsm"
 	cairnhttp "cairn/http"
 	"cairn/node"
+	noderuntime "cairn/node/runtime"
 )
 
 // agentFlags are `cairn agent`'s settings; every flag can also be set by
@@ -66,7 +67,7 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.DurationVar(&f.joinTimeout, "join-timeout", time.Minute, "how long to keep retrying -join before giving up")
 	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "found a new zone only once this many of its members are seen (0: a lone node without -join founds its own)")
 	fs.DurationVar(&f.deadServerTimeout, "dead-server-timeout", 30*time.Second, "how long a failed member stays in the zone's Raft configuration")
-	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role)")
+	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role) (default: true without -join, else false)")
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
 	}
@@ -75,6 +76,13 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	}
 	if err := applyEnv(fs, os.LookupEnv); err != nil {
 		return nil, fs, err
+	}
+	// A lone node is the domain's controller unless told otherwise; fs.Visit
+	// sees flags set from the environment too.
+	controllerGiven := false
+	fs.Visit(func(fl *flag.Flag) { controllerGiven = controllerGiven || fl.Name == "controller" })
+	if !controllerGiven {
+		f.controller = f.join == ""
 	}
 	if f.maxBodyBytes < 1 {
 		return nil, fs, fmt.Errorf("-max-body-bytes must be positive")
@@ -156,11 +164,21 @@ func runAgent(args []string) error {
 	if err != nil {
 		return err
 	}
+	// Before the node opens, so that raft's go-metrics reach the registry
+	// from its first election on.
+	reg, err := newRegistry()
+	if err != nil {
+		return err
+	}
 	n, err := node.Open(cfg, schema)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
+	reg.MustRegister(n.Collector())
+	// Taken before gossip starts: once this node is in the pool, a zone
+	// leader may add it (and give it Raft state) at any moment.
+	resumed := n.HasState()
 	c, err := cluster.Start(cluster.Config{
 		Self:            cluster.Meta{ID: n.ID(), Zone: n.Zone(), Controller: f.controller, HTTP: httpURL, Raft: n.RaftAddr(), Version: version},
 		GossipAddr:      f.gossipAddr,
@@ -173,11 +191,19 @@ func runAgent(args []string) error {
 		return err
 	}
 	defer c.Shutdown()
+	reg.MustRegister(c.Collector())
 	n.SetPeerHTTP(c.HTTPOf)
 	n.OnLeaderChange(c.SetLeader)
 	n.OnLeadership(cluster.NewReconciler(c, n, f.deadServerTimeout).Run)
 
-	srv := cairnhttp.NewServer(n, cairnhttp.NewLimits(f.maxBodyBytes, f.requestTimeout), log, cairnhttp.WithMembership(c))
+	limits := cairnhttp.NewLimits(f.maxBodyBytes, f.requestTimeout)
+	// The zone's runtime values, stored in Raft, win over the flags: the
+	// follow loop applies those already stored, then every change.
+	rt := noderuntime.New(&levelVar, limits, n, log)
+	followCtx, stopFollow := context.WithCancel(context.Background())
+	defer stopFollow()
+	go rt.Follow(followCtx, n.Store())
+	srv := cairnhttp.NewServer(n, limits, log, cairnhttp.WithMembership(c), cairnhttp.WithMetrics(reg), cairnhttp.WithRuntime(rt))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -190,7 +216,9 @@ func runAgent(args []string) error {
 	switch {
 	case n.Bootstrapped():
 		how = "bootstrapped a new single-node zone"
+	case resumed:
 	case n.HasState():
+		how = "added to the zone by its leader"
 	case f.bootstrapExpect > 1:
 		how = fmt.Sprintf("waiting for %d members of zone %s to bootstrap it", f.bootstrapExpect, n.Zone())
 		go bootstrapWhenExpected(ctx, c, n, f.bootstrapExpect, log)

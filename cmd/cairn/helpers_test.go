@@ -34,11 +34,15 @@ const (
 )
 
 // fastRaft are the Raft timeouts every test agent runs with, so that a
-// single node elects itself in a fraction of a second.
+// single node elects itself in a fraction of a second. The leader lease is
+// as long as the heartbeat timeout allows: at 100ms, leaders of the
+// multi-node test zones stepped down on ~140ms scheduling stalls when
+// `go test -race ./...` ran beside them on two cores. (A lone node's
+// lease never runs out: it is its own quorum.)
 var fastRaft = []string{
 	"-raft-heartbeat-timeout", "200ms",
 	"-raft-election-timeout", "200ms",
-	"-raft-leader-lease-timeout", "100ms",
+	"-raft-leader-lease-timeout", "200ms",
 }
 
 // agentOpts describe one `cairn agent` launch.
@@ -49,6 +53,11 @@ type agentOpts struct {
 	nodeID string
 	// raftAddr, if set, is used instead of a free port.
 	raftAddr string
+	// gossipAddr, if set, is used instead of a free port, as long as it
+	// is free: a start that fails because it was taken is retried on a
+	// free one. A restarted cluster node keeps its gossip address, as a
+	// real one would, so its peers' -join lists stay right.
+	gossipAddr string
 	// args are further flags, after the ones the helper sets.
 	args []string
 	// env are further NAME=value environment entries. The test process's
@@ -91,6 +100,7 @@ func parseStartLine(s string) (startLine, error) {
 type agent struct {
 	t      testing.TB
 	opts   agentOpts
+	args   []string // the command line after the binary
 	cmd    *exec.Cmd
 	done   chan struct{} // closed once the process has exited and been reaped
 	state  *os.ProcessState
@@ -132,22 +142,69 @@ func mustStartAgent(t testing.TB, opts agentOpts) *agent {
 // mustLaunchAgent is mustStartAgent without waiting for /ready.
 func mustLaunchAgent(t testing.TB, opts agentOpts) *agent {
 	t.Helper()
+	return mustLaunchAgents(t, opts)[0]
+}
+
+// mustLaunchAgents launches several agents at once and waits for every
+// start line, without waiting for /ready. Agents that -join each other
+// must start together: one prints its start line only once it has
+// reached a peer. A start that fails because a picked port was taken in
+// the meantime is retried on new ports.
+func mustLaunchAgents(t testing.TB, opts ...agentOpts) []*agent {
+	t.Helper()
 	requireBinary(t)
-	if opts.dataDir == "" {
-		opts.dataDir = filepath.Join(t.TempDir(), "data")
+	for i := range opts {
+		if opts[i].dataDir == "" {
+			opts[i].dataDir = filepath.Join(t.TempDir(), "data")
+		}
 	}
-	retried := false
+	agents := make([]*agent, len(opts))
+	retried := make([]bool, len(opts))
 	for attempt := 1; ; attempt++ {
-		a, err := launchAgent(t, opts)
-		if err == nil {
-			a.retried = retried
-			return a
+		var pending []int
+		for i := range opts {
+			if agents[i] == nil {
+				pending = append(pending, i)
+			}
 		}
-		if !errors.Is(err, errPortTaken) || attempt == startRetries {
-			t.Fatalf("starting cairn agent: %v", err)
+		if len(pending) == 0 {
+			return agents
 		}
-		t.Logf("attempt %d to start cairn agent: %v; retrying on other ports", attempt, err)
-		retried = true
+		spawned := map[int]*agent{}
+		for _, i := range pending {
+			spawned[i] = spawnAgent(t, opts[i])
+		}
+		// Polled together: one agent's start line may wait for another's.
+		deadline := time.Now().Add(startTimeout)
+		for len(spawned) > 0 {
+			for _, i := range pending {
+				a := spawned[i]
+				if a == nil {
+					continue
+				}
+				ok, err := a.pollStartLine(time.Now().After(deadline))
+				if !ok && err == nil {
+					continue
+				}
+				delete(spawned, i)
+				if err == nil {
+					a.retried = retried[i]
+					agents[i] = a
+					continue
+				}
+				if !errors.Is(err, errPortTaken) || attempt == startRetries {
+					t.Fatalf("starting cairn agent: %v", err)
+				}
+				t.Logf("attempt %d to start cairn agent: %v; retrying on other ports", attempt, err)
+				retried[i] = true
+				if opts[i].gossipAddr != "" && strings.Contains(err.Error(), opts[i].gossipAddr) {
+					opts[i].gossipAddr = ""
+				}
+			}
+			if len(spawned) > 0 {
+				time.Sleep(pollEvery)
+			}
+		}
 	}
 }
 
@@ -157,16 +214,31 @@ var errPortTaken = errors.New("a port was taken")
 // launchAgent starts the process and waits for its start line.
 func launchAgent(t testing.TB, opts agentOpts) (*agent, error) {
 	t.Helper()
+	a := spawnAgent(t, opts)
+	if err := a.awaitStartLine(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// spawnAgent starts the process, on free ports where opts names none, and
+// registers its cleanup; it does not wait for anything.
+func spawnAgent(t testing.TB, opts agentOpts) *agent {
+	t.Helper()
 	ports := freePorts(t, 3)
 	raftAddr := opts.raftAddr
 	if raftAddr == "" {
 		raftAddr = hostPort(ports[1])
 	}
+	gossipAddr := opts.gossipAddr
+	if gossipAddr == "" {
+		gossipAddr = hostPort(ports[2])
+	}
 	args := []string{"agent",
 		"-data-dir", opts.dataDir,
 		"-http-addr", hostPort(ports[0]),
 		"-raft-addr", raftAddr,
-		"-gossip-addr", hostPort(ports[2]),
+		"-gossip-addr", gossipAddr,
 	}
 	if opts.nodeID != "" {
 		args = append(args, "-node-id", opts.nodeID)
@@ -181,7 +253,7 @@ func launchAgent(t testing.TB, opts agentOpts) (*agent, error) {
 		t.Fatal(err)
 	}
 	seq := nextLaunch()
-	a := &agent{t: t, opts: opts, done: make(chan struct{}),
+	a := &agent{t: t, opts: opts, args: args, done: make(chan struct{}),
 		stdout: filepath.Join(logDir, fmt.Sprintf("agent-%d.stdout", seq)),
 		stderr: filepath.Join(logDir, fmt.Sprintf("agent-%d.stderr", seq)),
 	}
@@ -209,38 +281,60 @@ func launchAgent(t testing.TB, opts agentOpts) (*agent, error) {
 	}()
 	// Registered at once, so that no failure below leaks the process.
 	t.Cleanup(a.cleanup)
+	return a
+}
 
+// awaitStartLine waits for the start line of a spawned agent and sets its
+// URL and client from it.
+func (a *agent) awaitStartLine() error {
+	a.t.Helper()
 	deadline := time.Now().Add(startTimeout)
 	for {
-		out, _ := os.ReadFile(a.stdout)
-		if i := bytes.IndexByte(out, '\n'); i >= 0 {
-			a.line, err = parseStartLine(string(out[:i]))
-			if err != nil {
-				a.dumpLogs()
-				t.Fatal(err)
-			}
-			a.url = a.line.httpURL
-			a.client = &http.Client{
-				Timeout:   10 * time.Second,
-				Transport: &http.Transport{MaxIdleConnsPerHost: 64, Proxy: nil},
-			}
-			return a, nil
+		ok, err := a.pollStartLine(time.Now().After(deadline))
+		if ok || err != nil {
+			return err
 		}
 		select {
 		case <-a.done:
-			errOut, _ := os.ReadFile(a.stderr)
-			if bytes.Contains(errOut, []byte("address already in use")) {
-				return nil, fmt.Errorf("%w: %s", errPortTaken, lastLines(errOut, 3))
-			}
-			a.dumpLogs()
-			return nil, fmt.Errorf("cairn agent %s exited (%v) before printing its start line", strings.Join(args, " "), a.state)
 		case <-time.After(pollEvery):
 		}
-		if time.Now().After(deadline) {
-			a.dumpLogs()
-			return nil, fmt.Errorf("cairn agent printed no start line within %s", startTimeout)
-		}
 	}
+}
+
+// pollStartLine looks once for the start line of a spawned agent: ok once
+// it is there (the agent's URL and client are then set), an error if the
+// agent exited without one or late is set.
+func (a *agent) pollStartLine(late bool) (ok bool, err error) {
+	t := a.t
+	t.Helper()
+	exited := !a.running() // before reading: a line written before the exit is seen
+	out, _ := os.ReadFile(a.stdout)
+	if i := bytes.IndexByte(out, '\n'); i >= 0 {
+		a.line, err = parseStartLine(string(out[:i]))
+		if err != nil {
+			a.dumpLogs()
+			t.Fatal(err)
+		}
+		a.url = a.line.httpURL
+		a.client = &http.Client{
+			Timeout:   10 * time.Second,
+			Transport: &http.Transport{MaxIdleConnsPerHost: 64, Proxy: nil},
+		}
+		return true, nil
+	}
+	switch {
+	case exited:
+		errOut, _ := os.ReadFile(a.stderr)
+		if bytes.Contains(errOut, []byte("address already in use")) {
+			return false, fmt.Errorf("%w: %s", errPortTaken, lastLines(errOut, 3))
+		}
+		a.dumpLogs()
+		return false, fmt.Errorf("cairn agent %s exited (%v) before printing its start line", strings.Join(a.args, " "), a.state)
+	case late:
+		a.dumpLogs()
+		return false, fmt.Errorf("cairn agent printed no start line within %s", startTimeout)
+	}
+	return false, nil
 }
 
 // childEnv is the test process's environment without CAIRN_* variables,
@@ -422,6 +516,8 @@ type nodeStatus struct {
 	Zone              string `json:"zone"`
 	State             string `json:"state"`
 	LeaderID          string `json:"leader_id"`
+	LeaderHTTP        string `json:"leader_http"`
+	Term              uint64 `json:"term"`
 	LastIndex         uint64 `json:"last_index"`
 	CommitIndex       uint64 `json:"commit_index"`
 	AppliedIndex      uint64 `json:"applied_index"`
@@ -644,4 +740,63 @@ func runCairn(t testing.TB, timeout time.Duration, env []string, args ...string)
 		t.Fatalf("run cairn %s: %v", strings.Join(args, " "), err)
 	}
 	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
+}
+
+// startCluster starts an n-node zone the way an operator would: the gossip
+// ports are picked first so that every node gets -join with all of them
+// and -bootstrap-expect n, the nodes (ids n1..nN) are launched together,
+// and it returns once every one answers /ready. base supplies further
+// flags and options; its dataDir, nodeID and gossipAddr are ignored.
+func startCluster(t testing.TB, n int, base agentOpts) []*agent {
+	t.Helper()
+	gossip := make([]string, n)
+	for i, p := range freePorts(t, n) {
+		gossip[i] = hostPort(p)
+	}
+	opts := make([]agentOpts, n)
+	for i := range opts {
+		o := base
+		o.dataDir = filepath.Join(t.TempDir(), "data")
+		o.nodeID = fmt.Sprintf("n%d", i+1)
+		o.gossipAddr = gossip[i]
+		o.args = append([]string{"-join", strings.Join(gossip, ","), "-bootstrap-expect", strconv.Itoa(n)}, base.args...)
+		opts[i] = o
+	}
+	agents := mustLaunchAgents(t, opts...)
+	// A node whose start was retried on other ports has a new gossip
+	// address: restarts (restartOpts) must -join the ones in use.
+	for i := range gossip {
+		gossip[i] = agents[i].line.gossip
+	}
+	for _, a := range agents {
+		a.opts.args = append([]string{"-join", strings.Join(gossip, ","), "-bootstrap-expect", strconv.Itoa(n)}, base.args...)
+	}
+	for _, a := range agents {
+		a.mustBeReady()
+	}
+	return agents
+}
+
+// mustJoin starts one more node that joins the zone of peers through
+// gossip (-join with their gossip addresses, no -bootstrap-expect) and
+// waits until it is ready: the zone leader has added it and it caught up.
+func mustJoin(t testing.TB, peers []*agent, opts agentOpts) *agent {
+	t.Helper()
+	var join []string
+	for _, p := range peers {
+		join = append(join, p.line.gossip)
+	}
+	opts.args = append([]string{"-join", strings.Join(join, ",")}, opts.args...)
+	return mustStartAgent(t, opts)
+}
+
+// restartOpts are the options that start a stopped agent again as the
+// same node: same data dir, id, flags, and Raft and gossip addresses.
+// The HTTP port is a new one.
+func (a *agent) restartOpts() agentOpts {
+	o := a.opts
+	o.nodeID = a.line.nodeID
+	o.raftAddr = a.line.raftAddr
+	o.gossipAddr = a.line.gossip
+	return o
 }

@@ -1,32 +1,108 @@
 // Package mrf serves the Fabric3 Management Resource Framework dialect under
 // /management: Cairn's HATEOAS root.
 //
-// Not built yet (its own issue): zones, zone runtime resources,
-// contributions, deployments and components. Today only the domain root
-// answers, and it links only to resources that exist.
+// A client starts at a controller's /management/domain and reaches
+// everything else by following hrefs: /management/domain/zones links each
+// zone to its current leader's /management/zone (from gossip, so the link
+// moves when a new leader is elected); a zone links its runtime resources.
+// /management/runtime/{resource} shows this process's live values;
+// /management/zone/runtime/{resource} shows the zone's stored values, and a
+// PUT or POST there changes them for every member of the zone through Raft.
+//
+// Conventions follow Fabric3's management REST module (2014): links are
+// {"name","rel","href"}; every resource is {"selfLink": ..., properties};
+// a value that is not a resource is wrapped as {"selfLink":..., "value":...};
+// paths are case-insensitive and a trailing slash is ignored (CanonicalPaths);
+// errors are a JSON string with the status code. Hrefs are absolute URLs built
+// from advertised HTTP addresses (this node's, or a peer's from gossip),
+// never from the request's Host.
+//
+// Not built yet (their own issue): contributions, deployments and
+// components. The root links them, as the seed shows, and they answer 501.
 package mrf
 
 import (
+	"context"
 	"net/http"
+	"time"
 
-	"cairn/http/httpx"
+	"cairn/cluster"
+	"cairn/fsm"
 
 	"github.com/gorilla/mux"
 )
 
-// Link is an MRF hyperlink.
-type Link struct {
-	Name string `json:"name"`
-	Rel  string `json:"rel"`
-	Href string `json:"href"`
+// Node is what MRF needs of the node it runs on.
+type Node interface {
+	ID() string
+	Zone() string
+	// HTTPURL is this node's advertised HTTP base URL.
+	HTTPURL() string
+	Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error)
+	View() *fsm.View
+	// Leader is the zone leader's id and HTTP URL as Raft knows them.
+	Leader() (id, httpURL string)
 }
 
-// Register mounts the MRF routes on r. baseURL is the node's advertised
-// HTTP address: links are built from it, never from the request's Host.
-func Register(r *mux.Router, baseURL string) {
-	r.HandleFunc("/management/domain", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]Link{
-			"selfLink": {Name: "self", Rel: "self", Href: baseURL + "/management/domain"},
-		})
-	}).Methods(http.MethodGet)
+// Membership is what MRF needs of gossip: the domain's members (this node
+// included) and each zone's leader.
+type Membership interface {
+	Members() []cluster.Member
+	ZoneLeaders() map[string]string
+}
+
+// Runtime is this process's runtime resources (the node/runtime package).
+// Errors of SetCommand and InvokeCommand are the client's mistakes: the
+// handlers check first that the resource and operation exist.
+type Runtime interface {
+	Resources() []string
+	Operations(resource string) []string
+	// Live is this process's current values of resource, JSON-ready.
+	Live(resource string) (map[string]any, bool)
+	// Zone is the zone's values of resource as stored in v.
+	Zone(v *fsm.View, resource string) (map[string]any, bool)
+	// SetCommand validates body and builds the zone-wide write.
+	SetCommand(v *fsm.View, resource string, body []byte, now time.Time) (fsm.Command, error)
+	// InvokeCommand builds the write that runs op on every member.
+	InvokeCommand(resource, op, by string, now time.Time) (fsm.Command, error)
+}
+
+// Deps are what Register needs. Membership may be nil (a node without
+// gossip: it is the controller and its zone's only known member); Runtime
+// may be nil (no runtime resources are served).
+type Deps struct {
+	Node       Node
+	Membership Membership
+	Runtime    Runtime
+}
+
+// api holds the handlers' dependencies.
+type api struct {
+	Deps
+	now func() time.Time
+}
+
+// Register mounts the MRF routes on r. Requests must reach r through
+// CanonicalPaths, which lower-cases /management paths and drops a trailing
+// slash. Full paths rather than a subrouter: gorilla/mux answers 404
+// instead of 405 for a method mismatch inside a subrouter.
+func Register(r *mux.Router, d Deps) {
+	a := &api{Deps: d, now: time.Now}
+	get := []string{http.MethodGet, http.MethodHead}
+	r.HandleFunc("/management/domain", a.domain).Methods(get...)
+	r.HandleFunc("/management/domain/zones", a.zones).Methods(get...)
+	for _, p := range notBuilt {
+		r.PathPrefix("/management/domain/" + p).HandlerFunc(a.notBuilt)
+	}
+	r.HandleFunc("/management/zone", a.zone).Methods(get...)
+	r.HandleFunc("/management/zone/runtime", a.zoneRuntime).Methods(get...)
+	r.HandleFunc("/management/zone/runtime/{resource}", a.zoneResource).Methods(get...)
+	r.HandleFunc("/management/zone/runtime/{resource}", a.setZoneResource).Methods(http.MethodPut, http.MethodPost)
+	r.HandleFunc("/management/zone/runtime/{resource}/{operation}", a.invokeZoneOperation).Methods(http.MethodPost)
+	// The seed names the runtime root both /management/runtime and
+	// /management/domain/runtime; both serve this process's values.
+	for _, root := range []string{"/management/runtime", "/management/domain/runtime"} {
+		r.HandleFunc(root, a.runtime).Methods(get...)
+		r.HandleFunc(root+"/{resource}", a.runtimeResource).Methods(get...)
+	}
 }

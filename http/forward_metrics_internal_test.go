@@ -1,0 +1,133 @@
+package http
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// followerOf is a Leadership that never leads and names a fixed leader.
+type followerOf struct{ leaderID, leaderURL string }
+
+func (f followerOf) ID() string                                    { return "n1" }
+func (f followerOf) IsLeader() bool                                { return false }
+func (f followerOf) Leader() (string, string)                      { return f.leaderID, f.leaderURL }
+func (f followerOf) WaitIndex(ctx context.Context, _ uint64) error { return nil }
+
+// forwardOnce sends one PUT through a forwarder that sees leader, with the
+// request's context bounded by timeout, and returns the status answered.
+func forwardOnce(t *testing.T, m *httpMetrics, leader followerOf, header http.Header, timeout time.Duration) int {
+	t.Helper()
+	f := newForwarder(leader, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f.metrics = m
+	local := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("a follower served a write itself")
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodPut, "/cairn/v1/resources/widget/w1", strings.NewReader(`{}`))
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	rec := httptest.NewRecorder()
+	f.wrap(local).ServeHTTP(rec, req)
+	return rec.Code
+}
+
+func Test_Forwarder_CountsForwardsAndFailuresByReason(t *testing.T) {
+	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Cairn-Index", "7")
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer leader.Close()
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer slow.Close()
+	defer close(release) // before Close, which waits for the handler
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := "http://" + l.Addr().String()
+	l.Close()
+
+	m := newHTTPMetrics()
+	cases := []struct {
+		name     string
+		leader   followerOf
+		header   http.Header
+		timeout  time.Duration
+		wantCode int
+		reason   string // "" means the forward succeeded
+	}{
+		{"forwarded", followerOf{"n2", leader.URL}, nil, 5 * time.Second, http.StatusCreated, ""},
+		{"hop", followerOf{"n2", leader.URL}, http.Header{HopHeader: {"n3"}}, 5 * time.Second, http.StatusServiceUnavailable, forwardHopRefused},
+		{"no leader", followerOf{"", ""}, nil, 100 * time.Millisecond, http.StatusServiceUnavailable, forwardNoLeader},
+		{"no address", followerOf{"n2", ""}, nil, 100 * time.Millisecond, http.StatusServiceUnavailable, forwardLeaderAddrUnknown},
+		{"bad url", followerOf{"n2", "http://[::1"}, nil, 5 * time.Second, http.StatusServiceUnavailable, forwardBadLeaderURL},
+		{"unreachable", followerOf{"n2", closedURL}, nil, 5 * time.Second, http.StatusServiceUnavailable, forwardUnreachable},
+		{"canceled", followerOf{"n2", slow.URL}, nil, 200 * time.Millisecond, http.StatusServiceUnavailable, forwardCanceled},
+	}
+	for _, c := range cases {
+		forwardedBefore := testutil.ToFloat64(m.forwarded)
+		failedBefore := map[string]float64{}
+		for _, r := range forwardReasons {
+			failedBefore[r] = testutil.ToFloat64(m.forwardFailures.WithLabelValues(r))
+		}
+		if code := forwardOnce(t, m, c.leader, c.header, c.timeout); code != c.wantCode {
+			t.Errorf("%s: status %d, want %d", c.name, code, c.wantCode)
+		}
+		for _, r := range forwardReasons {
+			want := failedBefore[r]
+			if r == c.reason {
+				want++
+			}
+			if got := testutil.ToFloat64(m.forwardFailures.WithLabelValues(r)); got != want {
+				t.Errorf("%s: forward failures{reason=%s} = %v, want %v", c.name, r, got, want)
+			}
+		}
+		// A forward that reached the proxy counts as forwarded, whether
+		// the leader then answered or not.
+		proxied := c.reason == "" || c.reason == forwardUnreachable || c.reason == forwardCanceled || c.reason == forwardBadLeaderURL
+		want := forwardedBefore
+		if proxied {
+			want++
+		}
+		if got := testutil.ToFloat64(m.forwarded); got != want {
+			t.Errorf("%s: forwarded = %v, want %v", c.name, got, want)
+		}
+	}
+}
+
+func Test_DialectOf_FixedTable(t *testing.T) {
+	for path, want := range map[string]string{
+		"/cairn/v1/resources/x/y":  "native",
+		"/management/domain":       "mrf",
+		"/hybrid/api/v1/servers/1": "arm",
+		"/maxscale/v1/servers":     "maxscale",
+		"/api/topology/groups":     "topology",
+		"/apcera/v1/jobs":          "apcera",
+		"/health":                  "ops",
+		"/metrics":                 "ops",
+		"/metricsx":                "other",
+		"/":                        "other",
+		"/management":              "mrf",
+	} {
+		if got := dialectOf(path); got != want {
+			t.Errorf("dialectOf(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
