@@ -9,6 +9,7 @@ import (
 	"time"
 
 	cairnhttp "cairn/http"
+	"cairn/node/nodetest"
 )
 
 func Test_Server_MaxConcurrentRequests_Over503RetryAfter(t *testing.T) {
@@ -24,13 +25,22 @@ func Test_Server_MaxConcurrentRequests_Over503RetryAfter(t *testing.T) {
 	held := make(chan struct{})
 	go func() {
 		defer close(held)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/cairn/v1/resources/t.item/x?index=1000000&wait=30s", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		// Retried while refused: a probe below may hold the slot at the
+		// moment this request arrives.
+		for ctx.Err() == nil {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/cairn/v1/resources/t.item/x?index=1000000&wait=30s", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return
+			}
 			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				return
+			}
 		}
 	}()
 	var resp *http.Response
-	waitFor(t, func() bool {
+	nodetest.WaitFor(t, func() bool {
 		r, err := http.Get(base + "/cairn/v1/status")
 		if err != nil {
 			return false
@@ -50,7 +60,7 @@ func Test_Server_MaxConcurrentRequests_Over503RetryAfter(t *testing.T) {
 	cancel()
 	<-held
 	limits.SetMaxConcurrentRequests(0) // unlimited again
-	waitFor(t, func() bool {
+	nodetest.WaitFor(t, func() bool {
 		r, err := http.Get(base + "/cairn/v1/status")
 		if err != nil {
 			return false

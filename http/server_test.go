@@ -13,30 +13,8 @@ import (
 	"cairn/fsm"
 	cairnhttp "cairn/http"
 	"cairn/node"
+	"cairn/node/nodetest"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, cond func() bool, timeout time.Duration, what string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -51,7 +29,7 @@ func mustLeaderNode(t *testing.T) *node.Node {
 	n, err := node.Open(node.Config{
 		NodeID:             "n1",
 		DataDir:            t.TempDir(),
-		RaftAddr:           freeAddr(t),
+		RaftAddr:           nodetest.FreeAddr(t),
 		HTTPURL:            "http://n1.test:8180",
 		Bootstrap:          true,
 		HeartbeatTimeout:   200 * time.Millisecond,
@@ -64,7 +42,7 @@ func mustLeaderNode(t *testing.T) *node.Node {
 		t.Fatalf("open node: %v", err)
 	}
 	t.Cleanup(func() { n.Close() })
-	waitFor(t, func() bool {
+	nodetest.WaitFor(t, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		return n.ReadBarrier(ctx) == nil

@@ -17,6 +17,7 @@ import (
 
 	"cairn/fsm"
 	"cairn/node"
+	"cairn/node/nodetest"
 )
 
 // kindItem is declared with a unique index on "name"; kindOther is not
@@ -37,31 +38,6 @@ func mustSchema(t *testing.T) fsm.Schema {
 	return s
 }
 
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, cond func() bool, timeout time.Duration, what string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // testConfig is a single-node config with short Raft timeouts.
 func testConfig(t *testing.T, dataDir string) node.Config {
 	t.Helper()
@@ -69,7 +45,7 @@ func testConfig(t *testing.T, dataDir string) node.Config {
 		NodeID:             "n1",
 		Zone:               "z1",
 		DataDir:            dataDir,
-		RaftAddr:           freeAddr(t),
+		RaftAddr:           nodetest.FreeAddr(t),
 		HTTPURL:            "http://n1.test:8180",
 		Bootstrap:          true,
 		HeartbeatTimeout:   200 * time.Millisecond,
@@ -96,7 +72,7 @@ func mustOpen(t *testing.T, cfg node.Config, schema fsm.Schema) *node.Node {
 // also means it has applied every entry of earlier terms.
 func mustLeader(t *testing.T, n *node.Node) {
 	t.Helper()
-	waitFor(t, func() bool {
+	nodetest.WaitFor(t, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		return n.IsLeader() && n.ReadBarrier(ctx) == nil
@@ -320,7 +296,7 @@ func Test_Status_Leader_Fields(t *testing.T) {
 	}
 	// Raft records an entry as applied once it has handed it to the FSM,
 	// a moment after the FSM answered the proposer: wait for it.
-	waitFor(t, func() bool {
+	nodetest.WaitFor(t, func() bool {
 		st := n.Status()
 		return st.AppliedIndex >= st.CommitIndex && st.AppliedIndex >= last
 	}, 5*time.Second, "the applied index to reach the commit index")
@@ -380,7 +356,7 @@ func Test_Open_DataDirInUse_ErrDataDirInUse(t *testing.T) {
 	mustLeader(t, n)
 
 	cfg2 := cfg
-	cfg2.RaftAddr = freeAddr(t)
+	cfg2.RaftAddr = nodetest.FreeAddr(t)
 	n2, err := node.Open(cfg2, mustSchema(t))
 	if err == nil {
 		n2.Close()
@@ -545,7 +521,7 @@ func Test_Restart_NewRaftPort_UpdatesOwnAddress(t *testing.T) {
 	mustClose(t, n)
 
 	rec := &logRecorder{}
-	cfg.RaftAddr = freeAddr(t)
+	cfg.RaftAddr = nodetest.FreeAddr(t)
 	cfg.Logger = slog.New(rec)
 	n2 := mustOpen(t, cfg, schema)
 	mustLeader(t, n2)
@@ -557,7 +533,7 @@ func Test_Restart_NewRaftPort_UpdatesOwnAddress(t *testing.T) {
 	}
 	// The node corrects its own address in the Raft configuration once it
 	// leads; it says so in the log.
-	waitFor(t, func() bool {
+	nodetest.WaitFor(t, func() bool {
 		return rec.find(func(r map[string]string) bool {
 			return strings.Contains(r["msg"], "own raft address") && r["old"] == oldAddr && r["new"] == cfg.RaftAddr
 		}) != nil
@@ -565,7 +541,7 @@ func Test_Restart_NewRaftPort_UpdatesOwnAddress(t *testing.T) {
 	if r := rec.find(func(r map[string]string) bool { return strings.Contains(r["msg"], "could not update own raft address") }); r != nil {
 		t.Errorf("address update failed: %v", r)
 	}
-	waitFor(t, func() bool {
+	nodetest.WaitFor(t, func() bool {
 		servers, err := n2.Servers()
 		return err == nil && len(servers) == 1 && servers[0].ID == "n1" && servers[0].Address == cfg.RaftAddr && servers[0].Voter
 	}, 5*time.Second, "the configuration to hold the new raft address")

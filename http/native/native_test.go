@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 	cairnhttp "cairn/http"
 	"cairn/http/native"
 	"cairn/node"
+	"cairn/node/nodetest"
 )
 
 // kindHost declares a unique index on "name" and a list index on "tags";
@@ -50,29 +50,6 @@ type reply struct {
 	body   []byte
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, cond func() bool, timeout time.Duration, what string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func mustSchema(t *testing.T) fsm.Schema {
 	t.Helper()
 	s, err := fsm.NewSchema(fsm.KindSchema{Kind: kindHost, Indexes: []fsm.Index{
@@ -90,7 +67,7 @@ func mustSchema(t *testing.T) fsm.Schema {
 func mustServe(t *testing.T, limits *cairnhttp.Limits) *fixture {
 	t.Helper()
 	f := mustServeNode(t, limits, true)
-	waitFor(t, func() bool {
+	nodetest.WaitFor(t, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		return f.n.ReadBarrier(ctx) == nil
@@ -107,7 +84,7 @@ func mustServeNode(t *testing.T, limits *cairnhttp.Limits, bootstrap bool) *fixt
 		NodeID:             "n1",
 		Zone:               "z1",
 		DataDir:            t.TempDir(),
-		RaftAddr:           freeAddr(t),
+		RaftAddr:           nodetest.FreeAddr(t),
 		HTTPURL:            advertisedURL,
 		Bootstrap:          bootstrap,
 		HeartbeatTimeout:   200 * time.Millisecond,
