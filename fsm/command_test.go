@@ -41,7 +41,7 @@ func Test_EncodeDecodeCommand_RoundTrips(t *testing.T) {
 		if err != nil {
 			t.Fatalf("EncodeCommand: %v", err)
 		}
-		if data[0] != entryCommandJSON {
+		if data[0] != entryCommandBinary {
 			t.Fatalf("format byte %d", data[0])
 		}
 		got, err := DecodeCommand(data)
@@ -67,6 +67,46 @@ func Test_EncodeDecodeCommand_RoundTrips(t *testing.T) {
 	}
 }
 
+func mustEncode(t *testing.T, c Command) []byte {
+	t.Helper()
+	data, err := EncodeCommand(c)
+	if err != nil {
+		t.Fatalf("EncodeCommand: %v", err)
+	}
+	return data
+}
+
+// Test_DecodeCommand_JSONFormat_StillDecodes checks that log entries
+// written in the JSON format, before the binary one, still replay alike.
+func Test_DecodeCommand_JSONFormat_StillDecodes(t *testing.T) {
+	cmd := Command{Ops: []Op{
+		put(kindHost, "a", `{"name":"x","tags":["p"],"h":"<&>"}`),
+		withRequire(del(kindJob, "j/1 ü"), RequireVersion, 1<<63),
+		check(kindBlob, "b", RequireAbsent, 0),
+	}, Time: time.Date(2024, 1, 2, 3, 4, 5, 123456789, time.FixedZone("", -7*3600))}
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	fromJSON, err := DecodeCommand(append([]byte{entryCommandJSON}, b...))
+	if err != nil {
+		t.Fatalf("DecodeCommand(JSON): %v", err)
+	}
+	fromBinary, err := DecodeCommand(mustEncode(t, cmd))
+	if err != nil {
+		t.Fatalf("DecodeCommand(binary): %v", err)
+	}
+	if !fromJSON.Time.Equal(fromBinary.Time) || !reflect.DeepEqual(fromJSON.Ops, fromBinary.Ops) {
+		t.Fatalf("JSON entry decodes to %+v; binary to %+v", fromJSON, fromBinary)
+	}
+	a, b2 := newTestStore(t), newTestStore(t)
+	NewFSM(a, quietLogger()).Apply(raftLog(1, append([]byte{entryCommandJSON}, b...)))
+	NewFSM(b2, quietLogger()).Apply(raftLog(1, mustEncode(t, cmd)))
+	if da, db := a.View().Digest(), b2.View().Digest(); da != db {
+		t.Fatalf("digests differ: JSON entry %s, binary entry %s", da, db)
+	}
+}
+
 func Test_EncodeCommand_InvalidBody_Fails(t *testing.T) {
 	if _, err := EncodeCommand(Command{Ops: []Op{put(kindJob, "j", `{"x":`)}}); err == nil {
 		t.Fatalf("EncodeCommand accepted a body that is not JSON")
@@ -78,7 +118,12 @@ func Test_DecodeCommand_Malformed_WrapsErrInvalid(t *testing.T) {
 		"nil":                 nil,
 		"empty":               {},
 		"unknown format 0":    append([]byte{0}, `{"ops":[]}`...),
-		"unknown format 2":    append([]byte{2}, `{"ops":[]}`...),
+		"unknown format 3":    append([]byte{3}, `{"ops":[]}`...),
+		"json after binary":   append([]byte{entryCommandBinary}, `{"ops":[]}`...),
+		"binary byte only":    {entryCommandBinary},
+		"binary truncated":    mustEncode(t, Command{Ops: []Op{put(kindJob, "j", `{"x":1}`)}})[:12],
+		"binary trailing":     append(mustEncode(t, Command{}), 0),
+		"binary op count":     append(mustEncode(t, Command{})[:len(mustEncode(t, Command{}))-1], 0xff, 0xff, 0x7f),
 		"unknown format 0xff": {0xff},
 		"format byte only":    {entryCommandJSON},
 		"garbage":             append([]byte{entryCommandJSON}, "\x00\x01garbage"...),
