@@ -42,6 +42,9 @@ type forwarder struct {
 	log       *slog.Logger
 	transport http.RoundTripper
 	metrics   *httpMetrics // nil records nothing
+	// rewritePath, if set, maps the request's path to the leader's: a
+	// dialect's own listener forwards to the leader's main listener.
+	rewritePath func(string) string
 }
 
 func newForwarder(n Leadership, log *slog.Logger) *forwarder {
@@ -132,6 +135,10 @@ func (f *forwarder) proxy(leaderURL string) http.Handler {
 		Transport: f.transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
+			if f.rewritePath != nil {
+				pr.Out.URL.Path = f.rewritePath(pr.In.URL.Path)
+				pr.Out.URL.RawPath = ""
+			}
 			pr.SetXForwarded()
 			pr.Out.Header.Set(HopHeader, f.node.ID())
 		},

@@ -90,6 +90,7 @@ type options struct {
 	membership native.Membership
 	registry   *prometheus.Registry
 	runtime    mrf.Runtime
+	maxscale   http.Handler
 }
 
 // WithMembership serves /cairn/v1/members from gossip.
@@ -101,6 +102,12 @@ func WithMembership(m native.Membership) Option {
 // /management/runtime and /management/zone/runtime.
 func WithRuntime(rt mrf.Runtime) Option {
 	return func(o *options) { o.runtime = rt }
+}
+
+// WithMaxScale serves h, the MaxScale API's handler, for every path under
+// /maxscale/ (its routes answer at /maxscale/v1/...).
+func WithMaxScale(h http.Handler) Option {
+	return func(o *options) { o.maxscale = h }
 }
 
 // WithMetrics registers the HTTP metrics (requests, latency, in-flight,
@@ -137,6 +144,9 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		deps.Membership = o.membership
 	}
 	mrf.Register(r, deps)
+	if o.maxscale != nil {
+		r.PathPrefix("/maxscale/").Handler(o.maxscale)
+	}
 	var hm *httpMetrics
 	if o.registry != nil {
 		hm = newHTTPMetrics()
@@ -147,6 +157,19 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	fwd := newForwarder(n, s.log)
 	fwd.metrics = hm
 	s.handler = mrf.CanonicalPaths(hm.instrument(r, s.recoverPanics(s.applyLimits(fwd.wrap(r)))))
+	return s
+}
+
+// NewDialectServer serves h, a dialect's handler, on a listener of the
+// dialect's own (MaxScale's port 8989, say) with the middleware of the main
+// listener: panic recovery, the limits, and forwarding to the zone leader.
+// The leader is reached on its main listener, so mainPath maps a path of
+// this listener to the same route there.
+func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Handler, mainPath func(string) string) *Server {
+	s := &Server{limits: limits, log: log.With("component", "http")}
+	fwd := newForwarder(n, s.log)
+	fwd.rewritePath = mainPath
+	s.handler = s.recoverPanics(s.applyLimits(fwd.wrap(h)))
 	return s
 }
 

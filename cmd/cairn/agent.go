@@ -16,6 +16,7 @@ import (
 	"cairn/cluster"
 	"cairn/fsm"
 	cairnhttp "cairn/http"
+	"cairn/http/maxscale"
 	"cairn/node"
 	noderuntime "cairn/node/runtime"
 )
@@ -38,6 +39,8 @@ type agentFlags struct {
 	joinTimeout, deadServerTimeout  time.Duration
 	bootstrapExpect                 int
 	controller                      bool
+	pprofAddr                       string
+	maxscaleAddr                    string
 }
 
 func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
@@ -67,6 +70,8 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.DurationVar(&f.joinTimeout, "join-timeout", time.Minute, "how long to keep retrying -join before giving up")
 	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "found a new zone only once this many of its members are seen (0: a lone node without -join founds its own)")
 	fs.DurationVar(&f.deadServerTimeout, "dead-server-timeout", 30*time.Second, "how long a failed member stays in the zone's Raft configuration")
+	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address, on a listener of its own (default: off)")
+	fs.StringVar(&f.maxscaleAddr, "maxscale-addr", "127.0.0.1:8989", "address the MaxScale REST API listens on, at /v1/... and /... (empty: off; it is also served at /maxscale/v1/... on -http-addr)")
 	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role) (default: true without -join, else false)")
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
@@ -150,6 +155,20 @@ func runAgent(args []string) error {
 		httpURL = "http://" + advertisable(ln.Addr().String())
 	}
 	httpURL = strings.TrimRight(httpURL, "/")
+	var msLn net.Listener
+	if f.maxscaleAddr != "" {
+		if msLn, err = net.Listen("tcp", f.maxscaleAddr); err != nil {
+			return fmt.Errorf("listen on -maxscale-addr %s: %w", f.maxscaleAddr, err)
+		}
+		defer msLn.Close()
+	}
+	if f.pprofAddr != "" {
+		stopPprof, err := servePprof(f.pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 
 	cfg := node.DefaultConfig()
 	cfg.NodeID, cfg.Zone, cfg.DataDir = f.nodeID, f.zone, f.dataDir
@@ -160,7 +179,7 @@ func runAgent(args []string) error {
 	// A lone node (no -join, no -bootstrap-expect above 1) founds its own
 	// zone; otherwise -bootstrap-expect or the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema()
+	schema, err := fsm.NewSchema(maxscale.Kinds()...)
 	if err != nil {
 		return err
 	}
@@ -203,9 +222,19 @@ func runAgent(args []string) error {
 	followCtx, stopFollow := context.WithCancel(context.Background())
 	defer stopFollow()
 	go rt.Follow(followCtx, n.Store())
-	srv := cairnhttp.NewServer(n, limits, log, cairnhttp.WithMembership(c), cairnhttp.WithMetrics(reg), cairnhttp.WithRuntime(rt))
-	serveErr := make(chan error, 1)
+	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log})
+	// MaxScale's monitors probe their servers from the zone leader only.
+	n.OnLeadership(ms.RunMonitors)
+	srv := cairnhttp.NewServer(n, limits, log, cairnhttp.WithMembership(c), cairnhttp.WithMetrics(reg), cairnhttp.WithRuntime(rt),
+		cairnhttp.WithMaxScale(ms.Mounted()))
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	var msSrv *cairnhttp.Server
+	if msLn != nil {
+		msSrv = cairnhttp.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath)
+		go func() { serveErr <- msSrv.Serve(msLn) }()
+		log.Info("the MaxScale REST API listens on http://"+msLn.Addr().String()+"/v1/", "component", "maxscale")
+	}
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -251,6 +280,11 @@ func runAgent(args []string) error {
 	defer cancel()
 	if e := srv.Shutdown(shutdownCtx); e != nil {
 		log.Warn("HTTP shutdown did not finish cleanly", "err", e)
+	}
+	if msSrv != nil {
+		if e := msSrv.Shutdown(shutdownCtx); e != nil {
+			log.Warn("the MaxScale listener's shutdown did not finish cleanly", "err", e)
+		}
 	}
 	if e := n.Close(); e != nil {
 		log.Warn("raft shutdown did not finish cleanly", "err", e)

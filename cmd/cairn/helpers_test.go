@@ -65,6 +65,9 @@ type agentOpts struct {
 	env []string
 	// noFastRaft leaves out fastRaft, for benchmarks on the defaults.
 	noFastRaft bool
+	// maxscale serves the MaxScale API on a free port of its own (the
+	// agent's maxscaleURL); otherwise that listener is off.
+	maxscale bool
 }
 
 // startLine is what `cairn agent` prints on stdout once it serves.
@@ -109,6 +112,8 @@ type agent struct {
 	client *http.Client
 	stdout string // path of the captured stdout
 	stderr string // path of the captured stderr
+	// maxscaleURL is the MaxScale listener's base URL, if opts.maxscale.
+	maxscaleURL string
 	// retried is set when an earlier attempt failed on a taken port; that
 	// attempt may have got as far as creating Raft state in the data dir.
 	retried bool
@@ -246,6 +251,12 @@ func spawnAgent(t testing.TB, opts agentOpts) *agent {
 	if !opts.noFastRaft {
 		args = append(args, fastRaft...)
 	}
+	var maxscaleURL string
+	if opts.maxscale {
+		addr := hostPort(freePorts(t, 1)[0])
+		args = append(args, "-maxscale-addr", addr)
+		maxscaleURL = "http://" + addr
+	}
 	args = append(args, opts.args...)
 
 	logDir := filepath.Join(filepath.Dir(opts.dataDir), "logs")
@@ -253,7 +264,7 @@ func spawnAgent(t testing.TB, opts agentOpts) *agent {
 		t.Fatal(err)
 	}
 	seq := nextLaunch()
-	a := &agent{t: t, opts: opts, args: args, done: make(chan struct{}),
+	a := &agent{t: t, opts: opts, args: args, done: make(chan struct{}), maxscaleURL: maxscaleURL,
 		stdout: filepath.Join(logDir, fmt.Sprintf("agent-%d.stdout", seq)),
 		stderr: filepath.Join(logDir, fmt.Sprintf("agent-%d.stderr", seq)),
 	}
@@ -338,9 +349,11 @@ func (a *agent) pollStartLine(late bool) (ok bool, err error) {
 }
 
 // childEnv is the test process's environment without CAIRN_* variables,
-// plus extra.
+// plus extra. The MaxScale listener is off (its default port 8989 would be
+// shared by every agent a test starts) unless extra or the command line
+// sets -maxscale-addr.
 func childEnv(extra []string) []string {
-	var env []string
+	env := []string{"CAIRN_MAXSCALE_ADDR="}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CAIRN_") {
 			env = append(env, kv)

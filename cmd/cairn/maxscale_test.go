@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// maxscaleDo sends a request to a's MaxScale listener as admin/mariadb.
+func (a *agent) maxscaleDo(method, path string, body []byte) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, a.maxscaleURL+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.SetBasicAuth("admin", "mariadb")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// Test_ThreeNodes_MaxScale_WriteThroughFollowerListener_VisibleEverywhere
+// creates a server, a service and their link through a follower's MaxScale
+// listener (so the writes are forwarded to the leader's main listener under
+// /maxscale/v1) and reads them through every node's MaxScale listener.
+func Test_ThreeNodes_MaxScale_WriteThroughFollowerListener_VisibleEverywhere(t *testing.T) {
+	requireBinary(t)
+	t.Parallel()
+	agents := startCluster(t, 3, agentOpts{maxscale: true})
+	var follower *agent
+	waitFor(t, "a leader and a follower", 20*time.Second, func() bool {
+		for _, a := range agents {
+			if st := a.mustStatus(); st.LeaderID != "" && st.LeaderID != st.NodeID {
+				follower = a
+				return true
+			}
+		}
+		return false
+	}, nil)
+
+	writes := []struct {
+		method, path, body string
+	}{
+		{"POST", "/v1/services", `{"data":{"id":"RW-Split-Router","type":"services","attributes":{"router":"readwritesplit"}}}`},
+		{"POST", "/v1/servers", `{"data":{"id":"server1","type":"servers","attributes":{"parameters":{"address":"127.0.0.1","port":3000,"protocol":"MySQLBackend"}},
+			"relationships":{"services":{"data":[{"id":"RW-Split-Router","type":"services"}]}}}}`},
+		{"PUT", "/servers/server1/set?state=master", ""}, // the prefix-less form
+	}
+	for _, w := range writes {
+		var body []byte
+		if w.body != "" {
+			body = []byte(w.body)
+		}
+		status, b, err := follower.maxscaleDo(w.method, w.path, body)
+		if err != nil || status != http.StatusNoContent {
+			t.Fatalf("%s %s through follower %s: %d %s %v", w.method, w.path, follower.line.nodeID, status, b, err)
+		}
+	}
+	for _, a := range agents {
+		var last string
+		waitFor(t, "server1 on "+a.line.nodeID, 10*time.Second, func() bool {
+			status, b, err := a.maxscaleDo("GET", "/v1/servers/server1", nil)
+			last = string(b)
+			return err == nil && status == http.StatusOK && strings.Contains(last, `"state":"Master, Down"`) &&
+				strings.Contains(last, `"services":{"links":`) && strings.Contains(last, `"id":"RW-Split-Router"`)
+		}, func() string { return last })
+	}
+	// Bad credentials are refused on every listener.
+	req, _ := http.NewRequest("GET", agents[0].maxscaleURL+"/v1/servers", nil)
+	req.SetBasicAuth("admin", "nope")
+	resp, err := agents[0].client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("bad credentials: %d", resp.StatusCode)
+	}
+}

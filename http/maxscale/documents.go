@@ -1,0 +1,233 @@
+package maxscale
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"cairn/http/httpx"
+)
+
+// baseURL is the API root links are built from: the request's scheme and
+// Host, and the prefix the route answered under (/v1 or /maxscale/v1), as
+// MaxScale builds them from the Host header.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	prefix := "/v1"
+	if strings.HasPrefix(r.URL.Path, "/maxscale/") {
+		prefix = MountPrefix
+	}
+	return scheme + "://" + r.Host + prefix
+}
+
+type links struct {
+	Self string `json:"self"`
+}
+
+// ref is a relationship member.
+type ref struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+}
+
+type relationship struct {
+	Links links `json:"links"`
+	Data  []ref `json:"data"`
+}
+
+// resourceObject is one JSON:API resource object.
+type resourceObject struct {
+	ID            string                   `json:"id"`
+	Type          string                   `json:"type"`
+	Relationships map[string]*relationship `json:"relationships"`
+	Attributes    map[string]any           `json:"attributes"`
+	Links         links                    `json:"links"`
+}
+
+// document is a top-level JSON:API document.
+type document struct {
+	Links links `json:"links"`
+	Data  any   `json:"data"`
+}
+
+// httpDate formats t as MaxScale's dates are formatted.
+func httpDate(t time.Time) string { return t.UTC().Format(http.TimeFormat) }
+
+// render builds o's resource object.
+func render(t *txn, base string, o *object) (*resourceObject, error) {
+	typ := typeOf[o.kind]
+	ro := &resourceObject{
+		ID: o.Name, Type: typ,
+		Relationships: map[string]*relationship{},
+		Links:         links{Self: base + "/" + typ + "/" + pathName(o.Name)},
+	}
+	for _, rel := range relNames[o.kind] {
+		objs, err := related(t, o, rel)
+		if err != nil {
+			return nil, err
+		}
+		if len(objs) == 0 {
+			continue // MaxScale omits an empty relationship
+		}
+		rs := &relationship{Links: links{Self: base + "/" + rel + "/"}}
+		for _, r := range objs {
+			rs.Data = append(rs.Data, ref{ID: r.Name, Type: rel})
+		}
+		ro.Relationships[rel] = rs
+	}
+	params := map[string]any{}
+	for k, v := range o.Parameters {
+		params[k] = v
+	}
+	source := map[string]any{"file": nil, "type": "runtime"}
+	switch o.kind {
+	case KindServer:
+		ro.Attributes = map[string]any{
+			"name":              o.Name,
+			"parameters":        params,
+			"state":             stateString(o.Status),
+			"state_details":     nil,
+			"version_string":    "",
+			"node_id":           -1,
+			"master_id":         -1,
+			"server_id":         -1,
+			"replication_depth": -1,
+			"slaves":            []int{},
+			"read_only":         false,
+			"gtid_current_pos":  nil,
+			"gtid_binlog_pos":   nil,
+			"last_event":        nil,
+			"triggered_at":      nil,
+			"source":            source,
+			"statistics": map[string]any{
+				"connections": 0, "total_connections": 0, "max_connections": 0, "active_operations": 0,
+				"routed_packets": 0, "persistent_connections": 0, "reused_connections": 0, "failed_auths": 0,
+			},
+		}
+	case KindService:
+		params["router"] = o.Router
+		state := "Started"
+		if o.Stopped {
+			state = "Stopped"
+		}
+		ro.Attributes = map[string]any{
+			"router":             o.Router,
+			"state":              state,
+			"started":            httpDate(o.created),
+			"connections":        0,
+			"total_connections":  0,
+			"parameters":         params,
+			"listeners":          []any{},
+			"router_diagnostics": map[string]any{},
+			"source":             source,
+			"statistics": map[string]any{
+				"connections": 0, "total_connections": 0, "max_connections": 0, "active_operations": 0,
+				"routed_packets": 0, "failed_auths": 0,
+			},
+		}
+	case KindMonitor:
+		params["module"] = o.Module
+		state := "Running"
+		if o.Stopped {
+			state = "Stopped"
+		}
+		ro.Attributes = map[string]any{
+			"module":              o.Module,
+			"state":               state,
+			"ticks":               0,
+			"parameters":          params,
+			"monitor_diagnostics": map[string]any{},
+			"source":              source,
+		}
+	}
+	return ro, nil
+}
+
+// writeDoc writes a successful read: 200, the document, and an ETag that
+// is the quoted SHA-1 of the compact JSON (as MaxScale's).
+func writeDoc(w http.ResponseWriter, r *http.Request, doc any) {
+	b, err := json.Marshal(doc)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	sum := sha1.Sum(b)
+	etag := `"` + hex.EncodeToString(sum[:]) + `"`
+	h := w.Header()
+	h.Set("ETag", etag)
+	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(append(b, '\n'))
+	}
+}
+
+// inDoc is a request document; only the members the dialect reads.
+type inDoc struct {
+	Data *inData `json:"data"`
+}
+
+type inData struct {
+	ID            any             `json:"id"`
+	Attributes    *inAttributes   `json:"attributes"`
+	Relationships json.RawMessage `json:"relationships"`
+}
+
+type inAttributes struct {
+	Router     any            `json:"router"`
+	Module     any            `json:"module"`
+	Parameters map[string]any `json:"parameters"`
+	// Password and Account are an admin user's.
+	Password any `json:"password"`
+	Account  any `json:"account"`
+}
+
+// readDoc reads the request's JSON document; numbers stay json.Number so
+// parameters keep the form the client sent.
+func readDoc(r *http.Request) (*inDoc, error) {
+	b, err := httpx.ReadBody(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, refuse("Missing request body")
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var doc inDoc
+	if err := d.Decode(&doc); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if !errors.As(err, &typeErr) {
+			return nil, refuse("Invalid JSON in request: " + err.Error())
+		}
+		return nil, refuse("The request body does not have the expected form: field '" + typeErr.Field + "' is a JSON " + typeErr.Value)
+	}
+	if d.More() {
+		return nil, refuse("Invalid JSON in request: more than one JSON value")
+	}
+	if doc.Data == nil {
+		return nil, refuse("The request body has no 'data' object")
+	}
+	return &doc, nil
+}
+
+// dataID returns the document's data.id as a name.
+func (d *inDoc) dataID() (string, error) {
+	s, ok := d.Data.ID.(string)
+	if !ok || strings.TrimSpace(s) == "" {
+		return "", refuse("The '/data/id' field is not a string")
+	}
+	return strings.TrimSpace(s), nil
+}

@@ -1,0 +1,38 @@
+package maxscale
+
+import (
+	"net/http"
+	"time"
+)
+
+// maxscale serves GET /v1/maxscale: this node, described as MaxScale
+// describes itself.
+func (a *API) maxscale(w http.ResponseWriter, r *http.Request) {
+	base := baseURL(r)
+	now := a.opts.Now()
+	attrs := map[string]any{
+		"version":      Version,
+		"commit":       "cairn " + a.opts.CairnVersion,
+		"started_at":   httpDate(a.started),
+		"activated_at": httpDate(a.started),
+		"uptime":       int64(now.Sub(a.started) / time.Second),
+		"config_sync":  nil,
+		"node_id":      a.opts.NodeID,
+		"parameters": map[string]any{
+			"admin_auth":          true,
+			"admin_enabled":       true,
+			"admin_host":          r.Host,
+			"admin_secure_gui":    false,
+			"passive":             false,
+			"threads":             1,
+			"config_sync_cluster": nil,
+		},
+	}
+	writeDoc(w, r, document{
+		Links: links{Self: base + "/maxscale/"},
+		Data: map[string]any{
+			"id": "maxscale", "type": "maxscale", "attributes": attrs,
+			"links": links{Self: base + "/maxscale/"},
+		},
+	})
+}

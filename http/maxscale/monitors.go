@@ -1,0 +1,32 @@
+package maxscale
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// newMonitor fills a monitor being created: its module comes from
+// attributes.module or parameters.module. A monitor starts running.
+func newMonitor(o *object, attrs inAttributes) error {
+	for k, v := range attrs.Parameters {
+		if v != nil && k != "module" {
+			o.Parameters[k] = v
+		}
+	}
+	module := attrs.Module
+	if module == nil {
+		module = attrs.Parameters["module"]
+	}
+	s, ok := module.(string)
+	if !ok || s == "" {
+		return refuse(fmt.Sprintf("Monitor '%s' has no 'module': define 'attributes.module'", o.Name))
+	}
+	o.Module = s
+	return nil
+}
+
+// filters serves GET /v1/filters: filters are not modelled, so the
+// collection is empty (maxctrl 22.08+ fetches it before every link).
+func (a *API) filters(w http.ResponseWriter, r *http.Request) {
+	writeDoc(w, r, document{Links: links{Self: baseURL(r) + "/filters/"}, Data: []any{}})
+}

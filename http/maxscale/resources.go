@@ -1,0 +1,308 @@
+package maxscale
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+)
+
+// kindWord is how messages name a kind ("server").
+func kindWord(kind string) string { return strings.TrimPrefix(kind, "maxscale.") }
+
+// list serves GET /v1/{servers,services,monitors}.
+func (a *API) list(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v := a.node.View()
+		t := newTxn(v)
+		base := baseURL(r)
+		items, _ := v.List(kind, "", "", 0)
+		data := make([]*resourceObject, 0, len(items))
+		for _, it := range items {
+			o, err := t.get(it.Kind, it.ID)
+			if err == nil && o != nil {
+				var ro *resourceObject
+				if ro, err = render(t, base, o); err == nil {
+					data = append(data, ro)
+				}
+			}
+			if err != nil {
+				fail(w, err)
+				return
+			}
+		}
+		writeDoc(w, r, document{Links: links{Self: base + "/" + typeOf[kind] + "/"}, Data: data})
+	}
+}
+
+// get serves GET /v1/{type}/:name.
+func (a *API) get(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t := newTxn(a.node.View())
+		o, err := t.mustGet(kind, mux.Vars(r)["name"])
+		var ro *resourceObject
+		if err == nil {
+			ro, err = render(t, baseURL(r), o)
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeDoc(w, r, document{Links: links{Self: ro.Links.Self}, Data: ro})
+	}
+}
+
+// create serves POST /v1/{type}: data.id names the object; its
+// relationships may be given at once.
+func (a *API) create(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		doc, err := readDoc(r)
+		var name string
+		var rels map[string][]string
+		if err == nil {
+			name, err = doc.dataID()
+		}
+		if err == nil {
+			rels, err = parseRelationships(kind, doc.Data.Relationships)
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		a.write(w, r, func(t *txn) error {
+			id := canon(name)
+			cur, err := t.get(kind, id)
+			if err != nil {
+				return err
+			}
+			if cur != nil {
+				return refuse(fmt.Sprintf("Can't create %s '%s', a %s with that name already exists", kindWord(kind), name, kindWord(kind)))
+			}
+			o := &object{kind: kind, id: id, Name: name, Parameters: map[string]any{}}
+			var attrs inAttributes
+			if doc.Data.Attributes != nil {
+				attrs = *doc.Data.Attributes
+			}
+			switch kind {
+			case KindServer:
+				err = newServer(o, attrs)
+			case KindService:
+				err = newService(o, attrs)
+			case KindMonitor:
+				err = newMonitor(o, attrs)
+			}
+			if err != nil {
+				return err
+			}
+			t.create(o)
+			return applyRelationships(t, o, rels)
+		})
+	}
+}
+
+// patch serves PATCH /v1/{type}/:name: only the parts present change;
+// parameters merge (null removes one); a present relationship replaces
+// that relationship. Read-only members a client echoes back (links, id,
+// type, listeners) are ignored.
+func (a *API) patch(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := mux.Vars(r)["name"]
+		if !a.exists(w, kind, name) {
+			return
+		}
+		doc, err := readDoc(r)
+		var rels map[string][]string
+		if err == nil {
+			rels, err = parseRelationships(kind, doc.Data.Relationships)
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		a.write(w, r, func(t *txn) error {
+			o, err := t.mustGet(kind, name)
+			if err != nil {
+				return err
+			}
+			if attrs := doc.Data.Attributes; attrs != nil {
+				if err := patchAttributes(o, *attrs); err != nil {
+					return err
+				}
+				t.touch(o)
+			}
+			return applyRelationships(t, o, rels)
+		})
+	}
+}
+
+// patchAttributes merges a PATCH's attributes into o.
+func patchAttributes(o *object, attrs inAttributes) error {
+	for k, v := range attrs.Parameters {
+		if v == nil {
+			delete(o.Parameters, k)
+		} else {
+			o.Parameters[k] = v
+		}
+	}
+	switch o.kind {
+	case KindServer:
+		if _, ok := o.Parameters["address"]; ok {
+			if _, ok := o.Parameters["port"]; !ok {
+				o.Parameters["port"] = jsonInt(3306) // null resets the port to its default
+			}
+		}
+		return checkServerParameters(o)
+	case KindService:
+		router := attrs.Router
+		if router == nil {
+			router = attrs.Parameters["router"]
+		}
+		delete(o.Parameters, "router")
+		if s, ok := router.(string); ok && s != o.Router {
+			return refuse(fmt.Sprintf("The router of service '%s' cannot be changed", o.Name))
+		}
+	case KindMonitor:
+		module := attrs.Module
+		if module == nil {
+			module = attrs.Parameters["module"]
+		}
+		delete(o.Parameters, "module")
+		if s, ok := module.(string); ok && s != o.Module {
+			return refuse(fmt.Sprintf("The module of monitor '%s' cannot be changed", o.Name))
+		}
+	}
+	return nil
+}
+
+// destroy serves DELETE /v1/{type}/:name: refused while the object is in
+// use, unless ?force=yes, which unlinks it first.
+func (a *API) destroy(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := mux.Vars(r)["name"]
+		if !a.exists(w, kind, name) {
+			return
+		}
+		force := strings.EqualFold(r.URL.Query().Get("force"), "yes")
+		a.write(w, r, func(t *txn) error {
+			o, err := t.mustGet(kind, name)
+			if err != nil {
+				return err
+			}
+			inUse, err := users(t, o)
+			if err != nil {
+				return err
+			}
+			if kind == KindService || kind == KindMonitor {
+				// A service that still has targets, and a monitor that
+				// still monitors servers, are in use too.
+				for _, rel := range relNames[kind] {
+					rs, err := related(t, o, rel)
+					if err != nil {
+						return err
+					}
+					for _, x := range rs {
+						if x.kind == KindServer {
+							inUse = append(inUse, x.Name)
+						}
+					}
+				}
+			}
+			if len(inUse) > 0 && !force {
+				return refuse(fmt.Sprintf("Cannot destroy %s '%s' as it is used by: %s", kindWord(kind), o.Name, strings.Join(inUse, ", ")))
+			}
+			if err := unlinkAll(t, o); err != nil {
+				return err
+			}
+			t.remove(o)
+			return nil
+		})
+	}
+}
+
+// exists writes 404 and returns false when the path's object is unknown:
+// MaxScale matches routes against existing objects, so an unknown name is
+// 404 before the body is looked at.
+func (a *API) exists(w http.ResponseWriter, kind, name string) bool {
+	if a.node.View().Get(kind, canon(name)) == nil {
+		fail(w, errNotFound)
+		return false
+	}
+	return true
+}
+
+// getRelationship serves GET /v1/{type}/:name/relationships/:rel.
+func (a *API) getRelationship(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		vars := mux.Vars(r)
+		t := newTxn(a.node.View())
+		o, err := t.mustGet(kind, vars["name"])
+		if err == nil && !hasRel(kind, vars["rel"]) {
+			err = errNotFound
+		}
+		var objs []*object
+		if err == nil {
+			objs, err = related(t, o, vars["rel"])
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		base := baseURL(r)
+		rs := relationship{Links: links{Self: base + "/" + vars["rel"] + "/"}, Data: []ref{}}
+		for _, x := range objs {
+			rs.Data = append(rs.Data, ref{ID: x.Name, Type: vars["rel"]})
+		}
+		writeDoc(w, r, map[string]any{
+			"links": links{Self: base + "/" + typeOf[kind] + "/" + pathName(o.Name) + "/relationships/" + vars["rel"] + "/"},
+			"data":  rs.Data,
+		})
+	}
+}
+
+// patchRelationship serves PATCH /v1/{type}/:name/relationships/:rel:
+// {"data":[...]} replaces the relationship; [] or null removes all.
+func (a *API) patchRelationship(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		vars := mux.Vars(r)
+		name, rel := vars["name"], vars["rel"]
+		if !a.exists(w, kind, name) {
+			return
+		}
+		if !hasRel(kind, rel) {
+			fail(w, errNotFound)
+			return
+		}
+		ids, err := readRelDoc(r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		a.write(w, r, func(t *txn) error {
+			o, err := t.mustGet(kind, name)
+			if err != nil {
+				return err
+			}
+			return setRel(t, o, rel, ids)
+		})
+	}
+}
+
+// startStop serves PUT /v1/{services,monitors}/:name/{start,stop}.
+func (a *API) startStop(kind string, stop bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := mux.Vars(r)["name"]
+		if !a.exists(w, kind, name) {
+			return
+		}
+		a.write(w, r, func(t *txn) error {
+			o, err := t.mustGet(kind, name)
+			if err != nil {
+				return err
+			}
+			o.Stopped = stop
+			t.touch(o)
+			return nil
+		})
+	}
+}
