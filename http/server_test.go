@@ -26,28 +26,7 @@ func mustLeaderNode(t *testing.T) *node.Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.Open(node.Config{
-		NodeID:             "n1",
-		DataDir:            t.TempDir(),
-		RaftAddr:           nodetest.FreeAddr(t),
-		HTTPURL:            "http://n1.test:8180",
-		Bootstrap:          true,
-		HeartbeatTimeout:   200 * time.Millisecond,
-		ElectionTimeout:    200 * time.Millisecond,
-		LeaderLeaseTimeout: 100 * time.Millisecond,
-		CommitTimeout:      5 * time.Millisecond,
-		Logger:             discard,
-	}, schema)
-	if err != nil {
-		t.Fatalf("open node: %v", err)
-	}
-	t.Cleanup(func() { n.Close() })
-	nodetest.WaitFor(t, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		return n.ReadBarrier(ctx) == nil
-	}, 10*time.Second, "the node to lead")
-	return n
+	return nodetest.MustLeader(t, node.Config{CommitTimeout: 5 * time.Millisecond, Logger: discard}, schema)
 }
 
 // mustServe serves s on a fresh 127.0.0.1 listener in the background and

@@ -2,7 +2,6 @@ package maxscale_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -45,22 +44,8 @@ func mustServe(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.Open(node.Config{
-		NodeID: "n1", Zone: "z1", DataDir: t.TempDir(), RaftAddr: nodetest.FreeAddr(t),
-		HTTPURL: "http://cairn-n1.test:8180", Bootstrap: true,
-		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
-		LeaderLeaseTimeout: 100 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
-		ApplyTimeout: 5 * time.Second, Logger: discard,
-	}, schema)
-	if err != nil {
-		t.Fatalf("open node: %v", err)
-	}
-	t.Cleanup(func() { n.Close() })
-	nodetest.WaitFor(t, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		return n.ReadBarrier(ctx) == nil
-	}, 10*time.Second, "the node to lead")
+	n := nodetest.MustLeader(t, node.Config{Zone: "z1", HTTPURL: "http://cairn-n1.test:8180",
+		CommitTimeout: 5 * time.Millisecond, ApplyTimeout: 5 * time.Second, Logger: discard}, schema)
 	limits := cairnhttp.NewLimits(64<<10, 10*time.Second)
 	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: "test"})
 	n.OnLeadership(ms.RunMonitors)
