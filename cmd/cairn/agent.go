@@ -236,9 +236,14 @@ func runAgent(args []string) error {
 		log.Info("the MaxScale REST API listens on http://"+msLn.Addr().String()+"/v1/", "component", "maxscale")
 	}
 
-	ctx, stop := context.WithCancel(context.Background())
+	// SIGINT/SIGTERM end the wait for peers too, not only the serving.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := c.Join(ctx); err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped by a signal while joining")
+			return nil
+		}
 		return err
 	}
 	how := "resumed from its data dir"
@@ -257,11 +262,9 @@ func runAgent(args []string) error {
 	fmt.Printf("cairn %s: node %s of zone %s listening on %s (raft %s, gossip %s), data dir %s: %s\n",
 		version, n.ID(), n.Zone(), httpURL, n.RaftAddr(), c.GossipAddr(), f.dataDir, how)
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	select {
-	case sig := <-sigs:
-		log.Info("shutting down", "signal", sig.String())
+	case <-ctx.Done():
+		log.Info("shutting down on a signal")
 	case err = <-serveErr:
 		log.Error("HTTP server stopped", "err", err)
 	}
