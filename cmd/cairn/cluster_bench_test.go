@@ -33,13 +33,13 @@ type clusterTimings struct {
 }
 
 // clusterTimingCandidates are the settings measured: Cairn's defaults
-// (500ms heartbeat and election timeouts, 250ms leader lease), then
-// shorter ones, each with the lease at half the heartbeat timeout as the
-// defaults have it (hashicorp/raft requires lease ≤ heartbeat).
+// (250ms heartbeat and election timeouts, 250ms leader lease), then other
+// heartbeat timeouts, each with the lease at half the heartbeat timeout
+// (hashicorp/raft requires lease ≤ heartbeat).
 var clusterTimingCandidates = []clusterTimings{
-	{"default-500ms", nil},
+	{"default-250ms", nil},
+	{"500ms", raftTimingArgs(500 * time.Millisecond)},
 	{"300ms", raftTimingArgs(300 * time.Millisecond)},
-	{"250ms", raftTimingArgs(250 * time.Millisecond)},
 	{"200ms", raftTimingArgs(200 * time.Millisecond)},
 }
 
