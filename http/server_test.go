@@ -80,14 +80,7 @@ func Test_Server_ServeThenShutdown_ServeReturnsNil(t *testing.T) {
 	if err := s.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve after Shutdown = %v, want nil", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Serve did not return after Shutdown")
-	}
+	mustReturnNil(t, done)
 }
 
 // Test_Server_ShutdownRacingServe_Stops is cairn agent's own sequence: Serve
@@ -108,14 +101,7 @@ func Test_Server_ShutdownRacingServe_Stops(t *testing.T) {
 	if err := s.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve = %v, want nil", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Serve still running 5s after Shutdown")
-	}
+	mustReturnNil(t, done)
 }
 
 func Test_Server_ShutdownWithoutServe_Nil(t *testing.T) {
@@ -173,3 +159,16 @@ func (r *stringReader) Read(p []byte) (int, error) {
 // stringsReader returns a reader whose length the client cannot see, so
 // the body goes out chunked.
 func stringsReader(s string) io.Reader { return &stringReader{s: s} }
+
+// mustReturnNil waits for Serve's result after Shutdown: nil, within 5s.
+func mustReturnNil(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve after Shutdown = %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve still running 5s after Shutdown")
+	}
+}

@@ -12,7 +12,7 @@ import (
 	"cairn/node/nodetest"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -131,11 +131,7 @@ func Test_Collector_Leader_ReportsRaftStoreAndApply(t *testing.T) {
 		t.Errorf("cairn_raft_last_snapshot_index = %v, want at least %d", got, idx)
 	}
 
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
+	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
