@@ -97,7 +97,13 @@ func Start(cfg Config) (*Cluster, error) {
 	// address is declared dead, instead of being refused as a conflict.
 	mc.DeadNodeReclaimTime = time.Second
 	mc.Logger = stdlog.New(logWriter{c.log}, "", 0)
+	t, err := newBoundTransport(host, port, mc)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
+	}
+	mc.Transport = t
 	if c.ml, err = memberlist.Create(mc); err != nil {
+		t.Shutdown()
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
 	}
 	return c, nil

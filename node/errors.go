@@ -24,6 +24,10 @@ var ErrShutdown = errors.New("node is shutting down")
 // ErrDataDirInUse means another process holds this data dir.
 var ErrDataDirInUse = errors.New("data dir is in use by another process")
 
+// errNotAdvertisable means Raft listens on an address peers cannot dial
+// (0.0.0.0) and no advertise address was given.
+var errNotAdvertisable = errors.New("the raft bind address is not advertisable")
+
 // translate maps hashicorp/raft's errors to this package's, once, at the
 // node boundary.
 func translate(err error) error {

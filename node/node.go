@@ -115,7 +115,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 			return nil, fmt.Errorf("raft advertise address %q: %w", cfg.RaftAdvertise, err)
 		}
 	}
-	n.transport, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 5, 10*time.Second, newHCLog(log, "raft-transport"))
+	n.transport, err = newTCPTransport(cfg.RaftAddr, advertise, newHCLog(log, "raft-transport"))
 	if err != nil {
 		return nil, fmt.Errorf("raft transport on %s: %w", cfg.RaftAddr, err)
 	}
