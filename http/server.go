@@ -18,6 +18,7 @@ import (
 	"cairn/http/mrf"
 	"cairn/http/native"
 	"cairn/node"
+	"cairn/node/failpoint"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -157,6 +158,14 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	fwd := newForwarder(n, s.log)
 	fwd.metrics = hm
 	s.handler = mrf.CanonicalPaths(hm.instrument(r, s.recoverPanics(s.applyLimits(fwd.wrap(r)))))
+	if fh := failpoint.Handler(); fh != nil {
+		// Only in a failpoints build: arming is per node, never forwarded.
+		m := http.NewServeMux()
+		m.Handle(failpoint.HTTPPrefix, fh)
+		m.Handle(failpoint.HTTPPrefix+"/", fh)
+		m.Handle("/", s.handler)
+		s.handler = m
+	}
 	return s
 }
 

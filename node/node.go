@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"cairn/fsm"
+	"cairn/node/failpoint"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -100,7 +101,8 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 		}
 	}()
 
-	logs, err := raft.NewLogCache(1024, bs)
+	logStore, fsmAdapter := withFailpoints(bs, fsm.NewFSM(n.store, log))
+	logs, err := raft.NewLogCache(1024, logStore)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +142,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	}
 	leaderNotify := make(chan bool, 8)
 	rc.NotifyCh = leaderNotify
-	n.raft, err = raft.NewRaft(rc, fsm.NewFSM(n.store, log), logs, bs, snaps, n.transport)
+	n.raft, err = raft.NewRaft(rc, fsmAdapter, logs, bs, snaps, n.transport)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
@@ -284,6 +286,7 @@ func (n *Node) apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result,
 	if err := f.Error(); err != nil {
 		return 0, nil, translate(err)
 	}
+	failpoint.Inject(failpoint.ApplyBeforeReply)
 	res, ok := f.Response().(*fsm.Result)
 	if !ok || res == nil {
 		return f.Index(), nil, fmt.Errorf("%w: log entry %d was not applied as a command", fsm.ErrInvalid, f.Index())

@@ -18,6 +18,7 @@ import (
 	cairnhttp "cairn/http"
 	"cairn/http/maxscale"
 	"cairn/node"
+	"cairn/node/failpoint"
 	noderuntime "cairn/node/runtime"
 )
 
@@ -133,6 +134,9 @@ func runAgent(args []string) error {
 	levelVar.Set(f.logLevel)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &levelVar}))
 	slog.SetDefault(log)
+	if err := failpoint.ArmFromEnv(); err != nil { // a failpoints build only
+		return err
+	}
 
 	if f.nodeID == "" {
 		f.nodeID = node.StoredNodeID(f.dataDir)
