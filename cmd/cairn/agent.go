@@ -17,6 +17,7 @@ import (
 	"cairn/fsm"
 	cairnhttp "cairn/http"
 	"cairn/http/maxscale"
+	"cairn/http/mrf"
 	"cairn/node"
 	"cairn/node/failpoint"
 	noderuntime "cairn/node/runtime"
@@ -183,7 +184,7 @@ func runAgent(args []string) error {
 	// A lone node (no -join, no -bootstrap-expect above 1) founds its own
 	// zone; otherwise -bootstrap-expect or the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(maxscale.Kinds()...)
+	schema, err := fsm.NewSchema(append(maxscale.Kinds(), mrf.Kinds()...)...)
 	if err != nil {
 		return err
 	}
@@ -229,6 +230,8 @@ func runAgent(args []string) error {
 	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log})
 	// MaxScale's monitors probe their servers from the zone leader only.
 	n.OnLeadership(ms.RunMonitors)
+	// The zone leader follows the controller's MRF deployments into the zone.
+	n.OnLeadership(mrf.NewDeployer(n, mrf.NewHTTPController(n, c), log).Run)
 	srv := cairnhttp.NewServer(n, limits, log, cairnhttp.WithMembership(c), cairnhttp.WithMetrics(reg), cairnhttp.WithRuntime(rt),
 		cairnhttp.WithMaxScale(ms.Mounted()))
 	serveErr := make(chan error, 2)

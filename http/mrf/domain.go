@@ -5,35 +5,69 @@ import (
 	"net/http"
 
 	"cairn/cluster"
+	"cairn/http/httpx"
 )
 
-// notBuilt are the domain sub-resources of the seed that Cairn does not
-// serve yet: the root links them, and they answer 501.
-var notBuilt = []string{"components", "contributions", "deployments"}
+// domainParts are the domain's sub-resources the root links, besides
+// zones and runtime.
+var domainParts = []string{"components", "contributions", "deployments"}
 
 // controllerURL returns the advertised HTTP URL of the controller whose
 // domain resources this node serves: itself if it is a controller, else
 // the first live controller gossip knows (by id).
 func (a *api) controllerURL() (string, error) {
-	if a.Membership == nil {
-		return a.Node.HTTPURL(), nil
+	return findController(a.Node, a.Membership)
+}
+
+// findController returns self's URL if self is a controller (or runs
+// without gossip), else the first live controller in ms.
+func findController(self Node, ms Membership) (string, error) {
+	if ms == nil {
+		return self.HTTPURL(), nil
 	}
 	var found string
-	for _, m := range a.Membership.Members() {
+	for _, m := range ms.Members() {
 		if !m.Controller || !live(m) || m.HTTP == "" {
 			continue
 		}
-		if m.ID == a.Node.ID() {
-			return a.Node.HTTPURL(), nil
+		if m.ID == self.ID() {
+			return self.HTTPURL(), nil
 		}
 		if found == "" {
 			found = m.HTTP
 		}
 	}
 	if found == "" {
-		return "", fmt.Errorf("%w: no controller of the domain is known to node %s (start one with -controller)", errUnavailable, a.Node.ID())
+		return "", fmt.Errorf("%w: no controller of the domain is known to node %s (start one with -controller)", errUnavailable, self.ID())
 	}
 	return found, nil
+}
+
+// isController reports whether this node holds the domain's resources.
+func (a *api) isController() bool { return a.mode() == "CONTROLLER" }
+
+// onController serves h on a controller. Any other node answers 307 with
+// the same path on a live controller: only the controller zone's store
+// holds contributions and deployments. (A write reaching a follower of a
+// zone is forwarded to its leader first, which then answers the redirect.)
+func (a *api) onController(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.isController() {
+			h(w, r)
+			return
+		}
+		base, err := a.controllerURL()
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		target := base + r.URL.Path
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
+		w.Header().Set("Location", target)
+		httpx.WriteJSON(w, http.StatusTemporaryRedirect, "Runtime "+a.Node.ID()+" is not a controller; the domain's resources are at "+target)
+	}
 }
 
 // live reports whether gossip still counts m as a member that serves.
@@ -53,14 +87,9 @@ func (a *api) domain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := newResource(base, "/management/domain")
-	for _, p := range append([]string{"zones"}, notBuilt...) {
+	for _, p := range append([]string{"zones"}, domainParts...) {
 		res[p] = editLink(p, base+"/management/domain/"+p)
 	}
 	res["runtime"] = editLink("runtime", base+"/management/runtime")
 	writeResource(w, http.StatusOK, res)
-}
-
-// notBuilt answers the domain sub-resources Cairn does not serve yet.
-func (a *api) notBuilt(w http.ResponseWriter, r *http.Request) {
-	fail(w, fmt.Errorf("%w: %s is part of MRF but Cairn does not serve it yet", errNotBuilt, r.URL.Path))
 }

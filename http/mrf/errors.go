@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"cairn/fsm"
 	"cairn/http/httpx"
@@ -18,9 +19,52 @@ var errNotFound = errors.New("Management resource not found")
 // errBadRequest means the request's body or parameters were refused.
 var errBadRequest = errors.New("bad request")
 
-// errNotBuilt means the resource is in the seed but Cairn does not serve it
-// yet.
-var errNotBuilt = errors.New("not built yet")
+// errConflict means the request clashes with the domain's state: the
+// contribution already exists, is already deployed, or a zone's report is
+// for an older deployment.
+var errConflict = errors.New("conflict")
+
+// errValidation means an archive was read but its contents are refused;
+// the error is a *validationError carrying Fabric3's entity.
+var errValidation = errors.New("validation error")
+
+// statusValidation is Fabric3's HttpStatus.VALIDATION_ERROR.
+const statusValidation = 420
+
+// validationError is Fabric3's answer to a contribution it cannot
+// validate: 420 with a body mapping the artifact at fault to its messages.
+type validationError struct {
+	artifact string
+	messages []string
+}
+
+func (e *validationError) Error() string {
+	return fmt.Sprintf("%s: %s", e.artifact, strings.Join(e.messages, "; "))
+}
+
+func (e *validationError) Unwrap() error { return errValidation }
+
+// fabricError is an error whose message is Fabric3's sentence as it
+// stands ("Contribution not found: foo.jar") while it still maps, through
+// kind, to its status code.
+type fabricError struct {
+	kind error
+	msg  string
+}
+
+func (e *fabricError) Error() string { return e.msg }
+
+func (e *fabricError) Unwrap() error { return e.kind }
+
+// fabric returns an error of kind whose message is exactly the sentence
+// formatted.
+func fabric(kind error, format string, args ...any) error {
+	return &fabricError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+func validation(artifact string, messages ...string) error {
+	return &validationError{artifact: artifact, messages: messages}
+}
 
 // errUnavailable means the domain cannot answer right now (no controller
 // known, no zone leader, an election); the client should retry.
@@ -40,9 +84,9 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, httpx.ErrBodyTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errNotBuilt):
-		return http.StatusNotImplemented
-	case errors.Is(err, fsm.ErrConflict):
+	case errors.Is(err, errValidation):
+		return statusValidation
+	case errors.Is(err, errConflict), errors.Is(err, fsm.ErrConflict):
 		return http.StatusConflict
 	case errors.Is(err, errUnavailable), errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader),
 		errors.Is(err, node.ErrTimeout), errors.Is(err, node.ErrShutdown),
@@ -52,12 +96,18 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// fail writes err the way Fabric3 writes a ResourceException without an
-// entity: the status, and the message as a JSON string.
+// fail writes err the way Fabric3 writes a ResourceException: the status,
+// and the message as a JSON string (a validation error's entity instead:
+// {"<artifact>": ["message", ...]}).
 func fail(w http.ResponseWriter, err error) {
 	status := statusOf(err)
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
+	}
+	var ve *validationError
+	if errors.As(err, &ve) {
+		httpx.WriteJSON(w, status, map[string][]string{ve.artifact: ve.messages})
+		return
 	}
 	httpx.WriteJSON(w, status, err.Error())
 }

@@ -17,8 +17,15 @@
 // from advertised HTTP addresses (this node's, or a peer's from gossip),
 // never from the request's Host.
 //
-// Not built yet (their own issue): contributions, deployments and
-// components. The root links them, as the seed shows, and they answer 501.
+// Contributions, deployments and components are the domain's, held in the
+// controller zone's Raft group: a contribution's archive is stored
+// content-addressed (kind mrf.archive, id = its SHA-1) beside the
+// contribution; a deployment records its target zones, each pending until
+// that zone's leader, which follows the controller's deployments with
+// blocking reads (Deployer), has applied it into its own zone's store and
+// reported deployed or failed. Components are those the manifest of a
+// deployed contribution names (ManifestPath), listed per zone that runs
+// them.
 package mrf
 
 import (
@@ -91,9 +98,23 @@ func Register(r *mux.Router, d Deps) {
 	get := []string{http.MethodGet, http.MethodHead}
 	r.HandleFunc("/management/domain", a.domain).Methods(get...)
 	r.HandleFunc("/management/domain/zones", a.zones).Methods(get...)
-	for _, p := range notBuilt {
-		r.PathPrefix("/management/domain/" + p).HandlerFunc(a.notBuilt)
+	dom := func(path string, h http.HandlerFunc, methods ...string) {
+		r.HandleFunc(path, a.onController(h)).Methods(methods...)
 	}
+	one := contributionPath + "{uri}"
+	dom(contributionsPath, a.contributions, get...)
+	dom(one, a.contribution, get...)
+	dom(one, a.installContribution, http.MethodPut)
+	dom(one, a.uninstallContribution, http.MethodDelete)
+	one = deploymentPath + "{uri}"
+	dom(deploymentsPath, a.deployments, get...)
+	dom(one, a.deployment, get...)
+	dom(one, a.deploy, http.MethodPut, http.MethodPost)
+	dom(one, a.undeploy, http.MethodDelete)
+	dom(one+"/report", a.report, http.MethodPost)
+	dom(componentsPath, a.components, get...)
+	dom(componentsPath+"/{name}", a.componentByName, get...)
+	r.HandleFunc("/management/zone/deployments", a.zoneDeployments).Methods(get...)
 	r.HandleFunc("/management/zone", a.zone).Methods(get...)
 	r.HandleFunc("/management/zone/runtime", a.zoneRuntime).Methods(get...)
 	r.HandleFunc("/management/zone/runtime/{resource}", a.zoneResource).Methods(get...)

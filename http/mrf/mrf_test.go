@@ -35,7 +35,11 @@ type fakeNode struct {
 }
 
 func newFakeNode(id, zone, url string) *fakeNode {
-	return &fakeNode{id: id, zone: zone, url: url, leaderID: id, leaderURL: url, store: fsm.NewStore(fsm.Schema{})}
+	schema, err := fsm.NewSchema(mrf.Kinds()...)
+	if err != nil {
+		panic(err)
+	}
+	return &fakeNode{id: id, zone: zone, url: url, leaderID: id, leaderURL: url, store: fsm.NewStore(schema)}
 }
 
 func (n *fakeNode) ID() string                   { return n.id }
@@ -258,16 +262,6 @@ func Test_UnknownResource_404_JSONString(t *testing.T) {
 	}
 }
 
-func Test_Domain_NotBuiltParts_501(t *testing.T) {
-	f := newFixture(t, newFakeNode("n1", "default", "http://a:1"), nil)
-	for _, p := range []string{"/management/domain/contributions", "/management/domain/deployments/contribution/x.jar", "/management/domain/components"} {
-		code, _, body := f.do(t, http.MethodGet, p, "")
-		if code != http.StatusNotImplemented || !strings.Contains(body, "not built yet") {
-			t.Errorf("GET %s: %d %s", p, code, body)
-		}
-	}
-}
-
 func Test_Zones_SeedShape_LinkToLeader(t *testing.T) {
 	n := newFakeNode("c1", "default", "http://localhost:8180")
 	ms := &fakeMembership{
@@ -346,7 +340,7 @@ func Test_Zone_SeedShape_LeaderAndMemberRuntimes(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("%d %s", code, body)
 	}
-	mustMatchFixture(t, "zone.json", doc, "zone", "runtimes")
+	mustMatchFixture(t, "zone.json", doc, "zone", "runtimes", "deployments")
 	rts := doc["runtimes"].([]any)
 	if len(rts) != 2 || rts[0].(map[string]any)["href"] != "http://10.0.1.9:8182/management/runtime" {
 		t.Errorf("runtimes %v", rts)

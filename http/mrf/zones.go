@@ -96,6 +96,7 @@ func (a *api) zone(w http.ResponseWriter, r *http.Request) {
 	res["zone"] = z.name
 	res["leader"] = z.leaderID
 	res["runtime"] = editLink("runtime", base+"/management/zone/runtime")
+	res["deployments"] = editLink("deployments", base+"/management/zone/deployments")
 	runtimes := make([]Link, 0, len(z.members))
 	sort.Slice(z.members, func(i, j int) bool { return z.members[i].id < z.members[j].id })
 	for _, m := range z.members {

@@ -1,0 +1,148 @@
+package mrf
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+)
+
+// ManifestPath is where a contribution archive names what it provides:
+// a JSON document inside the zip, Cairn's stand-in for Fabric3's
+// META-INF/sca-contribution.xml (which names deployable composites whose
+// components are declared in .composite files; Cairn names the components
+// directly).
+//
+//	{"deployables": ["{urn:example}CalculatorComposite"],
+//	 "components": ["CalculatorComponent", "AddComponent"]}
+//
+// Both keys are optional, and so is the manifest: a zip without one is a
+// contribution that provides no components.
+const ManifestPath = "META-INF/cairn-contribution.json"
+
+// maxManifestBytes bounds the manifest read out of an archive, so a
+// compressed manifest cannot expand into much memory.
+const maxManifestBytes = 64 << 10
+
+// maxNameBytes bounds a component name, a deployable and a contribution
+// URI.
+const maxNameBytes = 255
+
+// manifest is what a contribution provides, as its archive's manifest
+// names it.
+type manifest struct {
+	Deployables []string `json:"deployables"`
+	Components  []string `json:"components"`
+}
+
+// archiveInfo is an uploaded archive, checked and summarised.
+type archiveInfo struct {
+	sha1     string
+	length   int64
+	manifest manifest
+}
+
+// readArchive checks that data is a zip archive and reads its manifest.
+// Not a zip: errBadRequest (Fabric3 answers an unknown content type with
+// 400). A zip whose manifest is refused: a validation error naming the
+// manifest (Fabric3's 420).
+func readArchive(data []byte) (archiveInfo, error) {
+	sum := sha1.Sum(data)
+	info := archiveInfo{sha1: hex.EncodeToString(sum[:]), length: int64(len(data))}
+	if len(data) == 0 {
+		return info, fmt.Errorf("%w: the body is empty; send the contribution's zip archive", errBadRequest)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return info, fmt.Errorf("%w: the body is not a zip archive (%v); send the contribution's zip or jar", errBadRequest, err)
+	}
+	var mf *zip.File
+	for _, f := range zr.File {
+		if f.Name == ManifestPath {
+			mf = f
+			break
+		}
+	}
+	if mf == nil {
+		info.manifest = manifest{Deployables: []string{}, Components: []string{}}
+		return info, nil
+	}
+	m, err := readManifest(mf)
+	if err != nil {
+		return info, validation(ManifestPath, err.Error())
+	}
+	info.manifest = m
+	return info, nil
+}
+
+func readManifest(f *zip.File) (manifest, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return manifest{}, fmt.Errorf("cannot open it: %v", err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxManifestBytes+1))
+	if err != nil {
+		return manifest{}, fmt.Errorf("cannot read it: %v", err)
+	}
+	if len(b) > maxManifestBytes {
+		return manifest{}, fmt.Errorf("it is over %d bytes", maxManifestBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var m manifest
+	if err := dec.Decode(&m); err != nil {
+		return manifest{}, fmt.Errorf(`it is not a JSON object {"deployables": [...], "components": [...]}: %v`, err)
+	}
+	if dec.More() {
+		return manifest{}, errors.New("it holds more than one JSON value")
+	}
+	if m.Deployables == nil {
+		m.Deployables = []string{}
+	}
+	if m.Components == nil {
+		m.Components = []string{}
+	}
+	for _, d := range m.Deployables {
+		if err := checkName(d); err != nil {
+			return manifest{}, fmt.Errorf("deployable %q: %v", d, err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, c := range m.Components {
+		if err := checkName(c); err != nil {
+			return manifest{}, fmt.Errorf("component %q: %v", c, err)
+		}
+		if strings.Contains(c, "/") {
+			return manifest{}, fmt.Errorf("component %q: a component name has no '/'", c)
+		}
+		// Paths are case-insensitive, so names that differ only in case
+		// would share one URL.
+		lc := strings.ToLower(c)
+		if seen[lc] {
+			return manifest{}, fmt.Errorf("component %q is named twice", c)
+		}
+		seen[lc] = true
+	}
+	return m, nil
+}
+
+// checkName checks a manifest name or a contribution URI: 1 to
+// maxNameBytes bytes without control characters or spaces.
+func checkName(s string) error {
+	if s == "" || len(s) > maxNameBytes {
+		return fmt.Errorf("must be 1 to %d bytes", maxNameBytes)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || r == unicode.ReplacementChar {
+			return errors.New("has a space, a control character or invalid UTF-8")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,139 @@
+package mrf
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+
+	"cairn/fsm"
+
+	"github.com/gorilla/mux"
+)
+
+const (
+	componentsPath = "/management/domain/components"
+	// domainURI is the domain composite's URI; a component's URI is under
+	// it, as Fabric3's logical component hierarchy has them.
+	domainURI = "fabric3://domain"
+)
+
+// component is one component running in one zone.
+type component struct {
+	name, zone, contribution string
+}
+
+// runningComponents returns every component of every deployment in v, once
+// per zone that reports the deployment deployed, sorted by name and zone.
+func runningComponents(v *fsm.View) ([]component, error) {
+	items, _ := v.List(KindDeployment, "", "", 0)
+	var out []component
+	for _, it := range items {
+		d, err := deploymentOf(it)
+		if err != nil {
+			return nil, err
+		}
+		for _, z := range d.deployedZones() {
+			for _, c := range d.Components {
+				out = append(out, component{name: c, zone: z, contribution: d.URI})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].name != out[j].name {
+			return out[i].name < out[j].name
+		}
+		return out[i].zone < out[j].zone
+	})
+	return out, nil
+}
+
+// components lists the components of deployed contributions in Fabric3's
+// CompositeResource shape: the domain composite {selfLink, uri, zone,
+// components}, each component a leaf {selfLink, uri, zone} (Cairn adds the
+// contribution that provides it). A component deployed to several zones
+// is listed once per zone.
+func (a *api) components(w http.ResponseWriter, r *http.Request) {
+	base := a.Node.HTTPURL()
+	v := a.Node.View()
+	running, err := runningComponents(v)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	list := make([]resource, 0, len(running))
+	for _, c := range running {
+		leaf := newResource(base, componentsPath+"/"+strings.ToLower(c.name))
+		leaf["uri"] = domainURI + "/" + c.name
+		leaf["zone"] = c.zone
+		leaf["contribution"] = c.contribution
+		list = append(list, leaf)
+	}
+	res := newResource(base, componentsPath)
+	res["uri"] = domainURI
+	res["zone"] = a.Node.Zone()
+	res["components"] = list
+	writeRead(w, v, res)
+}
+
+// componentByName shows one component: {selfLink, uri, zone}, with Cairn's
+// contribution and zones (every zone it runs in; zone is the first).
+// Names match case-insensitively, as every MRF path does.
+func (a *api) componentByName(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["name"]
+	v := a.Node.View()
+	running, err := runningComponents(v)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	var found *component
+	zones := []string{}
+	for i, c := range running {
+		if strings.ToLower(c.name) != name {
+			continue
+		}
+		if found == nil {
+			found = &running[i]
+		}
+		zones = append(zones, c.zone)
+	}
+	if found == nil {
+		fail(w, fabric(errNotFound, "Component not found: %s", name))
+		return
+	}
+	res := newResource(a.Node.HTTPURL(), componentsPath+"/"+name)
+	res["uri"] = domainURI + "/" + found.name
+	res["zone"] = found.zone
+	res["zones"] = zones
+	res["contribution"] = found.contribution
+	writeRead(w, v, res)
+}
+
+// zoneDeployments lists the deployments this node's zone has applied, from
+// this member's own replica of the zone's store: every member of a zone
+// answers the same once it has caught up.
+func (a *api) zoneDeployments(w http.ResponseWriter, r *http.Request) {
+	base := a.Node.HTTPURL()
+	v := a.Node.View()
+	items, _ := v.List(KindZoneDeployment, "", "", 0)
+	uris := make([]string, 0, len(items))
+	list := make([]map[string]any, 0, len(items))
+	for _, it := range items {
+		var zd zoneDeployment
+		if err := decode(it, &zd); err != nil {
+			fail(w, err)
+			return
+		}
+		uris = append(uris, zd.URI)
+		list = append(list, map[string]any{
+			"uri": zd.URI, "state": StateDeployed, "sha1": zd.SHA1, "length": zd.Length,
+			"generation": zd.Generation, "components": zd.Components, "applied": zd.Applied, "node": zd.Node,
+			"archive": v.Get(KindZoneArchive, zd.SHA1) != nil,
+		})
+	}
+	res := newResource(base, "/management/zone/deployments")
+	res["zone"] = a.Node.Zone()
+	res["contributions"] = uris
+	res["deployments"] = list
+	writeRead(w, v, res)
+}

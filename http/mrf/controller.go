@@ -1,0 +1,156 @@
+package mrf
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"cairn/fsm"
+)
+
+// maxArchiveResponse bounds what the HTTP controller reads for one
+// archive: its JSON form is a third larger than the bytes.
+const maxArchiveResponse = 1 << 30
+
+// httpController reaches the domain's controller over HTTP: deployments
+// and archives through the native API's resource reads (the blocking
+// ?index=N&wait= form for deployments), reports through MRF.
+type httpController struct {
+	self       Node
+	membership Membership
+	client     *http.Client
+}
+
+// NewHTTPController returns the Controller a zone's Deployer uses: a live
+// controller from gossip (self, if it is one), over HTTP.
+func NewHTTPController(self Node, ms Membership) Controller {
+	return &httpController{self: self, membership: ms, client: &http.Client{Transport: &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+	}}}
+}
+
+// listPage is the native API's list document.
+type listPage struct {
+	Items []*fsm.Resource `json:"items"`
+	Next  string          `json:"next"`
+}
+
+func (c *httpController) base() (string, error) {
+	return findController(c.self, c.membership)
+}
+
+func (c *httpController) Deployments(ctx context.Context, after uint64, wait time.Duration) ([]Deployment, uint64, error) {
+	base, err := c.base()
+	if err != nil {
+		return nil, 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait+30*time.Second)
+	defer cancel()
+	var out []Deployment
+	var index uint64
+	q := url.Values{"limit": {"1000"}, "index": {strconv.FormatUint(after, 10)}, "wait": {wait.String()}}
+	for page := 0; ; page++ {
+		var p listPage
+		h, err := c.getJSON(ctx, base+"/cairn/v1/resources/"+KindDeployment+"?"+q.Encode(), &p)
+		if err != nil {
+			return nil, 0, err
+		}
+		if page == 0 {
+			if index, err = strconv.ParseUint(h.Get("X-Cairn-Index"), 10, 64); err != nil {
+				return nil, 0, fmt.Errorf("the controller at %s answered no X-Cairn-Index", base)
+			}
+		}
+		for _, r := range p.Items {
+			d, err := deploymentOf(r)
+			if err != nil {
+				return nil, 0, fmt.Errorf("deployment %s from the controller: %w", r.ID, err)
+			}
+			out = append(out, d)
+		}
+		if p.Next == "" {
+			return out, index, nil
+		}
+		q = url.Values{"limit": {"1000"}, "continue": {p.Next}}
+	}
+}
+
+func (c *httpController) Archive(ctx context.Context, sum string) ([]byte, error) {
+	base, err := c.base()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	var r fsm.Resource
+	if _, err := c.getJSON(ctx, base+"/cairn/v1/resources/"+KindArchive+"/"+url.PathEscape(sum), &r); err != nil {
+		return nil, err
+	}
+	var a archive
+	if err := decode(&r, &a); err != nil {
+		return nil, fmt.Errorf("archive %s from the controller: %w", sum, err)
+	}
+	return a.Data, nil
+}
+
+func (c *httpController) Report(ctx context.Context, uri string, rep ZoneReport) error {
+	base, err := c.base()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	u := base + deploymentPath + url.PathEscape(uri) + "/report"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(mustJSON(rep)))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return nil
+	case http.StatusNotFound, http.StatusConflict:
+		return fmt.Errorf("%w: POST %s: %d %s", ErrStaleReport, u, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return fmt.Errorf("POST %s: %d %s", u, resp.StatusCode, bytes.TrimSpace(b))
+}
+
+// getJSON GETs u and decodes its JSON answer into v; 404 is ErrArchiveGone
+// (the only resource asked for by id is an archive).
+func (c *httpController) getJSON(ctx context.Context, u string, v any) (http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, fmt.Errorf("%w: GET %s: 404", ErrArchiveGone, u)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("GET %s: %d %s", u, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxArchiveResponse)).Decode(v); err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	return resp.Header, nil
+}

@@ -1,0 +1,244 @@
+package mrf
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"cairn/fsm"
+)
+
+// ErrArchiveGone means the controller no longer holds the archive a
+// deployment names (the contribution was uninstalled meanwhile).
+var ErrArchiveGone = errors.New("the controller holds no such archive")
+
+// ErrStaleReport means the controller refused a zone's report because the
+// deployment it was about is gone or was deployed again since.
+var ErrStaleReport = errors.New("the report is for a deployment the controller no longer has")
+
+// Controller is what a zone's Deployer needs of the domain's controller.
+type Controller interface {
+	// Deployments returns every deployment of the domain, and the index
+	// of the controller's store it was read at, once that store has
+	// passed index after (at once if it already has) or wait has passed.
+	Deployments(ctx context.Context, after uint64, wait time.Duration) ([]Deployment, uint64, error)
+	// Archive returns the archive whose SHA-1 is sha1, or ErrArchiveGone.
+	Archive(ctx context.Context, sha1 string) ([]byte, error)
+	// Report tells the controller the state of deployment uri in
+	// rep.Zone; ErrStaleReport if it no longer has that deployment.
+	Report(ctx context.Context, uri string, rep ZoneReport) error
+}
+
+// Deployer is the zone leader's side of deployments: it follows the
+// controller's deployments with blocking reads (the controller answers
+// when its store passes the index last seen: no polling interval), applies
+// those that target its zone into the zone's own store (the archive and
+// the deployment, one Raft command, so every member of the zone holds
+// both), removes those undeployed, and reports each result back to the
+// controller. Run it as a leadership task: a new leader starts from the
+// controller's current state and the zone's store, so it finishes what a
+// dead leader began.
+type Deployer struct {
+	node Node
+	ctl  Controller
+	log  *slog.Logger
+	now  func() time.Time
+	// wait is the longest a blocking read waits for a change.
+	wait time.Duration
+	// retry bounds the wait between attempts after an error.
+	retryMin, retryMax time.Duration
+}
+
+// NewDeployer returns the deployer of n's zone, following ctl.
+func NewDeployer(n Node, ctl Controller, log *slog.Logger) *Deployer {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Deployer{node: n, ctl: ctl, log: log.With("component", "mrf-deployer", "zone", n.Zone()),
+		now: time.Now, wait: 30 * time.Second, retryMin: 50 * time.Millisecond, retryMax: 2 * time.Second}
+}
+
+// Run follows the controller until ctx ends (leadership lost).
+func (d *Deployer) Run(ctx context.Context) {
+	d.log.Info("zone leader " + d.node.ID() + " follows the controller's deployments")
+	var seen uint64
+	retry := d.retryMin
+	for ctx.Err() == nil {
+		list, index, err := d.ctl.Deployments(ctx, seen, d.wait)
+		if err == nil {
+			err = d.reconcile(ctx, list)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d.log.Warn("following the controller's deployments failed; retrying in "+retry.String(), "err", err)
+			// Not a polling interval: the wait between attempts after a
+			// failure, doubling up to retryMax. seen stays, so the next
+			// read answers at once.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(retry):
+			}
+			retry = min(2*retry, d.retryMax)
+			continue
+		}
+		retry = d.retryMin
+		seen = index
+	}
+}
+
+// reconcile makes the zone's store hold exactly the deployments in list
+// that target this zone (and have not failed here), and reports what it
+// did. An error is one to retry (the controller or the zone's Raft did not
+// answer); a deployment that cannot be applied is reported failed instead.
+func (d *Deployer) reconcile(ctx context.Context, list []Deployment) error {
+	zone := d.node.Zone()
+	want := map[string]Deployment{}
+	for _, dep := range list {
+		if _, ok := dep.Zones[zone]; ok {
+			want[dep.URI] = dep
+		}
+	}
+	have, _ := d.node.View().List(KindZoneDeployment, "", "", 0)
+	for _, h := range have {
+		var zd zoneDeployment
+		if err := decode(h, &zd); err != nil {
+			return err
+		}
+		if w, ok := want[zd.URI]; !ok || w.Generation != zd.Generation {
+			if err := d.remove(ctx, h, zd); err != nil {
+				return err
+			}
+		}
+	}
+	uris := make([]string, 0, len(want))
+	for u := range want {
+		uris = append(uris, u)
+	}
+	sort.Strings(uris)
+	for _, u := range uris {
+		if err := d.converge(ctx, want[u]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// converge brings one deployment to this zone, or reports why it cannot.
+func (d *Deployer) converge(ctx context.Context, dep Deployment) error {
+	zone := d.node.Zone()
+	status := dep.Zones[zone]
+	v := d.node.View()
+	if h := v.Get(KindZoneDeployment, dep.URI); h != nil {
+		if status.State == StateDeployed {
+			return nil
+		}
+		return d.report(ctx, dep, StateDeployed, "")
+	}
+	if status.State == StateFailed {
+		return nil // a new deployment (generation) is a new attempt
+	}
+	reason, err := d.install(ctx, v, dep)
+	if err != nil {
+		return err
+	}
+	if reason != "" {
+		d.log.Warn("deployment of "+dep.URI+" failed in zone "+zone, "generation", dep.Generation, "reason", reason)
+		return d.report(ctx, dep, StateFailed, reason)
+	}
+	d.log.Info("deployed "+dep.URI+" in zone "+zone, "generation", dep.Generation, "components", strings.Join(dep.Components, ","))
+	return d.report(ctx, dep, StateDeployed, "")
+}
+
+// install applies dep into the zone's store: its archive (fetched from the
+// controller unless the zone holds those bytes already) and its record, in
+// one command. reason is set when dep cannot be deployed here.
+func (d *Deployer) install(ctx context.Context, v *fsm.View, dep Deployment) (reason string, err error) {
+	if clash := componentClash(v, dep); clash != "" {
+		return clash, nil
+	}
+	now := d.now().UTC()
+	zd := zoneDeployment{URI: dep.URI, SHA1: dep.SHA1, Length: dep.Length, Deployables: dep.Deployables,
+		Components: dep.Components, Generation: dep.Generation, Applied: now, Node: d.node.ID()}
+	ops := []fsm.Op{{Type: fsm.OpPut, Kind: KindZoneDeployment, ID: dep.URI, Body: mustJSON(zd), Require: fsm.RequireAbsent}}
+	if v.Get(KindZoneArchive, dep.SHA1) != nil {
+		ops = append(ops, fsm.Op{Type: fsm.OpCheck, Kind: KindZoneArchive, ID: dep.SHA1, Require: fsm.RequireExists})
+	} else {
+		data, err := d.ctl.Archive(ctx, dep.SHA1)
+		if errors.Is(err, ErrArchiveGone) {
+			return "the contribution's archive " + dep.SHA1 + " is no longer on the controller", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if sum := sha1.Sum(data); hex.EncodeToString(sum[:]) != dep.SHA1 || int64(len(data)) != dep.Length {
+			return fmt.Sprintf("the archive the controller sent (%d bytes) does not match SHA-1 %s and length %d", len(data), dep.SHA1, dep.Length), nil
+		}
+		ops = append(ops, fsm.Op{Type: fsm.OpPut, Kind: KindZoneArchive, ID: dep.SHA1,
+			Body: mustJSON(archive{SHA1: dep.SHA1, Length: dep.Length, Data: data})})
+	}
+	if _, _, err := d.node.Apply(ctx, fsm.Command{Ops: ops, Time: now}); err != nil {
+		return "", fmt.Errorf("apply deployment %s in zone %s: %w", dep.URI, d.node.Zone(), err)
+	}
+	return "", nil
+}
+
+// componentClash names a component of dep that another deployment already
+// provides in this zone: a zone runs one component of a name.
+func componentClash(v *fsm.View, dep Deployment) string {
+	mine := map[string]string{}
+	for _, c := range dep.Components {
+		mine[strings.ToLower(c)] = c
+	}
+	others, _ := v.List(KindZoneDeployment, "", "", 0)
+	for _, o := range others {
+		var zd zoneDeployment
+		if decode(o, &zd) != nil || zd.URI == dep.URI {
+			continue
+		}
+		for _, c := range zd.Components {
+			if name, ok := mine[strings.ToLower(c)]; ok {
+				return fmt.Sprintf("component %s is already provided in this zone by contribution %s", name, zd.URI)
+			}
+		}
+	}
+	return ""
+}
+
+// remove deletes an undeployed (or superseded) deployment from the zone,
+// and its archive unless another deployment of the zone holds the same
+// bytes.
+func (d *Deployer) remove(ctx context.Context, h *fsm.Resource, zd zoneDeployment) error {
+	v := d.node.View()
+	ops := []fsm.Op{{Type: fsm.OpDelete, Kind: KindZoneDeployment, ID: h.ID, Require: fsm.RequireVersion, Version: h.Version}}
+	holders, err := v.Lookup(KindZoneDeployment, "sha1", zd.SHA1)
+	if err != nil {
+		return err
+	}
+	if len(holders) <= 1 {
+		ops = append(ops, fsm.Op{Type: fsm.OpDelete, Kind: KindZoneArchive, ID: zd.SHA1})
+	}
+	if _, _, err := d.node.Apply(ctx, fsm.Command{Ops: ops, Time: d.now().UTC()}); err != nil {
+		return fmt.Errorf("remove deployment %s from zone %s: %w", zd.URI, d.node.Zone(), err)
+	}
+	d.log.Info("removed "+zd.URI+" from zone "+d.node.Zone()+": it was undeployed", "generation", zd.Generation)
+	return nil
+}
+
+// report tells the controller dep's state in this zone; a stale report is
+// dropped (the next read shows what replaced the deployment).
+func (d *Deployer) report(ctx context.Context, dep Deployment, state, reason string) error {
+	err := d.ctl.Report(ctx, dep.URI, ZoneReport{Zone: d.node.Zone(), Generation: dep.Generation, State: state, Reason: reason, Node: d.node.ID()})
+	if errors.Is(err, ErrStaleReport) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,282 @@
+package mrf
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"cairn/fsm"
+	"cairn/http/httpx"
+)
+
+const (
+	deploymentsPath = "/management/domain/deployments"
+	deploymentPath  = deploymentsPath + "/contribution/"
+)
+
+// deployments lists the deployed contributions: Fabric3's
+// {"contributions": [uri, ...]}, and Cairn's "deployments" with each
+// one's per-zone status.
+func (a *api) deployments(w http.ResponseWriter, r *http.Request) {
+	base := a.Node.HTTPURL()
+	v := a.Node.View()
+	items, _ := v.List(KindDeployment, "", "", 0)
+	uris := make([]string, 0, len(items))
+	list := make([]map[string]any, 0, len(items))
+	for _, it := range items {
+		d, err := deploymentOf(it)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		uris = append(uris, it.ID)
+		list = append(list, map[string]any{
+			"uri": it.ID, "link": editLink(it.ID, base+deploymentPath+it.ID), "zones": d.Zones,
+		})
+	}
+	res := newResource(base, deploymentsPath)
+	res["contributions"] = uris
+	res["deployments"] = list
+	writeRead(w, v, res)
+}
+
+// deployment shows one deployment and each target zone's status.
+func (a *api) deployment(w http.ResponseWriter, r *http.Request) {
+	uri, err := contributionURI(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	v := a.Node.View()
+	dr := v.Get(KindDeployment, uri)
+	if dr == nil {
+		fail(w, fabric(errNotFound, "Contribution not deployed: %s", uri))
+		return
+	}
+	d, err := deploymentOf(dr)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeRead(w, v, a.deploymentResource(d))
+}
+
+func (a *api) deploymentResource(d Deployment) resource {
+	base := a.Node.HTTPURL()
+	res := newResource(base, deploymentPath+d.URI)
+	res["uri"] = d.URI
+	res["contribution"] = editLink(d.URI, base+contributionPath+d.URI)
+	res["deployed"] = d.Deployed
+	res["generation"] = d.Generation
+	res["components"] = d.Components
+	res["zones"] = d.Zones
+	return res
+}
+
+// targetZones reads ?zone= (repeatable, or a comma-separated list) and
+// checks every name against the zones of the domain gossip knows; none
+// given means all of them.
+func (a *api) targetZones(r *http.Request) ([]string, error) {
+	known := a.zoneInfos()
+	var names []string
+	for _, z := range known {
+		names = append(names, z.name)
+	}
+	sort.Strings(names)
+	var asked []string
+	seen := map[string]bool{}
+	for _, v := range r.URL.Query()["zone"] {
+		for _, z := range strings.Split(v, ",") {
+			if z = strings.TrimSpace(z); z == "" || seen[z] {
+				continue
+			}
+			if known[z] == nil {
+				return nil, fabric(errBadRequest, "Unknown zone: %s (the domain's zones are %s)", z, strings.Join(names, ", "))
+			}
+			seen[z] = true
+			asked = append(asked, z)
+		}
+	}
+	if len(asked) == 0 {
+		return names, nil
+	}
+	sort.Strings(asked)
+	return asked, nil
+}
+
+// deploy records the deployment of a contribution to its target zones,
+// each pending until its zone's leader reports it deployed or failed.
+// The zones' leaders follow the controller's deployments and apply them
+// into their own zone (Deployer). 201 with Location and no body, as
+// Fabric3's POST answers; PUT (the seed's verb) does the same.
+func (a *api) deploy(w http.ResponseWriter, r *http.Request) {
+	uri, err := contributionURI(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	zones, err := a.targetZones(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	already := fabric(errConflict, "Contribution already deployed: %s", uri)
+	for attempt := 1; ; attempt++ {
+		v := a.Node.View()
+		c, ok, err := getContribution(v, uri)
+		if err != nil || !ok {
+			fail(w, err)
+			return
+		}
+		if v.Get(KindDeployment, uri) != nil {
+			fail(w, already)
+			return
+		}
+		now := a.now().UTC()
+		d := Deployment{URI: uri, SHA1: c.SHA1, Length: c.Length, Deployables: c.Deployables, Components: c.Components,
+			Deployed: now, Zones: map[string]ZoneStatus{}}
+		for _, z := range zones {
+			d.Zones[z] = ZoneStatus{State: StatePending, Updated: now}
+		}
+		cr := v.Get(KindContribution, uri)
+		cmd := fsm.Command{Time: now, Ops: []fsm.Op{
+			{Type: fsm.OpPut, Kind: KindDeployment, ID: uri, Body: mustJSON(d), Require: fsm.RequireAbsent},
+			{Type: fsm.OpCheck, Kind: KindContribution, ID: uri, Require: fsm.RequireVersion, Version: cr.Version},
+		}}
+		index, _, err := a.Node.Apply(r.Context(), cmd)
+		if errors.Is(err, fsm.ErrConflict) && attempt < maxWriteAttempts {
+			continue // deployed or uninstalled meanwhile: look again
+		}
+		if index > 0 {
+			w.Header().Set("X-Cairn-Index", strconv.FormatUint(index, 10))
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		w.Header().Set("Location", a.Node.HTTPURL()+deploymentPath+uri)
+		w.WriteHeader(http.StatusCreated)
+		return
+	}
+}
+
+// undeploy removes a deployment from the domain; each zone's leader then
+// removes it from its zone. 200 with no body, as Fabric3 answers.
+func (a *api) undeploy(w http.ResponseWriter, r *http.Request) {
+	uri, err := contributionURI(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if a.Node.View().Get(KindDeployment, uri) == nil {
+		fail(w, fabric(errNotFound, "Contribution not deployed: %s", uri))
+		return
+	}
+	cmd := fsm.Command{Time: a.now().UTC(), Ops: []fsm.Op{
+		{Type: fsm.OpDelete, Kind: KindDeployment, ID: uri, Require: fsm.RequireExists},
+	}}
+	index, _, err := a.Node.Apply(r.Context(), cmd)
+	if index > 0 {
+		w.Header().Set("X-Cairn-Index", strconv.FormatUint(index, 10))
+	}
+	if errors.Is(err, fsm.ErrConflict) {
+		err = fabric(errNotFound, "Contribution not deployed: %s", uri)
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// maxReportAttempts bounds the compare-and-set retries of a zone's report:
+// every target zone reports on the same deployment at about the same time.
+const maxReportAttempts = 10
+
+// ZoneReport is what a zone's leader tells the controller about one
+// deployment in its zone: POST .../deployments/contribution/{uri}/report.
+type ZoneReport struct {
+	Zone string `json:"zone"`
+	// Generation is the deployment's, as the zone saw it; a report for
+	// another generation (the contribution was undeployed and deployed
+	// again meanwhile) is refused with 409.
+	Generation uint64 `json:"generation"`
+	State      string `json:"state"`
+	Reason     string `json:"reason,omitempty"`
+	Node       string `json:"node"`
+}
+
+// report records a zone leader's report of a deployment's state in its
+// zone, by compare-and-set on the deployment. The zone is named in the
+// body, not the path: paths are lower-cased, zone names are not.
+func (a *api) report(w http.ResponseWriter, r *http.Request) {
+	uri, err := contributionURI(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	body, err := httpx.ReadJSON(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	var rep ZoneReport
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		fail(w, fmt.Errorf(`%w: a zone report is {"zone": "...", "generation": N, "state": "deployed"|"failed", "reason": "...", "node": "..."}: %v`, errBadRequest, err))
+		return
+	}
+	if rep.State != StateDeployed && rep.State != StateFailed || rep.Generation == 0 || rep.Zone == "" {
+		fail(w, fmt.Errorf("%w: a zone report needs a zone, a generation and a state of %q or %q, got %q", errBadRequest, StateDeployed, StateFailed, rep.State))
+		return
+	}
+	for attempt := 1; ; attempt++ {
+		v := a.Node.View()
+		dr := v.Get(KindDeployment, uri)
+		if dr == nil {
+			fail(w, fabric(errNotFound, "Contribution not deployed: %s", uri))
+			return
+		}
+		d, err := deploymentOf(dr)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		if d.Generation != rep.Generation {
+			fail(w, fabric(errConflict, "Deployment %s is generation %d, not %d", uri, d.Generation, rep.Generation))
+			return
+		}
+		if _, ok := d.Zones[rep.Zone]; !ok {
+			fail(w, fabric(errBadRequest, "Deployment %s does not target zone %s", uri, rep.Zone))
+			return
+		}
+		now := a.now().UTC()
+		d.Zones[rep.Zone] = ZoneStatus{State: rep.State, Reason: rep.Reason, Node: rep.Node, Updated: now}
+		cmd := fsm.Command{Time: now, Ops: []fsm.Op{
+			{Type: fsm.OpPut, Kind: KindDeployment, ID: uri, Body: mustJSON(d), Require: fsm.RequireVersion, Version: dr.Version},
+		}}
+		index, res, err := a.Node.Apply(r.Context(), cmd)
+		if errors.Is(err, fsm.ErrConflict) {
+			if attempt < maxReportAttempts {
+				continue // another zone reported meanwhile
+			}
+			err = fmt.Errorf("%w: other zones kept reporting on %s meanwhile; retry", errUnavailable, uri)
+		}
+		if index > 0 {
+			w.Header().Set("X-Cairn-Index", strconv.FormatUint(index, 10))
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		d, _ = deploymentOf(res.Resources[0])
+		writeResource(w, http.StatusOK, a.deploymentResource(d))
+		return
+	}
+}
