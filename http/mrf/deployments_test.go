@@ -1,0 +1,294 @@
+package mrf_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"cairn/cluster"
+	"cairn/http/mrf"
+)
+
+const calcDeployment = "/management/domain/deployments/contribution/calculator.zip"
+
+// newDomain is a controller c1 (zone default) with zone1 (z1, z2) beside
+// it in gossip.
+func newDomain(t *testing.T) *fixture {
+	t.Helper()
+	ms := &fakeMembership{members: []cluster.Member{
+		member("c1", "default", "http://localhost:8180", true, cluster.StatusAlive),
+		member("z1", "zone1", "http://10.0.1.8:8182", false, cluster.StatusAlive),
+		member("z2", "zone1", "http://10.0.1.9:8182", false, cluster.StatusAlive),
+	}, leaders: map[string]string{"default": "c1", "zone1": "z2"}}
+	return newFixture(t, newFakeNode("c1", "default", "http://localhost:8180"), ms)
+}
+
+// fakeController is the controller as a zone's Deployer sees it, served
+// straight from a controller fixture: its store for reads (blocking on
+// its index, as the native API's ?index= read does), its MRF handler for
+// reports.
+type fakeController struct {
+	f           *fixture
+	reportFails atomic.Bool // reports fail as if the controller were unreachable
+}
+
+func (c *fakeController) Deployments(ctx context.Context, after uint64, wait time.Duration) ([]mrf.Deployment, uint64, error) {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	_ = c.f.node.store.WaitIndex(wctx, after+1)
+	cancel()
+	v := c.f.node.store.View()
+	items, _ := v.List(mrf.KindDeployment, "", "", 0)
+	var out []mrf.Deployment
+	for _, it := range items {
+		var d mrf.Deployment
+		if err := json.Unmarshal(it.Body, &d); err != nil {
+			return nil, 0, err
+		}
+		d.Generation = it.CreateIndex
+		out = append(out, d)
+	}
+	return out, v.Index(), ctx.Err()
+}
+
+func (c *fakeController) Archive(ctx context.Context, sum string) ([]byte, error) {
+	r := c.f.node.store.View().Get(mrf.KindArchive, sum)
+	if r == nil {
+		return nil, mrf.ErrArchiveGone
+	}
+	var a struct{ Data []byte }
+	err := json.Unmarshal(r.Body, &a)
+	return a.Data, err
+}
+
+func (c *fakeController) Report(ctx context.Context, uri string, rep mrf.ZoneReport) error {
+	if c.reportFails.Load() {
+		return errors.New("connection refused")
+	}
+	b, _ := json.Marshal(rep)
+	req := httptest.NewRequest(http.MethodPost, "/management/domain/deployments/contribution/"+uri+"/report", strings.NewReader(string(b)))
+	w := httptest.NewRecorder()
+	c.f.handler.ServeHTTP(w, req)
+	switch w.Code {
+	case http.StatusOK:
+		return nil
+	case http.StatusNotFound, http.StatusConflict:
+		return fmt.Errorf("%w: %s", mrf.ErrStaleReport, w.Body)
+	}
+	return fmt.Errorf("report: %d %s", w.Code, w.Body)
+}
+
+// runDeployer runs zone node n's Deployer until the test ends or stop is
+// called.
+func runDeployer(t *testing.T, n *fakeNode, ctl mrf.Controller) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		mrf.NewDeployer(n, ctl, slog.New(slog.DiscardHandler)).Run(ctx)
+		close(done)
+	}()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(func() { cancel(); <-done })
+	return stop
+}
+
+// zoneStates returns the deployment's state per zone, as the controller
+// shows it ("" if not deployed).
+func zoneStates(t *testing.T, f *fixture, path string) map[string]string {
+	t.Helper()
+	w := f.send(t, http.MethodGet, path, nil, 0)
+	if w.Code != http.StatusOK {
+		return nil
+	}
+	out := map[string]string{}
+	for z, s := range docOf(t, w)["zones"].(map[string]any) {
+		st := s.(map[string]any)
+		out[z] = fmt.Sprint(st["state"])
+		if r, ok := st["reason"]; ok {
+			out[z] += ": " + fmt.Sprint(r)
+		}
+	}
+	return out
+}
+
+func Test_Deployments_DeployToZones_409_UndeployThenUninstall(t *testing.T) {
+	f := newDomain(t)
+	mustInstall(t, f, "calculator.zip", "calculator.zip")
+	before := f.node.store.View().Digest()
+	for _, q := range []string{"?zone=nope", "?zone=zone1,nope", "?zone=zone1&zone=Zone1"} {
+		w := f.send(t, http.MethodPut, calcDeployment+q, nil, 0)
+		if w.Code != http.StatusBadRequest || !strings.Contains(message(t, w), "Unknown zone") {
+			t.Errorf("deploy %s: %d %s, want 400 naming the zone", q, w.Code, w.Body)
+		}
+	}
+	if w := f.send(t, http.MethodPost, "/management/domain/deployments/contribution/nope.zip", nil, 0); w.Code != http.StatusNotFound ||
+		message(t, w) != "Contribution not found: nope.zip" {
+		t.Errorf("deploy of an absent contribution: %d %s", w.Code, w.Body)
+	}
+	if f.node.store.View().Digest() != before {
+		t.Fatal("a refused deploy changed the store")
+	}
+
+	// No ?zone: every zone of the domain, each pending.
+	w := f.send(t, http.MethodPost, calcDeployment, nil, 0)
+	if w.Code != http.StatusCreated || w.Body.Len() != 0 || w.Header().Get("Location") != "http://localhost:8180"+calcDeployment {
+		t.Fatalf("deploy: %d %q Location %q", w.Code, w.Body, w.Header().Get("Location"))
+	}
+	if got := zoneStates(t, f, calcDeployment); fmt.Sprint(got) != "map[default:pending zone1:pending]" {
+		t.Errorf("zones %v", got)
+	}
+	w = f.send(t, http.MethodPut, calcDeployment+"?zone=zone1", nil, 0)
+	if w.Code != http.StatusConflict || message(t, w) != "Contribution already deployed: calculator.zip" {
+		t.Errorf("second deploy: %d %s", w.Code, w.Body)
+	}
+	mustMatchFixture(t, "deployments.json", docOf(t, f.send(t, http.MethodGet, "/management/domain/deployments", nil, 0)), "deployments")
+
+	w = f.send(t, http.MethodDelete, calcPath, nil, 0)
+	if w.Code != http.StatusBadRequest || message(t, w) != "Contribution must be undeployed before it is uninstalled: calculator.zip" {
+		t.Errorf("uninstall while deployed: %d %s", w.Code, w.Body)
+	}
+	w = f.send(t, http.MethodDelete, calcDeployment, nil, 0)
+	if w.Code != http.StatusOK || w.Body.Len() != 0 {
+		t.Fatalf("undeploy: %d %q", w.Code, w.Body)
+	}
+	if w = f.send(t, http.MethodDelete, calcDeployment, nil, 0); w.Code != http.StatusNotFound {
+		t.Errorf("second undeploy: %d %s", w.Code, w.Body)
+	}
+	if w = f.send(t, http.MethodDelete, calcPath, nil, 0); w.Code != http.StatusOK {
+		t.Errorf("uninstall after undeploy: %d %s", w.Code, w.Body)
+	}
+}
+
+func Test_Deployments_Report_BadInputAndStaleGeneration(t *testing.T) {
+	f := newDomain(t)
+	mustInstall(t, f, "calculator.zip", "calculator.zip")
+	f.send(t, http.MethodPost, calcDeployment+"?zone=zone1", nil, 0)
+	gen := docOf(t, f.send(t, http.MethodGet, calcDeployment, nil, 0))["generation"].(float64)
+	report := calcDeployment + "/report"
+	for body, want := range map[string]int{
+		`nope`: http.StatusBadRequest,
+		`{"zone":"zone1","generation":1,"state":"running"}`:                     http.StatusBadRequest,
+		`{"zone":"zone1","generation":1,"state":"deployed","extra":1}`:          http.StatusBadRequest,
+		fmt.Sprintf(`{"zone":"zone2","generation":%v,"state":"deployed"}`, gen): http.StatusBadRequest,
+		fmt.Sprintf(`{"zone":"zone1","generation":%v,"state":"deployed"}`, gen+1): http.StatusConflict,
+	} {
+		if w := f.send(t, http.MethodPost, report, []byte(body), 0); w.Code != want {
+			t.Errorf("report %s: %d %s, want %d", body, w.Code, w.Body, want)
+		}
+	}
+	w := f.send(t, http.MethodPost, report, []byte(fmt.Sprintf(`{"zone":"zone1","generation":%v,"state":"failed","reason":"disk full","node":"z2"}`, gen)), 0)
+	if w.Code != http.StatusOK {
+		t.Fatalf("report: %d %s", w.Code, w.Body)
+	}
+	if got := zoneStates(t, f, calcDeployment); got["zone1"] != "failed: disk full" {
+		t.Errorf("zones %v", got)
+	}
+}
+
+func Test_Deployer_FollowsController_AppliesReportsAndRemoves(t *testing.T) {
+	ctl := newDomain(t)
+	zone := newFixture(t, newFakeNode("z2", "zone1", "http://10.0.1.9:8182"), nil)
+	fc := &fakeController{f: ctl}
+	runDeployer(t, zone.node, fc)
+
+	mustInstall(t, ctl, "calculator.zip", "calculator.zip")
+	ctl.send(t, http.MethodPut, calcDeployment+"?zone=zone1", nil, 0)
+	waitFor(t, func() bool { return zoneStates(t, ctl, calcDeployment)["zone1"] == mrf.StateDeployed })
+	// The zone's own store holds the deployment and the archive.
+	v := zone.node.store.View()
+	if v.Get(mrf.KindZoneDeployment, "calculator.zip") == nil || v.Get(mrf.KindZoneArchive, calculatorSHA1) == nil {
+		t.Fatal("the zone's store lacks the deployment or its archive")
+	}
+	doc := docOf(t, zone.send(t, http.MethodGet, "/management/zone/deployments", nil, 0))
+	if fmt.Sprint(doc["contributions"]) != "[calculator.zip]" {
+		t.Errorf("zone deployments %v", doc)
+	}
+	// Its components run in zone1.
+	comps := docOf(t, ctl.send(t, http.MethodGet, "/management/domain/components", nil, 0))
+	for _, c := range comps["components"].([]any) {
+		delete(c.(map[string]any), "contribution") // Cairn's addition
+	}
+	mustMatchFixture(t, "components.json", comps)
+	one := ctl.send(t, http.MethodGet, "/management/domain/components/CalculatorComponent", nil, 0)
+	if d := docOf(t, one); d["uri"] != "fabric3://domain/CalculatorComponent" || d["zone"] != "zone1" || d["contribution"] != "calculator.zip" {
+		t.Errorf("component: %v", d)
+	}
+	if w := ctl.send(t, http.MethodGet, "/management/domain/components/nope", nil, 0); w.Code != http.StatusNotFound {
+		t.Errorf("unknown component: %d", w.Code)
+	}
+	if d := docOf(t, ctl.send(t, http.MethodGet, calcPath, nil, 0)); fmt.Sprint(d["zones"]) != "[zone1]" {
+		t.Errorf("contribution's zones %v", d["zones"])
+	}
+
+	// A second contribution naming a component the zone runs fails there,
+	// with the reason, and adds nothing to the zone.
+	mustInstall(t, ctl, "clash.zip", "calculator-clash.zip")
+	clash := "/management/domain/deployments/contribution/clash.zip"
+	ctl.send(t, http.MethodPut, clash+"?zone=zone1", nil, 0)
+	waitFor(t, func() bool { return strings.HasPrefix(zoneStates(t, ctl, clash)["zone1"], mrf.StateFailed) })
+	if got := zoneStates(t, ctl, clash)["zone1"]; !strings.Contains(got, "CalculatorComponent") || !strings.Contains(got, "calculator.zip") {
+		t.Errorf("failure reason %q", got)
+	}
+	if zone.node.store.View().Get(mrf.KindZoneDeployment, "clash.zip") != nil {
+		t.Error("the failed deployment is in the zone's store")
+	}
+
+	// Undeploy: the zone removes the deployment and its archive.
+	ctl.send(t, http.MethodDelete, calcDeployment, nil, 0)
+	waitFor(t, func() bool {
+		v := zone.node.store.View()
+		return v.Get(mrf.KindZoneDeployment, "calculator.zip") == nil && v.Get(mrf.KindZoneArchive, calculatorSHA1) == nil
+	})
+	comps = docOf(t, ctl.send(t, http.MethodGet, "/management/domain/components", nil, 0))
+	if len(comps["components"].([]any)) != 0 {
+		t.Errorf("components after undeploy: %v", comps["components"])
+	}
+}
+
+func Test_Deployer_NewLeader_FinishesWhatTheOldOneBegan(t *testing.T) {
+	ctl := newDomain(t)
+	zone := newFixture(t, newFakeNode("z2", "zone1", "http://10.0.1.9:8182"), nil)
+	fc := &fakeController{f: ctl}
+	mustInstall(t, ctl, "calculator.zip", "calculator.zip")
+	mustInstall(t, ctl, "greeting.zip", "greeting.zip")
+
+	// The first leader applies calculator.zip in the zone but cannot
+	// report it; then it loses its leadership.
+	fc.reportFails.Store(true)
+	stop := runDeployer(t, zone.node, fc)
+	ctl.send(t, http.MethodPut, calcDeployment+"?zone=zone1", nil, 0)
+	waitFor(t, func() bool { return zone.node.store.View().Get(mrf.KindZoneDeployment, "calculator.zip") != nil })
+	stop()
+	if got := zoneStates(t, ctl, calcDeployment)["zone1"]; got != mrf.StatePending {
+		t.Fatalf("zone1 is %q at the controller before any report", got)
+	}
+	// The next leader finds it applied and reports it.
+	fc.reportFails.Store(false)
+	stop = runDeployer(t, zone.node, fc)
+	waitFor(t, func() bool { return zoneStates(t, ctl, calcDeployment)["zone1"] == mrf.StateDeployed })
+	stop()
+
+	// While no leader follows, calculator.zip is deployed anew (another
+	// generation) and greeting.zip deployed; the next leader converges.
+	ctl.send(t, http.MethodDelete, calcDeployment, nil, 0)
+	ctl.send(t, http.MethodPut, calcDeployment+"?zone=zone1", nil, 0)
+	ctl.send(t, http.MethodPut, "/management/domain/deployments/contribution/greeting.zip?zone=zone1", nil, 0)
+	gen := docOf(t, ctl.send(t, http.MethodGet, calcDeployment, nil, 0))["generation"].(float64)
+	runDeployer(t, zone.node, fc)
+	waitFor(t, func() bool {
+		return zoneStates(t, ctl, calcDeployment)["zone1"] == mrf.StateDeployed &&
+			zoneStates(t, ctl, "/management/domain/deployments/contribution/greeting.zip")["zone1"] == mrf.StateDeployed
+	})
+	r := zone.node.store.View().Get(mrf.KindZoneDeployment, "calculator.zip")
+	var zd struct{ Generation uint64 }
+	if r == nil || json.Unmarshal(r.Body, &zd) != nil || float64(zd.Generation) != gen {
+		t.Errorf("zone holds calculator.zip at generation %d, want %v", zd.Generation, gen)
+	}
+}
