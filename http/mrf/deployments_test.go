@@ -174,9 +174,9 @@ func Test_Deployments_Report_BadInputAndStaleGeneration(t *testing.T) {
 	report := calcDeployment + "/report"
 	for body, want := range map[string]int{
 		`nope`: http.StatusBadRequest,
-		`{"zone":"zone1","generation":1,"state":"running"}`:                     http.StatusBadRequest,
-		`{"zone":"zone1","generation":1,"state":"deployed","extra":1}`:          http.StatusBadRequest,
-		fmt.Sprintf(`{"zone":"zone2","generation":%v,"state":"deployed"}`, gen): http.StatusBadRequest,
+		`{"zone":"zone1","generation":1,"state":"running"}`:                       http.StatusBadRequest,
+		`{"zone":"zone1","generation":1,"state":"deployed","extra":1}`:            http.StatusBadRequest,
+		fmt.Sprintf(`{"zone":"zone2","generation":%v,"state":"deployed"}`, gen):   http.StatusBadRequest,
 		fmt.Sprintf(`{"zone":"zone1","generation":%v,"state":"deployed"}`, gen+1): http.StatusConflict,
 	} {
 		if w := f.send(t, http.MethodPost, report, []byte(body), 0); w.Code != want {
