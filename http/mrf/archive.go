@@ -56,11 +56,11 @@ func readArchive(data []byte) (archiveInfo, error) {
 	sum := sha1.Sum(data)
 	info := archiveInfo{sha1: hex.EncodeToString(sum[:]), length: int64(len(data))}
 	if len(data) == 0 {
-		return info, fmt.Errorf("%w: the body is empty; send the contribution's zip archive", errBadRequest)
+		return info, fabric(errBadRequest, "The contribution is empty: send its zip archive as the body")
 	}
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
-		return info, fmt.Errorf("%w: the body is not a zip archive (%v); send the contribution's zip or jar", errBadRequest, err)
+		return info, fabric(errBadRequest, "The contribution is not a zip archive (%v): send its zip or jar as the body", err)
 	}
 	var mf *zip.File
 	for _, f := range zr.File {
