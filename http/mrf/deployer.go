@@ -69,6 +69,7 @@ func (d *Deployer) Run(ctx context.Context) {
 	d.log.Info("zone leader " + d.node.ID() + " follows the controller's deployments")
 	var seen uint64
 	retry := d.retryMin
+	lastErr := ""
 	for ctx.Err() == nil {
 		list, index, err := d.ctl.Deployments(ctx, seen, d.wait)
 		if err == nil {
@@ -78,7 +79,14 @@ func (d *Deployer) Run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			d.log.Warn("following the controller's deployments failed; retrying in "+retry.String(), "err", err)
+			// A failure that repeats (no controller for a while) is logged
+			// once at warn, then at debug.
+			level := slog.LevelWarn
+			if err.Error() == lastErr {
+				level = slog.LevelDebug
+			}
+			lastErr = err.Error()
+			d.log.Log(ctx, level, "following the controller's deployments failed; retrying in "+retry.String(), "err", err)
 			// Not a polling interval: the wait between attempts after a
 			// failure, doubling up to retryMax. seen stays, so the next
 			// read answers at once.
@@ -89,6 +97,10 @@ func (d *Deployer) Run(ctx context.Context) {
 			}
 			retry = min(2*retry, d.retryMax)
 			continue
+		}
+		if lastErr != "" {
+			d.log.Info("following the controller's deployments again")
+			lastErr = ""
 		}
 		retry = d.retryMin
 		seen = index
