@@ -104,13 +104,17 @@ func render(t *txn, base string, o *object) (*resourceObject, error) {
 			"read_only":         false,
 			"gtid_current_pos":  nil,
 			"gtid_binlog_pos":   nil,
-			"last_event":        nil,
-			"triggered_at":      nil,
 			"source":            source,
 			"statistics": map[string]any{
 				"connections": 0, "total_connections": 0, "max_connections": 0, "active_operations": 0,
 				"routed_packets": 0, "persistent_connections": 0, "reused_connections": 0, "failed_auths": 0,
 			},
+		}
+		// Known once the server's monitor has seen it change; absent
+		// before (maxctrl then shows the field empty, not "null").
+		if o.LastEvent != "" {
+			ro.Attributes["last_event"] = o.LastEvent
+			ro.Attributes["triggered_at"] = o.TriggeredAt
 		}
 	case KindService:
 		params["router"] = o.Router

@@ -1,7 +1,9 @@
 package maxscale
 
 import (
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -10,6 +12,16 @@ import (
 func (a *API) maxscale(w http.ResponseWriter, r *http.Request) {
 	base := baseURL(r)
 	now := a.opts.Now()
+	// admin_host and admin_port are two parameters in MaxScale: the host
+	// and the port the REST API answers on, here the ones this request
+	// reached.
+	host, port := r.Host, 8989
+	if h, p, err := net.SplitHostPort(r.Host); err == nil {
+		host = h
+		if n, err := strconv.Atoi(p); err == nil {
+			port = n
+		}
+	}
 	attrs := map[string]any{
 		"version":      Version,
 		"commit":       "cairn " + a.opts.CairnVersion,
@@ -21,7 +33,8 @@ func (a *API) maxscale(w http.ResponseWriter, r *http.Request) {
 		"parameters": map[string]any{
 			"admin_auth":          true,
 			"admin_enabled":       true,
-			"admin_host":          r.Host,
+			"admin_host":          host,
+			"admin_port":          port,
 			"admin_secure_gui":    false,
 			"passive":             false,
 			"threads":             1,

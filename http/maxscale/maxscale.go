@@ -19,8 +19,8 @@
 //
 // Running monitors probe their servers from the zone leader (RunMonitors).
 //
-// Not built: filters
-// and listeners (GET /v1/filters is an empty collection), sparse fieldsets,
+// Not built: filters and listeners (GET /v1/filters, /v1/listeners and
+// /v1/services/:name/listeners are empty collections), sparse fieldsets,
 // pagination, JWT (/v1/auth).
 package maxscale
 
@@ -161,6 +161,10 @@ func (a *API) register(r *mux.Router, p string) {
 	r.HandleFunc(p+"/monitors/{name}/start", a.startStop(KindMonitor, false)).Methods(http.MethodPut)
 	r.HandleFunc(p+"/monitors/{name}/stop", a.startStop(KindMonitor, true)).Methods(http.MethodPut)
 	r.HandleFunc(p+"/filters", a.filters).Methods(get...)
+	r.HandleFunc(p+"/listeners", a.listeners).Methods(get...)
+	r.HandleFunc(p+"/listeners/{listener}", a.noListener)
+	r.HandleFunc(p+"/services/{name}/listeners", a.serviceListeners).Methods(get...)
+	r.HandleFunc(p+"/services/{name}/listeners/{listener}", a.noListener)
 	r.HandleFunc(p+"/maxscale", a.maxscale).Methods(get...)
 	r.HandleFunc(p+"/users", a.usersRoot).Methods(get...)
 	r.HandleFunc(p+"/users/inet", a.listUsers).Methods(get...)
@@ -217,15 +221,67 @@ func (a *API) commit(ctx context.Context, build func(t *txn) error) (uint64, err
 }
 
 // checkInvariants refuses a transaction that would leave a service with
-// both a cluster (monitors) and servers or services as targets.
+// both a cluster (monitors) and servers or services as targets, or a
+// service that reaches itself through the services it uses (MaxScale
+// refuses a cycle of services: a session would route into itself).
 func checkInvariants(t *txn) error {
-	for k, o := range t.objs {
-		if o == nil || !t.dirty[k] || t.deleted[k] || o.kind != KindService {
-			continue
+	var changed []*object
+	for _, k := range t.order {
+		if o := t.objs[k]; o != nil && t.dirty[k] && !t.deleted[k] && o.kind == KindService {
+			changed = append(changed, o)
 		}
+	}
+	for _, o := range changed {
 		if len(o.Monitors) > 0 && (len(o.Servers) > 0 || len(o.Services) > 0) {
 			return refuse("A service can use either a monitor (cluster) or servers and services, not both: '" + o.Name + "'")
 		}
+		if err := checkNoCycle(t, o); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// checkNoCycle refuses a service whose targets lead back to it. Every
+// service it walks through is read into the transaction, so a concurrent
+// change to any of them makes the command conflict.
+func checkNoCycle(t *txn, o *object) error {
+	seen := map[string]bool{}
+	var reaches func(id string) (bool, error)
+	reaches = func(id string) (bool, error) {
+		if id == o.id {
+			return true, nil
+		}
+		if seen[id] {
+			return false, nil
+		}
+		seen[id] = true
+		s, err := t.get(KindService, id)
+		if err != nil || s == nil || t.deleted[key(s.kind, s.id)] {
+			return false, err
+		}
+		for _, next := range s.Services {
+			if found, err := reaches(next); found || err != nil {
+				return found, err
+			}
+		}
+		return false, nil
+	}
+	for _, id := range o.Services {
+		found, err := reaches(id)
+		if err != nil {
+			return err
+		}
+		if found {
+			return refuse("Service '" + o.Name + "' cannot use service '" + serviceName(t, id) + "' as a target: it would create a cycle of services")
+		}
+	}
+	return nil
+}
+
+func serviceName(t *txn, id string) string {
+	if s, err := t.get(KindService, id); err == nil && s != nil {
+		return s.Name
+	}
+	return id
 }

@@ -48,6 +48,10 @@ type object struct {
 	Parameters map[string]any `json:"parameters"`
 	// Status holds a server's state bits (statusOrder names them).
 	Status []string `json:"status,omitempty"`
+	// LastEvent and TriggeredAt are the last event the server's monitor
+	// saw (MaxScale's event names: server_up, server_down) and when.
+	LastEvent   string `json:"last_event,omitempty"`
+	TriggeredAt string `json:"triggered_at,omitempty"`
 	// Stopped is set on a stopped service or monitor.
 	Stopped bool `json:"stopped,omitempty"`
 	// Monitor is the canonical id of the monitor of a server.

@@ -91,10 +91,13 @@ func (a *API) setRunning(ctx context.Context, id string, up bool) error {
 			return err
 		}
 		bits := without(s.Status, "Running")
+		s.LastEvent = "server_down"
 		if up {
 			bits = append(bits, "Running")
+			s.LastEvent = "server_up"
 		}
 		s.Status = bits
+		s.TriggeredAt = httpDate(a.opts.Now())
 		t.touch(s)
 		return nil
 	})

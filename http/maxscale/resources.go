@@ -1,9 +1,13 @@
 package maxscale
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+
+	"cairn/fsm"
 
 	"github.com/gorilla/mux"
 )
@@ -18,6 +22,9 @@ func (a *API) list(kind string) http.HandlerFunc {
 		t := newTxn(v)
 		base := baseURL(r)
 		items, _ := v.List(kind, "", "", 0)
+		// In creation order, as MaxScale lists its objects (maxctrl's
+		// tables show them in that order), not in the store's id order.
+		slices.SortStableFunc(items, func(x, y *fsm.Resource) int { return cmp.Compare(x.CreateIndex, y.CreateIndex) })
 		data := make([]*resourceObject, 0, len(items))
 		for _, it := range items {
 			o, err := t.get(it.Kind, it.ID)
@@ -193,23 +200,33 @@ func (a *API) destroy(kind string) http.HandlerFunc {
 			if err != nil {
 				return err
 			}
-			if kind == KindService || kind == KindMonitor {
-				// A service that still has targets, and a monitor that
-				// still monitors servers, are in use too.
-				for _, rel := range relNames[kind] {
-					rs, err := related(t, o, rel)
-					if err != nil {
-						return err
-					}
-					for _, x := range rs {
-						if x.kind == KindServer {
-							inUse = append(inUse, x.Name)
-						}
-					}
+			// A service that still has targets (servers, services or a
+			// cluster), and a monitor that still monitors servers, cannot
+			// be destroyed either: MaxScale destroys only an unlinked one.
+			var uses []string
+			var targetRels []string
+			switch kind {
+			case KindService:
+				targetRels = []string{"servers", "services", "monitors"}
+			case KindMonitor:
+				targetRels = []string{"servers"}
+			}
+			for _, rel := range targetRels {
+				rs, err := related(t, o, rel)
+				if err != nil {
+					return err
+				}
+				for _, x := range rs {
+					uses = append(uses, x.Name)
 				}
 			}
-			if len(inUse) > 0 && !force {
-				return refuse(fmt.Sprintf("Cannot destroy %s '%s' as it is used by: %s", kindWord(kind), o.Name, strings.Join(inUse, ", ")))
+			if !force {
+				switch {
+				case len(inUse) > 0:
+					return refuse(fmt.Sprintf("Cannot destroy %s '%s' as it is used by: %s", kindWord(kind), o.Name, strings.Join(inUse, ", ")))
+				case len(uses) > 0:
+					return refuse(fmt.Sprintf("Cannot destroy %s '%s' as it still uses: %s (unlink them first, or destroy with force)", kindWord(kind), o.Name, strings.Join(uses, ", ")))
+				}
 			}
 			if err := unlinkAll(t, o); err != nil {
 				return err
