@@ -180,10 +180,6 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 		fail(w, refuse("The 'account' of a user must be 'admin' or 'basic'"))
 		return
 	}
-	if fsm.ValidateID(name) != nil {
-		fail(w, refuse("Invalid user name '"+name+"'"))
-		return
-	}
 	u, err := newUser(account, password)
 	if err != nil {
 		fail(w, err)

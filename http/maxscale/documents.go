@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"cairn/fsm"
 	"cairn/http/httpx"
 )
 
@@ -227,11 +229,29 @@ func readDoc(r *http.Request) (*inDoc, error) {
 	return &doc, nil
 }
 
-// dataID returns the document's data.id as a name.
+// dataID returns the document's data.id as a name, refused unless it can
+// name the object in a URL path afterwards.
 func (d *inDoc) dataID() (string, error) {
 	s, ok := d.Data.ID.(string)
 	if !ok || strings.TrimSpace(s) == "" {
 		return "", refuse("The '/data/id' field is not a string")
 	}
-	return strings.TrimSpace(s), nil
+	s = strings.TrimSpace(s)
+	return s, validName(s)
+}
+
+// validName refuses a name no path could address afterwards (a '/', a
+// control character, more than the store's id length), and the '@@' prefix
+// MaxScale reserves for itself (config_is_valid_name). An object created
+// under such a name could be listed but never changed or destroyed.
+func validName(name string) error {
+	switch {
+	case strings.HasPrefix(name, "@@"):
+		return refuse("The name '" + name + "' starts with '@@', which is a prefix reserved for MaxScale")
+	case strings.ContainsRune(name, '/'):
+		return refuse("The name '" + name + "' contains a '/': it could not be used in a URL path")
+	case fsm.ValidateID(canon(name)) != nil:
+		return refuse(fmt.Sprintf("The name %q is not valid: %s", name, strings.TrimPrefix(fsm.ValidateID(canon(name)).Error(), fsm.ErrInvalid.Error()+": ")))
+	}
+	return nil
 }

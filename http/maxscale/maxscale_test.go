@@ -3,6 +3,7 @@ package maxscale_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -440,5 +441,125 @@ func mustErrors(t *testing.T, r reply, detail string) {
 	}
 	if err := json.Unmarshal(r.body, &body); err != nil || len(body.Errors) == 0 || !strings.Contains(body.Errors[0].Detail, detail) {
 		t.Fatalf("want an errors document mentioning %q, got %s", detail, r.body)
+	}
+}
+
+// ids returns the ids of a collection document, in order.
+func ids(t *testing.T, b []byte) []string {
+	t.Helper()
+	var out []string
+	for _, o := range decode(t, b).(map[string]any)["data"].([]any) {
+		out = append(out, o.(map[string]any)["id"].(string))
+	}
+	return out
+}
+
+func Test_Lists_InCreationOrder(t *testing.T) {
+	f := mustServe(t)
+	for i, name := range []string{"zeta", "alpha", "mid"} {
+		f.must("POST", "/v1/servers", fmt.Appendf(nil, `{"data":{"id":%q,"attributes":{"parameters":{"address":"127.0.0.1","port":%d}}}}`, name, 4000+i), 204)
+		f.must("POST", "/v1/services", fmt.Appendf(nil, `{"data":{"id":"svc-%s","attributes":{"router":"readconnroute"}}}`, name), 204)
+	}
+	if got := ids(t, f.must("GET", "/v1/servers", nil, 200).body); str(got) != `["zeta","alpha","mid"]` {
+		t.Errorf("servers listed %v, want creation order", got)
+	}
+	if got := ids(t, f.must("GET", "/v1/services", nil, 200).body); str(got) != `["svc-zeta","svc-alpha","svc-mid"]` {
+		t.Errorf("services listed %v, want creation order", got)
+	}
+}
+
+func Test_Listeners_EmptyCollections(t *testing.T) {
+	f := mustServe(t)
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S1","attributes":{"router":"readconnroute"}}}`), 204)
+	for _, p := range []string{"/v1/listeners", "/listeners/", "/v1/services/S1/listeners", "/v1/services/s1/listeners/"} {
+		if got := ids(t, f.must("GET", p, nil, 200).body); len(got) != 0 {
+			t.Errorf("GET %s: %v, want no listeners", p, got)
+		}
+	}
+	for _, p := range []string{"/v1/services/nope/listeners", "/v1/listeners/l1", "/v1/services/S1/listeners/l1"} {
+		f.must("GET", p, nil, 404)
+	}
+	f.must("DELETE", "/v1/listeners/l1", nil, 404)
+}
+
+func Test_Services_NoCycle(t *testing.T) {
+	f := mustServe(t)
+	for _, s := range []string{"A", "B", "C"} {
+		f.must("POST", "/v1/services", fmt.Appendf(nil, `{"data":{"id":%q,"attributes":{"router":"readconnroute"}}}`, s), 204)
+	}
+	f.must("PATCH", "/v1/services/A/relationships/services", []byte(`{"data":[{"id":"B","type":"services"}]}`), 204)
+	f.must("PATCH", "/v1/services/B/relationships/services", []byte(`{"data":[{"id":"C","type":"services"}]}`), 204)
+	mustErrors(t, f.must("PATCH", "/v1/services/C/relationships/services", []byte(`{"data":[{"id":"A","type":"services"}]}`), 403), "cycle")
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"D","attributes":{"router":"readconnroute"},
+		"relationships":{"services":{"data":[{"id":"A","type":"services"}]}}}}`), 204)
+	f.must("PATCH", "/v1/services/C", []byte(`{"data":{"relationships":{"services":{"data":[{"id":"D","type":"services"}]}}}}`), 403)
+	f.must("PATCH", "/v1/services/A/relationships/services", []byte(`{"data":[{"id":"A","type":"services"}]}`), 403)
+	// Nothing of the refused requests was applied.
+	c := decode(t, f.must("GET", "/v1/services/C", nil, 200).body)
+	if rels := c.(map[string]any)["data"].(map[string]any)["relationships"]; str(rels) != "{}" {
+		t.Errorf("C after refused links: %s", str(rels))
+	}
+}
+
+func Test_Destroy_ServiceStillUsingTargets(t *testing.T) {
+	f := mustServe(t)
+	f.must("POST", "/v1/servers", mustFixture(t, "create-server3.request.json"), 204)
+	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M","attributes":{"module":"mariadbmon"}}}`), 204)
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S","attributes":{"router":"readconnroute"},"relationships":{"servers":{"data":[{"id":"server3","type":"servers"}]}}}}`), 204)
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"Cl","attributes":{"router":"readwritesplit"},"relationships":{"monitors":{"data":[{"id":"M","type":"monitors"}]}}}}`), 204)
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"Top","attributes":{"router":"readconnroute"},"relationships":{"services":{"data":[{"id":"S","type":"services"}]}}}}`), 204)
+	mustErrors(t, f.must("DELETE", "/v1/services/Top", nil, 403), "still uses: S")
+	mustErrors(t, f.must("DELETE", "/v1/services/Cl", nil, 403), "still uses: M")
+	mustErrors(t, f.must("DELETE", "/v1/services/S", nil, 403), "used by: Top")
+	f.must("DELETE", "/v1/services/Top?force=yes", nil, 204)
+	f.must("DELETE", "/v1/services/S?force=yes", nil, 204)
+	s3 := decode(t, f.must("GET", "/v1/servers/server3", nil, 200).body)
+	if rels := s3.(map[string]any)["data"].(map[string]any)["relationships"]; str(rels) != "{}" {
+		t.Errorf("server3 after its service was destroyed: %s", str(rels))
+	}
+	f.must("DELETE", "/v1/services/Cl?force=yes", nil, 204)
+	f.must("DELETE", "/v1/monitors/M", nil, 204)
+}
+
+func Test_Names_OnlyAddressableOnes(t *testing.T) {
+	f := mustServe(t)
+	for _, c := range []struct{ path, body string }{
+		{"/v1/servers", `{"data":{"id":"a/b","attributes":{"parameters":{"address":"127.0.0.1","port":1}}}}`},
+		{"/v1/servers", `{"data":{"id":"@@x","attributes":{"parameters":{"address":"127.0.0.1","port":1}}}}`},
+		{"/v1/servers", `{"data":{"id":"x\u0001","attributes":{"parameters":{"address":"127.0.0.1","port":1}}}}`},
+		{"/v1/services", `{"data":{"id":"s/1","attributes":{"router":"readconnroute"}}}`},
+		{"/v1/monitors", `{"data":{"id":"m/1","attributes":{"module":"mariadbmon"}}}`},
+		{"/v1/users/inet", `{"data":{"id":"u/1","attributes":{"password":"pw"}}}`},
+	} {
+		r := f.must("POST", c.path, []byte(c.body), 403)
+		mustErrors(t, r, "The name")
+	}
+	for _, p := range []string{"/v1/servers", "/v1/services", "/v1/monitors"} {
+		if got := ids(t, f.must("GET", p, nil, 200).body); len(got) != 0 {
+			t.Errorf("%s holds %v after refused creates", p, got)
+		}
+	}
+	// A name with whitespace is fine: its path has hyphens (the seed).
+	f.must("POST", "/v1/servers", []byte(`{"data":{"id":"db one","attributes":{"parameters":{"address":"127.0.0.1","port":1}}}}`), 204)
+	f.must("DELETE", "/v1/servers/db-one", nil, 204)
+}
+
+func Test_Patch_RouterAndModuleStay(t *testing.T) {
+	f := mustServe(t)
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S","attributes":{"router":"readconnroute"}}}`), 204)
+	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M","attributes":{"module":"mariadbmon"}}}`), 204)
+	f.must("PATCH", "/v1/services/S", []byte(`{"data":{"attributes":{"router":5}}}`), 403)
+	f.must("PATCH", "/v1/services/S", []byte(`{"data":{"attributes":{"router":"readwritesplit"}}}`), 403)
+	f.must("PATCH", "/v1/services/S", []byte(`{"data":{"attributes":{"router":"readconnroute","parameters":{"user":"u"}}}}`), 204)
+	f.must("PATCH", "/v1/monitors/M", []byte(`{"data":{"attributes":{"module":false}}}`), 403)
+	f.must("PATCH", "/v1/monitors/M", []byte(`{"data":{"attributes":{"parameters":{"module":"mariadbmon","monitor_interval":500}}}}`), 204)
+}
+
+func Test_MaxScale_AdminHostAndPort(t *testing.T) {
+	f := mustServe(t)
+	mx := decode(t, f.must("GET", "/v1/maxscale", nil, 200).body)
+	want := `{"data":{"attributes":{"parameters":{"admin_host":"localhost","admin_port":8989}}}}`
+	if d := contains("", decode(t, []byte(want)), mx); len(d) > 0 {
+		t.Fatal(d)
 	}
 }

@@ -166,7 +166,7 @@ func patchAttributes(o *object, attrs inAttributes) error {
 			router = attrs.Parameters["router"]
 		}
 		delete(o.Parameters, "router")
-		if s, ok := router.(string); ok && s != o.Router {
+		if s, ok := router.(string); router != nil && (!ok || s != o.Router) {
 			return refuse(fmt.Sprintf("The router of service '%s' cannot be changed", o.Name))
 		}
 	case KindMonitor:
@@ -175,7 +175,7 @@ func patchAttributes(o *object, attrs inAttributes) error {
 			module = attrs.Parameters["module"]
 		}
 		delete(o.Parameters, "module")
-		if s, ok := module.(string); ok && s != o.Module {
+		if s, ok := module.(string); module != nil && (!ok || s != o.Module) {
 			return refuse(fmt.Sprintf("The module of monitor '%s' cannot be changed", o.Name))
 		}
 	}
