@@ -181,6 +181,10 @@ func mustSeedTopology(f *fixture) {
 	f.must("POST", "/v1/services", []byte(`{"data":{"id":"RW-Split-Router","type":"services","attributes":{"router":"readwritesplit","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 204)
 	f.must("POST", "/v1/services", []byte(`{"data":{"id":"Read-Connection-Router","type":"services","attributes":{"router":"readconnroute"}}}`), 204)
 	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"MySQL-Monitor","type":"monitors","attributes":{"module":"mysqlmon","parameters":{"monitor_interval":1000}}}}`), 204)
+	// Stopped, so that the states set below stay: a running monitor would
+	// probe 127.0.0.1:3000 and :3001, find nothing there and mark both
+	// servers Down within a second (a flake on a loaded machine).
+	f.must("PUT", "/v1/monitors/MySQL-Monitor/stop", nil, 204)
 	f.must("POST", "/v1/servers", []byte(`{"data":{"id":"server1","type":"servers","attributes":{"parameters":{"address":"127.0.0.1","port":3000,"protocol":"MySQLBackend"}},
 		"relationships":{"services":{"data":[{"id":"RW-Split-Router","type":"services"},{"id":"Read-Connection-Router","type":"services"}]},"monitors":{"data":[{"id":"MySQL-Monitor","type":"monitors"}]}}}}`), 204)
 	f.must("POST", "/v1/servers", []byte(`{"data":{"id":"server2","type":"servers","attributes":{"parameters":{"address":"127.0.0.1","port":3001,"protocol":"MySQLBackend"}},
