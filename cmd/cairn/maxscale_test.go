@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"cairn/http/maxscale/maxscaletest"
 )
 
 // maxscaleDo sends a request to a's MaxScale listener as admin/mariadb.
@@ -86,4 +89,28 @@ func Test_ThreeNodes_MaxScale_WriteThroughFollowerListener_VisibleEverywhere(t *
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("bad credentials: %d", resp.StatusCode)
 	}
+}
+
+// Test_ThreeNodes_MaxscaleMaxctrlSession_ThroughFollower_Replays replays
+// the maxctrl session captured in testdata/maxscale/maxctrl through a
+// follower's MaxScale listener of a real three-node zone: every write
+// maxctrl sent is forwarded to the leader, every read is served by the
+// follower once it has applied the write, and each answer must be the one
+// maxctrl got from a single node.
+func Test_ThreeNodes_MaxscaleMaxctrlSession_ThroughFollower_Replays(t *testing.T) {
+	requireBinary(t)
+	t.Parallel()
+	s := maxscaletest.MustSession(t, filepath.Join("..", "..", "testdata", "maxscale", "maxctrl", "session.json"))
+	agents := startCluster(t, 3, agentOpts{maxscale: true})
+	var follower *agent
+	waitFor(t, "a leader and a follower", 20*time.Second, func() bool {
+		for _, a := range agents {
+			if st := a.mustStatus(); st.LeaderID != "" && st.LeaderID != st.NodeID {
+				follower = a
+				return true
+			}
+		}
+		return false
+	}, nil)
+	maxscaletest.Replay(t, s, follower.maxscaleURL, follower.client)
 }

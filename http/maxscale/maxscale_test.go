@@ -17,6 +17,7 @@ import (
 	"cairn/fsm"
 	cairnhttp "cairn/http"
 	"cairn/http/maxscale"
+	"cairn/http/maxscale/maxscaletest"
 	"cairn/node"
 	"cairn/node/nodetest"
 )
@@ -121,49 +122,9 @@ func decode(t *testing.T, b []byte) any {
 	return v
 }
 
-// monitorFed are the members a real monitor would fill in from the
-// backend; they are checked for presence only.
-var monitorFed = map[string]bool{"version_string": true, "node_id": true, "master_id": true, "replication_depth": true, "slaves": true}
-
-// contains reports where got lacks a member of want or differs from it:
-// every member the seed shows must be present with the same value.
-func contains(path string, want, got any) []string {
-	switch w := want.(type) {
-	case map[string]any:
-		g, ok := got.(map[string]any)
-		if !ok {
-			return []string{path + ": want an object, got " + str(got)}
-		}
-		var diffs []string
-		for k, wv := range w {
-			gv, ok := g[k]
-			if !ok {
-				diffs = append(diffs, path+"."+k+": missing")
-				continue
-			}
-			if monitorFed[k] {
-				continue
-			}
-			diffs = append(diffs, contains(path+"."+k, wv, gv)...)
-		}
-		return diffs
-	case []any:
-		g, ok := got.([]any)
-		if !ok || len(g) != len(w) {
-			return []string{path + ": want " + str(want) + ", got " + str(got)}
-		}
-		var diffs []string
-		for i := range w {
-			diffs = append(diffs, contains(path+"[]", w[i], g[i])...)
-		}
-		return diffs
-	default:
-		if str(want) != str(got) {
-			return []string{path + ": want " + str(want) + ", got " + str(got)}
-		}
-		return nil
-	}
-}
+// contains is maxscaletest.Contains: where got lacks a member of want or
+// differs from it.
+func contains(path string, want, got any) []string { return maxscaletest.Contains(path, want, got) }
 
 func str(v any) string { b, _ := json.Marshal(v); return string(b) }
 
