@@ -739,6 +739,35 @@ func Test_Get_BlockingRead_NoWrite_ReturnsUnchanged(t *testing.T) {
 	}
 }
 
+func Test_Status_Digest(t *testing.T) {
+	t.Parallel()
+	f := mustServe(t, nil)
+	f.mustPut(kindItem, "a", `{"x":1}`, http.StatusCreated)
+	var plain, withDigest native.StatusBody
+	mustUnmarshalBody(t, f.do(http.MethodGet, "/cairn/v1/status", nil).body, &plain)
+	if plain.StoreDigest != "" {
+		t.Errorf("status without ?digest carries a digest: %+v", plain)
+	}
+	mustUnmarshalBody(t, f.do(http.MethodGet, "/cairn/v1/status?digest", nil).body, &withDigest)
+	v := f.n.View()
+	if withDigest.StoreDigest != v.Digest() || withDigest.StoreDigestIndex != v.Index() {
+		t.Errorf("digest %q at %d, want %q at %d", withDigest.StoreDigest, withDigest.StoreDigestIndex, v.Digest(), v.Index())
+	}
+	f.mustPut(kindItem, "a", `{"x":2}`, http.StatusOK)
+	var after native.StatusBody
+	mustUnmarshalBody(t, f.do(http.MethodGet, "/cairn/v1/status?digest", nil).body, &after)
+	if after.StoreDigest == withDigest.StoreDigest {
+		t.Error("the digest did not change with the store")
+	}
+}
+
+func mustUnmarshalBody(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+}
+
 func Test_Status_JSONFields(t *testing.T) {
 	t.Parallel()
 	f := mustServe(t, nil)
