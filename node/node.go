@@ -45,11 +45,12 @@ type Node struct {
 	termCtx     context.Context // set while leader tasks run; nil otherwise
 	termCancel  context.CancelFunc
 	termTasks   sync.WaitGroup
-	// leaderReady is set once this node, as leader, has applied every entry
-	// of earlier terms (its barrier command applied); until then its commit index
-	// may trail and it must not serve consistent reads.
-	leaderReady atomic.Bool
-	closeOnce   sync.Once
+	// readyTerm is the term in which this node, as leader, applied every
+	// entry of earlier terms (its barrier command); 0 while it has not. In
+	// any other term its commit index may trail what an earlier leader
+	// committed, and it must not serve consistent reads.
+	readyTerm atomic.Uint64
+	closeOnce sync.Once
 
 	verifyMu      sync.Mutex
 	nextVerify    *verifyRound // the round new consistent reads join
@@ -298,16 +299,25 @@ func (n *Node) apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result,
 // technique (Raft dissertation §6.4): note the commit index, confirm with a
 // quorum that this node still leads (VerifyLeader), then wait until the
 // store has applied that index. Only the leader can do this.
+//
+// The whole barrier must happen in one term in which this node applied its
+// barrier: a node that lost leadership and won it back while the quorum
+// round ran would otherwise pass that round with a commit index taken
+// before the other leader's writes.
 func (n *Node) ReadBarrier(ctx context.Context) error {
+	term := n.raft.CurrentTerm()
 	if !n.IsLeader() {
 		return ErrNotLeader
 	}
-	if !n.leaderReady.Load() {
+	if n.readyTerm.Load() != term {
 		return ErrNoLeader // elected, but still applying earlier terms' entries
 	}
 	commit := n.raft.CommitIndex()
 	if err := n.verifyLeader(ctx); err != nil {
 		return err
+	}
+	if n.raft.CurrentTerm() != term {
+		return ErrNotLeader
 	}
 	if err := n.store.WaitIndex(ctx, commit); err != nil {
 		return ErrTimeout
@@ -463,7 +473,7 @@ func (n *Node) Ready() (bool, string) {
 	if id, _ := n.Leader(); id == "" {
 		return false, ErrNoLeader.Error()
 	}
-	if n.IsLeader() && !n.leaderReady.Load() {
+	if n.IsLeader() && n.readyTerm.Load() != n.raft.CurrentTerm() {
 		return false, "elected leader, still applying the entries of earlier terms"
 	}
 	// The store's index, not raft.AppliedIndex: raft advances the latter when
@@ -498,13 +508,14 @@ func (n *Node) leaderLoop(notify <-chan bool) {
 		case <-n.closed:
 			return
 		case isLeader := <-notify:
-			n.leaderReady.Store(false)
+			n.readyTerm.Store(0)
 			n.stopLeaderTasks()
 			if !isLeader {
 				n.log.Info("lost leadership", "zone", n.cfg.Zone)
 				continue
 			}
-			n.log.Info("became leader", "zone", n.cfg.Zone, "term", n.raft.CurrentTerm())
+			term := n.raft.CurrentTerm()
+			n.log.Info("became leader", "zone", n.cfg.Zone, "term", term)
 			// The barrier is an empty command rather than raft.Barrier: its
 			// entry reaches the store, so from here on every entry up to the
 			// commit index does (configuration changes via
@@ -514,7 +525,10 @@ func (n *Node) leaderLoop(notify <-chan bool) {
 				n.log.Warn("barrier after gaining leadership failed", "err", err)
 				continue
 			}
-			n.leaderReady.Store(true)
+			if n.raft.CurrentTerm() != term {
+				continue // leadership changed hands meanwhile; a notification follows
+			}
+			n.readyTerm.Store(term)
 			n.updateOwnAddress()
 			n.startLeaderTasks()
 		}
