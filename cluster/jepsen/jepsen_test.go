@@ -1,0 +1,84 @@
+package jepsen
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// binary is the failpoints build of cairn the tests run: $CAIRN_JEPSEN_BINARY
+// (make jepsen builds it), or one built into the test's temp dir.
+func binary(t *testing.T) string {
+	if b := os.Getenv("CAIRN_JEPSEN_BINARY"); b != "" {
+		return b
+	}
+	out := filepath.Join(t.TempDir(), "cairn")
+	cmd := exec.Command("go", "build", "-tags", "failpoints", "-o", out, "cairn/cmd/cairn")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building cairn with failpoints: %v\n%s", err, b)
+	}
+	return out
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("%s=%q is not an integer", name, s)
+	}
+	return n
+}
+
+func runAndReport(t *testing.T, cfg Config) {
+	cfg.Binary = binary(t)
+	cfg.Logf = t.Logf
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + rep.String())
+	if !rep.OK() {
+		t.Fatalf("anomalies found; history in %s/history.json and %s/history.html; seed %d", rep.Dir, rep.Dir, rep.Seed)
+	}
+}
+
+// Test_Jepsen_Short is the run `make test` includes: a 3-node zone, every
+// fault, a fixed seed.
+func Test_Jepsen_Short(t *testing.T) {
+	if os.Getenv("CAIRN_JEPSEN_DURATION") != "" {
+		t.Skip("make jepsen runs Test_Jepsen_Campaign instead")
+	}
+	runAndReport(t, Config{Nodes: 3, Duration: 45 * time.Second, Seed: 20261201})
+}
+
+// Test_Jepsen_Campaign is `make jepsen`: CAIRN_JEPSEN_DURATION,
+// CAIRN_JEPSEN_NODES, CAIRN_JEPSEN_SEED (0: from the clock) and
+// CAIRN_JEPSEN_FAULTS (comma-separated) configure it.
+func Test_Jepsen_Campaign(t *testing.T) {
+	ds := os.Getenv("CAIRN_JEPSEN_DURATION")
+	if ds == "" {
+		t.Skip("set CAIRN_JEPSEN_DURATION (make jepsen DURATION=60s) to run a campaign")
+	}
+	d, err := time.ParseDuration(ds)
+	if err != nil {
+		t.Fatalf("CAIRN_JEPSEN_DURATION=%q: %v", ds, err)
+	}
+	seed := uint64(envInt(t, "CAIRN_JEPSEN_SEED", 0))
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano() % 1_000_000_000)
+	}
+	var faults []string
+	if s := os.Getenv("CAIRN_JEPSEN_FAULTS"); s != "" {
+		faults = strings.Split(s, ",")
+	}
+	runAndReport(t, Config{Nodes: envInt(t, "CAIRN_JEPSEN_NODES", 3), Duration: d, Seed: seed,
+		Clients: envInt(t, "CAIRN_JEPSEN_CLIENTS", 5), Faults: faults})
+}

@@ -1,0 +1,210 @@
+package jepsen
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"cairn/node/failpoint"
+)
+
+// Fault names, as Config.Faults takes them.
+const (
+	FaultKill      = "kill"      // kill -9 a node (the leader half the time), restart it later
+	FaultPause     = "pause"     // SIGSTOP a node past the election timeout, then SIGCONT
+	FaultPartition = "partition" // majority/minority, an isolated leader, or a bridge
+	FaultMember    = "member"    // a node leaves the zone (SIGTERM), then rejoins
+	FaultFailpoint = "failpoint" // crash or stall a node at a named failpoint
+)
+
+// AllFaults is every fault the nemesis knows.
+var AllFaults = []string{FaultKill, FaultPause, FaultPartition, FaultMember, FaultFailpoint}
+
+// nemesis injects one fault at a time, drawn from its random source, into
+// the zone until its context ends, then heals everything.
+type nemesis struct {
+	zone   *Zone
+	rng    *rand.Rand
+	faults []string
+	logf   func(string, ...any)
+	// injected counts faults by a finer name ("partition isolated-leader").
+	injected map[string]int
+}
+
+func (n *nemesis) run(ctx context.Context) {
+	for {
+		if !sleepCtx(ctx, jitter(n.rng, time.Second, 3*time.Second)) {
+			return
+		}
+		f := n.faults[n.rng.IntN(len(n.faults))]
+		n.inject(ctx, f)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// inject applies fault f, holds it for a few seconds (cut short when ctx
+// ends) and undoes it.
+func (n *nemesis) inject(ctx context.Context, f string) {
+	hold := jitter(n.rng, 2*time.Second, 6*time.Second)
+	z := n.zone
+	victim := z.Nodes[n.rng.IntN(len(z.Nodes))]
+	if n.rng.IntN(2) == 0 {
+		if l := z.Leader(context.Background()); l != nil {
+			victim = l
+		}
+	}
+	switch f {
+	case FaultKill:
+		n.note("kill", "kill %s", victim.ID)
+		victim.Kill()
+		sleepCtx(ctx, hold)
+		n.restart(victim, nil)
+	case FaultPause:
+		n.note("pause", "pause %s for %s", victim.ID, hold.Round(time.Millisecond))
+		victim.Pause()
+		sleepCtx(ctx, hold)
+		victim.Resume()
+	case FaultPartition:
+		n.partition(ctx, hold)
+	case FaultMember:
+		n.note("member leave+rejoin", "member %s leaves the zone", victim.ID)
+		if !victim.Stop(20 * time.Second) {
+			n.logf("nemesis: %s did not stop on SIGTERM within 20s; killed it", victim.ID)
+		}
+		sleepCtx(ctx, hold)
+		n.restart(victim, nil)
+	case FaultFailpoint:
+		n.failpoint(ctx, victim, hold)
+	}
+}
+
+// partition cuts the zone one of three ways.
+func (n *nemesis) partition(ctx context.Context, hold time.Duration) {
+	z := n.zone
+	idx := make([]int, len(z.Nodes))
+	for i := range idx {
+		idx[i] = i
+	}
+	n.rng.Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
+	half := len(idx) / 2 // the minority's size
+	switch n.rng.IntN(3) {
+	case 0:
+		n.note("partition majority/minority", "partition: majority %v / minority %v", ids(z, idx[half:]), ids(z, idx[:half]))
+		z.Net.Partition(idx[:half], idx[half:])
+	case 1:
+		l := z.Leader(context.Background())
+		if l == nil {
+			l = z.Nodes[idx[0]]
+		}
+		rest := slices.DeleteFunc(slices.Clone(idx), func(i int) bool { return i == l.Index })
+		n.note("partition isolated leader", "partition: leader %s isolated from %v", l.ID, ids(z, rest))
+		z.Net.Partition([]int{l.Index}, rest)
+	default:
+		// Two sides that cannot see each other and a bridge node that
+		// sees both: with 3 nodes, 1 | bridge | 1; with 5, 2 | bridge | 2.
+		bridge := idx[0]
+		a, b := idx[1:1+half], idx[1+half:]
+		n.note("partition bridge", "partition: %s bridges %v and %v", z.Nodes[bridge].ID, ids(z, a), ids(z, b))
+		z.Net.Partition(append([]int{bridge}, a...), append([]int{bridge}, b...))
+	}
+	sleepCtx(ctx, hold)
+	z.Net.Heal()
+}
+
+// failpoint arms a crash or a stall at a named failpoint on victim. A
+// crash during restore is armed at a restart, through the environment,
+// since a running node restores only when it is sent a snapshot.
+func (n *nemesis) failpoint(ctx context.Context, victim *Node, hold time.Duration) {
+	name := failpoint.Names[n.rng.IntN(len(failpoint.Names))]
+	if name == failpoint.SnapshotRestore {
+		n.note("failpoint "+name, "failpoint %s=1*panic at the restart of %s", name, victim.ID)
+		victim.Kill()
+		n.restart(victim, []string{failpoint.EnvVar + "=" + name + "=1*panic"})
+		// Whether or not it had a snapshot to restore (and crashed), start
+		// it clean once it is down again.
+		select {
+		case <-victim.Exited():
+			n.restart(victim, nil)
+		case <-time.After(hold):
+			if !victim.Running() {
+				n.restart(victim, nil)
+			}
+		}
+		return
+	}
+	action := []string{"1*panic", "1*exit", "1*sleep(3s)"}[n.rng.IntN(3)]
+	n.note("failpoint "+name+" "+action, "failpoint %s=%s on %s", name, action, victim.ID)
+	exited := victim.Exited()
+	if exited == nil {
+		n.restart(victim, nil)
+		return
+	}
+	if action != "1*sleep(3s)" {
+		victim.ExpectExit()
+	}
+	if err := victim.ArmFailpoint(context.Background(), name, action); err != nil {
+		n.logf("nemesis: %v", err)
+	}
+	select {
+	case <-exited:
+		sleepCtx(ctx, hold/2)
+		n.restart(victim, nil)
+		return
+	case <-time.After(hold):
+	case <-ctx.Done():
+	}
+	// It did not fire in time (no snapshot was taken, say): disarm it.
+	if err := victim.ArmFailpoint(context.Background(), name, "off"); err != nil && victim.Running() {
+		n.logf("nemesis: %v", err)
+	}
+	if !victim.Running() {
+		n.restart(victim, nil)
+	}
+	victim.mu.Lock()
+	if victim.proc != nil {
+		victim.expected = false
+	}
+	victim.mu.Unlock()
+}
+
+func (n *nemesis) restart(nd *Node, env []string) {
+	if nd.Running() {
+		return
+	}
+	if err := nd.Start(env); err != nil {
+		n.logf("nemesis: restarting %s: %v", nd.ID, err)
+	}
+}
+
+// note logs a fault and counts it under kind.
+func (n *nemesis) note(kind, format string, args ...any) {
+	n.logf("nemesis: "+format, args...)
+	n.injected[kind]++
+}
+
+func ids(z *Zone, idx []int) []string {
+	out := make([]string, len(idx))
+	for i, k := range idx {
+		out[i] = z.Nodes[k].ID
+	}
+	return out
+}
+
+func jitter(rng *rand.Rand, lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(rng.Int64N(int64(hi-lo)))
+}
+
+// sleepCtx sleeps for d or until ctx ends; false if ctx ended.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

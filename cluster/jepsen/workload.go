@@ -1,0 +1,280 @@
+package jepsen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// The kinds the workload writes: registers checked for linearizability,
+// and a grow-only set whose acknowledged members must all survive.
+const (
+	registerKind = "jepsen"
+	setKind      = "jepsenset"
+)
+
+// History is everything the clients did, as porcupine operations (the
+// registers) and set additions.
+type History struct {
+	mu       sync.Mutex
+	start    time.Time
+	ops      []porcupine.Operation
+	adds     map[string]Outcome // set member id -> what its PUT returned
+	nextProc int
+	counts   map[string]int // outcome tallies by op kind, for the report
+	odd      []string       // replies the workload never expects (first 20)
+}
+
+func newHistory() *History {
+	return &History{start: time.Now(), adds: map[string]Outcome{}, counts: map[string]int{}}
+}
+
+func (h *History) now() int64 { return time.Since(h.start).Nanoseconds() }
+
+// newProcess returns a fresh porcupine process id: a client whose
+// operation's outcome is unknown goes on as a new process, since that
+// operation may still take effect at any later time.
+func (h *History) newProcess() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.nextProc++
+	return h.nextProc - 1
+}
+
+// record adds op to the history; a refused one is only counted.
+func (h *History) record(op porcupine.Operation) {
+	in, out := op.Input.(RegisterInput), op.Output.(RegisterOutput)
+	h.mu.Lock()
+	if out.Outcome != Refused {
+		h.ops = append(h.ops, op)
+	}
+	h.counts[string(in.Kind)+" "+string(out.Outcome)]++
+	h.mu.Unlock()
+}
+
+func (h *History) recordAdd(id string, o Outcome) {
+	h.mu.Lock()
+	h.adds[id] = o
+	h.counts["add "+string(o)]++
+	h.mu.Unlock()
+}
+
+// Operations returns the register history, the return time of every
+// operation of unknown outcome moved past the end: it may have taken
+// effect at any time after its call.
+func (h *History) Operations() []porcupine.Operation {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var end int64
+	for _, op := range h.ops {
+		end = max(end, op.Return)
+	}
+	out := append([]porcupine.Operation(nil), h.ops...)
+	for i := range out {
+		if out[i].Output.(RegisterOutput).Outcome == Unknown {
+			out[i].Return = end + 1
+		}
+	}
+	return out
+}
+
+// cached is what a client last learnt of a key: its value and version.
+type cached struct {
+	value   string // "" absent
+	version uint64
+}
+
+// client issues one request at a time against random nodes.
+type client struct {
+	id    int // for values and set ids; stable across process changes
+	proc  int
+	h     *History
+	zone  *Zone
+	rng   *rand.Rand
+	http  *http.Client
+	keys  int // registers in use at a time
+	known map[string]cached
+	seq   int
+}
+
+// keyEpoch is how long a set of keys is in use before the clients move on
+// to fresh ones (Jepsen's "independent" keys). It keeps each key's history
+// short, and with it the operations of unknown outcome that stay pending on
+// one key, which porcupine's search is exponential in.
+const keyEpoch = 4 * time.Second
+
+// run issues operations until ctx ends.
+func (c *client) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		epoch := c.h.now() / int64(keyEpoch)
+		key := fmt.Sprintf("e%d-k%d", epoch, c.rng.IntN(c.keys))
+		switch r := c.rng.Float64(); {
+		case r < 0.40:
+			c.read(ctx, key)
+		case r < 0.65:
+			c.write(ctx, key)
+		case r < 0.90:
+			if _, ok := c.known[key]; ok {
+				c.cas(ctx, key)
+			} else {
+				c.read(ctx, key)
+			}
+		default:
+			c.add(ctx)
+		}
+	}
+}
+
+func (c *client) node() *Node { return c.zone.Nodes[c.rng.IntN(len(c.zone.Nodes))] }
+
+func (c *client) nextValue() string {
+	c.seq++
+	return fmt.Sprintf("c%d-%d", c.id, c.seq)
+}
+
+// reply is an HTTP answer, or the error that stood for one.
+type reply struct {
+	code    int
+	body    []byte
+	etag    uint64
+	err     error
+	refused bool // the connection was refused: the request never left
+}
+
+func (c *client) do(ctx context.Context, method, path string, body []byte, hdr map[string]string) reply {
+	req, err := http.NewRequestWithContext(ctx, method, c.node().HTTP+path, bytes.NewReader(body))
+	if err != nil {
+		return reply{err: err}
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return reply{err: err, refused: errors.Is(err, syscall.ECONNREFUSED)}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return reply{err: err}
+	}
+	r := reply{code: resp.StatusCode, body: b}
+	if et := resp.Header.Get("ETag"); len(et) > 2 {
+		r.etag, _ = strconv.ParseUint(et[1:len(et)-1], 10, 64)
+	}
+	return r
+}
+
+// writeOutcome classifies the reply to a write.
+func writeOutcome(r reply) Outcome {
+	switch {
+	case r.err == nil && (r.code == http.StatusOK || r.code == http.StatusCreated):
+		return OK
+	case r.err == nil && r.code == http.StatusPreconditionFailed:
+		return Fail
+	case r.refused, r.err == nil && r.code >= 400 && r.code < 500:
+		return Refused // never sent, or refused before any change
+	}
+	return Unknown
+}
+
+type resourceDoc struct {
+	Version uint64 `json:"version"`
+	Body    struct {
+		V string `json:"v"`
+	} `json:"body"`
+}
+
+func (c *client) read(ctx context.Context, key string) {
+	call := c.h.now()
+	r := c.do(ctx, http.MethodGet, "/cairn/v1/resources/"+registerKind+"/"+key+"?consistent", nil, nil)
+	ret := c.h.now()
+	var out RegisterOutput
+	switch {
+	case r.err == nil && r.code == http.StatusOK:
+		var doc resourceDoc
+		if err := json.Unmarshal(r.body, &doc); err != nil || doc.Body.V == "" {
+			c.h.recordOdd(fmt.Sprintf("read %s: unreadable 200 body %q", key, r.body))
+			return
+		}
+		out = RegisterOutput{Outcome: OK, Value: doc.Body.V}
+		c.known[key] = cached{value: doc.Body.V, version: doc.Version}
+	case r.err == nil && r.code == http.StatusNotFound:
+		out = RegisterOutput{Outcome: OK}
+		c.known[key] = cached{}
+	default:
+		return // a failed read has no effect: nothing to check
+	}
+	c.h.record(porcupine.Operation{ClientId: c.proc, Input: RegisterInput{Kind: OpRead, Key: key}, Call: call, Output: out, Return: ret})
+}
+
+func (c *client) write(ctx context.Context, key string) {
+	v := c.nextValue()
+	body, _ := json.Marshal(map[string]string{"v": v})
+	c.put(ctx, RegisterInput{Kind: OpWrite, Key: key, Value: v}, body, nil)
+}
+
+func (c *client) cas(ctx context.Context, key string) {
+	k := c.known[key]
+	v := c.nextValue()
+	body, _ := json.Marshal(map[string]string{"v": v})
+	hdr := map[string]string{"If-None-Match": "*"}
+	if k.value != "" {
+		hdr = map[string]string{"If-Match": `"` + strconv.FormatUint(k.version, 10) + `"`}
+	}
+	c.put(ctx, RegisterInput{Kind: OpCAS, Key: key, Value: v, Expect: k.value}, body, hdr)
+}
+
+func (c *client) put(ctx context.Context, in RegisterInput, body []byte, hdr map[string]string) {
+	call := c.h.now()
+	r := c.do(ctx, http.MethodPut, "/cairn/v1/resources/"+registerKind+"/"+in.Key, body, hdr)
+	ret := c.h.now()
+	o := writeOutcome(r)
+	if o == Refused && !r.refused || o == Fail && in.Kind != OpCAS {
+		c.h.recordOdd(fmt.Sprintf("%s %s: %d %s", in.Kind, in.Key, r.code, r.body))
+	}
+	c.h.record(porcupine.Operation{ClientId: c.proc, Input: in, Call: call, Output: RegisterOutput{Outcome: o}, Return: ret})
+	switch o {
+	case OK:
+		c.known[in.Key] = cached{value: in.Value, version: r.etag}
+	case Fail, Refused:
+		delete(c.known, in.Key)
+	case Unknown:
+		delete(c.known, in.Key)
+		c.proc = c.h.newProcess()
+	}
+}
+
+// add creates a new member of the set.
+func (c *client) add(ctx context.Context) {
+	c.seq++
+	id := fmt.Sprintf("c%d-%d", c.id, c.seq)
+	r := c.do(ctx, http.MethodPut, "/cairn/v1/resources/"+setKind+"/"+id, []byte(`{}`), map[string]string{"If-None-Match": "*"})
+	o := writeOutcome(r)
+	if o == Fail || o == Refused && !r.refused {
+		c.h.recordOdd(fmt.Sprintf("add %s: %d %s", id, r.code, r.body))
+	}
+	c.h.recordAdd(id, o)
+}
+
+// recordOdd notes a reply the workload never expects (a 400, say): a bug
+// in the harness or in Cairn, reported as an anomaly.
+func (h *History) recordOdd(what string) {
+	h.mu.Lock()
+	h.counts["odd"]++
+	if len(h.odd) < 20 {
+		h.odd = append(h.odd, what)
+	}
+	h.mu.Unlock()
+}
