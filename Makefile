@@ -12,7 +12,7 @@ ARGS     ?=
 RACE_PKGS := ./...
 BENCHTIME ?= 2s
 
-.PHONY: all build run test fmt-check vet bench bench-cluster fuzz clean cluster cluster-stop
+.PHONY: all build run test fmt-check vet bench bench-cluster fuzz clean cluster cluster-stop jepsen
 
 all: build
 
@@ -30,9 +30,31 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags failpoints ./...
 
+# Every package under the race detector, one short fault-injection run
+# (cluster/jepsen's Test_Jepsen_Short) among them, and the failpoints
+# build's own tests.
 test: fmt-check vet
 	$(GO) test -race -count=1 -timeout 9m $(RACE_PKGS)
+	$(GO) test -race -count=1 -tags failpoints ./node/failpoint/
+
+# A fault-injection campaign (cluster/jepsen) against a zone of NODES real
+# agents built with failpoints: DURATION of load and faults, drawn from
+# SEED (0: from the clock; the report prints it). FAULTS narrows the
+# faults (comma-separated: kill,pause,partition,member,failpoint). On a
+# failed check the report names the directory kept with the history,
+# porcupine's history.html and the nodes' logs.
+DURATION ?= 60s
+NODES    ?= 3
+SEED     ?= 0
+FAULTS   ?=
+CLIENTS  ?= 5
+jepsen:
+	$(GO) build -tags failpoints -ldflags "$(LDFLAGS)" -o bin/cairn-failpoints ./cmd/cairn
+	CAIRN_JEPSEN_BINARY=$(abspath bin/cairn-failpoints) CAIRN_JEPSEN_DURATION=$(DURATION) CAIRN_JEPSEN_NODES=$(NODES) \
+	  CAIRN_JEPSEN_SEED=$(SEED) CAIRN_JEPSEN_FAULTS=$(FAULTS) CAIRN_JEPSEN_CLIENTS=$(CLIENTS) \
+	  $(GO) test -count=1 -v -timeout 0 -run '^Test_Jepsen_Campaign$$' ./cluster/jepsen/
 
 # Benchmarks: the FSM micro-benchmarks, PUT/GET over HTTP against a real
 # single node with Raft fsync on, and resident memory per 100k resources

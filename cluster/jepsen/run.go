@@ -79,6 +79,8 @@ type Report struct {
 	Ops    int
 	Counts map[string]int
 	Faults map[string]int
+	// UnknownWhy tallies why writes ended of unknown outcome.
+	UnknownWhy map[string]int
 	// Linearizable is porcupine's verdict on the register history.
 	Linearizable porcupine.CheckResult
 	// SetAcked is the number of acknowledged set additions, all of which
@@ -101,6 +103,7 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "seed %d, %d nodes, %s: %d register ops (linearizable: %s), %d acknowledged set additions, recovered in %s\n",
 		r.Seed, r.Nodes, r.Duration, r.Ops, r.Linearizable, r.SetAcked, r.RecoveredIn.Round(time.Millisecond))
 	fmt.Fprintf(&b, "  operations: %s\n", tally(r.Counts))
+	fmt.Fprintf(&b, "  unknown outcomes: %s\n", tally(r.UnknownWhy))
 	fmt.Fprintf(&b, "  faults: %s\n", tally(r.Faults))
 	for _, a := range r.Anomalies {
 		fmt.Fprintf(&b, "  ANOMALY: %s\n", a)
@@ -219,6 +222,7 @@ func check(ctx context.Context, cfg Config, zone *Zone, h *History, healed time.
 	h.mu.Lock()
 	adds := maps.Clone(h.adds)
 	rep.Counts = maps.Clone(h.counts)
+	rep.UnknownWhy = maps.Clone(h.unknown)
 	odd := slices.Clone(h.odd)
 	h.mu.Unlock()
 	for _, o := range adds {

@@ -9,7 +9,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -34,10 +36,11 @@ type History struct {
 	nextProc int
 	counts   map[string]int // outcome tallies by op kind, for the report
 	odd      []string       // replies the workload never expects (first 20)
+	unknown  map[string]int // why writes ended of unknown outcome
 }
 
 func newHistory() *History {
-	return &History{start: time.Now(), adds: map[string]Outcome{}, counts: map[string]int{}}
+	return &History{start: time.Now(), adds: map[string]Outcome{}, counts: map[string]int{}, unknown: map[string]int{}}
 }
 
 func (h *History) now() int64 { return time.Since(h.start).Nanoseconds() }
@@ -245,6 +248,9 @@ func (c *client) put(ctx context.Context, in RegisterInput, body []byte, hdr map
 		c.h.recordOdd(fmt.Sprintf("%s %s: %d %s", in.Kind, in.Key, r.code, r.body))
 	}
 	c.h.record(porcupine.Operation{ClientId: c.proc, Input: in, Call: call, Output: RegisterOutput{Outcome: o}, Return: ret})
+	if o == Unknown {
+		c.h.recordUnknown(r)
+	}
 	switch o {
 	case OK:
 		c.known[in.Key] = cached{value: in.Value, version: r.etag}
@@ -266,6 +272,43 @@ func (c *client) add(ctx context.Context) {
 		c.h.recordOdd(fmt.Sprintf("add %s: %d %s", id, r.code, r.body))
 	}
 	c.h.recordAdd(id, o)
+	if o == Unknown {
+		c.h.recordUnknown(r)
+	}
+}
+
+// recordUnknown tallies why a write's outcome is unknown.
+func (h *History) recordUnknown(r reply) {
+	why := "no answer"
+	switch {
+	case r.err != nil && errors.Is(r.err, context.DeadlineExceeded) || os.IsTimeout(r.err):
+		why = "client timeout"
+	case r.err != nil:
+		why = "connection lost"
+	default:
+		var e struct {
+			Error string `json:"error"`
+		}
+		json.Unmarshal(r.body, &e)
+		why = fmt.Sprintf("%d %s", r.code, firstWords(e.Error, 6))
+	}
+	h.mu.Lock()
+	h.unknown[why]++
+	h.mu.Unlock()
+}
+
+// firstWords returns s up to its n-th word, digits dropped (no ids or addresses).
+func firstWords(s string, n int) string {
+	var out []string
+	for _, w := range strings.Fields(s) {
+		if strings.ContainsAny(w, "0123456789") {
+			continue
+		}
+		if out = append(out, w); len(out) == n {
+			break
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // recordOdd notes a reply the workload never expects (a 400, say): a bug
