@@ -11,10 +11,12 @@ func op(c int, call, ret int64, in RegisterInput, out RegisterOutput) porcupine.
 	return porcupine.Operation{ClientId: c, Call: call, Return: ret, Input: in, Output: out}
 }
 
-func w(key, v string) RegisterInput          { return RegisterInput{Kind: OpWrite, Key: key, Value: v} }
-func cas(key, from, to string) RegisterInput { return RegisterInput{Kind: OpCAS, Key: key, Expect: from, Value: to} }
-func r(key string) RegisterInput             { return RegisterInput{Kind: OpRead, Key: key} }
-func saw(v string) RegisterOutput            { return RegisterOutput{Outcome: OK, Value: v} }
+func w(key, v string) RegisterInput { return RegisterInput{Kind: OpWrite, Key: key, Value: v} }
+func cas(key, from, to string) RegisterInput {
+	return RegisterInput{Kind: OpCAS, Key: key, Expect: from, Value: to}
+}
+func r(key string) RegisterInput  { return RegisterInput{Kind: OpRead, Key: key} }
+func saw(v string) RegisterOutput { return RegisterOutput{Outcome: OK, Value: v} }
 
 var (
 	ok      = RegisterOutput{Outcome: OK}

@@ -127,7 +127,7 @@ func StartZone(ctx context.Context, bin, dir string, n int, rng *rand.Rand) (*Zo
 	}
 	for i, p := range all {
 		nd := &Node{Index: i, ID: fmt.Sprintf("n%d", i+1), IP: ips[i], HTTP: "http://" + p.http, bin: bin,
-			dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
+			dir:    filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
 			client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
 		nd.args = []string{"agent", "-node-id", nd.ID, "-zone", "jepsen", "-data-dir", filepath.Join(nd.dir, "data"),
 			"-http-addr", p.http, "-maxscale-addr", "",
