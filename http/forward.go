@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -77,22 +78,73 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 		}
 		if by := r.Header.Get(HopHeader); by != "" {
 			f.metrics.forwardFailed(forwardHopRefused)
-			native.WriteError(w, http.StatusServiceUnavailable,
+			native.WriteNotApplied(w, http.StatusServiceUnavailable,
 				fmt.Sprintf("node %s forwarded this request here, but %s does not lead the zone either (leadership is changing); retry", by, f.node.ID()))
 			return
 		}
-		leaderURL, err := f.awaitLeader(r.Context())
-		if err != nil {
-			native.WriteError(w, http.StatusServiceUnavailable, err.Error())
-			return
+		// A leader that refuses the connection never saw the request: wait
+		// for the zone to elect another (or the same to come back) and
+		// forward again, for up to leaderWait.
+		retryUntil := time.Now().Add(leaderWait)
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &unreadBody{ReadCloser: r.Body}
 		}
-		if leaderURL == "" { // this node became leader meanwhile
-			next.ServeHTTP(w, r)
-			return
+		forwarded := false
+		for {
+			leaderURL, err := f.awaitLeader(r.Context())
+			if err != nil {
+				native.WriteNotApplied(w, http.StatusServiceUnavailable, err.Error())
+				return
+			}
+			if leaderURL == "" { // this node became leader meanwhile
+				next.ServeHTTP(w, r)
+				return
+			}
+			if !forwarded {
+				f.metrics.forwardedOne()
+				forwarded = true
+			}
+			retry := false
+			f.proxy(leaderURL, func(err error) bool {
+				retry = neverSent(err, r) && time.Now().Before(retryUntil) && r.Context().Err() == nil
+				return retry
+			}).ServeHTTP(w, r)
+			if !retry {
+				return
+			}
+			f.log.Info("the zone leader refused the connection; forwarding again", "leader", leaderURL, "method", r.Method, "path", r.URL.Path)
+			select {
+			case <-r.Context().Done():
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
-		f.metrics.forwardedOne()
-		f.proxy(leaderURL).ServeHTTP(w, r)
 	})
+}
+
+// unreadBody lets a forward be retried when the leader refused the
+// connection: the transport closes a request's body even when it never
+// read it. The server closes the real body when the request ends.
+type unreadBody struct {
+	io.ReadCloser
+	read bool
+}
+
+func (b *unreadBody) Read(p []byte) (int, error) {
+	b.read = true
+	return b.ReadCloser.Read(p)
+}
+
+func (b *unreadBody) Close() error { return nil }
+
+// neverSent reports whether a forward failed before any of r reached the
+// leader: the connection could not be made and the body is unread.
+func neverSent(err error, r *http.Request) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" {
+		return false
+	}
+	b, ok := r.Body.(*unreadBody)
+	return !ok || !b.read
 }
 
 // awaitLeader returns the leader's HTTP URL, waiting up to leaderWait for
@@ -123,12 +175,15 @@ func (f *forwarder) awaitLeader(ctx context.Context) (string, error) {
 	}
 }
 
-func (f *forwarder) proxy(leaderURL string) http.Handler {
+// proxy forwards to the leader at leaderURL. When the forward fails,
+// retry(err) decides whether the caller tries again (nothing is written) or
+// the failure is answered with 503.
+func (f *forwarder) proxy(leaderURL string, retry func(error) bool) http.Handler {
 	target, err := url.Parse(leaderURL)
 	if err != nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			f.metrics.forwardFailed(forwardBadLeaderURL)
-			native.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("the leader's address %q is not a URL", leaderURL))
+			native.WriteNotApplied(w, http.StatusServiceUnavailable, fmt.Sprintf("the leader's address %q is not a URL", leaderURL))
 		})
 	}
 	return &httputil.ReverseProxy{
@@ -157,13 +212,21 @@ func (f *forwarder) proxy(leaderURL string) http.Handler {
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if retry(err) {
+				return
+			}
 			if r.Context().Err() != nil {
 				f.metrics.forwardFailed(forwardCanceled)
 			} else {
 				f.metrics.forwardFailed(forwardUnreachable)
 			}
 			f.log.Warn("forwarding to the leader failed", "leader", leaderURL, "method", r.Method, "path", r.URL.Path, "err", err)
-			native.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("forwarding to the zone leader at %s failed: %v; retry", leaderURL, err))
+			msg := fmt.Sprintf("forwarding to the zone leader at %s failed: %v; retry", leaderURL, err)
+			if neverSent(err, r) {
+				native.WriteNotApplied(w, http.StatusServiceUnavailable, msg)
+			} else {
+				native.WriteError(w, http.StatusServiceUnavailable, msg)
+			}
 		},
 	}
 }

@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"cairn/http/native"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -129,5 +132,58 @@ func Test_DialectOf_FixedTable(t *testing.T) {
 		if got := dialectOf(path); got != want {
 			t.Errorf("dialectOf(%q) = %q, want %q", path, got, want)
 		}
+	}
+}
+
+// switchingLeader names a leader whose URL changes when switched.
+type switchingLeader struct {
+	followerOf
+	url atomic.Value
+}
+
+func (s *switchingLeader) Leader() (string, string) { return "n2", s.url.Load().(string) }
+
+// A leader that refuses the connection never saw the write: the follower
+// forwards it again to the next leader, and when none takes it answers 503
+// saying it was not applied.
+func Test_Forwarder_LeaderRefuses_RetriesThenNotApplied(t *testing.T) {
+	var got atomic.Int32
+	next := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if string(b) != `{"x":1}` {
+			t.Errorf("the retried forward carried %q", b)
+		}
+		got.Add(1)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer next.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String()
+	l.Close()
+
+	put := func(n Leadership) *httptest.ResponseRecorder {
+		f := newForwarder(n, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		req := httptest.NewRequest(http.MethodPut, "/cairn/v1/resources/widget/w1", strings.NewReader(`{"x":1}`))
+		rec := httptest.NewRecorder()
+		f.wrap(http.NotFoundHandler()).ServeHTTP(rec, req)
+		return rec
+	}
+
+	s := &switchingLeader{}
+	s.url.Store(dead)
+	time.AfterFunc(300*time.Millisecond, func() { s.url.Store(next.URL) }) // the zone elects another leader
+	if rec := put(s); rec.Code != http.StatusCreated || got.Load() != 1 {
+		t.Fatalf("after the leader changed: %d (%s), %d writes reached the new leader", rec.Code, rec.Body, got.Load())
+	}
+
+	rec := put(followerOf{"n2", dead}) // the leader stays unreachable
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get(native.AppliedHeader) != "false" {
+		t.Fatalf("unreachable leader: %d, %s=%q, want 503 and false", rec.Code, native.AppliedHeader, rec.Header().Get(native.AppliedHeader))
+	}
+	if rec := put(followerOf{"", ""}); rec.Header().Get(native.AppliedHeader) != "false" {
+		t.Fatalf("no leader: %s=%q, want false", native.AppliedHeader, rec.Header().Get(native.AppliedHeader))
 	}
 }

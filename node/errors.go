@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/hashicorp/raft"
 )
@@ -14,8 +15,13 @@ var ErrNotLeader = errors.New("not the zone leader")
 // way or quorum is lost); the client should retry.
 var ErrNoLeader = errors.New("the zone has no leader")
 
-// ErrTimeout means the deadline passed before Raft committed and applied
-// the command; it may still be applied later.
+// ErrLeadershipLost means this node lost its leadership while a write it
+// had appended to its log was in flight: the write may or may not be
+// applied (by the next leader). It is an ErrNotLeader.
+var ErrLeadershipLost = fmt.Errorf("%w: leadership was lost before the write committed; it may still be applied", ErrNotLeader)
+
+// ErrTimeout means the deadline passed before the command could be
+// proposed (for a read: before the read barrier completed).
 var ErrTimeout = errors.New("timed out waiting for the zone to commit")
 
 // ErrShutdown means the node is shutting down.
@@ -34,13 +40,25 @@ func translate(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
-		errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrAbortedByRestore):
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrAbortedByRestore):
+		return ErrLeadershipLost
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		return ErrNotLeader
 	case errors.Is(err, raft.ErrEnqueueTimeout):
-		return ErrTimeout
+		return ErrTimeout // raft.Apply's timeout bounds only the enqueueing
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return ErrShutdown
 	}
 	return err
+}
+
+// NotApplied reports whether err, returned by Apply, guarantees that the
+// command was never appended to the log, so it will never be applied and
+// retrying it is safe. Other errors (ErrLeadershipLost, ErrShutdown) leave
+// the outcome unknown.
+func NotApplied(err error) bool {
+	if errors.Is(err, ErrLeadershipLost) {
+		return false
+	}
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader) || errors.Is(err, ErrTimeout)
 }

@@ -260,10 +260,12 @@ func (n *Node) SetPeerHTTP(f func(id string) string) {
 }
 
 // Apply proposes cmd to the zone and waits until it is committed and applied
-// here, or ctx's deadline (else Config.ApplyTimeout) passes. It returns the
-// Raft index and the FSM's result; err wraps fsm.ErrConflict or
+// here. ctx's deadline (else Config.ApplyTimeout) bounds the proposing; once
+// proposed, the command ends committed or with the loss of leadership. It
+// returns the Raft index and the FSM's result; err wraps fsm.ErrConflict or
 // fsm.ErrInvalid when the store refused the batch (the index still
-// advanced), or is ErrNotLeader, ErrTimeout or ErrShutdown.
+// advanced), or is ErrNotLeader, ErrLeadershipLost, ErrTimeout or
+// ErrShutdown; NotApplied tells which of those leave cmd certainly unapplied.
 func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
 	start := time.Now()
 	index, res, err := n.apply(ctx, cmd)

@@ -17,7 +17,8 @@
 // (a timeout, a connection lost after sending, a 5xx) is of unknown
 // outcome: the model lets it take effect at any later time or never, and
 // the client goes on as a new process. A refused connection or a 4xx other
-// than 412 changed nothing and is left out. The keys in use change every
+// than 412 changed nothing and is left out, as is a 5xx that Cairn marks
+// X-Cairn-Applied: false (the write was certainly not applied). The keys in use change every
 // few seconds (Jepsen's independent keys), which keeps each key's history,
 // and porcupine's search, small. Besides the registers, clients add members
 // to a grow-only set (PUT If-None-Match: *); each acknowledged one must be

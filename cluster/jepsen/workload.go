@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"cairn/http/native"
+
 	"github.com/anishathalye/porcupine"
 )
 
@@ -153,6 +155,9 @@ type reply struct {
 	etag    uint64
 	err     error
 	refused bool // the connection was refused: the request never left
+	// notApplied is Cairn saying the write was certainly not applied
+	// (X-Cairn-Applied: false).
+	notApplied bool
 }
 
 func (c *client) do(ctx context.Context, method, path string, body []byte, hdr map[string]string) reply {
@@ -172,7 +177,7 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, hdr m
 	if err != nil {
 		return reply{err: err}
 	}
-	r := reply{code: resp.StatusCode, body: b}
+	r := reply{code: resp.StatusCode, body: b, notApplied: resp.Header.Get(native.AppliedHeader) == "false"}
 	if et := resp.Header.Get("ETag"); len(et) > 2 {
 		r.etag, _ = strconv.ParseUint(et[1:len(et)-1], 10, 64)
 	}
@@ -186,7 +191,7 @@ func writeOutcome(r reply) Outcome {
 		return OK
 	case r.err == nil && r.code == http.StatusPreconditionFailed:
 		return Fail
-	case r.refused, r.err == nil && r.code >= 400 && r.code < 500:
+	case r.refused, r.err == nil && (r.notApplied || r.code >= 400 && r.code < 500):
 		return Refused // never sent, or refused before any change
 	}
 	return Unknown
@@ -244,7 +249,7 @@ func (c *client) put(ctx context.Context, in RegisterInput, body []byte, hdr map
 	r := c.do(ctx, http.MethodPut, "/cairn/v1/resources/"+registerKind+"/"+in.Key, body, hdr)
 	ret := c.h.now()
 	o := writeOutcome(r)
-	if o == Refused && !r.refused || o == Fail && in.Kind != OpCAS {
+	if o == Refused && !r.refused && !r.notApplied || o == Fail && in.Kind != OpCAS {
 		c.h.recordOdd(fmt.Sprintf("%s %s: %d %s", in.Kind, in.Key, r.code, r.body))
 	}
 	c.h.record(porcupine.Operation{ClientId: c.proc, Input: in, Call: call, Output: RegisterOutput{Outcome: o}, Return: ret})
@@ -268,7 +273,7 @@ func (c *client) add(ctx context.Context) {
 	id := fmt.Sprintf("c%d-%d", c.id, c.seq)
 	r := c.do(ctx, http.MethodPut, "/cairn/v1/resources/"+setKind+"/"+id, []byte(`{}`), map[string]string{"If-None-Match": "*"})
 	o := writeOutcome(r)
-	if o == Fail || o == Refused && !r.refused {
+	if o == Fail || o == Refused && !r.refused && !r.notApplied {
 		c.h.recordOdd(fmt.Sprintf("add %s: %d %s", id, r.code, r.body))
 	}
 	c.h.recordAdd(id, o)

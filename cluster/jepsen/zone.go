@@ -174,6 +174,8 @@ func (nd *Node) Start(env []string) error {
 	cmd := exec.Command(nd.bin, nd.args...)
 	cmd.Env = append(agentEnv(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
+	// Should the harness itself die, its agents die with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return err

@@ -25,6 +25,19 @@ type ErrorBody struct {
 	Code  int    `json:"code"`
 }
 
+// AppliedHeader is set to "false" on a failed write that certainly was not
+// applied and never will be (no leader, not proposed in time, the leader
+// unreachable): a client may retry it safely. Without it, a 5xx leaves the
+// write's outcome unknown: it may have been applied, or be applied later.
+const AppliedHeader = "X-Cairn-Applied"
+
+// WriteNotApplied writes the native error document with status for a write
+// that was certainly not applied.
+func WriteNotApplied(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set(AppliedHeader, "false")
+	WriteError(w, status, msg)
+}
+
 // WriteError writes the native error document with status.
 func WriteError(w http.ResponseWriter, status int, msg string) {
 	if status == http.StatusServiceUnavailable {
