@@ -119,34 +119,27 @@ func (n *nemesis) partition(ctx context.Context, hold time.Duration) {
 // since a running node restores only when it is sent a snapshot.
 func (n *nemesis) failpoint(ctx context.Context, victim *Node, hold time.Duration) {
 	name := failpoint.Names[n.rng.IntN(len(failpoint.Names))]
-	if name == failpoint.SnapshotRestore {
-		n.note("failpoint "+name, "failpoint %s=1*panic at the restart of %s", name, victim.ID)
-		victim.Kill()
-		n.restart(victim, []string{failpoint.EnvVar + "=" + name + "=1*panic"})
-		// Whether or not it had a snapshot to restore (and crashed), start
-		// it clean once it is down again.
-		select {
-		case <-victim.Exited():
-			n.restart(victim, nil)
-		case <-time.After(hold):
-			if !victim.Running() {
-				n.restart(victim, nil)
-			}
-		}
-		return
-	}
 	action := []string{"1*panic", "1*exit", "1*sleep(3s)"}[n.rng.IntN(3)]
-	n.note("failpoint "+name+" "+action, "failpoint %s=%s on %s", name, action, victim.ID)
+	if name == failpoint.SnapshotRestore {
+		action = "1*panic"
+		n.note("failpoint "+name, "failpoint %s=%s at the restart of %s", name, action, victim.ID)
+		victim.Kill()
+		n.restart(victim, []string{failpoint.EnvVar + "=" + name + "=" + action})
+	} else {
+		n.note("failpoint "+name+" "+action, "failpoint %s=%s on %s", name, action, victim.ID)
+		if !victim.Running() {
+			n.restart(victim, nil)
+			return
+		}
+		victim.ExpectExit(action != "1*sleep(3s)")
+		if err := victim.ArmFailpoint(context.Background(), name, action); err != nil {
+			n.logf("nemesis: %v", err)
+		}
+	}
 	exited := victim.Exited()
 	if exited == nil {
 		n.restart(victim, nil)
 		return
-	}
-	if action != "1*sleep(3s)" {
-		victim.ExpectExit()
-	}
-	if err := victim.ArmFailpoint(context.Background(), name, action); err != nil {
-		n.logf("nemesis: %v", err)
 	}
 	select {
 	case <-exited:
@@ -156,25 +149,22 @@ func (n *nemesis) failpoint(ctx context.Context, victim *Node, hold time.Duratio
 	case <-time.After(hold):
 	case <-ctx.Done():
 	}
-	// It did not fire in time (no snapshot was taken, say): disarm it.
+	// It did not fire in time (no snapshot was taken or sent, say):
+	// disarm it; from here on an exit is a crash again.
 	if err := victim.ArmFailpoint(context.Background(), name, "off"); err != nil && victim.Running() {
 		n.logf("nemesis: %v", err)
 	}
+	victim.ExpectExit(false)
 	if !victim.Running() {
 		n.restart(victim, nil)
 	}
-	victim.mu.Lock()
-	if victim.proc != nil {
-		victim.expected = false
-	}
-	victim.mu.Unlock()
 }
 
 func (n *nemesis) restart(nd *Node, env []string) {
 	if nd.Running() {
 		return
 	}
-	if err := nd.Start(env); err != nil {
+	if err := nd.Start(env, len(env) > 0); err != nil {
 		n.logf("nemesis: restarting %s: %v", nd.ID, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,6 +92,22 @@ func (h *History) Operations() []porcupine.Operation {
 			out[i].Return = end + 1
 		}
 	}
+	return out
+}
+
+// keys returns every register key the history touches, sorted.
+func (h *History) keys() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, op := range h.ops {
+		if k := op.Input.(RegisterInput).Key; !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
 	return out
 }
 
@@ -204,7 +221,8 @@ type resourceDoc struct {
 	} `json:"body"`
 }
 
-func (c *client) read(ctx context.Context, key string) {
+// read reads key, consistently; false if it got no answer to record.
+func (c *client) read(ctx context.Context, key string) bool {
 	call := c.h.now()
 	r := c.do(ctx, http.MethodGet, "/cairn/v1/resources/"+registerKind+"/"+key+"?consistent", nil, nil)
 	ret := c.h.now()
@@ -214,7 +232,7 @@ func (c *client) read(ctx context.Context, key string) {
 		var doc resourceDoc
 		if err := json.Unmarshal(r.body, &doc); err != nil || doc.Body.V == "" {
 			c.h.recordOdd(fmt.Sprintf("read %s: unreadable 200 body %q", key, r.body))
-			return
+			return false
 		}
 		out = RegisterOutput{Outcome: OK, Value: doc.Body.V}
 		c.known[key] = cached{value: doc.Body.V, version: doc.Version}
@@ -222,9 +240,10 @@ func (c *client) read(ctx context.Context, key string) {
 		out = RegisterOutput{Outcome: OK}
 		c.known[key] = cached{}
 	default:
-		return // a failed read has no effect: nothing to check
+		return false // a failed read has no effect: nothing to check
 	}
 	c.h.record(porcupine.Operation{ClientId: c.proc, Input: RegisterInput{Kind: OpRead, Key: key}, Call: call, Output: out, Return: ret})
+	return true
 }
 
 func (c *client) write(ctx context.Context, key string) {

@@ -145,7 +145,7 @@ func StartZone(ctx context.Context, bin, dir string, n int, rng *rand.Rand) (*Zo
 		z.Nodes = append(z.Nodes, nd)
 	}
 	for _, nd := range z.Nodes {
-		if err := nd.Start(nil); err != nil {
+		if err := nd.Start(nil, false); err != nil {
 			z.Close()
 			return nil, err
 		}
@@ -158,8 +158,9 @@ func StartZone(ctx context.Context, bin, dir string, n int, rng *rand.Rand) (*Zo
 }
 
 // Start launches the node's process with extra environment entries (a
-// failpoint to arm at start, say).
-func (nd *Node) Start(env []string) error {
+// failpoint to arm at start, say); exitExpected marks its exit as the
+// harness's doing from the start.
+func (nd *Node) Start(env []string, exitExpected bool) error {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
 	if nd.proc != nil {
@@ -180,7 +181,7 @@ func (nd *Node) Start(env []string) error {
 		out.Close()
 		return err
 	}
-	nd.proc, nd.exited, nd.paused, nd.expected = cmd.Process, make(chan struct{}), false, false
+	nd.proc, nd.exited, nd.paused, nd.expected = cmd.Process, make(chan struct{}), false, exitExpected
 	exited := nd.exited
 	go func() {
 		err := cmd.Wait()
@@ -266,11 +267,13 @@ func (nd *Node) Stop(timeout time.Duration) bool {
 func (nd *Node) Pause()  { nd.signal(syscall.SIGSTOP, false) }
 func (nd *Node) Resume() { nd.signal(syscall.SIGCONT, false) }
 
-// ExpectExit marks the running process's coming exit as the harness's
-// doing (a failpoint armed to crash it).
-func (nd *Node) ExpectExit() {
+// ExpectExit marks whether the running process's coming exit is the
+// harness's doing (a failpoint armed to crash it).
+func (nd *Node) ExpectExit(expected bool) {
 	nd.mu.Lock()
-	nd.expected = true
+	if nd.proc != nil {
+		nd.expected = expected
+	}
 	nd.mu.Unlock()
 }
 
