@@ -27,5 +27,11 @@ func (a *API) serviceListeners(w http.ResponseWriter, r *http.Request) {
 	writeDoc(w, r, document{Links: links{Self: baseURL(r) + "/services/" + pathName(name) + "/listeners/"}, Data: []any{}})
 }
 
+// createListener serves POST /v1/listeners: refused, as Cairn cannot run
+// one (403 with the reason, which maxctrl prints).
+func (a *API) createListener(w http.ResponseWriter, r *http.Request) {
+	fail(w, refuse("Cairn does not run listeners: it manages MaxScale's objects but routes no SQL traffic, so a listener cannot be created"))
+}
+
 // noListener serves the routes of one listener: there is none, so 404.
 func (a *API) noListener(w http.ResponseWriter, r *http.Request) { fail(w, errNotFound) }

@@ -48,7 +48,9 @@ func Test_Maxctrl_Session_Covers(t *testing.T) {
 		"destroy-server-in-use": 1, "destroy-server-force": 0, "destroy-server": 0,
 		"destroy-service-in-use": 1, "destroy-service-force": 0, "destroy-monitor-in-use": 1,
 		"destroy-monitor-force": 0, "destroy-server-unknown": 1, "create-service-cycle-refused": 1,
-		"bad-password": 1,
+		"bad-password": 1, "list-users": 0, "create-user": 0, "alter-user": 0, "destroy-user": 0,
+		"basic-user-read": 0, "basic-user-write": 1, "destroy-user-last-admin": 1,
+		"create-server-name-slash": 1, "create-listener-refused": 1, "create-filter-refused": 1,
 	} {
 		got, ok := exit[name]
 		if !ok {

@@ -106,7 +106,7 @@ func MustSession(t testing.TB, path string) Session {
 // volatile are members whose value depends on when the session ran or
 // which build answered: they must be present, with any value.
 var volatile = map[string]bool{"started": true, "started_at": true, "activated_at": true, "uptime": true,
-	"triggered_at": true, "commit": true}
+	"triggered_at": true, "commit": true, "created": true}
 
 func maskVolatile(v any) any {
 	switch x := v.(type) {
@@ -180,10 +180,14 @@ func checkReads(obj any) []string {
 func Replay(t testing.TB, s Session, base string, client *http.Client) {
 	t.Helper()
 	for _, st := range s.Steps {
+		// maxctrl's default credentials, unless the step gave its own.
 		user, password := "admin", "mariadb"
-		for _, a := range st.Maxctrl {
-			if a == "wrong" { // the bad-password step: maxctrl -p wrong
-				password = "wrong"
+		for i := 0; i+1 < len(st.Maxctrl); i++ {
+			switch st.Maxctrl[i] {
+			case "-u":
+				user = st.Maxctrl[i+1]
+			case "-p":
+				password = st.Maxctrl[i+1]
 			}
 		}
 		for i, rq := range st.Requests {
