@@ -528,3 +528,36 @@ func Test_MaxScale_AdminHostAndPort(t *testing.T) {
 		t.Fatal(d)
 	}
 }
+
+func Test_Relationships_MemberOfAnotherType_Refused(t *testing.T) {
+	f := mustServe(t)
+	f.must("POST", "/v1/servers", mustFixture(t, "create-server3.request.json"), 204)
+	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M","attributes":{"module":"mariadbmon"}}}`), 204)
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S","attributes":{"router":"readconnroute"}}}`), 204)
+	// The monitor given as a server, by its type; and a type that is not a string.
+	mustErrors(t, f.must("PATCH", "/v1/services/S/relationships/servers", []byte(`{"data":[{"id":"M","type":"monitors"}]}`), 403), "must be of type 'servers'")
+	f.must("PATCH", "/v1/services/S", []byte(`{"data":{"relationships":{"servers":{"data":[{"id":"server3","type":7}]}}}}`), 403)
+	f.must("POST", "/v1/servers", []byte(`{"data":{"id":"x","attributes":{"parameters":{"address":"127.0.0.1","port":1}},
+		"relationships":{"services":{"data":[{"id":"S","type":"servers"}]}}}}`), 403)
+	f.must("GET", "/v1/servers/x", nil, 404)
+	// Without a type, a member is taken as the relationship's.
+	f.must("PATCH", "/v1/services/S/relationships/servers", []byte(`{"data":[{"id":"server3"}]}`), 204)
+}
+
+func Test_Monitor_InvalidInterval_Refused(t *testing.T) {
+	f := mustServe(t)
+	for _, v := range []string{`"abc"`, `-5`, `0`, `"-2s"`, `true`, `1.5`} {
+		f.must("POST", "/v1/monitors", fmt.Appendf(nil, `{"data":{"id":"M","attributes":{"module":"mariadbmon","parameters":{"monitor_interval":%s}}}}`, v), 403)
+	}
+	f.must("GET", "/v1/monitors/M", nil, 404)
+	for _, v := range []string{`1000`, `"1000"`, `"2s"`, `"500ms"`} {
+		f.must("POST", "/v1/monitors", fmt.Appendf(nil, `{"data":{"id":"M","attributes":{"module":"mariadbmon","parameters":{"monitor_interval":%s}}}}`, v), 204)
+		f.must("DELETE", "/v1/monitors/M", nil, 204)
+	}
+	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M","attributes":{"module":"mariadbmon","parameters":{"monitor_interval":1000}}}}`), 204)
+	mustErrors(t, f.must("PATCH", "/v1/monitors/M", []byte(`{"data":{"attributes":{"parameters":{"monitor_interval":"soon"}}}}`), 403), "monitor_interval")
+	m := decode(t, f.must("GET", "/v1/monitors/M", nil, 200).body)
+	if d := contains("", decode(t, []byte(`{"data":{"attributes":{"parameters":{"monitor_interval":1000}}}}`)), m); len(d) > 0 {
+		t.Fatalf("a refused PATCH changed the monitor: %v", d)
+	}
+}

@@ -22,6 +22,17 @@ func newMonitor(o *object, attrs inAttributes) error {
 		return refuse(fmt.Sprintf("Monitor '%s' has no 'module': define 'attributes.module'", o.Name))
 	}
 	o.Module = s
+	return checkMonitorParameters(o)
+}
+
+// checkMonitorParameters refuses a monitor_interval the monitor could not
+// run at (MaxScale answers 403 for an invalid parameter value).
+func checkMonitorParameters(o *object) error {
+	if v, ok := o.Parameters["monitor_interval"]; ok {
+		if d, ok := parseInterval(v); !ok || d <= 0 {
+			return refuse(fmt.Sprintf("Monitor '%s': invalid value for parameter 'monitor_interval': %v (want milliseconds, or a duration such as \"2s\")", o.Name, v))
+		}
+	}
 	return nil
 }
 

@@ -113,26 +113,34 @@ func hasBit(bits []string, bit string) bool {
 	return false
 }
 
-// monitorInterval reads monitor_interval: a number of milliseconds, or a
-// duration with its unit ("2s", "500ms") as MaxScale 6 accepts.
+// monitorInterval is the interval a monitor probes at: its
+// monitor_interval, the default when unset, never under the minimum.
 func monitorInterval(v any) time.Duration {
-	var d time.Duration
-	switch x := v.(type) {
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			d = time.Duration(n) * time.Millisecond
-		}
-	case string:
-		if n, err := strconv.ParseInt(x, 10, 64); err == nil {
-			d = time.Duration(n) * time.Millisecond
-		} else if p, err := time.ParseDuration(x); err == nil {
-			d = p
-		}
-	}
-	if d <= 0 {
+	d, ok := parseInterval(v)
+	if !ok || d <= 0 {
 		return defaultMonitorInterval
 	}
 	return max(d, minMonitorInterval)
+}
+
+// parseInterval reads a monitor_interval: a number of milliseconds, or a
+// duration with its unit ("2s", "500ms") as MaxScale 6 accepts. ok is
+// false for anything else.
+func parseInterval(v any) (d time.Duration, ok bool) {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil && n >= 0 {
+			return time.Duration(n) * time.Millisecond, true
+		}
+	case string:
+		if n, err := strconv.ParseInt(x, 10, 64); err == nil && n >= 0 {
+			return time.Duration(n) * time.Millisecond, true
+		}
+		if p, err := time.ParseDuration(x); err == nil && p >= 0 {
+			return p, true
+		}
+	}
+	return 0, false
 }
 
 // serverAddr is the host:port a server is probed at; servers reached by a

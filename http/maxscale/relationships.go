@@ -67,9 +67,12 @@ func related(t *txn, o *object, rel string) ([]*object, error) {
 	return out, nil
 }
 
-// parseRelData reads a relationship's data member: an array of {id, type}
-// objects, or null for none. Ids are returned canonical and deduplicated.
-func parseRelData(raw json.RawMessage) ([]string, error) {
+// parseRelData reads the data member of relationship rel: an array of
+// {id, type} objects, or null for none. A member whose type names another
+// kind (a monitor given as a server) is refused, as MaxScale looks each
+// one up by its type; a member without a type is taken as rel's. Ids are
+// returned canonical and deduplicated.
+func parseRelData(rel string, raw json.RawMessage) ([]string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
@@ -82,7 +85,8 @@ func parseRelData(raw json.RawMessage) ([]string, error) {
 	seen := map[string]bool{}
 	for _, it := range items {
 		var ref struct {
-			ID any `json:"id"`
+			ID   any `json:"id"`
+			Type any `json:"type"`
 		}
 		if err := json.Unmarshal(it, &ref); err != nil {
 			return nil, refuse("A relationship's member is not an object")
@@ -90,6 +94,9 @@ func parseRelData(raw json.RawMessage) ([]string, error) {
 		name, ok := ref.ID.(string)
 		if !ok || name == "" {
 			return nil, refuse("A relationship's member has no string 'id'")
+		}
+		if typ, ok := ref.Type.(string); ref.Type != nil && (!ok || typ != rel) {
+			return nil, refuse(fmt.Sprintf("The '%s' relationship holds '%s' of type %s; its members must be of type '%s'", rel, name, str(ref.Type), rel))
 		}
 		if id := canon(name); !seen[id] {
 			seen[id] = true
@@ -121,7 +128,7 @@ func parseRelationships(kind string, raw json.RawMessage) (map[string][]string, 
 		if err := json.Unmarshal(v, &obj); err != nil || obj == nil {
 			return nil, refuse(fmt.Sprintf("The '%s' relationship is not an object", name))
 		}
-		ids, err := parseRelData(obj["data"])
+		ids, err := parseRelData(name, obj["data"])
 		if err != nil {
 			return nil, err
 		}
@@ -296,7 +303,7 @@ func unlinkAll(t *txn, o *object) error {
 
 // readRelDoc reads the body of PATCH .../relationships/:rel: a top-level
 // data member that is an array or null.
-func readRelDoc(r *http.Request) ([]string, error) {
+func readRelDoc(r *http.Request, rel string) ([]string, error) {
 	b, err := httpx.ReadBody(r)
 	if err != nil {
 		return nil, err
@@ -312,5 +319,11 @@ func readRelDoc(r *http.Request) ([]string, error) {
 	if !ok {
 		return nil, refuse("The request body has no 'data' field: send {\"data\": [...]} or {\"data\": null}")
 	}
-	return parseRelData(data)
+	return parseRelData(rel, data)
+}
+
+// str is v as compact JSON, for messages.
+func str(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

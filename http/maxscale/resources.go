@@ -178,6 +178,7 @@ func patchAttributes(o *object, attrs inAttributes) error {
 		if s, ok := module.(string); module != nil && (!ok || s != o.Module) {
 			return refuse(fmt.Sprintf("The module of monitor '%s' cannot be changed", o.Name))
 		}
+		return checkMonitorParameters(o)
 	}
 	return nil
 }
@@ -290,7 +291,7 @@ func (a *API) patchRelationship(kind string) http.HandlerFunc {
 			fail(w, errNotFound)
 			return
 		}
-		ids, err := readRelDoc(r)
+		ids, err := readRelDoc(r, rel)
 		if err != nil {
 			fail(w, err)
 			return
