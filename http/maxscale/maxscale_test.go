@@ -561,3 +561,29 @@ func Test_Monitor_InvalidInterval_Refused(t *testing.T) {
 		t.Fatalf("a refused PATCH changed the monitor: %v", d)
 	}
 }
+
+func Test_State_StringAsMaxScaleJoinsIt(t *testing.T) {
+	f := mustServe(t)
+	f.must("POST", "/v1/servers", mustFixture(t, "create-server3.request.json"), 204)
+	state := func() string {
+		v := decode(t, f.must("GET", "/v1/servers/server3", nil, 200).body)
+		return v.(map[string]any)["data"].(map[string]any)["attributes"].(map[string]any)["state"].(string)
+	}
+	for _, c := range []struct{ op, bit, want string }{
+		{"set", "drain", "Drained, Down"},
+		{"set", "running", "Drained, Running"},
+		{"set", "maintenance", "Maintenance, Running"}, // maintenance hides drained
+		{"clear", "maintenance", "Drained, Running"},
+		{"clear", "drain", "Running"},
+		{"set", "slave", "Slave, Running"},
+		{"set", "master", "Master, Running"}, // master hides slave
+		{"clear", "master", "Slave, Running"},
+		{"set", "synced", "Slave, Synced, Running"},
+		{"clear", "running", "Slave, Synced, Down"},
+	} {
+		f.must("PUT", "/v1/servers/server3/"+c.op+"?state="+c.bit, nil, 204)
+		if got := state(); got != c.want {
+			t.Errorf("after %s %s: state %q, want %q", c.op, c.bit, got, c.want)
+		}
+	}
+}

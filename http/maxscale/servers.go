@@ -91,11 +91,20 @@ var statusBits = map[string]string{
 var statusOrder = []string{"Maintenance", "Drained", "Master", "Slave", "Synced", "NDB", "Stale Status", "Running"}
 
 // stateString joins a server's bits as MaxScale does, e.g.
-// "Maintenance, Running"; a server without Running is Down.
+// "Maintenance, Running"; a server without Running is Down. As in
+// MaxScale's status_to_string, Maintenance hides Drained (draining has no
+// effect on a server in maintenance) and Master hides Slave (a master is
+// no slave).
 func stateString(bits []string) string {
 	have := map[string]bool{}
 	for _, b := range bits {
 		have[b] = true
+	}
+	if have["Maintenance"] {
+		delete(have, "Drained")
+	}
+	if have["Master"] {
+		delete(have, "Slave")
 	}
 	var out []string
 	for _, b := range statusOrder {
