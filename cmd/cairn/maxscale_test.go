@@ -54,7 +54,7 @@ func Test_ThreeNodes_MaxScale_WriteThroughFollowerListener_VisibleEverywhere(t *
 	writes := []struct {
 		method, path, body string
 	}{
-		{"POST", "/v1/services", `{"data":{"id":"RW-Split-Router","type":"services","attributes":{"router":"readwritesplit"}}}`},
+		{"POST", "/v1/services", `{"data":{"id":"RW-Split-Router","type":"services","attributes":{"router":"readwritesplit","parameters":{"user":"maxuser","password":"maxpwd"}}}}`},
 		{"POST", "/v1/servers", `{"data":{"id":"server1","type":"servers","attributes":{"parameters":{"address":"127.0.0.1","port":3000,"protocol":"MySQLBackend"}},
 			"relationships":{"services":{"data":[{"id":"RW-Split-Router","type":"services"}]}}}}`},
 		{"PUT", "/servers/server1/set?state=master", ""}, // the prefix-less form

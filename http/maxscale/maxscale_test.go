@@ -140,7 +140,7 @@ func mustMatch(t *testing.T, what string, want []byte, got reply) {
 // server1 (master) and server2 (slave).
 func mustSeedTopology(f *fixture) {
 	f.must("POST", "/v1/services", []byte(`{"data":{"id":"RW-Split-Router","type":"services","attributes":{"router":"readwritesplit","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 204)
-	f.must("POST", "/v1/services", []byte(`{"data":{"id":"Read-Connection-Router","type":"services","attributes":{"router":"readconnroute"}}}`), 204)
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"Read-Connection-Router","type":"services","attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 204)
 	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"MySQL-Monitor","type":"monitors","attributes":{"module":"mysqlmon","parameters":{"monitor_interval":1000}}}}`), 204)
 	// Stopped, so that the states set below stay: a running monitor would
 	// probe 127.0.0.1:3000 and :3001, find nothing there and mark both
@@ -423,7 +423,7 @@ func Test_Lists_InCreationOrder(t *testing.T) {
 	f := mustServe(t)
 	for i, name := range []string{"zeta", "alpha", "mid"} {
 		f.must("POST", "/v1/servers", fmt.Appendf(nil, `{"data":{"id":%q,"attributes":{"parameters":{"address":"127.0.0.1","port":%d}}}}`, name, 4000+i), 204)
-		f.must("POST", "/v1/services", fmt.Appendf(nil, `{"data":{"id":"svc-%s","attributes":{"router":"readconnroute"}}}`, name), 204)
+		f.must("POST", "/v1/services", fmt.Appendf(nil, `{"data":{"id":"svc-%s","attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}}}}`, name), 204)
 	}
 	if got := ids(t, f.must("GET", "/v1/servers", nil, 200).body); str(got) != `["zeta","alpha","mid"]` {
 		t.Errorf("servers listed %v, want creation order", got)
@@ -435,7 +435,7 @@ func Test_Lists_InCreationOrder(t *testing.T) {
 
 func Test_Listeners_EmptyCollections(t *testing.T) {
 	f := mustServe(t)
-	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S1","attributes":{"router":"readconnroute"}}}`), 204)
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S1","attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 204)
 	for _, p := range []string{"/v1/listeners", "/listeners/", "/v1/services/S1/listeners", "/v1/services/s1/listeners/"} {
 		if got := ids(t, f.must("GET", p, nil, 200).body); len(got) != 0 {
 			t.Errorf("GET %s: %v, want no listeners", p, got)
@@ -450,12 +450,12 @@ func Test_Listeners_EmptyCollections(t *testing.T) {
 func Test_Services_NoCycle(t *testing.T) {
 	f := mustServe(t)
 	for _, s := range []string{"A", "B", "C"} {
-		f.must("POST", "/v1/services", fmt.Appendf(nil, `{"data":{"id":%q,"attributes":{"router":"readconnroute"}}}`, s), 204)
+		f.must("POST", "/v1/services", fmt.Appendf(nil, `{"data":{"id":%q,"attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}}}}`, s), 204)
 	}
 	f.must("PATCH", "/v1/services/A/relationships/services", []byte(`{"data":[{"id":"B","type":"services"}]}`), 204)
 	f.must("PATCH", "/v1/services/B/relationships/services", []byte(`{"data":[{"id":"C","type":"services"}]}`), 204)
 	mustErrors(t, f.must("PATCH", "/v1/services/C/relationships/services", []byte(`{"data":[{"id":"A","type":"services"}]}`), 403), "cycle")
-	f.must("POST", "/v1/services", []byte(`{"data":{"id":"D","attributes":{"router":"readconnroute"},
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"D","attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}},
 		"relationships":{"services":{"data":[{"id":"A","type":"services"}]}}}}`), 204)
 	f.must("PATCH", "/v1/services/C", []byte(`{"data":{"relationships":{"services":{"data":[{"id":"D","type":"services"}]}}}}`), 403)
 	f.must("PATCH", "/v1/services/A/relationships/services", []byte(`{"data":[{"id":"A","type":"services"}]}`), 403)
@@ -470,9 +470,9 @@ func Test_Destroy_ServiceStillUsingTargets(t *testing.T) {
 	f := mustServe(t)
 	f.must("POST", "/v1/servers", mustFixture(t, "create-server3.request.json"), 204)
 	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M","attributes":{"module":"mariadbmon"}}}`), 204)
-	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S","attributes":{"router":"readconnroute"},"relationships":{"servers":{"data":[{"id":"server3","type":"servers"}]}}}}`), 204)
-	f.must("POST", "/v1/services", []byte(`{"data":{"id":"Cl","attributes":{"router":"readwritesplit"},"relationships":{"monitors":{"data":[{"id":"M","type":"monitors"}]}}}}`), 204)
-	f.must("POST", "/v1/services", []byte(`{"data":{"id":"Top","attributes":{"router":"readconnroute"},"relationships":{"services":{"data":[{"id":"S","type":"services"}]}}}}`), 204)
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S","attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}},"relationships":{"servers":{"data":[{"id":"server3","type":"servers"}]}}}}`), 204)
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"Cl","attributes":{"router":"readwritesplit","parameters":{"user":"maxuser","password":"maxpwd"}},"relationships":{"monitors":{"data":[{"id":"M","type":"monitors"}]}}}}`), 204)
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"Top","attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}},"relationships":{"services":{"data":[{"id":"S","type":"services"}]}}}}`), 204)
 	mustErrors(t, f.must("DELETE", "/v1/services/Top", nil, 403), "still uses: S")
 	mustErrors(t, f.must("DELETE", "/v1/services/Cl", nil, 403), "still uses: M")
 	mustErrors(t, f.must("DELETE", "/v1/services/S", nil, 403), "used by: Top")
@@ -492,7 +492,7 @@ func Test_Names_OnlyAddressableOnes(t *testing.T) {
 		{"/v1/servers", `{"data":{"id":"a/b","attributes":{"parameters":{"address":"127.0.0.1","port":1}}}}`},
 		{"/v1/servers", `{"data":{"id":"@@x","attributes":{"parameters":{"address":"127.0.0.1","port":1}}}}`},
 		{"/v1/servers", `{"data":{"id":"x\u0001","attributes":{"parameters":{"address":"127.0.0.1","port":1}}}}`},
-		{"/v1/services", `{"data":{"id":"s/1","attributes":{"router":"readconnroute"}}}`},
+		{"/v1/services", `{"data":{"id":"s/1","attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}}}}`},
 		{"/v1/monitors", `{"data":{"id":"m/1","attributes":{"module":"mariadbmon"}}}`},
 		{"/v1/users/inet", `{"data":{"id":"u/1","attributes":{"password":"pw"}}}`},
 	} {
@@ -511,10 +511,10 @@ func Test_Names_OnlyAddressableOnes(t *testing.T) {
 
 func Test_Patch_RouterAndModuleStay(t *testing.T) {
 	f := mustServe(t)
-	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S","attributes":{"router":"readconnroute"}}}`), 204)
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S","attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 204)
 	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M","attributes":{"module":"mariadbmon"}}}`), 204)
 	f.must("PATCH", "/v1/services/S", []byte(`{"data":{"attributes":{"router":5}}}`), 403)
-	f.must("PATCH", "/v1/services/S", []byte(`{"data":{"attributes":{"router":"readwritesplit"}}}`), 403)
+	f.must("PATCH", "/v1/services/S", []byte(`{"data":{"attributes":{"router":"readwritesplit","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 403)
 	f.must("PATCH", "/v1/services/S", []byte(`{"data":{"attributes":{"router":"readconnroute","parameters":{"user":"u"}}}}`), 204)
 	f.must("PATCH", "/v1/monitors/M", []byte(`{"data":{"attributes":{"module":false}}}`), 403)
 	f.must("PATCH", "/v1/monitors/M", []byte(`{"data":{"attributes":{"parameters":{"module":"mariadbmon","monitor_interval":500}}}}`), 204)
@@ -533,7 +533,7 @@ func Test_Relationships_MemberOfAnotherType_Refused(t *testing.T) {
 	f := mustServe(t)
 	f.must("POST", "/v1/servers", mustFixture(t, "create-server3.request.json"), 204)
 	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M","attributes":{"module":"mariadbmon"}}}`), 204)
-	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S","attributes":{"router":"readconnroute"}}}`), 204)
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S","attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 204)
 	// The monitor given as a server, by its type; and a type that is not a string.
 	mustErrors(t, f.must("PATCH", "/v1/services/S/relationships/servers", []byte(`{"data":[{"id":"M","type":"monitors"}]}`), 403), "must be of type 'servers'")
 	f.must("PATCH", "/v1/services/S", []byte(`{"data":{"relationships":{"servers":{"data":[{"id":"server3","type":7}]}}}}`), 403)
@@ -586,4 +586,15 @@ func Test_State_StringAsMaxScaleJoinsIt(t *testing.T) {
 			t.Errorf("after %s %s: state %q, want %q", c.op, c.bit, got, c.want)
 		}
 	}
+}
+
+func Test_Service_NeedsUserAndPassword(t *testing.T) {
+	f := mustServe(t)
+	for _, params := range []string{``, `,"parameters":{"user":"u"}`, `,"parameters":{"password":"p"}`, `,"parameters":{"user":"","password":"p"}`, `,"parameters":{"user":5,"password":"p"}`} {
+		mustErrors(t, f.must("POST", "/v1/services", fmt.Appendf(nil, `{"data":{"id":"S","attributes":{"router":"readconnroute"%s}}}`, params), 403), "Service 'S'")
+	}
+	f.must("GET", "/v1/services/S", nil, 404)
+	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S","attributes":{"router":"readconnroute","parameters":{"user":"u","password":""}}}}`), 204)
+	f.must("PATCH", "/v1/services/S", []byte(`{"data":{"attributes":{"parameters":{"user":null}}}}`), 403)
+	f.must("PATCH", "/v1/services/S", []byte(`{"data":{"attributes":{"parameters":{"user":"u2","password":"p2"}}}}`), 204)
 }

@@ -169,6 +169,7 @@ func patchAttributes(o *object, attrs inAttributes) error {
 		if s, ok := router.(string); router != nil && (!ok || s != o.Router) {
 			return refuse(fmt.Sprintf("The router of service '%s' cannot be changed", o.Name))
 		}
+		return checkServiceParameters(o)
 	case KindMonitor:
 		module := attrs.Module
 		if module == nil {

@@ -19,5 +19,23 @@ func newService(o *object, attrs inAttributes) error {
 		return refuse(fmt.Sprintf("Service '%s' has no 'router': define 'attributes.router'", o.Name))
 	}
 	o.Router = s
+	return checkServiceParameters(o)
+}
+
+// checkServiceParameters refuses a service without the credentials it
+// logs in to its servers with: MaxScale requires 'user' and 'password'
+// (maxctrl's `create service` says so), and refuses a PATCH that removes
+// them.
+func checkServiceParameters(o *object) error {
+	for _, k := range []string{"user", "password"} {
+		v, ok := o.Parameters[k]
+		s, isStr := v.(string)
+		switch {
+		case !ok:
+			return refuse(fmt.Sprintf("Service '%s' is missing a required parameter: '%s' (define 'user' and 'password' in 'parameters')", o.Name, k))
+		case !isStr || (k == "user" && s == ""):
+			return refuse(fmt.Sprintf("Service '%s': parameter '%s' must be a string", o.Name, k))
+		}
+	}
 	return nil
 }
