@@ -143,6 +143,7 @@ func (n *nemesis) failpoint(ctx context.Context, victim *Node, hold time.Duratio
 	}
 	select {
 	case <-exited:
+		n.injected["failpoint "+name+" fired"]++
 		sleepCtx(ctx, hold/2)
 		n.restart(victim, nil)
 		return

@@ -43,6 +43,10 @@ type Config struct {
 	RecoverWithin time.Duration
 	// Logf receives progress lines.
 	Logf func(format string, args ...any)
+	// beforeChecks, if set, runs after healing and before the checks: the
+	// tests use it to break a zone behind the clients' backs and see that
+	// the checks notice.
+	beforeChecks func(ctx context.Context, z *Zone, h *History)
 }
 
 func (c *Config) fill() {
@@ -184,6 +188,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				rep.Anomalies = append(rep.Anomalies, fmt.Sprintf("restarting %s after the run: %v", nd.ID, err))
 			}
 		}
+	}
+	if cfg.beforeChecks != nil {
+		cfg.beforeChecks(ctx, zone, h)
 	}
 	check(ctx, cfg, zone, h, healed, rep)
 	if rep.OK() {
