@@ -26,7 +26,8 @@
 //
 // # Faults
 //
-// One at a time, for a few seconds each, with calm in between: kill -9 of a
+// For a few seconds each, with calm in between, mostly one at a time and
+// every third round two at once (a kill during a partition): kill -9 of a
 // node (the leader half the time) and its restart; SIGSTOP/SIGCONT pauses
 // longer than the election timeout; network partitions (a majority and a
 // minority, an isolated leader, or a bridge node that sees two sides which

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"cairn/node/failpoint"
@@ -28,7 +29,8 @@ type nemesis struct {
 	rng    *rand.Rand
 	faults []string
 	logf   func(string, ...any)
-	// injected counts faults by a finer name ("partition isolated-leader").
+	mu     sync.Mutex
+	// injected counts faults by a finer name ("partition isolated leader").
 	injected map[string]int
 }
 
@@ -37,8 +39,21 @@ func (n *nemesis) run(ctx context.Context) {
 		if !sleepCtx(ctx, jitter(n.rng, time.Second, 3*time.Second)) {
 			return
 		}
-		f := n.faults[n.rng.IntN(len(n.faults))]
-		n.inject(ctx, f)
+		// Mostly one fault at a time; every third round two at once
+		// (a kill during a partition, say), each with a random source of
+		// its own drawn here so that the schedule stays the seed's.
+		rounds := 1
+		if n.rng.IntN(3) == 0 {
+			rounds = 2
+		}
+		var wg sync.WaitGroup
+		for range rounds {
+			f := n.faults[n.rng.IntN(len(n.faults))]
+			rng := rand.New(rand.NewPCG(n.rng.Uint64(), n.rng.Uint64()))
+			wg.Add(1)
+			go func() { defer wg.Done(); n.inject(ctx, f, rng) }()
+		}
+		wg.Wait()
 		if ctx.Err() != nil {
 			return
 		}
@@ -47,11 +62,11 @@ func (n *nemesis) run(ctx context.Context) {
 
 // inject applies fault f, holds it for a few seconds (cut short when ctx
 // ends) and undoes it.
-func (n *nemesis) inject(ctx context.Context, f string) {
-	hold := jitter(n.rng, 2*time.Second, 6*time.Second)
+func (n *nemesis) inject(ctx context.Context, f string, rng *rand.Rand) {
+	hold := jitter(rng, 2*time.Second, 6*time.Second)
 	z := n.zone
-	victim := z.Nodes[n.rng.IntN(len(z.Nodes))]
-	if n.rng.IntN(2) == 0 {
+	victim := z.Nodes[rng.IntN(len(z.Nodes))]
+	if rng.IntN(2) == 0 {
 		if l := z.Leader(context.Background()); l != nil {
 			victim = l
 		}
@@ -68,7 +83,7 @@ func (n *nemesis) inject(ctx context.Context, f string) {
 		sleepCtx(ctx, hold)
 		victim.Resume()
 	case FaultPartition:
-		n.partition(ctx, hold)
+		n.partition(ctx, rng, hold)
 	case FaultMember:
 		n.note("member leave+rejoin", "member %s leaves the zone", victim.ID)
 		if !victim.Stop(20 * time.Second) {
@@ -77,20 +92,20 @@ func (n *nemesis) inject(ctx context.Context, f string) {
 		sleepCtx(ctx, hold)
 		n.restart(victim, nil)
 	case FaultFailpoint:
-		n.failpoint(ctx, victim, hold)
+		n.failpoint(ctx, rng, victim, hold)
 	}
 }
 
 // partition cuts the zone one of three ways.
-func (n *nemesis) partition(ctx context.Context, hold time.Duration) {
+func (n *nemesis) partition(ctx context.Context, rng *rand.Rand, hold time.Duration) {
 	z := n.zone
 	idx := make([]int, len(z.Nodes))
 	for i := range idx {
 		idx[i] = i
 	}
-	n.rng.Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
+	rng.Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
 	half := len(idx) / 2 // the minority's size
-	switch n.rng.IntN(3) {
+	switch rng.IntN(3) {
 	case 0:
 		n.note("partition majority/minority", "partition: majority %v / minority %v", ids(z, idx[half:]), ids(z, idx[:half]))
 		z.Net.Partition(idx[:half], idx[half:])
@@ -117,9 +132,9 @@ func (n *nemesis) partition(ctx context.Context, hold time.Duration) {
 // failpoint arms a crash or a stall at a named failpoint on victim. A
 // crash during restore is armed at a restart, through the environment,
 // since a running node restores only when it is sent a snapshot.
-func (n *nemesis) failpoint(ctx context.Context, victim *Node, hold time.Duration) {
-	name := failpoint.Names[n.rng.IntN(len(failpoint.Names))]
-	action := []string{"1*panic", "1*exit", "1*sleep(3s)"}[n.rng.IntN(3)]
+func (n *nemesis) failpoint(ctx context.Context, rng *rand.Rand, victim *Node, hold time.Duration) {
+	name := failpoint.Names[rng.IntN(len(failpoint.Names))]
+	action := []string{"1*panic", "1*exit", "1*sleep(3s)"}[rng.IntN(3)]
 	if name == failpoint.SnapshotRestore {
 		action = "1*panic"
 		n.note("failpoint "+name, "failpoint %s=%s at the restart of %s", name, action, victim.ID)
@@ -143,7 +158,9 @@ func (n *nemesis) failpoint(ctx context.Context, victim *Node, hold time.Duratio
 	}
 	select {
 	case <-exited:
-		n.injected["failpoint "+name+" fired"]++
+		if action != "1*sleep(3s)" { // else a concurrent fault stopped it
+			n.note("failpoint "+name+" fired", "failpoint %s fired on %s", name, victim.ID)
+		}
 		sleepCtx(ctx, hold/2)
 		n.restart(victim, nil)
 		return
@@ -173,7 +190,9 @@ func (n *nemesis) restart(nd *Node, env []string) {
 // note logs a fault and counts it under kind.
 func (n *nemesis) note(kind, format string, args ...any) {
 	n.logf("nemesis: "+format, args...)
+	n.mu.Lock()
 	n.injected[kind]++
+	n.mu.Unlock()
 }
 
 func ids(z *Zone, idx []int) []string {
