@@ -40,12 +40,15 @@ type Node struct {
 	args   []string
 	client *http.Client
 
-	mu       sync.Mutex
-	proc     *os.Process
-	exited   chan struct{} // closed when the current process has exited
-	paused   bool
-	expected bool // the current process's exit is the harness's doing
-	starts   int
+	mu     sync.Mutex
+	proc   *os.Process
+	exited chan struct{} // closed when the current process has exited
+	paused bool
+	// The current process's exit is the harness's doing if it was told to
+	// stop (SIGTERM, SIGKILL: for good) or a failpoint is armed to crash it
+	// (until disarmed). Two flags, since two faults may hit one node.
+	stopped, crashArmed bool
+	starts              int
 	// crashes counts exits the harness did not cause; crashLog holds
 	// the last lines of stderr of each.
 	crashes  int
@@ -181,13 +184,14 @@ func (nd *Node) Start(env []string, exitExpected bool) error {
 		out.Close()
 		return err
 	}
-	nd.proc, nd.exited, nd.paused, nd.expected = cmd.Process, make(chan struct{}), false, exitExpected
+	nd.proc, nd.exited, nd.paused = cmd.Process, make(chan struct{}), false
+	nd.stopped, nd.crashArmed = false, exitExpected
 	exited := nd.exited
 	go func() {
 		err := cmd.Wait()
 		out.Close()
 		nd.mu.Lock()
-		if !nd.expected {
+		if !nd.stopped && !nd.crashArmed {
 			nd.crashes++
 			nd.crashLog = append(nd.crashLog, fmt.Sprintf("start %d exited on its own (%v); log %s", nd.starts, err, filepath.Join(nd.dir, "agent.log")))
 		}
@@ -226,7 +230,7 @@ func (nd *Node) signal(sig syscall.Signal, expected bool) <-chan struct{} {
 		return nil
 	}
 	if expected {
-		nd.expected = true
+		nd.stopped = true
 	}
 	nd.proc.Signal(sig)
 	switch sig {
@@ -267,12 +271,12 @@ func (nd *Node) Stop(timeout time.Duration) bool {
 func (nd *Node) Pause()  { nd.signal(syscall.SIGSTOP, false) }
 func (nd *Node) Resume() { nd.signal(syscall.SIGCONT, false) }
 
-// ExpectExit marks whether the running process's coming exit is the
-// harness's doing (a failpoint armed to crash it).
-func (nd *Node) ExpectExit(expected bool) {
+// ExpectExit marks whether a failpoint is armed to crash the running
+// process, whose exit is then the harness's doing.
+func (nd *Node) ExpectExit(armed bool) {
 	nd.mu.Lock()
 	if nd.proc != nil {
-		nd.expected = expected
+		nd.crashArmed = armed
 	}
 	nd.mu.Unlock()
 }
