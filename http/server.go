@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"cairn/http/httpx"
 	"cairn/http/mrf"
 	"cairn/http/native"
 	"cairn/node"
@@ -188,12 +189,19 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // httpServer returns the one http.Server of s.
 func (s *Server) httpServer() *http.Server {
 	s.srvOnce.Do(func() {
+		// Requests that wait on purpose (blocking reads) end their wait
+		// when shutdown begins, rather than hold it up (httpx.AfterShutdown).
+		shutdown, begin := context.WithCancel(context.Background())
 		s.srv = &http.Server{
 			Handler:           s.handler,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+			BaseContext: func(net.Listener) context.Context {
+				return httpx.WithShutdown(context.Background(), shutdown)
+			},
 		}
+		s.srv.RegisterOnShutdown(begin)
 	})
 	return s.srv
 }

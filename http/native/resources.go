@@ -47,8 +47,11 @@ func (a *API) readView(w http.ResponseWriter, r *http.Request, p params) (*fsm.V
 	if index, wait := p.Wait(); wait > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		// A wait that times out is not an error: the client gets the
-		// current state and re-polls from its index.
+		// current state and re-polls from its index. The same when the
+		// server begins to shut down: it should not wait for the wait.
+		stop := httpx.AfterShutdown(r.Context(), cancel)
 		_ = a.node.Store().WaitIndex(ctx, index+1)
+		stop()
 		cancel()
 	}
 	if p.Consistency() == Consistent {
