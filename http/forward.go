@@ -78,7 +78,7 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 		}
 		if by := r.Header.Get(HopHeader); by != "" {
 			f.metrics.forwardFailed(forwardHopRefused)
-			native.WriteNotApplied(w, http.StatusServiceUnavailable,
+			unavailableNotApplied(w, r,
 				fmt.Sprintf("node %s forwarded this request here, but %s does not lead the zone either (leadership is changing); retry", by, f.node.ID()))
 			return
 		}
@@ -93,7 +93,7 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 		for {
 			leaderURL, err := f.awaitLeader(r.Context())
 			if err != nil {
-				native.WriteNotApplied(w, http.StatusServiceUnavailable, err.Error())
+				unavailableNotApplied(w, r, err.Error())
 				return
 			}
 			if leaderURL == "" { // this node became leader meanwhile
@@ -135,6 +135,19 @@ func (b *unreadBody) Read(p []byte) (int, error) {
 }
 
 func (b *unreadBody) Close() error { return nil }
+
+// unavailableNotApplied answers 503 for a request the leader never got; a
+// write's answer says it was not applied (native.AppliedHeader), which
+// means nothing for a read.
+func unavailableNotApplied(w http.ResponseWriter, r *http.Request, msg string) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		native.WriteNotApplied(w, http.StatusServiceUnavailable, msg)
+		return
+	}
+	native.WriteError(w, http.StatusServiceUnavailable, msg)
+}
 
 // neverSent reports whether a forward failed before any of r reached the
 // leader: the connection could not be made and the body is unread.
@@ -183,7 +196,7 @@ func (f *forwarder) proxy(leaderURL string, retry func(error) bool) http.Handler
 	if err != nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			f.metrics.forwardFailed(forwardBadLeaderURL)
-			native.WriteNotApplied(w, http.StatusServiceUnavailable, fmt.Sprintf("the leader's address %q is not a URL", leaderURL))
+			unavailableNotApplied(w, r, fmt.Sprintf("the leader's address %q is not a URL", leaderURL))
 		})
 	}
 	return &httputil.ReverseProxy{
@@ -223,7 +236,7 @@ func (f *forwarder) proxy(leaderURL string, retry func(error) bool) http.Handler
 			f.log.Warn("forwarding to the leader failed", "leader", leaderURL, "method", r.Method, "path", r.URL.Path, "err", err)
 			msg := fmt.Sprintf("forwarding to the zone leader at %s failed: %v; retry", leaderURL, err)
 			if neverSent(err, r) {
-				native.WriteNotApplied(w, http.StatusServiceUnavailable, msg)
+				unavailableNotApplied(w, r, msg)
 			} else {
 				native.WriteError(w, http.StatusServiceUnavailable, msg)
 			}

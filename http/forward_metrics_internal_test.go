@@ -186,4 +186,11 @@ func Test_Forwarder_LeaderRefuses_RetriesThenNotApplied(t *testing.T) {
 	if rec := put(followerOf{"", ""}); rec.Header().Get(native.AppliedHeader) != "false" {
 		t.Fatalf("no leader: %s=%q, want false", native.AppliedHeader, rec.Header().Get(native.AppliedHeader))
 	}
+	// A consistent read is refused alike, but says nothing of applying.
+	f := newForwarder(followerOf{"", ""}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rec = httptest.NewRecorder()
+	f.wrap(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/cairn/v1/resources/widget/w1?consistent", nil))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get(native.AppliedHeader) != "" {
+		t.Fatalf("consistent read with no leader: %d, %s=%q, want 503 and none", rec.Code, native.AppliedHeader, rec.Header().Get(native.AppliedHeader))
+	}
 }
