@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"cairn/http/native"
 )
 
 // Zone is one zone of real `cairn agent` processes on this machine, each
@@ -300,22 +302,9 @@ func (nd *Node) Crashes() (int, []string) {
 	return nd.crashes, append([]string(nil), nd.crashLog...)
 }
 
-// Status is what the harness reads of GET /cairn/v1/status.
-type Status struct {
-	NodeID           string `json:"node_id"`
-	State            string `json:"state"`
-	LeaderID         string `json:"leader_id"`
-	Term             uint64 `json:"term"`
-	CommitIndex      uint64 `json:"commit_index"`
-	StoreIndex       uint64 `json:"store_index"`
-	Voters           int    `json:"voters"`
-	StoreDigest      string `json:"store_digest"`
-	StoreDigestIndex uint64 `json:"store_digest_index"`
-}
-
 // Status fetches the node's status, with the store digest if digest.
-func (nd *Node) Status(ctx context.Context, digest bool) (Status, error) {
-	var st Status
+func (nd *Node) Status(ctx context.Context, digest bool) (native.StatusBody, error) {
+	var st native.StatusBody
 	path := "/cairn/v1/status"
 	if digest {
 		path += "?digest"
