@@ -63,7 +63,22 @@ type Cluster struct {
 	members map[string]*Member // by node id
 	changed chan struct{}      // capacity 1: a membership change happened
 	leaving bool               // Leave has begun
+	// announced records members that said they are leaving, by id, with
+	// the run (Boot) that said it and when: the member counts as left only
+	// once gossip also sees it go, so a forged message cannot remove a
+	// live member.
+	announced map[string]announcement
 }
+
+// announcement is a member's "leaving" message.
+type announcement struct {
+	boot string
+	at   time.Time
+}
+
+// leaveWindow is how long after its leaving message a member's departure
+// from gossip still counts as a graceful leave.
+const leaveWindow = 30 * time.Second
 
 // Start creates the memberlist pool on cfg.GossipAddr. It does not join
 // anyone; call Join.
@@ -73,7 +88,7 @@ func Start(cfg Config) (*Cluster, error) {
 		log = slog.Default()
 	}
 	c := &Cluster{cfg: cfg, log: log.With("component", "cluster"), self: cfg.Self,
-		members: map[string]*Member{}, changed: make(chan struct{}, 1)}
+		members: map[string]*Member{}, changed: make(chan struct{}, 1), announced: map[string]announcement{}}
 	c.self.Boot = strconv.FormatInt(time.Now().UnixNano(), 36)
 	if _, err := c.self.encode(); err != nil {
 		return nil, err
@@ -173,6 +188,21 @@ func (c *Cluster) SetLeader(id string) {
 	}
 }
 
+// SetIdentity advertises the zone id this node's state belongs to and
+// whether it has Raft state at all.
+func (c *Cluster) SetIdentity(zoneID string, hasState bool) {
+	c.mu.Lock()
+	if c.self.ZoneID == zoneID && c.self.State == hasState || c.leaving {
+		c.mu.Unlock()
+		return
+	}
+	c.self.ZoneID, c.self.State = zoneID, hasState
+	c.mu.Unlock()
+	if err := c.ml.UpdateNode(5 * time.Second); err != nil {
+		c.log.Warn("could not advertise the node's zone identity", "zone_id", zoneID, "err", err)
+	}
+}
+
 // Self returns this node's current metadata.
 func (c *Cluster) Self() Meta {
 	c.mu.RLock()
@@ -184,9 +214,11 @@ func (c *Cluster) Self() Meta {
 // included, sorted by zone and id.
 func (c *Cluster) Members() []Member {
 	suspect := map[string]bool{}
-	for _, n := range c.ml.Members() {
-		if n.State == memberlist.StateSuspect {
-			suspect[n.Name] = true
+	if c.ml != nil {
+		for _, n := range c.ml.Members() {
+			if n.State == memberlist.StateSuspect {
+				suspect[n.Name] = true
+			}
 		}
 	}
 	c.mu.RLock()
@@ -231,11 +263,38 @@ func (c *Cluster) HTTPOf(id string) string {
 // ZoneLeaders returns each zone's leader id as its members advertise it: a
 // live member that claims to lead wins; otherwise the leader most members
 // name.
+//
+// Where two Raft groups share a zone name (a node that founded its own zone
+// joined the domain), only members of the group most members belong to
+// count.
 func (c *Cluster) ZoneLeaders() map[string]string {
+	members := c.Members()
+	ids := map[string]map[string]int{}
+	for _, m := range members {
+		if m.ZoneID != "" && m.Status != StatusDead && m.Status != StatusLeft {
+			if ids[m.Zone] == nil {
+				ids[m.Zone] = map[string]int{}
+			}
+			ids[m.Zone][m.ZoneID]++
+		}
+	}
+	mainID := map[string]string{}
+	for zone, counts := range ids {
+		best, n := "", 0
+		for id, k := range counts {
+			if k > n || k == n && id < best {
+				best, n = id, k
+			}
+		}
+		mainID[zone] = best
+	}
 	votes := map[string]map[string]int{}
 	claims := map[string]string{}
-	for _, m := range c.Members() {
+	for _, m := range members {
 		if m.Status == StatusDead || m.Status == StatusLeft || m.Leader == "" {
+			continue
+		}
+		if m.ZoneID != "" && m.ZoneID != mainID[m.Zone] {
 			continue
 		}
 		if m.Leader == m.ID {
@@ -263,6 +322,25 @@ func (c *Cluster) ZoneLeaders() map[string]string {
 	return out
 }
 
+// ForeignZoneID returns the zone id that other live members of zone carry
+// when it is not own and no other member carries own: this node's state
+// belongs to another Raft group than the zone it joined. It returns "" when
+// no such id is seen.
+func (c *Cluster) ForeignZoneID(zone, own string) string {
+	self := c.Self().ID
+	foreign := ""
+	for _, m := range c.Members() {
+		if m.Zone != zone || m.ID == self || m.ZoneID == "" || m.Status == StatusDead || m.Status == StatusLeft {
+			continue
+		}
+		if m.ZoneID == own {
+			return ""
+		}
+		foreign = m.ZoneID
+	}
+	return foreign
+}
+
 // Changes signals (coalesced) that membership changed.
 func (c *Cluster) Changes() <-chan struct{} { return c.changed }
 
@@ -280,7 +358,7 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 	c.mu.Lock()
 	c.leaving = true // no more metadata updates: they would read as alive
 	c.mu.Unlock()
-	msg := []byte(leavingPrefix + c.cfg.Self.ID)
+	msg := []byte(leavingPrefix + c.cfg.Self.ID + ":" + c.Self().Boot)
 	for _, n := range c.ml.Members() {
 		if n.Name != c.cfg.Self.ID && n.State == memberlist.StateAlive {
 			if err := c.ml.SendReliable(n, msg); err != nil {
@@ -308,9 +386,16 @@ func (c *Cluster) setMember(n *memberlist.Node, status string) {
 	}
 	c.mu.Lock()
 	old, ok := c.members[meta.ID]
-	// It said goodbye before going: its failure is no news, and neither is
-	// an update the same run sent before leaving (a leader advertising its
-	// successor) that arrives after the goodbye. Only a new run comes back.
+	// It said goodbye and then went: a leave, not a failure.
+	if a, said := c.announced[meta.ID]; said && status == StatusDead {
+		if a.boot == meta.Boot && time.Since(a.at) < leaveWindow {
+			status = StatusLeft
+		}
+		delete(c.announced, meta.ID)
+	}
+	// Once left, its failure is no news, and neither is an update the same
+	// run sent before leaving (a leader advertising its successor) that
+	// arrives after. Only a new run comes back.
 	if ok && old.Status == StatusLeft && (status == StatusDead || meta.Boot != "" && meta.Boot == old.Boot) {
 		status = StatusLeft
 	}
@@ -331,19 +416,15 @@ func (c *Cluster) setMember(n *memberlist.Node, status string) {
 // leavingPrefix starts the message a node sends before leaving gracefully.
 const leavingPrefix = "leaving:"
 
-// markLeft records that member id announced it is leaving.
-func (c *Cluster) markLeft(id string) {
+// announceLeaving records that member id's run boot said it is leaving.
+// Nothing changes until gossip sees that run go (setMember): the message
+// names a node but cannot prove who sent it.
+func (c *Cluster) announceLeaving(id, boot string) {
 	c.mu.Lock()
-	m, ok := c.members[id]
-	if ok && m.Status != StatusLeft {
-		mm := *m
-		mm.Status, mm.Since = StatusLeft, time.Now()
-		c.members[id] = &mm
-	}
-	c.mu.Unlock()
-	if ok {
-		c.log.Info("member left", "id", id)
-		c.notifyChange()
+	defer c.mu.Unlock()
+	if m, ok := c.members[id]; ok && m.Boot == boot && m.Status != StatusLeft {
+		c.announced[id] = announcement{boot: boot, at: time.Now()}
+		c.log.Info("member is leaving", "id", id)
 	}
 }
 
@@ -360,13 +441,14 @@ func (d delegate) NodeMeta(limit int) []byte {
 	return b
 }
 
-// NotifyMsg receives the one message Cairn sends: "leaving:<id>".
+// NotifyMsg receives the one message Cairn sends: "leaving:<id>:<boot>".
 func (d delegate) NotifyMsg(b []byte) {
-	id, ok := strings.CutPrefix(string(b), leavingPrefix)
+	rest, ok := strings.CutPrefix(string(b), leavingPrefix)
 	if !ok {
 		return
 	}
-	d.c.markLeft(id)
+	id, boot, _ := strings.Cut(rest, ":")
+	d.c.announceLeaving(id, boot)
 }
 func (d delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (d delegate) LocalState(join bool) []byte                { return nil }

@@ -11,12 +11,73 @@ import (
 
 // Test_Member_LeftThenStaleUpdate_StaysLeft: a leader that leaves first
 // hands leadership over, and the metadata update advertising its successor
-// may reach a peer after its "leaving" message. That update must not make
-// the member alive again (the zone leader would then wait out
+// may reach a peer after gossip saw it go. That update must not make the
+// member alive again (the zone leader would then wait out
 // -dead-server-timeout instead of removing it at once); a new run of the
 // node must.
 func Test_Member_LeftThenStaleUpdate_StaysLeft(t *testing.T) {
-	c := &Cluster{log: slog.New(slog.NewTextHandler(io.Discard, nil)), members: map[string]*Member{}, changed: make(chan struct{}, 1)}
+	c, node, status := newLeaveTestCluster(t)
+	run1 := Meta{ID: "n2", Zone: "z", HTTP: "http://127.0.0.1:1", Raft: "127.0.0.1:2", Leader: "n2", Boot: "run1"}
+	c.setMember(node(run1), StatusAlive)
+	c.announceLeaving("n2", "run1")
+	if got := status(); got != StatusAlive {
+		t.Fatalf("after the leaving message alone: %s, want %s (only gossip seeing it go makes it left)", got, StatusAlive)
+	}
+	c.setMember(node(run1), StatusDead) // memberlist's own leave
+	if got := status(); got != StatusLeft {
+		t.Fatalf("after memberlist's leave: %s, want %s", got, StatusLeft)
+	}
+	update := run1
+	update.Leader = "n1" // sent before the goodbye, delivered after it
+	c.setMember(node(update), StatusAlive)
+	if got := status(); got != StatusLeft {
+		t.Fatalf("after a stale update from the run that left: %s, want %s", got, StatusLeft)
+	}
+
+	run2 := run1
+	run2.Boot, run2.Leader = "run2", ""
+	c.setMember(node(run2), StatusAlive) // restarted: NotifyJoin
+	if got := status(); got != StatusAlive {
+		t.Fatalf("after a new run joined: %s, want %s", got, StatusAlive)
+	}
+}
+
+// Test_Member_ForgedLeavingMessage_DoesNotRemoveIt: anyone can send the
+// "leaving" message naming any node. Naming a live member changes nothing,
+// a message naming another run is ignored, and a failure long after the
+// message is a failure (dead), not a leave.
+func Test_Member_ForgedLeavingMessage_DoesNotRemoveIt(t *testing.T) {
+	c, node, status := newLeaveTestCluster(t)
+	run1 := Meta{ID: "n2", Zone: "z", HTTP: "http://127.0.0.1:1", Raft: "127.0.0.1:2", Boot: "run1"}
+	c.setMember(node(run1), StatusAlive)
+	delegate{c}.NotifyMsg([]byte(leavingPrefix + "n2:run1"))
+	c.setMember(node(run1), StatusAlive) // it keeps gossiping
+	if got := status(); got != StatusAlive {
+		t.Fatalf("after a forged leaving message: %s, want %s", got, StatusAlive)
+	}
+	c.mu.Lock()
+	a := c.announced["n2"]
+	a.at = a.at.Add(-2 * leaveWindow) // the message is long past
+	c.announced["n2"] = a
+	c.mu.Unlock()
+	c.setMember(node(run1), StatusDead)
+	if got := status(); got != StatusDead {
+		t.Fatalf("a failure long after a forged message: %s, want %s", got, StatusDead)
+	}
+
+	run2 := run1
+	run2.Boot = "run2"
+	c.setMember(node(run2), StatusAlive)
+	delegate{c}.NotifyMsg([]byte(leavingPrefix + "n2:run1")) // names the old run
+	c.setMember(node(run2), StatusDead)
+	if got := status(); got != StatusDead {
+		t.Fatalf("a failure after a message naming another run: %s, want %s", got, StatusDead)
+	}
+}
+
+func newLeaveTestCluster(t *testing.T) (*Cluster, func(Meta) *memberlist.Node, func() string) {
+	c := &Cluster{log: slog.New(slog.NewTextHandler(io.Discard, nil)), members: map[string]*Member{},
+		changed: make(chan struct{}, 1), announced: map[string]announcement{}}
 	node := func(m Meta) *memberlist.Node {
 		b, err := m.encode()
 		if err != nil {
@@ -31,25 +92,5 @@ func Test_Member_LeftThenStaleUpdate_StaysLeft(t *testing.T) {
 		}
 		return m.Status
 	}
-	run1 := Meta{ID: "n2", Zone: "z", HTTP: "http://127.0.0.1:1", Raft: "127.0.0.1:2", Leader: "n2", Boot: "run1"}
-	c.setMember(node(run1), StatusAlive)
-	c.markLeft("n2")
-
-	update := run1
-	update.Leader = "n1" // sent before the goodbye, delivered after it
-	c.setMember(node(update), StatusAlive)
-	if got := status(); got != StatusLeft {
-		t.Fatalf("after a stale update from the run that left: %s, want %s", got, StatusLeft)
-	}
-	c.setMember(node(update), StatusDead) // memberlist's own leave
-	if got := status(); got != StatusLeft {
-		t.Fatalf("after memberlist's leave: %s, want %s", got, StatusLeft)
-	}
-
-	run2 := run1
-	run2.Boot, run2.Leader = "run2", ""
-	c.setMember(node(run2), StatusAlive) // restarted: NotifyJoin
-	if got := status(); got != StatusAlive {
-		t.Fatalf("after a new run joined: %s, want %s", got, StatusAlive)
-	}
+	return c, node, status
 }

@@ -23,6 +23,25 @@ type Meta struct {
 	// member that announced it is leaving stays left whatever that run
 	// still gossips, until a new run joins.
 	Boot string `json:"b,omitempty"`
+	// RaftID is the node's Raft server id, bound to its data dir: a new
+	// one after the data dir was replaced.
+	RaftID string `json:"ri,omitempty"`
+	// ZoneID is the identity of the zone whose state the node holds (""
+	// while it holds none); State says it has Raft state at all.
+	ZoneID string `json:"zi,omitempty"`
+	State  bool   `json:"s,omitempty"`
+	// Expect is the node's -bootstrap-expect (0 for none): a zone is
+	// founded only by members that all expect the same number.
+	Expect int `json:"e,omitempty"`
+}
+
+// raftID is the member's Raft server id; nodes from before data-dir
+// incarnations used their node id.
+func (m Meta) raftID() string {
+	if m.RaftID != "" {
+		return m.RaftID
+	}
+	return m.ID
 }
 
 func (m Meta) encode() ([]byte, error) {

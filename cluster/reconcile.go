@@ -2,13 +2,15 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"time"
 
 	"cairn/node"
 )
 
-// MaxVoters is how many voters a zone has at most; further members join as
+// MaxVoters is how many voters a zone has at most; further members stay
 // non-voters, which receive the log but do not slow down commits.
 const MaxVoters = 5
 
@@ -20,30 +22,98 @@ const reconcileInterval = 2 * time.Second
 type Raft interface {
 	ID() string
 	Zone() string
+	// ZoneID is the zone's identity; the leader always has it.
+	ZoneID() string
+	CommitIndex() uint64
 	Servers() ([]node.Server, error)
-	AddVoter(id, addr string) error
-	AddNonvoter(id, addr string) error
-	RemoveServer(id string) error
+	AddVoter(raftID, addr string) error
+	AddNonvoter(raftID, addr string) error
+	RemoveServer(raftID string) error
 }
+
+// Progress is how far a member has applied the zone's log, as it reports
+// it itself.
+type Progress struct {
+	RaftID        string `json:"raft_id"`
+	StoreIndex    uint64 `json:"store_index"`
+	RestoreFailed bool   `json:"restore_failed"`
+}
+
+// ProgressFunc asks a member for its Progress.
+type ProgressFunc func(ctx context.Context, m Member) (Progress, error)
+
+// Promotion rules: a non-voter becomes a voter only once its store has
+// stayed within CatchUpLag entries of the leader's commit index for
+// Stabilization, and its last snapshot install did not fail. Until then a
+// commit never waits for it, and its vote cannot elect a leader that lacks
+// entries it has not received yet.
+const (
+	DefaultCatchUpLag    = 256
+	DefaultStabilization = 3 * time.Second
+)
 
 // Reconciler turns gossip membership into the zone's Raft configuration. It
 // runs only on the zone leader, on one goroutine, so configuration changes
 // are made serially (Consul's leaderLoop pattern).
+//
+// Members join as non-voters and are promoted once caught up. A member is
+// added only if it belongs to this zone: its zone id is this zone's, or it
+// has no Raft state at all. A member whose data dir was replaced comes back
+// under a new Raft server id; the old server is removed (quorum permitting)
+// and the new one added like any new member.
 type Reconciler struct {
 	c    *Cluster
 	raft Raft
 	// DeadServerTimeout is how long a member must have failed before it is
 	// removed from the configuration.
 	DeadServerTimeout time.Duration
+	// Progress asks a non-voter how far it has applied the log.
+	Progress      ProgressFunc
+	CatchUpLag    uint64
+	Stabilization time.Duration
 
 	// unseen records when a server in the configuration was first found
 	// missing from gossip altogether.
 	unseen map[string]time.Time
+	// caughtUp records since when each non-voter (by Raft id) has been
+	// caught up without a break.
+	caughtUp map[string]time.Time
+	// refused remembers the members already reported as refused, so the
+	// log says so once, not every pass.
+	refused map[string]string
 }
 
-// NewReconciler returns the reconciler of r's zone.
+// NewReconciler returns the reconciler of r's zone, asking members for
+// their progress over HTTP.
 func NewReconciler(c *Cluster, r Raft, deadServerTimeout time.Duration) *Reconciler {
-	return &Reconciler{c: c, raft: r, DeadServerTimeout: deadServerTimeout, unseen: map[string]time.Time{}}
+	return &Reconciler{c: c, raft: r, DeadServerTimeout: deadServerTimeout, Progress: HTTPProgress(nil),
+		CatchUpLag: DefaultCatchUpLag, Stabilization: DefaultStabilization}
+}
+
+// HTTPProgress asks a member's /cairn/v1/status for its progress.
+func HTTPProgress(client *http.Client) ProgressFunc {
+	if client == nil {
+		client = &http.Client{Timeout: 2 * time.Second}
+	}
+	return func(ctx context.Context, m Member) (Progress, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.HTTP+"/cairn/v1/status", nil)
+		if err != nil {
+			return Progress{}, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return Progress{}, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return Progress{}, fmt.Errorf("status of %s: %s", m.ID, resp.Status)
+		}
+		var p Progress
+		if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+			return Progress{}, fmt.Errorf("status of %s: %w", m.ID, err)
+		}
+		return p, nil
+	}
 }
 
 // Run reconciles at once, then on every membership change and every
@@ -52,47 +122,59 @@ func NewReconciler(c *Cluster, r Raft, deadServerTimeout time.Duration) *Reconci
 func (rc *Reconciler) Run(ctx context.Context) {
 	tick := time.NewTicker(reconcileInterval)
 	defer tick.Stop()
-	rc.unseen = map[string]time.Time{}
+	rc.unseen, rc.caughtUp, rc.refused = map[string]time.Time{}, map[string]time.Time{}, map[string]string{}
 	for {
-		if err := rc.Reconcile(); err != nil {
+		if err := rc.Reconcile(ctx); err != nil {
 			rc.c.log.Warn("reconciling gossip into raft failed; will retry", "err", err)
+		}
+		// Promotions wait on time passing, not on gossip: look again soon.
+		next := reconcileInterval
+		if len(rc.caughtUp) > 0 {
+			next = rc.Stabilization / 3
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-rc.c.Changes():
 		case <-tick.C:
+		case <-time.After(next):
 		}
 	}
 }
 
-// Reconcile makes one pass: remove members that left (at once) or failed
-// past DeadServerTimeout (only while the remaining voters keep quorum), add
-// live members that are missing, correct changed addresses, and promote
+// Reconcile makes one pass: remove members that left (at once), failed past
+// DeadServerTimeout, or came back with a new data dir (only while the
+// remaining voters keep quorum); add live members of this zone that are
+// missing, as non-voters; correct changed addresses; and promote caught-up
 // non-voters while there are fewer than MaxVoters voters.
-func (rc *Reconciler) Reconcile() error {
+func (rc *Reconciler) Reconcile(ctx context.Context) error {
+	if rc.unseen == nil {
+		rc.unseen, rc.caughtUp, rc.refused = map[string]time.Time{}, map[string]time.Time{}, map[string]string{}
+	}
 	servers, err := rc.raft.Servers()
 	if err != nil {
 		return err
 	}
-	self, zone := rc.raft.ID(), rc.raft.Zone()
+	self, zone, zoneID := rc.raft.ID(), rc.raft.Zone(), rc.raft.ZoneID()
 	members := map[string]Member{}
 	for _, m := range rc.c.Members() {
 		if m.Zone == zone {
 			members[m.ID] = m
 		}
 	}
-	inConfig := map[string]node.Server{}
+	inConfig := map[string]node.Server{} // by Raft id
 	voters := 0
 	for _, s := range servers {
-		inConfig[s.ID] = s
+		inConfig[s.RaftID] = s
 		if s.Voter {
 			voters++
 		}
 	}
-	live := func(id string) bool {
-		m, ok := members[id]
-		return ok && (m.Status == StatusAlive || m.Status == StatusSuspect)
+	// live: the server's node is up and still runs the data dir the server
+	// names.
+	live := func(s node.Server) bool {
+		m, ok := members[s.ID]
+		return ok && (m.Status == StatusAlive || m.Status == StatusSuspect) && m.raftID() == s.RaftID
 	}
 
 	// Removals.
@@ -103,31 +185,34 @@ func (rc *Reconciler) Reconcile() error {
 		}
 		m, known := members[s.ID]
 		if known {
-			delete(rc.unseen, s.ID)
-		} else if _, ok := rc.unseen[s.ID]; !ok {
-			rc.unseen[s.ID] = now
+			delete(rc.unseen, s.RaftID)
+		} else if _, ok := rc.unseen[s.RaftID]; !ok {
+			rc.unseen[s.RaftID] = now
 		}
 		var why string
 		switch {
 		case known && m.Status == StatusLeft:
 			why = "it left the zone"
+		case known && m.raftID() != s.RaftID && m.Status == StatusAlive:
+			why = fmt.Sprintf("node %s came back with another data dir (raft id %s)", s.ID, m.raftID())
 		case known && m.Status == StatusDead && now.Sub(m.Since) > rc.DeadServerTimeout:
 			why = fmt.Sprintf("it failed %s ago", now.Sub(m.Since).Round(time.Second))
-		case !known && now.Sub(rc.unseen[s.ID]) > rc.DeadServerTimeout:
-			why = fmt.Sprintf("gossip has not seen it for %s", now.Sub(rc.unseen[s.ID]).Round(time.Second))
+		case !known && now.Sub(rc.unseen[s.RaftID]) > rc.DeadServerTimeout:
+			why = fmt.Sprintf("gossip has not seen it for %s", now.Sub(rc.unseen[s.RaftID]).Round(time.Second))
 		default:
 			continue
 		}
-		if s.Voter && !keepsQuorum(servers, s.ID, live) {
-			rc.c.log.Warn("not removing a failed voter: the remaining voters would lose quorum", "id", s.ID, "reason", why)
+		if s.Voter && !keepsQuorum(servers, s.RaftID, live) {
+			rc.c.log.Warn("not removing a voter: the remaining voters would lose quorum", "id", s.ID, "raft_id", s.RaftID, "reason", why)
 			continue
 		}
-		if err := rc.raft.RemoveServer(s.ID); err != nil {
-			return fmt.Errorf("remove %s: %w", s.ID, err)
+		if err := rc.raft.RemoveServer(s.RaftID); err != nil {
+			return fmt.Errorf("remove %s: %w", s.RaftID, err)
 		}
-		rc.c.log.Info("removed server from the raft configuration", "id", s.ID, "address", s.Address, "reason", why)
-		delete(inConfig, s.ID)
-		delete(rc.unseen, s.ID)
+		rc.c.log.Info("removed server from the raft configuration", "id", s.ID, "raft_id", s.RaftID, "address", s.Address, "reason", why)
+		delete(inConfig, s.RaftID)
+		delete(rc.unseen, s.RaftID)
+		delete(rc.caughtUp, s.RaftID)
 		if s.Voter {
 			voters--
 		}
@@ -138,75 +223,149 @@ func (rc *Reconciler) Reconcile() error {
 		if m.Zone != zone || m.ID == self || m.Status != StatusAlive || m.Raft == "" {
 			continue
 		}
-		s, ok := inConfig[m.ID]
+		rid := m.raftID()
+		s, ok := inConfig[rid]
 		switch {
-		case !ok && voters < MaxVoters, ok && !s.Voter && voters < MaxVoters:
-			if err := rc.raft.AddVoter(m.ID, m.Raft); err != nil {
-				return fmt.Errorf("add voter %s: %w", m.ID, err)
-			}
-			voters++
-			rc.c.log.Info("node joined the zone as a voter", "id", m.ID, "raft", m.Raft)
 		case !ok:
-			if err := rc.raft.AddNonvoter(m.ID, m.Raft); err != nil {
-				return fmt.Errorf("add nonvoter %s: %w", m.ID, err)
+			if why := foreign(m, zoneID); why != "" {
+				if rc.refused[rid] != why {
+					rc.refused[rid] = why
+					rc.c.log.Error("not adding a member to the zone: "+why, "id", m.ID, "raft_id", rid, "zone", zone, "zone_id", zoneID, "its_zone_id", m.ZoneID)
+				}
+				continue
 			}
-			rc.c.log.Info("node joined the zone as a non-voter", "id", m.ID, "raft", m.Raft)
+			delete(rc.refused, rid)
+			if err := rc.raft.AddNonvoter(rid, m.Raft); err != nil {
+				return fmt.Errorf("add nonvoter %s: %w", rid, err)
+			}
+			rc.c.log.Info("node joined the zone as a non-voter; it becomes a voter once caught up", "id", m.ID, "raft_id", rid, "raft", m.Raft)
 		case s.Address != m.Raft:
 			add := rc.raft.AddNonvoter
 			if s.Voter {
 				add = rc.raft.AddVoter
 			}
-			if err := add(m.ID, m.Raft); err != nil {
-				return fmt.Errorf("update address of %s: %w", m.ID, err)
+			if err := add(rid, m.Raft); err != nil {
+				return fmt.Errorf("update address of %s: %w", rid, err)
 			}
 			rc.c.log.Info("updated a node's raft address in place", "id", m.ID, "old", s.Address, "new", m.Raft)
+		case !s.Voter && voters < MaxVoters:
+			if !rc.caughtUpLongEnough(ctx, m, rid, now) {
+				continue
+			}
+			if err := rc.raft.AddVoter(rid, m.Raft); err != nil {
+				return fmt.Errorf("promote %s: %w", rid, err)
+			}
+			delete(rc.caughtUp, rid)
+			voters++
+			rc.c.log.Info("promoted a caught-up non-voter to voter", "id", m.ID, "raft_id", rid)
 		}
 	}
 	return nil
 }
 
-// keepsQuorum reports whether, with voter id removed, the voters still live
-// are a majority of the voters that remain.
-func keepsQuorum(servers []node.Server, id string, live func(string) bool) bool {
+// foreign says why member m, not in the configuration, must not be added
+// to the zone whose id is zoneID, or returns "".
+func foreign(m Member, zoneID string) string {
+	switch {
+	case m.ZoneID != "" && m.ZoneID != zoneID:
+		return fmt.Sprintf("its state belongs to another zone of the same name (zone id %s); wipe its data dir to join it here", m.ZoneID)
+	case m.ZoneID == "" && m.State:
+		return "it has Raft state of no known zone (from an older version, or it never applied a zone identity); wipe its data dir to join it here"
+	}
+	return ""
+}
+
+// caughtUpLongEnough reports whether non-voter m has stayed caught up for
+// Stabilization, asking it for its progress now.
+func (rc *Reconciler) caughtUpLongEnough(ctx context.Context, m Member, rid string, now time.Time) bool {
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	p, err := rc.Progress(pctx, m)
+	cancel()
+	commit := rc.raft.CommitIndex()
+	ok := err == nil && p.RaftID == rid && !p.RestoreFailed && p.StoreIndex+rc.CatchUpLag >= commit
+	if !ok {
+		if _, was := rc.caughtUp[rid]; was {
+			rc.c.log.Info("a non-voter fell behind; its promotion waits", "id", m.ID, "store_index", p.StoreIndex, "commit_index", commit, "restore_failed", p.RestoreFailed, "err", err)
+		}
+		delete(rc.caughtUp, rid)
+		return false
+	}
+	since, was := rc.caughtUp[rid]
+	if !was {
+		rc.caughtUp[rid] = now
+		return rc.Stabilization <= 0
+	}
+	return now.Sub(since) >= rc.Stabilization
+}
+
+// keepsQuorum reports whether, with voter raftID removed, the voters still
+// live are a majority of the voters that remain.
+func keepsQuorum(servers []node.Server, raftID string, live func(node.Server) bool) bool {
 	remaining, alive := 0, 0
 	for _, s := range servers {
-		if !s.Voter || s.ID == id {
+		if !s.Voter || s.RaftID == raftID {
 			continue
 		}
 		remaining++
-		if live(s.ID) {
+		if live(s) {
 			alive++
 		}
 	}
 	return alive >= remaining/2+1
 }
 
-// BootstrapServers waits until gossip shows expect live members of zone
-// (this node included) and returns them, all voters, in id order: the
-// first configuration every one of them bootstraps with. It returns nil
-// without waiting if a member of the zone already advertises a leader —
-// the zone exists and this node will be added to it.
+// BootstrapServers waits until this zone can be founded and returns its
+// first configuration (every member a voter, in id order), which every
+// founder bootstraps with. It follows Consul's rule: a zone is founded only
+// when exactly expect members of it are visible, all alive, none holding
+// Raft state or a zone id, and all advertising the same expect. It returns
+// nil without founding anything as soon as any member of the zone holds
+// state: the zone exists (perhaps mid-election) and this node will be
+// added to it.
 func (c *Cluster) BootstrapServers(ctx context.Context, zone string, expect int) ([]node.Server, error) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	lastWhy := ""
 	for {
-		var servers []node.Server
-		for _, m := range c.Members() {
-			if m.Zone != zone || m.Status != StatusAlive {
-				continue
-			}
-			if m.Leader != "" {
-				return nil, nil
-			}
-			servers = append(servers, node.Server{ID: m.ID, Address: m.Raft, Voter: true})
+		servers, exists, why := c.foundingSet(zone, expect)
+		if exists {
+			return nil, nil
 		}
-		if len(servers) >= expect {
+		if why == "" {
 			return servers, nil
+		}
+		if why != lastWhy {
+			c.log.Info("not founding zone "+zone+" yet: "+why, "bootstrap_expect", expect)
+			lastWhy = why
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("saw %d of the %d members -bootstrap-expect asks for in zone %s: %w", len(servers), expect, zone, ctx.Err())
+			return nil, fmt.Errorf("zone %s not founded (%s): %w", zone, why, ctx.Err())
 		case <-tick.C:
 		}
 	}
+}
+
+// foundingSet applies BootstrapServers's rule to the members gossip shows
+// now: the founders, or whether the zone exists, or why neither.
+func (c *Cluster) foundingSet(zone string, expect int) (servers []node.Server, exists bool, why string) {
+	for _, m := range c.Members() {
+		if m.Zone != zone || m.Status == StatusLeft {
+			continue
+		}
+		if m.State || m.ZoneID != "" || m.Leader != "" {
+			return nil, true, ""
+		}
+		switch {
+		case m.Status != StatusAlive:
+			why = fmt.Sprintf("member %s is %s", m.ID, m.Status)
+		case m.Expect != expect:
+			why = fmt.Sprintf("member %s expects %d founders, this node %d", m.ID, m.Expect, expect)
+		}
+		servers = append(servers, node.Server{ID: m.ID, RaftID: m.raftID(), Address: m.Raft, Voter: true})
+	}
+	if why == "" && len(servers) != expect {
+		why = fmt.Sprintf("%d members of the zone are visible, and exactly %d must be", len(servers), expect)
+	}
+	return servers, false, why
 }

@@ -84,3 +84,25 @@ func (r *failpointReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// restoreTracker records whether the last snapshot install failed: such a
+// node holds older state than its log position claims and must not report
+// ready or be promoted to voter until an install succeeds.
+type restoreTracker struct {
+	raft.ConfigurationStore
+	n *Node
+}
+
+func (t restoreTracker) Restore(rc io.ReadCloser) error {
+	err := t.ConfigurationStore.Restore(rc)
+	if err != nil {
+		if !t.n.restoreFailed.Swap(true) {
+			t.n.log.Error("installing a snapshot failed; this node is not ready until one installs", "err", err)
+		}
+		return err
+	}
+	if t.n.restoreFailed.Swap(false) {
+		t.n.log.Info("a snapshot installed after an earlier failure")
+	}
+	return nil
+}

@@ -14,7 +14,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +33,8 @@ type Node struct {
 	raft         *raft.Raft
 	store        *fsm.Store
 	boltStore    *raftboltdb.BoltStore
-	transport    *raft.NetworkTransport
+	transport    *voteGuardTransport
+	raftID       string // this node's Raft server id: "<node id>@<data dir incarnation>"
 	snaps        raft.SnapshotStore
 	bootstrapped bool
 	metrics      *nodeMetrics
@@ -51,12 +51,19 @@ type Node struct {
 	// committed, and it must not serve consistent reads.
 	readyTerm atomic.Uint64
 	closeOnce sync.Once
+	// restoreFailed is set while the last snapshot this node tried to
+	// install failed: it then serves nothing newer than before, and must
+	// neither report ready nor be promoted to voter.
+	restoreFailed atomic.Bool
+	// recordedZoneID is the zone id the data dir recorded (a string).
+	recordedZoneID atomic.Value
 
 	verifyMu      sync.Mutex
 	nextVerify    *verifyRound // the round new consistent reads join
 	verifyRunning bool
 	closed        chan struct{}
 	loopDone      chan struct{}
+	background    sync.WaitGroup // goroutines that write to the data dir
 }
 
 // Open starts the node described by cfg over schema. A data dir with no
@@ -65,15 +72,15 @@ type Node struct {
 func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	def := DefaultConfig()
 	fill(&cfg, def)
-	if cfg.NodeID == "" {
-		return nil, errors.New("node id is empty")
+	if err := ValidNodeID(cfg.NodeID); err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	log = log.With("node", cfg.NodeID)
-	if err := claimDataDir(cfg.DataDir, cfg.NodeID); err != nil {
+	if err := checkDataDirOwner(cfg.DataDir, cfg.NodeID); err != nil {
 		return nil, err
 	}
 	raftDir := filepath.Join(cfg.DataDir, "raft")
@@ -103,6 +110,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	}()
 
 	logStore, fsmAdapter := withFailpoints(bs, fsm.NewFSM(n.store, log))
+	fsmAdapter = restoreTracker{fsmAdapter, n}
 	logs, err := raft.NewLogCache(1024, logStore)
 	if err != nil {
 		return nil, err
@@ -118,13 +126,22 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 			return nil, fmt.Errorf("raft advertise address %q: %w", cfg.RaftAdvertise, err)
 		}
 	}
-	n.transport, err = newTCPTransport(cfg.RaftAddr, advertise, newHCLog(log, "raft-transport"))
+	existing, err := raft.HasExistingState(logs, bs, snaps)
+	if err != nil {
+		return nil, fmt.Errorf("inspect raft state: %w", err)
+	}
+	// Written only now, with the data dir locked by the open log.
+	if n.raftID, err = recordIdentity(cfg.DataDir, cfg.NodeID, existing); err != nil {
+		return nil, err
+	}
+	nt, err := newTCPTransport(cfg.RaftAddr, advertise, newHCLog(log, "raft-transport"))
 	if err != nil {
 		return nil, fmt.Errorf("raft transport on %s: %w", cfg.RaftAddr, err)
 	}
+	n.transport = newVoteGuardTransport(nt, raft.ServerID(n.raftID))
 
 	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.LocalID = raft.ServerID(n.raftID)
 	rc.Logger = newHCLog(log, "raft")
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.SnapshotInterval = cfg.SnapshotInterval
@@ -137,16 +154,14 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 		return nil, fmt.Errorf("raft config: %w", err)
 	}
 
-	existing, err := raft.HasExistingState(logs, bs, snaps)
-	if err != nil {
-		return nil, fmt.Errorf("inspect raft state: %w", err)
-	}
-	leaderNotify := make(chan bool, 8)
+	// Raft blocks on NotifyCh; leaderNotifications drains it at once.
+	leaderNotify := make(chan bool, 1)
 	rc.NotifyCh = leaderNotify
 	n.raft, err = raft.NewRaft(rc, fsmAdapter, logs, bs, snaps, n.transport)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	n.transport.raft.Store(n.raft)
 	n.OnLeaderChange(n.metrics.leaderObserved)
 	if !existing && cfg.Bootstrap {
 		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
@@ -158,7 +173,13 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 		}
 		n.bootstrapped = true
 	}
-	go n.leaderLoop(leaderNotify)
+	go n.leaderLoop(n.leaderNotifications(leaderNotify))
+	n.loadRecordedZoneID()
+	n.background.Add(1)
+	go func() {
+		defer n.background.Done()
+		n.followZoneID()
+	}()
 	ok = true
 	return n, nil
 }
@@ -200,36 +221,18 @@ func fill(cfg *Config, def Config) {
 	}
 }
 
-const nodeIDFile = "node-id"
-
-// StoredNodeID returns the node id recorded in dataDir, or "" for a new
-// data dir.
-func StoredNodeID(dataDir string) string {
-	b, err := os.ReadFile(filepath.Join(dataDir, nodeIDFile))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
-// claimDataDir creates dataDir and records id in it, refusing a data dir
-// that belongs to another node: its Raft log speaks for that node.
-func claimDataDir(dataDir, id string) error {
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
-	if stored := StoredNodeID(dataDir); stored != "" && stored != id {
-		return fmt.Errorf("data dir %s belongs to node %q, not %q: start with -node-id %s or use another -data-dir", dataDir, stored, id, stored)
-	}
-	return os.WriteFile(filepath.Join(dataDir, nodeIDFile), []byte(id+"\n"), 0o640)
-}
-
 // Bootstrapped reports whether Open founded a new zone (rather than
 // resuming from the data dir or waiting to be joined).
 func (n *Node) Bootstrapped() bool { return n.bootstrapped }
 
 // ID returns the node's id.
 func (n *Node) ID() string { return n.cfg.NodeID }
+
+// DataDir returns the node's data dir.
+func (n *Node) DataDir() string { return n.cfg.DataDir }
+
+// RaftID returns the node's Raft server id, bound to its data dir.
+func (n *Node) RaftID() string { return n.raftID }
 
 // Zone returns the node's zone.
 func (n *Node) Zone() string { return n.cfg.Zone }
@@ -383,7 +386,7 @@ func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 // leader's address is not known yet.
 func (n *Node) Leader() (id, httpURL string) {
 	_, lid := n.raft.LeaderWithID()
-	id = string(lid)
+	id = NodeIDOf(string(lid))
 	if id == "" {
 		return "", ""
 	}
@@ -401,8 +404,13 @@ func (n *Node) Leader() (id, httpURL string) {
 
 // Status is a node's view of itself and its zone.
 type Status struct {
-	NodeID       string `json:"node_id"`
-	Zone         string `json:"zone"`
+	NodeID string `json:"node_id"`
+	// RaftID is the node's Raft server id, bound to its data dir.
+	RaftID string `json:"raft_id"`
+	Zone   string `json:"zone"`
+	// ZoneID is the zone's identity, written by its first leader ("" until
+	// this node has applied it).
+	ZoneID       string `json:"zone_id"`
 	State        string `json:"state"`
 	LeaderID     string `json:"leader_id"`
 	LeaderHTTP   string `json:"leader_http"`
@@ -420,6 +428,10 @@ type Status struct {
 	RaftAddr          string `json:"raft_addr"`
 	HTTPURL           string `json:"http_url"`
 	Voters            int    `json:"voters"`
+	// Voter says whether this node is a voter in its latest configuration.
+	Voter bool `json:"voter"`
+	// RestoreFailed is set while the last snapshot install failed.
+	RestoreFailed bool `json:"restore_failed,omitempty"`
 }
 
 // Status reports the node's Raft state.
@@ -427,7 +439,9 @@ func (n *Node) Status() Status {
 	id, leaderHTTP := n.Leader()
 	st := Status{
 		NodeID:        n.cfg.NodeID,
+		RaftID:        n.raftID,
 		Zone:          n.cfg.Zone,
+		ZoneID:        n.ZoneID(),
 		State:         n.raft.State().String(),
 		LeaderID:      id,
 		LeaderHTTP:    leaderHTTP,
@@ -439,6 +453,7 @@ func (n *Node) Status() Status {
 		LastContactMS: n.LastContact().Milliseconds(),
 		RaftAddr:      n.RaftAddr(),
 		HTTPURL:       n.cfg.HTTPURL,
+		RestoreFailed: n.restoreFailed.Load(),
 	}
 	if st.State == raft.Leader.String() {
 		st.LastContactMS = 0
@@ -450,6 +465,7 @@ func (n *Node) Status() Status {
 		for _, s := range f.Configuration().Servers {
 			if s.Suffrage == raft.Voter {
 				st.Voters++
+				st.Voter = st.Voter || string(s.ID) == n.raftID
 			}
 		}
 	}
@@ -475,6 +491,9 @@ func (n *Node) Ready() (bool, string) {
 	if id, _ := n.Leader(); id == "" {
 		return false, ErrNoLeader.Error()
 	}
+	if n.restoreFailed.Load() {
+		return false, "the last snapshot from the leader could not be installed"
+	}
 	if n.IsLeader() && n.readyTerm.Load() != n.raft.CurrentTerm() {
 		return false, "elected leader, still applying the entries of earlier terms"
 	}
@@ -497,44 +516,6 @@ func (n *Node) Snapshot() error {
 		return nil
 	}
 	return translate(err)
-}
-
-// leaderLoop reacts to this node gaining leadership: it waits until every
-// earlier entry is applied (a Barrier) and then corrects its own address in
-// the Raft configuration, which changes when a node restarts on a new port.
-func (n *Node) leaderLoop(notify <-chan bool) {
-	defer close(n.loopDone)
-	defer n.stopLeaderTasks()
-	for {
-		select {
-		case <-n.closed:
-			return
-		case isLeader := <-notify:
-			n.readyTerm.Store(0)
-			n.stopLeaderTasks()
-			if !isLeader {
-				n.log.Info("lost leadership", "zone", n.cfg.Zone)
-				continue
-			}
-			term := n.raft.CurrentTerm()
-			n.log.Info("became leader", "zone", n.cfg.Zone, "term", term)
-			// The barrier is an empty command rather than raft.Barrier: its
-			// entry reaches the store, so from here on every entry up to the
-			// commit index does (configuration changes via
-			// fsm.StoreConfiguration), and ReadBarrier can wait on the
-			// store's own index.
-			if _, _, err := n.Apply(context.Background(), fsm.Command{}); err != nil {
-				n.log.Warn("barrier after gaining leadership failed", "err", err)
-				continue
-			}
-			if n.raft.CurrentTerm() != term {
-				continue // leadership changed hands meanwhile; a notification follows
-			}
-			n.readyTerm.Store(term)
-			n.updateOwnAddress()
-			n.startLeaderTasks()
-		}
-	}
 }
 
 // OnLeadership registers task to run, in its own goroutine, each time this
@@ -589,7 +570,7 @@ func (n *Node) updateOwnAddress() {
 	}
 	self := n.transport.LocalAddr()
 	for _, s := range f.Configuration().Servers {
-		if s.ID == raft.ServerID(n.cfg.NodeID) && s.Address != self {
+		if s.ID == raft.ServerID(n.raftID) && s.Address != self {
 			n.log.Info("updating own raft address in the configuration", "old", s.Address, "new", self)
 			if err := n.raft.AddVoter(s.ID, self, 0, n.cfg.ApplyTimeout).Error(); err != nil {
 				n.log.Warn("could not update own raft address", "err", err)
@@ -605,6 +586,7 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		close(n.closed)
 		<-n.loopDone
+		n.background.Wait()
 		err = translate(n.raft.Shutdown().Error())
 		n.closeStores()
 	})

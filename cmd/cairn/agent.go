@@ -39,6 +39,7 @@ type agentFlags struct {
 	gossipAddr, gossipAdvertise     string
 	join                            string
 	joinTimeout, deadServerTimeout  time.Duration
+	serverStabilization             time.Duration
 	bootstrapExpect                 int
 	controller                      bool
 	pprofAddr                       string
@@ -70,7 +71,8 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.StringVar(&f.gossipAdvertise, "gossip-advertise", "", "gossip address other nodes dial (default: gossip-addr)")
 	fs.StringVar(&f.join, "join", "", "comma-separated gossip addresses of nodes already in the domain")
 	fs.DurationVar(&f.joinTimeout, "join-timeout", time.Minute, "how long to keep retrying -join before giving up")
-	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "found a new zone only once this many of its members are seen (0: a lone node without -join founds its own)")
+	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "with -join: found a new zone once exactly this many of its members, none with state, are seen (0: a lone node without -join founds its own)")
+	fs.DurationVar(&f.serverStabilization, "server-stabilization-time", cluster.DefaultStabilization, "how long a new member must stay caught up with the leader before it becomes a voter")
 	fs.DurationVar(&f.deadServerTimeout, "dead-server-timeout", 30*time.Second, "how long a failed member stays in the zone's Raft configuration")
 	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address, on a listener of its own (default: off)")
 	fs.StringVar(&f.maxscaleAddr, "maxscale-addr", "127.0.0.1:8989", "address the MaxScale REST API listens on, at /v1/... and /... (empty: off; it is also served at /maxscale/v1/... on -http-addr)")
@@ -147,6 +149,9 @@ func runAgent(args []string) error {
 			return fmt.Errorf("no -node-id given and no hostname: %w", err)
 		}
 	}
+	if err := node.ValidNodeID(f.nodeID); err != nil {
+		return fmt.Errorf("-node-id: %w", err)
+	}
 
 	// Listen before opening the node so that port 0 resolves and the
 	// advertised URL is known.
@@ -182,7 +187,8 @@ func runAgent(args []string) error {
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout, cfg.CommitTimeout = f.heartbeat, f.election, f.lease, f.commit
 	cfg.Logger = log
 	// A lone node (no -join, no -bootstrap-expect above 1) founds its own
-	// zone; otherwise -bootstrap-expect or the zone leader adds it.
+	// zone; with -join, only -bootstrap-expect founds one (safely: see
+	// cluster.BootstrapServers), else the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
 	schema, err := fsm.NewSchema(append(maxscale.Kinds(), mrf.Kinds()...)...)
 	if err != nil {
@@ -204,7 +210,8 @@ func runAgent(args []string) error {
 	// leader may add it (and give it Raft state) at any moment.
 	resumed := n.HasState()
 	c, err := cluster.Start(cluster.Config{
-		Self:            cluster.Meta{ID: n.ID(), Zone: n.Zone(), Controller: f.controller, HTTP: httpURL, Raft: n.RaftAddr(), Version: version},
+		Self: cluster.Meta{ID: n.ID(), Zone: n.Zone(), Controller: f.controller, HTTP: httpURL, Raft: n.RaftAddr(), Version: version,
+			RaftID: n.RaftID(), ZoneID: n.KnownZoneID(), State: resumed, Expect: f.bootstrapExpect},
 		GossipAddr:      f.gossipAddr,
 		GossipAdvertise: f.gossipAdvertise,
 		Join:            splitList(f.join),
@@ -218,7 +225,12 @@ func runAgent(args []string) error {
 	reg.MustRegister(c.Collector())
 	n.SetPeerHTTP(c.HTTPOf)
 	n.OnLeaderChange(c.SetLeader)
-	n.OnLeadership(cluster.NewReconciler(c, n, f.deadServerTimeout).Run)
+	reconciler := cluster.NewReconciler(c, n, f.deadServerTimeout)
+	reconciler.Stabilization = f.serverStabilization
+	n.OnLeadership(reconciler.Run)
+	identityCtx, stopIdentity := context.WithCancel(context.Background())
+	defer stopIdentity()
+	go advertiseIdentity(identityCtx, c, n)
 
 	limits := cairnhttp.NewLimits(f.maxBodyBytes, f.requestTimeout)
 	// The zone's runtime values, stored in Raft, win over the flags: the
@@ -260,11 +272,16 @@ func runAgent(args []string) error {
 	case resumed:
 	case n.HasState():
 		how = "added to the zone by its leader"
-	case f.bootstrapExpect > 1:
+	case f.bootstrapExpect >= 1:
 		how = fmt.Sprintf("waiting for %d members of zone %s to bootstrap it", f.bootstrapExpect, n.Zone())
 		go bootstrapWhenExpected(ctx, c, n, f.bootstrapExpect, log)
 	default:
 		how = "waiting for the zone leader to add it"
+	}
+	if resumed {
+		if err := refuseForeignZone(ctx, c, n); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("cairn %s: node %s of zone %s listening on %s (raft %s, gossip %s), data dir %s: %s\n",
 		version, n.ID(), n.Zone(), httpURL, n.RaftAddr(), c.GossipAddr(), f.dataDir, how)
@@ -301,6 +318,52 @@ func runAgent(args []string) error {
 	}
 	log.Info("stopped")
 	return err
+}
+
+// advertiseIdentity keeps the zone id and "has state" of this node's gossip
+// metadata up to date: a zone leader adds only members of its own zone, and
+// founders found a zone only while nobody has state.
+func advertiseIdentity(ctx context.Context, c *cluster.Cluster, n *node.Node) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		c.SetIdentity(n.KnownZoneID(), n.HasState())
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// foreignZoneGrace is how long after joining a node with state looks for a
+// zone of its name with another identity.
+const foreignZoneGrace = 5 * time.Second
+
+// refuseForeignZone stops a node whose state belongs to another Raft group
+// than the zone of the same name it just joined (a node that once ran
+// alone and founded its own zone, restarted with -join). The zone never
+// adds it (cluster.Reconciler); this tells the operator why and what to do,
+// instead of running beside the zone as a second group with its name.
+func refuseForeignZone(ctx context.Context, c *cluster.Cluster, n *node.Node) error {
+	deadline := time.Now().Add(foreignZoneGrace)
+	for time.Now().Before(deadline) {
+		if own := n.KnownZoneID(); own != "" {
+			if other := c.ForeignZoneID(n.Zone(), own); other != "" {
+				return fmt.Errorf("this node's data dir %s holds the state of zone %q with id %s, but the domain's zone %q has id %s: "+
+					"the two are different Raft groups (did this node once run alone, founding its own zone?). "+
+					"To join the domain's zone, stop this node, remove its data dir and start it again; its own state is then gone. "+
+					"To keep that state as a zone of its own, start it with another -zone",
+					n.DataDir(), n.Zone(), own, n.Zone(), other)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // bootstrapWhenExpected founds the zone once gossip shows the expected

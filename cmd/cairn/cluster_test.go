@@ -1256,7 +1256,7 @@ func Test_ThreeNodes_LeaveWhileAnotherDead_QuorumGuardKeepsVoter(t *testing.T) {
 	var st nodeStatus
 	waitFor(t, leader.id()+" to decide about "+leaving.id(), membershipTimeout, func() bool {
 		st = leader.mustStatus()
-		return st.Voters != 3 || leader.logHas("not removing a failed voter", "id="+leaving.id(), "left the zone")
+		return st.Voters != 3 || leader.logHas("not removing a voter", "id="+leaving.id(), "left the zone")
 	}, nil)
 	if st = leader.mustStatus(); st.Voters != 3 {
 		t.Fatalf("after %s left with %s dead: %+v; want the 3 voters kept (removing it leaves a zone that cannot commit)", leaving.id(), dead.id(), st)

@@ -526,6 +526,9 @@ func (a *agent) mustDo(method, path string, body []byte, want int) reply {
 // nodeStatus is the part of GET /cairn/v1/status the tests read.
 type nodeStatus struct {
 	NodeID            string `json:"node_id"`
+	RaftID            string `json:"raft_id"`
+	ZoneID            string `json:"zone_id"`
+	Voter             bool   `json:"voter"`
 	Zone              string `json:"zone"`
 	State             string `json:"state"`
 	LeaderID          string `json:"leader_id"`

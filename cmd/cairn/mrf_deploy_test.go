@@ -246,10 +246,14 @@ func Test_MRF_Contribution_PutThroughFollower_ForwardedIntact_SurvivesReceiverLo
 	receiver.mustKill()
 	want := sha1Hex(body)
 	for _, a := range others(nodes, receiver) {
-		code, doc, err := getDoc(a.url + "/management/domain/contributions/contribution/big.zip")
-		if err != nil || code != http.StatusOK || doc["sha1"] != want || doc["length"] != float64(len(body)) {
-			t.Fatalf("%s: %d %v %v, want sha1 %s", a.id(), code, doc, err, want)
-		}
+		// A local read: the survivor may still be applying the entry the
+		// leader committed with the receiver's acknowledgement.
+		var last string
+		waitFor(t, a.id()+" to serve the contribution", 10*time.Second, func() bool {
+			code, doc, err := getDoc(a.url + "/management/domain/contributions/contribution/big.zip")
+			last = fmt.Sprintf("%d %v %v", code, doc, err)
+			return err == nil && code == http.StatusOK && doc["sha1"] == want && doc["length"] == float64(len(body))
+		}, func() string { return last + ", want sha1 " + want })
 		res := a.mustGet("mrf.archive", want)
 		var stored struct{ Data []byte }
 		mustUnmarshal(t, res.Body, &stored)

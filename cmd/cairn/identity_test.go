@@ -1,0 +1,188 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Test_NodeThatFoundedItsOwnZone_JoinsAnother_IsRefused reproduces an
+// operator's mistake: a node once started alone (no -join) founded its own
+// zone "default" and took writes; restarted with -join, it finds the
+// domain's zone "default", another Raft group. Before zone ids the leader
+// added it as a voter by name alone, and the two groups' logs merged
+// (acknowledged writes vanished from consistent reads). Now it exits with a
+// message saying what to do, and the zone never adds it.
+func Test_NodeThatFoundedItsOwnZone_JoinsAnother_IsRefused(t *testing.T) {
+	zone := startCluster(t, 3, agentOpts{})
+	leader, _ := mustRoles(t, zone)
+	leader.mustPut("test.zone", "acked", []byte(`{"v":1}`), http.StatusCreated)
+	zoneID := leader.mustStatus().ZoneID
+	if zoneID == "" {
+		t.Fatalf("the zone's leader reports no zone id: %+v", leader.mustStatus())
+	}
+
+	rogueDir := filepath.Join(t.TempDir(), "data")
+	rogue := mustStartAgent(t, agentOpts{dataDir: rogueDir, nodeID: "n4"}) // alone: founds its own zone
+	rogue.mustPut("test.zone", "rogue-only", []byte(`{}`), http.StatusCreated)
+	var rogueID string
+	waitFor(t, "the lone node's zone id", readyTimeout, func() bool {
+		rogueID = rogue.mustStatus().ZoneID
+		return rogueID != ""
+	}, nil)
+	if rogueID == zoneID {
+		t.Fatalf("two zones founded apart share the zone id %s", zoneID)
+	}
+	if code := rogue.mustStop(); code != 0 {
+		t.Fatalf("the lone node exited %d on SIGTERM", code)
+	}
+
+	var join []string
+	for _, a := range zone {
+		join = append(join, a.line.gossip)
+	}
+	ports := freePorts(t, 3)
+	args := append([]string{"agent", "-node-id", "n4", "-data-dir", rogueDir, "-http-addr", hostPort(ports[0]),
+		"-raft-addr", hostPort(ports[1]), "-gossip-addr", hostPort(ports[2]), "-maxscale-addr", "",
+		"-join", strings.Join(join, ",")}, fastRaft...)
+	code, _, stderr := runCairn(t, 60*time.Second, nil, args...)
+	if code == 0 || !strings.Contains(stderr, "different Raft groups") || !strings.Contains(stderr, zoneID) {
+		t.Fatalf("restarted with -join into another zone of its name: exit %d, want non-zero with a message naming both zone ids; stderr:\n%s", code, lastLines([]byte(stderr), 15))
+	}
+	t.Logf("refused: %s", lastLines([]byte(stderr), 1))
+
+	// The zone never took it in, and its data is the zone's own.
+	for _, a := range zone {
+		st := a.mustStatus()
+		if st.Voters != 3 || st.ZoneID != zoneID {
+			t.Errorf("%s after the foreign node's attempt: %+v", a.id(), st)
+		}
+		if r := a.mustDo(http.MethodGet, resPath("test.zone", "acked")+"?consistent", nil, http.StatusOK); len(r.body) == 0 {
+			t.Errorf("%s: acknowledged write missing", a.id())
+		}
+		a.mustDo(http.MethodGet, resPath("test.zone", "rogue-only")+"?consistent", nil, http.StatusNotFound)
+	}
+	waitMembers(t, leader, "n4 never in the configuration", membershipTimeout, func(m membersBody) bool {
+		mi, ok := m.member("n4")
+		return !ok || mi.Suffrage == "none"
+	})
+}
+
+// Test_WipedVoter_RejoinsWhileAPeerLags_NoAcknowledgedWriteLost reproduces
+// amnesia: a voter's data dir is wiped and it comes back under the same
+// node id and address while the only other survivor lags. hashicorp/raft
+// grants votes while it knows no configuration, so the empty node's vote
+// elected the lagging one, and every write it lacked was gone from all
+// replicas once the old leader rejoined. Now a node votes only as a voter
+// of the configuration it knows, and the wiped dir is a new Raft server
+// that the leader adds as a non-voter and promotes once caught up.
+func Test_WipedVoter_RejoinsWhileAPeerLags_NoAcknowledgedWriteLost(t *testing.T) {
+	nodes := startCluster(t, 3, agentOpts{})
+	leader, followers := mustRoles(t, nodes)
+	wiped, lagging := followers[0], followers[1]
+	oldRaftID := wiped.mustStatus().RaftID
+
+	if err := lagging.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			lagging.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	const writes = 20
+	for i := range writes {
+		leader.mustPut("test.amnesia", fmt.Sprint(i), []byte(`{"acked":true}`), http.StatusCreated)
+	}
+	leader.mustKill()
+	wiped.mustKill()
+	if err := os.RemoveAll(wiped.opts.dataDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := lagging.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	stopped = false
+	reborn := mustLaunchAgent(t, wiped.restartOpts())
+
+	// The lagging node campaigns; the empty one must not elect it.
+	end := time.Now().Add(3 * time.Second)
+	for time.Now().Before(end) {
+		for _, a := range []*agent{lagging, reborn} {
+			if r, err := a.do(http.MethodGet, "/cairn/v1/status", nil, nil); err == nil && strings.Contains(string(r.body), `"state":"Leader"`) {
+				t.Fatalf("%s became leader with only the wiped node's vote: %s", a.id(), r.body)
+			}
+		}
+		time.Sleep(pollEvery)
+	}
+
+	back := mustLaunchAgent(t, leader.restartOpts())
+	all := []*agent{back, lagging, reborn}
+	newLeader := mustAgreeOnLeader(t, all, 30*time.Second)
+	for _, a := range all {
+		for i := range writes {
+			waitFor(t, fmt.Sprintf("acknowledged write %d through %s", i, a.id()), 30*time.Second, func() bool {
+				r, err := a.do(http.MethodGet, resPath("test.amnesia", fmt.Sprint(i))+"?consistent", nil, nil)
+				if err == nil && r.status == http.StatusNotFound {
+					t.Fatalf("acknowledged write %d is gone (read through %s, leader %s)", i, a.id(), newLeader.id())
+				}
+				return err == nil && r.status == http.StatusOK
+			}, nil)
+		}
+	}
+	// The wiped node is a new Raft server: the old one removed, the new one
+	// a voter once caught up.
+	waitStatus(t, reborn, "the wiped node a voter again under a new raft id", 60*time.Second, func(st nodeStatus) bool {
+		return st.Voter && st.RaftID != oldRaftID && st.Voters == 3
+	})
+	waitMembers(t, newLeader, "the old raft server gone", membershipTimeout, func(m membersBody) bool {
+		return len(m.Members) >= 3
+	})
+	if st := reborn.mustStatus(); st.ZoneID != newLeader.mustStatus().ZoneID {
+		t.Fatalf("the reborn node's zone id %q differs from the zone's", st.ZoneID)
+	}
+}
+
+// Test_ControllerZone_BootstrapExpect1_WithJoin_ComesUp starts the domain
+// README documents: every node is given every gossip address; the
+// controller founds its one-node zone with -bootstrap-expect 1 (before, a
+// node with -join never founded anything and waited forever), zone1's
+// three nodes found theirs with -bootstrap-expect 3, and the controller's
+// root links to zone1's leader.
+func Test_ControllerZone_BootstrapExpect1_WithJoin_ComesUp(t *testing.T) {
+	gossip := make([]string, 4)
+	for i, p := range freePorts(t, 4) {
+		gossip[i] = hostPort(p)
+	}
+	join := strings.Join(gossip, ",")
+	opts := []agentOpts{{dataDir: filepath.Join(t.TempDir(), "data"), nodeID: "c1", gossipAddr: gossip[0],
+		args: []string{"-controller", "-zone", "controller", "-bootstrap-expect", "1", "-join", join}}}
+	for i := 1; i <= 3; i++ {
+		opts = append(opts, agentOpts{dataDir: filepath.Join(t.TempDir(), "data"), nodeID: fmt.Sprintf("z%d", i), gossipAddr: gossip[i],
+			args: []string{"-zone", "zone1", "-bootstrap-expect", "3", "-join", join}})
+	}
+	agents := mustLaunchAgents(t, opts...)
+	for _, a := range agents {
+		a.mustBeReady()
+	}
+	controller, zone1 := agents[0], agents[1:]
+	cst := controller.mustStatus()
+	if cst.Voters != 1 || cst.ZoneID == "" {
+		t.Fatalf("controller zone: %+v, want one voter and a zone id", cst)
+	}
+	zoneID := zone1[0].mustStatus().ZoneID
+	for _, a := range zone1 {
+		st := a.mustStatus()
+		if st.Voters != 3 || st.ZoneID == "" || st.ZoneID != zoneID || st.ZoneID == cst.ZoneID {
+			t.Fatalf("zone1 member %s: %+v (zone1 id %s, controller zone id %s)", a.id(), st, zoneID, cst.ZoneID)
+		}
+	}
+	url, doc := mustReachZoneLeader(t, controller.url+"/management/domain", "zone1", "")
+	t.Logf("controller links zone1's leader %v at %s", doc["leader"], url)
+}
