@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"cairn/http/httpx"
 	"cairn/http/native"
 )
 
@@ -35,7 +36,14 @@ type Leadership interface {
 	IsLeader() bool
 	Leader() (id, httpURL string)
 	WaitIndex(ctx context.Context, index uint64) error
+	// ReadBarrier makes the next local read linearizable; leader only.
+	ReadBarrier(ctx context.Context) error
 }
+
+// CaughtUpHeader is set to "false" on a forwarded write's answer when this
+// node had not applied the write yet when it answered (it waited
+// catchUpWait): a read through this node right after may not see it.
+const CaughtUpHeader = "X-Cairn-Caught-Up"
 
 // forwarder proxies writes and consistent reads to the zone leader.
 type forwarder struct {
@@ -73,7 +81,7 @@ func mustForward(r *http.Request) bool {
 func (f *forwarder) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !mustForward(r) || f.node.IsLeader() {
-			next.ServeHTTP(w, r)
+			f.serveHere(next, w, r)
 			return
 		}
 		if by := r.Header.Get(HopHeader); by != "" {
@@ -97,7 +105,7 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 				return
 			}
 			if leaderURL == "" { // this node became leader meanwhile
-				next.ServeHTTP(w, r)
+				f.serveHere(next, w, r)
 				return
 			}
 			if !forwarded {
@@ -119,6 +127,29 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 			}
 		}
 	})
+}
+
+// serveHere serves r on this node. A ?consistent read first passes the
+// leader's read barrier, here, once, for every dialect: a deposed leader
+// that still believes it leads answers 503 instead of its stale view.
+func (f *forwarder) serveHere(next http.Handler, w http.ResponseWriter, r *http.Request) {
+	if isConsistentRead(r) {
+		if err := f.node.ReadBarrier(r.Context()); err != nil {
+			native.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("a consistent read needs the zone leader's confirmation: %v; retry", err))
+			return
+		}
+		r = r.WithContext(httpx.WithReadBarrier(r.Context()))
+	}
+	next.ServeHTTP(w, r)
+}
+
+// isConsistentRead reports whether r is a read that asks for ?consistent.
+func isConsistentRead(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return r.URL.Query().Has("consistent")
+	}
+	return false
 }
 
 // unreadBody lets a forward be retried when the leader refused the
@@ -220,6 +251,7 @@ func (f *forwarder) proxy(leaderURL string, retry func(error) bool) http.Handler
 			ctx, cancel := context.WithTimeout(resp.Request.Context(), catchUpWait)
 			defer cancel()
 			if err := f.node.WaitIndex(ctx, idx); err != nil {
+				resp.Header.Set(CaughtUpHeader, "false")
 				f.log.Warn("answering a forwarded write before this node applied it", "index", idx, "err", err)
 			}
 			return nil

@@ -24,6 +24,7 @@ func (f followerOf) ID() string                                    { return "n1"
 func (f followerOf) IsLeader() bool                                { return false }
 func (f followerOf) Leader() (string, string)                      { return f.leaderID, f.leaderURL }
 func (f followerOf) WaitIndex(ctx context.Context, _ uint64) error { return nil }
+func (f followerOf) ReadBarrier(ctx context.Context) error         { return nil }
 
 // forwardOnce sends one PUT through a forwarder that sees leader, with the
 // request's context bounded by timeout, and returns the status answered.

@@ -54,7 +54,7 @@ func (a *API) readView(w http.ResponseWriter, r *http.Request, p params) (*fsm.V
 		stop()
 		cancel()
 	}
-	if p.Consistency() == Consistent {
+	if p.Consistency() == Consistent && !httpx.ReadBarrierDone(r.Context()) {
 		if err := a.node.ReadBarrier(r.Context()); err != nil {
 			return nil, err
 		}
