@@ -2,7 +2,10 @@ package jepsen
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -17,10 +20,12 @@ const (
 	FaultPartition = "partition" // majority/minority, an isolated leader, or a bridge
 	FaultMember    = "member"    // a node leaves the zone (SIGTERM), then rejoins
 	FaultFailpoint = "failpoint" // crash or stall a node at a named failpoint
+	FaultWipe      = "wipe"      // kill -9 a node, wipe its data dir, restart it under the same id and addresses
+	FaultRogue     = "rogue"     // a node that founded its own zone of the same name tries to join
 )
 
 // AllFaults is every fault the nemesis knows.
-var AllFaults = []string{FaultKill, FaultPause, FaultPartition, FaultMember, FaultFailpoint}
+var AllFaults = []string{FaultKill, FaultPause, FaultPartition, FaultMember, FaultFailpoint, FaultWipe, FaultRogue}
 
 // nemesis injects one fault at a time, drawn from its random source, into
 // the zone until its context ends, then heals everything.
@@ -32,6 +37,13 @@ type nemesis struct {
 	mu     sync.Mutex
 	// injected counts faults by a finer name ("partition isolated leader").
 	injected map[string]int
+	// anomalies are what the faults themselves found wrong (a rogue node
+	// that was let in).
+	anomalies []string
+	// wiping is set while a wiped node has not become a voter again: a
+	// second wipe then could take a majority's data.
+	wiping bool
+	rogues int
 }
 
 func (n *nemesis) run(ctx context.Context) {
@@ -93,7 +105,77 @@ func (n *nemesis) inject(ctx context.Context, f string, rng *rand.Rand) {
 		n.restart(victim, nil)
 	case FaultFailpoint:
 		n.failpoint(ctx, rng, victim, hold)
+	case FaultWipe:
+		n.wipe(ctx, victim, hold)
+	case FaultRogue:
+		n.mu.Lock()
+		n.rogues++
+		k := n.rogues
+		n.mu.Unlock()
+		n.note("rogue join", "a node that founded its own zone jepsen joins the domain (rogue%d)", k)
+		switch err := z.RogueJoin(ctx, rng, k); {
+		case errors.Is(err, errRogueNotTried):
+			n.logf("nemesis: rogue%d: %v", k, err)
+		case err != nil:
+			n.anomaly("rogue join: %v", err)
+		}
 	}
+}
+
+// wipe kills victim, removes its data dir and restarts it under the same
+// node id and addresses: it must come back as a new Raft server, caught up
+// before it votes. Only one wipe at a time, and only while every node is a
+// voter: wiping a majority's data is a loss no system survives.
+func (n *nemesis) wipe(ctx context.Context, victim *Node, hold time.Duration) {
+	z := n.zone
+	n.mu.Lock()
+	busy := n.wiping
+	n.wiping = true
+	n.mu.Unlock()
+	if busy {
+		return
+	}
+	defer func() {
+		n.mu.Lock()
+		n.wiping = false
+		n.mu.Unlock()
+	}()
+	l := z.Leader(context.Background())
+	if l == nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	st, err := l.Status(sctx, false)
+	cancel()
+	if err != nil || st.Voters != len(z.Nodes) {
+		return
+	}
+	n.note("wipe and rejoin", "wipe %s: kill -9, remove its data dir, restart it", victim.ID)
+	victim.Kill()
+	if err := os.RemoveAll(victim.DataDir()); err != nil {
+		n.logf("nemesis: wiping %s: %v", victim.ID, err)
+	}
+	sleepCtx(ctx, hold)
+	n.restart(victim, nil)
+	// Hold further wipes until the new server is a voter again (or the run
+	// ends: healing waits for it then).
+	for ctx.Err() == nil {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := victim.Status(sctx, false)
+		cancel()
+		if err == nil && st.Voter && st.Voters == len(z.Nodes) {
+			return
+		}
+		sleepCtx(ctx, 200*time.Millisecond)
+	}
+}
+
+// anomaly records something a fault found wrong.
+func (n *nemesis) anomaly(format string, args ...any) {
+	n.logf("nemesis: ANOMALY: "+format, args...)
+	n.mu.Lock()
+	n.anomalies = append(n.anomalies, fmt.Sprintf(format, args...))
+	n.mu.Unlock()
 }
 
 // partition cuts the zone one of three ways.

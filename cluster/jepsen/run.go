@@ -178,6 +178,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	go func() { defer wg.Done(); nem.run(runCtx) }()
 	wg.Wait()
 
+	rep.Anomalies = append(rep.Anomalies, nem.anomalies...)
 	cfg.Logf("jepsen: healing")
 	healed := time.Now()
 	zone.Net.Heal()

@@ -29,6 +29,9 @@ type Zone struct {
 	Dir   string
 	Net   *Net
 	Nodes []*Node
+	// Join is the -join list of the zone's nodes: their gossip proxies.
+	Join []string
+	bin  string
 }
 
 // Node is one member of the zone, across its restarts.
@@ -90,7 +93,7 @@ func StartZone(ctx context.Context, bin, dir string, n int, rng *rand.Rand) (*Zo
 	for i := range ips {
 		ips[i] = nodeIP(i)
 	}
-	z := &Zone{Dir: dir, Net: NewNet(ips)}
+	z := &Zone{Dir: dir, Net: NewNet(ips), bin: bin}
 	var join []string
 	type ports struct{ http, raft, raftProxy, gossip, gossipProxy string }
 	all := make([]ports, n)
@@ -130,6 +133,7 @@ func StartZone(ctx context.Context, bin, dir string, n int, rng *rand.Rand) (*Zo
 		}
 		join = append(join, p.gossipProxy)
 	}
+	z.Join = join
 	for i, p := range all {
 		nd := &Node{Index: i, ID: fmt.Sprintf("n%d", i+1), IP: ips[i], HTTP: "http://" + p.http, bin: bin,
 			dir:    filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
@@ -354,6 +358,9 @@ func (nd *Node) ArmFailpoint(ctx context.Context, name, action string) error {
 	}
 	return nil
 }
+
+// DataDir is the node's data dir.
+func (nd *Node) DataDir() string { return filepath.Join(nd.dir, "data") }
 
 // Leader returns the node that the running nodes agree leads, or nil.
 func (z *Zone) Leader(ctx context.Context) *Node {
