@@ -68,6 +68,10 @@ type Cluster struct {
 	// once gossip also sees it go, so a forged message cannot remove a
 	// live member.
 	announced map[string]announcement
+	// suspects are the members this node's own probe failed to reach and
+	// that have not answered one since (memberlist v0.5.4 does not expose
+	// its suspect state; see logWriter and NotifyPingComplete).
+	suspects map[string]bool
 }
 
 // announcement is a member's "leaving" message.
@@ -88,7 +92,7 @@ func Start(cfg Config) (*Cluster, error) {
 		log = slog.Default()
 	}
 	c := &Cluster{cfg: cfg, log: log.With("component", "cluster"), self: cfg.Self,
-		members: map[string]*Member{}, changed: make(chan struct{}, 1), announced: map[string]announcement{}}
+		members: map[string]*Member{}, changed: make(chan struct{}, 1), announced: map[string]announcement{}, suspects: map[string]bool{}}
 	c.self.Boot = strconv.FormatInt(time.Now().UnixNano(), 36)
 	if _, err := c.self.encode(); err != nil {
 		return nil, err
@@ -111,7 +115,8 @@ func Start(cfg Config) (*Cluster, error) {
 	// A node restarted on a new address reclaims its name once the old
 	// address is declared dead, instead of being refused as a conflict.
 	mc.DeadNodeReclaimTime = time.Second
-	mc.Logger = stdlog.New(logWriter{c.log}, "", 0)
+	mc.Logger = stdlog.New(logWriter{log: c.log, suspect: c.markSuspect}, "", 0)
+	mc.Ping = pings{c}
 	t, err := newBoundTransport(host, port, mc)
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
@@ -213,19 +218,11 @@ func (c *Cluster) Self() Meta {
 // Members returns every node of the domain gossip knows of, this one
 // included, sorted by zone and id.
 func (c *Cluster) Members() []Member {
-	suspect := map[string]bool{}
-	if c.ml != nil {
-		for _, n := range c.ml.Members() {
-			if n.State == memberlist.StateSuspect {
-				suspect[n.Name] = true
-			}
-		}
-	}
 	c.mu.RLock()
 	out := make([]Member, 0, len(c.members))
 	for _, m := range c.members {
 		mm := *m
-		if mm.Status == StatusAlive && suspect[mm.ID] {
+		if mm.Status == StatusAlive && c.suspects[mm.ID] {
 			mm.Status = StatusSuspect
 		}
 		out = append(out, mm)
@@ -248,7 +245,11 @@ func (c *Cluster) Member(id string) (Member, bool) {
 	if !ok {
 		return Member{}, false
 	}
-	return *m, true
+	mm := *m
+	if mm.Status == StatusAlive && c.suspects[id] {
+		mm.Status = StatusSuspect
+	}
+	return mm, true
 }
 
 // HTTPOf returns the HTTP URL node id advertises, or "".
@@ -399,6 +400,7 @@ func (c *Cluster) setMember(n *memberlist.Node, status string) {
 	if ok && old.Status == StatusLeft && (status == StatusDead || meta.Boot != "" && meta.Boot == old.Boot) {
 		status = StatusLeft
 	}
+	delete(c.suspects, meta.ID) // news of it: alive again, or gone
 	m := &Member{Meta: meta, GossipAddr: n.Address(), Status: status, Since: time.Now()}
 	if ok && old.Status == status {
 		m.Since = old.Since
@@ -410,6 +412,37 @@ func (c *Cluster) setMember(n *memberlist.Node, status string) {
 			c.log.Info("member "+status, "id", meta.ID, "zone", meta.Zone, "gossip", m.GossipAddr, "raft", meta.Raft, "http", meta.HTTP)
 		}
 		c.notifyChange()
+	}
+}
+
+// markSuspect records that this node's probe of member name failed.
+func (c *Cluster) markSuspect(name string) {
+	c.mu.Lock()
+	m, ok := c.members[name]
+	known := ok && m.Status == StatusAlive && !c.suspects[name]
+	if known {
+		c.suspects[name] = true
+	}
+	c.mu.Unlock()
+	if known {
+		c.log.Info("member suspect", "id", name)
+		c.notifyChange()
+	}
+}
+
+// pings hears memberlist's successful probes: a suspect member that
+// answers one is alive again.
+type pings struct{ c *Cluster }
+
+func (p pings) AckPayload() []byte { return nil }
+func (p pings) NotifyPingComplete(other *memberlist.Node, _ time.Duration, _ []byte) {
+	p.c.mu.Lock()
+	was := p.c.suspects[other.Name]
+	delete(p.c.suspects, other.Name)
+	p.c.mu.Unlock()
+	if was {
+		p.c.log.Info("member alive again", "id", other.Name)
+		p.c.notifyChange()
 	}
 }
 

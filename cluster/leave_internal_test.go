@@ -77,7 +77,7 @@ func Test_Member_ForgedLeavingMessage_DoesNotRemoveIt(t *testing.T) {
 
 func newLeaveTestCluster(t *testing.T) (*Cluster, func(Meta) *memberlist.Node, func() string) {
 	c := &Cluster{log: slog.New(slog.NewTextHandler(io.Discard, nil)), members: map[string]*Member{},
-		changed: make(chan struct{}, 1), announced: map[string]announcement{}}
+		changed: make(chan struct{}, 1), announced: map[string]announcement{}, suspects: map[string]bool{}}
 	node := func(m Meta) *memberlist.Node {
 		b, err := m.encode()
 		if err != nil {
@@ -93,4 +93,29 @@ func newLeaveTestCluster(t *testing.T) (*Cluster, func(Meta) *memberlist.Node, f
 		return m.Status
 	}
 	return c, node, status
+}
+
+// A failed probe (which memberlist only logs) makes an alive member
+// suspect; an answered probe or any news of it ends that.
+func Test_Member_Suspect_FromFailedProbe_UntilItAnswers(t *testing.T) {
+	c, node, status := newLeaveTestCluster(t)
+	run1 := Meta{ID: "n2", Zone: "z", HTTP: "http://127.0.0.1:1", Raft: "127.0.0.1:2", Boot: "run1"}
+	c.setMember(node(run1), StatusAlive)
+	w := logWriter{log: c.log, suspect: c.markSuspect}
+	w.Write([]byte("[INFO] memberlist: Suspect n2 has failed, no acks received"))
+	if got := status(); got != StatusSuspect {
+		t.Fatalf("after a failed probe: %s, want %s", got, StatusSuspect)
+	}
+	if ms := c.Members(); len(ms) != 1 || ms[0].Status != StatusSuspect {
+		t.Fatalf("Members: %+v", ms)
+	}
+	pings{c}.NotifyPingComplete(&memberlist.Node{Name: "n2"}, 0, nil)
+	if got := status(); got != StatusAlive {
+		t.Fatalf("after it answered a probe: %s, want %s", got, StatusAlive)
+	}
+	w.Write([]byte("[INFO] memberlist: Suspect n2 has failed, no acks received"))
+	c.setMember(node(run1), StatusDead)
+	if got := status(); got != StatusDead {
+		t.Fatalf("a suspect that failed: %s, want %s", got, StatusDead)
+	}
 }

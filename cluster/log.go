@@ -8,8 +8,12 @@ import (
 )
 
 // logWriter turns memberlist's "[LEVEL] memberlist: message" lines into
-// slog records.
-type logWriter struct{ log *slog.Logger }
+// slog records. memberlist's only word that this node's probe of a member
+// failed (it now suspects it) is such a line: suspect, if set, hears it.
+type logWriter struct {
+	log     *slog.Logger
+	suspect func(name string)
+}
 
 func (w logWriter) Write(p []byte) (int, error) {
 	line := string(bytes.TrimSpace(p))
@@ -22,6 +26,11 @@ func (w logWriter) Write(p []byte) (int, error) {
 		}
 	}
 	line = strings.TrimPrefix(line, "memberlist: ")
+	if name, ok := strings.CutPrefix(line, "Suspect "); ok && w.suspect != nil {
+		if name, ok = strings.CutSuffix(name, " has failed, no acks received"); ok {
+			w.suspect(name)
+		}
+	}
 	w.log.Log(context.Background(), level, line)
 	return len(p), nil
 }
