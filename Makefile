@@ -42,7 +42,7 @@ test: fmt-check vet
 # A fault-injection campaign (cluster/jepsen) against a zone of NODES real
 # agents built with failpoints: DURATION of load and faults, drawn from
 # SEED (0: from the clock; the report prints it). FAULTS narrows the
-# faults (comma-separated: kill,pause,partition,member,failpoint). On a
+# faults (comma-separated: kill,pause,partition,member,failpoint,wipe,rogue). On a
 # failed check the report names the directory kept with the history,
 # porcupine's history.html and the nodes' logs.
 DURATION ?= 60s

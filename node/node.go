@@ -138,7 +138,9 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft transport on %s: %w", cfg.RaftAddr, err)
 	}
-	n.transport = newVoteGuardTransport(nt, raft.ServerID(n.raftID))
+	n.transport = newVoteGuardTransport(nt, raft.ServerID(n.raftID), func(index, term uint64) bool {
+		return holdsEntry(logs, snaps, index, term)
+	})
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.raftID)

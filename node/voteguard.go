@@ -1,15 +1,17 @@
 package node
 
 import (
+	"io"
 	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 )
 
-// voteGuardTransport is raft's network transport with one rule added: this
-// node grants no vote (nor pre-vote) unless it is a voter in the
-// configuration it knows.
+// voteGuardTransport is raft's network transport with two rules added.
+//
+// First, this node grants no vote (nor pre-vote) unless it is a voter in
+// the configuration it knows.
 //
 // hashicorp/raft grants votes while it knows no configuration at all (it
 // takes that for a zone being bootstrapped). A voter whose data dir was
@@ -20,19 +22,31 @@ import (
 // by then its log holds everything committed before that configuration.
 // A zone's founders are voters in their bootstrap configuration, so
 // founding elections are unaffected.
+//
+// Second, a snapshot older than this node's log is acknowledged without
+// being installed (Raft §7: "retain log entries following it and reply").
+// hashicorp/raft would install it and take its configuration for the
+// latest, forgetting a newer configuration entry in the log: a wiped node
+// restarted on its old address got such a snapshot from the leader's last
+// replication to its old, removed server, came to believe it was a
+// non-voter again while the leader counted its vote, and the zone could no
+// longer elect a leader once one more node failed.
 type voteGuardTransport struct {
 	*raft.NetworkTransport
 	self     raft.ServerID
 	raft     atomic.Pointer[raft.Raft] // nil until raft.NewRaft returns: no votes before
 	consumer chan raft.RPC
 	refused  atomic.Uint64 // votes refused, for tests and logs
+	// holds reports whether this node's log or snapshot holds the entry at
+	// index with term.
+	holds func(index, term uint64) bool
 
 	closed    chan struct{}
 	closeOnce sync.Once
 }
 
-func newVoteGuardTransport(t *raft.NetworkTransport, self raft.ServerID) *voteGuardTransport {
-	g := &voteGuardTransport{NetworkTransport: t, self: self, consumer: make(chan raft.RPC), closed: make(chan struct{})}
+func newVoteGuardTransport(t *raft.NetworkTransport, self raft.ServerID, holds func(index, term uint64) bool) *voteGuardTransport {
+	g := &voteGuardTransport{NetworkTransport: t, self: self, holds: holds, consumer: make(chan raft.RPC), closed: make(chan struct{})}
 	go g.filter()
 	return g
 }
@@ -86,8 +100,28 @@ func (g *voteGuardTransport) refusal(rpc raft.RPC) any {
 		if !g.mayVote() {
 			return &raft.RequestPreVoteResponse{RPCHeader: g.header(), Term: req.Term, Granted: false}
 		}
+	case *raft.InstallSnapshotRequest:
+		if g.staleSnapshot(req) {
+			// The sender streams the snapshot after the request: read it
+			// off so the connection stays usable.
+			if rpc.Reader != nil {
+				io.Copy(io.Discard, io.LimitReader(rpc.Reader, req.Size))
+			}
+			return &raft.InstallSnapshotResponse{RPCHeader: g.header(), Term: req.Term, Success: true}
+		}
 	}
 	return nil
+}
+
+// staleSnapshot reports whether req offers a snapshot this node's log
+// already goes past, in the current term: it holds the snapshot's last
+// entry (so, by Raft's log matching, everything before it) and more.
+func (g *voteGuardTransport) staleSnapshot(req *raft.InstallSnapshotRequest) bool {
+	r := g.raft.Load()
+	if r == nil || g.holds == nil || req.Term != r.CurrentTerm() || req.LastLogIndex >= r.LastIndex() {
+		return false
+	}
+	return g.holds(req.LastLogIndex, req.LastLogTerm)
 }
 
 func (g *voteGuardTransport) header() raft.RPCHeader {
@@ -106,4 +140,20 @@ func (g *voteGuardTransport) mayVote() bool {
 		}
 	}
 	return false
+}
+
+// holdsEntry reports whether the log holds the entry at index with term,
+// or the newest snapshot covers index (a snapshot holds only committed
+// entries, which every later leader's log holds too).
+func holdsEntry(logs raft.LogStore, snaps raft.SnapshotStore, index, term uint64) bool {
+	var l raft.Log
+	if err := logs.GetLog(index, &l); err == nil {
+		return l.Term == term
+	}
+	metas, err := snaps.List()
+	if err != nil || len(metas) == 0 {
+		return false
+	}
+	newest := metas[0]
+	return newest.Index > index || newest.Index == index && newest.Term == term
 }

@@ -140,15 +140,13 @@ func (n *nemesis) wipe(ctx context.Context, victim *Node, hold time.Duration) {
 		n.wiping = false
 		n.mu.Unlock()
 	}()
-	l := z.Leader(context.Background())
-	if l == nil {
-		return
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	st, err := l.Status(sctx, false)
-	cancel()
-	if err != nil || st.Voters != len(z.Nodes) {
-		return
+	for _, nd := range z.Nodes {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := nd.Status(sctx, false)
+		cancel()
+		if err != nil || !st.Voter || st.Voters != len(z.Nodes) {
+			return // not every node is a voter of the whole zone (yet)
+		}
 	}
 	n.note("wipe and rejoin", "wipe %s: kill -9, remove its data dir, restart it", victim.ID)
 	victim.Kill()
