@@ -137,14 +137,14 @@ func Test_Deployments_DeployToZones_409_UndeployThenUninstall(t *testing.T) {
 	}
 
 	// No ?zone: every zone of the domain, each pending.
-	w := f.send(t, http.MethodPost, calcDeployment, nil, 0)
+	w := f.send(t, http.MethodPost, calcDeployment+"?async", nil, 0)
 	if w.Code != http.StatusCreated || w.Body.Len() != 0 || w.Header().Get("Location") != "http://localhost:8180"+calcDeployment {
 		t.Fatalf("deploy: %d %q Location %q", w.Code, w.Body, w.Header().Get("Location"))
 	}
 	if got := zoneStates(t, f, calcDeployment); fmt.Sprint(got) != "map[default:pending zone1:pending]" {
 		t.Errorf("zones %v", got)
 	}
-	w = f.send(t, http.MethodPut, calcDeployment+"?zone=zone1", nil, 0)
+	w = f.send(t, http.MethodPut, calcDeployment+"?async&zone=zone1", nil, 0)
 	if w.Code != http.StatusConflict || message(t, w) != "Contribution already deployed: calculator.zip" {
 		t.Errorf("second deploy: %d %s", w.Code, w.Body)
 	}
@@ -154,11 +154,11 @@ func Test_Deployments_DeployToZones_409_UndeployThenUninstall(t *testing.T) {
 	if w.Code != http.StatusBadRequest || message(t, w) != "Contribution must be undeployed before it is uninstalled: calculator.zip" {
 		t.Errorf("uninstall while deployed: %d %s", w.Code, w.Body)
 	}
-	w = f.send(t, http.MethodDelete, calcDeployment, nil, 0)
+	w = f.send(t, http.MethodDelete, calcDeployment+"?async", nil, 0)
 	if w.Code != http.StatusOK || w.Body.Len() != 0 {
 		t.Fatalf("undeploy: %d %q", w.Code, w.Body)
 	}
-	if w = f.send(t, http.MethodDelete, calcDeployment, nil, 0); w.Code != http.StatusNotFound {
+	if w = f.send(t, http.MethodDelete, calcDeployment+"?async", nil, 0); w.Code != http.StatusNotFound {
 		t.Errorf("second undeploy: %d %s", w.Code, w.Body)
 	}
 	if w = f.send(t, http.MethodDelete, calcPath, nil, 0); w.Code != http.StatusOK {
@@ -169,7 +169,7 @@ func Test_Deployments_DeployToZones_409_UndeployThenUninstall(t *testing.T) {
 func Test_Deployments_Report_BadInputAndStaleGeneration(t *testing.T) {
 	f := newDomain(t)
 	mustInstall(t, f, "calculator.zip", "calculator.zip")
-	f.send(t, http.MethodPost, calcDeployment+"?zone=zone1", nil, 0)
+	f.send(t, http.MethodPost, calcDeployment+"?async&zone=zone1", nil, 0)
 	gen := docOf(t, f.send(t, http.MethodGet, calcDeployment, nil, 0))["generation"].(float64)
 	report := calcDeployment + "/report"
 	for body, want := range map[string]int{
@@ -199,7 +199,7 @@ func Test_Deployer_FollowsController_AppliesReportsAndRemoves(t *testing.T) {
 	runDeployer(t, zone.node, fc)
 
 	mustInstall(t, ctl, "calculator.zip", "calculator.zip")
-	ctl.send(t, http.MethodPut, calcDeployment+"?zone=zone1", nil, 0)
+	ctl.send(t, http.MethodPut, calcDeployment+"?async&zone=zone1", nil, 0)
 	waitFor(t, func() bool { return zoneStates(t, ctl, calcDeployment)["zone1"] == mrf.StateDeployed })
 	// The zone's own store holds the deployment and the archive.
 	v := zone.node.store.View()
@@ -231,7 +231,7 @@ func Test_Deployer_FollowsController_AppliesReportsAndRemoves(t *testing.T) {
 	// with the reason, and adds nothing to the zone.
 	mustInstall(t, ctl, "clash.zip", "calculator-clash.zip")
 	clash := "/management/domain/deployments/contribution/clash.zip"
-	ctl.send(t, http.MethodPut, clash+"?zone=zone1", nil, 0)
+	ctl.send(t, http.MethodPut, clash+"?async&zone=zone1", nil, 0)
 	waitFor(t, func() bool { return strings.HasPrefix(zoneStates(t, ctl, clash)["zone1"], mrf.StateFailed) })
 	if got := zoneStates(t, ctl, clash)["zone1"]; !strings.Contains(got, "CalculatorComponent") || !strings.Contains(got, "calculator.zip") {
 		t.Errorf("failure reason %q", got)
@@ -241,7 +241,7 @@ func Test_Deployer_FollowsController_AppliesReportsAndRemoves(t *testing.T) {
 	}
 
 	// Undeploy: the zone removes the deployment and its archive.
-	ctl.send(t, http.MethodDelete, calcDeployment, nil, 0)
+	ctl.send(t, http.MethodDelete, calcDeployment+"?async", nil, 0)
 	waitFor(t, func() bool {
 		v := zone.node.store.View()
 		return v.Get(mrf.KindZoneDeployment, "calculator.zip") == nil && v.Get(mrf.KindZoneArchive, calculatorSHA1) == nil
@@ -263,7 +263,7 @@ func Test_Deployer_NewLeader_FinishesWhatTheOldOneBegan(t *testing.T) {
 	// report it; then it loses its leadership.
 	fc.reportFails.Store(true)
 	stop := runDeployer(t, zone.node, fc)
-	ctl.send(t, http.MethodPut, calcDeployment+"?zone=zone1", nil, 0)
+	ctl.send(t, http.MethodPut, calcDeployment+"?async&zone=zone1", nil, 0)
 	waitFor(t, func() bool { return zone.node.store.View().Get(mrf.KindZoneDeployment, "calculator.zip") != nil })
 	stop()
 	if got := zoneStates(t, ctl, calcDeployment)["zone1"]; got != mrf.StatePending {
@@ -277,9 +277,9 @@ func Test_Deployer_NewLeader_FinishesWhatTheOldOneBegan(t *testing.T) {
 
 	// While no leader follows, calculator.zip is deployed anew (another
 	// generation) and greeting.zip deployed; the next leader converges.
-	ctl.send(t, http.MethodDelete, calcDeployment, nil, 0)
-	ctl.send(t, http.MethodPut, calcDeployment+"?zone=zone1", nil, 0)
-	ctl.send(t, http.MethodPut, "/management/domain/deployments/contribution/greeting.zip?zone=zone1", nil, 0)
+	ctl.send(t, http.MethodDelete, calcDeployment+"?async", nil, 0)
+	ctl.send(t, http.MethodPut, calcDeployment+"?async&zone=zone1", nil, 0)
+	ctl.send(t, http.MethodPut, "/management/domain/deployments/contribution/greeting.zip?async&zone=zone1", nil, 0)
 	gen := docOf(t, ctl.send(t, http.MethodGet, calcDeployment, nil, 0))["generation"].(float64)
 	runDeployer(t, zone.node, fc)
 	waitFor(t, func() bool {

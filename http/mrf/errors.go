@@ -84,6 +84,8 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, httpx.ErrBodyTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errPending):
+		return http.StatusGatewayTimeout
 	case errors.Is(err, errValidation):
 		return statusValidation
 	case errors.Is(err, errConflict), errors.Is(err, fsm.ErrConflict):

@@ -47,6 +47,9 @@ type Node interface {
 	HTTPURL() string
 	Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error)
 	View() *fsm.View
+	// WaitIndex blocks until the local store has applied index, or ctx
+	// ends.
+	WaitIndex(ctx context.Context, index uint64) error
 	// Leader is the zone leader's id and HTTP URL as Raft knows them.
 	Leader() (id, httpURL string)
 }
@@ -81,6 +84,9 @@ type Deps struct {
 	Node       Node
 	Membership Membership
 	Runtime    Runtime
+	// DeployTimeout bounds a synchronous deploy or undeploy (0:
+	// DefaultDeployTimeout).
+	DeployTimeout time.Duration
 }
 
 // api holds the handlers' dependencies.

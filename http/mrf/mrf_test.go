@@ -42,10 +42,13 @@ func newFakeNode(id, zone, url string) *fakeNode {
 	return &fakeNode{id: id, zone: zone, url: url, leaderID: id, leaderURL: url, store: fsm.NewStore(schema)}
 }
 
-func (n *fakeNode) ID() string                   { return n.id }
-func (n *fakeNode) Zone() string                 { return n.zone }
-func (n *fakeNode) HTTPURL() string              { return n.url }
-func (n *fakeNode) View() *fsm.View              { return n.store.View() }
+func (n *fakeNode) ID() string      { return n.id }
+func (n *fakeNode) Zone() string    { return n.zone }
+func (n *fakeNode) HTTPURL() string { return n.url }
+func (n *fakeNode) View() *fsm.View { return n.store.View() }
+func (n *fakeNode) WaitIndex(ctx context.Context, index uint64) error {
+	return n.store.WaitIndex(ctx, index)
+}
 func (n *fakeNode) Leader() (id, httpURL string) { return n.leaderID, n.leaderURL }
 func (n *fakeNode) Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
 	n.mu.Lock()
