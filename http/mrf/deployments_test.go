@@ -292,3 +292,68 @@ func Test_Deployer_NewLeader_FinishesWhatTheOldOneBegan(t *testing.T) {
 		t.Errorf("zone holds calculator.zip at generation %d, want %v", zd.Generation, gen)
 	}
 }
+
+func Test_Deploy_Synchronous_201WhenDeployed_420WhenAZoneFails_504WhenPending(t *testing.T) {
+	ms := &fakeMembership{members: []cluster.Member{
+		member("c1", "default", "http://localhost:8180", true, cluster.StatusAlive),
+		member("z1", "zone1", "http://10.0.1.8:8182", false, cluster.StatusAlive),
+	}, leaders: map[string]string{"default": "c1"}}
+	ctl := newFixtureWith(t, newFakeNode("c1", "default", "http://localhost:8180"), ms, func(d *mrf.Deps) {
+		d.DeployTimeout = 300 * time.Millisecond
+	})
+	// The controller's zone follows its own deployments; zone1 has no
+	// leader that does.
+	runDeployer(t, ctl.node, &fakeController{f: ctl})
+	mustInstall(t, ctl, "Calculator.zip", "calculator.zip")
+	mustInstall(t, ctl, "clash.zip", "calculator-clash.zip")
+
+	// Deployed in zone default by the time the answer comes.
+	dep := "/management/domain/deployments/contribution/calculator.ZIP"
+	w := ctl.send(t, http.MethodPost, dep+"?zone=default", nil, 0)
+	if w.Code != http.StatusCreated || w.Header().Get("Location") != "http://localhost:8180/management/domain/deployments/contribution/Calculator.zip" {
+		t.Fatalf("deploy: %d %s Location %q", w.Code, w.Body, w.Header().Get("Location"))
+	}
+	if got := zoneStates(t, ctl, dep); fmt.Sprint(got) != "map[default:deployed]" {
+		t.Errorf("zones after a synchronous deploy: %v", got)
+	}
+	comps := docOf(t, ctl.send(t, http.MethodGet, "/management/domain/components", nil, 0))
+	if n := len(comps["components"].([]any)); n != 2 {
+		t.Errorf("components right after deploy: %v", comps)
+	}
+
+	// A zone that fails: 420 with the zone's reason in "value", and the
+	// deployment taken back.
+	clash := "/management/domain/deployments/contribution/clash.zip"
+	w = ctl.send(t, http.MethodPost, clash+"?zone=default", nil, 0)
+	var entity struct {
+		SelfLink mrf.Link `json:"selfLink"`
+		Value    []string `json:"value"`
+	}
+	if w.Code != 420 || json.Unmarshal(w.Body.Bytes(), &entity) != nil || len(entity.Value) != 1 ||
+		!strings.HasPrefix(entity.Value[0], "default: component CalculatorComponent is already provided") {
+		t.Fatalf("failed deploy: %d %s", w.Code, w.Body)
+	}
+	if w := ctl.send(t, http.MethodGet, clash, nil, 0); w.Code != http.StatusNotFound {
+		t.Errorf("the failed deployment is still recorded: %d %s", w.Code, w.Body)
+	}
+
+	// A zone that does not report: 504 naming it; the deployment stays.
+	greet := "/management/domain/deployments/contribution/greeting.zip"
+	mustInstall(t, ctl, "greeting.zip", "greeting.zip")
+	w = ctl.send(t, http.MethodPost, greet+"?zone=zone1", nil, 0)
+	if w.Code != http.StatusGatewayTimeout || !strings.Contains(message(t, w), "pending in zone(s) zone1") {
+		t.Fatalf("deploy to a silent zone: %d %s", w.Code, w.Body)
+	}
+	if got := zoneStates(t, ctl, greet); fmt.Sprint(got) != "map[zone1:pending]" {
+		t.Errorf("zones of the pending deployment: %v", got)
+	}
+
+	// Undeploy: 200 once the zone removed it.
+	w = ctl.send(t, http.MethodDelete, dep, nil, 0)
+	if w.Code != http.StatusOK {
+		t.Fatalf("undeploy: %d %s", w.Code, w.Body)
+	}
+	if ctl.node.store.View().Get(mrf.KindZoneDeployment, "calculator.zip") != nil {
+		t.Error("undeploy answered before the zone removed the deployment")
+	}
+}

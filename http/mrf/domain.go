@@ -76,7 +76,7 @@ func (a *api) domain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := newResource(base, "/management/domain")
-	for _, p := range append([]string{"zones"}, domainParts...) {
+	for _, p := range append([]string{"zones", "runtimes"}, domainParts...) {
 		res[p] = editLink(p, base+"/management/domain/"+p)
 	}
 	res["runtime"] = editLink("runtime", base+"/management/runtime")

@@ -104,6 +104,7 @@ func Register(r *mux.Router, d Deps) {
 	get := []string{http.MethodGet, http.MethodHead}
 	r.HandleFunc("/management/domain", a.domain).Methods(get...)
 	r.HandleFunc("/management/domain/zones", a.zones).Methods(get...)
+	r.HandleFunc("/management/domain/runtimes", a.runtimes).Methods(get...)
 	dom := func(path string, h http.HandlerFunc, methods ...string) {
 		r.HandleFunc(path, a.onController(h)).Methods(methods...)
 	}

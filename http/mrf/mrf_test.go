@@ -3,6 +3,7 @@ package mrf_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -121,6 +122,12 @@ type fixture struct {
 // canonical-path wrapper and MRF's not-found answer.
 func newFixture(t *testing.T, n *fakeNode, ms *fakeMembership) *fixture {
 	t.Helper()
+	return newFixtureWith(t, n, ms, nil)
+}
+
+// newFixtureWith is newFixture with the Deps changed by opt.
+func newFixtureWith(t *testing.T, n *fakeNode, ms *fakeMembership, opt func(*mrf.Deps)) *fixture {
+	t.Helper()
 	f := &fixture{node: n, ms: ms, limits: &fakeLimits{body: 1 << 20, timeout: 30 * time.Second},
 		raft: &fakeRaft{t: node.RaftTuning{SnapshotThreshold: 8192, TrailingLogs: 10240, SnapshotInterval: 2 * time.Minute}}}
 	var level slog.LevelVar
@@ -131,6 +138,9 @@ func newFixture(t *testing.T, n *fakeNode, ms *fakeMembership) *fixture {
 	d := mrf.Deps{Node: n, Runtime: f.settings}
 	if ms != nil {
 		d.Membership = ms
+	}
+	if opt != nil {
+		opt(&d)
 	}
 	mrf.Register(r, d)
 	f.handler = mrf.CanonicalPaths(r)
@@ -218,7 +228,7 @@ func Test_Domain_SeedShape_SelfLinkFromBaseURL_NotHost(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("status %d: %s", code, body)
 	}
-	mustMatchFixture(t, "domain.json", doc, "runtime")
+	mustMatchFixture(t, "domain.json", doc, "runtime", "runtimes")
 	self := doc["selfLink"].(map[string]any)
 	if self["href"] != "http://controller.test:8180/management/domain" {
 		t.Errorf("selfLink %v: want the advertised URL, not the request's host", self)
@@ -303,6 +313,42 @@ func Test_Zones_SeedShape_LinkToLeader(t *testing.T) {
 	_, doc, _ = f.do(t, http.MethodGet, "/management/domain/zones", "")
 	if h := doc["value"].([]any)[1].(map[string]any)["href"]; h != "http://10.0.1.8:8182/management/zone" {
 		t.Errorf("after the election: href %v", h)
+	}
+}
+
+func Test_Runtimes_EveryNode_ZoneAndLeader_DeadOneWithoutHref(t *testing.T) {
+	n := newFakeNode("c1", "default", "http://localhost:8180")
+	ms := &fakeMembership{
+		members: []cluster.Member{
+			member("z2", "zone1", "http://10.0.1.9:8182", false, cluster.StatusAlive),
+			member("c1", "default", "http://localhost:8180", true, cluster.StatusAlive),
+			member("z1", "zone1", "http://10.0.1.8:8182", false, cluster.StatusAlive),
+			member("z3", "zone1", "http://10.0.1.10:8182", false, cluster.StatusDead),
+		},
+		leaders: map[string]string{"default": "c1", "zone1": "z2"},
+	}
+	f := newFixture(t, n, ms)
+	_, root, _ := f.do(t, http.MethodGet, "/management/domain", "")
+	if h := root["runtimes"].(map[string]any)["href"]; h != "http://localhost:8180/management/domain/runtimes" {
+		t.Errorf("root's runtimes link %v", h)
+	}
+	code, doc, body := f.do(t, http.MethodGet, "/management/domain/runtimes", "")
+	if code != http.StatusOK {
+		t.Fatalf("%d %s", code, body)
+	}
+	var got []string
+	for _, v := range doc["value"].([]any) {
+		l := v.(map[string]any)
+		got = append(got, fmt.Sprintf("%v %v %v zone=%v leader=%v controller=%v status=%v", l["name"], l["rel"], l["href"], l["zone"], l["leader"], l["controller"], l["status"]))
+	}
+	want := []string{
+		"c1 edit http://localhost:8180/management/runtime zone=default leader=true controller=true status=<nil>",
+		"z1 edit http://10.0.1.8:8182/management/runtime zone=zone1 leader=false controller=false status=<nil>",
+		"z2 edit http://10.0.1.9:8182/management/runtime zone=zone1 leader=true controller=false status=<nil>",
+		"z3 edit <nil> zone=zone1 leader=false controller=false status=dead",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("runtimes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
