@@ -129,8 +129,13 @@ func Register(r *mux.Router, d Deps) {
 	r.HandleFunc("/management/zone/runtime/{resource}/{operation}", a.invokeZoneOperation).Methods(http.MethodPost)
 	// The seed names the runtime root both /management/runtime and
 	// /management/domain/runtime; both serve this process's values.
+	// A write to a runtime's resource is a write to its zone's, as
+	// Fabric3 replicates every non-GET request on a runtime resource to
+	// the runtime's zone (ResourceReplicationHandler).
 	for _, root := range []string{"/management/runtime", "/management/domain/runtime"} {
 		r.HandleFunc(root, a.runtime).Methods(get...)
 		r.HandleFunc(root+"/{resource}", a.runtimeResource).Methods(get...)
+		r.HandleFunc(root+"/{resource}", a.setZoneResource).Methods(http.MethodPut, http.MethodPost)
+		r.HandleFunc(root+"/{resource}/{operation}", a.invokeZoneOperation).Methods(http.MethodPost)
 	}
 }

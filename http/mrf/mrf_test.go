@@ -488,3 +488,52 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Fabric3's CLI `post <path> <content>` sends content as a JSON string.
+func Test_RuntimeResources_JSONStringBodies_AsTheCLISendsThem(t *testing.T) {
+	f := newFixture(t, newFakeNode("n1", "default", "http://a:1"), nil)
+	stored := func(attr string) any {
+		_, doc, _ := f.do(t, http.MethodGet, "/management/zone/runtime/logging", "")
+		if attr == "maxBodyBytes" {
+			_, doc, _ = f.do(t, http.MethodGet, "/management/zone/runtime/http", "")
+		}
+		return doc[attr]
+	}
+	for _, c := range []struct {
+		method, path, body string
+		attr               string
+		want               any
+	}{
+		{http.MethodPost, "/management/zone/runtime/logging", `"{\"level\":\"debug\"}"`, "level", "debug"},
+		{http.MethodPost, "/management/zone/runtime/logging", `"warn"`, "level", "warn"},
+		{http.MethodPost, "/management/runtime/logging", `"{\"level\":\"error\"}"`, "level", "error"},
+		{http.MethodPost, "/management/domain/runtime/logging", `"info"`, "level", "info"},
+		{http.MethodPut, "/management/runtime/http", `" {\"maxBodyBytes\": 4096} "`, "maxBodyBytes", float64(4096)},
+	} {
+		code, _, resp := f.do(t, c.method, c.path, c.body)
+		if code != http.StatusOK {
+			t.Fatalf("%s %s %s: %d %s", c.method, c.path, c.body, code, resp)
+		}
+		if got := stored(c.attr); got != c.want {
+			t.Errorf("%s %s %s: %s = %v, want %v", c.method, c.path, c.body, c.attr, got, c.want)
+		}
+	}
+	before := f.node.store.View().Digest()
+	for body, want := range map[string]string{
+		`"4096"`:                     "maxBodyBytes",     // a bare string for a resource of several attributes
+		`"{\"maxBodyBytes\": 4096"`:  "no valid JSON",    // a string holding a broken object
+		`"{\"maxBodyBytes\":\"x\"}"`: "maxBodyBytes",     // the object, refused as the object is
+		`"nope`:                      "not a JSON value", // not JSON at all
+	} {
+		code, _, resp := f.do(t, http.MethodPost, "/management/zone/runtime/http", body)
+		if code != http.StatusBadRequest || !strings.Contains(resp, want) {
+			t.Errorf("POST %s: %d %s, want 400 naming %s", body, code, resp, want)
+		}
+	}
+	if code, _, resp := f.do(t, http.MethodPost, "/management/runtime/logging", `"loud"`); code != http.StatusBadRequest || !strings.Contains(resp, "level") {
+		t.Errorf("a bad level as a string: %d %s", code, resp)
+	}
+	if f.node.store.View().Digest() != before {
+		t.Error("a refused write changed the store")
+	}
+}
