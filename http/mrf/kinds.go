@@ -39,6 +39,7 @@ func Kinds() []fsm.KindSchema {
 		{Kind: KindDeployment},
 		{Kind: KindZoneDeployment, Indexes: []fsm.Index{fsm.FieldIndex("sha1", "sha1", false)}},
 		{Kind: KindZoneArchive},
+		{Kind: KindProfile},
 	}
 }
 

@@ -113,6 +113,13 @@ func Register(r *mux.Router, d Deps) {
 	dom(one, a.contribution, get...)
 	dom(one, a.installContribution, http.MethodPut)
 	dom(one, a.uninstallContribution, http.MethodDelete)
+	dom(profilesPath, a.profiles, get...)
+	// The CLI's path, and the older one Fabric3's module also mapped.
+	for _, one := range []string{profilePath + "{uri}", contributionsPath + "/profile/{uri}"} {
+		dom(one, a.getProfile, get...)
+		dom(one, a.installProfile, http.MethodPut)
+		dom(one, a.uninstallProfile, http.MethodDelete)
+	}
 	one = deploymentPath + "{uri}"
 	dom(deploymentsPath, a.deployments, get...)
 	dom(one, a.deployment, get...)
