@@ -114,7 +114,10 @@ type profileEntry struct {
 // directly in its extensions/ folder, named by its file name. Whatever is
 // wrong, with the archive or any contribution in it, is gathered per
 // artifact in the validation error, so one answer lists it all.
-func readProfile(v *fsm.View, data []byte) ([]profileEntry, error) {
+// limit bounds the contributions' total size uncompressed (what one Raft
+// command of the profile will carry), as the body limit bounds one
+// uploaded contribution.
+func readProfile(v *fsm.View, data []byte, limit int64) ([]profileEntry, error) {
 	if len(data) == 0 {
 		return nil, fabric(errBadRequest, "The profile is empty: send its archive (a zip or jar whose extensions/ folder holds contributions) as the body")
 	}
@@ -125,6 +128,7 @@ func readProfile(v *fsm.View, data []byte) ([]profileEntry, error) {
 	ve := &validationError{}
 	var out []profileEntry
 	seen := map[string]string{}
+	var total uint64
 	for _, f := range zr.File {
 		if !strings.HasPrefix(f.Name, profileExtensions) || strings.HasSuffix(f.Name, "/") {
 			continue
@@ -142,9 +146,9 @@ func readProfile(v *fsm.View, data []byte) ([]profileEntry, error) {
 			continue
 		}
 		seen[key(uri)] = f.Name
-		if f.UncompressedSize64 > uint64(maxArchiveResponse) {
-			ve.add(f.Name, "the contribution is too large")
-			continue
+		if total += f.UncompressedSize64; total > uint64(limit) {
+			ve.add(generalArtifact, fmt.Sprintf("The profile's contributions come to over %d bytes uncompressed, the limit of a request body (maxBodyBytes)", limit))
+			return nil, ve
 		}
 		rc, err := f.Open()
 		if err != nil {
@@ -212,7 +216,7 @@ func (a *api) installProfile(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	entries, err := readProfile(a.Node.View(), body)
+	entries, err := readProfile(a.Node.View(), body, a.bodyLimit())
 	if err != nil {
 		fail(w, err)
 		return
@@ -242,7 +246,7 @@ func (a *api) installProfile(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, fsm.ErrConflict) {
 		// The profile or one of its contributions was installed meanwhile.
 		if err = a.profileExists(a.Node.View(), uri); err == nil {
-			_, err = readProfile(a.Node.View(), body)
+			_, err = readProfile(a.Node.View(), body, a.bodyLimit())
 		}
 		if err == nil {
 			err = fmt.Errorf("%w: the domain changed while the profile was installed; retry", errUnavailable)
@@ -254,6 +258,23 @@ func (a *api) installProfile(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", a.Node.HTTPURL()+profilePath+uri)
 	w.WriteHeader(http.StatusCreated)
+}
+
+// bodyLimit is this runtime's live maxBodyBytes (http runtime resource),
+// or 8 MiB, the agent's default, without one.
+func (a *api) bodyLimit() int64 {
+	vals, ok := a.live("http")
+	if ok {
+		switch n := vals["maxBodyBytes"].(type) {
+		case int64:
+			return n
+		case int:
+			return int64(n)
+		case float64:
+			return int64(n)
+		}
+	}
+	return 8 << 20
 }
 
 // profileExists is Fabric3's 409 if a profile of uri's name is installed.

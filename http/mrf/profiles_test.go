@@ -77,3 +77,16 @@ func Test_Profiles_InstallListUninstall_AllOrNothing(t *testing.T) {
 		t.Errorf("second uninstall: %d %s", w.Code, w.Body)
 	}
 }
+
+func Test_Profiles_ContributionsOverTheBodyLimit_420_NothingInstalled(t *testing.T) {
+	f := newFixture(t, newFakeNode("c1", "default", "http://localhost:8180"), nil)
+	f.limits.SetMaxBodyBytes(300) // hello.zip and readme.zip come to 572 bytes
+	w := f.send(t, http.MethodPut, toolsProfile, mustArchive(t, "profile-tools.zip"), 0)
+	var entity map[string][]string
+	if w.Code != 420 || json.Unmarshal(w.Body.Bytes(), &entity) != nil || !strings.Contains(strings.Join(entity["General"], ""), "maxBodyBytes") {
+		t.Fatalf("install: %d %s, want 420 naming the limit", w.Code, w.Body)
+	}
+	if f.node.store.View().Index() != 0 {
+		t.Error("something was installed")
+	}
+}
