@@ -244,3 +244,25 @@ func Test_DomainResources_OnParticipant_ForwardedToController_NameCaseKept(t *te
 		t.Errorf("the controller saw %q", seen)
 	}
 }
+
+// A request a participant already forwarded as to a controller, reaching
+// another participant (gossip was stale), is refused, not forwarded again.
+func Test_DomainResources_ForwardedToANonController_503_NoLoop(t *testing.T) {
+	n := newFakeNode("z1", "zone1", "http://10.0.1.8:8182")
+	ms := &fakeMembership{members: []cluster.Member{
+		member("c1", "default", "http://127.0.0.1:1", true, cluster.StatusAlive),
+		member("z1", "zone1", "http://10.0.1.8:8182", false, cluster.StatusAlive),
+	}, leaders: map[string]string{"default": "c1", "zone1": "z1"}}
+	f := newFixture(t, n, ms)
+	req := httptest.NewRequest(http.MethodGet, "/management/domain/contributions", nil)
+	req.Header.Set(mrf.ControllerHopHeader, "z9")
+	w := httptest.NewRecorder()
+	f.handler.ServeHTTP(w, req)
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(message(t, w), "z9") {
+		t.Errorf("a second controller hop: %d %s, want 503 naming the node that forwarded it", w.Code, w.Body)
+	}
+	// No controller reachable: 503, not a 500.
+	if w := f.send(t, http.MethodGet, "/management/domain/contributions", nil, 0); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("controller unreachable: %d %s", w.Code, w.Body)
+	}
+}
