@@ -104,11 +104,7 @@ func (a *api) takeBack(ctx context.Context, uri string, dr *fsm.Resource, failed
 	if _, _, err := a.Node.Apply(ctx, cmd); err != nil && !errors.Is(err, fsm.ErrConflict) {
 		failed = append(failed, fmt.Sprintf("the failed deployment could not be taken back (%v): undeploy it before deploying again", err))
 	}
-	msgs := make([]string, len(failed))
-	for i, f := range failed {
-		msgs[i] = f + " (" + uri + ")"
-	}
-	return &zonesFailed{messages: msgs}
+	return &zonesFailed{messages: failed}
 }
 
 // awaitRemoved waits until the leader of every zone d targeted has

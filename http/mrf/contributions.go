@@ -230,10 +230,10 @@ func (a *api) uninstallContribution(w http.ResponseWriter, r *http.Request) {
 // a concurrent change: the contribution's version, the deployment's
 // absence, and either the other holders of the archive (kept) or the
 // archive's version (deleted; an install of the same bytes meanwhile
-// rewrote it and so fails the check). going are the ids of other
-// contributions the same command deletes (a profile's): they do not keep
-// an archive.
-func uninstallOps(v *fsm.View, c contribution, going map[string]bool) ([]fsm.Op, error) {
+// rewrote it and so fails the check). going, when one command uninstalls
+// several contributions (a profile's), has their ids, which do not keep an
+// archive, and the archives already deleted, each deleted once.
+func uninstallOps(v *fsm.View, c contribution, going *uninstalling) ([]fsm.Op, error) {
 	id := key(c.URI)
 	cr := v.Get(KindContribution, id)
 	if cr == nil {
@@ -249,16 +249,35 @@ func uninstallOps(v *fsm.View, c contribution, going map[string]bool) ([]fsm.Op,
 	}
 	shared := false
 	for _, h := range holders {
-		if h.ID != id && !going[h.ID] {
+		if h.ID != id && !going.has(h.ID) {
 			shared = true
 			ops = append(ops, fsm.Op{Type: fsm.OpCheck, Kind: KindContribution, ID: h.ID, Require: fsm.RequireExists})
 		}
 	}
-	if ar := v.Get(KindArchive, c.SHA1); !shared && ar != nil && !going["archive:"+c.SHA1] {
-		if going != nil {
-			going["archive:"+c.SHA1] = true // one delete per archive in a command
-		}
+	if ar := v.Get(KindArchive, c.SHA1); !shared && ar != nil && going.deleteArchive(c.SHA1) {
 		ops = append(ops, fsm.Op{Type: fsm.OpDelete, Kind: KindArchive, ID: c.SHA1, Require: fsm.RequireVersion, Version: ar.Version})
 	}
 	return ops, nil
+}
+
+// uninstalling is what one command uninstalling several contributions
+// removes: their ids, and the archives it deletes already.
+type uninstalling struct {
+	ids      map[string]bool
+	archives map[string]bool
+}
+
+func (u *uninstalling) has(id string) bool { return u != nil && u.ids[id] }
+
+// deleteArchive reports whether the command still has to delete archive
+// sum, and notes that it does.
+func (u *uninstalling) deleteArchive(sum string) bool {
+	if u == nil {
+		return true
+	}
+	if u.archives[sum] {
+		return false
+	}
+	u.archives[sum] = true
+	return true
 }

@@ -312,9 +312,9 @@ func (a *api) uninstallProfile(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var deployed []string
-		going := map[string]bool{}
+		going := &uninstalling{ids: map[string]bool{}, archives: map[string]bool{}}
 		for _, c := range p.Contributions {
-			going[key(c)] = true
+			going.ids[key(c)] = true
 			if v.Get(KindDeployment, key(c)) != nil {
 				deployed = append(deployed, c)
 			}
