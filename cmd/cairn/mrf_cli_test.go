@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -265,4 +269,56 @@ func mustRequest(t *testing.T, method, url string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// runJavaCLI runs testdata/mrf/javaclient/MrfCli.java, which sends the
+// admin CLI's requests through the JDK's HttpURLConnection configured as
+// the CLI configures it, and returns its status code and body.
+func runJavaCLI(t *testing.T, java string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	src := filepath.Join("..", "..", "testdata", "mrf", "javaclient", "MrfCli.java")
+	out, err := exec.CommandContext(ctx, java, append([]string{src}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("java MrfCli %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	first, rest, _ := strings.Cut(string(out), "\n")
+	code, err := strconv.Atoi(strings.TrimPrefix(first, "CODE "))
+	if err != nil {
+		t.Fatalf("java MrfCli %s: %s", strings.Join(args, " "), out)
+	}
+	return code, rest
+}
+
+func Test_MRF_JavaHttpURLConnection_ChunkedInstallThroughParticipant_DeployPost(t *testing.T) {
+	java, err := exec.LookPath("java")
+	if err != nil {
+		t.Skip("no java on PATH")
+	}
+	d := startMRFDomain(t)
+	leader := mustAgreeOnLeader(t, d.zone1, 20*time.Second)
+	follower := others(d.zone1, leader)[0]
+	management := follower.url + "/management" // any node will do
+	archive := filepath.Join("..", "..", "testdata", "mrf", "fabric3-calculator.zip")
+
+	if code, body := runJavaCLI(t, java, "install", management, archive, "JavaCalc.zip"); code != http.StatusCreated {
+		t.Fatalf("install through %s: %d %s (307 here is what Java cannot follow)", follower.id(), code, body)
+	}
+	if code, body := runJavaCLI(t, java, "deploy", management, "JavaCalc.zip"); code != http.StatusCreated {
+		t.Fatalf("deploy: %d %s", code, body)
+	}
+	if got := componentZones(t, d.controller.url+"/management/domain/components/MathComponent"); !slices.Equal(got, []string{"MathComponent@default", "MathComponent@zone1"}) {
+		t.Errorf("MathComponent runs in %v right after deploy", got)
+	}
+	if code, body := runJavaCLI(t, java, "post", management, "zone/runtime/logging", `{"level":"debug"}`); code != http.StatusOK {
+		t.Fatalf("post: %d %s", code, body)
+	}
+	waitFor(t, leader.id()+" to log at debug", 10*time.Second, func() bool {
+		_, l, _ := getDoc(leader.url + "/management/runtime/logging")
+		return l["level"] == "debug"
+	}, nil)
+	if code, body := runJavaCLI(t, java, "install", management, archive, "JavaCalc.zip"); code != http.StatusConflict || !strings.Contains(body, "JavaCalc.zip") {
+		t.Errorf("install again: %d %s", code, body)
+	}
 }
