@@ -77,8 +77,17 @@ func readSCA(zr *zip.Reader, ve *validationError) (deployables, components []str
 		byName[c.qname] = c
 	}
 	seen := map[string]string{} // lower-cased component name → composite
-	for _, d := range deployables {
+	for i, d := range deployables {
 		c := byName[d]
+		if c == nil {
+			// An unprefixed name resolves to the default namespace, which
+			// in sca-contribution.xml is usually SCA's own: accept the
+			// one composite of that local name, if there is just one.
+			c = byLocalName(byName, d)
+			if c != nil {
+				deployables[i] = c.qname
+			}
+		}
 		if c == nil {
 			ve.add(SCAContributionPath, fmt.Sprintf("Composite not found: deployable %s is not a composite of the contribution", d))
 			continue
@@ -93,6 +102,22 @@ func readSCA(zr *zip.Reader, ve *validationError) (deployables, components []str
 		}
 	}
 	return deployables, components, true
+}
+
+// byLocalName returns the only composite whose local name is qname's,
+// or nil.
+func byLocalName(byName map[string]*composite, qname string) *composite {
+	local := qname[strings.LastIndex(qname, "}")+1:]
+	var found *composite
+	for q, c := range byName {
+		if q[strings.LastIndex(q, "}")+1:] == local {
+			if found != nil {
+				return nil
+			}
+			found = c
+		}
+	}
+	return found
 }
 
 // componentsOf returns the components of c and of the composites it
