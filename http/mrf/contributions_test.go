@@ -3,6 +3,7 @@ package mrf_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"cairn/cluster"
 	"cairn/http/mrf"
@@ -264,5 +266,60 @@ func Test_DomainResources_ForwardedToANonController_503_NoLoop(t *testing.T) {
 	// No controller reachable: 503, not a 500.
 	if w := f.send(t, http.MethodGet, "/management/domain/contributions", nil, 0); w.Code != http.StatusServiceUnavailable {
 		t.Errorf("controller unreachable: %d %s", w.Code, w.Body)
+	}
+}
+
+// A participant passes an archive on as it arrives: the controller has
+// the first chunk before the client sends the rest.
+func Test_DomainResources_ForwardedToController_Streamed(t *testing.T) {
+	ctlNode := newFakeNode("c1", "default", "")
+	ctlFix := newFixture(t, ctlNode, nil)
+	firstChunk := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		head := make([]byte, 4)
+		if _, err := io.ReadFull(r.Body, head); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		close(firstChunk)
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(head), r.Body))
+		ctlFix.handler.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	ctlNode.url = srv.URL
+	n := newFakeNode("z1", "zone1", "http://10.0.1.8:8182")
+	ms := &fakeMembership{members: []cluster.Member{
+		member("c1", "default", srv.URL, true, cluster.StatusAlive),
+		member("z1", "zone1", "http://10.0.1.8:8182", false, cluster.StatusAlive),
+	}, leaders: map[string]string{"default": "c1", "zone1": "z1"}}
+	f := newFixture(t, n, ms)
+	// The participant serves on a real listener, so the body is a stream.
+	part := httptest.NewServer(f.handler)
+	defer part.Close()
+
+	archive := mustArchive(t, "calculator.zip")
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write(archive[:100])
+		select {
+		case <-firstChunk:
+			pw.Write(archive[100:])
+			pw.Close()
+		case <-time.After(10 * time.Second):
+			pw.CloseWithError(errors.New("the controller did not get the first chunk while the rest was held back"))
+		}
+	}()
+	req, _ := http.NewRequest(http.MethodPut, part.URL+"/management/domain/contributions/contribution/calculator.zip", pr)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("streamed PUT through a participant: %d %s", resp.StatusCode, body)
+	}
+	if ctlNode.store.View().Get(mrf.KindArchive, calculatorSHA1) == nil {
+		t.Error("the controller does not hold the archive")
 	}
 }
