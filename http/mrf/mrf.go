@@ -23,9 +23,15 @@
 // contribution; a deployment records its target zones, each pending until
 // that zone's leader, which follows the controller's deployments with
 // blocking reads (Deployer), has applied it into its own zone's store and
-// reported deployed or failed. Components are those the manifest of a
-// deployed contribution names (ManifestPath), listed per zone that runs
-// them.
+// reported deployed or failed; a deploy or undeploy answers once every
+// target zone has (await.go), as Fabric3's does. Components are those of
+// the deployable SCA composites of a deployed contribution
+// (SCAContributionPath) and those its Cairn manifest names
+// (ManifestPath), listed per zone that runs them. Profiles install and
+// uninstall several contributions as one. A node that is no controller
+// forwards requests for the domain's resources to one (ToController).
+// Names a client gives keep their case and match in any case (nameVar,
+// key).
 package mrf
 
 import (
