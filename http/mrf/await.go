@@ -93,16 +93,29 @@ func (a *api) awaitDeployed(ctx context.Context, uri string, generation uint64) 
 	}
 }
 
-// takeBack deletes a deployment that failed in a zone, unless it changed
-// meanwhile, and returns the failure to answer.
+// takeBack deletes the deployment of uri created at dr's generation (a
+// zone failed it), retrying when a late report changed it meanwhile, and
+// returns the failure to answer.
 func (a *api) takeBack(ctx context.Context, uri string, dr *fsm.Resource, failed []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	cmd := fsm.Command{Time: a.now().UTC(), Ops: []fsm.Op{
-		{Type: fsm.OpDelete, Kind: KindDeployment, ID: key(uri), Require: fsm.RequireVersion, Version: dr.Version},
-	}}
-	if _, _, err := a.Node.Apply(ctx, cmd); err != nil && !errors.Is(err, fsm.ErrConflict) {
-		failed = append(failed, fmt.Sprintf("the failed deployment could not be taken back (%v): undeploy it before deploying again", err))
+	for attempt := 1; ; attempt++ {
+		cmd := fsm.Command{Time: a.now().UTC(), Ops: []fsm.Op{
+			{Type: fsm.OpDelete, Kind: KindDeployment, ID: key(uri), Require: fsm.RequireVersion, Version: dr.Version},
+		}}
+		_, _, err := a.Node.Apply(ctx, cmd)
+		if errors.Is(err, fsm.ErrConflict) && attempt < maxReportAttempts {
+			cur := a.Node.View().Get(KindDeployment, key(uri))
+			if cur == nil || cur.CreateIndex != dr.CreateIndex {
+				break // undeployed (and maybe deployed again) meanwhile
+			}
+			dr = cur
+			continue
+		}
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("the failed deployment could not be taken back (%v): undeploy it before deploying again", err))
+		}
+		break
 	}
 	return &zonesFailed{messages: failed}
 }
