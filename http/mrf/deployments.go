@@ -199,29 +199,34 @@ func (a *api) undeploy(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	dr := a.Node.View().Get(KindDeployment, key(uri))
-	if dr == nil {
-		fail(w, fabric(errNotFound, "Contribution not deployed: %s", uri))
-		return
-	}
-	d, err := deploymentOf(dr)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	cmd := fsm.Command{Time: a.now().UTC(), Ops: []fsm.Op{
-		{Type: fsm.OpDelete, Kind: KindDeployment, ID: key(uri), Require: fsm.RequireExists},
-	}}
-	index, _, err := a.Node.Apply(r.Context(), cmd)
-	if index > 0 {
-		w.Header().Set("X-Cairn-Index", strconv.FormatUint(index, 10))
-	}
-	if errors.Is(err, fsm.ErrConflict) {
-		err = fabric(errNotFound, "Contribution not deployed: %s", uri)
-	}
-	if err != nil {
-		fail(w, err)
-		return
+	var d Deployment
+	for attempt := 1; ; attempt++ {
+		dr := a.Node.View().Get(KindDeployment, key(uri))
+		if dr == nil {
+			fail(w, fabric(errNotFound, "Contribution not deployed: %s", uri))
+			return
+		}
+		if d, err = deploymentOf(dr); err != nil {
+			fail(w, err)
+			return
+		}
+		// At the version read, so the generation waited for below is the
+		// one deleted.
+		cmd := fsm.Command{Time: a.now().UTC(), Ops: []fsm.Op{
+			{Type: fsm.OpDelete, Kind: KindDeployment, ID: key(uri), Require: fsm.RequireVersion, Version: dr.Version},
+		}}
+		index, _, err := a.Node.Apply(r.Context(), cmd)
+		if errors.Is(err, fsm.ErrConflict) && attempt < maxReportAttempts {
+			continue // a zone reported, or it was undeployed, meanwhile: look again
+		}
+		if index > 0 {
+			w.Header().Set("X-Cairn-Index", strconv.FormatUint(index, 10))
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		break
 	}
 	if !r.URL.Query().Has("async") {
 		if err := a.awaitRemoved(r.Context(), d); err != nil {
