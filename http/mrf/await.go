@@ -43,8 +43,9 @@ func (a *api) deployTimeout() time.Duration {
 }
 
 // awaitDeployed waits, on the controller's store (every zone's report is
-// a write to it), until no target zone of the deployment of uri created at
-// generation is pending. A zone that failed makes it a *zonesFailed, after
+// a write to it), until every target zone of the deployment of uri created
+// at generation has reported it deployed. A zone that reports it failed
+// makes it a *zonesFailed at once (with every zone failed so far), after
 // the deployment is taken back (deleted, so the zones that did deploy it
 // remove it again: a deploy is all or nothing). Zones still pending at the
 // deploy timeout make it errPending.
@@ -71,19 +72,16 @@ func (a *api) awaitDeployed(ctx context.Context, uri string, generation uint64) 
 				pending = append(pending, z)
 			}
 		}
-		if len(pending) == 0 && len(failed) == 0 {
-			return nil
+		if len(failed) > 0 {
+			// The deploy has failed whatever the zones still pending do:
+			// answer now, and take it back from every zone. Taken back
+			// even if the client has gone: a deploy is all or nothing.
+			return a.takeBack(context.WithoutCancel(ctx), uri, dr, failed)
 		}
 		if len(pending) == 0 {
-			return a.takeBack(ctx, uri, dr, failed)
+			return nil
 		}
 		if err := a.Node.WaitIndex(ctx, v.Index()+1); err != nil {
-			if len(failed) > 0 {
-				for _, z := range pending {
-					failed = append(failed, fmt.Sprintf("%s: did not report within %s", z, a.deployTimeout()))
-				}
-				return a.takeBack(context.WithoutCancel(ctx), uri, dr, failed)
-			}
 			if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return fabric(errPending, "Deployment of %s is still pending in zone(s) %s after %s: it stays recorded and completes when they report (GET %s shows each zone's state)",
 					d.URI, strings.Join(pending, ", "), a.deployTimeout(), a.Node.HTTPURL()+deploymentPath+d.URI)
