@@ -67,8 +67,10 @@ func (l *Limits) MaxBodyBytes() int64 { return l.maxBodyBytes.Load() }
 // wait on top).
 func (l *Limits) RequestTimeout() time.Duration { return time.Duration(l.requestTimeout.Load()) }
 
-// blockingReadAllowance is added to the deadline of GETs that block
-// (?index=N), so a wait of up to five minutes is not cut short.
+// blockingReadAllowance is added to the deadline of requests that wait on
+// purpose: GETs that block (?index=N), so a wait of up to five minutes is
+// not cut short, and synchronous MRF deploys (mrf.Waits), which wait for
+// their zones up to their own bound.
 const blockingReadAllowance = 5 * time.Minute
 
 // Server serves every dialect of one node.
@@ -93,6 +95,8 @@ type options struct {
 	registry   *prometheus.Registry
 	runtime    mrf.Runtime
 	maxscale   http.Handler
+	// deployTimeout bounds a synchronous MRF deploy or undeploy.
+	deployTimeout time.Duration
 }
 
 // WithMembership serves /cairn/v1/members from gossip.
@@ -104,6 +108,12 @@ func WithMembership(m native.Membership) Option {
 // /management/runtime and /management/zone/runtime.
 func WithRuntime(rt mrf.Runtime) Option {
 	return func(o *options) { o.runtime = rt }
+}
+
+// WithDeployTimeout bounds how long an MRF deploy or undeploy waits for
+// its target zones to report (0: mrf.DefaultDeployTimeout).
+func WithDeployTimeout(d time.Duration) Option {
+	return func(o *options) { o.deployTimeout = d }
 }
 
 // WithMaxScale serves h, the MaxScale API's handler, for every path under
@@ -141,7 +151,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		native.WriteError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
 	native.Register(r, n, o.membership)
-	deps := mrf.Deps{Node: n, Runtime: o.runtime}
+	deps := mrf.Deps{Node: n, Runtime: o.runtime, DeployTimeout: o.deployTimeout}
 	if o.membership != nil {
 		deps.Membership = o.membership
 	}
@@ -158,7 +168,9 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	s := &Server{limits: limits, log: log.With("component", "http")}
 	fwd := newForwarder(n, s.log)
 	fwd.metrics = hm
-	s.handler = mrf.CanonicalPaths(hm.instrument(r, s.recoverPanics(s.applyLimits(fwd.wrap(r)))))
+	// Domain resources reach a controller in one hop, ahead of zone
+	// forwarding (mrf.ToController).
+	s.handler = mrf.CanonicalPaths(hm.instrument(r, s.recoverPanics(s.applyLimits(mrf.ToController(deps, fwd.wrap(r))))))
 	if fh := failpoint.Handler(); fh != nil {
 		// Only in a failpoints build: arming is per node, never forwarded.
 		m := http.NewServeMux()
@@ -240,7 +252,7 @@ func (s *Server) applyLimits(next http.Handler) http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		timeout := s.limits.RequestTimeout()
-		if r.Method == http.MethodGet && r.URL.Query().Has("index") {
+		if r.Method == http.MethodGet && r.URL.Query().Has("index") || mrf.Waits(r) {
 			timeout += blockingReadAllowance
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)

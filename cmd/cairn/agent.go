@@ -32,6 +32,7 @@ type agentFlags struct {
 	raftAddr, raftAdvertise         string
 	maxBodyBytes                    int64
 	requestTimeout                  time.Duration
+	deployTimeout                   time.Duration
 	snapshotThreshold, trailingLogs uint64
 	snapshotInterval                time.Duration
 	heartbeat, election, lease      time.Duration
@@ -76,6 +77,7 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.DurationVar(&f.deadServerTimeout, "dead-server-timeout", 30*time.Second, "how long a failed member stays in the zone's Raft configuration")
 	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address, on a listener of its own (default: off)")
 	fs.StringVar(&f.maxscaleAddr, "maxscale-addr", "127.0.0.1:8989", "address the MaxScale REST API listens on, at /v1/... and /... (empty: off; it is also served at /maxscale/v1/... on -http-addr)")
+	fs.DurationVar(&f.deployTimeout, "mrf-deploy-timeout", mrf.DefaultDeployTimeout, "how long an MRF deploy or undeploy waits for its target zones to report before answering 504 (the deployment goes on converging)")
 	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role) (default: true without -join, else false)")
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
@@ -101,6 +103,9 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	}
 	if f.requestTimeout <= 0 {
 		return nil, fs, fmt.Errorf("-request-timeout must be positive")
+	}
+	if f.deployTimeout <= 0 {
+		return nil, fs, fmt.Errorf("-mrf-deploy-timeout must be positive")
 	}
 	return f, fs, nil
 }
@@ -244,7 +249,7 @@ func runAgent(args []string) error {
 	n.OnLeadership(ms.RunMonitors)
 	// The zone leader follows the controller's MRF deployments into the zone.
 	n.OnLeadership(mrf.NewDeployer(n, mrf.NewHTTPController(n, c), log).Run)
-	srv := cairnhttp.NewServer(n, limits, log, cairnhttp.WithMembership(c), cairnhttp.WithMetrics(reg), cairnhttp.WithRuntime(rt),
+	srv := cairnhttp.NewServer(n, limits, log, cairnhttp.WithMembership(c), cairnhttp.WithMetrics(reg), cairnhttp.WithRuntime(rt), cairnhttp.WithDeployTimeout(f.deployTimeout),
 		cairnhttp.WithMaxScale(ms.Mounted()))
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -133,18 +133,22 @@ func Test_MRF_Contribution_DeployedToZone1_OnEveryMember_LeaderKilled_Converges(
 	}
 	mustMRFDo(t, http.MethodPut, contributions+"/contribution/calculator.zip", calc, http.StatusConflict)
 
-	// A write to a zone1 follower is forwarded to zone1's leader, which is
-	// no controller: it redirects to the controller's same resource.
+	// A write to a zone1 follower, which is no controller, is forwarded
+	// to the controller: created there.
 	leader := mustAgreeOnLeader(t, d.zone1, 20*time.Second)
 	follower := others(d.zone1, leader)[0]
-	r = mustMRFDo(t, http.MethodPut, follower.url+"/management/domain/contributions/contribution/greeting.zip", sampleArchive(t, "greeting.zip"), http.StatusTemporaryRedirect)
+	r = mustMRFDo(t, http.MethodPut, follower.url+"/management/domain/contributions/contribution/greeting.zip", sampleArchive(t, "greeting.zip"), http.StatusCreated)
 	if loc := r.header.Get("Location"); loc != contributions+"/contribution/greeting.zip" {
-		t.Errorf("redirect to %q", loc)
+		t.Errorf("created at %q", loc)
 	}
 
-	// Deploy to zone1: pending, then deployed on every member.
+	// Deploy to zone1: answered once zone1 reports it deployed; then on
+	// every member.
 	calcDep := deployments + "/contribution/calculator.zip"
 	mustMRFDo(t, http.MethodPut, calcDep+"?zone=zone1", nil, http.StatusCreated)
+	if st := zoneStateAt(calcDep, "zone1"); st != "deployed" {
+		t.Errorf("zone1's state of calculator.zip right after the deploy: %q", st)
+	}
 	mustMRFDo(t, http.MethodPost, calcDep, nil, http.StatusConflict)
 	waitFor(t, "zone1 to report calculator.zip deployed", 20*time.Second, func() bool {
 		return zoneStateAt(calcDep, "zone1") == "deployed"
@@ -167,9 +171,8 @@ func Test_MRF_Contribution_DeployedToZone1_OnEveryMember_LeaderKilled_Converges(
 
 	// Deploy greeting.zip and kill zone1's leader at once: whichever step
 	// the leader had reached, the next one finishes it.
-	mustMRFDo(t, http.MethodPut, contributions+"/contribution/greeting.zip", sampleArchive(t, "greeting.zip"), http.StatusCreated)
 	greetDep := deployments + "/contribution/greeting.zip"
-	mustMRFDo(t, http.MethodPost, greetDep+"?zone=zone1", nil, http.StatusCreated)
+	mustMRFDo(t, http.MethodPost, greetDep+"?async&zone=zone1", nil, http.StatusCreated)
 	leader.mustKill()
 	survivors := others(d.zone1, leader)
 	waitFor(t, "zone1's new leader to report greeting.zip deployed", 30*time.Second, func() bool {

@@ -20,11 +20,12 @@ type mrfDomain struct {
 }
 
 // startMRFDomain starts the controller alone (no -join: it founds zone
-// default and is the controller by default), then zone1's three nodes
-// together, joining each other and the controller.
-func startMRFDomain(t *testing.T) *mrfDomain {
+// default and is the controller by default; controllerArgs are further
+// flags of its), then zone1's three nodes together, joining each other
+// and the controller.
+func startMRFDomain(t *testing.T, controllerArgs ...string) *mrfDomain {
 	t.Helper()
-	c := mustStartAgent(t, agentOpts{nodeID: "c1"})
+	c := mustStartAgent(t, agentOpts{nodeID: "c1", args: controllerArgs})
 	gossip := make([]string, 3)
 	for i, p := range freePorts(t, 3) {
 		gossip[i] = hostPort(p)

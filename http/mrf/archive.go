@@ -13,11 +13,11 @@ import (
 	"unicode"
 )
 
-// ManifestPath is where a contribution archive names what it provides:
-// a JSON document inside the zip, Cairn's stand-in for Fabric3's
-// META-INF/sca-contribution.xml (which names deployable composites whose
-// components are declared in .composite files; Cairn names the components
-// directly).
+// ManifestPath is where a contribution archive may name what it provides
+// directly: a JSON document inside the zip, beside (or instead of)
+// Fabric3's META-INF/sca-contribution.xml, which names deployable
+// composites whose components are declared in .composite files
+// (SCAContributionPath). A contribution provides the union of both.
 //
 //	{"deployables": ["{urn:example}CalculatorComposite"],
 //	 "components": ["CalculatorComponent", "AddComponent"]}
@@ -69,16 +69,43 @@ func readArchive(data []byte) (archiveInfo, error) {
 			break
 		}
 	}
-	if mf == nil {
-		info.manifest = manifest{Deployables: []string{}, Components: []string{}}
-		return info, nil
+	ve := &validationError{}
+	m := manifest{Deployables: []string{}, Components: []string{}}
+	if mf != nil {
+		if m, err = readManifest(mf); err != nil {
+			ve.add(ManifestPath, err.Error())
+		}
 	}
-	m, err := readManifest(mf)
-	if err != nil {
-		return info, validation(ManifestPath, err.Error())
+	// A contribution built for Fabric3 declares its components in SCA
+	// composites; Cairn's manifest, if there is one too, adds to them.
+	if deployables, components, ok := readSCA(zr, ve); ok {
+		for _, c := range components {
+			for _, mc := range m.Components {
+				if strings.EqualFold(c, mc) && c != mc {
+					ve.add(ManifestPath, fmt.Sprintf("component %q is named %q in a composite", mc, c))
+				}
+			}
+		}
+		m.Deployables = mergeNames(m.Deployables, deployables)
+		m.Components = mergeNames(m.Components, components)
+	}
+	if err := ve.orNil(); err != nil {
+		return info, err
 	}
 	info.manifest = m
 	return info, nil
+}
+
+// checkComponentName checks a component's name: a name (checkName) that
+// is one segment of a URL path.
+func checkComponentName(c string) error {
+	if err := checkName(c); err != nil {
+		return err
+	}
+	if strings.Contains(c, "/") {
+		return errors.New("a component name has no '/'")
+	}
+	return nil
 }
 
 func readManifest(f *zip.File) (manifest, error) {
@@ -116,11 +143,8 @@ func readManifest(f *zip.File) (manifest, error) {
 	}
 	seen := map[string]bool{}
 	for _, c := range m.Components {
-		if err := checkName(c); err != nil {
+		if err := checkComponentName(c); err != nil {
 			return manifest{}, fmt.Errorf("component %q: %v", c, err)
-		}
-		if strings.Contains(c, "/") {
-			return manifest{}, fmt.Errorf("component %q: a component name has no '/'", c)
 		}
 		// Paths are case-insensitive, so names that differ only in case
 		// would share one URL.

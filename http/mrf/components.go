@@ -62,11 +62,7 @@ func (a *api) components(w http.ResponseWriter, r *http.Request) {
 	}
 	list := make([]resource, 0, len(running))
 	for _, c := range running {
-		leaf := newResource(base, componentsPath+"/"+strings.ToLower(c.name))
-		leaf["uri"] = domainURI + "/" + c.name
-		leaf["zone"] = c.zone
-		leaf["contribution"] = c.contribution
-		list = append(list, leaf)
+		list = append(list, a.componentLeaf(base, c))
 	}
 	res := newResource(base, componentsPath)
 	res["uri"] = domainURI
@@ -75,9 +71,12 @@ func (a *api) components(w http.ResponseWriter, r *http.Request) {
 	writeRead(w, v, res)
 }
 
-// componentByName shows one component: {selfLink, uri, zone}, with Cairn's
-// contribution and zones (every zone it runs in; zone is the first).
-// Names match case-insensitively, as every MRF path does.
+// componentByName shows one component: Fabric3's {selfLink, uri, zone}
+// (zone: the first it runs in), with Cairn's contribution and zones (every
+// zone it runs in), and, as Fabric3's CLI `list <component>` prints a
+// composite's children one line each, "components": one leaf {selfLink,
+// uri, zone} per zone that runs it. Names match case-insensitively, as
+// every MRF path does, and are answered in their own case.
 func (a *api) componentByName(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["name"]
 	v := a.Node.View()
@@ -86,8 +85,10 @@ func (a *api) componentByName(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	base := a.Node.HTTPURL()
 	var found *component
 	zones := []string{}
+	leaves := []resource{}
 	for i, c := range running {
 		if strings.ToLower(c.name) != name {
 			continue
@@ -96,17 +97,29 @@ func (a *api) componentByName(w http.ResponseWriter, r *http.Request) {
 			found = &running[i]
 		}
 		zones = append(zones, c.zone)
+		leaves = append(leaves, a.componentLeaf(base, c))
 	}
 	if found == nil {
-		fail(w, fabric(errNotFound, "Component not found: %s", name))
+		fail(w, fabric(errNotFound, "Component not found: %s", nameVar(r, "name")))
 		return
 	}
-	res := newResource(a.Node.HTTPURL(), componentsPath+"/"+name)
+	res := newResource(base, componentsPath+"/"+found.name)
 	res["uri"] = domainURI + "/" + found.name
 	res["zone"] = found.zone
 	res["zones"] = zones
 	res["contribution"] = found.contribution
+	res["components"] = leaves
 	writeRead(w, v, res)
+}
+
+// componentLeaf is Fabric3's ComponentResource of c in its zone, with the
+// contribution that provides it.
+func (a *api) componentLeaf(base string, c component) resource {
+	leaf := newResource(base, componentsPath+"/"+c.name)
+	leaf["uri"] = domainURI + "/" + c.name
+	leaf["zone"] = c.zone
+	leaf["contribution"] = c.contribution
+	return leaf
 }
 
 // zoneDeployments lists the deployments this node's zone has applied, from

@@ -8,8 +8,6 @@ import (
 
 	"cairn/fsm"
 	"cairn/http/httpx"
-
-	"github.com/gorilla/mux"
 )
 
 // maxWriteAttempts bounds the retries of a domain write whose
@@ -23,7 +21,7 @@ const (
 
 // contributionURI reads and checks the {uri} of the path.
 func contributionURI(r *http.Request) (string, error) {
-	uri := mux.Vars(r)["uri"]
+	uri := nameVar(r, "uri")
 	if err := checkName(uri); err != nil {
 		return "", fabric(errBadRequest, "Invalid contribution URI %q: %v", uri, err)
 	}
@@ -38,9 +36,14 @@ func (a *api) contributions(w http.ResponseWriter, r *http.Request) {
 	items, _ := v.List(KindContribution, "", "", 0)
 	list := make([]map[string]any, 0, len(items))
 	for _, it := range items {
+		var c contribution
+		if err := decode(it, &c); err != nil {
+			fail(w, err)
+			return
+		}
 		list = append(list, map[string]any{
-			"uri": it.ID, "state": contributionState,
-			"link": editLink(it.ID, base+contributionPath+it.ID),
+			"uri": c.URI, "state": contributionState,
+			"link": editLink(c.URI, base+contributionPath+c.URI),
 		})
 	}
 	res := newResource(base, contributionsPath)
@@ -70,7 +73,7 @@ func (a *api) contribution(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := a.Node.HTTPURL()
-	res := newResource(base, contributionPath+uri)
+	res := newResource(base, contributionPath+c.URI)
 	res["uri"] = c.URI
 	res["state"] = contributionState
 	res["sha1"] = c.SHA1
@@ -79,22 +82,23 @@ func (a *api) contribution(w http.ResponseWriter, r *http.Request) {
 	res["deployables"] = c.Deployables
 	res["components"] = c.Components
 	res["zones"] = []string{}
-	if dr := v.Get(KindDeployment, uri); dr != nil {
+	if dr := v.Get(KindDeployment, key(uri)); dr != nil {
 		d, err := deploymentOf(dr)
 		if err != nil {
 			fail(w, err)
 			return
 		}
 		res["zones"] = d.deployedZones()
-		res["deployment"] = editLink("deployment", base+deploymentPath+uri)
+		res["deployment"] = editLink("deployment", base+deploymentPath+c.URI)
 	}
 	writeRead(w, v, res)
 }
 
-// getContribution reads uri's contribution; absent is Fabric3's 404.
+// getContribution reads uri's contribution (in any case); absent is
+// Fabric3's 404.
 func getContribution(v *fsm.View, uri string) (contribution, bool, error) {
 	var c contribution
-	cr := v.Get(KindContribution, uri)
+	cr := v.Get(KindContribution, key(uri))
 	if cr == nil {
 		return c, false, fabric(errNotFound, "Contribution not found: %s", uri)
 	}
@@ -124,27 +128,18 @@ func (a *api) installContribution(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	exists := fabric(errConflict, "Contribution already exists: %s", uri)
-	if a.Node.View().Get(KindContribution, uri) != nil {
-		fail(w, exists)
+	if err := contributionExists(a.Node.View(), uri); err != nil {
+		fail(w, err)
 		return
 	}
 	now := a.now().UTC()
-	c := contribution{URI: uri, SHA1: info.sha1, Length: info.length, Installed: now,
-		Deployables: info.manifest.Deployables, Components: info.manifest.Components}
-	// The archive is written even when another contribution already holds
-	// the same bytes: the new version tells a concurrent uninstall of that
-	// contribution (whose command checks the archive's version) to keep it.
-	cmd := fsm.Command{Time: now, Ops: []fsm.Op{
-		{Type: fsm.OpPut, Kind: KindContribution, ID: uri, Body: mustJSON(c), Require: fsm.RequireAbsent},
-		{Type: fsm.OpPut, Kind: KindArchive, ID: info.sha1, Body: mustJSON(archive{SHA1: info.sha1, Length: info.length, Data: body})},
-	}}
+	cmd := fsm.Command{Time: now, Ops: installOps(uri, body, info, now, "")}
 	index, _, err := a.Node.Apply(r.Context(), cmd)
 	if index > 0 {
 		w.Header().Set("X-Cairn-Index", strconv.FormatUint(index, 10))
 	}
 	if errors.Is(err, fsm.ErrConflict) {
-		err = exists
+		err = contributionExists(a.Node.View(), uri)
 	}
 	if err != nil {
 		fail(w, err)
@@ -152,6 +147,35 @@ func (a *api) installContribution(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", a.Node.HTTPURL()+contributionPath+uri)
 	w.WriteHeader(http.StatusCreated)
+}
+
+// contributionExists is Fabric3's 409 if a contribution of uri's name (in
+// any case) is installed, naming it as it was installed; else nil.
+func contributionExists(v *fsm.View, uri string) error {
+	cr := v.Get(KindContribution, key(uri))
+	if cr == nil {
+		return nil
+	}
+	var c contribution
+	if decode(cr, &c) != nil || c.URI == "" {
+		c.URI = uri
+	}
+	return fabric(errConflict, "Contribution already exists: %s", c.URI)
+}
+
+// installOps stores archive data (summarised in info) and installs it as
+// contribution uri, which must not exist yet; profile names the profile
+// that installed it, if any.
+func installOps(uri string, data []byte, info archiveInfo, now time.Time, profile string) []fsm.Op {
+	c := contribution{URI: uri, SHA1: info.sha1, Length: info.length, Installed: now,
+		Deployables: info.manifest.Deployables, Components: info.manifest.Components, Profile: profile}
+	// The archive is written even when another contribution already holds
+	// the same bytes: the new version tells a concurrent uninstall of that
+	// contribution (whose command checks the archive's version) to keep it.
+	return []fsm.Op{
+		{Type: fsm.OpPut, Kind: KindContribution, ID: key(uri), Body: mustJSON(c), Require: fsm.RequireAbsent},
+		{Type: fsm.OpPut, Kind: KindArchive, ID: info.sha1, Body: mustJSON(archive{SHA1: info.sha1, Length: info.length, Data: data})},
+	}
 }
 
 // uninstallContribution removes a contribution that is not deployed (400
@@ -171,15 +195,20 @@ func (a *api) uninstallContribution(w http.ResponseWriter, r *http.Request) {
 			fail(w, err)
 			return
 		}
-		if v.Get(KindDeployment, uri) != nil {
-			fail(w, fabric(errBadRequest, "Contribution must be undeployed before it is uninstalled: %s", uri))
+		if v.Get(KindDeployment, key(uri)) != nil {
+			fail(w, fabric(errBadRequest, "Contribution must be undeployed before it is uninstalled: %s", c.URI))
 			return
 		}
-		cmd, err := uninstallCommand(v, uri, c, a.now().UTC())
+		if c.Profile != "" {
+			fail(w, fabric(errBadRequest, "Contribution %s was installed by profile %s: uninstall the profile instead", c.URI, c.Profile))
+			return
+		}
+		ops, err := uninstallOps(v, c, nil)
 		if err != nil {
 			fail(w, err)
 			return
 		}
+		cmd := fsm.Command{Ops: ops, Time: a.now().UTC()}
 		index, _, err := a.Node.Apply(r.Context(), cmd)
 		if errors.Is(err, fsm.ErrConflict) && attempt < maxWriteAttempts {
 			continue // deployed, uninstalled or shared meanwhile: look again
@@ -196,31 +225,59 @@ func (a *api) uninstallContribution(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// uninstallCommand deletes contribution c as v shows it. Every resource
-// the decision read is a precondition, so that the command cannot apply
-// over a concurrent change: the contribution's version, the deployment's
+// uninstallOps deletes contribution c as v shows it. Every resource the
+// decision read is a precondition, so that the command cannot apply over
+// a concurrent change: the contribution's version, the deployment's
 // absence, and either the other holders of the archive (kept) or the
 // archive's version (deleted; an install of the same bytes meanwhile
-// rewrote it and so fails the check).
-func uninstallCommand(v *fsm.View, uri string, c contribution, now time.Time) (fsm.Command, error) {
-	cr := v.Get(KindContribution, uri)
+// rewrote it and so fails the check). going, when one command uninstalls
+// several contributions (a profile's), has their ids, which do not keep an
+// archive, and the archives already deleted, each deleted once.
+func uninstallOps(v *fsm.View, c contribution, going *uninstalling) ([]fsm.Op, error) {
+	id := key(c.URI)
+	cr := v.Get(KindContribution, id)
+	if cr == nil {
+		return nil, fabric(errNotFound, "Contribution not found: %s", c.URI)
+	}
 	ops := []fsm.Op{
-		{Type: fsm.OpDelete, Kind: KindContribution, ID: uri, Require: fsm.RequireVersion, Version: cr.Version},
-		{Type: fsm.OpCheck, Kind: KindDeployment, ID: uri, Require: fsm.RequireAbsent},
+		{Type: fsm.OpDelete, Kind: KindContribution, ID: id, Require: fsm.RequireVersion, Version: cr.Version},
+		{Type: fsm.OpCheck, Kind: KindDeployment, ID: id, Require: fsm.RequireAbsent},
 	}
 	holders, err := v.Lookup(KindContribution, "sha1", c.SHA1)
 	if err != nil {
-		return fsm.Command{}, err
+		return nil, err
 	}
 	shared := false
 	for _, h := range holders {
-		if h.ID != uri {
+		if h.ID != id && !going.has(h.ID) {
 			shared = true
 			ops = append(ops, fsm.Op{Type: fsm.OpCheck, Kind: KindContribution, ID: h.ID, Require: fsm.RequireExists})
 		}
 	}
-	if ar := v.Get(KindArchive, c.SHA1); !shared && ar != nil {
+	if ar := v.Get(KindArchive, c.SHA1); !shared && ar != nil && going.deleteArchive(c.SHA1) {
 		ops = append(ops, fsm.Op{Type: fsm.OpDelete, Kind: KindArchive, ID: c.SHA1, Require: fsm.RequireVersion, Version: ar.Version})
 	}
-	return fsm.Command{Ops: ops, Time: now}, nil
+	return ops, nil
+}
+
+// uninstalling is what one command uninstalling several contributions
+// removes: their ids, and the archives it deletes already.
+type uninstalling struct {
+	ids      map[string]bool
+	archives map[string]bool
+}
+
+func (u *uninstalling) has(id string) bool { return u != nil && u.ids[id] }
+
+// deleteArchive reports whether the command still has to delete archive
+// sum, and notes that it does.
+func (u *uninstalling) deleteArchive(sum string) bool {
+	if u == nil {
+		return true
+	}
+	if u.archives[sum] {
+		return false
+	}
+	u.archives[sum] = true
+	return true
 }

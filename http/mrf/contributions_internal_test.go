@@ -37,10 +37,11 @@ func Test_Uninstall_RacingInstallOfSameBytes_ArchiveKept(t *testing.T) {
 	// holder; b.zip is installed before it commits.
 	v := st.View()
 	c, _, _ := getContribution(v, "a.zip")
-	stale, err := uninstallCommand(v, "a.zip", c, now)
+	ops, err := uninstallOps(v, c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	stale := fsm.Command{Ops: ops, Time: now}
 	if err := apply(install("b.zip")); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,8 @@ func Test_Uninstall_RacingInstallOfSameBytes_ArchiveKept(t *testing.T) {
 	}
 	// Decided again (the handler retries), it keeps the archive.
 	v = st.View()
-	fresh, _ := uninstallCommand(v, "a.zip", c, now)
+	ops, _ = uninstallOps(v, c, nil)
+	fresh := fsm.Command{Ops: ops, Time: now}
 	if err := apply(fresh); err != nil {
 		t.Fatal(err)
 	}

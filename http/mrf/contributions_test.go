@@ -3,12 +3,16 @@ package mrf_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"cairn/cluster"
 	"cairn/http/mrf"
@@ -194,25 +198,128 @@ func Test_Contributions_NoManifest_NoComponents(t *testing.T) {
 	}
 }
 
-func Test_DomainResources_OnParticipant_RedirectToController(t *testing.T) {
+func Test_DomainResources_OnParticipant_ForwardedToController_NameCaseKept(t *testing.T) {
+	// The controller, served for real: the participant forwards to it.
+	ctlNode := newFakeNode("c1", "default", "")
+	ctlFix := newFixture(t, ctlNode, nil)
+	var seen []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path+" by "+r.Header.Get(mrf.ControllerHopHeader))
+		mu.Unlock()
+		ctlFix.handler.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	ctlNode.url = srv.URL
+
 	n := newFakeNode("z1", "zone1", "http://10.0.1.8:8182")
 	ms := &fakeMembership{members: []cluster.Member{
-		member("c1", "default", "http://ctl:8180", true, cluster.StatusAlive),
+		member("c1", "default", srv.URL, true, cluster.StatusAlive),
 		member("z1", "zone1", "http://10.0.1.8:8182", false, cluster.StatusAlive),
 	}, leaders: map[string]string{"default": "c1", "zone1": "z1"}}
 	f := newFixture(t, n, ms)
-	for _, req := range []struct{ method, path string }{
-		{http.MethodGet, "/management/domain/contributions"},
-		{http.MethodPut, calcPath},
-		{http.MethodPost, "/management/domain/deployments/contribution/calculator.zip?zone=zone1"},
-		{http.MethodGet, "/management/domain/components"},
-	} {
-		w := f.send(t, req.method, req.path, mustArchive(t, "calculator.zip"), 0)
-		if w.Code != http.StatusTemporaryRedirect || w.Header().Get("Location") != "http://ctl:8180"+req.path {
-			t.Errorf("%s %s: %d Location %q", req.method, req.path, w.Code, w.Header().Get("Location"))
-		}
+	// Streamed, as Fabric3's CLI sends it: chunked, no length.
+	req := httptest.NewRequest(http.MethodPut, "/management/domain/contributions/contribution/MyCalc.zip",
+		io.MultiReader(bytes.NewReader(mustArchive(t, "calculator.zip"))))
+	req.ContentLength = -1
+	w := httptest.NewRecorder()
+	f.handler.ServeHTTP(w, req)
+	if w.Code != http.StatusCreated || w.Header().Get("Location") != srv.URL+"/management/domain/contributions/contribution/MyCalc.zip" {
+		t.Fatalf("PUT through a participant: %d %s Location %q", w.Code, w.Body, w.Header().Get("Location"))
+	}
+	if w := f.send(t, http.MethodPut, "/management/domain/contributions/contribution/mycalc.ZIP", mustArchive(t, "calculator.zip"), 0); w.Code != http.StatusConflict ||
+		message(t, w) != "Contribution already exists: MyCalc.zip" {
+		t.Errorf("second PUT in another case: %d %s", w.Code, w.Body)
+	}
+	doc := docOf(t, f.send(t, http.MethodGet, "/management/domain/contributions", nil, 0))
+	list := doc["contributions"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["uri"] != "MyCalc.zip" {
+		t.Errorf("contributions through the participant: %v", doc)
 	}
 	if n.store.View().Index() != 0 {
 		t.Error("a participant wrote domain resources")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 || seen[0] != "PUT /management/domain/contributions/contribution/MyCalc.zip by z1" {
+		t.Errorf("the controller saw %q", seen)
+	}
+}
+
+// A request a participant already forwarded as to a controller, reaching
+// another participant (gossip was stale), is refused, not forwarded again.
+func Test_DomainResources_ForwardedToANonController_503_NoLoop(t *testing.T) {
+	n := newFakeNode("z1", "zone1", "http://10.0.1.8:8182")
+	ms := &fakeMembership{members: []cluster.Member{
+		member("c1", "default", "http://127.0.0.1:1", true, cluster.StatusAlive),
+		member("z1", "zone1", "http://10.0.1.8:8182", false, cluster.StatusAlive),
+	}, leaders: map[string]string{"default": "c1", "zone1": "z1"}}
+	f := newFixture(t, n, ms)
+	req := httptest.NewRequest(http.MethodGet, "/management/domain/contributions", nil)
+	req.Header.Set(mrf.ControllerHopHeader, "z9")
+	w := httptest.NewRecorder()
+	f.handler.ServeHTTP(w, req)
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(message(t, w), "z9") {
+		t.Errorf("a second controller hop: %d %s, want 503 naming the node that forwarded it", w.Code, w.Body)
+	}
+	// No controller reachable: 503, not a 500.
+	if w := f.send(t, http.MethodGet, "/management/domain/contributions", nil, 0); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("controller unreachable: %d %s", w.Code, w.Body)
+	}
+}
+
+// A participant passes an archive on as it arrives: the controller has
+// the first chunk before the client sends the rest.
+func Test_DomainResources_ForwardedToController_Streamed(t *testing.T) {
+	ctlNode := newFakeNode("c1", "default", "")
+	ctlFix := newFixture(t, ctlNode, nil)
+	firstChunk := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		head := make([]byte, 4)
+		if _, err := io.ReadFull(r.Body, head); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		close(firstChunk)
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(head), r.Body))
+		ctlFix.handler.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	ctlNode.url = srv.URL
+	n := newFakeNode("z1", "zone1", "http://10.0.1.8:8182")
+	ms := &fakeMembership{members: []cluster.Member{
+		member("c1", "default", srv.URL, true, cluster.StatusAlive),
+		member("z1", "zone1", "http://10.0.1.8:8182", false, cluster.StatusAlive),
+	}, leaders: map[string]string{"default": "c1", "zone1": "z1"}}
+	f := newFixture(t, n, ms)
+	// The participant serves on a real listener, so the body is a stream.
+	part := httptest.NewServer(f.handler)
+	defer part.Close()
+
+	archive := mustArchive(t, "calculator.zip")
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write(archive[:100])
+		select {
+		case <-firstChunk:
+			pw.Write(archive[100:])
+			pw.Close()
+		case <-time.After(10 * time.Second):
+			pw.CloseWithError(errors.New("the controller did not get the first chunk while the rest was held back"))
+		}
+	}()
+	req, _ := http.NewRequest(http.MethodPut, part.URL+"/management/domain/contributions/contribution/calculator.zip", pr)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("streamed PUT through a participant: %d %s", resp.StatusCode, body)
+	}
+	if ctlNode.store.View().Get(mrf.KindArchive, calculatorSHA1) == nil {
+		t.Error("the controller does not hold the archive")
 	}
 }

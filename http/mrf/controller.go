@@ -19,6 +19,17 @@ import (
 // archive: its JSON form is a third larger than the bytes.
 const maxArchiveResponse = 1 << 30
 
+// peerClient is the client of requests to other nodes of the domain
+// (zone leaders, the controller). No overall timeout: each request's
+// context bounds it, and a forwarded archive streams for as long as the
+// client sends it.
+var peerClient = &http.Client{Transport: &http.Transport{
+	Proxy:               nil,
+	DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	MaxIdleConnsPerHost: 16,
+	IdleConnTimeout:     90 * time.Second,
+}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 // httpController reaches the domain's controller over HTTP: deployments
 // and archives through the native API's resource reads (the blocking
 // ?index=N&wait= form for deployments), reports through MRF.

@@ -116,7 +116,7 @@ func (d *Deployer) reconcile(ctx context.Context, list []Deployment) error {
 	want := map[string]Deployment{}
 	for _, dep := range list {
 		if _, ok := dep.Zones[zone]; ok {
-			want[dep.URI] = dep
+			want[key(dep.URI)] = dep
 		}
 	}
 	have, _ := d.node.View().List(KindZoneDeployment, "", "", 0)
@@ -125,7 +125,7 @@ func (d *Deployer) reconcile(ctx context.Context, list []Deployment) error {
 		if err := decode(h, &zd); err != nil {
 			return err
 		}
-		if w, ok := want[zd.URI]; !ok || w.Generation != zd.Generation {
+		if w, ok := want[key(zd.URI)]; !ok || w.Generation != zd.Generation {
 			if err := d.remove(ctx, h, zd); err != nil {
 				return err
 			}
@@ -149,7 +149,7 @@ func (d *Deployer) converge(ctx context.Context, dep Deployment) error {
 	zone := d.node.Zone()
 	status := dep.Zones[zone]
 	v := d.node.View()
-	if h := v.Get(KindZoneDeployment, dep.URI); h != nil {
+	if h := v.Get(KindZoneDeployment, key(dep.URI)); h != nil {
 		if status.State == StateDeployed {
 			return nil
 		}
@@ -180,7 +180,7 @@ func (d *Deployer) install(ctx context.Context, v *fsm.View, dep Deployment) (re
 	now := d.now().UTC()
 	zd := zoneDeployment{URI: dep.URI, SHA1: dep.SHA1, Length: dep.Length, Deployables: dep.Deployables,
 		Components: dep.Components, Generation: dep.Generation, Applied: now, Node: d.node.ID()}
-	ops := []fsm.Op{{Type: fsm.OpPut, Kind: KindZoneDeployment, ID: dep.URI, Body: mustJSON(zd), Require: fsm.RequireAbsent}}
+	ops := []fsm.Op{{Type: fsm.OpPut, Kind: KindZoneDeployment, ID: key(dep.URI), Body: mustJSON(zd), Require: fsm.RequireAbsent}}
 	if v.Get(KindZoneArchive, dep.SHA1) != nil {
 		ops = append(ops, fsm.Op{Type: fsm.OpCheck, Kind: KindZoneArchive, ID: dep.SHA1, Require: fsm.RequireExists})
 	} else {
@@ -213,7 +213,7 @@ func componentClash(v *fsm.View, dep Deployment) string {
 	others, _ := v.List(KindZoneDeployment, "", "", 0)
 	for _, o := range others {
 		var zd zoneDeployment
-		if decode(o, &zd) != nil || zd.URI == dep.URI {
+		if decode(o, &zd) != nil || key(zd.URI) == key(dep.URI) {
 			continue
 		}
 		for _, c := range zd.Components {

@@ -34,9 +34,9 @@ func (a *api) deployments(w http.ResponseWriter, r *http.Request) {
 			fail(w, err)
 			return
 		}
-		uris = append(uris, it.ID)
+		uris = append(uris, d.URI)
 		list = append(list, map[string]any{
-			"uri": it.ID, "link": editLink(it.ID, base+deploymentPath+it.ID), "zones": d.Zones,
+			"uri": d.URI, "link": editLink(d.URI, base+deploymentPath+d.URI), "zones": d.Zones,
 		})
 	}
 	res := newResource(base, deploymentsPath)
@@ -53,7 +53,7 @@ func (a *api) deployment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := a.Node.View()
-	dr := v.Get(KindDeployment, uri)
+	dr := v.Get(KindDeployment, key(uri))
 	if dr == nil {
 		fail(w, fabric(errNotFound, "Contribution not deployed: %s", uri))
 		return
@@ -110,10 +110,16 @@ func (a *api) targetZones(r *http.Request) ([]string, error) {
 }
 
 // deploy records the deployment of a contribution to its target zones,
-// each pending until its zone's leader reports it deployed or failed.
-// The zones' leaders follow the controller's deployments and apply them
-// into their own zone (Deployer). 201 with Location and no body, as
-// Fabric3's POST answers; PUT (the seed's verb) does the same.
+// each pending until its zone's leader reports it deployed or failed (the
+// zones' leaders follow the controller's deployments and apply them into
+// their own zone: Deployer), and answers as Fabric3 does, once the
+// deployment is done: 201 with Location and no body when every target zone
+// reports it deployed; 420 {"selfLink", "value": ["<zone>: <reason>",
+// ...]} when a zone failed, after taking the deployment back (so it can be
+// fixed and deployed again); 504 naming the zones still pending when they
+// have not reported within the deploy timeout (the deployment stays
+// recorded and converges). ?async answers 201 as soon as the deployment
+// is recorded. PUT (the seed's verb) does the same as POST.
 func (a *api) deploy(w http.ResponseWriter, r *http.Request) {
 	uri, err := contributionURI(r)
 	if err != nil {
@@ -125,7 +131,6 @@ func (a *api) deploy(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	already := fabric(errConflict, "Contribution already deployed: %s", uri)
 	for attempt := 1; ; attempt++ {
 		v := a.Node.View()
 		c, ok, err := getContribution(v, uri)
@@ -133,20 +138,20 @@ func (a *api) deploy(w http.ResponseWriter, r *http.Request) {
 			fail(w, err)
 			return
 		}
-		if v.Get(KindDeployment, uri) != nil {
-			fail(w, already)
+		if v.Get(KindDeployment, key(uri)) != nil {
+			fail(w, fabric(errConflict, "Contribution already deployed: %s", c.URI))
 			return
 		}
 		now := a.now().UTC()
-		d := Deployment{URI: uri, SHA1: c.SHA1, Length: c.Length, Deployables: c.Deployables, Components: c.Components,
+		d := Deployment{URI: c.URI, SHA1: c.SHA1, Length: c.Length, Deployables: c.Deployables, Components: c.Components,
 			Deployed: now, Zones: map[string]ZoneStatus{}}
 		for _, z := range zones {
 			d.Zones[z] = ZoneStatus{State: StatePending, Updated: now}
 		}
-		cr := v.Get(KindContribution, uri)
+		cr := v.Get(KindContribution, key(uri))
 		cmd := fsm.Command{Time: now, Ops: []fsm.Op{
-			{Type: fsm.OpPut, Kind: KindDeployment, ID: uri, Body: mustJSON(d), Require: fsm.RequireAbsent},
-			{Type: fsm.OpCheck, Kind: KindContribution, ID: uri, Require: fsm.RequireVersion, Version: cr.Version},
+			{Type: fsm.OpPut, Kind: KindDeployment, ID: key(uri), Body: mustJSON(d), Require: fsm.RequireAbsent},
+			{Type: fsm.OpCheck, Kind: KindContribution, ID: key(uri), Require: fsm.RequireVersion, Version: cr.Version},
 		}}
 		index, _, err := a.Node.Apply(r.Context(), cmd)
 		if errors.Is(err, fsm.ErrConflict) && attempt < maxWriteAttempts {
@@ -159,37 +164,75 @@ func (a *api) deploy(w http.ResponseWriter, r *http.Request) {
 			fail(w, err)
 			return
 		}
-		w.Header().Set("Location", a.Node.HTTPURL()+deploymentPath+uri)
+		location := a.Node.HTTPURL() + deploymentPath + c.URI
+		if !r.URL.Query().Has("async") {
+			if err := a.awaitDeployed(r.Context(), c.URI, index); err != nil {
+				a.failDeploy(w, c.URI, err)
+				return
+			}
+		}
+		w.Header().Set("Location", location)
 		w.WriteHeader(http.StatusCreated)
 		return
 	}
 }
 
-// undeploy removes a deployment from the domain; each zone's leader then
-// removes it from its zone. 200 with no body, as Fabric3 answers.
+// failDeploy answers a deployment that failed in a zone the way Fabric3's
+// CLI reads it: 420 with {"selfLink": ..., "value": [messages]}.
+func (a *api) failDeploy(w http.ResponseWriter, uri string, err error) {
+	var zf *zonesFailed
+	if !errors.As(err, &zf) {
+		fail(w, err)
+		return
+	}
+	writeResource(w, statusValidation, wrap(a.Node.HTTPURL(), deploymentPath+uri, zf.messages))
+}
+
+// undeploy removes a deployment from the domain and answers 200 with no
+// body, as Fabric3 does, once the leader of every target zone has removed
+// it from its zone; 504 naming the zones that have not when the deploy
+// timeout runs out first (the zones still remove it). ?async answers as
+// soon as the controller has removed it.
 func (a *api) undeploy(w http.ResponseWriter, r *http.Request) {
 	uri, err := contributionURI(r)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	if a.Node.View().Get(KindDeployment, uri) == nil {
-		fail(w, fabric(errNotFound, "Contribution not deployed: %s", uri))
-		return
+	var d Deployment
+	for attempt := 1; ; attempt++ {
+		dr := a.Node.View().Get(KindDeployment, key(uri))
+		if dr == nil {
+			fail(w, fabric(errNotFound, "Contribution not deployed: %s", uri))
+			return
+		}
+		if d, err = deploymentOf(dr); err != nil {
+			fail(w, err)
+			return
+		}
+		// At the version read, so the generation waited for below is the
+		// one deleted.
+		cmd := fsm.Command{Time: a.now().UTC(), Ops: []fsm.Op{
+			{Type: fsm.OpDelete, Kind: KindDeployment, ID: key(uri), Require: fsm.RequireVersion, Version: dr.Version},
+		}}
+		index, _, err := a.Node.Apply(r.Context(), cmd)
+		if errors.Is(err, fsm.ErrConflict) && attempt < maxReportAttempts {
+			continue // a zone reported, or it was undeployed, meanwhile: look again
+		}
+		if index > 0 {
+			w.Header().Set("X-Cairn-Index", strconv.FormatUint(index, 10))
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		break
 	}
-	cmd := fsm.Command{Time: a.now().UTC(), Ops: []fsm.Op{
-		{Type: fsm.OpDelete, Kind: KindDeployment, ID: uri, Require: fsm.RequireExists},
-	}}
-	index, _, err := a.Node.Apply(r.Context(), cmd)
-	if index > 0 {
-		w.Header().Set("X-Cairn-Index", strconv.FormatUint(index, 10))
-	}
-	if errors.Is(err, fsm.ErrConflict) {
-		err = fabric(errNotFound, "Contribution not deployed: %s", uri)
-	}
-	if err != nil {
-		fail(w, err)
-		return
+	if !r.URL.Query().Has("async") {
+		if err := a.awaitRemoved(r.Context(), d); err != nil {
+			fail(w, err)
+			return
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 }
@@ -238,7 +281,7 @@ func (a *api) report(w http.ResponseWriter, r *http.Request) {
 	}
 	for attempt := 1; ; attempt++ {
 		v := a.Node.View()
-		dr := v.Get(KindDeployment, uri)
+		dr := v.Get(KindDeployment, key(uri))
 		if dr == nil {
 			fail(w, fabric(errNotFound, "Contribution not deployed: %s", uri))
 			return
@@ -259,7 +302,7 @@ func (a *api) report(w http.ResponseWriter, r *http.Request) {
 		now := a.now().UTC()
 		d.Zones[rep.Zone] = ZoneStatus{State: rep.State, Reason: rep.Reason, Node: rep.Node, Updated: now}
 		cmd := fsm.Command{Time: now, Ops: []fsm.Op{
-			{Type: fsm.OpPut, Kind: KindDeployment, ID: uri, Body: mustJSON(d), Require: fsm.RequireVersion, Version: dr.Version},
+			{Type: fsm.OpPut, Kind: KindDeployment, ID: key(uri), Body: mustJSON(d), Require: fsm.RequireVersion, Version: dr.Version},
 		}}
 		index, res, err := a.Node.Apply(r.Context(), cmd)
 		if errors.Is(err, fsm.ErrConflict) {

@@ -137,14 +137,14 @@ func Test_Deployments_DeployToZones_409_UndeployThenUninstall(t *testing.T) {
 	}
 
 	// No ?zone: every zone of the domain, each pending.
-	w := f.send(t, http.MethodPost, calcDeployment, nil, 0)
+	w := f.send(t, http.MethodPost, calcDeployment+"?async", nil, 0)
 	if w.Code != http.StatusCreated || w.Body.Len() != 0 || w.Header().Get("Location") != "http://localhost:8180"+calcDeployment {
 		t.Fatalf("deploy: %d %q Location %q", w.Code, w.Body, w.Header().Get("Location"))
 	}
 	if got := zoneStates(t, f, calcDeployment); fmt.Sprint(got) != "map[default:pending zone1:pending]" {
 		t.Errorf("zones %v", got)
 	}
-	w = f.send(t, http.MethodPut, calcDeployment+"?zone=zone1", nil, 0)
+	w = f.send(t, http.MethodPut, calcDeployment+"?async&zone=zone1", nil, 0)
 	if w.Code != http.StatusConflict || message(t, w) != "Contribution already deployed: calculator.zip" {
 		t.Errorf("second deploy: %d %s", w.Code, w.Body)
 	}
@@ -154,11 +154,11 @@ func Test_Deployments_DeployToZones_409_UndeployThenUninstall(t *testing.T) {
 	if w.Code != http.StatusBadRequest || message(t, w) != "Contribution must be undeployed before it is uninstalled: calculator.zip" {
 		t.Errorf("uninstall while deployed: %d %s", w.Code, w.Body)
 	}
-	w = f.send(t, http.MethodDelete, calcDeployment, nil, 0)
+	w = f.send(t, http.MethodDelete, calcDeployment+"?async", nil, 0)
 	if w.Code != http.StatusOK || w.Body.Len() != 0 {
 		t.Fatalf("undeploy: %d %q", w.Code, w.Body)
 	}
-	if w = f.send(t, http.MethodDelete, calcDeployment, nil, 0); w.Code != http.StatusNotFound {
+	if w = f.send(t, http.MethodDelete, calcDeployment+"?async", nil, 0); w.Code != http.StatusNotFound {
 		t.Errorf("second undeploy: %d %s", w.Code, w.Body)
 	}
 	if w = f.send(t, http.MethodDelete, calcPath, nil, 0); w.Code != http.StatusOK {
@@ -169,7 +169,7 @@ func Test_Deployments_DeployToZones_409_UndeployThenUninstall(t *testing.T) {
 func Test_Deployments_Report_BadInputAndStaleGeneration(t *testing.T) {
 	f := newDomain(t)
 	mustInstall(t, f, "calculator.zip", "calculator.zip")
-	f.send(t, http.MethodPost, calcDeployment+"?zone=zone1", nil, 0)
+	f.send(t, http.MethodPost, calcDeployment+"?async&zone=zone1", nil, 0)
 	gen := docOf(t, f.send(t, http.MethodGet, calcDeployment, nil, 0))["generation"].(float64)
 	report := calcDeployment + "/report"
 	for body, want := range map[string]int{
@@ -199,7 +199,7 @@ func Test_Deployer_FollowsController_AppliesReportsAndRemoves(t *testing.T) {
 	runDeployer(t, zone.node, fc)
 
 	mustInstall(t, ctl, "calculator.zip", "calculator.zip")
-	ctl.send(t, http.MethodPut, calcDeployment+"?zone=zone1", nil, 0)
+	ctl.send(t, http.MethodPut, calcDeployment+"?async&zone=zone1", nil, 0)
 	waitFor(t, func() bool { return zoneStates(t, ctl, calcDeployment)["zone1"] == mrf.StateDeployed })
 	// The zone's own store holds the deployment and the archive.
 	v := zone.node.store.View()
@@ -231,7 +231,7 @@ func Test_Deployer_FollowsController_AppliesReportsAndRemoves(t *testing.T) {
 	// with the reason, and adds nothing to the zone.
 	mustInstall(t, ctl, "clash.zip", "calculator-clash.zip")
 	clash := "/management/domain/deployments/contribution/clash.zip"
-	ctl.send(t, http.MethodPut, clash+"?zone=zone1", nil, 0)
+	ctl.send(t, http.MethodPut, clash+"?async&zone=zone1", nil, 0)
 	waitFor(t, func() bool { return strings.HasPrefix(zoneStates(t, ctl, clash)["zone1"], mrf.StateFailed) })
 	if got := zoneStates(t, ctl, clash)["zone1"]; !strings.Contains(got, "CalculatorComponent") || !strings.Contains(got, "calculator.zip") {
 		t.Errorf("failure reason %q", got)
@@ -241,7 +241,7 @@ func Test_Deployer_FollowsController_AppliesReportsAndRemoves(t *testing.T) {
 	}
 
 	// Undeploy: the zone removes the deployment and its archive.
-	ctl.send(t, http.MethodDelete, calcDeployment, nil, 0)
+	ctl.send(t, http.MethodDelete, calcDeployment+"?async", nil, 0)
 	waitFor(t, func() bool {
 		v := zone.node.store.View()
 		return v.Get(mrf.KindZoneDeployment, "calculator.zip") == nil && v.Get(mrf.KindZoneArchive, calculatorSHA1) == nil
@@ -263,7 +263,7 @@ func Test_Deployer_NewLeader_FinishesWhatTheOldOneBegan(t *testing.T) {
 	// report it; then it loses its leadership.
 	fc.reportFails.Store(true)
 	stop := runDeployer(t, zone.node, fc)
-	ctl.send(t, http.MethodPut, calcDeployment+"?zone=zone1", nil, 0)
+	ctl.send(t, http.MethodPut, calcDeployment+"?async&zone=zone1", nil, 0)
 	waitFor(t, func() bool { return zone.node.store.View().Get(mrf.KindZoneDeployment, "calculator.zip") != nil })
 	stop()
 	if got := zoneStates(t, ctl, calcDeployment)["zone1"]; got != mrf.StatePending {
@@ -277,9 +277,9 @@ func Test_Deployer_NewLeader_FinishesWhatTheOldOneBegan(t *testing.T) {
 
 	// While no leader follows, calculator.zip is deployed anew (another
 	// generation) and greeting.zip deployed; the next leader converges.
-	ctl.send(t, http.MethodDelete, calcDeployment, nil, 0)
-	ctl.send(t, http.MethodPut, calcDeployment+"?zone=zone1", nil, 0)
-	ctl.send(t, http.MethodPut, "/management/domain/deployments/contribution/greeting.zip?zone=zone1", nil, 0)
+	ctl.send(t, http.MethodDelete, calcDeployment+"?async", nil, 0)
+	ctl.send(t, http.MethodPut, calcDeployment+"?async&zone=zone1", nil, 0)
+	ctl.send(t, http.MethodPut, "/management/domain/deployments/contribution/greeting.zip?async&zone=zone1", nil, 0)
 	gen := docOf(t, ctl.send(t, http.MethodGet, calcDeployment, nil, 0))["generation"].(float64)
 	runDeployer(t, zone.node, fc)
 	waitFor(t, func() bool {
@@ -290,5 +290,70 @@ func Test_Deployer_NewLeader_FinishesWhatTheOldOneBegan(t *testing.T) {
 	var zd struct{ Generation uint64 }
 	if r == nil || json.Unmarshal(r.Body, &zd) != nil || float64(zd.Generation) != gen {
 		t.Errorf("zone holds calculator.zip at generation %d, want %v", zd.Generation, gen)
+	}
+}
+
+func Test_Deploy_Synchronous_201WhenDeployed_420WhenAZoneFails_504WhenPending(t *testing.T) {
+	ms := &fakeMembership{members: []cluster.Member{
+		member("c1", "default", "http://localhost:8180", true, cluster.StatusAlive),
+		member("z1", "zone1", "http://10.0.1.8:8182", false, cluster.StatusAlive),
+	}, leaders: map[string]string{"default": "c1"}}
+	ctl := newFixtureWith(t, newFakeNode("c1", "default", "http://localhost:8180"), ms, func(d *mrf.Deps) {
+		d.DeployTimeout = 300 * time.Millisecond
+	})
+	// The controller's zone follows its own deployments; zone1 has no
+	// leader that does.
+	runDeployer(t, ctl.node, &fakeController{f: ctl})
+	mustInstall(t, ctl, "Calculator.zip", "calculator.zip")
+	mustInstall(t, ctl, "clash.zip", "calculator-clash.zip")
+
+	// Deployed in zone default by the time the answer comes.
+	dep := "/management/domain/deployments/contribution/calculator.ZIP"
+	w := ctl.send(t, http.MethodPost, dep+"?zone=default", nil, 0)
+	if w.Code != http.StatusCreated || w.Header().Get("Location") != "http://localhost:8180/management/domain/deployments/contribution/Calculator.zip" {
+		t.Fatalf("deploy: %d %s Location %q", w.Code, w.Body, w.Header().Get("Location"))
+	}
+	if got := zoneStates(t, ctl, dep); fmt.Sprint(got) != "map[default:deployed]" {
+		t.Errorf("zones after a synchronous deploy: %v", got)
+	}
+	comps := docOf(t, ctl.send(t, http.MethodGet, "/management/domain/components", nil, 0))
+	if n := len(comps["components"].([]any)); n != 2 {
+		t.Errorf("components right after deploy: %v", comps)
+	}
+
+	// A zone that fails: 420 with the zone's reason in "value", and the
+	// deployment taken back.
+	clash := "/management/domain/deployments/contribution/clash.zip"
+	w = ctl.send(t, http.MethodPost, clash+"?zone=default", nil, 0)
+	var entity struct {
+		SelfLink mrf.Link `json:"selfLink"`
+		Value    []string `json:"value"`
+	}
+	if w.Code != 420 || json.Unmarshal(w.Body.Bytes(), &entity) != nil || len(entity.Value) != 1 ||
+		!strings.HasPrefix(entity.Value[0], "default: component CalculatorComponent is already provided") {
+		t.Fatalf("failed deploy: %d %s", w.Code, w.Body)
+	}
+	if w := ctl.send(t, http.MethodGet, clash, nil, 0); w.Code != http.StatusNotFound {
+		t.Errorf("the failed deployment is still recorded: %d %s", w.Code, w.Body)
+	}
+
+	// A zone that does not report: 504 naming it; the deployment stays.
+	greet := "/management/domain/deployments/contribution/greeting.zip"
+	mustInstall(t, ctl, "greeting.zip", "greeting.zip")
+	w = ctl.send(t, http.MethodPost, greet+"?zone=zone1", nil, 0)
+	if w.Code != http.StatusGatewayTimeout || !strings.Contains(message(t, w), "pending in zone(s) zone1") {
+		t.Fatalf("deploy to a silent zone: %d %s", w.Code, w.Body)
+	}
+	if got := zoneStates(t, ctl, greet); fmt.Sprint(got) != "map[zone1:pending]" {
+		t.Errorf("zones of the pending deployment: %v", got)
+	}
+
+	// Undeploy: 200 once the zone removed it.
+	w = ctl.send(t, http.MethodDelete, dep, nil, 0)
+	if w.Code != http.StatusOK {
+		t.Fatalf("undeploy: %d %s", w.Code, w.Body)
+	}
+	if ctl.node.store.View().Get(mrf.KindZoneDeployment, "calculator.zip") != nil {
+		t.Error("undeploy answered before the zone removed the deployment")
 	}
 }

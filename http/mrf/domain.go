@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"cairn/cluster"
-	"cairn/http/httpx"
 )
 
 // domainParts are the domain's sub-resources the root links, besides
@@ -46,27 +45,17 @@ func findController(self Node, ms Membership) (string, error) {
 // isController reports whether this node holds the domain's resources.
 func (a *api) isController() bool { return a.mode() == "CONTROLLER" }
 
-// onController serves h on a controller. Any other node answers 307 with
-// the same path on a live controller: only the controller zone's store
-// holds contributions and deployments. (A write reaching a follower of a
-// zone is forwarded to its leader first, which then answers the redirect.)
+// onController serves h on a controller. Any other node forwards the
+// request to a live controller (forwardToController): only the controller
+// zone's store holds contributions and deployments. (On a server,
+// ToController does so before the request reaches this router.)
 func (a *api) onController(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if a.isController() {
 			h(w, r)
 			return
 		}
-		base, err := a.controllerURL()
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		target := base + r.URL.Path
-		if r.URL.RawQuery != "" {
-			target += "?" + r.URL.RawQuery
-		}
-		w.Header().Set("Location", target)
-		httpx.WriteJSON(w, http.StatusTemporaryRedirect, "Runtime "+a.Node.ID()+" is not a controller; the domain's resources are at "+target)
+		a.forwardToController(w, r)
 	}
 }
 
@@ -87,7 +76,7 @@ func (a *api) domain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := newResource(base, "/management/domain")
-	for _, p := range append([]string{"zones"}, domainParts...) {
+	for _, p := range append([]string{"zones", "runtimes"}, domainParts...) {
 		res[p] = editLink(p, base+"/management/domain/"+p)
 	}
 	res["runtime"] = editLink("runtime", base+"/management/runtime")

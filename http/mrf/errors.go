@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 
 	"cairn/fsm"
@@ -32,17 +33,42 @@ var errValidation = errors.New("validation error")
 const statusValidation = 420
 
 // validationError is Fabric3's answer to a contribution it cannot
-// validate: 420 with a body mapping the artifact at fault to its messages.
+// validate: 420 with a body mapping each artifact at fault to its
+// messages.
 type validationError struct {
-	artifact string
-	messages []string
+	errs map[string][]string
 }
 
 func (e *validationError) Error() string {
-	return fmt.Sprintf("%s: %s", e.artifact, strings.Join(e.messages, "; "))
+	names := make([]string, 0, len(e.errs))
+	for n := range e.errs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + ": " + strings.Join(e.errs[n], "; ")
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (e *validationError) Unwrap() error { return errValidation }
+
+// add records messages about artifact.
+func (e *validationError) add(artifact string, messages ...string) {
+	if e.errs == nil {
+		e.errs = map[string][]string{}
+	}
+	e.errs[artifact] = append(e.errs[artifact], messages...)
+}
+
+// orNil is e as an error if it holds a message, else nil.
+func (e *validationError) orNil() error {
+	if len(e.errs) == 0 {
+		return nil
+	}
+	return e
+}
 
 // fabricError is an error whose message is Fabric3's sentence as it
 // stands ("Contribution not found: foo.jar") while it still maps, through
@@ -63,7 +89,9 @@ func fabric(kind error, format string, args ...any) error {
 }
 
 func validation(artifact string, messages ...string) error {
-	return &validationError{artifact: artifact, messages: messages}
+	ve := &validationError{}
+	ve.add(artifact, messages...)
+	return ve
 }
 
 // errUnavailable means the domain cannot answer right now (no controller
@@ -84,6 +112,8 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, httpx.ErrBodyTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errPending):
+		return http.StatusGatewayTimeout
 	case errors.Is(err, errValidation):
 		return statusValidation
 	case errors.Is(err, errConflict), errors.Is(err, fsm.ErrConflict):
@@ -106,7 +136,7 @@ func fail(w http.ResponseWriter, err error) {
 	}
 	var ve *validationError
 	if errors.As(err, &ve) {
-		httpx.WriteJSON(w, status, map[string][]string{ve.artifact: ve.messages})
+		httpx.WriteJSON(w, status, ve.errs)
 		return
 	}
 	httpx.WriteJSON(w, status, err.Error())

@@ -12,17 +12,18 @@ import (
 // controller zone's Raft group; the zone kinds in every zone's own group
 // (the controller zone's too, when a contribution is deployed to it).
 const (
-	// KindContribution is an installed contribution; id = its URI.
+	// KindContribution is an installed contribution; id = its URI
+	// lower-cased (key), the body keeps the URI as given.
 	KindContribution = "mrf.contribution"
 	// KindArchive is a contribution's archive, content-addressed: id = the
 	// SHA-1 of its bytes (hex), shared by every contribution with those
 	// bytes.
 	KindArchive = "mrf.archive"
 	// KindDeployment is a contribution's deployment to zones, with each
-	// target zone's status; id = the contribution's URI.
+	// target zone's status; id = the contribution's key.
 	KindDeployment = "mrf.deployment"
 	// KindZoneDeployment is a deployment as a zone applied it; id = the
-	// contribution's URI.
+	// contribution's key.
 	KindZoneDeployment = "mrf.zone.deployment"
 	// KindZoneArchive is the zone's copy of a deployed archive; id = its
 	// SHA-1.
@@ -38,6 +39,7 @@ func Kinds() []fsm.KindSchema {
 		{Kind: KindDeployment},
 		{Kind: KindZoneDeployment, Indexes: []fsm.Index{fsm.FieldIndex("sha1", "sha1", false)}},
 		{Kind: KindZoneArchive},
+		{Kind: KindProfile},
 	}
 }
 
@@ -60,6 +62,9 @@ type contribution struct {
 	Installed   time.Time `json:"installed"`
 	Deployables []string  `json:"deployables"`
 	Components  []string  `json:"components"`
+	// Profile names the profile that installed the contribution, if one
+	// did: it is uninstalled with the profile, not on its own.
+	Profile string `json:"profile,omitempty"`
 }
 
 // archive is the stored body of an archive (Data is base64 in JSON).

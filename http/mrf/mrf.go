@@ -23,9 +23,15 @@
 // contribution; a deployment records its target zones, each pending until
 // that zone's leader, which follows the controller's deployments with
 // blocking reads (Deployer), has applied it into its own zone's store and
-// reported deployed or failed. Components are those the manifest of a
-// deployed contribution names (ManifestPath), listed per zone that runs
-// them.
+// reported deployed or failed; a deploy or undeploy answers once every
+// target zone has (await.go), as Fabric3's does. Components are those of
+// the deployable SCA composites of a deployed contribution
+// (SCAContributionPath) and those its Cairn manifest names
+// (ManifestPath), listed per zone that runs them. Profiles install and
+// uninstall several contributions as one. A node that is no controller
+// forwards requests for the domain's resources to one (ToController).
+// Names a client gives keep their case and match in any case (nameVar,
+// key).
 package mrf
 
 import (
@@ -47,6 +53,9 @@ type Node interface {
 	HTTPURL() string
 	Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error)
 	View() *fsm.View
+	// WaitIndex blocks until the local store has applied index, or ctx
+	// ends.
+	WaitIndex(ctx context.Context, index uint64) error
 	// Leader is the zone leader's id and HTTP URL as Raft knows them.
 	Leader() (id, httpURL string)
 }
@@ -81,6 +90,9 @@ type Deps struct {
 	Node       Node
 	Membership Membership
 	Runtime    Runtime
+	// DeployTimeout bounds a synchronous deploy or undeploy (0:
+	// DefaultDeployTimeout).
+	DeployTimeout time.Duration
 }
 
 // api holds the handlers' dependencies.
@@ -98,6 +110,7 @@ func Register(r *mux.Router, d Deps) {
 	get := []string{http.MethodGet, http.MethodHead}
 	r.HandleFunc("/management/domain", a.domain).Methods(get...)
 	r.HandleFunc("/management/domain/zones", a.zones).Methods(get...)
+	r.HandleFunc("/management/domain/runtimes", a.runtimes).Methods(get...)
 	dom := func(path string, h http.HandlerFunc, methods ...string) {
 		r.HandleFunc(path, a.onController(h)).Methods(methods...)
 	}
@@ -106,6 +119,13 @@ func Register(r *mux.Router, d Deps) {
 	dom(one, a.contribution, get...)
 	dom(one, a.installContribution, http.MethodPut)
 	dom(one, a.uninstallContribution, http.MethodDelete)
+	dom(profilesPath, a.profiles, get...)
+	// The CLI's path, and the older one Fabric3's module also mapped.
+	for _, one := range []string{profilePath + "{uri}", contributionsPath + "/profile/{uri}"} {
+		dom(one, a.getProfile, get...)
+		dom(one, a.installProfile, http.MethodPut)
+		dom(one, a.uninstallProfile, http.MethodDelete)
+	}
 	one = deploymentPath + "{uri}"
 	dom(deploymentsPath, a.deployments, get...)
 	dom(one, a.deployment, get...)
@@ -122,8 +142,13 @@ func Register(r *mux.Router, d Deps) {
 	r.HandleFunc("/management/zone/runtime/{resource}/{operation}", a.invokeZoneOperation).Methods(http.MethodPost)
 	// The seed names the runtime root both /management/runtime and
 	// /management/domain/runtime; both serve this process's values.
+	// A write to a runtime's resource is a write to its zone's, as
+	// Fabric3 replicates every non-GET request on a runtime resource to
+	// the runtime's zone (ResourceReplicationHandler).
 	for _, root := range []string{"/management/runtime", "/management/domain/runtime"} {
 		r.HandleFunc(root, a.runtime).Methods(get...)
 		r.HandleFunc(root+"/{resource}", a.runtimeResource).Methods(get...)
+		r.HandleFunc(root+"/{resource}", a.setZoneResource).Methods(http.MethodPut, http.MethodPost)
+		r.HandleFunc(root+"/{resource}/{operation}", a.invokeZoneOperation).Methods(http.MethodPost)
 	}
 }

@@ -3,6 +3,7 @@ package mrf_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -42,10 +43,13 @@ func newFakeNode(id, zone, url string) *fakeNode {
 	return &fakeNode{id: id, zone: zone, url: url, leaderID: id, leaderURL: url, store: fsm.NewStore(schema)}
 }
 
-func (n *fakeNode) ID() string                   { return n.id }
-func (n *fakeNode) Zone() string                 { return n.zone }
-func (n *fakeNode) HTTPURL() string              { return n.url }
-func (n *fakeNode) View() *fsm.View              { return n.store.View() }
+func (n *fakeNode) ID() string      { return n.id }
+func (n *fakeNode) Zone() string    { return n.zone }
+func (n *fakeNode) HTTPURL() string { return n.url }
+func (n *fakeNode) View() *fsm.View { return n.store.View() }
+func (n *fakeNode) WaitIndex(ctx context.Context, index uint64) error {
+	return n.store.WaitIndex(ctx, index)
+}
 func (n *fakeNode) Leader() (id, httpURL string) { return n.leaderID, n.leaderURL }
 func (n *fakeNode) Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
 	n.mu.Lock()
@@ -118,6 +122,12 @@ type fixture struct {
 // canonical-path wrapper and MRF's not-found answer.
 func newFixture(t *testing.T, n *fakeNode, ms *fakeMembership) *fixture {
 	t.Helper()
+	return newFixtureWith(t, n, ms, nil)
+}
+
+// newFixtureWith is newFixture with the Deps changed by opt.
+func newFixtureWith(t *testing.T, n *fakeNode, ms *fakeMembership, opt func(*mrf.Deps)) *fixture {
+	t.Helper()
 	f := &fixture{node: n, ms: ms, limits: &fakeLimits{body: 1 << 20, timeout: 30 * time.Second},
 		raft: &fakeRaft{t: node.RaftTuning{SnapshotThreshold: 8192, TrailingLogs: 10240, SnapshotInterval: 2 * time.Minute}}}
 	var level slog.LevelVar
@@ -128,6 +138,9 @@ func newFixture(t *testing.T, n *fakeNode, ms *fakeMembership) *fixture {
 	d := mrf.Deps{Node: n, Runtime: f.settings}
 	if ms != nil {
 		d.Membership = ms
+	}
+	if opt != nil {
+		opt(&d)
 	}
 	mrf.Register(r, d)
 	f.handler = mrf.CanonicalPaths(r)
@@ -215,7 +228,7 @@ func Test_Domain_SeedShape_SelfLinkFromBaseURL_NotHost(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("status %d: %s", code, body)
 	}
-	mustMatchFixture(t, "domain.json", doc, "runtime")
+	mustMatchFixture(t, "domain.json", doc, "runtime", "runtimes")
 	self := doc["selfLink"].(map[string]any)
 	if self["href"] != "http://controller.test:8180/management/domain" {
 		t.Errorf("selfLink %v: want the advertised URL, not the request's host", self)
@@ -300,6 +313,42 @@ func Test_Zones_SeedShape_LinkToLeader(t *testing.T) {
 	_, doc, _ = f.do(t, http.MethodGet, "/management/domain/zones", "")
 	if h := doc["value"].([]any)[1].(map[string]any)["href"]; h != "http://10.0.1.8:8182/management/zone" {
 		t.Errorf("after the election: href %v", h)
+	}
+}
+
+func Test_Runtimes_EveryNode_ZoneAndLeader_DeadOneWithoutHref(t *testing.T) {
+	n := newFakeNode("c1", "default", "http://localhost:8180")
+	ms := &fakeMembership{
+		members: []cluster.Member{
+			member("z2", "zone1", "http://10.0.1.9:8182", false, cluster.StatusAlive),
+			member("c1", "default", "http://localhost:8180", true, cluster.StatusAlive),
+			member("z1", "zone1", "http://10.0.1.8:8182", false, cluster.StatusAlive),
+			member("z3", "zone1", "http://10.0.1.10:8182", false, cluster.StatusDead),
+		},
+		leaders: map[string]string{"default": "c1", "zone1": "z2"},
+	}
+	f := newFixture(t, n, ms)
+	_, root, _ := f.do(t, http.MethodGet, "/management/domain", "")
+	if h := root["runtimes"].(map[string]any)["href"]; h != "http://localhost:8180/management/domain/runtimes" {
+		t.Errorf("root's runtimes link %v", h)
+	}
+	code, doc, body := f.do(t, http.MethodGet, "/management/domain/runtimes", "")
+	if code != http.StatusOK {
+		t.Fatalf("%d %s", code, body)
+	}
+	var got []string
+	for _, v := range doc["value"].([]any) {
+		l := v.(map[string]any)
+		got = append(got, fmt.Sprintf("%v %v %v zone=%v leader=%v controller=%v status=%v", l["name"], l["rel"], l["href"], l["zone"], l["leader"], l["controller"], l["status"]))
+	}
+	want := []string{
+		"c1 edit http://localhost:8180/management/runtime zone=default leader=true controller=true status=<nil>",
+		"z1 edit http://10.0.1.8:8182/management/runtime zone=zone1 leader=false controller=false status=<nil>",
+		"z2 edit http://10.0.1.9:8182/management/runtime zone=zone1 leader=true controller=false status=<nil>",
+		"z3 edit <nil> zone=zone1 leader=false controller=false status=dead",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("runtimes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -437,5 +486,54 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Fabric3's CLI `post <path> <content>` sends content as a JSON string.
+func Test_RuntimeResources_JSONStringBodies_AsTheCLISendsThem(t *testing.T) {
+	f := newFixture(t, newFakeNode("n1", "default", "http://a:1"), nil)
+	stored := func(attr string) any {
+		_, doc, _ := f.do(t, http.MethodGet, "/management/zone/runtime/logging", "")
+		if attr == "maxBodyBytes" {
+			_, doc, _ = f.do(t, http.MethodGet, "/management/zone/runtime/http", "")
+		}
+		return doc[attr]
+	}
+	for _, c := range []struct {
+		method, path, body string
+		attr               string
+		want               any
+	}{
+		{http.MethodPost, "/management/zone/runtime/logging", `"{\"level\":\"debug\"}"`, "level", "debug"},
+		{http.MethodPost, "/management/zone/runtime/logging", `"warn"`, "level", "warn"},
+		{http.MethodPost, "/management/runtime/logging", `"{\"level\":\"error\"}"`, "level", "error"},
+		{http.MethodPost, "/management/domain/runtime/logging", `"info"`, "level", "info"},
+		{http.MethodPut, "/management/runtime/http", `" {\"maxBodyBytes\": 4096} "`, "maxBodyBytes", float64(4096)},
+	} {
+		code, _, resp := f.do(t, c.method, c.path, c.body)
+		if code != http.StatusOK {
+			t.Fatalf("%s %s %s: %d %s", c.method, c.path, c.body, code, resp)
+		}
+		if got := stored(c.attr); got != c.want {
+			t.Errorf("%s %s %s: %s = %v, want %v", c.method, c.path, c.body, c.attr, got, c.want)
+		}
+	}
+	before := f.node.store.View().Digest()
+	for body, want := range map[string]string{
+		`"4096"`:                     "maxBodyBytes",     // a bare string for a resource of several attributes
+		`"{\"maxBodyBytes\": 4096"`:  "no valid JSON",    // a string holding a broken object
+		`"{\"maxBodyBytes\":\"x\"}"`: "maxBodyBytes",     // the object, refused as the object is
+		`"nope`:                      "not a JSON value", // not JSON at all
+	} {
+		code, _, resp := f.do(t, http.MethodPost, "/management/zone/runtime/http", body)
+		if code != http.StatusBadRequest || !strings.Contains(resp, want) {
+			t.Errorf("POST %s: %d %s, want 400 naming %s", body, code, resp, want)
+		}
+	}
+	if code, _, resp := f.do(t, http.MethodPost, "/management/runtime/logging", `"loud"`); code != http.StatusBadRequest || !strings.Contains(resp, "level") {
+		t.Errorf("a bad level as a string: %d %s", code, resp)
+	}
+	if f.node.store.View().Digest() != before {
+		t.Error("a refused write changed the store")
 	}
 }

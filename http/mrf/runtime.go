@@ -1,9 +1,12 @@
 package mrf
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -134,6 +137,10 @@ func (a *api) setZoneResource(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	if body, err = a.unwrapString(name, body); err != nil {
+		fail(w, err)
+		return
+	}
 	for attempt := 1; ; attempt++ {
 		v := a.Node.View()
 		cmd, err := a.Runtime.SetCommand(v, name, body, a.now())
@@ -153,6 +160,40 @@ func (a *api) setZoneResource(w http.ResponseWriter, r *http.Request) {
 		a.writeZoneResource(w, http.StatusOK, name, vals, index)
 		return
 	}
+}
+
+// unwrapString accepts the body Fabric3's CLI sends: its `post <path>
+// <content>` serialises content as a JSON string, so {"level":"debug"}
+// arrives as "{\"level\":\"debug\"}". A JSON string holding a JSON object
+// is that object; any other string is the value of the resource's only
+// attribute (logging's level: "debug"), and refused, naming the
+// attributes, for a resource of several. Any other body passes as it is.
+func (a *api) unwrapString(name string, body []byte) ([]byte, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '"' {
+		return body, nil
+	}
+	var s string
+	if err := json.Unmarshal(trimmed, &s); err != nil {
+		return nil, fmt.Errorf("%w: the body is not a JSON value: %v", errBadRequest, err)
+	}
+	if inner := strings.TrimSpace(s); strings.HasPrefix(inner, "{") {
+		if !json.Valid([]byte(inner)) {
+			return nil, fmt.Errorf("%w: the JSON string %q holds no valid JSON object", errBadRequest, s)
+		}
+		return []byte(inner), nil
+	}
+	vals, _ := a.live(name)
+	attrs := make([]string, 0, len(vals))
+	for k := range vals {
+		attrs = append(attrs, k)
+	}
+	sort.Strings(attrs)
+	if len(attrs) != 1 {
+		return nil, fmt.Errorf("%w: %s has attributes %s: send a JSON object naming the one to set, e.g. {%q: ...}, not the bare string %q",
+			errBadRequest, name, strings.Join(attrs, ", "), attrs[0], s)
+	}
+	return json.Marshal(map[string]string{attrs[0]: s})
 }
 
 // invokeZoneOperation asks every member of the zone to run an operation of

@@ -107,3 +107,45 @@ func (a *api) zone(w http.ResponseWriter, r *http.Request) {
 	res["runtimes"] = runtimes
 	writeResource(w, http.StatusOK, res)
 }
+
+// runtimeLink is one runtime of the domain in GET /management/domain/runtimes:
+// Fabric3's link (name = runtime name, href = its /management/runtime,
+// which `follow -r <runtime>` of Fabric3's CLI pushes as a management
+// address), with its zone, whether it leads the zone, whether it is a
+// controller and, for one gossip no longer counts live, its status and no
+// href.
+type runtimeLink struct {
+	Link
+	Zone       string `json:"zone"`
+	Leader     bool   `json:"leader"`
+	Controller bool   `json:"controller"`
+}
+
+// runtimes lists every runtime (node) of the domain gossip knows, by id.
+func (a *api) runtimes(w http.ResponseWriter, r *http.Request) {
+	base, err := a.controllerURL()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	infos := a.zoneInfos()
+	leads := func(zone, id string) bool { z := infos[zone]; return z != nil && z.leaderID == id }
+	var links []runtimeLink
+	if a.Membership == nil {
+		links = append(links, runtimeLink{Link: Link{Name: a.Node.ID(), Rel: relEdit, Href: a.Node.HTTPURL() + "/management/runtime"},
+			Zone: a.Node.Zone(), Leader: leads(a.Node.Zone(), a.Node.ID()), Controller: true})
+	} else {
+		for _, m := range a.Membership.Members() {
+			l := runtimeLink{Link: Link{Name: m.ID, Rel: relEdit}, Zone: m.Zone, Controller: m.Controller}
+			if live(m) && m.HTTP != "" {
+				l.Href = m.HTTP + "/management/runtime"
+				l.Leader = leads(m.Zone, m.ID)
+			} else {
+				l.Status = m.Status
+			}
+			links = append(links, l)
+		}
+	}
+	sort.Slice(links, func(i, j int) bool { return links[i].Name < links[j].Name })
+	writeResource(w, http.StatusOK, wrap(base, "/management/domain/runtimes", links))
+}
