@@ -360,14 +360,23 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 	c.leaving = true // no more metadata updates: they would read as alive
 	c.mu.Unlock()
 	msg := []byte(leavingPrefix + c.cfg.Self.ID + ":" + c.Self().Boot)
+	told := 0
 	for _, n := range c.ml.Members() {
-		if n.Name != c.cfg.Self.ID && n.State == memberlist.StateAlive {
-			if err := c.ml.SendReliable(n, msg); err != nil {
-				c.log.Warn("could not tell a member this node is leaving", "member", n.Name, "err", err)
-			}
+		if n.Name == c.cfg.Self.ID {
+			continue
 		}
+		if err := c.ml.SendReliable(n, msg); err != nil {
+			c.log.Debug("could not tell a member this node is leaving", "member", n.Name, "err", err)
+			continue
+		}
+		told++
 	}
-	err := c.ml.Leave(timeout)
+	// Nobody left to hear the leave broadcast (the whole domain is
+	// stopping): memberlist would wait out the timeout for it.
+	var err error
+	if told > 0 {
+		err = c.ml.Leave(timeout)
+	}
 	if e := c.ml.Shutdown(); err == nil {
 		err = e
 	}

@@ -305,7 +305,9 @@ func runAgent(args []string) error {
 			log.Info("no leadership transfer before leaving", "reason", e)
 		}
 	}
-	if e := c.Leave(5 * time.Second); e != nil {
+	// A leave broadcast goes out within a gossip interval (200ms) when
+	// anyone is listening.
+	if e := c.Leave(time.Second); e != nil {
 		log.Warn("leaving the gossip pool did not finish cleanly", "err", e)
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
