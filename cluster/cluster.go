@@ -323,6 +323,19 @@ func (c *Cluster) ZoneLeaders() map[string]string {
 	return out
 }
 
+// LogFormatOf returns the latest log format the member whose Raft server id
+// is raftID reads, as it advertises it; 0 if gossip does not know it.
+func (c *Cluster) LogFormatOf(raftID string) int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, m := range c.members {
+		if m.raftID() == raftID && m.Status != StatusLeft {
+			return m.LogFormat
+		}
+	}
+	return 0
+}
+
 // ForeignZoneID returns the zone id that other live members of zone carry
 // when it is not own and no other member carries own: this node's state
 // belongs to another Raft group than the zone it joined. It returns "" when

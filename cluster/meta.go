@@ -33,6 +33,10 @@ type Meta struct {
 	// Expect is the node's -bootstrap-expect (0 for none): a zone is
 	// founded only by members that all expect the same number.
 	Expect int `json:"e,omitempty"`
+	// LogFormat is the latest log format the node's binary reads
+	// (fsm.LatestFormat): a zone moves to a format only once all its
+	// members read it, and then takes in no member that does not.
+	LogFormat int `json:"lf,omitempty"`
 }
 
 // raftID is the member's Raft server id; nodes from before data-dir

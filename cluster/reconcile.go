@@ -24,6 +24,8 @@ type Raft interface {
 	Zone() string
 	// ZoneID is the zone's identity; the leader always has it.
 	ZoneID() string
+	// LogFormat is the zone's log format: members must read it.
+	LogFormat() int
 	CommitIndex() uint64
 	Servers() ([]node.Server, error)
 	AddVoter(raftID, addr string) error
@@ -227,7 +229,7 @@ func (rc *Reconciler) Reconcile(ctx context.Context) error {
 		s, ok := inConfig[rid]
 		switch {
 		case !ok:
-			if why := foreign(m, zoneID); why != "" {
+			if why := foreign(m, zoneID, rc.raft.LogFormat()); why != "" {
 				if rc.refused[rid] != why {
 					rc.refused[rid] = why
 					rc.c.log.Error("not adding a member to the zone: "+why, "id", m.ID, "raft_id", rid, "zone", zone, "zone_id", zoneID, "its_zone_id", m.ZoneID)
@@ -264,9 +266,11 @@ func (rc *Reconciler) Reconcile(ctx context.Context) error {
 }
 
 // foreign says why member m, not in the configuration, must not be added
-// to the zone whose id is zoneID, or returns "".
-func foreign(m Member, zoneID string) string {
+// to the zone whose id is zoneID, at log format logFormat, or returns "".
+func foreign(m Member, zoneID string, logFormat int) string {
 	switch {
+	case m.LogFormat < logFormat:
+		return fmt.Sprintf("it runs a version of Cairn that cannot read this zone's log (format %d, it reads up to %d); upgrade it", logFormat, m.LogFormat)
 	case m.ZoneID != "" && m.ZoneID != zoneID:
 		return fmt.Sprintf("its state belongs to another zone of the same name (zone id %s); wipe its data dir to join it here", m.ZoneID)
 	case m.ZoneID == "" && m.State:

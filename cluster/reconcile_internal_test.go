@@ -14,6 +14,7 @@ import (
 
 // fakeRaft is the zone's configuration as the reconciler changes it.
 type fakeRaft struct {
+	format  int
 	zoneID  string
 	commit  uint64
 	servers []node.Server
@@ -22,6 +23,7 @@ type fakeRaft struct {
 func (f *fakeRaft) ID() string                      { return "n1" }
 func (f *fakeRaft) Zone() string                    { return "z" }
 func (f *fakeRaft) ZoneID() string                  { return f.zoneID }
+func (f *fakeRaft) LogFormat() int                  { return f.format }
 func (f *fakeRaft) CommitIndex() uint64             { return f.commit }
 func (f *fakeRaft) Servers() ([]node.Server, error) { return slices.Clone(f.servers), nil }
 func (f *fakeRaft) set(rid, addr string, voter bool) error {
@@ -87,12 +89,16 @@ func TestReconcile_AddsOnlyMembersOfThisZone_AsNonvoters(t *testing.T) {
 	set(Meta{ID: "fresh", RaftID: "fresh@f"}, StatusAlive)
 	set(Meta{ID: "ours", RaftID: "ours@o", ZoneID: "Z", State: true}, StatusAlive)
 	mustReconcile(t, rc)
-	for _, rid := range []string{"rogue@r", "old"} {
+	r.format = 3 // from here on, only members that read format 3
+	set(Meta{ID: "oldbin", RaftID: "oldbin@x", LogFormat: 2}, StatusAlive)
+	set(Meta{ID: "newbin", RaftID: "newbin@y", LogFormat: 3}, StatusAlive)
+	mustReconcile(t, rc)
+	for _, rid := range []string{"rogue@r", "old", "oldbin@x"} {
 		if _, in := r.server(rid); in {
 			t.Errorf("%s was added: %+v", rid, r.servers)
 		}
 	}
-	for _, rid := range []string{"fresh@f", "ours@o"} {
+	for _, rid := range []string{"fresh@f", "ours@o", "newbin@y"} {
 		if s, in := r.server(rid); !in || s.Voter {
 			t.Errorf("%s: in=%v %+v, want a non-voter", rid, in, s)
 		}

@@ -22,6 +22,9 @@ const (
 	// resources it does not write (for example "the service I link still
 	// exists").
 	OpCheck OpType = "check"
+	// OpSetFormat moves the zone to log format Op.Version (never back):
+	// the one way a zone's format changes (see FormatPrepared).
+	OpSetFormat OpType = "set-format"
 )
 
 // Require names the state a resource must be in for an operation to apply.
@@ -47,6 +50,9 @@ type Op struct {
 	Body    json.RawMessage `json:"body,omitempty"`
 	Require Require         `json:"require,omitempty"`
 	Version uint64          `json:"version,omitempty"`
+	// Keys are a put's index keys, computed by the proposer in a prepared
+	// command (PrepareCommand).
+	Keys []IndexKey `json:"keys,omitempty"`
 }
 
 // Command is the unit the Raft log carries: a batch of operations applied
@@ -55,6 +61,10 @@ type Op struct {
 type Command struct {
 	Ops  []Op      `json:"ops"`
 	Time time.Time `json:"time"`
+	// Prepared says the proposer validated the command, canonicalised its
+	// bodies and computed its index keys (PrepareCommand): Apply trusts
+	// it. It travels as the entry's format (entryCommandPrepared).
+	Prepared bool `json:"-"`
 }
 
 // Conflict says why a Command was not applied: the resource an operation or
@@ -135,16 +145,23 @@ const (
 	// scans every body twice on every replica (profiled: 7% of the leader's
 	// CPU under a 1 KiB put load).
 	entryCommandBinary byte = 2
+	// entryCommandPrepared is entryCommandBinary followed, per operation,
+	// by its index keys: a prepared command (Command.Prepared), written
+	// only in zones at FormatPrepared.
+	entryCommandPrepared byte = 3
 )
 
 // EncodeCommand serialises a Command for the Raft log. Bodies are stored in
 // the canonical form json.Marshal gives them (compact, HTML-escaped), as
-// the JSON format did; a body that is not JSON is an error.
+// the JSON format did; a body that is not JSON is an error. A prepared
+// command's bodies are canonical already and written as they are.
 func EncodeCommand(c Command) ([]byte, error) {
 	bodies := make([][]byte, len(c.Ops))
 	size := 1 + 16 + binary.MaxVarintLen64
 	for i, op := range c.Ops {
-		if len(op.Body) > 0 {
+		if c.Prepared { // PrepareCommand canonicalised the bodies
+			bodies[i] = op.Body
+		} else if len(op.Body) > 0 {
 			b, err := json.Marshal(op.Body)
 			if err != nil {
 				return nil, fmt.Errorf("op %d: body: %w", i, err)
@@ -157,8 +174,17 @@ func EncodeCommand(c Command) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("time: %w", err)
 	}
+	format := entryCommandBinary
+	if c.Prepared {
+		format = entryCommandPrepared
+		for _, op := range c.Ops {
+			for _, k := range op.Keys {
+				size += 2*binary.MaxVarintLen64 + 1 + len(k.Index) + len(k.Value)
+			}
+		}
+	}
 	out := make([]byte, 0, size+len(t))
-	out = append(out, entryCommandBinary)
+	out = append(out, format)
 	out = appendBytes(out, t)
 	out = binary.AppendUvarint(out, uint64(len(c.Ops)))
 	for i, op := range c.Ops {
@@ -168,6 +194,18 @@ func EncodeCommand(c Command) ([]byte, error) {
 		out = appendBytes(out, bodies[i])
 		out = appendBytes(out, []byte(op.Require))
 		out = binary.AppendUvarint(out, op.Version)
+		if c.Prepared {
+			out = binary.AppendUvarint(out, uint64(len(op.Keys)))
+			for _, k := range op.Keys {
+				out = appendBytes(out, []byte(k.Index))
+				out = appendBytes(out, []byte(k.Value))
+				unique := byte(0)
+				if k.Unique {
+					unique = 1
+				}
+				out = append(out, unique)
+			}
+		}
 	}
 	return out, nil
 }
@@ -186,8 +224,8 @@ func DecodeCommand(data []byte) (Command, error) {
 		return c, fmt.Errorf("%w: empty log entry", ErrInvalid)
 	}
 	switch data[0] {
-	case entryCommandBinary:
-		c, err := decodeCommandBinary(data[1:])
+	case entryCommandBinary, entryCommandPrepared:
+		c, err := decodeCommandBinary(data[1:], data[0] == entryCommandPrepared)
 		if err != nil {
 			return Command{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
@@ -225,6 +263,20 @@ func (r *binaryReader) uvarint() uint64 {
 	return v
 }
 
+// bytes1 returns the next single byte.
+func (r *binaryReader) bytes1() byte {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.data) == 0 {
+		r.err = errTruncated
+		return 0
+	}
+	b := r.data[0]
+	r.data = r.data[1:]
+	return b
+}
+
 // bytes returns the next length-prefixed field, aliasing the entry.
 func (r *binaryReader) bytes() []byte {
 	n := r.uvarint()
@@ -240,8 +292,8 @@ func (r *binaryReader) bytes() []byte {
 	return b
 }
 
-func decodeCommandBinary(data []byte) (Command, error) {
-	var c Command
+func decodeCommandBinary(data []byte, prepared bool) (Command, error) {
+	c := Command{Prepared: prepared}
 	r := &binaryReader{data: data}
 	t := r.bytes()
 	if r.err != nil {
@@ -269,6 +321,22 @@ func decodeCommandBinary(data []byte) (Command, error) {
 		}
 		op.Require = Require(r.bytes())
 		op.Version = r.uvarint()
+		if prepared {
+			n := r.uvarint()
+			// Every key takes at least three bytes.
+			if r.err == nil && n > uint64(len(r.data)/3) {
+				return Command{}, fmt.Errorf("op %d claims %d index keys in %d bytes", i, n, len(r.data))
+			}
+			for range n {
+				k := IndexKey{Index: string(r.bytes()), Value: string(r.bytes())}
+				if b := r.bytes1(); b > 1 {
+					r.err = fmt.Errorf("op %d: index key flag %d", i, b)
+				} else {
+					k.Unique = b == 1
+				}
+				op.Keys = append(op.Keys, k)
+			}
+		}
 	}
 	if r.err != nil {
 		return Command{}, r.err

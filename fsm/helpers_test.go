@@ -518,6 +518,13 @@ func (h *harness) apply(index uint64, cmd Command, viaRaft bool) *Result {
 	h.tb.Helper()
 	var got *Result
 	if viaRaft && h.model.valid(cmd) {
+		if index%3 == 0 { // as a zone at FormatPrepared proposes it
+			prepared, err := PrepareCommand(h.store.Schema(), cmd)
+			if err != nil {
+				h.tb.Fatalf("PrepareCommand of a valid command: %v", err)
+			}
+			cmd = prepared
+		}
 		data, err := EncodeCommand(cmd)
 		if err != nil {
 			h.tb.Fatalf("EncodeCommand: %v", err)

@@ -15,6 +15,8 @@ type Resource struct {
 	Created     time.Time       `json:"created"`
 	Updated     time.Time       `json:"updated"`
 	Body        json.RawMessage `json:"body"`
+	// keys are its secondary-index keys, as computed when it was written.
+	keys []IndexKey
 }
 
 // key is the resource's primary key in the store: kind and id joined by a NUL

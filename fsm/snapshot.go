@@ -8,13 +8,18 @@ import (
 )
 
 // Snapshot format: one JSON header line, which counts the resources, then
-// one JSON line per resource in key order. Secondary index entries are not
-// written; Restore recomputes them from the bodies.
+// one JSON line per resource in key order. Version 2 (zones at
+// FormatLegacy) writes no index keys: Restore computes them from the
+// bodies with this binary's schema. Version 3 (zones at FormatPrepared)
+// writes each resource's keys as they were computed when it was written,
+// and the zone's log format.
 const snapshotFormat = "cairn-fsm-snapshot"
 
-// snapshotVersion is bumped whenever the format changes; Restore refuses
-// versions it does not know.
-const snapshotVersion = 2
+// Snapshot versions; Restore refuses others.
+const (
+	snapshotVersionLegacy = 2
+	snapshotVersionKeys   = 3
+)
 
 type snapshotHeader struct {
 	Format  string `json:"format"`
@@ -23,6 +28,15 @@ type snapshotHeader struct {
 	// Count is the number of resource lines that follow, so that a
 	// snapshot cut short at a line boundary is refused.
 	Count int `json:"count"`
+	// LogFormat is the zone's log format (version 3 only).
+	LogFormat int `json:"log_format,omitempty"`
+}
+
+// snapshotResource is one resource line: the resource and, from version 3
+// on, its index keys.
+type snapshotResource struct {
+	*Resource
+	Keys []IndexKey `json:"keys,omitempty"`
 }
 
 // WriteSnapshot streams the view to w in the snapshot format.
@@ -31,12 +45,20 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	enc := json.NewEncoder(bw)
 	count := 0
 	v.each(func(*Resource) bool { count++; return true })
-	if err := enc.Encode(snapshotHeader{Format: snapshotFormat, Version: snapshotVersion, Index: v.Index(), Count: count}); err != nil {
+	h := snapshotHeader{Format: snapshotFormat, Version: snapshotVersionLegacy, Index: v.Index(), Count: count}
+	if f := v.LogFormat(); f >= FormatPrepared {
+		h.Version, h.LogFormat = snapshotVersionKeys, f
+	}
+	if err := enc.Encode(h); err != nil {
 		return err
 	}
 	var err error
 	v.each(func(r *Resource) bool {
-		err = enc.Encode(r)
+		line := snapshotResource{Resource: r}
+		if h.Version == snapshotVersionKeys {
+			line.Keys = r.keys
+		}
+		err = enc.Encode(line)
 		return err == nil
 	})
 	if err != nil {
@@ -54,15 +76,19 @@ func (s *Store) Restore(r io.Reader) error {
 	if err := dec.Decode(&h); err != nil {
 		return fmt.Errorf("read snapshot header: %w", err)
 	}
-	if h.Format != snapshotFormat || h.Version != snapshotVersion {
+	if h.Format != snapshotFormat || h.Version != snapshotVersionLegacy && h.Version != snapshotVersionKeys {
 		return fmt.Errorf("unsupported snapshot %q version %d", h.Format, h.Version)
+	}
+	if h.LogFormat > LatestFormat {
+		return fmt.Errorf("the snapshot is of log format %d, newer than this node's %d: upgrade this node", h.LogFormat, LatestFormat)
 	}
 	db := newDB()
 	txn := db.Txn(true)
 	prev := ""
 	for n := 0; ; n++ {
-		res := new(Resource)
-		err := dec.Decode(res)
+		line := snapshotResource{Resource: new(Resource)}
+		err := dec.Decode(&line)
+		res := line.Resource
 		if err == io.EOF {
 			if n != h.Count {
 				txn.Abort()
@@ -87,16 +113,22 @@ func (s *Store) Restore(r io.Reader) error {
 			txn.Abort()
 			return fmt.Errorf("read snapshot resource %d: %w", n, err)
 		}
-		// Index entries that no longer compute (a schema change between
-		// versions) are left out rather than failing the restore; every
-		// replica running this binary leaves out the same ones.
-		entries, err := indexEntries(s.schema, res)
-		if err != nil || uniqueClash(txn, s.schema, res, entries) != nil {
-			entries = nil
+		if h.Version == snapshotVersionKeys {
+			res.keys = line.Keys
+		} else {
+			// Keys that no longer compute (a schema change between
+			// versions) are left out rather than failing the restore;
+			// every replica running this binary leaves out the same ones.
+			keys, err := indexKeys(s.schema, res.Kind, res.Body)
+			if err != nil || uniqueClash(txn, res, entriesOf(res.Kind, res.ID, keys)) != nil {
+				keys = nil
+			}
+			res.keys = keys
 		}
-		insertResource(txn, res, entries)
+		insertResource(txn, res, entriesOf(res.Kind, res.ID, res.keys))
 	}
 	setIndex(txn, h.Index)
+	setFormat(txn, h.LogFormat)
 	txn.Commit()
 
 	s.mu.Lock()

@@ -18,12 +18,15 @@ const (
 // entry is one value of one secondary index for one resource.
 type entry struct {
 	Kind, Index, Value, ID string
+	Unique                 bool // the index holds one resource per value
 }
 
 // meta holds the Raft index of the last applied command, kept in the same
-// memdb as the data so that every View sees an index consistent with it.
+// memdb as the data so that every View sees an index consistent with it,
+// and the zone's log format (FormatLegacy, FormatPrepared).
 type meta struct {
-	Index uint64
+	Index  uint64
+	Format int
 }
 
 // keyIndexer makes memdb keys that Cairn builds itself (NUL-separated and
@@ -162,7 +165,28 @@ func (s *Store) SkipIndex(index uint64) {
 }
 
 func setIndex(txn *memdb.Txn, index uint64) {
-	if err := txn.Insert(tableMeta, &meta{Index: index}); err != nil {
+	m := currentMeta(txn)
+	m.Index = index
+	if err := txn.Insert(tableMeta, &m); err != nil {
+		panic(err)
+	}
+}
+
+func currentMeta(txn *memdb.Txn) meta {
+	raw, err := txn.First(tableMeta, "id", "meta")
+	if err != nil {
+		panic(err)
+	}
+	if raw == nil {
+		return meta{}
+	}
+	return *raw.(*meta)
+}
+
+func setFormat(txn *memdb.Txn, format int) {
+	m := currentMeta(txn)
+	m.Format = format
+	if err := txn.Insert(tableMeta, &m); err != nil {
 		panic(err)
 	}
 }
@@ -171,47 +195,39 @@ func applyOps(txn *memdb.Txn, schema Schema, index uint64, cmd Command) *Result 
 	res := &Result{Index: index, Resources: make([]*Resource, len(cmd.Ops)), Existed: make([]bool, len(cmd.Ops))}
 	// Whether a batch is malformed depends on the batch alone, never on the
 	// store's state: check every operation before looking at any resource.
+	// A prepared command was checked, canonicalised and indexed by its
+	// proposer: only its structure is checked here, so that replicas of
+	// different versions apply it alike. A legacy one is checked, and its
+	// bodies canonicalised and indexed, with this binary's rules.
 	bodies := make([]json.RawMessage, len(cmd.Ops))
-	entries := make([][]*entry, len(cmd.Ops))
+	keys := make([][]IndexKey, len(cmd.Ops))
 	for i, op := range cmd.Ops {
-		if err := ValidateKind(op.Kind); err != nil {
-			res.Invalid = fmt.Sprintf("op %d: %v", i, err)
-			return res
-		}
-		if err := ValidateID(op.ID); err != nil {
-			res.Invalid = fmt.Sprintf("op %d: %v", i, err)
-			return res
-		}
-		switch op.Require {
-		case RequireNothing, RequireAbsent, RequireExists, RequireVersion:
-		default:
-			res.Invalid = fmt.Sprintf("op %d: unknown precondition %q", i, op.Require)
-			return res
-		}
-		switch op.Type {
-		case OpCheck, OpDelete:
-		case OpPut:
-			// Store the body in the canonical form json.Marshal gives it
-			// (compact, HTML-escaped): the form it has after EncodeCommand,
-			// and the one WriteSnapshot writes, so a restored store is
-			// byte-identical to one that applied the log.
-			body, err := json.Marshal(op.Body)
-			if len(op.Body) == 0 || err != nil {
-				res.Invalid = fmt.Sprintf("op %d: body of %s %q is not valid JSON", i, op.Kind, op.ID)
-				return res
+		var msg string
+		switch {
+		case op.Type == OpSetFormat:
+			if op.Version > LatestFormat {
+				msg = fmt.Sprintf("log format %d is newer than this node's %d", op.Version, LatestFormat)
 			}
-			bodies[i] = body
-			entries[i], err = indexEntries(schema, &Resource{Kind: op.Kind, ID: op.ID, Body: body})
-			if err != nil {
-				res.Invalid = fmt.Sprintf("op %d: %s %q: %v", i, op.Kind, op.ID, err)
-				return res
-			}
+		case cmd.Prepared:
+			msg = checkStructure(op)
+			bodies[i], keys[i] = op.Body, op.Keys
 		default:
-			res.Invalid = fmt.Sprintf("op %d: unknown operation %q", i, op.Type)
+			if msg = checkOp(op); msg == "" && op.Type == OpPut {
+				bodies[i], keys[i], msg = prepareBody(schema, op)
+			}
+		}
+		if msg != "" {
+			res.Invalid = fmt.Sprintf("op %d: %s", i, msg)
 			return res
 		}
 	}
 	for i, op := range cmd.Ops {
+		if op.Type == OpSetFormat {
+			if int(op.Version) > currentMeta(txn).Format {
+				setFormat(txn, int(op.Version))
+			}
+			continue
+		}
 		cur := getResource(txn, op.Kind, op.ID)
 		res.Existed[i] = cur != nil
 		if c := checkRequire(op, cur); c != nil {
@@ -221,15 +237,16 @@ func applyOps(txn *memdb.Txn, schema Schema, index uint64, cmd Command) *Result 
 		switch op.Type {
 		case OpDelete:
 			if cur != nil {
-				removeResource(txn, schema, cur)
+				removeResource(txn, cur)
 			}
 		case OpPut:
 			r := &Resource{Kind: op.Kind, ID: op.ID, Version: index, CreateIndex: index,
-				Created: cmd.Time, Updated: cmd.Time, Body: bodies[i]}
+				Created: cmd.Time, Updated: cmd.Time, Body: bodies[i], keys: keys[i]}
 			if cur != nil {
 				r.CreateIndex, r.Created = cur.CreateIndex, cur.Created
 			}
-			if c := uniqueClash(txn, schema, r, entries[i]); c != nil {
+			entries := entriesOf(r.Kind, r.ID, r.keys)
+			if c := uniqueClash(txn, r, entries); c != nil {
 				if cur != nil {
 					c.Version = cur.Version
 				}
@@ -237,13 +254,35 @@ func applyOps(txn *memdb.Txn, schema Schema, index uint64, cmd Command) *Result 
 				return res
 			}
 			if cur != nil {
-				removeResource(txn, schema, cur)
+				removeResource(txn, cur)
 			}
-			insertResource(txn, r, entries[i])
+			insertResource(txn, r, entries)
 			res.Resources[i] = r
 		}
 	}
 	return res
+}
+
+// checkStructure says what makes a prepared op impossible to apply, or
+// returns "". It checks only what the entry's format defines, never a
+// rule of this binary's (kind and id syntax, JSON, indexes): those were
+// the proposer's to check.
+func checkStructure(op Op) string {
+	switch op.Require {
+	case RequireNothing, RequireAbsent, RequireExists, RequireVersion:
+	default:
+		return fmt.Sprintf("unknown precondition %q", op.Require)
+	}
+	switch op.Type {
+	case OpCheck, OpDelete:
+	case OpPut:
+		if len(op.Body) == 0 {
+			return fmt.Sprintf("put of %s %q has no body", op.Kind, op.ID)
+		}
+	default:
+		return fmt.Sprintf("unknown operation %q", op.Type)
+	}
+	return ""
 }
 
 func checkRequire(op Op, cur *Resource) *Conflict {
@@ -280,30 +319,11 @@ func getResource(txn *memdb.Txn, kind, id string) *Resource {
 	return raw.(*Resource)
 }
 
-// indexEntries computes r's secondary index entries from its body.
-func indexEntries(schema Schema, r *Resource) ([]*entry, error) {
-	var out []*entry
-	for _, ix := range schema[r.Kind].Indexes {
-		vals, err := ix.Values(r.Body)
-		if err != nil {
-			return nil, fmt.Errorf("index %s: %w", ix.Name, err)
-		}
-		if ix.Unique && len(vals) > 1 {
-			vals = vals[:1]
-		}
-		for _, v := range vals {
-			out = append(out, &entry{Kind: r.Kind, Index: ix.Name, Value: v, ID: r.ID})
-		}
-	}
-	return out, nil
-}
-
 // uniqueClash reports a unique index value of r already held by another
 // resource of its kind. The caller fills in r's current version.
-func uniqueClash(txn *memdb.Txn, schema Schema, r *Resource, entries []*entry) *Conflict {
+func uniqueClash(txn *memdb.Txn, r *Resource, entries []*entry) *Conflict {
 	for _, e := range entries {
-		ix, _ := schema.index(e.Kind, e.Index)
-		if !ix.Unique {
+		if !e.Unique {
 			continue
 		}
 		it, err := txn.Get(tableEntries, "id_prefix", entryPrefix(e.Kind, e.Index, e.Value))
@@ -334,14 +354,13 @@ func insertResource(txn *memdb.Txn, r *Resource, entries []*entry) {
 	}
 }
 
-// removeResource deletes r and its index entries. The entries are recomputed
-// from r's body, which produced them when r was written.
-func removeResource(txn *memdb.Txn, schema Schema, r *Resource) {
+// removeResource deletes r and its index entries: the keys stored with it,
+// whatever this binary's schema would compute from its body now.
+func removeResource(txn *memdb.Txn, r *Resource) {
 	if err := txn.Delete(tableResources, r); err != nil {
 		panic(err)
 	}
-	entries, _ := indexEntries(schema, r)
-	for _, e := range entries {
+	for _, e := range entriesOf(r.Kind, r.ID, r.keys) {
 		if err := txn.Delete(tableEntries, e); err != nil && err != memdb.ErrNotFound {
 			panic(err)
 		}

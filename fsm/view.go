@@ -32,6 +32,9 @@ func (v *View) Index() uint64 {
 	return raw.(*meta).Index
 }
 
+// LogFormat returns the zone's log format as of this view.
+func (v *View) LogFormat() int { return currentMeta(v.txn).Format }
+
 // Get returns the resource kind/id, or nil if it does not exist.
 func (v *View) Get(kind, id string) *Resource {
 	return getResource(v.txn, kind, id)

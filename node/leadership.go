@@ -107,6 +107,9 @@ func (n *Node) establishLeadership(term uint64) error {
 	if n.raft.CurrentTerm() != term {
 		return errTermChanged
 	}
+	if err := n.raiseLogFormat(); err != nil {
+		return err
+	}
 	if n.ZoneID() != "" {
 		return nil
 	}
@@ -124,6 +127,39 @@ func (n *Node) establishLeadership(term uint64) error {
 		n.log.Info("recorded the zone's identity", "zone", n.cfg.Zone, "zone_id", id)
 	}
 	return nil
+}
+
+// raiseLogFormat moves the zone to the latest log format once every server
+// of its configuration reads it: through a replicated command, so that
+// every replica switches at the same entry.
+func (n *Node) raiseLogFormat() error {
+	if n.LogFormat() >= fsm.LatestFormat || !n.zoneReads(fsm.LatestFormat) {
+		return nil
+	}
+	cmd := fsm.Command{Time: time.Now().UTC(), Ops: []fsm.Op{{Type: fsm.OpSetFormat, Version: fsm.LatestFormat}}}
+	if _, _, err := n.Apply(context.Background(), cmd); err != nil {
+		return fmt.Errorf("move the zone to log format %d: %w", fsm.LatestFormat, err)
+	}
+	n.log.Info("moved the zone to the latest log format", "zone", n.cfg.Zone, "format", fsm.LatestFormat)
+	return nil
+}
+
+// raiseLogFormatLoop retries raiseLogFormat while this node leads, until
+// the zone is at the latest format: a member still running an older
+// version holds it back until it is upgraded. It is a leader task.
+func (n *Node) raiseLogFormatLoop(ctx context.Context) {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for n.LogFormat() < fsm.LatestFormat {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := n.raiseLogFormat(); err != nil {
+			n.log.Warn("could not move the zone to the latest log format; will retry", "err", err)
+		}
+	}
 }
 
 // The zone's identity is a resource of the store, so it is replicated,

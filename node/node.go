@@ -40,7 +40,8 @@ type Node struct {
 	metrics      *nodeMetrics
 
 	mu          sync.RWMutex
-	peerHTTP    func(id string) string // resolves another node's HTTP URL from gossip
+	peerHTTP    func(id string) string  // resolves another node's HTTP URL from gossip
+	peerFormat  func(raftID string) int // the latest log format another server reads, from gossip
 	leaderTasks []func(ctx context.Context)
 	termCtx     context.Context // set while leader tasks run; nil otherwise
 	termCancel  context.CancelFunc
@@ -165,6 +166,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	}
 	n.transport.raft.Store(n.raft)
 	n.OnLeaderChange(n.metrics.leaderObserved)
+	n.OnLeadership(n.raiseLogFormatLoop)
 	if !existing && cfg.Bootstrap {
 		f := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
 			ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: raft.Voter,
@@ -264,6 +266,39 @@ func (n *Node) SetPeerHTTP(f func(id string) string) {
 	n.mu.Unlock()
 }
 
+// SetPeerFormat installs the function that tells the latest log format
+// another server of the zone reads (the cluster package feeds it from
+// gossip; 0 for a server it does not know).
+func (n *Node) SetPeerFormat(f func(raftID string) int) {
+	n.mu.Lock()
+	n.peerFormat = f
+	n.mu.Unlock()
+}
+
+// LogFormat returns the zone's log format as this node has applied it.
+func (n *Node) LogFormat() int { return n.store.View().LogFormat() }
+
+// zoneReads reports whether every server of the configuration reads log
+// format f.
+func (n *Node) zoneReads(f int) bool {
+	n.mu.RLock()
+	peerFormat := n.peerFormat
+	n.mu.RUnlock()
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return false
+	}
+	for _, s := range cf.Configuration().Servers {
+		if string(s.ID) == n.raftID {
+			continue
+		}
+		if peerFormat == nil || peerFormat(string(s.ID)) < f {
+			return false
+		}
+	}
+	return true
+}
+
 // Apply proposes cmd to the zone and waits until it is committed and applied
 // here. ctx's deadline (else Config.ApplyTimeout) bounds the proposing; once
 // proposed, the command ends committed or with the loss of leadership. It
@@ -279,6 +314,15 @@ func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result,
 }
 
 func (n *Node) apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
+	if n.store.View().LogFormat() >= fsm.FormatPrepared {
+		// The zone's replicas apply what the entry says, whatever their
+		// version: check, canonicalise and index it here, once.
+		prepared, err := fsm.PrepareCommand(n.store.Schema(), cmd)
+		if err != nil {
+			return 0, nil, err
+		}
+		cmd = prepared
+	}
 	data, err := fsm.EncodeCommand(cmd)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: %v", fsm.ErrInvalid, err)

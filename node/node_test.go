@@ -606,3 +606,30 @@ func Test_SetPeerHTTP_NotUsedForSelf(t *testing.T) {
 		t.Errorf("Leader() = %q, %q; want n1 at its own URL %q", id, url, cfg.HTTPURL)
 	}
 }
+
+// A zone's first leader gives it an identity and moves it to the latest
+// log format (a lone node reads it, so at once); both survive a restart
+// from a snapshot, and writes go on in the prepared format.
+func Test_NewZone_IdentityAndLatestLogFormat_SurviveRestart(t *testing.T) {
+	t.Parallel()
+	n, cfg := mustOpenLeader(t)
+	nodetest.WaitFor(t, func() bool { return n.ZoneID() != "" && n.LogFormat() == fsm.LatestFormat }, 10*time.Second, "the zone's identity and log format")
+	zoneID := n.ZoneID()
+	if st := n.Status(); st.ZoneID != zoneID || !st.Voter || !strings.HasPrefix(st.RaftID, "n1@") {
+		t.Fatalf("status %+v", st)
+	}
+	mustApply(t, n, fsm.Op{Type: fsm.OpPut, Kind: kindItem, ID: "a", Body: []byte(`{"name":"x"}`)})
+	if err := n.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, n)
+	n2 := mustOpen(t, cfg, mustSchema(t))
+	defer mustClose(t, n2)
+	if n2.ZoneID() != zoneID || n2.LogFormat() != fsm.LatestFormat {
+		t.Fatalf("after a restart from the snapshot: zone id %q format %d, want %q %d", n2.ZoneID(), n2.LogFormat(), zoneID, fsm.LatestFormat)
+	}
+	mustLeader(t, n2)
+	if rs, err := n2.View().Lookup(kindItem, "name", "x"); err != nil || len(rs) != 1 {
+		t.Fatalf("lookup after restart: %v %v", rs, err)
+	}
+}

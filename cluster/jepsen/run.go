@@ -157,7 +157,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// picked do not shift the faults drawn, nor one client another's ops.
 	stream := func(k uint64) *rand.Rand { return rand.New(rand.NewPCG(cfg.Seed, k)) }
 	cfg.Logf("jepsen: seed %d, %d nodes, %d clients, %d keys, %s, faults %v, in %s", cfg.Seed, cfg.Nodes, cfg.Clients, cfg.Keys, cfg.Duration, cfg.Faults, dir)
-	zone, err := StartZone(ctx, cfg.Binary, dir, cfg.Nodes, stream(1))
+	// Ports come from the seed and this process's id: two runs of one seed
+	// at once (two developers, a test beside a campaign) pick different
+	// ports; the faults and operations drawn stay the seed's.
+	zone, err := StartZone(ctx, cfg.Binary, dir, cfg.Nodes, rand.New(rand.NewPCG(cfg.Seed, 1<<32|uint64(os.Getpid()))))
 	if err != nil {
 		return nil, fmt.Errorf("start the zone (logs in %s): %w", dir, err)
 	}

@@ -216,7 +216,7 @@ func runAgent(args []string) error {
 	resumed := n.HasState()
 	c, err := cluster.Start(cluster.Config{
 		Self: cluster.Meta{ID: n.ID(), Zone: n.Zone(), Controller: f.controller, HTTP: httpURL, Raft: n.RaftAddr(), Version: version,
-			RaftID: n.RaftID(), ZoneID: n.KnownZoneID(), State: resumed, Expect: f.bootstrapExpect},
+			RaftID: n.RaftID(), ZoneID: n.KnownZoneID(), State: resumed, Expect: f.bootstrapExpect, LogFormat: fsm.LatestFormat},
 		GossipAddr:      f.gossipAddr,
 		GossipAdvertise: f.gossipAdvertise,
 		Join:            splitList(f.join),
@@ -229,6 +229,7 @@ func runAgent(args []string) error {
 	defer c.Shutdown()
 	reg.MustRegister(c.Collector())
 	n.SetPeerHTTP(c.HTTPOf)
+	n.SetPeerFormat(c.LogFormatOf)
 	n.OnLeaderChange(c.SetLeader)
 	reconciler := cluster.NewReconciler(c, n, f.deadServerTimeout)
 	reconciler.Stabilization = f.serverStabilization
