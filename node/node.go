@@ -478,6 +478,20 @@ type Status struct {
 	Voter bool `json:"voter"`
 	// RestoreFailed is set while the last snapshot install failed.
 	RestoreFailed bool `json:"restore_failed,omitempty"`
+	// StoreDigest is a digest of the whole store, taken at
+	// StoreDigestIndex (StatusWithDigest only): replicas at the same index
+	// have the same digest.
+	StoreDigest      string `json:"store_digest,omitempty"`
+	StoreDigestIndex uint64 `json:"store_digest_index,omitempty"`
+}
+
+// StatusWithDigest is Status with a digest of the whole store, to compare
+// replicas. It reads every resource: not for hot paths.
+func (n *Node) StatusWithDigest() Status {
+	st := n.Status()
+	v := n.store.View() // one view: the digest and its index agree
+	st.StoreDigest, st.StoreDigestIndex = v.Digest(), v.Index()
+	return st
 }
 
 // Status reports the node's Raft state.

@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"cairn/http/native"
-
 	"github.com/anishathalye/porcupine"
 )
 
@@ -137,6 +135,11 @@ type client struct {
 const keyEpoch = 4 * time.Second
 
 // run issues operations until ctx ends.
+// appliedHeader is the native API's "certainly not applied" header
+// (X-Cairn-Applied: false); the harness is a black-box client of the API
+// and names it as any client would.
+const appliedHeader = "X-Cairn-Applied"
+
 func (c *client) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		epoch := c.h.now() / int64(keyEpoch)
@@ -194,7 +197,7 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, hdr m
 	if err != nil {
 		return reply{err: err}
 	}
-	r := reply{code: resp.StatusCode, body: b, notApplied: resp.Header.Get(native.AppliedHeader) == "false"}
+	r := reply{code: resp.StatusCode, body: b, notApplied: resp.Header.Get(appliedHeader) == "false"}
 	if et := resp.Header.Get("ETag"); len(et) > 2 {
 		r.etag, _ = strconv.ParseUint(et[1:len(et)-1], 10, 64)
 	}

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"cairn/http/native"
+	"cairn/node"
 )
 
 // Zone is one zone of real `cairn agent` processes on this machine, each
@@ -307,8 +307,8 @@ func (nd *Node) Crashes() (int, []string) {
 }
 
 // Status fetches the node's status, with the store digest if digest.
-func (nd *Node) Status(ctx context.Context, digest bool) (native.StatusBody, error) {
-	var st native.StatusBody
+func (nd *Node) Status(ctx context.Context, digest bool) (node.Status, error) {
+	var st node.Status
 	path := "/cairn/v1/status"
 	if digest {
 		path += "?digest"

@@ -22,6 +22,7 @@ type Node interface {
 	Store() *fsm.Store
 	ReadBarrier(ctx context.Context) error
 	Status() node.Status
+	StatusWithDigest() node.Status
 	Servers() ([]node.Server, error)
 	Ready() (bool, string)
 	Leader() (id, httpURL string)

@@ -743,7 +743,7 @@ func Test_Status_Digest(t *testing.T) {
 	t.Parallel()
 	f := mustServe(t, nil)
 	f.mustPut(kindItem, "a", `{"x":1}`, http.StatusCreated)
-	var plain, withDigest native.StatusBody
+	var plain, withDigest node.Status
 	mustUnmarshalBody(t, f.do(http.MethodGet, "/cairn/v1/status", nil).body, &plain)
 	if plain.StoreDigest != "" {
 		t.Errorf("status without ?digest carries a digest: %+v", plain)
@@ -754,7 +754,7 @@ func Test_Status_Digest(t *testing.T) {
 		t.Errorf("digest %q at %d, want %q at %d", withDigest.StoreDigest, withDigest.StoreDigestIndex, v.Digest(), v.Index())
 	}
 	f.mustPut(kindItem, "a", `{"x":2}`, http.StatusOK)
-	var after native.StatusBody
+	var after node.Status
 	mustUnmarshalBody(t, f.do(http.MethodGet, "/cairn/v1/status?digest", nil).body, &after)
 	if after.StoreDigest == withDigest.StoreDigest {
 		t.Error("the digest did not change with the store")

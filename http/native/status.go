@@ -4,23 +4,15 @@ import (
 	"net/http"
 
 	"cairn/http/httpx"
-	"cairn/node"
 )
 
-// StatusBody is GET /cairn/v1/status: the node's Raft status and, with
-// ?digest, a digest of its whole store and the index it was taken at, so
-// that replicas can be compared (equal index and digest: equal stores).
-type StatusBody struct {
-	node.Status
-	StoreDigest      string `json:"store_digest,omitempty"`
-	StoreDigestIndex uint64 `json:"store_digest_index,omitempty"`
-}
-
+// status answers GET /cairn/v1/status: the node's Raft status (node.Status)
+// and, with ?digest, a digest of its whole store and the index it was
+// taken at, so that replicas can be compared.
 func (a *API) status(w http.ResponseWriter, r *http.Request) {
-	body := StatusBody{Status: a.node.Status()}
+	body := a.node.Status()
 	if r.URL.Query().Has("digest") {
-		v := a.node.View() // one view: the digest and its index agree
-		body.StoreDigest, body.StoreDigestIndex = v.Digest(), v.Index()
+		body = a.node.StatusWithDigest()
 	}
 	httpx.WriteJSON(w, http.StatusOK, body)
 }
