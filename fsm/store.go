@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-memdb"
 )
@@ -78,6 +79,8 @@ type Store struct {
 	mu      sync.RWMutex // guards db (swapped wholesale by Restore) and changed
 	db      *memdb.MemDB
 	changed chan struct{} // closed and replaced whenever the index advances
+
+	restoreFailures atomic.Uint64
 }
 
 // NewStore returns an empty store that indexes the kinds in schema.
@@ -195,8 +198,12 @@ func applyOps(txn *memdb.Txn, schema Schema, index uint64, cmd Command) *Result 
 			// (compact, HTML-escaped): the form it has after EncodeCommand,
 			// and the one WriteSnapshot writes, so a restored store is
 			// byte-identical to one that applied the log.
+			if err := CheckBody(op.Body); err != nil {
+				res.Invalid = fmt.Sprintf("op %d: body of %s %q: %v", i, op.Kind, op.ID, err)
+				return res
+			}
 			body, err := json.Marshal(op.Body)
-			if len(op.Body) == 0 || err != nil {
+			if err != nil {
 				res.Invalid = fmt.Sprintf("op %d: body of %s %q is not valid JSON", i, op.Kind, op.ID)
 				return res
 			}

@@ -115,6 +115,8 @@ var (
 		"Last log index covered by this node's newest Raft snapshot (0 before the first).", nil, nil)
 	descSnapshotSize = prometheus.NewDesc("cairn_raft_last_snapshot_size_bytes",
 		"Size of this node's newest Raft snapshot (0 before the first).", nil, nil)
+	descRestoreFailures = prometheus.NewDesc("cairn_fsm_snapshot_restore_failures_total",
+		"Snapshots this node failed to install (on restart or sent by the leader); the node log names the resource.", nil, nil)
 	descResources = prometheus.NewDesc("cairn_store_resources",
 		"Resources in this node's store, by kind (kinds past the first 100 are summed under \"_other\").", []string{"kind"}, nil)
 )
@@ -125,7 +127,7 @@ type nodeCollector struct{ n *Node }
 // Describe implements prometheus.Collector.
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descIsLeader, descTerm, descLastIndex, descCommitIndex,
-		descAppliedIndex, descStoreIndex, descLastContact, descPeers, descSnapshotIndex, descSnapshotSize, descResources} {
+		descAppliedIndex, descStoreIndex, descLastContact, descPeers, descSnapshotIndex, descSnapshotSize, descRestoreFailures, descResources} {
 		ch <- d
 	}
 	c.n.metrics.applyDuration.Describe(ch)
@@ -168,6 +170,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descSnapshotIndex, snapIndex)
 	gauge(descSnapshotSize, snapSize)
+	ch <- prometheus.MustNewConstMetric(descRestoreFailures, prometheus.CounterValue, float64(n.store.RestoreFailures()))
 
 	v := n.store.View()
 	gauge(descStoreIndex, float64(v.Index()))

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"cairn/fsm"
 )
 
 // ErrBodyTooLarge means the request body passed the server's size limit.
@@ -78,14 +80,20 @@ func ReadJSON(r *http.Request) (json.RawMessage, error) {
 	return CheckJSON(b)
 }
 
-// CheckJSON checks that b is one JSON value and returns it compacted; a
-// syntax error is reported with its byte offset.
+// CheckJSON checks that b is one JSON value within the store's limits
+// (fsm.CheckBody: valid UTF-8, nesting) and returns it compacted; a syntax
+// error is reported with its byte offset.
 func CheckJSON(b []byte) (json.RawMessage, error) {
 	// Compact validates as it goes, so a valid body (the common case) costs
 	// one pass; only a body it refuses is parsed again, by Unmarshal, which
 	// unlike Compact reports the offset of a syntax error.
 	buf := bytes.NewBuffer(make([]byte, 0, len(b)))
 	if err := json.Compact(buf, b); err == nil {
+		// The store's own limits (UTF-8, nesting), checked here too so a
+		// client hears of them before anything is proposed.
+		if err := fsm.CheckBody(buf.Bytes()); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadJSON, err)
+		}
 		return buf.Bytes(), nil
 	}
 	var raw json.RawMessage

@@ -1,0 +1,98 @@
+package fsm
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func nestedBody(depth int) json.RawMessage {
+	return json.RawMessage(strings.Repeat(`{"a":`, depth-1) + "[1]" + strings.Repeat("}", depth-1))
+}
+
+func TestCheckBody_Limits(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		body string
+		ok   bool
+	}{
+		{"object", `{"a":[1,"x",null]}`, true},
+		{"at the depth limit", string(nestedBody(MaxBodyDepth)), true},
+		{"brackets in strings do not nest", `{"a":"[[[[[[[[[[{{{{{{{{{{\"["}`, true},
+		{"past the depth limit", string(nestedBody(MaxBodyDepth + 1)), false},
+		{"10000 levels", strings.Repeat("[", 10000) + strings.Repeat("]", 10000), false},
+		{"invalid UTF-8 in a string", "{\"a\":\"\xff\"}", false},
+		{"empty", ``, false},
+		{"not JSON", `{"a":`, false},
+	} {
+		if err := CheckBody([]byte(tc.body)); (err == nil) != tc.ok {
+			t.Errorf("%s: CheckBody: %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+// Test_Apply_RefusesBodiesPastTheLimits: log apply enforces the same limits
+// as the write path, so nothing past them reaches a snapshot.
+func Test_Apply_RefusesBodiesPastTheLimits(t *testing.T) {
+	s := NewStore(nil)
+	for i, body := range []json.RawMessage{nestedBody(MaxBodyDepth + 1), json.RawMessage("\"\xff\"")} {
+		res := s.Apply(uint64(i+1), Command{Ops: []Op{{Type: OpPut, Kind: "k", ID: "x", Body: body}}})
+		if res.Invalid == "" {
+			t.Errorf("body %d: applied, want refused", i)
+		}
+	}
+	if s.View().Get("k", "x") != nil {
+		t.Error("a refused body was stored")
+	}
+}
+
+// Test_Snapshot_AtTheLimits_RoundTrips: whatever Apply accepts, Restore
+// reads back identically.
+func Test_Snapshot_AtTheLimits_RoundTrips(t *testing.T) {
+	s := NewStore(nil)
+	bodies := map[string]json.RawMessage{
+		"deep":    nestedBody(MaxBodyDepth),
+		"arrays":  json.RawMessage(strings.Repeat("[", MaxBodyDepth) + strings.Repeat("]", MaxBodyDepth)),
+		"escapes": json.RawMessage(`"\u2028\u0000\ud800<>&\n"`),
+	}
+	i := uint64(0)
+	for id, b := range bodies {
+		i++
+		if res := s.Apply(i, Command{Ops: []Op{{Type: OpPut, Kind: "k", ID: id, Body: b}}, Time: time.Unix(1, 0)}); res.Err() != nil {
+			t.Fatalf("%s: %v", id, res.Err())
+		}
+	}
+	var buf bytes.Buffer
+	if err := s.View().WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	r := NewStore(nil)
+	if err := r.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	for id := range bodies {
+		a, b := s.View().Get("k", id), r.View().Get("k", id)
+		if b == nil || !bytes.Equal(a.Body, b.Body) {
+			t.Errorf("%s: restored %v, want %s", id, b, a.Body)
+		}
+	}
+}
+
+// Test_Restore_Unreadable_NamesResourceAndCounts: a snapshot line that does
+// not decode (a body stored before the limits, nested past encoding/json's
+// own) fails the restore with the resource's kind and id, and is counted.
+func Test_Restore_Unreadable_NamesResourceAndCounts(t *testing.T) {
+	deep := strings.Repeat("[", 10000) + strings.Repeat("]", 10000)
+	snap := `{"format":"cairn-fsm-snapshot","version":2,"index":5,"count":1}` + "\n" +
+		`{"kind":"widget","id":"w1","version":5,"create_index":5,"created":"2026-01-01T00:00:00Z","updated":"2026-01-01T00:00:00Z","body":` + deep + "}\n"
+	s := NewStore(nil)
+	err := s.Restore(strings.NewReader(snap))
+	if err == nil || !strings.Contains(err.Error(), `widget "w1"`) {
+		t.Fatalf("restore: %v, want an error naming widget \"w1\"", err)
+	}
+	if s.RestoreFailures() != 1 {
+		t.Errorf("RestoreFailures %d, want 1", s.RestoreFailures())
+	}
+}
