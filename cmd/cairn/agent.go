@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -184,7 +185,7 @@ func runAgent(args []string) error {
 	// A lone node (no -join, no -bootstrap-expect above 1) founds its own
 	// zone; otherwise -bootstrap-expect or the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(append(maxscale.Kinds(), mrf.Kinds()...)...)
+	schema, err := fsm.NewSchema(slices.Concat(maxscale.Kinds(), mrf.Kinds(), noderuntime.Kinds())...)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -71,7 +72,7 @@ func loadUser(v *fsm.View, name string) (*user, error) {
 	}
 	u := &user{version: r.Version, created: r.Created}
 	if err := json.Unmarshal(r.Body, u); err != nil {
-		return nil, fmt.Errorf("stored user %q is corrupt: %w", name, err)
+		return nil, fmt.Errorf("%w: stored user %q: %w", errCorrupt, name, err)
 	}
 	return u, nil
 }
@@ -127,6 +128,10 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 	items, _ := v.List(KindUser, "", "", 0)
 	for _, it := range items {
 		u, err := loadUser(v, it.ID)
+		if errors.Is(err, errCorrupt) {
+			a.logger().Warn("listing skips a corrupt record", "kind", it.Kind, "id", it.ID, "err", err)
+			continue
+		}
 		if err != nil {
 			fail(w, err)
 			return

@@ -18,6 +18,12 @@ var errNotFound = errors.New("not found")
 // an object in use, an unknown related object. MaxScale answers 403.
 var errRefused = errors.New("refused")
 
+// errCorrupt means a stored record does not decode (written around this
+// API before kinds had owners). Lists skip it and DELETE removes it; only a
+// read of that one record answers 500, the server's fault, not the
+// client's.
+var errCorrupt = errors.New("corrupt record")
+
 // errUnauthorized means the request carried no valid admin credentials.
 var errUnauthorized = errors.New("Access denied")
 

@@ -21,21 +21,27 @@ const (
 	KindUser    = "maxscale.user"
 )
 
+// owner is this API's name as the owner of its kinds (fsm.KindSchema).
+const owner = "maxscale"
+
 // Kinds declares the indexes the dialect looks relationships up by. Each
 // relationship is stored on one side only and found from the other by
 // index, so the two sides can never disagree:
 //   - a service stores its servers, services and monitors (lists);
 //   - a server stores its monitor (one at most, by construction).
+//
+// Every kind is owned by this API: only it writes them, through its schema.
 func Kinds() []fsm.KindSchema {
 	return []fsm.KindSchema{
-		{Kind: KindServer, Indexes: []fsm.Index{fsm.FieldIndex("monitor", "monitor", false)}},
-		{Kind: KindService, Indexes: []fsm.Index{
+		{Kind: KindServer, Owner: owner, Indexes: []fsm.Index{fsm.FieldIndex("monitor", "monitor", false)}},
+		{Kind: KindService, Owner: owner, Indexes: []fsm.Index{
 			fsm.ListIndex("servers", "servers"),
 			fsm.ListIndex("services", "services"),
 			fsm.ListIndex("monitors", "monitors"),
 		}},
-		{Kind: KindMonitor},
-		{Kind: KindUser},
+		{Kind: KindMonitor, Owner: owner},
+		// Users hold password salts and hashes.
+		{Kind: KindUser, Owner: owner, Secret: true},
 	}
 }
 
@@ -100,7 +106,7 @@ func decodeObject(r *fsm.Resource) (*object, error) {
 	d := json.NewDecoder(strings.NewReader(string(r.Body)))
 	d.UseNumber()
 	if err := d.Decode(o); err != nil {
-		return nil, fmt.Errorf("stored %s %q is corrupt: %w", r.Kind, r.ID, err)
+		return nil, fmt.Errorf("%w: stored %s %q: %w", errCorrupt, r.Kind, r.ID, err)
 	}
 	if o.Parameters == nil {
 		o.Parameters = map[string]any{}

@@ -30,7 +30,8 @@ func runningComponents(v *fsm.View) ([]component, error) {
 	for _, it := range items {
 		d, err := deploymentOf(it)
 		if err != nil {
-			return nil, err
+			skipCorrupt(it, err)
+			continue
 		}
 		for _, z := range d.deployedZones() {
 			for _, c := range d.Components {
@@ -121,8 +122,8 @@ func (a *api) zoneDeployments(w http.ResponseWriter, r *http.Request) {
 	for _, it := range items {
 		var zd zoneDeployment
 		if err := decode(it, &zd); err != nil {
-			fail(w, err)
-			return
+			skipCorrupt(it, err)
+			continue
 		}
 		uris = append(uris, zd.URI)
 		list = append(list, map[string]any{

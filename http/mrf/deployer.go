@@ -123,7 +123,8 @@ func (d *Deployer) reconcile(ctx context.Context, list []Deployment) error {
 	for _, h := range have {
 		var zd zoneDeployment
 		if err := decode(h, &zd); err != nil {
-			return err
+			skipCorrupt(h, err)
+			continue
 		}
 		if w, ok := want[zd.URI]; !ok || w.Generation != zd.Generation {
 			if err := d.remove(ctx, h, zd); err != nil {

@@ -31,8 +31,8 @@ func (a *api) deployments(w http.ResponseWriter, r *http.Request) {
 	for _, it := range items {
 		d, err := deploymentOf(it)
 		if err != nil {
-			fail(w, err)
-			return
+			skipCorrupt(it, err)
+			continue
 		}
 		uris = append(uris, it.ID)
 		list = append(list, map[string]any{

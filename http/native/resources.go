@@ -41,6 +41,24 @@ func kindAndID(r *http.Request) (kind, id string, err error) {
 	return kind, id, nil
 }
 
+// mayWrite refuses kinds a dialect owns: the dialect alone writes them,
+// after checking them against its schema; one record written around it
+// could break every read of its collection.
+func (a *API) mayWrite(kind string) error {
+	if owner := a.node.Store().Schema().Owner(kind); owner != "" {
+		return fmt.Errorf("%w: kind %s belongs to the %s API; write it through that API", errForbidden, kind, owner)
+	}
+	return nil
+}
+
+// mayRead refuses kinds that hold secrets.
+func (a *API) mayRead(kind string) error {
+	if a.node.Store().Schema().Secret(kind) {
+		return fmt.Errorf("%w: kind %s holds credentials and is served only by its own API", errForbidden, kind)
+	}
+	return nil
+}
+
 // readView returns the view a read is served from, after the blocking wait
 // and consistency the query asks for, and sets the freshness headers.
 func (a *API) readView(w http.ResponseWriter, r *http.Request, p params) (*fsm.View, error) {
@@ -72,6 +90,9 @@ func (a *API) readView(w http.ResponseWriter, r *http.Request, p params) (*fsm.V
 // it from; on failure it has written the error and returns ok false.
 func (a *API) read(w http.ResponseWriter, r *http.Request) (kind, id string, p params, v *fsm.View, ok bool) {
 	kind, id, err := kindAndID(r)
+	if err == nil {
+		err = a.mayRead(kind)
+	}
 	if err == nil {
 		p, err = parseParams(r)
 	}
@@ -128,6 +149,9 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) put(w http.ResponseWriter, r *http.Request) {
 	kind, id, err := kindAndID(r)
+	if err == nil {
+		err = a.mayWrite(kind)
+	}
 	if err != nil {
 		fail(w, err)
 		return
@@ -158,6 +182,9 @@ func (a *API) put(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) delete(w http.ResponseWriter, r *http.Request) {
 	kind, id, err := kindAndID(r)
+	if err == nil {
+		err = a.mayWrite(kind)
+	}
 	if err != nil {
 		fail(w, err)
 		return

@@ -39,6 +39,14 @@ const Kind = "cairn.runtime"
 // OpKind is the store kind of a zone-wide runtime operation.
 const OpKind = "cairn.runtime.op"
 
+// Kinds declares the runtime kinds for the composition root's fsm.Schema.
+// They are owned by the zone runtime API (MRF's /management/zone/runtime),
+// which validates every value; a generic API must not write them, and
+// with them the whole "cairn." namespace is closed to it.
+func Kinds() []fsm.KindSchema {
+	return []fsm.KindSchema{{Kind: Kind, Owner: "runtime"}, {Kind: OpKind, Owner: "runtime"}}
+}
+
 // ErrUnknownResource means no runtime resource has the name asked for.
 var ErrUnknownResource = errors.New("unknown runtime resource")
 
