@@ -10,13 +10,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 
 	"cairn/fsm"
 )
 
 // ErrBodyTooLarge means the request body passed the server's size limit.
 var ErrBodyTooLarge = errors.New("request body too large")
+
+// ErrBodyTimeout means the client stopped sending the request body before
+// it was complete (the read deadline passed): 408 in every dialect.
+var ErrBodyTimeout = errors.New("request body timed out")
+
+// ErrBrokenBody means the request body's framing is broken: shorter than
+// its Content-Length, or a malformed chunk. A client's fault: 400 in every
+// dialect, never a server or leader failure.
+var ErrBrokenBody = errors.New("request body is broken")
 
 // ErrBadJSON means the request body is not valid JSON; the wrapped message
 // names the byte offset of the fault.
@@ -43,14 +54,26 @@ func ReadBody(r *http.Request) ([]byte, error) {
 	} else {
 		b, err = io.ReadAll(r.Body)
 	}
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, fmt.Errorf("%w: the limit is %d bytes", ErrBodyTooLarge, tooLarge.Limit)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read request body: %w", err)
+		return nil, BodyError(err)
 	}
 	return b, nil
+}
+
+// BodyError classifies an error reading a request body: ErrBodyTooLarge,
+// ErrBodyTimeout or ErrBrokenBody, each with a sentence for the client.
+func BodyError(err error) error {
+	var tooLarge *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.Is(err, ErrBodyTooLarge), errors.Is(err, ErrBodyTimeout), errors.Is(err, ErrBrokenBody):
+		return err
+	case errors.As(err, &tooLarge):
+		return fmt.Errorf("%w: the limit is %d bytes", ErrBodyTooLarge, tooLarge.Limit)
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("%w: the client sent no more of it in time", ErrBodyTimeout)
+	}
+	return fmt.Errorf("%w: %v", ErrBrokenBody, err)
 }
 
 // readAllInto is io.ReadAll appending to b.

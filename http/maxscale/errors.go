@@ -59,6 +59,10 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, httpx.ErrBodyTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, httpx.ErrBodyTimeout):
+		return http.StatusRequestTimeout
+	case errors.Is(err, httpx.ErrBrokenBody):
+		return http.StatusBadRequest
 	case errors.Is(err, errRefused), errors.Is(err, httpx.ErrBadJSON), errors.Is(err, fsm.ErrConflict),
 		errors.Is(err, fsm.ErrInvalid):
 		return http.StatusForbidden

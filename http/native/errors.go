@@ -70,6 +70,10 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, httpx.ErrBodyTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, httpx.ErrBodyTimeout):
+		return http.StatusRequestTimeout
+	case errors.Is(err, httpx.ErrBrokenBody):
+		return http.StatusBadRequest
 	case errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrTimeout),
 		errors.Is(err, node.ErrShutdown), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable
