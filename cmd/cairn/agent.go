@@ -92,14 +92,15 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	if !controllerGiven {
 		f.controller = f.join == ""
 	}
-	if f.maxBodyBytes < 1 {
-		return nil, fs, fmt.Errorf("-max-body-bytes must be positive")
+	// The floors of the zone-wide runtime values (node/runtime).
+	if f.maxBodyBytes < noderuntime.MinMaxBodyBytes {
+		return nil, fs, fmt.Errorf("-max-body-bytes must be at least %d", noderuntime.MinMaxBodyBytes)
 	}
 	if f.bootstrapExpect < 0 {
 		return nil, fs, fmt.Errorf("-bootstrap-expect must not be negative")
 	}
-	if f.requestTimeout <= 0 {
-		return nil, fs, fmt.Errorf("-request-timeout must be positive")
+	if f.requestTimeout < noderuntime.MinRequestTimeout {
+		return nil, fs, fmt.Errorf("-request-timeout must be at least %s", noderuntime.MinRequestTimeout)
 	}
 	return f, fs, nil
 }

@@ -275,7 +275,7 @@ func Test_CLI_VersionUnknownCommandAndBadConfig(t *testing.T) {
 		{name: "number env", env: []string{"CAIRN_SNAPSHOT_THRESHOLD=lots"}, want: []string{"CAIRN_SNAPSHOT_THRESHOLD", `"lots"`}},
 		{name: "undefined flag", args: []string{"-no-such-flag"}, want: []string{"flag provided but not defined: -no-such-flag"}},
 		{name: "bad duration flag", args: []string{"-request-timeout", "later"}, want: []string{"-request-timeout", "later"}},
-		{name: "zero body limit", args: []string{"-max-body-bytes", "0"}, want: []string{"-max-body-bytes must be positive"}},
+		{name: "zero body limit", args: []string{"-max-body-bytes", "0"}, want: []string{"-max-body-bytes must be at least 4096"}},
 		{name: "stray argument", args: []string{"extra"}, want: []string{"unexpected arguments: extra"}},
 		{name: "lease above heartbeat", args: []string{"-raft-leader-lease-timeout", "1s"}, want: []string{"LeaderLeaseTimeout"}},
 	}

@@ -97,6 +97,9 @@ type Settings struct {
 	mu      sync.Mutex // serialises changes, so a resource's attributes change together
 	applied map[string]uint64
 	opsRun  map[string]uint64
+	// flags are the values the process started with, by resource: what an
+	// attribute returns to when the zone no longer sets it.
+	flags map[string]map[string]any
 }
 
 // New returns the settings acting on level, limits and raft.
@@ -104,8 +107,12 @@ func New(level Level, limits HTTPLimits, raft Raft, log *slog.Logger) *Settings 
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Settings{level: level, http: limits, raft: raft, log: log.With("component", "runtime"),
-		applied: map[string]uint64{}, opsRun: map[string]uint64{}}
+	s := &Settings{level: level, http: limits, raft: raft, log: log.With("component", "runtime"),
+		applied: map[string]uint64{}, opsRun: map[string]uint64{}, flags: map[string]map[string]any{}}
+	for _, name := range s.Resources() {
+		s.flags[name], _ = s.Live(name)
+	}
+	return s
 }
 
 // Resources lists the resource names, sorted.
@@ -187,6 +194,20 @@ func (s *Settings) SetCommand(v *fsm.View, resource string, body []byte, now tim
 		op.Require, op.Version = fsm.RequireVersion, cur.Version
 	}
 	return fsm.Command{Ops: []fsm.Op{op}, Time: now}, nil
+}
+
+// ResetCommand returns the command that deletes the zone's stored values of
+// resource, conditional on their version in v, so that every member returns
+// to its flags; ok is false when the zone stores none.
+func (s *Settings) ResetCommand(v *fsm.View, resource string, now time.Time) (cmd fsm.Command, ok bool, err error) {
+	if _, known := resources[resource]; !known {
+		return fsm.Command{}, false, fmt.Errorf("%w: %q", ErrUnknownResource, resource)
+	}
+	cur := v.Get(Kind, resource)
+	if cur == nil {
+		return fsm.Command{}, false, nil
+	}
+	return fsm.Command{Ops: []fsm.Op{{Type: fsm.OpDelete, Kind: Kind, ID: resource, Require: fsm.RequireVersion, Version: cur.Version}}, Time: now}, true, nil
 }
 
 // InvokeCommand returns the command that asks every member of the zone to
@@ -272,12 +293,32 @@ func (s *Settings) Follow(ctx context.Context, st Store) {
 func (s *Settings) catchUp(v *fsm.View) {
 	for _, name := range s.Resources() {
 		r := v.Get(Kind, name)
-		if r == nil || s.applied[name] == r.Version {
+		if r == nil {
+			if s.applied[name] != 0 {
+				// The zone's value was deleted: back to the flags.
+				delete(s.applied, name)
+				if err := s.apply(name, s.flags[name]); err != nil {
+					s.log.Warn("could not return to the flags' runtime values", "resource", name, "err", err)
+				} else {
+					s.log.Info("the zone's runtime value was deleted; back to the flags' values", "resource", name)
+				}
+			}
+			continue
+		}
+		if s.applied[name] == r.Version {
 			continue
 		}
 		s.applied[name] = r.Version
-		vals, err := Validate(name, r.Body)
+		stored, err := Validate(name, r.Body)
 		if err == nil {
+			// Attributes the zone does not set keep the flags' values.
+			vals := map[string]any{}
+			for k, v := range s.flags[name] {
+				vals[k] = v
+			}
+			for k, v := range stored {
+				vals[k] = v
+			}
 			err = s.apply(name, vals)
 		}
 		if err != nil {
