@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"cairn/fsm"
@@ -162,7 +163,15 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 	doc, err := readDoc(r)
 	var name string
 	if err == nil {
+		err = doc.checkType("inet")
+	}
+	if err == nil {
 		name, err = doc.dataID()
+	}
+	if err == nil && strings.ContainsRune(name, ':') {
+		// HTTP Basic splits user and password at the first colon, so a
+		// user named "a:b" could never log in.
+		err = refuse("The user name '" + name + "' contains a ':', which HTTP Basic authentication cannot carry")
 	}
 	if err != nil {
 		fail(w, err)
@@ -245,9 +254,14 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
+		// Only admins who can log in count: a name with a ':' (stored
+		// before such names were refused) never can.
 		admins := 0
 		items, _ := v.List(KindUser, "", "", 0)
 		for _, it := range items {
+			if strings.ContainsRune(it.ID, ':') {
+				continue
+			}
 			if u, err := loadUser(v, it.ID); err == nil && u.Account == accountAdmin {
 				admins++
 				if it.ID != name {
@@ -255,7 +269,7 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		if cur.Account == accountAdmin && admins <= 1 {
+		if cur.Account == accountAdmin && !strings.ContainsRune(name, ':') && admins <= 1 {
 			return refuse("Cannot delete the last admin account '" + name + "'")
 		}
 		cmd.Ops = append(cmd.Ops, fsm.Op{Type: fsm.OpDelete, Kind: KindUser, ID: name, Require: fsm.RequireVersion, Version: cur.version})

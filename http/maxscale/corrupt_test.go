@@ -31,3 +31,42 @@ func Test_CorruptRecord_ListSkipsIt_DeleteRemovesIt(t *testing.T) {
 		t.Error("the corrupt server is still stored after DELETE")
 	}
 }
+
+// Test_Users_ColonRefused_OnlyUsableAdminsCount: a user name with a ':'
+// is refused (Basic splits at the first colon, so it could never log in),
+// and one stored before that does not count as an admin for the
+// last-admin rule (#13 item 5).
+func Test_Users_ColonRefused_OnlyUsableAdminsCount(t *testing.T) {
+	f := mustServe(t)
+	mustErrors(t, f.must("POST", "/v1/users/inet", []byte(`{"data":{"id":"a:b","type":"inet","attributes":{"password":"pw","account":"admin"}}}`), 403), "':'")
+	// One stored before names were checked, beside the default admin.
+	f.must("POST", "/v1/users/inet", []byte(`{"data":{"id":"reader","type":"inet","attributes":{"password":"pw","account":"basic"}}}`), 204)
+	admin := f.n.View().Get(maxscale.KindUser, "admin")
+	cmd := fsm.Command{Time: time.Now(), Ops: []fsm.Op{{Type: fsm.OpPut, Kind: maxscale.KindUser, ID: "a:b", Body: admin.Body}}}
+	if _, res, err := f.n.Apply(context.Background(), cmd); err != nil || res.Err() != nil {
+		t.Fatalf("apply: %v %v", err, res)
+	}
+	mustErrors(t, f.must("DELETE", "/v1/users/inet/admin", nil, 403), "last admin")
+	// The unusable one can go.
+	f.must("DELETE", "/v1/users/inet/a:b", nil, 204)
+}
+
+// Test_Create_BadTypeDotNamesAndInvalidUTF8_Refused: a POST whose
+// data.type is another collection's, whose id is "." or "..", or whose
+// body is not valid UTF-8 creates nothing (#13 items 6, 9, 11).
+func Test_Create_BadTypeDotNamesAndInvalidUTF8_Refused(t *testing.T) {
+	f := mustServe(t)
+	for what, body := range map[string]string{
+		"wrong type":   `{"data":{"id":"s1","type":"services","attributes":{"parameters":{"address":"127.0.0.1","port":3000}}}}`,
+		"dot":          `{"data":{"id":".","type":"servers","attributes":{"parameters":{"address":"127.0.0.1","port":3000}}}}`,
+		"dot dot":      `{"data":{"id":"..","type":"servers","attributes":{"parameters":{"address":"127.0.0.1","port":3000}}}}`,
+		"invalid UTF8": "{\"data\":{\"id\":\"s\xff\",\"type\":\"servers\",\"attributes\":{\"parameters\":{\"address\":\"127.0.0.1\",\"port\":3000}}}}",
+	} {
+		if r := f.do("POST", "/v1/servers", []byte(body)); r.status != 403 {
+			t.Errorf("%s: %d %s, want 403", what, r.status, r.body)
+		}
+	}
+	if n := f.n.View().Count(maxscale.KindServer); n != 0 {
+		t.Errorf("%d servers stored, want none", n)
+	}
+}

@@ -74,6 +74,9 @@ func (a *API) create(kind string) http.HandlerFunc {
 		var name string
 		var rels map[string][]string
 		if err == nil {
+			err = doc.checkType(typeOf[kind])
+		}
+		if err == nil {
 			name, err = doc.dataID()
 		}
 		if err == nil {
