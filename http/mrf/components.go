@@ -63,7 +63,7 @@ func (a *api) components(w http.ResponseWriter, r *http.Request) {
 	}
 	list := make([]resource, 0, len(running))
 	for _, c := range running {
-		leaf := newResource(base, componentsPath+"/"+strings.ToLower(c.name))
+		leaf := newResource(base, componentsPath+"/"+seg(strings.ToLower(c.name)))
 		leaf["uri"] = domainURI + "/" + c.name
 		leaf["zone"] = c.zone
 		leaf["contribution"] = c.contribution
@@ -102,7 +102,7 @@ func (a *api) componentByName(w http.ResponseWriter, r *http.Request) {
 		fail(w, fabric(errNotFound, "Component not found: %s", name))
 		return
 	}
-	res := newResource(a.Node.HTTPURL(), componentsPath+"/"+name)
+	res := newResource(a.Node.HTTPURL(), componentsPath+"/"+seg(name))
 	res["uri"] = domainURI + "/" + found.name
 	res["zone"] = found.zone
 	res["zones"] = zones

@@ -40,7 +40,7 @@ func (a *api) contributions(w http.ResponseWriter, r *http.Request) {
 	for _, it := range items {
 		list = append(list, map[string]any{
 			"uri": it.ID, "state": contributionState,
-			"link": editLink(it.ID, base+contributionPath+it.ID),
+			"link": editLink(it.ID, base+contributionPath+seg(it.ID)),
 		})
 	}
 	res := newResource(base, contributionsPath)
@@ -70,7 +70,7 @@ func (a *api) contribution(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := a.Node.HTTPURL()
-	res := newResource(base, contributionPath+uri)
+	res := newResource(base, contributionPath+seg(uri))
 	res["uri"] = c.URI
 	res["state"] = contributionState
 	res["sha1"] = c.SHA1
@@ -86,7 +86,7 @@ func (a *api) contribution(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		res["zones"] = d.deployedZones()
-		res["deployment"] = editLink("deployment", base+deploymentPath+uri)
+		res["deployment"] = editLink("deployment", base+deploymentPath+seg(uri))
 	}
 	writeRead(w, v, res)
 }
@@ -150,7 +150,7 @@ func (a *api) installContribution(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	w.Header().Set("Location", a.Node.HTTPURL()+contributionPath+uri)
+	w.Header().Set("Location", a.Node.HTTPURL()+contributionPath+seg(uri))
 	w.WriteHeader(http.StatusCreated)
 }
 

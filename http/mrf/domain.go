@@ -61,7 +61,7 @@ func (a *api) onController(h http.HandlerFunc) http.HandlerFunc {
 			fail(w, err)
 			return
 		}
-		target := base + r.URL.Path
+		target := base + r.URL.EscapedPath()
 		if r.URL.RawQuery != "" {
 			target += "?" + r.URL.RawQuery
 		}

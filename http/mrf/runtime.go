@@ -129,7 +129,7 @@ func (a *api) setZoneResource(w http.ResponseWriter, r *http.Request) {
 		fail(w, errNotFound)
 		return
 	}
-	body, err := httpx.ReadBody(r)
+	body, err := httpx.ReadJSON(r) // UTF-8 and nesting checked as every JSON body is
 	if err != nil {
 		fail(w, err)
 		return

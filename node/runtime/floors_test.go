@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -129,5 +130,14 @@ func Test_Follow_DeletedZoneValue_BackToFlags(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if l.MaxBodyBytes() != 1<<20 {
 		t.Errorf("a stored maxBodyBytes of 16 was applied: %d", l.MaxBodyBytes())
+	}
+}
+
+// Test_Validate_Null_SaysNull: a null attribute is reported as null, not
+// as an empty value (#13 item 11).
+func Test_Validate_Null_SaysNull(t *testing.T) {
+	_, err := runtime.Validate("logging", []byte(`{"level":null}`))
+	if err == nil || !strings.Contains(err.Error(), "is null") {
+		t.Errorf("null level: %v, want an error saying it is null", err)
 	}
 }

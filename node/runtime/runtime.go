@@ -245,6 +245,11 @@ func Validate(resource string, body []byte) (map[string]any, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: unknown attribute %q of %s (it has %s)", ErrInvalid, k, resource, def.names())
 		}
+		if string(v) == "null" {
+			// encoding/json reads null as the zero value, which each
+			// parser would report as a wrong value ("got \"\"").
+			return nil, fmt.Errorf("%w: attribute %q of %s is null; give it a value", ErrInvalid, k, resource)
+		}
 		val, err := a.parse(v)
 		if err != nil {
 			return nil, fmt.Errorf("%w: attribute %q of %s: %v", ErrInvalid, k, resource, err)
