@@ -14,11 +14,21 @@ const (
 	tableResources = "resources"
 	tableEntries   = "entries" // secondary index entries
 	tableMeta      = "meta"
+	tableCounts    = "counts" // resources per kind
 )
 
 // entry is one value of one secondary index for one resource.
 type entry struct {
 	Kind, Index, Value, ID string
+}
+
+// kindCount is how many resources of Kind the store holds, kept as they
+// are inserted and removed so that counting a kind (every /metrics scrape
+// counts them all) costs one look-up, not a scan. Rows are replaced, never
+// changed in place: memdb shares them between transactions.
+type kindCount struct {
+	Kind string
+	N    int
 }
 
 // meta holds the Raft index of the last applied command, kept in the same
@@ -64,6 +74,9 @@ var dbSchema = &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 			e := o.(*entry)
 			return entryPrefix(e.Kind, e.Index, e.Value) + e.ID + "\x00"
 		}}},
+	}},
+	tableCounts: {Name: tableCounts, Indexes: map[string]*memdb.IndexSchema{
+		"id": {Name: "id", Unique: true, Indexer: keyIndexer{func(o any) string { return o.(*kindCount).Kind + "\x00" }}},
 	}},
 	tableMeta: {Name: tableMeta, Indexes: map[string]*memdb.IndexSchema{
 		"id": {Name: "id", Unique: true, Indexer: keyIndexer{func(any) string { return "meta" }}},
@@ -334,11 +347,38 @@ func insertResource(txn *memdb.Txn, r *Resource, entries []*entry) {
 	if err := txn.Insert(tableResources, r); err != nil {
 		panic(err)
 	}
+	addCount(txn, r.Kind, 1)
 	for _, e := range entries {
 		if err := txn.Insert(tableEntries, e); err != nil {
 			panic(err)
 		}
 	}
+}
+
+// addCount changes the count of kind by delta; a count that reaches zero
+// is removed, so the counts table lists exactly the kinds present.
+func addCount(txn *memdb.Txn, kind string, delta int) {
+	n := countOf(txn, kind) + delta
+	var err error
+	if n > 0 {
+		err = txn.Insert(tableCounts, &kindCount{Kind: kind, N: n})
+	} else {
+		err = txn.Delete(tableCounts, &kindCount{Kind: kind})
+	}
+	if err != nil && err != memdb.ErrNotFound {
+		panic(err)
+	}
+}
+
+func countOf(txn *memdb.Txn, kind string) int {
+	raw, err := txn.First(tableCounts, "id", kind+"\x00")
+	if err != nil {
+		panic(err)
+	}
+	if raw == nil {
+		return 0
+	}
+	return raw.(*kindCount).N
 }
 
 // removeResource deletes r and its index entries. The entries are recomputed
@@ -347,6 +387,7 @@ func removeResource(txn *memdb.Txn, schema Schema, r *Resource) {
 	if err := txn.Delete(tableResources, r); err != nil {
 		panic(err)
 	}
+	addCount(txn, r.Kind, -1)
 	entries, _ := indexEntries(schema, r)
 	for _, e := range entries {
 		if err := txn.Delete(tableEntries, e); err != nil && err != memdb.ErrNotFound {

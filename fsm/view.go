@@ -65,39 +65,22 @@ func (v *View) List(kind, prefix, after string, limit int) (items []*Resource, m
 	return items, false
 }
 
-// Count returns how many resources of kind exist.
-func (v *View) Count(kind string) int {
-	it, err := v.txn.Get(tableResources, "id_prefix", resourceKey(kind, ""))
+// Count returns how many resources of kind exist: one look-up of the
+// per-kind count the store keeps, not a scan.
+func (v *View) Count(kind string) int { return countOf(v.txn, kind) }
+
+// Kinds returns every kind that has at least one resource, in byte order,
+// from the per-kind counts.
+func (v *View) Kinds() []string {
+	it, err := v.txn.Get(tableCounts, "id_prefix", "")
 	if err != nil {
 		panic(err)
 	}
-	n := 0
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		n++
-	}
-	return n
-}
-
-// Kinds returns every kind that has at least one resource, in byte order.
-// It seeks from one kind to the next rather than visiting every resource:
-// a resource's key is its kind, a NUL byte and its id, so the first key at
-// or above kind+"\x01" belongs to the next kind.
-func (v *View) Kinds() []string {
 	var kinds []string
-	from := ""
-	for {
-		it, err := v.txn.LowerBound(tableResources, "id", from)
-		if err != nil {
-			panic(err)
-		}
-		raw := it.Next()
-		if raw == nil {
-			return kinds
-		}
-		kind := raw.(*Resource).Kind
-		kinds = append(kinds, kind)
-		from = kind + "\x01"
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		kinds = append(kinds, raw.(*kindCount).Kind)
 	}
+	return kinds
 }
 
 // Lookup returns the resources of kind whose index holds value, in id order,
@@ -122,6 +105,45 @@ func (v *View) Lookup(kind, index, value string) ([]*Resource, error) {
 		}
 	}
 	return out, nil
+}
+
+// LookupPage is Lookup a page at a time: up to limit resources (0: all)
+// whose ids sort after the id after (exclusive; "" starts at the
+// beginning), in id order; more reports whether further ones follow. It
+// seeks to after rather than skipping to it, so a page costs its own size.
+func (v *View) LookupPage(kind, index, value, after string, limit int) (items []*Resource, more bool, err error) {
+	if _, ok := v.schema.index(kind, index); !ok {
+		return nil, false, fmt.Errorf("%w: kind %q has no index %q", ErrNoIndex, kind, index)
+	}
+	prefix := entryPrefix(kind, index, value)
+	// Ids hold no NUL byte, so prefix+after+"\x00\x00" sorts just past
+	// after's own entry (prefix+after+"\x00") and before any later id's.
+	start := prefix
+	if after != "" {
+		start = prefix + after + "\x00\x00"
+	}
+	it, err := v.txn.LowerBound(tableEntries, "id", start)
+	if err != nil {
+		panic(err)
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		e := raw.(*entry)
+		if !strings.HasPrefix(entryPrefix(e.Kind, e.Index, e.Value), prefix) {
+			break
+		}
+		if e.Value != value {
+			continue // a longer value that continues with a NUL byte
+		}
+		r := getResource(v.txn, e.Kind, e.ID)
+		if r == nil {
+			continue
+		}
+		if limit > 0 && len(items) == limit {
+			return items, true, nil
+		}
+		items = append(items, r)
+	}
+	return items, false, nil
 }
 
 // each calls fn for every resource, in kind and id order, until fn returns

@@ -73,7 +73,7 @@ func BodyError(err error) error {
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return fmt.Errorf("%w: the client sent no more of it in time", ErrBodyTimeout)
 	}
-	return fmt.Errorf("%w: %v", ErrBrokenBody, err)
+	return fmt.Errorf("%w: %w", ErrBrokenBody, err)
 }
 
 // readAllInto is io.ReadAll appending to b.
