@@ -96,3 +96,49 @@ func Test_Restore_Unreadable_NamesResourceAndCounts(t *testing.T) {
 		t.Errorf("RestoreFailures %d, want 1", s.RestoreFailures())
 	}
 }
+
+// Test_Counts_KeptThroughPutsDeletesAbortsAndRestore: the per-kind counts
+// (Count, Kinds; what /metrics reads) match a scan after every kind of
+// change (#13 item 10).
+func Test_Counts_KeptThroughPutsDeletesAbortsAndRestore(t *testing.T) {
+	s := NewStore(nil)
+	idx := uint64(0)
+	apply := func(ops ...Op) *Result {
+		idx++
+		return s.Apply(idx, Command{Ops: ops, Time: time.Unix(1, 0)})
+	}
+	put := func(kind, id string) Op { return Op{Type: OpPut, Kind: kind, ID: id, Body: json.RawMessage(`{}`)} }
+	check := func(st *Store, want map[string]int) {
+		t.Helper()
+		v := st.View()
+		scan := map[string]int{}
+		v.each(func(r *Resource) bool { scan[r.Kind]++; return true })
+		if len(v.Kinds()) != len(want) || len(scan) != len(want) {
+			t.Errorf("kinds %v, scan %v, want %v", v.Kinds(), scan, want)
+		}
+		for k, n := range want {
+			if v.Count(k) != n || scan[k] != n {
+				t.Errorf("%s: Count %d, scan %d, want %d", k, v.Count(k), scan[k], n)
+			}
+		}
+	}
+	apply(put("a", "1"), put("a", "2"), put("b", "1"))
+	apply(put("a", "1")) // a replace
+	check(s, map[string]int{"a": 2, "b": 1})
+	// A batch refused half-way changes no count.
+	if res := apply(put("c", "1"), Op{Type: OpPut, Kind: "a", ID: "1", Body: json.RawMessage(`{}`), Require: RequireAbsent}); res.Conflict == nil {
+		t.Fatal("want a conflict")
+	}
+	check(s, map[string]int{"a": 2, "b": 1})
+	apply(Op{Type: OpDelete, Kind: "b", ID: "1"}, Op{Type: OpDelete, Kind: "b", ID: "nope"})
+	check(s, map[string]int{"a": 2})
+	var buf bytes.Buffer
+	if err := s.View().WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	r := NewStore(nil)
+	if err := r.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	check(r, map[string]int{"a": 2})
+}
