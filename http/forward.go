@@ -107,8 +107,11 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 				native.WriteError(w, bodyStatus(err), err.Error())
 				return
 			}
-			r.Body = &unreadBody{ReadCloser: io.NopCloser(bytes.NewReader(b))}
 			r.ContentLength, r.TransferEncoding = int64(len(b)), nil
+			r.Body = &unreadBody{ReadCloser: io.NopCloser(bytes.NewReader(b))}
+			if len(b) == 0 {
+				r.Body = http.NoBody // else the transport would send it chunked
+			}
 		}
 		forwarded := false
 		for {
