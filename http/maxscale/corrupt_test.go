@@ -30,6 +30,18 @@ func Test_CorruptRecord_ListSkipsIt_DeleteRemovesIt(t *testing.T) {
 	if f.n.View().Get(maxscale.KindServer, "bad") != nil {
 		t.Error("the corrupt server is still stored after DELETE")
 	}
+	// A corrupt record that others relate to: they still list, without it.
+	cmd = fsm.Command{Time: time.Now(), Ops: []fsm.Op{{Type: fsm.OpPut, Kind: maxscale.KindServer, ID: "server2", Body: []byte(`{"status":"x"}`)}}}
+	if _, res, err := f.n.Apply(context.Background(), cmd); err != nil || res.Err() != nil {
+		t.Fatalf("apply: %v %v", err, res)
+	}
+	if got := ids(t, f.must("GET", "/v1/services", nil, 200).body); len(got) != 2 {
+		t.Errorf("GET /v1/services lists %v, want both services", got)
+	}
+	f.must("GET", "/v1/monitors", nil, 200)
+	if got := ids(t, f.must("GET", "/v1/servers", nil, 200).body); len(got) != 1 || got[0] != "server1" {
+		t.Errorf("GET /v1/servers lists %v, want server1 only", got)
+	}
 }
 
 // Test_Users_ColonRefused_OnlyUsableAdminsCount: a user name with a ':'

@@ -3,6 +3,7 @@ package maxscale
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -171,6 +172,9 @@ func (t *txn) lookup(kind, index, value string) ([]*object, error) {
 	out := make([]*object, 0, len(rs))
 	for _, r := range rs {
 		o, err := t.get(r.Kind, r.ID)
+		if errors.Is(err, errCorrupt) {
+			continue // a corrupt record relates to nothing: lists skip it
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package maxscale
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -57,6 +58,9 @@ func related(t *txn, o *object, rel string) ([]*object, error) {
 	out := make([]*object, 0, len(ids))
 	for _, id := range ids {
 		r, err := t.get(kindOf[rel], id)
+		if errors.Is(err, errCorrupt) {
+			continue // a corrupt record relates to nothing: lists skip it
+		}
 		if err != nil {
 			return nil, err
 		}
