@@ -219,10 +219,11 @@ func Test_Agent_ConfigFromEnv_FlagsOverride(t *testing.T) {
 	})
 	t.Run("env body limit", func(t *testing.T) {
 		t.Parallel()
-		// A 64-byte body limit from the environment: a larger PUT is 413.
-		a := mustStartAgent(t, agentOpts{nodeID: "limits", env: []string{"CAIRN_MAX_BODY_BYTES=64"}})
+		// A 4 KiB body limit (the floor) from the environment: a larger
+		// PUT is 413.
+		a := mustStartAgent(t, agentOpts{nodeID: "limits", env: []string{"CAIRN_MAX_BODY_BYTES=4096"}})
 		a.mustPut("test.small", "ok", []byte(`{"x":1}`), http.StatusCreated)
-		big := mustJSON(t, map[string]string{"x": strings.Repeat("y", 100)})
+		big := mustJSON(t, map[string]string{"x": strings.Repeat("y", 4096)})
 		a.mustDo(http.MethodPut, resPath("test.small", "big"), big, http.StatusRequestEntityTooLarge)
 	})
 }
