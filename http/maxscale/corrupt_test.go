@@ -82,3 +82,11 @@ func Test_Create_BadTypeDotNamesAndInvalidUTF8_Refused(t *testing.T) {
 		t.Errorf("%d servers stored, want none", n)
 	}
 }
+
+// Test_PatchRelationships_InvalidUTF8_Refused: the relationships body is
+// checked like every other (#13 item 6).
+func Test_PatchRelationships_InvalidUTF8_Refused(t *testing.T) {
+	f := mustServe(t)
+	mustSeedTopology(f)
+	f.must("PATCH", "/v1/services/RW-Split-Router/relationships/servers", []byte("{\"data\":[{\"id\":\"server1\xff\",\"type\":\"servers\"}]}"), 403)
+}

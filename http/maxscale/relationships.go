@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 
+	"cairn/fsm"
 	"cairn/http/httpx"
 )
 
@@ -314,6 +315,9 @@ func readRelDoc(r *http.Request, rel string) ([]string, error) {
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, refuse("Missing request body")
+	}
+	if err := fsm.CheckBody(b); err != nil { // as readDoc: UTF-8, nesting
+		return nil, refuse("Invalid JSON in request: " + err.Error())
 	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(b, &doc); err != nil {
