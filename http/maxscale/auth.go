@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -109,7 +110,7 @@ func userDoc(base, name string, u *user) map[string]any {
 		attrs["created"] = httpDate(u.created)
 	}
 	return map[string]any{"id": name, "type": "inet", "attributes": attrs,
-		"links": links{Self: base + "/users/inet/" + name + "/"}}
+		"links": links{Self: base + "/users/inet/" + url.PathEscape(name) + "/"}}
 }
 
 // usersRoot serves GET /v1/users.
@@ -154,7 +155,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := baseURL(r)
-	writeDoc(w, r, document{Links: links{Self: base + "/users/inet/" + name + "/"}, Data: userDoc(base, name, u)})
+	writeDoc(w, r, document{Links: links{Self: base + "/users/inet/" + url.PathEscape(name) + "/"}, Data: userDoc(base, name, u)})
 }
 
 // createUser serves POST /v1/users/inet: data.id, attributes.password and

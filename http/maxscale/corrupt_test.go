@@ -2,6 +2,7 @@ package maxscale_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,4 +90,15 @@ func Test_PatchRelationships_InvalidUTF8_Refused(t *testing.T) {
 	f := mustServe(t)
 	mustSeedTopology(f)
 	f.must("PATCH", "/v1/services/RW-Split-Router/relationships/servers", []byte("{\"data\":[{\"id\":\"server1\xff\",\"type\":\"servers\"}]}"), 403)
+}
+
+// Test_Links_PercentEncoded: a name holding '?' or non-ASCII links to
+// itself (#13 item 9).
+func Test_Links_PercentEncoded(t *testing.T) {
+	f := mustServe(t)
+	f.must("POST", "/v1/servers", []byte(`{"data":{"id":"a?b é","type":"servers","attributes":{"parameters":{"address":"127.0.0.1","port":3000}}}}`), 204)
+	r := f.must("GET", "/v1/servers/a%3Fb-%C3%A9", nil, 200)
+	if !strings.Contains(string(r.body), `"self":"http://localhost:8989/v1/servers/a%3Fb-%C3%A9"`) {
+		t.Errorf("self link not encoded: %s", r.body)
+	}
 }

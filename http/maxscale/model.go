@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -92,14 +93,16 @@ func canon(name string) string {
 	return b.String()
 }
 
-// pathName is how a name appears in a URL: whitespace replaced by hyphens.
+// pathName is how a name appears in a URL: whitespace replaced by
+// hyphens, then percent-encoded as one path segment, so a name holding
+// '?', '#', '%' or non-ASCII links to itself and nothing else.
 func pathName(name string) string {
-	return strings.Map(func(r rune) rune {
+	return url.PathEscape(strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) {
 			return '-'
 		}
 		return r
-	}, name)
+	}, name))
 }
 
 func decodeObject(r *fsm.Resource) (*object, error) {
