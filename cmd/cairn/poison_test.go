@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -169,9 +170,11 @@ func Test_ThreeNodes_PoisonRequests(t *testing.T) {
 				t.Errorf("%s: GET maxscale.user: %d %v %s, want 403", a.id(), r.status, err, r.body)
 			}
 		}
+		maxscale := http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("admin:mariadb"))}}
 		for _, a := range nodes {
-			for _, path := range []string{"/management/zone/deployments", "/cairn/v1/resources/mrf.deployment"} {
-				if r, err := a.do(http.MethodGet, path, nil, nil); err != nil || r.status != http.StatusOK {
+			for _, path := range []string{"/management/zone/deployments", "/cairn/v1/resources/mrf.deployment",
+				"/maxscale/v1/servers", "/maxscale/v1/services", "/maxscale/v1/users/inet"} {
+				if r, err := a.do(http.MethodGet, path, nil, maxscale); err != nil || r.status != http.StatusOK {
 					t.Errorf("%s: GET %s: %d %v", a.id(), path, r.status, err)
 				}
 			}
