@@ -28,6 +28,18 @@ const (
 // is no longer JSON), and nested at most MaxBodyDepth levels. The error is
 // a sentence for the client; callers wrap it in their own class.
 func CheckBody(b []byte) error {
+	if err := checkLimits(b); err != nil {
+		return err
+	}
+	if !json.Valid(b) {
+		return errors.New("the body is not valid JSON")
+	}
+	return nil
+}
+
+// checkLimits is CheckBody without the syntax check, for Apply, whose
+// json.Marshal of the body checks the syntax anyway.
+func checkLimits(b []byte) error {
 	if len(b) == 0 {
 		return errors.New("the body is empty")
 	}
@@ -36,9 +48,6 @@ func CheckBody(b []byte) error {
 	}
 	if d := jsonDepth(b); d > MaxBodyDepth {
 		return fmt.Errorf("the body nests %d levels deep; the limit is %d", d, MaxBodyDepth)
-	}
-	if !json.Valid(b) {
-		return errors.New("the body is not valid JSON")
 	}
 	return nil
 }

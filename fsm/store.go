@@ -211,7 +211,9 @@ func applyOps(txn *memdb.Txn, schema Schema, index uint64, cmd Command) *Result 
 			// (compact, HTML-escaped): the form it has after EncodeCommand,
 			// and the one WriteSnapshot writes, so a restored store is
 			// byte-identical to one that applied the log.
-			if err := CheckBody(op.Body); err != nil {
+			// The limits every path shares (CheckBody); json.Marshal
+			// below checks the syntax.
+			if err := checkLimits(op.Body); err != nil {
 				res.Invalid = fmt.Sprintf("op %d: body of %s %q: %v", i, op.Kind, op.ID, err)
 				return res
 			}

@@ -33,6 +33,17 @@ func Test_Validate_FloorsOnEveryLimit(t *testing.T) {
 			t.Errorf("%s: %v, want ok %v", body, err, ok)
 		}
 	}
+	for body, ok := range map[string]bool{
+		`{"snapshotThreshold":1}`:    false,
+		`{"snapshotThreshold":16}`:   true,
+		`{"snapshotInterval":"5ms"}`: false,
+		`{"snapshotInterval":"1s"}`:  true,
+		`{"trailingLogs":0}`:         true,
+	} {
+		if _, err := runtime.Validate("raft", []byte(body)); (err == nil) != ok {
+			t.Errorf("%s: %v, want ok %v", body, err, ok)
+		}
+	}
 }
 
 type limits struct {

@@ -49,10 +49,9 @@ var resources = map[string]resource{
 	},
 	"raft": {
 		attrs: []attribute{
-			{name: "snapshotThreshold", parse: parseInt(1), get: func(s *Settings) any { return s.raft.RaftTuning().SnapshotThreshold }},
+			{name: "snapshotThreshold", parse: parseInt(MinSnapshotThreshold), get: func(s *Settings) any { return s.raft.RaftTuning().SnapshotThreshold }},
 			{name: "trailingLogs", parse: parseInt(0), get: func(s *Settings) any { return s.raft.RaftTuning().TrailingLogs }},
-			// raft.ValidateConfig refuses intervals under 5ms.
-			{name: "snapshotInterval", parse: parseDuration(5 * time.Millisecond), get: func(s *Settings) any { return s.raft.RaftTuning().SnapshotInterval.String() }},
+			{name: "snapshotInterval", parse: parseDuration(MinSnapshotInterval), get: func(s *Settings) any { return s.raft.RaftTuning().SnapshotInterval.String() }},
 		},
 		set: func(s *Settings, vals map[string]any) error {
 			t := s.raft.RaftTuning()
@@ -84,6 +83,11 @@ const (
 	// MinMaxConcurrentRequests leaves room for probes and an operator's
 	// request beside a little load; 0 means unlimited.
 	MinMaxConcurrentRequests = 8
+	// MinSnapshotThreshold and MinSnapshotInterval keep a zone-wide value
+	// from having every member snapshot its whole store after every write
+	// (raft.ValidateConfig itself only refuses intervals under 5ms).
+	MinSnapshotThreshold = 16
+	MinSnapshotInterval  = time.Second
 )
 
 // parseConcurrency accepts 0 (unlimited) or at least
