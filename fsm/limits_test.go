@@ -2,7 +2,10 @@ package fsm
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -141,4 +144,39 @@ func Test_Counts_KeptThroughPutsDeletesAbortsAndRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(r, map[string]int{"a": 2})
+}
+
+// countingHandler counts the records logged at error level.
+type countingHandler struct {
+	slog.Handler
+	errors *int
+}
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+
+func (h countingHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		*h.errors++
+	}
+	return nil
+}
+
+// Test_FSMRestore_SameFailure_LoggedOnce: raft retries a failing install
+// every few seconds; the failure is logged at error level once, and
+// counted every time.
+func Test_FSMRestore_SameFailure_LoggedOnce(t *testing.T) {
+	errs := 0
+	s := NewStore(nil)
+	f := NewFSM(s, slog.New(countingHandler{Handler: slog.DiscardHandler, errors: &errs}))
+	bad := `{"format":"cairn-fsm-snapshot","version":2,"index":5,"count":1}` + "\n" + `{"kind":"widget","id":"w1","body":[` + "\n"
+	for i := 0; i < 3; i++ {
+		if err := f.Restore(io.NopCloser(strings.NewReader(bad))); err == nil {
+			t.Fatal("a broken snapshot restored")
+		}
+	}
+	if errs != 1 || s.RestoreFailures() != 3 {
+		t.Errorf("%d error logs and %d failures counted, want 1 and 3", errs, s.RestoreFailures())
+	}
 }
