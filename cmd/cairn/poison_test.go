@@ -111,6 +111,10 @@ func Test_ThreeNodes_PoisonBodies_SurviveSnapshotRestartAndInstall(t *testing.T)
 	waitFor(t, "n4 to hold every poison resource", 20*time.Second, func() bool {
 		return storeDump(joined, []string{"poison"}) == want
 	}, func() string { return dumpDiff(want, storeDump(joined, []string{"poison"})) })
+	// It got them from a snapshot, not by replaying the log (truncated).
+	if st := joined.mustStatus(); st.LastSnapshotIndex == 0 {
+		t.Errorf("n4 holds no snapshot: it did not install one (%+v)", st)
+	}
 	if v := joined.mustScrape().mustValue(t, "n4", "cairn_fsm_snapshot_restore_failures_total"); v != 0 {
 		t.Errorf("n4: %v snapshot restore failures", v)
 	}
