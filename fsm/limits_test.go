@@ -101,7 +101,7 @@ func Test_Restore_Unreadable_NamesResourceAndCounts(t *testing.T) {
 }
 
 // Test_Counts_KeptThroughPutsDeletesAbortsAndRestore: the per-kind counts
-// (Count, Kinds; what /metrics reads) match a scan after every kind of
+// the store keeps (what /metrics reads) match a scan after every kind of
 // change (#13 item 10).
 func Test_Counts_KeptThroughPutsDeletesAbortsAndRestore(t *testing.T) {
 	s := NewStore(nil)
@@ -113,21 +113,26 @@ func Test_Counts_KeptThroughPutsDeletesAbortsAndRestore(t *testing.T) {
 	put := func(kind, id string) Op { return Op{Type: OpPut, Kind: kind, ID: id, Body: json.RawMessage(`{}`)} }
 	check := func(st *Store, want map[string]int) {
 		t.Helper()
-		v := st.View()
 		scan := map[string]int{}
-		v.each(func(r *Resource) bool { scan[r.Kind]++; return true })
-		if len(v.Kinds()) != len(want) || len(scan) != len(want) {
-			t.Errorf("kinds %v, scan %v, want %v", v.Kinds(), scan, want)
+		st.View().each(func(r *Resource) bool { scan[r.Kind]++; return true })
+		got := st.KindCounts()
+		if len(got) != len(want) || len(scan) != len(want) {
+			t.Errorf("counts %v, scan %v, want %v", got, scan, want)
 		}
 		for k, n := range want {
-			if v.Count(k) != n || scan[k] != n {
-				t.Errorf("%s: Count %d, scan %d, want %d", k, v.Count(k), scan[k], n)
+			if got[k] != n || scan[k] != n {
+				t.Errorf("%s: counted %d, scan %d, want %d", k, got[k], scan[k], n)
 			}
 		}
 	}
 	apply(put("a", "1"), put("a", "2"), put("b", "1"))
 	apply(put("a", "1")) // a replace
 	check(s, map[string]int{"a": 2, "b": 1})
+	// One id twice in a batch, and a delete then a put of another.
+	apply(put("c", "1"), put("c", "1"), Op{Type: OpDelete, Kind: "a", ID: "2"}, put("a", "2"))
+	apply(put("d", "1"), Op{Type: OpDelete, Kind: "d", ID: "1"})
+	check(s, map[string]int{"a": 2, "b": 1, "c": 1})
+	apply(Op{Type: OpDelete, Kind: "c", ID: "1"})
 	// A batch refused half-way changes no count.
 	if res := apply(put("c", "1"), Op{Type: OpPut, Kind: "a", ID: "1", Body: json.RawMessage(`{}`), Require: RequireAbsent}); res.Conflict == nil {
 		t.Fatal("want a conflict")

@@ -83,6 +83,7 @@ func (s *Store) restore(r io.Reader) error {
 	db := newDB()
 	txn := db.Txn(true)
 	prev := ""
+	counts := map[string]int{}
 	for n := 0; ; n++ {
 		line, err := readLine(br)
 		if err == io.EOF {
@@ -124,10 +125,14 @@ func (s *Store) restore(r io.Reader) error {
 			entries = nil
 		}
 		insertResource(txn, res, entries)
+		counts[res.Kind]++
 	}
 	setIndex(txn, h.Index)
 	txn.Commit()
 
+	s.countsMu.Lock()
+	s.counts = counts
+	s.countsMu.Unlock()
 	s.mu.Lock()
 	s.db = db
 	close(s.changed)

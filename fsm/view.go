@@ -65,22 +65,39 @@ func (v *View) List(kind, prefix, after string, limit int) (items []*Resource, m
 	return items, false
 }
 
-// Count returns how many resources of kind exist: one look-up of the
-// per-kind count the store keeps, not a scan.
-func (v *View) Count(kind string) int { return countOf(v.txn, kind) }
-
-// Kinds returns every kind that has at least one resource, in byte order,
-// from the per-kind counts.
-func (v *View) Kinds() []string {
-	it, err := v.txn.Get(tableCounts, "id_prefix", "")
+// Count returns how many resources of kind exist.
+func (v *View) Count(kind string) int {
+	it, err := v.txn.Get(tableResources, "id_prefix", resourceKey(kind, ""))
 	if err != nil {
 		panic(err)
 	}
-	var kinds []string
+	n := 0
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		kinds = append(kinds, raw.(*kindCount).Kind)
+		n++
 	}
-	return kinds
+	return n
+}
+
+// Kinds returns every kind that has at least one resource, in byte order.
+// It seeks from one kind to the next rather than visiting every resource:
+// a resource's key is its kind, a NUL byte and its id, so the first key at
+// or above kind+"\x01" belongs to the next kind.
+func (v *View) Kinds() []string {
+	var kinds []string
+	from := ""
+	for {
+		it, err := v.txn.LowerBound(tableResources, "id", from)
+		if err != nil {
+			panic(err)
+		}
+		raw := it.Next()
+		if raw == nil {
+			return kinds
+		}
+		kind := raw.(*Resource).Kind
+		kinds = append(kinds, kind)
+		from = kind + "\x01"
+	}
 }
 
 // Lookup returns the resources of kind whose index holds value, in id order,

@@ -172,9 +172,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descSnapshotSize, snapSize)
 	ch <- prometheus.MustNewConstMetric(descRestoreFailures, prometheus.CounterValue, float64(n.store.RestoreFailures()))
 
-	v := n.store.View()
-	gauge(descStoreIndex, float64(v.Index()))
-	for kind, count := range resourcesByKind(v) {
+	gauge(descStoreIndex, float64(n.store.Index()))
+	for kind, count := range resourcesByKind(n.store.KindCounts()) {
 		gauge(descResources, float64(count), kind)
 	}
 
@@ -182,10 +181,14 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	n.metrics.leaderChanges.Collect(ch)
 }
 
-// resourcesByKind counts v's resources by kind, at most maxKindLabels
-// kinds by name and the rest under otherKinds.
-func resourcesByKind(v *fsm.View) map[string]int {
-	kinds := v.Kinds()
+// resourcesByKind labels the store's per-kind counts (kept by the store:
+// a scrape no longer counts every resource), at most maxKindLabels kinds
+// by name and the rest under otherKinds.
+func resourcesByKind(counts map[string]int) map[string]int {
+	kinds := make([]string, 0, len(counts))
+	for k := range counts {
+		kinds = append(kinds, k)
+	}
 	sort.Strings(kinds)
 	out := make(map[string]int, min(len(kinds), maxKindLabels+1))
 	for i, k := range kinds {
@@ -193,7 +196,7 @@ func resourcesByKind(v *fsm.View) map[string]int {
 		if i >= maxKindLabels {
 			label = otherKinds
 		}
-		out[label] += v.Count(k)
+		out[label] += counts[k]
 	}
 	return out
 }
