@@ -12,6 +12,11 @@ import (
 type FSM struct {
 	store *Store
 	log   *slog.Logger
+
+	// lastRestoreErr is the last restore failure logged: raft retries a
+	// snapshot install every few seconds, and the same failure is logged
+	// at error level once, not on every retry.
+	lastRestoreErr string
 }
 
 // NewFSM returns the raft.FSM for store.
@@ -55,7 +60,17 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 // Restore replaces the store's whole state with the snapshot's.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	return f.store.Restore(rc)
+	err := f.store.Restore(rc)
+	switch {
+	case err == nil:
+		f.lastRestoreErr = ""
+	case err.Error() != f.lastRestoreErr:
+		f.lastRestoreErr = err.Error()
+		f.log.Error("cannot install snapshot; this node keeps its state and raft will retry", "err", err)
+	default:
+		f.log.Debug("cannot install snapshot, again", "err", err)
+	}
+	return err
 }
 
 type fsmSnapshot struct{ view *View }

@@ -86,6 +86,11 @@ func checkOp(op Op) string {
 // HTML-escaped, as json.Marshal gives it) and its index keys, or says why
 // it has none.
 func prepareBody(schema Schema, op Op) (json.RawMessage, []IndexKey, string) {
+	// The limits every path shares (CheckBody); json.Marshal checks the
+	// syntax.
+	if err := checkLimits(op.Body); err != nil && len(op.Body) > 0 {
+		return nil, nil, fmt.Sprintf("body of %s %q: %v", op.Kind, op.ID, err)
+	}
 	body, err := json.Marshal(op.Body)
 	if len(op.Body) == 0 || err != nil {
 		return nil, nil, fmt.Sprintf("body of %s %q is not valid JSON", op.Kind, op.ID)

@@ -26,6 +26,14 @@ type Index struct {
 type KindSchema struct {
 	Kind    string
 	Indexes []Index
+	// Owner names the API that owns the kind ("maxscale", "mrf"): the
+	// only one that writes it, with its own schema checks. A generic API
+	// must not write an owned kind, nor any kind that shares an owned
+	// kind's prefix (its first dot-separated segment).
+	Owner string
+	// Secret marks a kind whose bodies hold credentials (password salts
+	// and hashes): only its owner reads it; a generic API never serves it.
+	Secret bool
 }
 
 // Schema is every declared kind, by name. The composition root (cmd/cairn)
@@ -53,6 +61,34 @@ func NewSchema(kinds ...KindSchema) (Schema, error) {
 		s[k.Kind] = k
 	}
 	return s, nil
+}
+
+// Owner returns the API that owns kind, or "" when any API may write it:
+// the owner declared for kind, or else that of a declared kind with the
+// same prefix ("maxscale.anything" belongs to maxscale, declared or not),
+// so a dialect's namespace is closed, not only the kinds it uses today.
+func (s Schema) Owner(kind string) string {
+	if k, ok := s[kind]; ok && k.Owner != "" {
+		return k.Owner
+	}
+	prefix := kindPrefix(kind)
+	for _, k := range s {
+		if k.Owner != "" && kindPrefix(k.Kind) == prefix {
+			return k.Owner
+		}
+	}
+	return ""
+}
+
+// Secret reports whether kind is declared secret.
+func (s Schema) Secret(kind string) bool { return s[kind].Secret }
+
+// kindPrefix is a kind's first dot-separated segment.
+func kindPrefix(kind string) string {
+	if i := strings.IndexByte(kind, '.'); i >= 0 {
+		return kind[:i]
+	}
+	return kind
 }
 
 // index returns the named index of kind, if declared.

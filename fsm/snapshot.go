@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -69,11 +70,33 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 
 // Restore replaces the store's state wholly with the snapshot read from r.
 // The new state is built aside and swapped in only when complete, so a
-// broken snapshot leaves the store as it was.
+// broken snapshot leaves the store as it was. A resource that cannot be
+// read is named (kind and id) in the error, and every failure is counted
+// (RestoreFailures).
+//
+// Restore reads each line on its own, with encoding/json's own limits and
+// not CheckBody's: the limits are enforced where data enters the store
+// (the dialects and Apply), and a restore that refused what an older
+// binary stored would turn the limit into an outage.
 func (s *Store) Restore(r io.Reader) error {
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
+	err := s.restore(r)
+	if err != nil {
+		s.restoreFailures.Add(1)
+	}
+	return err
+}
+
+// RestoreFailures counts the snapshots this store failed to restore.
+func (s *Store) RestoreFailures() uint64 { return s.restoreFailures.Load() }
+
+func (s *Store) restore(r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	line, err := readLine(br)
+	if err != nil {
+		return fmt.Errorf("read snapshot header: %w", err)
+	}
 	var h snapshotHeader
-	if err := dec.Decode(&h); err != nil {
+	if err := json.Unmarshal(line, &h); err != nil {
 		return fmt.Errorf("read snapshot header: %w", err)
 	}
 	if h.Format != snapshotFormat || h.Version != snapshotVersionLegacy && h.Version != snapshotVersionKeys {
@@ -85,16 +108,23 @@ func (s *Store) Restore(r io.Reader) error {
 	db := newDB()
 	txn := db.Txn(true)
 	prev := ""
+	counts := map[string]int{}
 	for n := 0; ; n++ {
-		line := snapshotResource{Resource: new(Resource)}
-		err := dec.Decode(&line)
-		res := line.Resource
+		line, err := readLine(br)
 		if err == io.EOF {
 			if n != h.Count {
 				txn.Abort()
 				return fmt.Errorf("snapshot ends after %d of %d resources", n, h.Count)
 			}
 			break
+		}
+		res := new(Resource)
+		rec := snapshotResource{Resource: res}
+		if err == nil {
+			if err = json.Unmarshal(line, &rec); err != nil {
+				kind, id := lineResource(line)
+				err = fmt.Errorf("%s %q: %w", kind, id, err)
+			}
 		}
 		if err == nil {
 			err = ValidateKind(res.Kind)
@@ -114,7 +144,7 @@ func (s *Store) Restore(r io.Reader) error {
 			return fmt.Errorf("read snapshot resource %d: %w", n, err)
 		}
 		if h.Version == snapshotVersionKeys {
-			res.keys = line.Keys
+			res.keys = rec.Keys
 		} else {
 			// Keys that no longer compute (a schema change between
 			// versions) are left out rather than failing the restore;
@@ -126,15 +156,65 @@ func (s *Store) Restore(r io.Reader) error {
 			res.keys = keys
 		}
 		insertResource(txn, res, entriesOf(res.Kind, res.ID, res.keys))
+		counts[res.Kind]++
 	}
 	setIndex(txn, h.Index)
 	setFormat(txn, h.LogFormat)
 	txn.Commit()
 
+	s.countsMu.Lock()
+	s.counts = counts
+	s.countsMu.Unlock()
 	s.mu.Lock()
 	s.db = db
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
 	return nil
+}
+
+// readLine returns the next line of a snapshot without its newline; io.EOF
+// only at the end of the stream. WriteSnapshot's lines are compact JSON,
+// which holds no raw newline.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadBytes('\n')
+	if err == io.EOF && len(line) > 0 {
+		return nil, io.ErrUnexpectedEOF // cut short inside a line
+	}
+	if err != nil {
+		return nil, err
+	}
+	return line[:len(line)-1], nil
+}
+
+// lineResource reads the kind and id at the head of a resource line that
+// does not decode as a whole (a body nested past encoding/json's limit,
+// say), so the error can name the resource. Tokens are read one at a time,
+// so the fault further on does not stop it; "?" stands for what it cannot
+// read.
+func lineResource(line []byte) (kind, id string) {
+	kind, id = "?", "?"
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return kind, id
+	}
+	for i := 0; i < 2; i++ {
+		k, err := dec.Token()
+		if err != nil {
+			return kind, id
+		}
+		v, err := dec.Token()
+		if err != nil {
+			return kind, id
+		}
+		if sv, ok := v.(string); ok {
+			switch k {
+			case "kind":
+				kind = sv
+			case "id":
+				id = sv
+			}
+		}
+	}
+	return kind, id
 }

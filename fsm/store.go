@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-memdb"
 )
@@ -81,11 +82,20 @@ type Store struct {
 	mu      sync.RWMutex // guards db (swapped wholesale by Restore) and changed
 	db      *memdb.MemDB
 	changed chan struct{} // closed and replaced whenever the index advances
+
+	restoreFailures atomic.Uint64
+
+	// counts are the resources per kind, kept by Apply and Restore so that
+	// a /metrics scrape reads them instead of counting the whole store.
+	// Outside memdb: an extra table row per write cost a third more
+	// allocations on the put path, and metrics need no view consistency.
+	countsMu sync.Mutex
+	counts   map[string]int
 }
 
 // NewStore returns an empty store that indexes the kinds in schema.
 func NewStore(schema Schema) *Store {
-	return &Store{schema: schema, db: newDB(), changed: make(chan struct{})}
+	return &Store{schema: schema, db: newDB(), changed: make(chan struct{}), counts: map[string]int{}}
 }
 
 func newDB() *memdb.MemDB {
@@ -149,8 +159,42 @@ func (s *Store) Apply(index uint64, cmd Command) *Result {
 	}
 	setIndex(txn, index)
 	txn.Commit()
+	if res.Conflict == nil && res.Invalid == "" {
+		s.count(cmd, res)
+	}
 	s.advanced()
 	return res
+}
+
+// count moves the per-kind counts by what an applied batch created and
+// deleted: a put of a resource that did not exist adds one, a delete of
+// one that did removes one (Existed is per operation, so a batch that
+// touches one id twice counts right).
+func (s *Store) count(cmd Command, res *Result) {
+	s.countsMu.Lock()
+	defer s.countsMu.Unlock()
+	for i, op := range cmd.Ops {
+		switch {
+		case op.Type == OpPut && !res.Existed[i]:
+			s.counts[op.Kind]++
+		case op.Type == OpDelete && res.Existed[i]:
+			if s.counts[op.Kind]--; s.counts[op.Kind] <= 0 {
+				delete(s.counts, op.Kind)
+			}
+		}
+	}
+}
+
+// KindCounts returns how many resources of each kind the store holds, as
+// of the last Apply or Restore, without visiting any resource.
+func (s *Store) KindCounts() map[string]int {
+	s.countsMu.Lock()
+	defer s.countsMu.Unlock()
+	out := make(map[string]int, len(s.counts))
+	for k, n := range s.counts {
+		out[k] = n
+	}
+	return out
 }
 
 // SkipIndex records that a Raft log entry carrying no command (or one that

@@ -127,6 +127,45 @@ func (v *View) Lookup(kind, index, value string) ([]*Resource, error) {
 	return out, nil
 }
 
+// LookupPage is Lookup a page at a time: up to limit resources (0: all)
+// whose ids sort after the id after (exclusive; "" starts at the
+// beginning), in id order; more reports whether further ones follow. It
+// seeks to after rather than skipping to it, so a page costs its own size.
+func (v *View) LookupPage(kind, index, value, after string, limit int) (items []*Resource, more bool, err error) {
+	if _, ok := v.schema.index(kind, index); !ok {
+		return nil, false, fmt.Errorf("%w: kind %q has no index %q", ErrNoIndex, kind, index)
+	}
+	prefix := entryPrefix(kind, index, value)
+	// Ids hold no NUL byte, so prefix+after+"\x00\x00" sorts just past
+	// after's own entry (prefix+after+"\x00") and before any later id's.
+	start := prefix
+	if after != "" {
+		start = prefix + after + "\x00\x00"
+	}
+	it, err := v.txn.LowerBound(tableEntries, "id", start)
+	if err != nil {
+		panic(err)
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		e := raw.(*entry)
+		if !strings.HasPrefix(entryPrefix(e.Kind, e.Index, e.Value), prefix) {
+			break
+		}
+		if e.Value != value {
+			continue // a longer value that continues with a NUL byte
+		}
+		r := getResource(v.txn, e.Kind, e.ID)
+		if r == nil {
+			continue
+		}
+		if limit > 0 && len(items) == limit {
+			return items, true, nil
+		}
+		items = append(items, r)
+	}
+	return items, false, nil
+}
+
 // each calls fn for every resource, in kind and id order, until fn returns
 // false.
 func (v *View) each(fn func(*Resource) bool) {

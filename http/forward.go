@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"cairn/http/httpx"
 	"cairn/http/native"
+	"cairn/node"
 )
 
 // HopHeader marks a request one node forwarded to another; a node that
@@ -38,6 +40,9 @@ type Leadership interface {
 	WaitIndex(ctx context.Context, index uint64) error
 	// ReadBarrier makes the next local read linearizable; leader only.
 	ReadBarrier(ctx context.Context) error
+	// Servers is the zone's Raft configuration: the members whose hop
+	// header is believed.
+	Servers() ([]node.Server, error)
 }
 
 // CaughtUpHeader is set to "false" on a forwarded write's answer when this
@@ -84,6 +89,11 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 			f.serveHere(next, w, r)
 			return
 		}
+		if by := r.Header.Get(HopHeader); by != "" && !f.fromMember(by, r.RemoteAddr) {
+			// A client's own header, not a member's hop: it says nothing
+			// of leadership, and is replaced when this node forwards.
+			r.Header.Del(HopHeader)
+		}
 		if by := r.Header.Get(HopHeader); by != "" {
 			f.metrics.forwardFailed(forwardHopRefused)
 			unavailableNotApplied(w, r,
@@ -95,7 +105,20 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 		// forward again, for up to leaderWait.
 		retryUntil := time.Now().Add(leaderWait)
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = &unreadBody{ReadCloser: r.Body}
+			// The body is read whole before anything is sent (it is
+			// bounded by the body limit): a broken, late or over-limit body
+			// is the client's fault, answered here with 400, 408 or 413 as
+			// the leader would, not a forward failure or a 503 "retry".
+			b, err := httpx.ReadBody(r)
+			if err != nil {
+				native.WriteError(w, bodyStatus(err), err.Error())
+				return
+			}
+			r.ContentLength, r.TransferEncoding = int64(len(b)), nil
+			r.Body = &unreadBody{ReadCloser: io.NopCloser(bytes.NewReader(b))}
+			if len(b) == 0 {
+				r.Body = http.NoBody // else the transport would send it chunked
+			}
 		}
 		forwarded := false
 		for {
@@ -150,6 +173,49 @@ func isConsistentRead(r *http.Request) bool {
 		return r.URL.Query().Has("consistent")
 	}
 	return false
+}
+
+// bodyStatus is the status of a request body that could not be read.
+func bodyStatus(err error) int {
+	switch {
+	case errors.Is(err, httpx.ErrBodyTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, httpx.ErrBodyTimeout):
+		return http.StatusRequestTimeout
+	}
+	return http.StatusBadRequest
+}
+
+// fromMember reports whether a hop header naming node id came from that
+// member of the zone: id is in the Raft configuration and the request
+// comes from the host of its Raft address. A client cannot then make a
+// follower refuse its request as a forwarding loop by sending the header.
+func (f *forwarder) fromMember(id, remoteAddr string) bool {
+	servers, err := f.node.Servers()
+	if err != nil {
+		return false
+	}
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	for _, s := range servers {
+		if s.ID != id {
+			continue
+		}
+		sh, _, err := net.SplitHostPort(s.Address)
+		return err == nil && sameHost(sh, host)
+	}
+	return false
+}
+
+// sameHost compares two hosts as IP addresses when they are, else as names.
+func sameHost(a, b string) bool {
+	ia, ib := net.ParseIP(a), net.ParseIP(b)
+	if ia != nil && ib != nil {
+		return ia.Equal(ib)
+	}
+	return a == b
 }
 
 // unreadBody lets a forward be retried when the leader refused the

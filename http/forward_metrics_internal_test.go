@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"cairn/http/native"
+	"cairn/node"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -25,6 +26,12 @@ func (f followerOf) IsLeader() bool                                { return fals
 func (f followerOf) Leader() (string, string)                      { return f.leaderID, f.leaderURL }
 func (f followerOf) WaitIndex(ctx context.Context, _ uint64) error { return nil }
 func (f followerOf) ReadBarrier(ctx context.Context) error         { return nil }
+
+// Servers puts every member at 192.0.2.1, the address httptest requests
+// come from.
+func (f followerOf) Servers() ([]node.Server, error) {
+	return []node.Server{{ID: "n1", Address: "192.0.2.1:1"}, {ID: "n2", Address: "192.0.2.1:2"}, {ID: "n3", Address: "192.0.2.1:3"}}, nil
+}
 
 // forwardOnce sends one PUT through a forwarder that sees leader, with the
 // request's context bounded by timeout, and returns the status answered.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -237,6 +238,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // body and time.
 func (s *Server) applyLimits(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		timeout := s.limits.RequestTimeout()
+		if r.Method == http.MethodGet && r.URL.Query().Has("index") || mrf.Waits(r) {
+			timeout += blockingReadAllowance
+		}
+		max := s.limits.MaxBodyBytes()
+		if r.Body != nil && r.Body != http.NoBody {
+			b := &deadlineBody{ReadCloser: http.MaxBytesReader(w, r.Body, max),
+				rc: http.NewResponseController(w), end: time.Now().Add(timeout)}
+			// Armed first, not at the first read: net/http drains an
+			// unread body before it writes any answer, the 503 and 413
+			// below included, and a stalled one must not hold that.
+			b.arm()
+			r.Body = b
+		}
 		n := s.inFlight.Add(1)
 		defer s.inFlight.Add(-1)
 		if limit := s.limits.MaxConcurrentRequests(); limit > 0 && n > limit {
@@ -244,21 +259,70 @@ func (s *Server) applyLimits(next http.Handler) http.Handler {
 				fmt.Sprintf("this node is serving its limit of %d concurrent requests; retry", limit))
 			return
 		}
-		max := s.limits.MaxBodyBytes()
 		if r.ContentLength > max {
 			native.WriteError(w, http.StatusRequestEntityTooLarge,
 				fmt.Sprintf("request body of %d bytes is over the limit of %d bytes", r.ContentLength, max))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, max)
-		timeout := s.limits.RequestTimeout()
-		if r.Method == http.MethodGet && r.URL.Query().Has("index") || mrf.Waits(r) {
-			timeout += blockingReadAllowance
-		}
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// bodyIdleTimeout bounds how long a request body may go without a byte
+// arriving: a client that sends headers with a Content-Length and then
+// nothing held its connection (and a slot of maxConcurrentRequests)
+// forever, since net/http's ReadHeaderTimeout ends with the headers. The
+// same 10 s as ReadHeaderTimeout: a client that is sending at all sends
+// a byte far more often.
+var bodyIdleTimeout = 10 * time.Second
+
+// deadlineBody reads a request body under a connection read deadline:
+// bodyIdleTimeout from each read, and never past the request's own
+// deadline. A read that times out fails with httpx.ErrBodyTimeout, which
+// every dialect answers 408; net/http then closes the connection. Once the
+// body has ended the deadline is lifted, so net/http's background read
+// (which would cancel the request on a timeout) cannot end a handler
+// still working after its body; after a failed read it is not, so
+// nothing waits on the rest of a broken body.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	end  time.Time
+	done bool
+}
+
+// arm sets the connection's read deadline bodyIdleTimeout from now, or at
+// the request's deadline if that is sooner. An error means the writer
+// cannot set deadlines (a test recorder): the body is then read as before.
+func (b *deadlineBody) arm() {
+	d := time.Now().Add(bodyIdleTimeout)
+	if b.end.Before(d) {
+		d = b.end
+	}
+	_ = b.rc.SetReadDeadline(d)
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	if b.done {
+		return b.ReadCloser.Read(p)
+	}
+	b.arm()
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case err == io.EOF:
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	case err != nil:
+		// The deadline stays (or passes now): net/http drains an unread
+		// body before it writes the answer, and must not wait for one
+		// that is not coming.
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Now())
+		err = httpx.BodyError(err)
+	}
+	return n, err
 }
 
 // recoverPanics turns a handler's panic into a logged 500 instead of a

@@ -115,6 +115,8 @@ var (
 		"Last log index covered by this node's newest Raft snapshot (0 before the first).", nil, nil)
 	descSnapshotSize = prometheus.NewDesc("cairn_raft_last_snapshot_size_bytes",
 		"Size of this node's newest Raft snapshot (0 before the first).", nil, nil)
+	descRestoreFailures = prometheus.NewDesc("cairn_fsm_snapshot_restore_failures_total",
+		"Snapshots this node failed to install (on restart or sent by the leader); the node log names the resource.", nil, nil)
 	descResources = prometheus.NewDesc("cairn_store_resources",
 		"Resources in this node's store, by kind (kinds past the first 100 are summed under \"_other\").", []string{"kind"}, nil)
 )
@@ -125,7 +127,7 @@ type nodeCollector struct{ n *Node }
 // Describe implements prometheus.Collector.
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descIsLeader, descTerm, descLastIndex, descCommitIndex,
-		descAppliedIndex, descStoreIndex, descLastContact, descPeers, descSnapshotIndex, descSnapshotSize, descResources} {
+		descAppliedIndex, descStoreIndex, descLastContact, descPeers, descSnapshotIndex, descSnapshotSize, descRestoreFailures, descResources} {
 		ch <- d
 	}
 	c.n.metrics.applyDuration.Describe(ch)
@@ -168,10 +170,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descSnapshotIndex, snapIndex)
 	gauge(descSnapshotSize, snapSize)
+	ch <- prometheus.MustNewConstMetric(descRestoreFailures, prometheus.CounterValue, float64(n.store.RestoreFailures()))
 
-	v := n.store.View()
-	gauge(descStoreIndex, float64(v.Index()))
-	for kind, count := range resourcesByKind(v) {
+	gauge(descStoreIndex, float64(n.store.Index()))
+	for kind, count := range resourcesByKind(n.store.KindCounts()) {
 		gauge(descResources, float64(count), kind)
 	}
 
@@ -179,10 +181,14 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	n.metrics.leaderChanges.Collect(ch)
 }
 
-// resourcesByKind counts v's resources by kind, at most maxKindLabels
-// kinds by name and the rest under otherKinds.
-func resourcesByKind(v *fsm.View) map[string]int {
-	kinds := v.Kinds()
+// resourcesByKind labels the store's per-kind counts (kept by the store:
+// a scrape no longer counts every resource), at most maxKindLabels kinds
+// by name and the rest under otherKinds.
+func resourcesByKind(counts map[string]int) map[string]int {
+	kinds := make([]string, 0, len(counts))
+	for k := range counts {
+		kinds = append(kinds, k)
+	}
 	sort.Strings(kinds)
 	out := make(map[string]int, min(len(kinds), maxKindLabels+1))
 	for i, k := range kinds {
@@ -190,7 +196,7 @@ func resourcesByKind(v *fsm.View) map[string]int {
 		if i >= maxKindLabels {
 			label = otherKinds
 		}
-		out[label] += v.Count(k)
+		out[label] += counts[k]
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -95,14 +96,15 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	if !controllerGiven {
 		f.controller = f.join == ""
 	}
-	if f.maxBodyBytes < 1 {
-		return nil, fs, fmt.Errorf("-max-body-bytes must be positive")
+	// The floors of the zone-wide runtime values (node/runtime).
+	if f.maxBodyBytes < noderuntime.MinMaxBodyBytes {
+		return nil, fs, fmt.Errorf("-max-body-bytes must be at least %d", noderuntime.MinMaxBodyBytes)
 	}
 	if f.bootstrapExpect < 0 {
 		return nil, fs, fmt.Errorf("-bootstrap-expect must not be negative")
 	}
-	if f.requestTimeout <= 0 {
-		return nil, fs, fmt.Errorf("-request-timeout must be positive")
+	if f.requestTimeout < noderuntime.MinRequestTimeout {
+		return nil, fs, fmt.Errorf("-request-timeout must be at least %s", noderuntime.MinRequestTimeout)
 	}
 	if f.deployTimeout <= 0 {
 		return nil, fs, fmt.Errorf("-mrf-deploy-timeout must be positive")
@@ -195,7 +197,7 @@ func runAgent(args []string) error {
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(append(maxscale.Kinds(), mrf.Kinds()...)...)
+	schema, err := fsm.NewSchema(slices.Concat(maxscale.Kinds(), mrf.Kinds(), noderuntime.Kinds())...)
 	if err != nil {
 		return err
 	}

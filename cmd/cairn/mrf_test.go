@@ -175,13 +175,13 @@ func Test_MRF_Domain_ZoneLinksFollowLeader_ZoneRuntimeReachesEveryMember(t *test
 	if b := put(httpURL, `{"maxBodyBytes":"big"}`, http.StatusBadRequest); !bytes.Contains(b, []byte("maxBodyBytes")) {
 		t.Errorf("400 does not name the attribute: %s", b)
 	}
-	put(httpURL, `{"maxBodyBytes":2048}`, http.StatusOK)
+	put(httpURL, `{"maxBodyBytes":4096}`, http.StatusOK)
 	put(strings.Replace(httpURL, "/http", "/logging", 1), `{"level":"debug"}`, http.StatusOK)
 	for _, a := range d.zone1 {
 		waitFor(t, a.id()+" to apply the zone's maxBodyBytes and log level", 10*time.Second, func() bool {
 			_, h, err := getDoc(a.url + "/management/runtime/http")
 			_, l, err2 := getDoc(a.url + "/management/runtime/logging")
-			return err == nil && err2 == nil && h["maxBodyBytes"] == float64(2048) && l["level"] == "debug"
+			return err == nil && err2 == nil && h["maxBodyBytes"] == float64(4096) && l["level"] == "debug"
 		}, func() string {
 			_, h, err := getDoc(a.url + "/management/runtime/http")
 			_, l, _ := getDoc(a.url + "/management/runtime/logging")
@@ -194,7 +194,7 @@ func Test_MRF_Domain_ZoneLinksFollowLeader_ZoneRuntimeReachesEveryMember(t *test
 		}
 	}
 	// The controller's zone is another Raft group: untouched.
-	if _, doc, _ := getDoc(d.controller.url + "/management/runtime/http"); doc["maxBodyBytes"] == float64(2048) {
+	if _, doc, _ := getDoc(d.controller.url + "/management/runtime/http"); doc["maxBodyBytes"] == float64(4096) {
 		t.Errorf("controller of zone default took zone1's value: %v", doc)
 	}
 
@@ -229,6 +229,6 @@ func Test_MRF_Domain_ZoneLinksFollowLeader_ZoneRuntimeReachesEveryMember(t *test
 	restarted := mustStartAgent(t, leader.restartOpts())
 	waitFor(t, "the restarted member to apply the zone's values", 10*time.Second, func() bool {
 		_, doc, err := getDoc(restarted.url + "/management/runtime/http")
-		return err == nil && doc["maxBodyBytes"] == float64(2048)
+		return err == nil && doc["maxBodyBytes"] == float64(4096)
 	}, func() string { return "" })
 }

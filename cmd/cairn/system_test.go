@@ -219,10 +219,11 @@ func Test_Agent_ConfigFromEnv_FlagsOverride(t *testing.T) {
 	})
 	t.Run("env body limit", func(t *testing.T) {
 		t.Parallel()
-		// A 64-byte body limit from the environment: a larger PUT is 413.
-		a := mustStartAgent(t, agentOpts{nodeID: "limits", env: []string{"CAIRN_MAX_BODY_BYTES=64"}})
+		// A 4 KiB body limit (the floor) from the environment: a larger
+		// PUT is 413.
+		a := mustStartAgent(t, agentOpts{nodeID: "limits", env: []string{"CAIRN_MAX_BODY_BYTES=4096"}})
 		a.mustPut("test.small", "ok", []byte(`{"x":1}`), http.StatusCreated)
-		big := mustJSON(t, map[string]string{"x": strings.Repeat("y", 100)})
+		big := mustJSON(t, map[string]string{"x": strings.Repeat("y", 4096)})
 		a.mustDo(http.MethodPut, resPath("test.small", "big"), big, http.StatusRequestEntityTooLarge)
 	})
 }
@@ -275,7 +276,7 @@ func Test_CLI_VersionUnknownCommandAndBadConfig(t *testing.T) {
 		{name: "number env", env: []string{"CAIRN_SNAPSHOT_THRESHOLD=lots"}, want: []string{"CAIRN_SNAPSHOT_THRESHOLD", `"lots"`}},
 		{name: "undefined flag", args: []string{"-no-such-flag"}, want: []string{"flag provided but not defined: -no-such-flag"}},
 		{name: "bad duration flag", args: []string{"-request-timeout", "later"}, want: []string{"-request-timeout", "later"}},
-		{name: "zero body limit", args: []string{"-max-body-bytes", "0"}, want: []string{"-max-body-bytes must be positive"}},
+		{name: "zero body limit", args: []string{"-max-body-bytes", "0"}, want: []string{"-max-body-bytes must be at least 4096"}},
 		{name: "stray argument", args: []string{"extra"}, want: []string{"unexpected arguments: extra"}},
 		{name: "lease above heartbeat", args: []string{"-raft-leader-lease-timeout", "1s"}, want: []string{"LeaderLeaseTimeout"}},
 	}

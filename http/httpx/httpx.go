@@ -10,11 +10,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+
+	"cairn/fsm"
 )
 
 // ErrBodyTooLarge means the request body passed the server's size limit.
 var ErrBodyTooLarge = errors.New("request body too large")
+
+// ErrBodyTimeout means the client stopped sending the request body before
+// it was complete (the read deadline passed): 408 in every dialect.
+var ErrBodyTimeout = errors.New("request body timed out")
+
+// ErrBrokenBody means the request body's framing is broken: shorter than
+// its Content-Length, or a malformed chunk. A client's fault: 400 in every
+// dialect, never a server or leader failure.
+var ErrBrokenBody = errors.New("request body is broken")
 
 // ErrBadJSON means the request body is not valid JSON; the wrapped message
 // names the byte offset of the fault.
@@ -41,14 +54,26 @@ func ReadBody(r *http.Request) ([]byte, error) {
 	} else {
 		b, err = io.ReadAll(r.Body)
 	}
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, fmt.Errorf("%w: the limit is %d bytes", ErrBodyTooLarge, tooLarge.Limit)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read request body: %w", err)
+		return nil, BodyError(err)
 	}
 	return b, nil
+}
+
+// BodyError classifies an error reading a request body: ErrBodyTooLarge,
+// ErrBodyTimeout or ErrBrokenBody, each with a sentence for the client.
+func BodyError(err error) error {
+	var tooLarge *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.Is(err, ErrBodyTooLarge), errors.Is(err, ErrBodyTimeout), errors.Is(err, ErrBrokenBody):
+		return err
+	case errors.As(err, &tooLarge):
+		return fmt.Errorf("%w: the limit is %d bytes", ErrBodyTooLarge, tooLarge.Limit)
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("%w: the client sent no more of it in time", ErrBodyTimeout)
+	}
+	return fmt.Errorf("%w: %w", ErrBrokenBody, err)
 }
 
 // readAllInto is io.ReadAll appending to b.
@@ -78,14 +103,20 @@ func ReadJSON(r *http.Request) (json.RawMessage, error) {
 	return CheckJSON(b)
 }
 
-// CheckJSON checks that b is one JSON value and returns it compacted; a
-// syntax error is reported with its byte offset.
+// CheckJSON checks that b is one JSON value within the store's limits
+// (fsm.CheckBody: valid UTF-8, nesting) and returns it compacted; a syntax
+// error is reported with its byte offset.
 func CheckJSON(b []byte) (json.RawMessage, error) {
 	// Compact validates as it goes, so a valid body (the common case) costs
 	// one pass; only a body it refuses is parsed again, by Unmarshal, which
 	// unlike Compact reports the offset of a syntax error.
 	buf := bytes.NewBuffer(make([]byte, 0, len(b)))
 	if err := json.Compact(buf, b); err == nil {
+		// The store's own limits (UTF-8, nesting), checked here too so a
+		// client hears of them before anything is proposed.
+		if err := fsm.CheckBody(buf.Bytes()); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadJSON, err)
+		}
 		return buf.Bytes(), nil
 	}
 	var raw json.RawMessage

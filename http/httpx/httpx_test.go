@@ -116,8 +116,8 @@ func (failingReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
 func Test_ReadBody_ReadError_Wrapped(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPut, "/x", failingReader{})
 	_, err := httpx.ReadBody(r)
-	if !errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, httpx.ErrBodyTooLarge) {
-		t.Errorf("err = %v, want the read error wrapped", err)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, httpx.ErrBrokenBody) || errors.Is(err, httpx.ErrBodyTooLarge) {
+		t.Errorf("err = %v, want ErrBrokenBody wrapping the read error", err)
 	}
 }
 

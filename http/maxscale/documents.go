@@ -187,6 +187,7 @@ type inDoc struct {
 
 type inData struct {
 	ID            any             `json:"id"`
+	Type          any             `json:"type"`
 	Attributes    *inAttributes   `json:"attributes"`
 	Relationships json.RawMessage `json:"relationships"`
 }
@@ -210,6 +211,11 @@ func readDoc(r *http.Request) (*inDoc, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, refuse("Missing request body")
 	}
+	// The store's own limits: encoding/json would turn invalid UTF-8
+	// into U+FFFD, and an id of it would name another object than sent.
+	if err := fsm.CheckBody(b); err != nil {
+		return nil, refuse("Invalid JSON in request: " + err.Error())
+	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	var doc inDoc
@@ -227,6 +233,18 @@ func readDoc(r *http.Request) (*inDoc, error) {
 		return nil, refuse("The request body has no 'data' object")
 	}
 	return &doc, nil
+}
+
+// checkType refuses a document whose data.type is present and is not
+// want: MaxScale refuses a server posted to /v1/services.
+func (d *inDoc) checkType(want string) error {
+	if d.Data.Type == nil {
+		return nil
+	}
+	if s, ok := d.Data.Type.(string); !ok || s != want {
+		return refuse(fmt.Sprintf("The '/data/type' field must be '%s', got %v", want, d.Data.Type))
+	}
+	return nil
 }
 
 // dataID returns the document's data.id as a name, refused unless it can
@@ -250,6 +268,8 @@ func validName(name string) error {
 		return refuse("The name '" + name + "' starts with '@@', which is a prefix reserved for MaxScale")
 	case strings.ContainsRune(name, '/'):
 		return refuse("The name '" + name + "' contains a '/': it could not be used in a URL path")
+	case name == "." || name == "..":
+		return refuse("The name '" + name + "' is a path segment of its own: it could not be used in a URL path")
 	case fsm.ValidateID(canon(name)) != nil:
 		return refuse(fmt.Sprintf("The name %q is not valid: %s", name, strings.TrimPrefix(fsm.ValidateID(canon(name)).Error(), fsm.ErrInvalid.Error()+": ")))
 	}

@@ -18,6 +18,12 @@ var errNotFound = errors.New("not found")
 // an object in use, an unknown related object. MaxScale answers 403.
 var errRefused = errors.New("refused")
 
+// errCorrupt means a stored record does not decode (written around this
+// API before kinds had owners). Lists skip it and DELETE removes it; only a
+// read of that one record answers 500, the server's fault, not the
+// client's.
+var errCorrupt = errors.New("corrupt record")
+
 // errUnauthorized means the request carried no valid admin credentials.
 var errUnauthorized = errors.New("Access denied")
 
@@ -53,6 +59,10 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, httpx.ErrBodyTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, httpx.ErrBodyTimeout):
+		return http.StatusRequestTimeout
+	case errors.Is(err, httpx.ErrBrokenBody):
+		return http.StatusBadRequest
 	case errors.Is(err, errRefused), errors.Is(err, httpx.ErrBadJSON), errors.Is(err, fsm.ErrConflict),
 		errors.Is(err, fsm.ErrInvalid):
 		return http.StatusForbidden

@@ -70,6 +70,14 @@ type API struct {
 	started time.Time
 }
 
+// logger is where the API reports what it skipped (a corrupt record).
+func (a *API) logger() *slog.Logger {
+	if a.opts.Logger != nil {
+		return a.opts.Logger.With("component", "maxscale")
+	}
+	return slog.Default().With("component", "maxscale")
+}
+
 // New returns the API for n.
 func New(n Node, opts Options) *API {
 	if opts.Now == nil {

@@ -3,8 +3,10 @@ package maxscale
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -21,21 +23,27 @@ const (
 	KindUser    = "maxscale.user"
 )
 
+// owner is this API's name as the owner of its kinds (fsm.KindSchema).
+const owner = "maxscale"
+
 // Kinds declares the indexes the dialect looks relationships up by. Each
 // relationship is stored on one side only and found from the other by
 // index, so the two sides can never disagree:
 //   - a service stores its servers, services and monitors (lists);
 //   - a server stores its monitor (one at most, by construction).
+//
+// Every kind is owned by this API: only it writes them, through its schema.
 func Kinds() []fsm.KindSchema {
 	return []fsm.KindSchema{
-		{Kind: KindServer, Indexes: []fsm.Index{fsm.FieldIndex("monitor", "monitor", false)}},
-		{Kind: KindService, Indexes: []fsm.Index{
+		{Kind: KindServer, Owner: owner, Indexes: []fsm.Index{fsm.FieldIndex("monitor", "monitor", false)}},
+		{Kind: KindService, Owner: owner, Indexes: []fsm.Index{
 			fsm.ListIndex("servers", "servers"),
 			fsm.ListIndex("services", "services"),
 			fsm.ListIndex("monitors", "monitors"),
 		}},
-		{Kind: KindMonitor},
-		{Kind: KindUser},
+		{Kind: KindMonitor, Owner: owner},
+		// Users hold password salts and hashes.
+		{Kind: KindUser, Owner: owner, Secret: true},
 	}
 }
 
@@ -85,14 +93,16 @@ func canon(name string) string {
 	return b.String()
 }
 
-// pathName is how a name appears in a URL: whitespace replaced by hyphens.
+// pathName is how a name appears in a URL: whitespace replaced by
+// hyphens, then percent-encoded as one path segment, so a name holding
+// '?', '#', '%' or non-ASCII links to itself and nothing else.
 func pathName(name string) string {
-	return strings.Map(func(r rune) rune {
+	return url.PathEscape(strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) {
 			return '-'
 		}
 		return r
-	}, name)
+	}, name))
 }
 
 func decodeObject(r *fsm.Resource) (*object, error) {
@@ -100,7 +110,7 @@ func decodeObject(r *fsm.Resource) (*object, error) {
 	d := json.NewDecoder(strings.NewReader(string(r.Body)))
 	d.UseNumber()
 	if err := d.Decode(o); err != nil {
-		return nil, fmt.Errorf("stored %s %q is corrupt: %w", r.Kind, r.ID, err)
+		return nil, fmt.Errorf("%w: stored %s %q: %w", errCorrupt, r.Kind, r.ID, err)
 	}
 	if o.Parameters == nil {
 		o.Parameters = map[string]any{}
@@ -165,6 +175,9 @@ func (t *txn) lookup(kind, index, value string) ([]*object, error) {
 	out := make([]*object, 0, len(rs))
 	for _, r := range rs {
 		o, err := t.get(r.Kind, r.ID)
+		if errors.Is(err, errCorrupt) {
+			continue // a corrupt record relates to nothing: lists skip it
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -3,10 +3,12 @@ package maxscale
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
 
+	"cairn/fsm"
 	"cairn/http/httpx"
 )
 
@@ -57,6 +59,9 @@ func related(t *txn, o *object, rel string) ([]*object, error) {
 	out := make([]*object, 0, len(ids))
 	for _, id := range ids {
 		r, err := t.get(kindOf[rel], id)
+		if errors.Is(err, errCorrupt) {
+			continue // a corrupt record relates to nothing: lists skip it
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -310,6 +315,9 @@ func readRelDoc(r *http.Request, rel string) ([]string, error) {
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, refuse("Missing request body")
+	}
+	if err := fsm.CheckBody(b); err != nil { // as readDoc: UTF-8, nesting
+		return nil, refuse("Invalid JSON in request: " + err.Error())
 	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(b, &doc); err != nil {

@@ -2,6 +2,7 @@ package maxscale
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -33,6 +34,11 @@ func (a *API) list(kind string) http.HandlerFunc {
 				if ro, err = render(t, base, o); err == nil {
 					data = append(data, ro)
 				}
+			}
+			if errors.Is(err, errCorrupt) {
+				// One bad record must not take the whole collection down.
+				a.logger().Warn("listing skips a corrupt record", "kind", it.Kind, "id", it.ID, "err", err)
+				continue
 			}
 			if err != nil {
 				fail(w, err)
@@ -67,6 +73,9 @@ func (a *API) create(kind string) http.HandlerFunc {
 		doc, err := readDoc(r)
 		var name string
 		var rels map[string][]string
+		if err == nil {
+			err = doc.checkType(typeOf[kind])
+		}
 		if err == nil {
 			name, err = doc.dataID()
 		}
@@ -195,6 +204,14 @@ func (a *API) destroy(kind string) http.HandlerFunc {
 		force := strings.EqualFold(r.URL.Query().Get("force"), "yes")
 		a.write(w, r, func(t *txn) error {
 			o, err := t.mustGet(kind, name)
+			if errors.Is(err, errCorrupt) {
+				// Nothing can be known of its links: remove the record as
+				// it stands, so the API that owns it can always clean up.
+				if cur := t.view.Get(kind, canon(name)); cur != nil {
+					t.extra = append(t.extra, fsm.Op{Type: fsm.OpDelete, Kind: kind, ID: cur.ID, Require: fsm.RequireVersion, Version: cur.Version})
+					return nil
+				}
+			}
 			if err != nil {
 				return err
 			}

@@ -163,6 +163,12 @@ func checkName(s string) error {
 	if s == "" || len(s) > maxNameBytes {
 		return fmt.Errorf("must be 1 to %d bytes", maxNameBytes)
 	}
+	if s == "." || s == ".." {
+		// A path segment of its own: every path holding it is cleaned
+		// (and redirected) before routing, so it could never be read or
+		// deleted.
+		return errors.New(`"." and ".." cannot name anything`)
+	}
 	for _, r := range s {
 		if unicode.IsControl(r) || unicode.IsSpace(r) || r == unicode.ReplacementChar {
 			return errors.New("has a space, a control character or invalid UTF-8")

@@ -84,7 +84,7 @@ func (a *api) awaitDeployed(ctx context.Context, uri string, generation uint64) 
 		if err := a.Node.WaitIndex(ctx, v.Index()+1); err != nil {
 			if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return fabric(errPending, "Deployment of %s is still pending in zone(s) %s after %s: it stays recorded and completes when they report (GET %s shows each zone's state)",
-					d.URI, strings.Join(pending, ", "), a.deployTimeout(), a.Node.HTTPURL()+deploymentPath+d.URI)
+					d.URI, strings.Join(pending, ", "), a.deployTimeout(), a.Node.HTTPURL()+deploymentPath+seg(d.URI))
 			}
 			return err
 		}

@@ -30,7 +30,8 @@ func runningComponents(v *fsm.View) ([]component, error) {
 	for _, it := range items {
 		d, err := deploymentOf(it)
 		if err != nil {
-			return nil, err
+			skipCorrupt(it, err)
+			continue
 		}
 		for _, z := range d.deployedZones() {
 			for _, c := range d.Components {
@@ -103,7 +104,7 @@ func (a *api) componentByName(w http.ResponseWriter, r *http.Request) {
 		fail(w, fabric(errNotFound, "Component not found: %s", nameVar(r, "name")))
 		return
 	}
-	res := newResource(base, componentsPath+"/"+found.name)
+	res := newResource(base, componentsPath+"/"+seg(found.name))
 	res["uri"] = domainURI + "/" + found.name
 	res["zone"] = found.zone
 	res["zones"] = zones
@@ -115,7 +116,7 @@ func (a *api) componentByName(w http.ResponseWriter, r *http.Request) {
 // componentLeaf is Fabric3's ComponentResource of c in its zone, with the
 // contribution that provides it.
 func (a *api) componentLeaf(base string, c component) resource {
-	leaf := newResource(base, componentsPath+"/"+c.name)
+	leaf := newResource(base, componentsPath+"/"+seg(c.name))
 	leaf["uri"] = domainURI + "/" + c.name
 	leaf["zone"] = c.zone
 	leaf["contribution"] = c.contribution
@@ -134,8 +135,8 @@ func (a *api) zoneDeployments(w http.ResponseWriter, r *http.Request) {
 	for _, it := range items {
 		var zd zoneDeployment
 		if err := decode(it, &zd); err != nil {
-			fail(w, err)
-			return
+			skipCorrupt(it, err)
+			continue
 		}
 		uris = append(uris, zd.URI)
 		list = append(list, map[string]any{

@@ -43,7 +43,7 @@ func (a *api) contributions(w http.ResponseWriter, r *http.Request) {
 		}
 		list = append(list, map[string]any{
 			"uri": c.URI, "state": contributionState,
-			"link": editLink(c.URI, base+contributionPath+c.URI),
+			"link": editLink(c.URI, base+contributionPath+seg(c.URI)),
 		})
 	}
 	res := newResource(base, contributionsPath)
@@ -73,7 +73,7 @@ func (a *api) contribution(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := a.Node.HTTPURL()
-	res := newResource(base, contributionPath+c.URI)
+	res := newResource(base, contributionPath+seg(c.URI))
 	res["uri"] = c.URI
 	res["state"] = contributionState
 	res["sha1"] = c.SHA1
@@ -89,7 +89,7 @@ func (a *api) contribution(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		res["zones"] = d.deployedZones()
-		res["deployment"] = editLink("deployment", base+deploymentPath+c.URI)
+		res["deployment"] = editLink("deployment", base+deploymentPath+seg(c.URI))
 	}
 	writeRead(w, v, res)
 }
@@ -145,7 +145,7 @@ func (a *api) installContribution(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	w.Header().Set("Location", a.Node.HTTPURL()+contributionPath+uri)
+	w.Header().Set("Location", a.Node.HTTPURL()+contributionPath+seg(uri))
 	w.WriteHeader(http.StatusCreated)
 }
 

@@ -59,3 +59,15 @@ func Test_Uninstall_RacingInstallOfSameBytes_ArchiveKept(t *testing.T) {
 		t.Error("after the retry: want a.zip gone and the archive kept for b.zip")
 	}
 }
+
+// Test_CheckName_Dots: "." and ".." name nothing (#13 item 9).
+func Test_CheckName_Dots(t *testing.T) {
+	for _, name := range []string{".", ".."} {
+		if checkName(name) == nil {
+			t.Errorf("checkName(%q) accepted it", name)
+		}
+	}
+	if err := checkName(".hidden"); err != nil {
+		t.Errorf("checkName(.hidden): %v", err)
+	}
+}

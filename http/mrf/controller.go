@@ -84,7 +84,10 @@ func (c *httpController) Deployments(ctx context.Context, after uint64, wait tim
 		for _, r := range p.Items {
 			d, err := deploymentOf(r)
 			if err != nil {
-				return nil, 0, fmt.Errorf("deployment %s from the controller: %w", r.ID, err)
+				// Skipped, not retried: retrying cannot mend it, and
+				// every other deployment would wait forever.
+				skipCorrupt(r, err)
+				continue
 			}
 			out = append(out, d)
 		}

@@ -123,7 +123,8 @@ func (d *Deployer) reconcile(ctx context.Context, list []Deployment) error {
 	for _, h := range have {
 		var zd zoneDeployment
 		if err := decode(h, &zd); err != nil {
-			return err
+			skipCorrupt(h, err)
+			continue
 		}
 		if w, ok := want[key(zd.URI)]; !ok || w.Generation != zd.Generation {
 			if err := d.remove(ctx, h, zd); err != nil {
@@ -248,7 +249,7 @@ func (d *Deployer) remove(ctx context.Context, h *fsm.Resource, zd zoneDeploymen
 // report tells the controller dep's state in this zone; a stale report is
 // dropped (the next read shows what replaced the deployment).
 func (d *Deployer) report(ctx context.Context, dep Deployment, state, reason string) error {
-	err := d.ctl.Report(ctx, dep.URI, ZoneReport{Zone: d.node.Zone(), Generation: dep.Generation, State: state, Reason: reason, Node: d.node.ID()})
+	err := d.ctl.Report(ctx, dep.URI, ZoneReport{Zone: d.node.Zone(), Generation: dep.Generation, State: state, Reason: TruncateReason(reason), Node: d.node.ID()})
 	if errors.Is(err, ErrStaleReport) {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"cairn/fsm"
 	"cairn/http/httpx"
@@ -31,12 +32,12 @@ func (a *api) deployments(w http.ResponseWriter, r *http.Request) {
 	for _, it := range items {
 		d, err := deploymentOf(it)
 		if err != nil {
-			fail(w, err)
-			return
+			skipCorrupt(it, err)
+			continue
 		}
 		uris = append(uris, d.URI)
 		list = append(list, map[string]any{
-			"uri": d.URI, "link": editLink(d.URI, base+deploymentPath+d.URI), "zones": d.Zones,
+			"uri": d.URI, "link": editLink(d.URI, base+deploymentPath+seg(d.URI)), "zones": d.Zones,
 		})
 	}
 	res := newResource(base, deploymentsPath)
@@ -68,9 +69,9 @@ func (a *api) deployment(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) deploymentResource(d Deployment) resource {
 	base := a.Node.HTTPURL()
-	res := newResource(base, deploymentPath+d.URI)
+	res := newResource(base, deploymentPath+seg(d.URI))
 	res["uri"] = d.URI
-	res["contribution"] = editLink(d.URI, base+contributionPath+d.URI)
+	res["contribution"] = editLink(d.URI, base+contributionPath+seg(d.URI))
 	res["deployed"] = d.Deployed
 	res["generation"] = d.Generation
 	res["components"] = d.Components
@@ -164,7 +165,7 @@ func (a *api) deploy(w http.ResponseWriter, r *http.Request) {
 			fail(w, err)
 			return
 		}
-		location := a.Node.HTTPURL() + deploymentPath + c.URI
+		location := a.Node.HTTPURL() + deploymentPath + seg(c.URI)
 		if !r.URL.Query().Has("async") {
 			if err := a.awaitDeployed(r.Context(), c.URI, index); err != nil {
 				a.failDeploy(w, c.URI, err)
@@ -254,6 +255,23 @@ type ZoneReport struct {
 	Node       string `json:"node"`
 }
 
+// MaxReasonBytes bounds a zone report's reason: it is stored in the
+// deployment, which every read of it carries. A deployer cuts a longer
+// failure down to it (TruncateReason) rather than have its report refused.
+const MaxReasonBytes = 4 << 10
+
+// TruncateReason cuts s to at most MaxReasonBytes on a UTF-8 boundary.
+func TruncateReason(s string) string {
+	if len(s) <= MaxReasonBytes {
+		return s
+	}
+	cut := MaxReasonBytes - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
 // report records a zone leader's report of a deployment's state in its
 // zone, by compare-and-set on the deployment. The zone is named in the
 // body, not the path: paths are lower-cased, zone names are not.
@@ -275,8 +293,20 @@ func (a *api) report(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf(`%w: a zone report is {"zone": "...", "generation": N, "state": "deployed"|"failed", "reason": "...", "node": "..."}: %v`, errBadRequest, err))
 		return
 	}
-	if rep.State != StateDeployed && rep.State != StateFailed || rep.Generation == 0 || rep.Zone == "" {
-		fail(w, fmt.Errorf("%w: a zone report needs a zone, a generation and a state of %q or %q, got %q", errBadRequest, StateDeployed, StateFailed, rep.State))
+	// Each field is checked on its own, so the message names the one at
+	// fault.
+	switch {
+	case rep.Zone == "":
+		err = fmt.Errorf("%w: a zone report needs a zone", errBadRequest)
+	case rep.Generation == 0:
+		err = fmt.Errorf("%w: a zone report needs a generation (a positive integer)", errBadRequest)
+	case rep.State != StateDeployed && rep.State != StateFailed:
+		err = fmt.Errorf("%w: a zone report needs a state of %q or %q, got %q", errBadRequest, StateDeployed, StateFailed, rep.State)
+	case len(rep.Reason) > MaxReasonBytes:
+		err = fmt.Errorf("%w: a zone report's reason is %d bytes; the limit is %d", errBadRequest, len(rep.Reason), MaxReasonBytes)
+	}
+	if err != nil {
+		fail(w, err)
 		return
 	}
 	for attempt := 1; ; attempt++ {

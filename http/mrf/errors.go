@@ -108,12 +108,14 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, errMethod):
 		return http.StatusMethodNotAllowed
-	case errors.Is(err, errBadRequest), errors.Is(err, httpx.ErrBadJSON):
+	case errors.Is(err, errBadRequest), errors.Is(err, httpx.ErrBadJSON), errors.Is(err, httpx.ErrBrokenBody):
 		return http.StatusBadRequest
 	case errors.Is(err, httpx.ErrBodyTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, errPending):
 		return http.StatusGatewayTimeout
+	case errors.Is(err, httpx.ErrBodyTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, errValidation):
 		return statusValidation
 	case errors.Is(err, errConflict), errors.Is(err, fsm.ErrConflict):

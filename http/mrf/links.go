@@ -3,6 +3,7 @@ package mrf
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"cairn/http/httpx"
@@ -26,6 +27,11 @@ const (
 	relEdit    = "edit"
 	relRelated = "related"
 )
+
+// seg is name as one path segment of an href or Location: percent-encoded,
+// so that a name holding '?', '#', '/', '%' or non-ASCII addresses itself
+// and nothing else. Every href built from a name goes through it.
+func seg(name string) string { return url.PathEscape(name) }
 
 func selfLink(href string) Link { return Link{Name: "self", Rel: relSelf, Href: href} }
 

@@ -79,6 +79,9 @@ type Runtime interface {
 	Zone(v *fsm.View, resource string) (map[string]any, bool)
 	// SetCommand validates body and builds the zone-wide write.
 	SetCommand(v *fsm.View, resource string, body []byte, now time.Time) (fsm.Command, error)
+	// ResetCommand builds the write that deletes the zone's values, so
+	// every member returns to its flags; ok is false when none is stored.
+	ResetCommand(v *fsm.View, resource string, now time.Time) (cmd fsm.Command, ok bool, err error)
 	// InvokeCommand builds the write that runs op on every member.
 	InvokeCommand(resource, op, by string, now time.Time) (fsm.Command, error)
 }
@@ -139,6 +142,7 @@ func Register(r *mux.Router, d Deps) {
 	r.HandleFunc("/management/zone/runtime", a.zoneRuntime).Methods(get...)
 	r.HandleFunc("/management/zone/runtime/{resource}", a.zoneResource).Methods(get...)
 	r.HandleFunc("/management/zone/runtime/{resource}", a.setZoneResource).Methods(http.MethodPut, http.MethodPost)
+	r.HandleFunc("/management/zone/runtime/{resource}", a.resetZoneResource).Methods(http.MethodDelete)
 	r.HandleFunc("/management/zone/runtime/{resource}/{operation}", a.invokeZoneOperation).Methods(http.MethodPost)
 	// The seed names the runtime root both /management/runtime and
 	// /management/domain/runtime; both serve this process's values.

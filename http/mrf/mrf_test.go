@@ -445,23 +445,36 @@ func Test_ZoneRuntime_Put_Validates_Stores_AndFollowApplies(t *testing.T) {
 	go func() { f.settings.Follow(ctx, f.node.store); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	code, doc, resp := f.do(t, http.MethodPut, "/management/zone/runtime/http", `{"maxBodyBytes":100}`)
-	if code != http.StatusOK || doc["maxBodyBytes"] != float64(100) {
+	code, doc, resp := f.do(t, http.MethodPut, "/management/zone/runtime/http", `{"maxBodyBytes":8192}`)
+	if code != http.StatusOK || doc["maxBodyBytes"] != float64(8192) {
 		t.Fatalf("PUT: %d %s", code, resp)
 	}
 	// POST merges too: maxBodyBytes stays.
 	code, doc, resp = f.do(t, http.MethodPost, "/Management/Zone/Runtime/HTTP/", `{"requestTimeout":"5s"}`)
-	if code != http.StatusOK || doc["maxBodyBytes"] != float64(100) || doc["requestTimeout"] != "5s" {
+	if code != http.StatusOK || doc["maxBodyBytes"] != float64(8192) || doc["requestTimeout"] != "5s" {
 		t.Fatalf("POST: %d %s", code, resp)
 	}
-	waitFor(t, func() bool { return f.limits.MaxBodyBytes() == 100 && f.limits.RequestTimeout() == 5*time.Second })
+	waitFor(t, func() bool { return f.limits.MaxBodyBytes() == 8192 && f.limits.RequestTimeout() == 5*time.Second })
 	_, doc, _ = f.do(t, http.MethodGet, "/management/runtime/http", "")
-	if doc["maxBodyBytes"] != float64(100) {
+	if doc["maxBodyBytes"] != float64(8192) {
 		t.Errorf("live after the zone change: %v", doc)
 	}
 	_, doc, _ = f.do(t, http.MethodGet, "/management/zone/runtime/http", "")
 	if doc["requestTimeout"] != "5s" {
 		t.Errorf("zone value: %v", doc)
+	}
+
+	// A value that would lock the zone out is refused (#13 item 4).
+	if code, _, resp := f.do(t, http.MethodPut, "/management/zone/runtime/http", `{"maxBodyBytes":16}`); code != http.StatusBadRequest || !strings.Contains(resp, "at least 4096") {
+		t.Errorf("PUT maxBodyBytes 16: %d %s, want 400 naming the floor", code, resp)
+	}
+	// DELETE returns every member to its flags.
+	if code, _, resp := f.do(t, http.MethodDelete, "/management/zone/runtime/http", ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", code, resp)
+	}
+	waitFor(t, func() bool { return f.limits.MaxBodyBytes() == 1<<20 && f.limits.RequestTimeout() == 30*time.Second })
+	if code, _, resp := f.do(t, http.MethodDelete, "/management/zone/runtime/http", ""); code != http.StatusNoContent {
+		t.Errorf("second DELETE: %d %s", code, resp)
 	}
 
 	// An operation runs once per invocation.
@@ -520,10 +533,10 @@ func Test_RuntimeResources_JSONStringBodies_AsTheCLISendsThem(t *testing.T) {
 	}
 	before := f.node.store.View().Digest()
 	for body, want := range map[string]string{
-		`"4096"`:                     "maxBodyBytes",     // a bare string for a resource of several attributes
-		`"{\"maxBodyBytes\": 4096"`:  "no valid JSON",    // a string holding a broken object
-		`"{\"maxBodyBytes\":\"x\"}"`: "maxBodyBytes",     // the object, refused as the object is
-		`"nope`:                      "not a JSON value", // not JSON at all
+		`"4096"`:                     "maxBodyBytes",   // a bare string for a resource of several attributes
+		`"{\"maxBodyBytes\": 4096"`:  "no valid JSON",  // a string holding a broken object
+		`"{\"maxBodyBytes\":\"x\"}"`: "maxBodyBytes",   // the object, refused as the object is
+		`"nope`:                      "not valid JSON", // not JSON at all
 	} {
 		code, _, resp := f.do(t, http.MethodPost, "/management/zone/runtime/http", body)
 		if code != http.StatusBadRequest || !strings.Contains(resp, want) {

@@ -63,7 +63,7 @@ func (a *api) profiles(w http.ResponseWriter, r *http.Request) {
 		}
 		uris = append(uris, p.URI)
 		details = append(details, map[string]any{"uri": p.URI, "contributions": p.Contributions,
-			"link": editLink(p.URI, base+profilePath+p.URI)})
+			"link": editLink(p.URI, base+profilePath+seg(p.URI))})
 	}
 	res := newResource(base, profilesPath)
 	res["profiles"] = uris
@@ -90,7 +90,7 @@ func (a *api) getProfile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := a.Node.HTTPURL()
-	res := newResource(base, profilePath+p.URI)
+	res := newResource(base, profilePath+seg(p.URI))
 	res["uri"] = p.URI
 	res["installed"] = p.Installed
 	res["contributions"] = p.Contributions

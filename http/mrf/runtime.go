@@ -132,7 +132,7 @@ func (a *api) setZoneResource(w http.ResponseWriter, r *http.Request) {
 		fail(w, errNotFound)
 		return
 	}
-	body, err := httpx.ReadBody(r)
+	body, err := httpx.ReadJSON(r) // UTF-8 and nesting checked as every JSON body is
 	if err != nil {
 		fail(w, err)
 		return
@@ -194,6 +194,39 @@ func (a *api) unwrapString(name string, body []byte) ([]byte, error) {
 			errBadRequest, name, strings.Join(attrs, ", "), attrs[0], s)
 	}
 	return json.Marshal(map[string]string{attrs[0]: s})
+}
+
+// resetZoneResource deletes the zone's values of a runtime resource
+// (DELETE /management/zone/runtime/http): every member returns to the
+// values of its own flags when it applies the delete.
+func (a *api) resetZoneResource(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["resource"]
+	if _, ok := a.live(name); !ok {
+		fail(w, errNotFound)
+		return
+	}
+	for attempt := 1; ; attempt++ {
+		cmd, ok, err := a.Runtime.ResetCommand(a.Node.View(), name, a.now())
+		if err != nil {
+			fail(w, fmt.Errorf("%w: %v", errBadRequest, err))
+			return
+		}
+		if !ok {
+			w.WriteHeader(http.StatusNoContent) // nothing stored: already on the flags
+			return
+		}
+		index, _, err := a.Node.Apply(r.Context(), cmd)
+		if errors.Is(err, fsm.ErrConflict) && attempt < maxSetAttempts {
+			continue
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		w.Header().Set("X-Cairn-Index", strconv.FormatUint(index, 10))
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 }
 
 // invokeZoneOperation asks every member of the zone to run an operation of

@@ -16,6 +16,10 @@ var errNotFound = errors.New("not found")
 // errPrecondition means an If-Match or If-None-Match header did not hold.
 var errPrecondition = errors.New("precondition failed")
 
+// errForbidden means the kind is not this API's to write or read: a
+// dialect owns it (and checks what it stores), or it holds secrets.
+var errForbidden = errors.New("forbidden")
+
 // errBadRequest means the request's parameters or headers are malformed.
 var errBadRequest = errors.New("bad request")
 
@@ -53,6 +57,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
 	case errors.Is(err, errPrecondition):
 		return http.StatusPreconditionFailed
 	case errors.As(err, &conflict) && conflict.Index != "":
@@ -64,6 +70,10 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, httpx.ErrBodyTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, httpx.ErrBodyTimeout):
+		return http.StatusRequestTimeout
+	case errors.Is(err, httpx.ErrBrokenBody):
+		return http.StatusBadRequest
 	case errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrTimeout),
 		errors.Is(err, node.ErrShutdown), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable

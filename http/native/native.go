@@ -50,9 +50,10 @@ func Register(r *mux.Router, n Node, membership Membership) {
 	r.HandleFunc("/ready", a.ready).Methods(http.MethodGet, http.MethodHead)
 	// Full paths rather than a subrouter: gorilla/mux answers 404 instead
 	// of 405 for a method mismatch inside a subrouter.
-	r.HandleFunc("/cairn/v1/status", a.status).Methods(http.MethodGet)
-	r.HandleFunc("/cairn/v1/members", a.members).Methods(http.MethodGet)
-	r.HandleFunc("/cairn/v1/resources/{kind}", a.list).Methods(http.MethodGet)
+	// HEAD wherever GET is: net/http sends the headers without the body.
+	r.HandleFunc("/cairn/v1/status", a.status).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/cairn/v1/members", a.members).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/cairn/v1/resources/{kind}", a.list).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/cairn/v1/resources/{kind}/{id}", a.get).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/cairn/v1/resources/{kind}/{id}", a.put).Methods(http.MethodPut)
 	r.HandleFunc("/cairn/v1/resources/{kind}/{id}", a.delete).Methods(http.MethodDelete)

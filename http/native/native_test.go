@@ -27,6 +27,10 @@ import (
 const (
 	kindHost = "t.host"
 	kindItem = "t.item"
+	// kindOwned and kindSecret belong to a dialect (and with them every
+	// kind "d.*"); kindSecret holds credentials.
+	kindOwned  = "d.owned"
+	kindSecret = "d.secret"
 )
 
 // advertisedURL is the HTTP URL the test node advertises: deliberately not
@@ -55,7 +59,7 @@ func mustSchema(t *testing.T) fsm.Schema {
 	s, err := fsm.NewSchema(fsm.KindSchema{Kind: kindHost, Indexes: []fsm.Index{
 		fsm.FieldIndex("name", "name", true),
 		fsm.ListIndex("tags", "tags"),
-	}})
+	}}, fsm.KindSchema{Kind: kindOwned, Owner: "dialect"}, fsm.KindSchema{Kind: kindSecret, Owner: "dialect", Secret: true})
 	if err != nil {
 		t.Fatalf("schema: %v", err)
 	}

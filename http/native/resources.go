@@ -32,13 +32,31 @@ func kindAndID(r *http.Request) (kind, id string, err error) {
 	if err := fsm.ValidateKind(kind); err != nil {
 		return "", "", fmt.Errorf("%w: %w", errBadRequest, err)
 	}
-	if r.Method == http.MethodGet && id == "" { // list
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && id == "" { // list
 		return kind, "", nil
 	}
 	if err := fsm.ValidateID(id); err != nil {
 		return "", "", fmt.Errorf("%w: %w", errBadRequest, err)
 	}
 	return kind, id, nil
+}
+
+// mayWrite refuses kinds a dialect owns: the dialect alone writes them,
+// after checking them against its schema; one record written around it
+// could break every read of its collection.
+func (a *API) mayWrite(kind string) error {
+	if owner := a.node.Store().Schema().Owner(kind); owner != "" {
+		return fmt.Errorf("%w: kind %s belongs to the %s API; write it through that API", errForbidden, kind, owner)
+	}
+	return nil
+}
+
+// mayRead refuses kinds that hold secrets.
+func (a *API) mayRead(kind string) error {
+	if a.node.Store().Schema().Secret(kind) {
+		return fmt.Errorf("%w: kind %s holds credentials and is served only by its own API", errForbidden, kind)
+	}
+	return nil
 }
 
 // readView returns the view a read is served from, after the blocking wait
@@ -73,6 +91,9 @@ func (a *API) readView(w http.ResponseWriter, r *http.Request, p params) (*fsm.V
 func (a *API) read(w http.ResponseWriter, r *http.Request) (kind, id string, p params, v *fsm.View, ok bool) {
 	kind, id, err := kindAndID(r)
 	if err == nil {
+		err = a.mayRead(kind)
+	}
+	if err == nil {
 		p, err = parseParams(r)
 	}
 	if err == nil {
@@ -92,12 +113,16 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	}
 	body := ListBody{Kind: kind, Items: []*fsm.Resource{}}
 	if p.by != "" {
-		items, err := v.Lookup(kind, p.by, p.value)
+		// Paged like a plain list: ?limit and ?continue hold here too.
+		items, more, err := v.LookupPage(kind, p.by, p.value, p.after, p.limit)
 		if err != nil {
 			fail(w, err)
 			return
 		}
 		body.Items = append(body.Items, items...)
+		if more {
+			body.Next = continueToken(items[len(items)-1].ID)
+		}
 	} else {
 		items, more := v.List(kind, p.prefix, p.after, p.limit)
 		body.Items = append(body.Items, items...)
@@ -128,6 +153,9 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) put(w http.ResponseWriter, r *http.Request) {
 	kind, id, err := kindAndID(r)
+	if err == nil {
+		err = a.mayWrite(kind)
+	}
 	if err != nil {
 		fail(w, err)
 		return
@@ -158,6 +186,9 @@ func (a *API) put(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) delete(w http.ResponseWriter, r *http.Request) {
 	kind, id, err := kindAndID(r)
+	if err == nil {
+		err = a.mayWrite(kind)
+	}
 	if err != nil {
 		fail(w, err)
 		return
@@ -199,9 +230,18 @@ func (a *API) apply(w http.ResponseWriter, r *http.Request, op fsm.Op) (*fsm.Res
 }
 
 // writePrecondition turns If-Match / If-None-Match into the store's
-// precondition. An entity tag this API did not issue never matches, so it
-// yields a 412 as HTTP prescribes, not a 400.
+// precondition. A well-formed entity tag this API did not issue ("abc"
+// quoted, a weak tag) never matches, so it yields a 412 as HTTP
+// prescribes; a malformed one (abc or -1 unquoted) is the client's
+// mistake, a 400, not a miss. So is a second If-Match header, which would
+// otherwise be silently ignored.
 func writePrecondition(r *http.Request) (fsm.Require, uint64, error) {
+	if n := len(r.Header.Values("If-Match")); n > 1 {
+		return "", 0, fmt.Errorf("%w: send one If-Match header, got %d", errBadRequest, n)
+	}
+	if n := len(r.Header.Values("If-None-Match")); n > 1 {
+		return "", 0, fmt.Errorf("%w: send one If-None-Match header, got %d", errBadRequest, n)
+	}
 	im, inm := strings.TrimSpace(r.Header.Get("If-Match")), strings.TrimSpace(r.Header.Get("If-None-Match"))
 	switch {
 	case im != "" && inm != "":
@@ -212,6 +252,9 @@ func writePrecondition(r *http.Request) (fsm.Require, uint64, error) {
 		if strings.Contains(im, ",") {
 			return "", 0, fmt.Errorf("%w: If-Match takes one entity tag here, got %q", errBadRequest, im)
 		}
+		if !wellFormedETag(im) {
+			return "", 0, fmt.Errorf("%w: If-Match %q is not an entity tag (this API's are \"N\", N the resource's version)", errBadRequest, im)
+		}
 		v, _ := parseETag(im)
 		return fsm.RequireVersion, v, nil
 	case inm == "*":
@@ -220,6 +263,25 @@ func writePrecondition(r *http.Request) (fsm.Require, uint64, error) {
 		return "", 0, fmt.Errorf("%w: on writes If-None-Match supports only *", errBadRequest)
 	}
 	return fsm.RequireNothing, 0, nil
+}
+
+// wellFormedETag reports whether s is an entity tag by RFC 9110's syntax
+// (an optional W/ and a quoted string of visible characters but '"'), or
+// the bare version number this API also accepts.
+func wellFormedETag(s string) bool {
+	if _, ok := parseETag(s); ok && !strings.HasPrefix(s, "W/") {
+		return true
+	}
+	s = strings.TrimPrefix(s, "W/")
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return false
+	}
+	for _, c := range []byte(s[1 : len(s)-1]) {
+		if c == '"' || c < 0x21 || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // parseETag reads a strong entity tag "N" (the quotes may be omitted); ok is

@@ -29,9 +29,9 @@ var resources = map[string]resource{
 	},
 	"http": {
 		attrs: []attribute{
-			{name: "maxConcurrentRequests", parse: parseInt(0), get: func(s *Settings) any { return s.http.MaxConcurrentRequests() }},
-			{name: "requestTimeout", parse: parseDuration(time.Millisecond), get: func(s *Settings) any { return s.http.RequestTimeout().String() }},
-			{name: "maxBodyBytes", parse: parseInt(1), get: func(s *Settings) any { return s.http.MaxBodyBytes() }},
+			{name: "maxConcurrentRequests", parse: parseConcurrency, get: func(s *Settings) any { return s.http.MaxConcurrentRequests() }},
+			{name: "requestTimeout", parse: parseDuration(MinRequestTimeout), get: func(s *Settings) any { return s.http.RequestTimeout().String() }},
+			{name: "maxBodyBytes", parse: parseInt(MinMaxBodyBytes), get: func(s *Settings) any { return s.http.MaxBodyBytes() }},
 		},
 		set: func(s *Settings, vals map[string]any) error {
 			if v, ok := vals["maxConcurrentRequests"]; ok {
@@ -49,10 +49,9 @@ var resources = map[string]resource{
 	},
 	"raft": {
 		attrs: []attribute{
-			{name: "snapshotThreshold", parse: parseInt(1), get: func(s *Settings) any { return s.raft.RaftTuning().SnapshotThreshold }},
+			{name: "snapshotThreshold", parse: parseInt(MinSnapshotThreshold), get: func(s *Settings) any { return s.raft.RaftTuning().SnapshotThreshold }},
 			{name: "trailingLogs", parse: parseInt(0), get: func(s *Settings) any { return s.raft.RaftTuning().TrailingLogs }},
-			// raft.ValidateConfig refuses intervals under 5ms.
-			{name: "snapshotInterval", parse: parseDuration(5 * time.Millisecond), get: func(s *Settings) any { return s.raft.RaftTuning().SnapshotInterval.String() }},
+			{name: "snapshotInterval", parse: parseDuration(MinSnapshotInterval), get: func(s *Settings) any { return s.raft.RaftTuning().SnapshotInterval.String() }},
 		},
 		set: func(s *Settings, vals map[string]any) error {
 			t := s.raft.RaftTuning()
@@ -72,12 +71,48 @@ var resources = map[string]resource{
 	},
 }
 
-// toInt reads an integer that parseInt produced (int64) or that came back
-// from the store through encoding/json (float64).
+// Floors of the HTTP limits: a zone-wide value applies to every member at
+// once, and one below them could leave no request able to set it back
+// (maxBodyBytes 16 refused every body with 413). The flags have the same
+// floors.
+const (
+	// MinMaxBodyBytes fits any runtime write, and any ordinary resource.
+	MinMaxBodyBytes = 4 << 10
+	// MinRequestTimeout is longer than a write takes on a loaded zone.
+	MinRequestTimeout = time.Second
+	// MinMaxConcurrentRequests leaves room for probes and an operator's
+	// request beside a little load; 0 means unlimited.
+	MinMaxConcurrentRequests = 8
+	// MinSnapshotThreshold and MinSnapshotInterval keep a zone-wide value
+	// from having every member snapshot its whole store after every write
+	// (raft.ValidateConfig itself only refuses intervals under 5ms).
+	MinSnapshotThreshold = 16
+	MinSnapshotInterval  = time.Second
+)
+
+// parseConcurrency accepts 0 (unlimited) or at least
+// MinMaxConcurrentRequests.
+func parseConcurrency(b json.RawMessage) (any, error) {
+	v, err := parseInt(0)(b)
+	if err != nil {
+		return nil, err
+	}
+	if n := v.(int64); n != 0 && n < MinMaxConcurrentRequests {
+		return nil, fmt.Errorf("must be 0 (unlimited) or at least %d, got %s", MinMaxConcurrentRequests, b)
+	}
+	return v, nil
+}
+
+// toInt reads an integer that parseInt produced (int64), that came back
+// from the store through encoding/json (float64), or a live value.
 func toInt(v any) int64 {
 	switch n := v.(type) {
 	case int64:
 		return n
+	case int:
+		return int64(n)
+	case uint64: // a live value (the flags'), from node.RaftTuning
+		return int64(n)
 	case float64:
 		return int64(n)
 	case json.Number:

@@ -39,6 +39,14 @@ const Kind = "cairn.runtime"
 // OpKind is the store kind of a zone-wide runtime operation.
 const OpKind = "cairn.runtime.op"
 
+// Kinds declares the runtime kinds for the composition root's fsm.Schema.
+// They are owned by the zone runtime API (MRF's /management/zone/runtime),
+// which validates every value; a generic API must not write them, and
+// with them the whole "cairn." namespace is closed to it.
+func Kinds() []fsm.KindSchema {
+	return []fsm.KindSchema{{Kind: Kind, Owner: "runtime"}, {Kind: OpKind, Owner: "runtime"}}
+}
+
 // ErrUnknownResource means no runtime resource has the name asked for.
 var ErrUnknownResource = errors.New("unknown runtime resource")
 
@@ -89,6 +97,9 @@ type Settings struct {
 	mu      sync.Mutex // serialises changes, so a resource's attributes change together
 	applied map[string]uint64
 	opsRun  map[string]uint64
+	// flags are the values the process started with, by resource: what an
+	// attribute returns to when the zone no longer sets it.
+	flags map[string]map[string]any
 }
 
 // New returns the settings acting on level, limits and raft.
@@ -96,8 +107,12 @@ func New(level Level, limits HTTPLimits, raft Raft, log *slog.Logger) *Settings 
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Settings{level: level, http: limits, raft: raft, log: log.With("component", "runtime"),
-		applied: map[string]uint64{}, opsRun: map[string]uint64{}}
+	s := &Settings{level: level, http: limits, raft: raft, log: log.With("component", "runtime"),
+		applied: map[string]uint64{}, opsRun: map[string]uint64{}, flags: map[string]map[string]any{}}
+	for _, name := range s.Resources() {
+		s.flags[name], _ = s.Live(name)
+	}
+	return s
 }
 
 // Resources lists the resource names, sorted.
@@ -181,6 +196,20 @@ func (s *Settings) SetCommand(v *fsm.View, resource string, body []byte, now tim
 	return fsm.Command{Ops: []fsm.Op{op}, Time: now}, nil
 }
 
+// ResetCommand returns the command that deletes the zone's stored values of
+// resource, conditional on their version in v, so that every member returns
+// to its flags; ok is false when the zone stores none.
+func (s *Settings) ResetCommand(v *fsm.View, resource string, now time.Time) (cmd fsm.Command, ok bool, err error) {
+	if _, known := resources[resource]; !known {
+		return fsm.Command{}, false, fmt.Errorf("%w: %q", ErrUnknownResource, resource)
+	}
+	cur := v.Get(Kind, resource)
+	if cur == nil {
+		return fsm.Command{}, false, nil
+	}
+	return fsm.Command{Ops: []fsm.Op{{Type: fsm.OpDelete, Kind: Kind, ID: resource, Require: fsm.RequireVersion, Version: cur.Version}}, Time: now}, true, nil
+}
+
 // InvokeCommand returns the command that asks every member of the zone to
 // run operation op of resource once. by names the node that proposed it.
 func (s *Settings) InvokeCommand(resource, op, by string, now time.Time) (fsm.Command, error) {
@@ -215,6 +244,11 @@ func Validate(resource string, body []byte) (map[string]any, error) {
 		a, ok := def.attr(k)
 		if !ok {
 			return nil, fmt.Errorf("%w: unknown attribute %q of %s (it has %s)", ErrInvalid, k, resource, def.names())
+		}
+		if string(v) == "null" {
+			// encoding/json reads null as the zero value, which each
+			// parser would report as a wrong value ("got \"\"").
+			return nil, fmt.Errorf("%w: attribute %q of %s is null; give it a value", ErrInvalid, k, resource)
 		}
 		val, err := a.parse(v)
 		if err != nil {
@@ -264,12 +298,32 @@ func (s *Settings) Follow(ctx context.Context, st Store) {
 func (s *Settings) catchUp(v *fsm.View) {
 	for _, name := range s.Resources() {
 		r := v.Get(Kind, name)
-		if r == nil || s.applied[name] == r.Version {
+		if r == nil {
+			if s.applied[name] != 0 {
+				// The zone's value was deleted: back to the flags.
+				delete(s.applied, name)
+				if err := s.apply(name, s.flags[name]); err != nil {
+					s.log.Warn("could not return to the flags' runtime values", "resource", name, "err", err)
+				} else {
+					s.log.Info("the zone's runtime value was deleted; back to the flags' values", "resource", name)
+				}
+			}
+			continue
+		}
+		if s.applied[name] == r.Version {
 			continue
 		}
 		s.applied[name] = r.Version
-		vals, err := Validate(name, r.Body)
+		stored, err := Validate(name, r.Body)
 		if err == nil {
+			// Attributes the zone does not set keep the flags' values.
+			vals := map[string]any{}
+			for k, v := range s.flags[name] {
+				vals[k] = v
+			}
+			for k, v := range stored {
+				vals[k] = v
+			}
 			err = s.apply(name, vals)
 		}
 		if err != nil {

@@ -1,0 +1,84 @@
+package fsm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Decoding limits: one set, shared by every path that writes or reads a
+// stored body — the API dialects before they propose (through CheckBody),
+// log apply, snapshot persist and restore. Whatever one path accepts the
+// others can read back, so an accepted write can never make a snapshot
+// that a restart, or a new member, cannot install.
+const (
+	// MaxBodyDepth bounds the nesting of objects and arrays in a stored
+	// body. encoding/json refuses values nested past 10,000 levels, and a
+	// snapshot line wraps the body in one more object: a body accepted at
+	// exactly 10,000 once broke every restore. 100 levels is far past any
+	// document the dialects store (MaxScale's deepest is 5) and keeps every
+	// decoder's recursion small.
+	MaxBodyDepth = 100
+)
+
+// CheckBody checks that b is one JSON value every path of the store
+// accepts: syntactically valid, valid UTF-8 throughout (encoding/json
+// passes invalid bytes inside strings through, and a list holding one
+// is no longer JSON), and nested at most MaxBodyDepth levels. The error is
+// a sentence for the client; callers wrap it in their own class.
+func CheckBody(b []byte) error {
+	if err := checkLimits(b); err != nil {
+		return err
+	}
+	if !json.Valid(b) {
+		return errors.New("the body is not valid JSON")
+	}
+	return nil
+}
+
+// checkLimits is CheckBody without the syntax check, for Apply, whose
+// json.Marshal of the body checks the syntax anyway.
+func checkLimits(b []byte) error {
+	if len(b) == 0 {
+		return errors.New("the body is empty")
+	}
+	if !utf8.Valid(b) {
+		return errors.New("the body is not valid UTF-8")
+	}
+	if d := jsonDepth(b); d > MaxBodyDepth {
+		return fmt.Errorf("the body nests %d levels deep; the limit is %d", d, MaxBodyDepth)
+	}
+	return nil
+}
+
+// jsonDepth returns the deepest nesting of objects and arrays in b, read
+// without recursion so that a hostile body costs one linear pass. It does
+// not validate b; brackets inside strings do not count.
+func jsonDepth(b []byte) int {
+	depth, max := 0, 0
+	inString, escaped := false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			if depth > max {
+				max = depth
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return max
+}
