@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"cairn/http/httpx"
@@ -58,7 +59,8 @@ type forwarder struct {
 	metrics   *httpMetrics // nil records nothing
 	// rewritePath, if set, maps the request's path to the leader's: a
 	// dialect's own listener forwards to the leader's main listener.
-	rewritePath func(string) string
+	rewritePath func(string) string // proxies holds one *httputil.ReverseProxy per leader URL.
+	proxies     sync.Map
 }
 
 func newForwarder(n Leadership, log *slog.Logger) *forwarder {
@@ -100,10 +102,6 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 				fmt.Sprintf("node %s forwarded this request here, but %s does not lead the zone either (leadership is changing); retry", by, f.node.ID()))
 			return
 		}
-		// A leader that refuses the connection never saw the request: wait
-		// for the zone to elect another (or the same to come back) and
-		// forward again, for up to leaderWait.
-		retryUntil := time.Now().Add(leaderWait)
 		if r.Body != nil && r.Body != http.NoBody {
 			// The body is read whole before anything is sent (it is
 			// bounded by the body limit): a broken, late or over-limit body
@@ -120,36 +118,73 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 				r.Body = http.NoBody // else the transport would send it chunked
 			}
 		}
-		forwarded := false
-		for {
-			leaderURL, err := f.awaitLeader(r.Context())
-			if err != nil {
-				unavailableNotApplied(w, r, err.Error())
-				return
-			}
-			if leaderURL == "" { // this node became leader meanwhile
-				f.serveHere(next, w, r)
-				return
-			}
-			if !forwarded {
-				f.metrics.forwardedOne()
-				forwarded = true
-			}
-			retry := false
-			f.proxy(leaderURL, func(err error) bool {
-				retry = neverSent(err, r) && time.Now().Before(retryUntil) && r.Context().Err() == nil
-				return retry
-			}).ServeHTTP(w, r)
-			if !retry {
-				return
-			}
-			f.log.Info("the zone leader refused the connection; forwarding again", "leader", leaderURL, "method", r.Method, "path", r.URL.Path)
-			select {
-			case <-r.Context().Done():
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
+		f.forwardUntilAnswered(next, w, r)
 	})
+}
+
+// forwardUntilAnswered forwards r to the leader until an answer (the
+// leader's, or a failure) is written. A leader that refuses the connection
+// never saw the request: it is forwarded again, to whoever leads next, for
+// up to leaderWait.
+func (f *forwarder) forwardUntilAnswered(next http.Handler, w http.ResponseWriter, r *http.Request) {
+	retryUntil := time.Now().Add(leaderWait)
+	for attempt := 0; ; attempt++ {
+		leaderURL, err := f.awaitLeader(r.Context())
+		if err != nil {
+			unavailableNotApplied(w, r, err.Error())
+			return
+		}
+		if leaderURL == "" { // this node became leader meanwhile
+			f.serveHere(next, w, r)
+			return
+		}
+		if attempt == 0 {
+			f.metrics.forwardedOne()
+		}
+		mayRetry := time.Now().Before(retryUntil) && r.Context().Err() == nil
+		if f.forwardOnce(w, r, leaderURL, mayRetry) == forwardAnswered {
+			return
+		}
+		f.log.Info("the zone leader refused the connection; forwarding again", "leader", leaderURL, "method", r.Method, "path", r.URL.Path)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// forwardOutcome is what one forward to the leader came to.
+type forwardOutcome int
+
+const (
+	// forwardAnswered: an answer was written (the leader's, or a 503).
+	forwardAnswered forwardOutcome = iota
+	// forwardRefused: the leader refused the connection before any of the
+	// request was sent, and retrying was allowed: nothing was written.
+	forwardRefused
+)
+
+// outcomeKey carries, in a forwarded request's context, where the proxy's
+// error handler records a refused connection (the proxies are shared by
+// every request to one leader).
+type outcomeKey struct{}
+
+type forwardAttempt struct {
+	mayRetry bool
+	outcome  forwardOutcome
+}
+
+// forwardOnce proxies r to the leader at leaderURL once.
+func (f *forwarder) forwardOnce(w http.ResponseWriter, r *http.Request, leaderURL string, mayRetry bool) forwardOutcome {
+	p, err := f.proxyTo(leaderURL)
+	if err != nil {
+		f.metrics.forwardFailed(forwardBadLeaderURL)
+		unavailableNotApplied(w, r, fmt.Sprintf("the leader's address %q is not a URL", leaderURL))
+		return forwardAnswered
+	}
+	attempt := &forwardAttempt{mayRetry: mayRetry}
+	p.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), outcomeKey{}, attempt)))
+	return attempt.outcome
 }
 
 // serveHere serves r on this node. A ?consistent read first passes the
@@ -285,18 +320,17 @@ func (f *forwarder) awaitLeader(ctx context.Context) (string, error) {
 	}
 }
 
-// proxy forwards to the leader at leaderURL. When the forward fails,
-// retry(err) decides whether the caller tries again (nothing is written) or
-// the failure is answered with 503.
-func (f *forwarder) proxy(leaderURL string, retry func(error) bool) http.Handler {
+// proxyTo returns the reverse proxy to the leader at leaderURL, one per
+// leader, kept for the connections it pools.
+func (f *forwarder) proxyTo(leaderURL string) (*httputil.ReverseProxy, error) {
+	if p, ok := f.proxies.Load(leaderURL); ok {
+		return p.(*httputil.ReverseProxy), nil
+	}
 	target, err := url.Parse(leaderURL)
 	if err != nil {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			f.metrics.forwardFailed(forwardBadLeaderURL)
-			unavailableNotApplied(w, r, fmt.Sprintf("the leader's address %q is not a URL", leaderURL))
-		})
+		return nil, err
 	}
-	return &httputil.ReverseProxy{
+	p := &httputil.ReverseProxy{
 		Transport: f.transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -323,7 +357,9 @@ func (f *forwarder) proxy(leaderURL string, retry func(error) bool) http.Handler
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if retry(err) {
+			attempt, _ := r.Context().Value(outcomeKey{}).(*forwardAttempt)
+			if attempt != nil && attempt.mayRetry && neverSent(err, r) {
+				attempt.outcome = forwardRefused // the caller forwards again
 				return
 			}
 			if r.Context().Err() != nil {
@@ -340,4 +376,6 @@ func (f *forwarder) proxy(leaderURL string, retry func(error) bool) http.Handler
 			}
 		},
 	}
+	actual, _ := f.proxies.LoadOrStore(leaderURL, p)
+	return actual.(*httputil.ReverseProxy), nil
 }
