@@ -1,4 +1,4 @@
-package http_test
+package api_test
 
 import (
 	"context"
@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	cairnhttp "cairn/http"
+	"cairn/http"
 	"cairn/node/nodetest"
 )
 
 func Test_Server_MaxConcurrentRequests_Over503RetryAfter(t *testing.T) {
 	n := mustLeaderNode(t)
-	limits := cairnhttp.NewLimits(1<<20, 5*time.Second)
-	base, _ := mustServe(t, cairnhttp.NewServer(n, limits, discard))
+	limits := api.NewLimits(1<<20, 5*time.Second)
+	base, _ := mustServe(t, api.NewServer(n, limits, discard))
 	limits.SetMaxConcurrentRequests(1)
 	if limits.MaxConcurrentRequests() != 1 {
 		t.Fatalf("MaxConcurrentRequests = %d", limits.MaxConcurrentRequests())
@@ -72,7 +72,7 @@ func Test_Server_MaxConcurrentRequests_Over503RetryAfter(t *testing.T) {
 
 func Test_Server_ManagementPaths_MRFErrors(t *testing.T) {
 	n := mustLeaderNode(t)
-	base, _ := mustServe(t, cairnhttp.NewServer(n, cairnhttp.NewLimits(1<<20, 5*time.Second), discard))
+	base, _ := mustServe(t, api.NewServer(n, api.NewLimits(1<<20, 5*time.Second), discard))
 	for _, c := range []struct {
 		method, path string
 		want         int

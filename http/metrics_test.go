@@ -1,4 +1,4 @@
-package http_test
+package api_test
 
 import (
 	"io"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	cairnhttp "cairn/http"
+	"cairn/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -44,7 +44,7 @@ func Test_Metrics_RequestsByRouteTemplate_AndServedOnMetrics(t *testing.T) {
 	n := mustLeaderNode(t)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(n.Collector())
-	base, _ := mustServe(t, cairnhttp.NewServer(n, cairnhttp.NewLimits(1<<20, 5*time.Second), discard, cairnhttp.WithMetrics(reg)))
+	base, _ := mustServe(t, api.NewServer(n, api.NewLimits(1<<20, 5*time.Second), discard, api.WithMetrics(reg)))
 
 	for _, id := range []string{"w1", "w2", "w3"} {
 		if code, _, body := mustRequest(t, http.MethodPut, base+"/cairn/v1/resources/widget/"+id, `{}`, nil); code != http.StatusCreated {
@@ -99,7 +99,7 @@ cairn_http_requests_total{code="405",dialect="ops",method="other",route="unmatch
 
 func Test_Metrics_WithoutOption_NoMetricsRoute(t *testing.T) {
 	n := mustLeaderNode(t)
-	base, _ := mustServe(t, cairnhttp.NewServer(n, cairnhttp.NewLimits(1<<20, 5*time.Second), discard))
+	base, _ := mustServe(t, api.NewServer(n, api.NewLimits(1<<20, 5*time.Second), discard))
 	if code, _, _ := mustRequest(t, http.MethodGet, base+"/metrics", "", nil); code != http.StatusNotFound {
 		t.Errorf("GET /metrics without WithMetrics: %d, want 404", code)
 	}

@@ -1,8 +1,8 @@
-// Package http is Cairn's HTTP front: the gorilla/mux router, the
+// Package api (folder http/) is Cairn's HTTP front: the gorilla/mux router, the
 // middleware every request passes (panic recovery, body size limit,
 // deadline), and the mounting of each API dialect (sub-packages native,
 // mrf, ...). Dialects never touch Raft; they call the node.
-package http
+package api
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package http_test
+package api_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"cairn/fsm"
-	cairnhttp "cairn/http"
+	"cairn/http"
 	"cairn/node"
 	"cairn/node/nodetest"
 )
@@ -31,7 +31,7 @@ func mustLeaderNode(t *testing.T) *node.Node {
 
 // mustServe serves s on a fresh 127.0.0.1 listener in the background and
 // returns the base URL and a channel that yields Serve's result.
-func mustServe(t *testing.T, s *cairnhttp.Server) (string, <-chan error) {
+func mustServe(t *testing.T, s *api.Server) (string, <-chan error) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -49,7 +49,7 @@ func mustServe(t *testing.T, s *cairnhttp.Server) (string, <-chan error) {
 }
 
 func Test_Limits_SetAndRead(t *testing.T) {
-	l := cairnhttp.NewLimits(100, time.Second)
+	l := api.NewLimits(100, time.Second)
 	if l.MaxBodyBytes() != 100 || l.RequestTimeout() != time.Second {
 		t.Errorf("limits = %d, %s", l.MaxBodyBytes(), l.RequestTimeout())
 	}
@@ -61,7 +61,7 @@ func Test_Limits_SetAndRead(t *testing.T) {
 
 func Test_Server_ServeThenShutdown_ServeReturnsNil(t *testing.T) {
 	n := mustLeaderNode(t)
-	s := cairnhttp.NewServer(n, cairnhttp.NewLimits(1<<20, 5*time.Second), discard)
+	s := api.NewServer(n, api.NewLimits(1<<20, 5*time.Second), discard)
 	base, done := mustServe(t, s)
 
 	// The listener is bound before Serve starts, so the request waits in
@@ -88,7 +88,7 @@ func Test_Server_ServeThenShutdown_ServeReturnsNil(t *testing.T) {
 // before Serve has started. Serve must not keep serving after Shutdown.
 func Test_Server_ShutdownRacingServe_Stops(t *testing.T) {
 	n := mustLeaderNode(t)
-	s := cairnhttp.NewServer(n, cairnhttp.NewLimits(1<<20, 5*time.Second), discard)
+	s := api.NewServer(n, api.NewLimits(1<<20, 5*time.Second), discard)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func Test_Server_ShutdownRacingServe_Stops(t *testing.T) {
 
 func Test_Server_ShutdownWithoutServe_Nil(t *testing.T) {
 	n := mustLeaderNode(t)
-	s := cairnhttp.NewServer(n, cairnhttp.NewLimits(1<<20, 5*time.Second), discard)
+	s := api.NewServer(n, api.NewLimits(1<<20, 5*time.Second), discard)
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Errorf("Shutdown before Serve = %v", err)
 	}
@@ -116,8 +116,8 @@ func Test_Server_ShutdownWithoutServe_Nil(t *testing.T) {
 // per request, so a runtime change takes effect at once.
 func Test_Server_LimitsChangeWhileServing(t *testing.T) {
 	n := mustLeaderNode(t)
-	limits := cairnhttp.NewLimits(1<<20, 5*time.Second)
-	base, _ := mustServe(t, cairnhttp.NewServer(n, limits, discard))
+	limits := api.NewLimits(1<<20, 5*time.Second)
+	base, _ := mustServe(t, api.NewServer(n, limits, discard))
 	put := func() (int, string) {
 		req, _ := http.NewRequest(http.MethodPut, base+"/cairn/v1/resources/t.item/a", stringsReader(`{"pad":"0123456789"}`))
 		resp, err := http.DefaultClient.Do(req)

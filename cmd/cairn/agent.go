@@ -16,12 +16,12 @@ import (
 
 	"cairn/cluster"
 	"cairn/fsm"
-	cairnhttp "cairn/http"
+	"cairn/http"
 	"cairn/http/maxscale"
 	"cairn/http/mrf"
 	"cairn/node"
 	"cairn/node/failpoint"
-	noderuntime "cairn/node/runtime"
+	"cairn/node/runtime"
 )
 
 // agentFlags are `cairn agent`'s settings; every flag can also be set by
@@ -97,14 +97,14 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 		f.controller = f.join == ""
 	}
 	// The floors of the zone-wide runtime values (node/runtime).
-	if f.maxBodyBytes < noderuntime.MinMaxBodyBytes {
-		return nil, fs, fmt.Errorf("-max-body-bytes must be at least %d", noderuntime.MinMaxBodyBytes)
+	if f.maxBodyBytes < settings.MinMaxBodyBytes {
+		return nil, fs, fmt.Errorf("-max-body-bytes must be at least %d", settings.MinMaxBodyBytes)
 	}
 	if f.bootstrapExpect < 0 {
 		return nil, fs, fmt.Errorf("-bootstrap-expect must not be negative")
 	}
-	if f.requestTimeout < noderuntime.MinRequestTimeout {
-		return nil, fs, fmt.Errorf("-request-timeout must be at least %s", noderuntime.MinRequestTimeout)
+	if f.requestTimeout < settings.MinRequestTimeout {
+		return nil, fs, fmt.Errorf("-request-timeout must be at least %s", settings.MinRequestTimeout)
 	}
 	if f.deployTimeout <= 0 {
 		return nil, fs, fmt.Errorf("-mrf-deploy-timeout must be positive")
@@ -197,7 +197,7 @@ func runAgent(args []string) error {
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(slices.Concat(maxscale.Kinds(), mrf.Kinds(), noderuntime.Kinds())...)
+	schema, err := fsm.NewSchema(slices.Concat(maxscale.Kinds(), mrf.Kinds(), settings.Kinds())...)
 	if err != nil {
 		return err
 	}
@@ -240,10 +240,10 @@ func runAgent(args []string) error {
 	defer stopIdentity()
 	go advertiseIdentity(identityCtx, c, n)
 
-	limits := cairnhttp.NewLimits(f.maxBodyBytes, f.requestTimeout)
+	limits := api.NewLimits(f.maxBodyBytes, f.requestTimeout)
 	// The zone's runtime values, stored in Raft, win over the flags: the
 	// follow loop applies those already stored, then every change.
-	rt := noderuntime.New(&levelVar, limits, n, log)
+	rt := settings.New(&levelVar, limits, n, log)
 	followCtx, stopFollow := context.WithCancel(context.Background())
 	defer stopFollow()
 	go rt.Follow(followCtx, n.Store())
@@ -252,13 +252,13 @@ func runAgent(args []string) error {
 	n.OnLeadership(ms.RunMonitors)
 	// The zone leader follows the controller's MRF deployments into the zone.
 	n.OnLeadership(mrf.NewDeployer(n, mrf.NewHTTPController(n, c), log).Run)
-	srv := cairnhttp.NewServer(n, limits, log, cairnhttp.WithMembership(c), cairnhttp.WithMetrics(reg), cairnhttp.WithRuntime(rt), cairnhttp.WithDeployTimeout(f.deployTimeout),
-		cairnhttp.WithMaxScale(ms.Mounted()))
+	srv := api.NewServer(n, limits, log, api.WithMembership(c), api.WithMetrics(reg), api.WithRuntime(rt), api.WithDeployTimeout(f.deployTimeout),
+		api.WithMaxScale(ms.Mounted()))
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
-	var msSrv *cairnhttp.Server
+	var msSrv *api.Server
 	if msLn != nil {
-		msSrv = cairnhttp.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath)
+		msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath)
 		go func() { serveErr <- msSrv.Serve(msLn) }()
 		log.Info("the MaxScale REST API listens on http://"+msLn.Addr().String()+"/v1/", "component", "maxscale")
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"cairn/fsm"
-	cairnhttp "cairn/http"
+	"cairn/http"
 	"cairn/http/maxscale"
 	"cairn/http/maxscale/maxscaletest"
 	"cairn/node"
@@ -48,12 +48,12 @@ func mustServe(t *testing.T) *fixture {
 	}
 	n := nodetest.MustLeader(t, node.Config{Zone: "z1", HTTPURL: "http://cairn-n1.test:8180",
 		CommitTimeout: 5 * time.Millisecond, ApplyTimeout: 5 * time.Second, Logger: discard}, schema)
-	limits := cairnhttp.NewLimits(64<<10, 10*time.Second)
+	limits := api.NewLimits(64<<10, 10*time.Second)
 	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: "test"})
 	n.OnLeadership(ms.RunMonitors)
-	main := httptest.NewServer(cairnhttp.NewServer(n, limits, discard, cairnhttp.WithMaxScale(ms.Mounted())).Handler())
+	main := httptest.NewServer(api.NewServer(n, limits, discard, api.WithMaxScale(ms.Mounted())).Handler())
 	t.Cleanup(main.Close)
-	lis := httptest.NewServer(cairnhttp.NewDialectServer(n, limits, discard, ms.Listener(), maxscale.MainPath).Handler())
+	lis := httptest.NewServer(api.NewDialectServer(n, limits, discard, ms.Listener(), maxscale.MainPath).Handler())
 	t.Cleanup(lis.Close)
 	return &fixture{t: t, n: n, listener: lis.URL, main: main.URL, client: lis.Client(), user: [2]string{"admin", "mariadb"}}
 }

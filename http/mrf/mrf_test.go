@@ -71,7 +71,7 @@ func member(id, zone, httpURL string, controller bool, status string) cluster.Me
 	return cluster.Member{Meta: cluster.Meta{ID: id, Zone: zone, HTTP: httpURL, Controller: controller}, Status: status}
 }
 
-// fakeLimits and fakeRaft are what runtime.Settings acts on.
+// fakeLimits and fakeRaft are what settings.Settings acts on.
 type fakeLimits struct {
 	mu         sync.Mutex
 	body, conc int64
@@ -114,7 +114,7 @@ type fixture struct {
 	ms       *fakeMembership
 	limits   *fakeLimits
 	raft     *fakeRaft
-	settings *runtime.Settings
+	settings *settings.Settings
 	handler  http.Handler
 }
 
@@ -131,7 +131,7 @@ func newFixtureWith(t *testing.T, n *fakeNode, ms *fakeMembership, opt func(*mrf
 	f := &fixture{node: n, ms: ms, limits: &fakeLimits{body: 1 << 20, timeout: 30 * time.Second},
 		raft: &fakeRaft{t: node.RaftTuning{SnapshotThreshold: 8192, TrailingLogs: 10240, SnapshotInterval: 2 * time.Minute}}}
 	var level slog.LevelVar
-	f.settings = runtime.New(&level, f.limits, f.raft, slog.New(slog.DiscardHandler))
+	f.settings = settings.New(&level, f.limits, f.raft, slog.New(slog.DiscardHandler))
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(mrf.NotFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(mrf.MethodNotAllowed)

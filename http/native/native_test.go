@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"cairn/fsm"
-	cairnhttp "cairn/http"
+	"cairn/http"
 	"cairn/http/native"
 	"cairn/node"
 	"cairn/node/nodetest"
@@ -68,7 +68,7 @@ func mustSchema(t *testing.T) fsm.Schema {
 
 // mustServe opens a bootstrapping node in a temp dir, waits until it leads,
 // and serves the real router for it with limits (nil: 64 KiB, 10s).
-func mustServe(t *testing.T, limits *cairnhttp.Limits) *fixture {
+func mustServe(t *testing.T, limits *api.Limits) *fixture {
 	t.Helper()
 	f := mustServeNode(t, limits, true)
 	nodetest.WaitFor(t, func() bool {
@@ -81,7 +81,7 @@ func mustServe(t *testing.T, limits *cairnhttp.Limits) *fixture {
 
 // mustServeNode opens a node in a temp dir, bootstrapping a zone of its own
 // or not, and serves the real router for it without waiting for a leader.
-func mustServeNode(t *testing.T, limits *cairnhttp.Limits, bootstrap bool) *fixture {
+func mustServeNode(t *testing.T, limits *api.Limits, bootstrap bool) *fixture {
 	t.Helper()
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	n, err := node.Open(node.Config{
@@ -103,9 +103,9 @@ func mustServeNode(t *testing.T, limits *cairnhttp.Limits, bootstrap bool) *fixt
 	}
 	t.Cleanup(func() { n.Close() })
 	if limits == nil {
-		limits = cairnhttp.NewLimits(64<<10, 10*time.Second)
+		limits = api.NewLimits(64<<10, 10*time.Second)
 	}
-	ts := httptest.NewServer(cairnhttp.NewServer(n, limits, discard).Handler())
+	ts := httptest.NewServer(api.NewServer(n, limits, discard).Handler())
 	t.Cleanup(ts.Close)
 	client := ts.Client()
 	client.Timeout = 30 * time.Second
@@ -550,7 +550,7 @@ type unsized struct{ io.Reader }
 func Test_Put_BodyOverLimit_413(t *testing.T) {
 	t.Parallel()
 	const limit = 256
-	f := mustServe(t, cairnhttp.NewLimits(limit, 10*time.Second))
+	f := mustServe(t, api.NewLimits(limit, 10*time.Second))
 	big := `{"pad":"` + strings.Repeat("x", 4*limit) + `"}`
 	before := f.n.Status().LastIndex
 

@@ -1,4 +1,4 @@
-package runtime_test
+package settings_test
 
 import (
 	"context"
@@ -29,7 +29,7 @@ func Test_Validate_FloorsOnEveryLimit(t *testing.T) {
 		`{"maxConcurrentRequests":0}`:  true,
 		`{"maxConcurrentRequests":-1}`: false,
 	} {
-		if _, err := runtime.Validate("http", []byte(body)); (err == nil) != ok {
+		if _, err := settings.Validate("http", []byte(body)); (err == nil) != ok {
 			t.Errorf("%s: %v, want ok %v", body, err, ok)
 		}
 	}
@@ -40,7 +40,7 @@ func Test_Validate_FloorsOnEveryLimit(t *testing.T) {
 		`{"snapshotInterval":"1s"}`:  true,
 		`{"trailingLogs":0}`:         true,
 	} {
-		if _, err := runtime.Validate("raft", []byte(body)); (err == nil) != ok {
+		if _, err := settings.Validate("raft", []byte(body)); (err == nil) != ok {
 			t.Errorf("%s: %v, want ok %v", body, err, ok)
 		}
 	}
@@ -91,7 +91,7 @@ func (r *raftTuning) Snapshot() error { return nil }
 func Test_Follow_DeletedZoneValue_BackToFlags(t *testing.T) {
 	l := &limits{body: 1 << 20, timeout: 30 * time.Second}
 	r := &raftTuning{t: node.RaftTuning{SnapshotThreshold: 8192, TrailingLogs: 100, SnapshotInterval: time.Minute}}
-	s := runtime.New(new(slog.LevelVar), l, r, slog.New(slog.DiscardHandler))
+	s := settings.New(new(slog.LevelVar), l, r, slog.New(slog.DiscardHandler))
 	st := fsm.NewStore(nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -137,7 +137,7 @@ func Test_Follow_DeletedZoneValue_BackToFlags(t *testing.T) {
 	}
 	// A value stored below the floors (by an older binary) is not applied.
 	b, _ := json.Marshal(map[string]any{"maxBodyBytes": 16})
-	apply(fsm.Command{Ops: []fsm.Op{{Type: fsm.OpPut, Kind: runtime.Kind, ID: "http", Body: b}}})
+	apply(fsm.Command{Ops: []fsm.Op{{Type: fsm.OpPut, Kind: settings.Kind, ID: "http", Body: b}}})
 	time.Sleep(50 * time.Millisecond)
 	if l.MaxBodyBytes() != 1<<20 {
 		t.Errorf("a stored maxBodyBytes of 16 was applied: %d", l.MaxBodyBytes())
@@ -147,7 +147,7 @@ func Test_Follow_DeletedZoneValue_BackToFlags(t *testing.T) {
 // Test_Validate_Null_SaysNull: a null attribute is reported as null, not
 // as an empty value (#13 item 11).
 func Test_Validate_Null_SaysNull(t *testing.T) {
-	_, err := runtime.Validate("logging", []byte(`{"level":null}`))
+	_, err := settings.Validate("logging", []byte(`{"level":null}`))
 	if err == nil || !strings.Contains(err.Error(), "is null") {
 		t.Errorf("null level: %v, want an error saying it is null", err)
 	}

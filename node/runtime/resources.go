@@ -1,4 +1,4 @@
-package runtime
+package settings
 
 import (
 	"encoding/json"

@@ -1,4 +1,5 @@
-// Package runtime is one node's changeable settings — log level, HTTP
+// Package settings (folder node/runtime, named so as not to shadow the
+// standard runtime package) is one node's changeable settings — log level, HTTP
 // request limits, Raft snapshot tuning — as named resources with typed
 // attributes, and the loop that keeps them equal to the zone's stored
 // values.
@@ -16,7 +17,7 @@
 //
 // The HTTP dialect that exposes these resources (http/mrf) sees only
 // JSON-ready values and fsm commands; it never learns the stored format.
-package runtime
+package settings
 
 import (
 	"context"
