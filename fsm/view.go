@@ -32,6 +32,9 @@ func (v *View) Index() uint64 {
 	return raw.(*meta).Index
 }
 
+// Schema returns the kinds and indexes of the store this view reads.
+func (v *View) Schema() Schema { return v.schema }
+
 // LogFormat returns the zone's log format as of this view.
 func (v *View) LogFormat() int { return currentMeta(v.txn).Format }
 

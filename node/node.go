@@ -255,10 +255,9 @@ func (n *Node) HTTPURL() string { return n.cfg.HTTPURL }
 // RaftAddr returns the address other nodes dial for Raft.
 func (n *Node) RaftAddr() string { return string(n.transport.LocalAddr()) }
 
-// Store returns the node's resource store, for reads.
-func (n *Node) Store() *fsm.Store { return n.store }
-
-// View returns a consistent read view of the local store.
+// View returns a consistent read view of the local store. With WaitIndex
+// it is the one way to read: a view for what is applied now, WaitIndex to
+// wait until an index is.
 func (n *Node) View() *fsm.View { return n.store.View() }
 
 // WaitIndex blocks until the local store has applied index, or ctx ends.

@@ -168,8 +168,8 @@ func Test_Apply_Put_ReturnsIndexAndResult(t *testing.T) {
 	if got := n.View().Get(kindOther, "b"); got == nil || got.Version != idx {
 		t.Errorf("store has b = %+v, want version %d", got, idx)
 	}
-	if n.Store().Index() != idx {
-		t.Errorf("store index = %d, want %d", n.Store().Index(), idx)
+	if n.View().Index() != idx {
+		t.Errorf("store index = %d, want %d", n.View().Index(), idx)
 	}
 
 	idx2, res2 := mustApply(t, n, putOp(kindItem, "a", `{"name":"alpha2"}`))
@@ -233,12 +233,12 @@ func Test_Apply_ExpiredContext_ErrTimeout(t *testing.T) {
 	n, _ := mustOpenLeader(t)
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
-	before := n.Store().Index()
+	before := n.View().Index()
 	_, _, err := n.Apply(ctx, fsm.Command{Ops: []fsm.Op{putOp(kindItem, "a", `{}`)}})
 	if !errors.Is(err, node.ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
 	}
-	if n.View().Get(kindItem, "a") != nil || n.Store().Index() != before {
+	if n.View().Get(kindItem, "a") != nil || n.View().Index() != before {
 		t.Error("a command with an expired context was applied")
 	}
 }

@@ -246,7 +246,7 @@ func runAgent(args []string) error {
 	rt := settings.New(&levelVar, limits, n, log)
 	followCtx, stopFollow := context.WithCancel(context.Background())
 	defer stopFollow()
-	go rt.Follow(followCtx, n.Store())
+	go rt.Follow(followCtx, n)
 	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log})
 	// MaxScale's monitors probe their servers from the zone leader only.
 	n.OnLeadership(ms.RunMonitors)

@@ -19,7 +19,7 @@ import (
 type Node interface {
 	Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error)
 	View() *fsm.View
-	Store() *fsm.Store
+	WaitIndex(ctx context.Context, index uint64) error
 	ReadBarrier(ctx context.Context) error
 	Status() node.Status
 	StatusWithDigest() node.Status

@@ -45,7 +45,7 @@ func kindAndID(r *http.Request) (kind, id string, err error) {
 // after checking them against its schema; one record written around it
 // could break every read of its collection.
 func (a *API) mayWrite(kind string) error {
-	if owner := a.node.Store().Schema().Owner(kind); owner != "" {
+	if owner := a.node.View().Schema().Owner(kind); owner != "" {
 		return fmt.Errorf("%w: kind %s belongs to the %s API; write it through that API", errForbidden, kind, owner)
 	}
 	return nil
@@ -53,7 +53,7 @@ func (a *API) mayWrite(kind string) error {
 
 // mayRead refuses kinds that hold secrets.
 func (a *API) mayRead(kind string) error {
-	if a.node.Store().Schema().Secret(kind) {
+	if a.node.View().Schema().Secret(kind) {
 		return fmt.Errorf("%w: kind %s holds credentials and is served only by its own API", errForbidden, kind)
 	}
 	return nil
@@ -68,7 +68,7 @@ func (a *API) readView(w http.ResponseWriter, r *http.Request, p params) (*fsm.V
 		// current state and re-polls from its index. The same when the
 		// server begins to shut down: it should not wait for the wait.
 		stop := httpx.AfterShutdown(r.Context(), cancel)
-		_ = a.node.Store().WaitIndex(ctx, index+1)
+		_ = a.node.WaitIndex(ctx, index+1)
 		stop()
 		cancel()
 	}
