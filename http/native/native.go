@@ -54,7 +54,10 @@ func Register(r *mux.Router, n Node, membership Membership) {
 	r.HandleFunc("/cairn/v1/status", a.status).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/cairn/v1/members", a.members).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/cairn/v1/resources/{kind}", a.list).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/cairn/v1/resources/{kind}/{id}", a.get).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/cairn/v1/resources/{kind}/{id}", a.put).Methods(http.MethodPut)
-	r.HandleFunc("/cairn/v1/resources/{kind}/{id}", a.delete).Methods(http.MethodDelete)
+	// {id:.+}: an id with a '/' (sent as %2F, or as more segments) is
+	// matched, and refused by kindAndID with the rule, rather than
+	// answered "no route".
+	r.HandleFunc("/cairn/v1/resources/{kind}/{id:.+}", a.get).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/cairn/v1/resources/{kind}/{id:.+}", a.put).Methods(http.MethodPut)
+	r.HandleFunc("/cairn/v1/resources/{kind}/{id:.+}", a.delete).Methods(http.MethodDelete)
 }

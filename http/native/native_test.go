@@ -1050,3 +1050,17 @@ func Test_NoLeader_ReadsServed_WritesAndProbes503(t *testing.T) {
 		t.Errorf("status of an unjoined node: %v", st)
 	}
 }
+
+// An id with a '/' is refused with the README's rule (400), whether sent
+// encoded or as more path segments, never stored or answered "no route".
+func Test_ID_WithSlash_400(t *testing.T) {
+	f := mustServe(t, nil)
+	for _, path := range []string{"/cairn/v1/resources/widget/a%2Fb", "/cairn/v1/resources/widget/a/b"} {
+		for _, method := range []string{http.MethodPut, http.MethodGet, http.MethodDelete} {
+			r := f.do(method, path, strings.NewReader(`{}`))
+			if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "'/'") {
+				t.Errorf("%s %s: %d %s, want 400 naming '/'", method, path, r.status, r.body)
+			}
+		}
+	}
+}

@@ -38,6 +38,10 @@ func kindAndID(r *http.Request) (kind, id string, err error) {
 	if err := fsm.ValidateID(id); err != nil {
 		return "", "", fmt.Errorf("%w: %w", errBadRequest, err)
 	}
+	// The native API's own rule (README): an id names one path segment.
+	if strings.Contains(id, "/") {
+		return "", "", fmt.Errorf("%w: id %q contains '/': the native API's ids are one path segment", errBadRequest, id)
+	}
 	return kind, id, nil
 }
 
