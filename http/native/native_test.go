@@ -612,7 +612,9 @@ func Test_Put_BodyOverLimit_413(t *testing.T) {
 func Test_UnknownRoute_404JSON(t *testing.T) {
 	t.Parallel()
 	f := mustServe(t, nil)
-	for _, p := range []string{"/nope", "/cairn/v1/resources", "/cairn/v1/resources/t.item/a/b", "/cairn/v2/status"} {
+	// (/cairn/v1/resources/t.item/a/b is a resource path with an id that
+	// breaks the id rule: 400, Test_ID_WithSlash_400.)
+	for _, p := range []string{"/nope", "/cairn/v1/resources", "/cairn/v2/status"} {
 		r := f.do(http.MethodGet, p, nil)
 		mustStatus(t, r, http.StatusNotFound)
 	}
