@@ -5,12 +5,12 @@ package main
 // and bounds, never how fast anything was.
 
 import (
+	"cairn/cmd/cairn/bench"
+
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -20,9 +20,9 @@ import (
 )
 
 // mustBenchConfig parses `cairn bench` flags, failing the test on error.
-func mustBenchConfig(t *testing.T, args ...string) *benchConfig {
+func mustBenchConfig(t *testing.T, args ...string) *bench.Config {
 	t.Helper()
-	cfg, _, table, _, err := parseBenchFlags(args, io.Discard)
+	cfg, _, table, _, err := bench.ParseFlags(args, io.Discard)
 	if err != nil || table {
 		t.Fatalf("cairn bench %s: table %v, err %v", strings.Join(args, " "), table, err)
 	}
@@ -30,13 +30,13 @@ func mustBenchConfig(t *testing.T, args ...string) *benchConfig {
 }
 
 // mustRunBench runs the bench core against a, with args after -addr.
-func mustRunBench(t *testing.T, a *agent, args ...string) *benchReport {
+func mustRunBench(t *testing.T, a *agent, args ...string) *bench.Report {
 	t.Helper()
 	cfg := mustBenchConfig(t, append([]string{"-addr", a.url, "-timeout", "10s"}, args...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
-	rep := runBench(ctx, cfg, &progress)
+	rep := bench.Run(ctx, cfg, &progress)
 	if ctx.Err() != nil {
 		t.Fatalf("cairn bench %s did not end within a minute; progress:\n%s", strings.Join(args, " "), &progress)
 	}
@@ -48,9 +48,9 @@ func mustRunBench(t *testing.T, a *agent, args ...string) *benchReport {
 
 // checkBenchSums checks that a report's counts add up: in total, per
 // operation, and by status.
-func checkBenchSums(t *testing.T, rep *benchReport) {
+func checkBenchSums(t *testing.T, rep *bench.Report) {
 	t.Helper()
-	check := func(name string, c *benchCounts) {
+	check := func(name string, c *bench.Counts) {
 		t.Helper()
 		if c.Requests != c.OK+c.Conflicts+c.Errors {
 			t.Errorf("%s: %d requests != %d ok + %d conflicts + %d errors", name, c.Requests, c.OK, c.Conflicts, c.Errors)
@@ -75,7 +75,7 @@ func checkBenchSums(t *testing.T, rep *benchReport) {
 			}
 		}
 	}
-	check("total", &rep.benchCounts)
+	check("total", &rep.Counts)
 	var sum int64
 	for name, c := range rep.Ops {
 		check(name, c)
@@ -83,186 +83,6 @@ func checkBenchSums(t *testing.T, rep *benchReport) {
 	}
 	if sum != rep.Requests {
 		t.Errorf("requests per op sum to %d, total says %d", sum, rep.Requests)
-	}
-}
-
-func Test_BenchQuantile_KnownSamples_NearestRank(t *testing.T) {
-	ms := time.Millisecond
-	lat := make([]time.Duration, 1000)
-	for i := range lat {
-		lat[i] = time.Duration(i+1) * ms
-	}
-	rand.Shuffle(len(lat), func(i, j int) { lat[i], lat[j] = lat[j], lat[i] })
-	got := summarizeLatency(lat)
-	want := benchLatency{Min: 1, P50: 500, P90: 900, P99: 990, P999: 999, Max: 1000, Mean: 500.5}
-	if got != want {
-		t.Errorf("1..1000 ms: got %+v, want %+v", got, want)
-	}
-
-	for _, c := range []struct {
-		n    int
-		q    float64
-		want int // 1-based rank of the sample
-	}{
-		{10, 0.5, 5}, {10, 0.9, 9}, {10, 0.99, 10}, {10, 0.999, 10}, {10, 0.0, 1},
-		{1, 0.5, 1}, {1, 0.999, 1}, {3, 0.5, 2}, {4, 0.5, 2}, {2000, 0.999, 1998}, {100000, 0.999, 99900},
-	} {
-		s := make([]time.Duration, c.n)
-		for i := range s {
-			s[i] = time.Duration(i + 1)
-		}
-		if got := benchQuantile(s, c.q); got != time.Duration(c.want) {
-			t.Errorf("q%v of 1..%d: got %d, want %d", c.q, c.n, got, c.want)
-		}
-	}
-	if got := summarizeLatency(nil); got != (benchLatency{}) {
-		t.Errorf("no samples: %+v", got)
-	}
-	if got := benchQuantile(nil, 0.5); got != 0 {
-		t.Errorf("quantile of nothing: %v", got)
-	}
-}
-
-func Test_BenchFlags_Valid(t *testing.T) {
-	cfg := mustBenchConfig(t, "-addr", "127.0.0.1:1, http://127.0.0.1:2/", "-pick", "random", "-op", "mixed",
-		"-ratio", "put=1,get=2,cas=3", "-c", "3", "-n", "10", "-warmup", "25", "-consistency", "stale")
-	if strings.Join(cfg.addrs, " ") != "http://127.0.0.1:1 http://127.0.0.1:2" || !cfg.random {
-		t.Errorf("addrs %v random %v", cfg.addrs, cfg.random)
-	}
-	if cfg.mix != (benchMix{1, 2, 3}) || cfg.concurrency != 3 || cfg.requests != 10 || cfg.duration != 0 {
-		t.Errorf("config %+v", cfg)
-	}
-	if cfg.warmup != (benchWarmup{requests: 25}) {
-		t.Errorf("warmup %+v", cfg.warmup)
-	}
-	def := mustBenchConfig(t)
-	if def.duration != 10*time.Second || def.requests != 0 || def.mix != (benchMix{1, 0, 0}) || def.size != 1024 ||
-		def.kind != "bench" || def.warmup != (benchWarmup{duration: time.Second}) || def.addrs[0] != "http://127.0.0.1:8180" {
-		t.Errorf("defaults %+v", def)
-	}
-	if w := mustBenchConfig(t, "-warmup", "0").warmup; !w.none() {
-		t.Errorf("-warmup 0: %+v", w)
-	}
-	if cfg := mustBenchConfig(t, "-op", "get"); cfg.mix != (benchMix{0, 1, 0}) || !cfg.mix.reads() {
-		t.Errorf("-op get: %+v", cfg.mix)
-	}
-	_, _, table, files, err := parseBenchFlags([]string{"-table", "a", "b"}, io.Discard)
-	if err != nil || !table || strings.Join(files, ",") != "a,b" {
-		t.Errorf("-table a b: %v %v %v", table, files, err)
-	}
-}
-
-func Test_BenchFlags_Bad_Exit2(t *testing.T) {
-	for _, args := range [][]string{
-		{"-op", "delete"},
-		{"-op", "put", "-ratio", "put=1"},
-		{"-op", "mixed", "-ratio", "put=0,get=0"},
-		{"-op", "mixed", "-ratio", "put=1,post=2"},
-		{"-op", "mixed", "-ratio", "put=1,put=2"},
-		{"-op", "mixed", "-ratio", "get=x"},
-		{"-c", "0"},
-		{"-n", "-1"},
-		{"-d", "-1s"},
-		{"-size", "1"},
-		{"-keys", "0"},
-		{"-kind", ""},
-		{"-consistency", "strong"},
-		{"-pick", "first"},
-		{"-warmup", "soon"},
-		{"-warmup", "-3"},
-		{"-timeout", "0"},
-		{"-addr", ""},
-		{"-addr", "ftp://127.0.0.1:1"},
-		{"extra"},
-		{"-no-such-flag"},
-	} {
-		var out, errOut bytes.Buffer
-		if code := runBenchCmd(args, &out, &errOut); code != 2 {
-			t.Errorf("cairn bench %s: exit %d, want 2; stderr %s", strings.Join(args, " "), code, &errOut)
-		}
-		if out.Len() != 0 {
-			t.Errorf("cairn bench %s wrote to stdout: %s", strings.Join(args, " "), &out)
-		}
-	}
-	var out, errOut bytes.Buffer
-	if code := runBenchCmd([]string{"-h"}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "-ratio") {
-		t.Errorf("-h: exit %d, usage %q", code, errOut.String())
-	}
-}
-
-func Test_BenchMix_Pick_FollowsWeights(t *testing.T) {
-	m := benchMix{1, 0, 3}
-	rng := rand.New(rand.NewPCG(1, 2))
-	var n [numBenchOps]int
-	for range 4000 {
-		n[m.pick(rng)]++
-	}
-	if n[benchGetOp] != 0 || n[benchPutOp] < 800 || n[benchPutOp] > 1200 || n[benchPutOp]+n[benchCASOp] != 4000 {
-		t.Errorf("put=1,cas=3 picked %v", n)
-	}
-	if got := m.String(); got != "put=1,cas=3" {
-		t.Errorf("String %q", got)
-	}
-}
-
-func Test_BenchRunner_RoundRobin_EveryNodeInTurn(t *testing.T) {
-	r := &benchRunner{cfg: &benchConfig{addrs: []string{"a", "b", "c"}}}
-	var got []string
-	for range 7 {
-		got = append(got, r.addr(nil))
-	}
-	if strings.Join(got, "") != "abcabca" {
-		t.Errorf("round-robin order %v", got)
-	}
-}
-
-func Test_BenchValue_ExactSizeValidJSON(t *testing.T) {
-	for _, size := range []int{2, 5, 9, 10, 11, 1024, 4096} {
-		v := benchValue(size)
-		if len(v) != size || !json.Valid(v) {
-			t.Errorf("size %d: %d bytes, valid %v: %s", size, len(v), json.Valid(v), v)
-		}
-	}
-}
-
-func Test_BenchTable_JSONAndGoBenchRows(t *testing.T) {
-	rep := &benchReport{Label: "put leader", Concurrency: 16, benchCounts: benchCounts{
-		Requests: 100, OK: 97, Errors: 3, ErrorsByStatus: map[string]int64{"503": 2}, TransportErrors: 1,
-		ReqPerSec: 1234.5, Latency: benchLatency{Min: 0.5, P50: 1, P90: 2, P99: 3, P999: 4, Max: 5}}}
-	line, err := json.Marshal(rep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := "goos: linux\npkg: cairn/cmd/cairn\n" + string(line) + "\n" +
-		"BenchmarkHTTPPut/c=16-2   \t    5000\t    400000 ns/op\t      2500 req/s\t  5.10 p50-ms\t  9.80 p99-ms\n" +
-		"BenchmarkApply_Put1KiB-2\t  300000\t      4000 ns/op\t  1100 B/op\t  12 allocs/op\n" +
-		"BenchmarkRSSPer100k\n       1\t 27305966156 ns/op\t 120.5 MiB-RSS/100k\t 3783 fill-req/s\n" +
-		"--- BENCH: BenchmarkRSSPer100k\n    bench_test.go:150: node pid 1\nPASS\nok  \tcairn/cmd/cairn\t9.1s\n"
-	rows, err := readBenchRows(strings.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) != 4 {
-		t.Fatalf("%d rows, want 4: %+v", len(rows), rows)
-	}
-	if r := rows[0]; r.name != "put leader" || r.c != "16" || r.requests != "100" || r.errors != "3" || r.lat[3] != 3 ||
-		r.notes != "errors 503: 2, transport: 1" {
-		t.Errorf("JSON row %+v", r)
-	}
-	if r := rows[1]; r.name != "BenchmarkHTTPPut/c=16-2" || r.c != "16" || r.rate != 2500 || r.lat[1] != 5.1 || r.lat[3] != 9.8 {
-		t.Errorf("HTTP row %+v", r)
-	}
-	if r := rows[2]; r.rate != 250000 || r.notes != "4000 ns/op, 1100 B/op, 12 allocs/op" {
-		t.Errorf("fsm row %+v", r)
-	}
-	if r := rows[3]; r.name != "BenchmarkRSSPer100k" || r.requests != "1" || r.rate != 3783 || r.notes != "27305966156 ns/op, 120.5 MiB-RSS/100k, 3783 fill-req/s" {
-		t.Errorf("RSS row %+v", r)
-	}
-	var out bytes.Buffer
-	writeBenchTable(&out, rows)
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 7 || !strings.HasPrefix(lines[0], "case") || !strings.Contains(lines[2], "1234") {
-		t.Errorf("table:\n%s", &out)
 	}
 }
 
@@ -288,7 +108,7 @@ func Test_Bench_Put_CountsAddUp(t *testing.T) {
 		t.Fatalf("%d resources of kind bench.put, want 1 to 20", len(items))
 	}
 	for id, res := range items {
-		if want := string(benchValue(256)); string(res.Body) != want {
+		if want := string(bench.Value(256)); string(res.Body) != want {
 			t.Fatalf("%s holds %s, want %s", id, res.Body, want)
 		}
 	}
@@ -300,10 +120,10 @@ func Test_Bench_InvalidKind_400sCountedExit1(t *testing.T) {
 	rep := mustRunBench(t, a, "-kind", "Not_A_Kind", "-n", "40", "-c", "4", "-warmup", "0")
 	checkBenchSums(t, rep)
 	if rep.Requests != 40 || rep.Errors != 40 || rep.ErrorsByStatus["400"] != 40 || rep.OK != 0 || rep.TransportErrors != 0 {
-		t.Errorf("invalid kind: %+v", rep.benchCounts)
+		t.Errorf("invalid kind: %+v", rep.Counts)
 	}
 	var out, errOut bytes.Buffer
-	code := runBenchCmd([]string{"-addr", a.url, "-kind", "Not_A_Kind", "-n", "5", "-warmup", "0"}, &out, &errOut)
+	code := bench.Main([]string{"-addr", a.url, "-kind", "Not_A_Kind", "-n", "5", "-warmup", "0"}, &out, &errOut)
 	if code != 1 || !strings.Contains(out.String(), "400: 5") || !strings.Contains(errOut.String(), "no request succeeded") {
 		t.Errorf("exit %d; stdout:\n%s\nstderr:\n%s", code, &out, &errOut)
 	}
@@ -313,10 +133,10 @@ func Test_Bench_NoNode_TransportErrorsCounted(t *testing.T) {
 	t.Parallel()
 	port := freePorts(t, 1)[0] // nothing listens there
 	cfg := mustBenchConfig(t, "-addr", hostPort(port), "-n", "10", "-c", "2", "-warmup", "0", "-timeout", "2s")
-	rep := runBench(context.Background(), cfg, io.Discard)
+	rep := bench.Run(context.Background(), cfg, io.Discard)
 	checkBenchSums(t, rep)
 	if rep.Requests != 10 || rep.TransportErrors != 10 || rep.Errors != 10 || rep.TransportError == "" {
-		t.Errorf("refused connections: %+v", rep.benchCounts)
+		t.Errorf("refused connections: %+v", rep.Counts)
 	}
 }
 
@@ -324,7 +144,7 @@ func Test_Bench_JSON_ParsesAndTables(t *testing.T) {
 	t.Parallel()
 	a := mustStartAgent(t, agentOpts{})
 	var out, errOut bytes.Buffer
-	code := runBenchCmd([]string{"-addr", a.url, "-op", "mixed", "-ratio", "put=2,get=6,cas=2", "-kind", "bench.mixed",
+	code := bench.Main([]string{"-addr", a.url, "-op", "mixed", "-ratio", "put=2,get=6,cas=2", "-kind", "bench.mixed",
 		"-keys", "30", "-c", "4", "-n", "200", "-warmup", "20", "-json", "-label", "mixed run"}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, &errOut)
@@ -339,7 +159,7 @@ func Test_Bench_JSON_ParsesAndTables(t *testing.T) {
 			t.Errorf("JSON lacks %q: %s", k, &out)
 		}
 	}
-	var rep benchReport
+	var rep bench.Report
 	mustUnmarshal(t, out.Bytes(), &rep)
 	checkBenchSums(t, &rep)
 	if rep.Label != "mixed run" || rep.Ratio != "put=2,get=6,cas=2" || rep.Requests != 200 || rep.Errors != 0 || len(rep.Ops) != 3 {
@@ -353,11 +173,11 @@ func Test_Bench_JSON_ParsesAndTables(t *testing.T) {
 		t.Error("the warm-up did not create all 30 ids")
 	}
 	var table bytes.Buffer
-	rows, err := readBenchRows(&out)
+	rows, err := bench.ReadRows(&out)
 	if err != nil || len(rows) != 1 {
 		t.Fatalf("rows %v, err %v", rows, err)
 	}
-	writeBenchTable(&table, rows)
+	bench.WriteTable(&table, rows)
 	if !strings.Contains(table.String(), "mixed run") {
 		t.Errorf("table:\n%s", &table)
 	}
@@ -370,13 +190,13 @@ func Test_Bench_Get_AllConsistencies(t *testing.T) {
 		rep := mustRunBench(t, a, "-op", "get", "-kind", "bench.get", "-keys", "25", "-c", "4", "-n", "100", "-consistency", cons)
 		checkBenchSums(t, rep)
 		if rep.Requests != 100 || rep.OK != 100 || rep.Status["200"] != 100 {
-			t.Errorf("-consistency %s: %+v", cons, rep.benchCounts)
+			t.Errorf("-consistency %s: %+v", cons, rep.Counts)
 		}
 	}
 	// Without a warm-up nothing creates the ids: every GET is a 404.
 	rep := mustRunBench(t, a, "-op", "get", "-kind", "bench.none", "-n", "20", "-warmup", "0")
 	if rep.ErrorsByStatus["404"] != 20 {
-		t.Errorf("gets of ids nobody wrote: %+v", rep.benchCounts)
+		t.Errorf("gets of ids nobody wrote: %+v", rep.Counts)
 	}
 }
 
@@ -386,15 +206,15 @@ func Test_Bench_CAS_OneKeyEightWorkers_ConflictsNotErrors(t *testing.T) {
 	rep := mustRunBench(t, a, "-op", "cas", "-kind", "bench.cas", "-keys", "1", "-c", "8", "-n", "400", "-warmup", "0")
 	checkBenchSums(t, rep)
 	if rep.Requests != 400 || rep.Errors != 0 || rep.OK+rep.Conflicts != 400 {
-		t.Errorf("cas: %+v", rep.benchCounts)
+		t.Errorf("cas: %+v", rep.Counts)
 	}
 	if rep.Conflicts == 0 || rep.OK == 0 {
 		t.Errorf("8 workers on one id: %d conflicts, %d ok; want some of each", rep.Conflicts, rep.OK)
 	}
 	if rep.Status["412"] != rep.Conflicts || len(rep.ErrorsByStatus) != 0 {
-		t.Errorf("a 412 must count as a conflict only: %+v", rep.benchCounts)
+		t.Errorf("a 412 must count as a conflict only: %+v", rep.Counts)
 	}
-	if res := a.mustGet("bench.cas", "k0"); string(res.Body) != string(benchValue(1024)) {
+	if res := a.mustGet("bench.cas", "k0"); string(res.Body) != string(bench.Value(1024)) {
 		t.Errorf("k0 holds %s", res.Body)
 	}
 }
@@ -411,7 +231,7 @@ func Test_Bench_DurationBound(t *testing.T) {
 		t.Errorf("-d 1s ran %.3fs (wall %s)", rep.Seconds, wall)
 	}
 	if rep.Requests == 0 || rep.Errors != 0 {
-		t.Errorf("-d 1s: %+v", rep.benchCounts)
+		t.Errorf("-d 1s: %+v", rep.Counts)
 	}
 	// -n bounds a run that -d would let go on.
 	rep = mustRunBench(t, a, "-kind", "bench.d", "-d", "1m", "-n", "37", "-c", "5", "-warmup", "0")

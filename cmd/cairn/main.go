@@ -3,6 +3,8 @@
 package main
 
 import (
+	"cairn/cmd/cairn/bench"
+
 	"fmt"
 	"os"
 )
@@ -30,7 +32,7 @@ func main() {
 			os.Exit(1)
 		}
 	case "bench":
-		os.Exit(runBenchCmd(os.Args[2:], os.Stdout, os.Stderr))
+		os.Exit(bench.Main(os.Args[2:], os.Stdout, os.Stderr))
 	case "version", "-version", "--version":
 		fmt.Println("cairn", version)
 	case "help", "-h", "-help", "--help":

@@ -1,11 +1,11 @@
-package main
-
-// `cairn bench`: a load generator for the native API of any Cairn node or
+// Package bench is `cairn bench`: a load generator for the native API of any Cairn node or
 // zone. Each of -c workers sends one request at a time over a keep-alive
 // connection pool sized to -c, records every answer's status and latency
 // in memory (exact percentiles: no histogram buckets, 8 bytes a request),
 // and the run ends after -n requests, after -d, or on Ctrl-C, whichever
-// comes first; the summary covers what was done until then.
+// comes first; the summary covers what was done until then. table.go
+// prints the results of many runs (and go test -bench output) as one table.
+package bench
 
 import (
 	"bytes"
@@ -32,27 +32,27 @@ import (
 	"time"
 )
 
-// benchOp is one kind of operation the load generator sends.
-type benchOp int
+// Op is one kind of operation the load generator sends.
+type Op int
 
 const (
-	benchPutOp benchOp = iota // PUT a value
-	benchGetOp                // GET a value
-	benchCASOp                // GET the ETag, then PUT with If-Match
-	numBenchOps
+	OpPut Op = iota // PUT a value
+	OpGet           // GET a value
+	OpCAS           // GET the ETag, then PUT with If-Match
+	numOps
 )
 
-var benchOpNames = [numBenchOps]string{"put", "get", "cas"}
+var opNames = [numOps]string{"put", "get", "cas"}
 
-func (o benchOp) String() string { return benchOpNames[o] }
+func (o Op) String() string { return opNames[o] }
 
-// benchMix is the relative weight of each operation in a run.
-type benchMix [numBenchOps]int
+// Mix is the relative weight of each operation in a run.
+type Mix [numOps]int
 
-// parseBenchMix reads a ratio such as "put=20,get=80" (weights, not
+// ParseMix reads a ratio such as "put=20,get=80" (weights, not
 // necessarily summing to 100).
-func parseBenchMix(s string) (benchMix, error) {
-	var m benchMix
+func ParseMix(s string) (Mix, error) {
+	var m Mix
 	seen := map[string]bool{}
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
@@ -61,7 +61,7 @@ func parseBenchMix(s string) (benchMix, error) {
 		}
 		name, val, ok := strings.Cut(part, "=")
 		name = strings.TrimSpace(name)
-		i := slices.Index(benchOpNames[:], name)
+		i := slices.Index(opNames[:], name)
 		if !ok || i < 0 {
 			return m, fmt.Errorf("ratio part %q: want op=weight with op put, get or cas", part)
 		}
@@ -81,7 +81,7 @@ func parseBenchMix(s string) (benchMix, error) {
 	return m, nil
 }
 
-func (m benchMix) total() int {
+func (m Mix) total() int {
 	t := 0
 	for _, w := range m {
 		t += w
@@ -91,55 +91,55 @@ func (m benchMix) total() int {
 
 // reads reports whether the mix reads existing keys, so a warm-up should
 // create them first.
-func (m benchMix) reads() bool { return m[benchGetOp] > 0 || m[benchCASOp] > 0 }
+func (m Mix) reads() bool { return m[OpGet] > 0 || m[OpCAS] > 0 }
 
-func (m benchMix) String() string {
+func (m Mix) String() string {
 	var parts []string
 	for op, w := range m {
 		if w > 0 {
-			parts = append(parts, fmt.Sprintf("%s=%d", benchOp(op), w))
+			parts = append(parts, fmt.Sprintf("%s=%d", Op(op), w))
 		}
 	}
 	return strings.Join(parts, ",")
 }
 
 // pick draws an operation with probability proportional to its weight.
-func (m benchMix) pick(rng *rand.Rand) benchOp {
+func (m Mix) pick(rng *rand.Rand) Op {
 	x := rng.IntN(m.total())
 	for op, w := range m {
 		if x < w {
-			return benchOp(op)
+			return Op(op)
 		}
 		x -= w
 	}
-	return benchPutOp // not reached
+	return OpPut // not reached
 }
 
-// benchWarmup is how much load to send before measuring: a number of
+// Warmup is how much load to send before measuring: a number of
 // requests or a duration. Both zero means none.
-type benchWarmup struct {
+type Warmup struct {
 	requests int64
 	duration time.Duration
 }
 
-func parseBenchWarmup(s string) (benchWarmup, error) {
+func parseWarmup(s string) (Warmup, error) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if n < 0 {
-			return benchWarmup{}, fmt.Errorf("-warmup %q must not be negative", s)
+			return Warmup{}, fmt.Errorf("-warmup %q must not be negative", s)
 		}
-		return benchWarmup{requests: n}, nil
+		return Warmup{requests: n}, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return benchWarmup{}, fmt.Errorf("-warmup %q: want a duration such as 2s or a request count such as 500", s)
+		return Warmup{}, fmt.Errorf("-warmup %q: want a duration such as 2s or a request count such as 500", s)
 	}
-	return benchWarmup{duration: d}, nil
+	return Warmup{duration: d}, nil
 }
 
-func (w benchWarmup) none() bool { return w.requests == 0 && w.duration == 0 }
+func (w Warmup) none() bool { return w.requests == 0 && w.duration == 0 }
 
-func (w benchWarmup) String() string {
+func (w Warmup) String() string {
 	switch {
 	case w.requests > 0:
 		return strconv.FormatInt(w.requests, 10) + " requests"
@@ -149,15 +149,15 @@ func (w benchWarmup) String() string {
 	return "none"
 }
 
-// benchConsistencies maps -consistency to the query a GET carries.
-var benchConsistencies = map[string]string{"default": "", "consistent": "?consistent", "stale": "?stale"}
+// consistencies maps -consistency to the query a GET carries.
+var consistencies = map[string]string{"default": "", "consistent": "?consistent", "stale": "?stale"}
 
-// benchConfig is one load run, flags parsed and validated.
-type benchConfig struct {
+// Config is one load run, flags parsed and validated.
+type Config struct {
 	addrs       []string // base URLs without a trailing slash
 	random      bool     // pick a node at random per request, else round-robin
 	op          string   // put, get, cas or mixed
-	mix         benchMix
+	mix         Mix
 	concurrency int
 	requests    int64         // 0: no count bound
 	duration    time.Duration // 0: no time bound
@@ -165,20 +165,20 @@ type benchConfig struct {
 	keys        int
 	kind        string
 	consistency string
-	warmup      benchWarmup
+	warmup      Warmup
 	timeout     time.Duration
 	label       string
 }
 
 // pickName is -pick's value.
-func (c *benchConfig) pickName() string {
+func (c *Config) pickName() string {
 	if c.random {
 		return "random"
 	}
 	return "round-robin"
 }
 
-const benchUsage = `usage: cairn bench [flags]
+const usage = `usage: cairn bench [flags]
        cairn bench -table [file ...]
 
 Sends load to the native API (/cairn/v1/resources/{kind}/{id}) of one or
@@ -214,14 +214,14 @@ Example, against make run:
 Flags:
 `
 
-// parseBenchFlags parses `cairn bench` arguments. table is true for -table
+// ParseFlags parses `cairn bench` arguments. table is true for -table
 // mode, whose input files are then in files.
-func parseBenchFlags(args []string, stderr io.Writer) (cfg *benchConfig, jsonOut, table bool, files []string, err error) {
-	cfg = &benchConfig{}
+func ParseFlags(args []string, stderr io.Writer) (cfg *Config, jsonOut, table bool, files []string, err error) {
+	cfg = &Config{}
 	fs := flag.NewFlagSet("cairn bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), benchUsage)
+		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
 	addrs := fs.String("addr", "http://127.0.0.1:8180", "node URL(s) to send to, comma-separated")
@@ -248,14 +248,14 @@ func parseBenchFlags(args []string, stderr io.Writer) (cfg *benchConfig, jsonOut
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	bad := func(format string, a ...any) (*benchConfig, bool, bool, []string, error) {
+	bad := func(format string, a ...any) (*Config, bool, bool, []string, error) {
 		return nil, false, false, nil, fmt.Errorf(format, a...)
 	}
 	if fs.NArg() > 0 {
 		return bad("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	for _, a := range splitList(*addrs) {
-		u, err := normalizeBenchAddr(a)
+		u, err := normalizeAddr(a)
 		if err != nil {
 			return bad("-addr: %v", err)
 		}
@@ -276,9 +276,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (cfg *benchConfig, jsonOut
 		if given["ratio"] {
 			return bad("-ratio goes with -op mixed, not -op %s", cfg.op)
 		}
-		cfg.mix[slices.Index(benchOpNames[:], cfg.op)] = 1
+		cfg.mix[slices.Index(opNames[:], cfg.op)] = 1
 	case "mixed":
-		if cfg.mix, err = parseBenchMix(*ratio); err != nil {
+		if cfg.mix, err = ParseMix(*ratio); err != nil {
 			return bad("-ratio: %v", err)
 		}
 	default:
@@ -300,10 +300,10 @@ func parseBenchFlags(args []string, stderr io.Writer) (cfg *benchConfig, jsonOut
 	case cfg.timeout <= 0:
 		return bad("-timeout must be positive")
 	}
-	if _, ok := benchConsistencies[cfg.consistency]; !ok {
+	if _, ok := consistencies[cfg.consistency]; !ok {
 		return bad("-consistency %q: want default, consistent or stale", cfg.consistency)
 	}
-	if cfg.warmup, err = parseBenchWarmup(*warmup); err != nil {
+	if cfg.warmup, err = parseWarmup(*warmup); err != nil {
 		return bad("%v", err)
 	}
 	if cfg.requests == 0 && cfg.duration == 0 {
@@ -315,9 +315,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (cfg *benchConfig, jsonOut
 	return cfg, jsonOut, false, nil, nil
 }
 
-// normalizeBenchAddr turns "host:port" or a URL into a base URL without a
+// normalizeAddr turns "host:port" or a URL into a base URL without a
 // trailing slash.
-func normalizeBenchAddr(s string) (string, error) {
+func normalizeAddr(s string) (string, error) {
 	if !strings.Contains(s, "://") {
 		s = "http://" + s
 	}
@@ -331,9 +331,9 @@ func normalizeBenchAddr(s string) (string, error) {
 	return strings.TrimRight(s, "/"), nil
 }
 
-// runBenchCmd is `cairn bench`; it returns the exit code.
-func runBenchCmd(args []string, stdout, stderr io.Writer) int {
-	cfg, jsonOut, table, files, err := parseBenchFlags(args, stderr)
+// Main is `cairn bench`; it returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	cfg, jsonOut, table, files, err := ParseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -342,7 +342,7 @@ func runBenchCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if table {
-		if err := benchTableFiles(stdout, files); err != nil {
+		if err := TableFiles(stdout, files); err != nil {
 			fmt.Fprintln(stderr, "cairn bench -table:", err)
 			return 1
 		}
@@ -350,7 +350,7 @@ func runBenchCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep := runBench(ctx, cfg, stderr)
+	rep := Run(ctx, cfg, stderr)
 	if jsonOut {
 		b, err := json.Marshal(rep)
 		if err != nil {
@@ -368,8 +368,8 @@ func runBenchCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// benchLatency summarises latencies in milliseconds.
-type benchLatency struct {
+// Latency summarises latencies in milliseconds.
+type Latency struct {
 	Min  float64 `json:"min"`
 	P50  float64 `json:"p50"`
 	P90  float64 `json:"p90"`
@@ -379,10 +379,10 @@ type benchLatency struct {
 	Mean float64 `json:"mean"`
 }
 
-// benchQuantile returns the q-quantile of sorted by the nearest-rank
+// Quantile returns the q-quantile of sorted by the nearest-rank
 // method: the smallest sample with at least q of all samples at or below
 // it. It is exact, which a histogram is not.
-func benchQuantile(sorted []time.Duration, q float64) time.Duration {
+func Quantile(sorted []time.Duration, q float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
 	}
@@ -390,10 +390,10 @@ func benchQuantile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
-// summarizeLatency sorts lat in place and summarises it.
-func summarizeLatency(lat []time.Duration) benchLatency {
+// SummarizeLatency sorts lat in place and summarises it.
+func SummarizeLatency(lat []time.Duration) Latency {
 	if len(lat) == 0 {
-		return benchLatency{}
+		return Latency{}
 	}
 	slices.Sort(lat)
 	var sum time.Duration
@@ -401,19 +401,19 @@ func summarizeLatency(lat []time.Duration) benchLatency {
 		sum += d
 	}
 	msOf := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	return benchLatency{
+	return Latency{
 		Min:  msOf(lat[0]),
-		P50:  msOf(benchQuantile(lat, 0.50)),
-		P90:  msOf(benchQuantile(lat, 0.90)),
-		P99:  msOf(benchQuantile(lat, 0.99)),
-		P999: msOf(benchQuantile(lat, 0.999)),
+		P50:  msOf(Quantile(lat, 0.50)),
+		P90:  msOf(Quantile(lat, 0.90)),
+		P99:  msOf(Quantile(lat, 0.99)),
+		P999: msOf(Quantile(lat, 0.999)),
 		Max:  msOf(lat[len(lat)-1]),
 		Mean: msOf(sum / time.Duration(len(lat))),
 	}
 }
 
-// benchCounts are the outcomes of a set of requests.
-type benchCounts struct {
+// Counts are the outcomes of a set of requests.
+type Counts struct {
 	// Requests is OK + Conflicts + Errors.
 	Requests int64 `json:"requests"`
 	OK       int64 `json:"ok"`
@@ -427,51 +427,51 @@ type benchCounts struct {
 	ErrorsByStatus map[string]int64 `json:"errors_by_status"`
 	// TransportErrors are requests that got no answer (refused, reset,
 	// timed out); TransportError is the first one's message.
-	TransportErrors int64        `json:"transport_errors"`
-	TransportError  string       `json:"transport_error,omitempty"`
-	ReqPerSec       float64      `json:"req_per_s"`
-	Latency         benchLatency `json:"latency_ms"`
+	TransportErrors int64   `json:"transport_errors"`
+	TransportError  string  `json:"transport_error,omitempty"`
+	ReqPerSec       float64 `json:"req_per_s"`
+	Latency         Latency `json:"latency_ms"`
 }
 
-// benchReport is the summary of one run: what -json prints.
-type benchReport struct {
-	Label       string                  `json:"label"`
-	Op          string                  `json:"op"`
-	Ratio       string                  `json:"ratio,omitempty"`
-	Addrs       []string                `json:"addrs"`
-	Pick        string                  `json:"pick"`
-	Concurrency int                     `json:"concurrency"`
-	Size        int                     `json:"size"`
-	Keys        int                     `json:"keys"`
-	Kind        string                  `json:"kind"`
-	Consistency string                  `json:"consistency"`
-	Warmup      string                  `json:"warmup"`
-	Seconds     float64                 `json:"seconds"`
-	Interrupted bool                    `json:"interrupted"`
-	benchCounts                         // all operations together
-	Ops         map[string]*benchCounts `json:"ops"`
+// Report is the summary of one run: what -json prints.
+type Report struct {
+	Label       string             `json:"label"`
+	Op          string             `json:"op"`
+	Ratio       string             `json:"ratio,omitempty"`
+	Addrs       []string           `json:"addrs"`
+	Pick        string             `json:"pick"`
+	Concurrency int                `json:"concurrency"`
+	Size        int                `json:"size"`
+	Keys        int                `json:"keys"`
+	Kind        string             `json:"kind"`
+	Consistency string             `json:"consistency"`
+	Warmup      string             `json:"warmup"`
+	Seconds     float64            `json:"seconds"`
+	Interrupted bool               `json:"interrupted"`
+	Counts                         // all operations together
+	Ops         map[string]*Counts `json:"ops"`
 }
 
-// benchOutcome is what one operation came to.
-type benchOutcome struct {
+// outcome is what one operation came to.
+type outcome struct {
 	status   int   // the final answer's status; 0 with err
 	err      error // transport failure
 	ok       bool
 	conflict bool
 }
 
-// benchStats accumulates one worker's outcomes, without locks.
-type benchStats struct {
-	lat       [numBenchOps][]time.Duration
-	status    [numBenchOps]map[int]int64
-	transport [numBenchOps]int64
-	ok        [numBenchOps]int64
-	conflicts [numBenchOps]int64
-	errors    [numBenchOps]int64
+// workerStats accumulates one worker's outcomes, without locks.
+type workerStats struct {
+	lat       [numOps][]time.Duration
+	status    [numOps]map[int]int64
+	transport [numOps]int64
+	ok        [numOps]int64
+	conflicts [numOps]int64
+	errors    [numOps]int64
 	firstErr  string
 }
 
-func (s *benchStats) record(op benchOp, o benchOutcome, lat time.Duration) {
+func (s *workerStats) record(op Op, o outcome, lat time.Duration) {
 	switch {
 	case o.err != nil:
 		s.transport[op]++
@@ -494,14 +494,14 @@ func (s *benchStats) record(op benchOp, o benchOutcome, lat time.Duration) {
 	s.lat[op] = append(s.lat[op], lat)
 }
 
-// benchLive are a phase's running totals, for the progress line.
-type benchLive struct {
+// liveCounts are a phase's running totals, for the progress line.
+type liveCounts struct {
 	done, errors, conflicts atomic.Int64
 }
 
-// benchRunner sends the requests of one run.
-type benchRunner struct {
-	cfg    *benchConfig
+// runner sends the requests of one run.
+type runner struct {
+	cfg    *Config
 	client *http.Client
 	query  string // the reads' consistency query
 	kind   string // path-escaped
@@ -510,9 +510,9 @@ type benchRunner struct {
 	rr     atomic.Uint64 // round-robin position
 }
 
-// runBench runs cfg until its bounds or until ctx ends (Ctrl-C), and
+// Run runs cfg until its bounds or until ctx ends (Ctrl-C), and
 // returns the summary of what it measured. Progress lines go to progress.
-func runBench(ctx context.Context, cfg *benchConfig, progress io.Writer) *benchReport {
+func Run(ctx context.Context, cfg *Config, progress io.Writer) *Report {
 	c := cfg.concurrency
 	transport := &http.Transport{
 		Proxy:               nil,
@@ -524,12 +524,12 @@ func runBench(ctx context.Context, cfg *benchConfig, progress io.Writer) *benchR
 		DisableCompression:  true,
 	}
 	defer transport.CloseIdleConnections()
-	r := &benchRunner{
+	r := &runner{
 		cfg:    cfg,
 		client: &http.Client{Transport: transport},
-		query:  benchConsistencies[cfg.consistency],
+		query:  consistencies[cfg.consistency],
 		kind:   url.PathEscape(cfg.kind),
-		value:  benchValue(cfg.size),
+		value:  Value(cfg.size),
 		seed:   uint64(time.Now().UnixNano()),
 	}
 	if !cfg.warmup.none() {
@@ -542,7 +542,7 @@ func runBench(ctx context.Context, cfg *benchConfig, progress io.Writer) *benchR
 		}
 		ws, took := r.phase(ctx, "warm-up", cfg.warmup.requests, deadline, progress)
 		var done, errs int64
-		for op := range numBenchOps {
+		for op := range numOps {
 			done += ws.ok[op] + ws.conflicts[op] + ws.errors[op]
 			errs += ws.errors[op]
 		}
@@ -552,19 +552,19 @@ func runBench(ctx context.Context, cfg *benchConfig, progress io.Writer) *benchR
 	if cfg.duration > 0 {
 		deadline = time.Now().Add(cfg.duration)
 	}
-	var st *benchStats
+	var st *workerStats
 	var took time.Duration
 	if ctx.Err() == nil {
 		st, took = r.phase(ctx, "bench", cfg.requests, deadline, progress)
 	} else {
-		st = &benchStats{}
+		st = &workerStats{}
 	}
 	return r.report(st, took, ctx.Err() != nil)
 }
 
-// benchValue is a JSON value of exactly size bytes: an object with a
+// Value is a JSON value of exactly size bytes: an object with a
 // padding string, or a bare string when size is too small for one.
-func benchValue(size int) []byte {
+func Value(size int) []byte {
 	const head, tail = `{"pad":"`, `"}`
 	if size < len(head)+len(tail) {
 		return []byte(`"` + strings.Repeat("x", size-2) + `"`)
@@ -572,10 +572,10 @@ func benchValue(size int) []byte {
 	return []byte(head + strings.Repeat("x", size-len(head)-len(tail)) + tail)
 }
 
-func benchKey(i int) string { return "k" + strconv.Itoa(i) }
+func keyName(i int) string { return "k" + strconv.Itoa(i) }
 
 // addr picks the node for the next request.
-func (r *benchRunner) addr(rng *rand.Rand) string {
+func (r *runner) addr(rng *rand.Rand) string {
 	a := r.cfg.addrs
 	if len(a) == 1 {
 		return a[0]
@@ -588,9 +588,9 @@ func (r *benchRunner) addr(rng *rand.Rand) string {
 
 // populate creates every key once, so that reads find them; what it sends
 // is not counted.
-func (r *benchRunner) populate(ctx context.Context, progress io.Writer) {
+func (r *runner) populate(ctx context.Context, progress io.Writer) {
 	var next atomic.Int64
-	var live benchLive
+	var live liveCounts
 	var mu sync.Mutex
 	statuses := map[string]int64{}
 	var wg sync.WaitGroup
@@ -606,7 +606,7 @@ func (r *benchRunner) populate(ctx context.Context, progress io.Writer) {
 				if i >= int64(r.cfg.keys) {
 					return
 				}
-				status, _, err := r.send(ctx, http.MethodPut, r.url(r.addr(rng), benchKey(int(i)), ""), r.value, "", "")
+				status, _, err := r.send(ctx, http.MethodPut, r.url(r.addr(rng), keyName(int(i)), ""), r.value, "", "")
 				if err != nil && ctx.Err() != nil {
 					return
 				}
@@ -636,15 +636,15 @@ func (r *benchRunner) populate(ctx context.Context, progress io.Writer) {
 // phase runs the workers until limit requests were sent (0: no limit),
 // deadline passed (zero: none), or ctx ended, and returns their outcomes
 // and how long it took. Requests cut short by ctx are not counted.
-func (r *benchRunner) phase(ctx context.Context, name string, limit int64, deadline time.Time, progress io.Writer) (*benchStats, time.Duration) {
+func (r *runner) phase(ctx context.Context, name string, limit int64, deadline time.Time, progress io.Writer) (*workerStats, time.Duration) {
 	var issued atomic.Int64
-	var live benchLive
-	stats := make([]*benchStats, r.cfg.concurrency)
+	var live liveCounts
+	stats := make([]*workerStats, r.cfg.concurrency)
 	var wg sync.WaitGroup
 	start := time.Now()
 	stopProgress := r.progress(progress, name, &live, start)
 	for w := range r.cfg.concurrency {
-		st := &benchStats{}
+		st := &workerStats{}
 		if limit > 0 {
 			n := int(limit/int64(r.cfg.concurrency)) + 1
 			st.lat[r.cfg.mix.only()] = make([]time.Duration, 0, min(n, 1<<16))
@@ -662,7 +662,7 @@ func (r *benchRunner) phase(ctx context.Context, name string, limit int64, deadl
 					return
 				}
 				op := r.cfg.mix.pick(rng)
-				key := benchKey(rng.IntN(r.cfg.keys))
+				key := keyName(rng.IntN(r.cfg.keys))
 				t0 := time.Now()
 				o := r.do(ctx, rng, op, key)
 				lat := time.Since(t0)
@@ -682,9 +682,9 @@ func (r *benchRunner) phase(ctx context.Context, name string, limit int64, deadl
 	wg.Wait()
 	took := time.Since(start)
 	stopProgress()
-	all := &benchStats{}
+	all := &workerStats{}
 	for _, st := range stats {
-		for op := range numBenchOps {
+		for op := range numOps {
 			all.lat[op] = append(all.lat[op], st.lat[op]...)
 			st.lat[op] = nil
 			all.transport[op] += st.transport[op]
@@ -707,18 +707,18 @@ func (r *benchRunner) phase(ctx context.Context, name string, limit int64, deadl
 
 // only returns the mix's operation if it has just one (for sizing), else
 // put.
-func (m benchMix) only() benchOp {
+func (m Mix) only() Op {
 	for op, w := range m {
 		if w == m.total() {
-			return benchOp(op)
+			return Op(op)
 		}
 	}
-	return benchPutOp
+	return OpPut
 }
 
 // progress prints a line on w once a second until the returned function is
 // called: requests done, the rate over the last second, errors.
-func (r *benchRunner) progress(w io.Writer, name string, live *benchLive, start time.Time) (stop func()) {
+func (r *runner) progress(w io.Writer, name string, live *liveCounts, start time.Time) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -736,7 +736,7 @@ func (r *benchRunner) progress(w io.Writer, name string, live *benchLive, start 
 				rate := float64(n-last) / now.Sub(lastAt).Seconds()
 				last, lastAt = n, now
 				line := fmt.Sprintf("%s %4.0fs: %d done, %.0f req/s, %d errors", name, now.Sub(start).Seconds(), n, rate, live.errors.Load())
-				if r.cfg.mix[benchCASOp] > 0 {
+				if r.cfg.mix[OpCAS] > 0 {
 					line += fmt.Sprintf(", %d cas conflicts", live.conflicts.Load())
 				}
 				fmt.Fprintln(w, line)
@@ -750,40 +750,40 @@ func (r *benchRunner) progress(w io.Writer, name string, live *benchLive, start 
 }
 
 // url is the resource URL of key on the node at base, with query.
-func (r *benchRunner) url(base, key, query string) string {
+func (r *runner) url(base, key, query string) string {
 	return base + "/cairn/v1/resources/" + r.kind + "/" + key + query
 }
 
 // do sends one operation.
-func (r *benchRunner) do(ctx context.Context, rng *rand.Rand, op benchOp, key string) benchOutcome {
+func (r *runner) do(ctx context.Context, rng *rand.Rand, op Op, key string) outcome {
 	base := r.addr(rng)
 	switch op {
-	case benchGetOp:
+	case OpGet:
 		status, _, err := r.send(ctx, http.MethodGet, r.url(base, key, r.query), nil, "", "")
-		return benchOutcome{status: status, err: err, ok: err == nil && status == http.StatusOK}
-	case benchCASOp:
+		return outcome{status: status, err: err, ok: err == nil && status == http.StatusOK}
+	case OpCAS:
 		status, etag, err := r.send(ctx, http.MethodGet, r.url(base, key, r.query), nil, "", "")
 		cond, val := "If-Match", etag
 		switch {
 		case err != nil:
-			return benchOutcome{err: err}
+			return outcome{err: err}
 		case status == http.StatusNotFound:
 			cond, val = "If-None-Match", "*"
 		case status != http.StatusOK || etag == "":
-			return benchOutcome{status: status}
+			return outcome{status: status}
 		}
 		status, _, err = r.send(ctx, http.MethodPut, r.url(base, key, ""), r.value, cond, val)
-		return benchOutcome{status: status, err: err, ok: err == nil && (status == http.StatusOK || status == http.StatusCreated),
+		return outcome{status: status, err: err, ok: err == nil && (status == http.StatusOK || status == http.StatusCreated),
 			conflict: err == nil && status == http.StatusPreconditionFailed}
 	}
 	status, _, err := r.send(ctx, http.MethodPut, r.url(base, key, ""), r.value, "", "")
-	return benchOutcome{status: status, err: err, ok: err == nil && (status == http.StatusOK || status == http.StatusCreated)}
+	return outcome{status: status, err: err, ok: err == nil && (status == http.StatusOK || status == http.StatusCreated)}
 }
 
 // send makes one HTTP request within -timeout, reads the answer to its end
 // (so the connection goes back to the pool) and returns its status and
 // ETag.
-func (r *benchRunner) send(ctx context.Context, method, u string, body []byte, hdr, val string) (int, string, error) {
+func (r *runner) send(ctx context.Context, method, u string, body []byte, hdr, val string) (int, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
 	defer cancel()
 	var rd io.Reader
@@ -813,23 +813,23 @@ func (r *benchRunner) send(ctx context.Context, method, u string, body []byte, h
 }
 
 // report turns a phase's outcomes into the summary.
-func (r *benchRunner) report(st *benchStats, took time.Duration, interrupted bool) *benchReport {
+func (r *runner) report(st *workerStats, took time.Duration, interrupted bool) *Report {
 	cfg := r.cfg
-	rep := &benchReport{
+	rep := &Report{
 		Label: cfg.label, Op: cfg.op, Addrs: cfg.addrs, Pick: cfg.pickName(), Concurrency: cfg.concurrency,
 		Size: cfg.size, Keys: cfg.keys, Kind: cfg.kind, Consistency: cfg.consistency, Warmup: cfg.warmup.String(),
-		Seconds: took.Seconds(), Interrupted: interrupted, Ops: map[string]*benchCounts{},
+		Seconds: took.Seconds(), Interrupted: interrupted, Ops: map[string]*Counts{},
 	}
 	if cfg.op == "mixed" {
 		rep.Ratio = cfg.mix.String()
 	}
 	var all []time.Duration
-	total := benchCounts{Status: map[string]int64{}, ErrorsByStatus: map[string]int64{}}
-	for op := range numBenchOps {
+	total := Counts{Status: map[string]int64{}, ErrorsByStatus: map[string]int64{}}
+	for op := range numOps {
 		if cfg.mix[op] == 0 {
 			continue
 		}
-		c := benchCounts{
+		c := Counts{
 			OK: st.ok[op], Conflicts: st.conflicts[op], Errors: st.errors[op], TransportErrors: st.transport[op],
 			Status: map[string]int64{}, ErrorsByStatus: map[string]int64{},
 		}
@@ -838,7 +838,7 @@ func (r *benchRunner) report(st *benchStats, took time.Duration, interrupted boo
 			k := strconv.Itoa(s)
 			c.Status[k] += n
 			total.Status[k] += n
-			if !benchSuccess(op, s) {
+			if !success(op, s) {
 				c.ErrorsByStatus[k] += n
 				total.ErrorsByStatus[k] += n
 			}
@@ -847,7 +847,7 @@ func (r *benchRunner) report(st *benchStats, took time.Duration, interrupted boo
 			c.ReqPerSec = float64(c.Requests) / took.Seconds()
 		}
 		all = append(all, st.lat[op]...)
-		c.Latency = summarizeLatency(st.lat[op])
+		c.Latency = SummarizeLatency(st.lat[op])
 		total.Requests += c.Requests
 		total.OK += c.OK
 		total.Conflicts += c.Conflicts
@@ -859,18 +859,18 @@ func (r *benchRunner) report(st *benchStats, took time.Duration, interrupted boo
 	if took > 0 {
 		total.ReqPerSec = float64(total.Requests) / took.Seconds()
 	}
-	total.Latency = summarizeLatency(all)
-	rep.benchCounts = total
+	total.Latency = SummarizeLatency(all)
+	rep.Counts = total
 	return rep
 }
 
-// benchSuccess reports whether status is not an error for op (a cas 412
+// success reports whether status is not an error for op (a cas 412
 // is a conflict, not an error).
-func benchSuccess(op benchOp, status int) bool {
+func success(op Op, status int) bool {
 	switch op {
-	case benchGetOp:
+	case OpGet:
 		return status == http.StatusOK
-	case benchCASOp:
+	case OpCAS:
 		return status == http.StatusOK || status == http.StatusCreated || status == http.StatusPreconditionFailed
 	}
 	return status == http.StatusOK || status == http.StatusCreated
@@ -903,13 +903,13 @@ func fmtMS(v float64) string {
 	return strconv.FormatFloat(v, 'f', 0, 64)
 }
 
-func (l benchLatency) text() string {
+func (l Latency) text() string {
 	return fmt.Sprintf("min %s  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  mean %s (ms)",
 		fmtMS(l.Min), fmtMS(l.P50), fmtMS(l.P90), fmtMS(l.P99), fmtMS(l.P999), fmtMS(l.Max), fmtMS(l.Mean))
 }
 
 // writeText prints the human-readable summary.
-func (rep *benchReport) writeText(w io.Writer) {
+func (rep *Report) writeText(w io.Writer) {
 	what := rep.Op
 	if rep.Ratio != "" {
 		what += " (" + rep.Ratio + ")"
@@ -920,9 +920,9 @@ func (rep *benchReport) writeText(w io.Writer) {
 	if rep.Interrupted {
 		fmt.Fprintln(w, "  interrupted: the summary so far")
 	}
-	rep.benchCounts.writeText(w, "  ")
+	rep.Counts.writeText(w, "  ")
 	if len(rep.Ops) > 1 {
-		for _, name := range benchOpNames {
+		for _, name := range opNames {
 			if c := rep.Ops[name]; c != nil {
 				fmt.Fprintf(w, "  %s:\n", name)
 				c.writeText(w, "    ")
@@ -931,7 +931,7 @@ func (rep *benchReport) writeText(w io.Writer) {
 	}
 }
 
-func (c *benchCounts) writeText(w io.Writer, indent string) {
+func (c *Counts) writeText(w io.Writer, indent string) {
 	fmt.Fprintf(w, "%srequests    %d, %.1f req/s\n", indent, c.Requests, c.ReqPerSec)
 	ok := map[string]int64{}
 	for _, k := range []string{"200", "201"} {
@@ -959,7 +959,7 @@ func (c *benchCounts) writeText(w io.Writer, indent string) {
 }
 
 // errorText lists the errors by status, and the transport errors.
-func (c *benchCounts) errorText() string {
+func (c *Counts) errorText() string {
 	errs := maps.Clone(c.ErrorsByStatus)
 	if c.TransportErrors > 0 {
 		if errs == nil {
@@ -968,4 +968,15 @@ func (c *benchCounts) errorText() string {
 		errs["transport"] = c.TransportErrors
 	}
 	return formatStatusCounts(errs)
+}
+
+// splitList splits a comma-separated list, dropping empty entries.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

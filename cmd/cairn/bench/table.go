@@ -1,4 +1,4 @@
-package main
+package bench
 
 // `cairn bench -table`: one table from several runs' -json lines and from
 // go test -bench output, so `make bench` can show the cluster runs and the
@@ -16,8 +16,8 @@ import (
 	"strings"
 )
 
-// benchRow is one line of the table; NaN marks a number a row lacks.
-type benchRow struct {
+// Row is one line of the table; NaN marks a number a row lacks.
+type Row struct {
 	name     string
 	c        string
 	requests string
@@ -29,12 +29,12 @@ type benchRow struct {
 
 var benchTableHeader = []string{"case", "c", "requests", "errors", "req/s", "min", "p50", "p90", "p99", "p99.9", "max", "notes"}
 
-// benchTableFiles prints the table of the named files, or of stdin when
+// TableFiles prints the table of the named files, or of stdin when
 // none is named.
-func benchTableFiles(w io.Writer, files []string) error {
-	var rows []benchRow
+func TableFiles(w io.Writer, files []string) error {
+	var rows []Row
 	if len(files) == 0 {
-		r, err := readBenchRows(os.Stdin)
+		r, err := ReadRows(os.Stdin)
 		if err != nil {
 			return fmt.Errorf("stdin: %w", err)
 		}
@@ -45,7 +45,7 @@ func benchTableFiles(w io.Writer, files []string) error {
 		if err != nil {
 			return err
 		}
-		r, err := readBenchRows(f)
+		r, err := ReadRows(f)
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -55,15 +55,15 @@ func benchTableFiles(w io.Writer, files []string) error {
 	if len(rows) == 0 {
 		return fmt.Errorf("no results found (want lines of cairn bench -json or go test -bench output)")
 	}
-	writeBenchTable(w, rows)
+	WriteTable(w, rows)
 	return nil
 }
 
-// readBenchRows reads lines of cairn bench -json output (lines starting
+// ReadRows reads lines of cairn bench -json output (lines starting
 // with "{") and of go test -bench output (lines starting with "Benchmark"),
 // and skips everything else.
-func readBenchRows(r io.Reader) ([]benchRow, error) {
-	var rows []benchRow
+func ReadRows(r io.Reader) ([]Row, error) {
+	var rows []Row
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	pending := "" // a benchmark name printed alone, its results on the next line
@@ -71,7 +71,7 @@ func readBenchRows(r io.Reader) ([]benchRow, error) {
 		text := strings.TrimSpace(sc.Text())
 		switch {
 		case strings.HasPrefix(text, "{"):
-			var rep benchReport
+			var rep Report
 			if err := json.Unmarshal([]byte(text), &rep); err != nil {
 				return nil, fmt.Errorf("line %d: %w", line, err)
 			}
@@ -93,8 +93,8 @@ func readBenchRows(r io.Reader) ([]benchRow, error) {
 	return rows, sc.Err()
 }
 
-func rowOfReport(rep *benchReport) benchRow {
-	row := benchRow{
+func rowOfReport(rep *Report) Row {
+	row := Row{
 		name:     rep.Label,
 		c:        strconv.Itoa(rep.Concurrency),
 		requests: strconv.FormatInt(rep.Requests, 10),
@@ -108,7 +108,7 @@ func rowOfReport(rep *benchReport) benchRow {
 	}
 	var notes []string
 	if rep.Errors > 0 {
-		notes = append(notes, "errors "+rep.benchCounts.errorText())
+		notes = append(notes, "errors "+rep.Counts.errorText())
 	}
 	if rep.Conflicts > 0 {
 		notes = append(notes, fmt.Sprintf("%d cas conflicts", rep.Conflicts))
@@ -125,14 +125,14 @@ var benchConcurrencyRE = regexp.MustCompile(`\bc=(\d+)`)
 // rowOfGoBench reads a go test -bench result: name, iterations, then value
 // and unit pairs. Throughput is its req/s or ops/s metric, else 1e9/(ns/op);
 // a metric named like fill-req/s counts as req/s too; p50-ms and p99-ms fill the latency columns; other metrics go to notes.
-func rowOfGoBench(f []string) (benchRow, bool) {
+func rowOfGoBench(f []string) (Row, bool) {
 	if len(f) < 4 || len(f)%2 != 0 {
-		return benchRow{}, false
+		return Row{}, false
 	}
 	if _, err := strconv.ParseInt(f[1], 10, 64); err != nil {
-		return benchRow{}, false
+		return Row{}, false
 	}
-	row := benchRow{name: f[0], requests: f[1], rate: math.NaN(),
+	row := Row{name: f[0], requests: f[1], rate: math.NaN(),
 		lat: [6]float64{math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()}}
 	if m := benchConcurrencyRE.FindStringSubmatch(f[0]); m != nil {
 		row.c = m[1]
@@ -142,7 +142,7 @@ func rowOfGoBench(f []string) (benchRow, bool) {
 	for i := 2; i+1 < len(f); i += 2 {
 		v, err := strconv.ParseFloat(f[i], 64)
 		if err != nil {
-			return benchRow{}, false
+			return Row{}, false
 		}
 		switch unit := f[i+1]; {
 		case unit == "req/s", unit == "ops/s":
@@ -168,8 +168,8 @@ func rowOfGoBench(f []string) (benchRow, bool) {
 	return row, true
 }
 
-// writeBenchTable prints rows under the header, numbers right-aligned.
-func writeBenchTable(w io.Writer, rows []benchRow) {
+// WriteTable prints rows under the header, numbers right-aligned.
+func WriteTable(w io.Writer, rows []Row) {
 	cells := [][]string{benchTableHeader}
 	for _, r := range rows {
 		line := []string{r.name, r.c, r.requests, r.errors, fmtNum(r.rate, fmtRate)}
