@@ -161,7 +161,7 @@ func (m *httpMetrics) instrument(router *mux.Router, next http.Handler) http.Han
 		var match mux.RouteMatch
 		if router.Match(r, &match) && match.MatchErr == nil && match.Route != nil {
 			if tpl, err := match.Route.GetPathTemplate(); err == nil {
-				route = tpl
+				route = routeLabel(tpl)
 			}
 		}
 		dialect, method := dialectOf(r.URL.Path), methodLabel(r.Method)
@@ -217,4 +217,29 @@ func (s *statusRecorder) code() int {
 		return http.StatusOK
 	}
 	return s.status
+}
+
+// routeLabel is a route template without its variables' patterns
+// ("{id:.+}" is "{id}"): the label names the route, not how it matches.
+func routeLabel(tpl string) string {
+	var b strings.Builder
+	for {
+		open := strings.IndexByte(tpl, '{')
+		if open < 0 {
+			b.WriteString(tpl)
+			return b.String()
+		}
+		end := strings.IndexByte(tpl[open:], '}')
+		if end < 0 {
+			b.WriteString(tpl)
+			return b.String()
+		}
+		v := tpl[open : open+end+1]
+		if colon := strings.IndexByte(v, ':'); colon >= 0 {
+			v = v[:colon] + "}"
+		}
+		b.WriteString(tpl[:open])
+		b.WriteString(v)
+		tpl = tpl[open+end+1:]
+	}
 }

@@ -76,6 +76,7 @@ func statusOf(err error) int {
 // fail writes err as MaxScale would: 404 without a body, everything else
 // with the errors document.
 func fail(w http.ResponseWriter, err error) {
+	httpx.MarkNotApplied(w, err) // a write the zone never took: safe to retry
 	status := statusOf(err)
 	switch status {
 	case http.StatusNotFound:

@@ -132,6 +132,7 @@ func statusOf(err error) int {
 // and the message as a JSON string (a validation error's entity instead:
 // {"<artifact>": ["message", ...]}).
 func fail(w http.ResponseWriter, err error) {
+	httpx.MarkNotApplied(w, err) // a write the zone never took: safe to retry
 	status := statusOf(err)
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")

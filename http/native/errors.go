@@ -29,11 +29,9 @@ type ErrorBody struct {
 	Code  int    `json:"code"`
 }
 
-// AppliedHeader is set to "false" on a failed write that certainly was not
-// applied and never will be (no leader, not proposed in time, the leader
-// unreachable): a client may retry it safely. Without it, a 5xx leaves the
-// write's outcome unknown: it may have been applied, or be applied later.
-const AppliedHeader = "X-Cairn-Applied"
+// AppliedHeader is the header that says a failed write was certainly not
+// applied (httpx.AppliedHeader).
+const AppliedHeader = httpx.AppliedHeader
 
 // WriteNotApplied writes the native error document with status for a write
 // that was certainly not applied.

@@ -10,7 +10,6 @@ import (
 
 	"cairn/fsm"
 	"cairn/http/httpx"
-	"cairn/node"
 
 	"github.com/gorilla/mux"
 )
@@ -222,9 +221,7 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) {
 // sets X-Cairn-Index to the index it was applied at.
 func (a *API) apply(w http.ResponseWriter, r *http.Request, op fsm.Op) (*fsm.Result, error) {
 	index, res, err := a.node.Apply(r.Context(), fsm.Command{Ops: []fsm.Op{op}, Time: a.now().UTC()})
-	if node.NotApplied(err) {
-		w.Header().Set(AppliedHeader, "false")
-	}
+	httpx.MarkNotApplied(w, err)
 	if index > 0 {
 		// Set even for a refused command: it took a log index too, and a
 		// client reading through another node may wait for it.
