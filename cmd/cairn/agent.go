@@ -238,7 +238,7 @@ func runAgent(args []string) error {
 	n.OnLeadership(reconciler.Run)
 	identityCtx, stopIdentity := context.WithCancel(context.Background())
 	defer stopIdentity()
-	go advertiseIdentity(identityCtx, c, n)
+	go advertiseIdentity(identityCtx, c, n, resumed)
 
 	limits := api.NewLimits(f.maxBodyBytes, f.requestTimeout)
 	// The zone's runtime values, stored in Raft, win over the flags: the
@@ -333,11 +333,18 @@ func runAgent(args []string) error {
 // advertiseIdentity keeps the zone id and "has state" of this node's gossip
 // metadata up to date: a zone leader adds only members of its own zone, and
 // founders found a zone only while nobody has state.
-func advertiseIdentity(ctx context.Context, c *cluster.Cluster, n *node.Node) {
+//
+// "Has state" is state of its own: from its data dir at start (resumed), or
+// a zone it has applied the identity of. Log entries a fresh node received
+// since it started came from a zone's leader (often, after its data dir was
+// wiped, from the leader's last replication to its old server at the same
+// address): they do not make it a stranger to that zone.
+func advertiseIdentity(ctx context.Context, c *cluster.Cluster, n *node.Node, resumed bool) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		c.SetIdentity(n.KnownZoneID(), n.HasState())
+		zoneID := n.KnownZoneID()
+		c.SetIdentity(zoneID, resumed || zoneID != "")
 		select {
 		case <-ctx.Done():
 			return
