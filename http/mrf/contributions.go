@@ -20,10 +20,14 @@ const (
 )
 
 // contributionURI reads and checks the {uri} of the path.
-func contributionURI(r *http.Request) (string, error) {
+func contributionURI(r *http.Request) (string, error) { return pathURI(r, "contribution") }
+
+// pathURI reads and checks the {uri} of a path naming a what (contribution,
+// profile).
+func pathURI(r *http.Request, what string) (string, error) {
 	uri := nameVar(r, "uri")
 	if err := checkName(uri); err != nil {
-		return "", fabric(errBadRequest, "Invalid contribution URI %q: %v", uri, err)
+		return "", fabric(errBadRequest, "Invalid %s URI %q: %v", what, uri, err)
 	}
 	return uri, nil
 }

@@ -38,14 +38,18 @@ type profile struct {
 	Installed     time.Time `json:"installed"`
 }
 
-// profileURI reads and checks the {uri} of a profile path.
-func profileURI(r *http.Request) (string, error) {
-	uri := nameVar(r, "uri")
-	if err := checkName(uri); err != nil {
-		return "", fabric(errBadRequest, "Invalid profile URI %q: %v", uri, err)
+// profileOf reads the installed profile uri from v, with its resource.
+func profileOf(v *fsm.View, uri string) (profile, *fsm.Resource, error) {
+	var p profile
+	pr := v.Get(KindProfile, key(uri))
+	if pr == nil {
+		return p, nil, fabric(errNotFound, "Profile not found: %s", uri)
 	}
-	return uri, nil
+	return p, pr, decode(pr, &p)
 }
+
+// profileURI reads and checks the {uri} of a profile path.
+func profileURI(r *http.Request) (string, error) { return pathURI(r, "profile") }
 
 // profiles lists the installed profiles: Fabric3's {"profiles": [uri,
 // ...]}, and Cairn's "details" with each one's contributions and link.
@@ -79,13 +83,8 @@ func (a *api) getProfile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := a.Node.View()
-	pr := v.Get(KindProfile, key(uri))
-	if pr == nil {
-		fail(w, fabric(errNotFound, "Profile not found: %s", uri))
-		return
-	}
-	var p profile
-	if err := decode(pr, &p); err != nil {
+	p, _, err := profileOf(v, uri)
+	if err != nil {
 		fail(w, err)
 		return
 	}
@@ -96,7 +95,7 @@ func (a *api) getProfile(w http.ResponseWriter, r *http.Request) {
 	res["contributions"] = p.Contributions
 	links := make([]Link, 0, len(p.Contributions))
 	for _, c := range p.Contributions {
-		links = append(links, editLink(c, base+contributionPath+c))
+		links = append(links, editLink(c, base+contributionPath+seg(c)))
 	}
 	res["links"] = links
 	writeRead(w, v, res)
@@ -301,13 +300,8 @@ func (a *api) uninstallProfile(w http.ResponseWriter, r *http.Request) {
 	}
 	for attempt := 1; ; attempt++ {
 		v := a.Node.View()
-		pr := v.Get(KindProfile, key(uri))
-		if pr == nil {
-			fail(w, fabric(errNotFound, "Profile not found: %s", uri))
-			return
-		}
-		var p profile
-		if err := decode(pr, &p); err != nil {
+		p, pr, err := profileOf(v, uri)
+		if err != nil {
 			fail(w, err)
 			return
 		}
