@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/raft"
 )
 
 // A new data dir gets a Raft id of its own, kept across restarts; a wiped
@@ -60,6 +62,36 @@ func TestValidNodeID(t *testing.T) {
 	for _, id := range []string{"", "a@b", "a b", "a/b", strings.Repeat("a", 65), "é"} {
 		if err := ValidNodeID(id); err == nil {
 			t.Errorf("%q accepted", id)
+		}
+	}
+}
+
+// holdsEntry: an entry held in the log with the same term, or covered by
+// the newest snapshot, is held; a term mismatch or an index past both is
+// not (the guard then lets raft install the snapshot).
+func TestHoldsEntry(t *testing.T) {
+	logs := raft.NewInmemStore()
+	for i := uint64(5); i <= 9; i++ {
+		if err := logs.StoreLog(&raft.Log{Index: i, Term: 2, Type: raft.LogCommand}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snaps := raft.NewInmemSnapshotStore()
+	sink, err := snaps.Create(raft.SnapshotVersionMax, 4, 1, raft.Configuration{}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		index, term uint64
+		want        bool
+	}{
+		{7, 2, true}, {7, 3, false}, {4, 1, true}, {4, 2, false}, {3, 1, true}, {10, 2, false},
+	} {
+		if got := holdsEntry(logs, snaps, c.index, c.term); got != c.want {
+			t.Errorf("holdsEntry(%d, %d) = %v, want %v", c.index, c.term, got, c.want)
 		}
 	}
 }
