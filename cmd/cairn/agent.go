@@ -16,12 +16,14 @@ import (
 
 	"cairn/cluster"
 	"cairn/fsm"
-	"cairn/http"
+	api "cairn/http"
 	"cairn/http/maxscale"
 	"cairn/http/mrf"
 	"cairn/node"
 	"cairn/node/failpoint"
-	"cairn/node/runtime"
+	settings "cairn/node/runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // agentFlags are `cairn agent`'s settings; every flag can also be set by
@@ -147,52 +149,147 @@ func runAgent(args []string) error {
 	if err := failpoint.ArmFromEnv(); err != nil { // a failpoints build only
 		return err
 	}
+	a, err := buildAgent(f, log, &levelVar)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	// SIGINT/SIGTERM end the wait for peers too, not only the serving.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := a.start(ctx); err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped by a signal while joining")
+			return nil
+		}
+		return err
+	}
+	err = a.wait(ctx)
+	a.stop()
+	return err
+}
+
+// agentRun is one run of `cairn agent`: buildAgent makes its parts (the
+// listeners, the node, gossip, the APIs) without starting to serve; start
+// serves, joins the domain and says so; stop leaves it gracefully; close
+// releases whatever build made, in reverse order.
+type agentRun struct {
+	f          *agentFlags
+	log        *slog.Logger
+	levelVar   *slog.LevelVar
+	httpURL    string
+	ln, msLn   net.Listener
+	n          *node.Node
+	c          *cluster.Cluster
+	rt         *settings.Settings
+	srv, msSrv *api.Server
+	// resumed: the node had Raft state before it joined gossip (taken
+	// before: once in the pool, a zone leader may give it state).
+	resumed  bool
+	serveErr chan error
+	// background is cancelled by close: the goroutines start runs.
+	background context.Context
+	closers    []func()
+}
+
+// buildAgent makes every part of a run from its flags. On error, what it
+// made is released.
+func buildAgent(f *agentFlags, log *slog.Logger, levelVar *slog.LevelVar) (a *agentRun, err error) {
+	a = &agentRun{f: f, log: log, levelVar: levelVar, serveErr: make(chan error, 2)}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	var cancel context.CancelFunc
+	a.background, cancel = context.WithCancel(context.Background())
+	a.onClose(cancel)
 
 	if f.nodeID == "" {
 		f.nodeID = node.StoredNodeID(f.dataDir)
 	}
 	if f.nodeID == "" {
 		if f.nodeID, err = os.Hostname(); err != nil {
-			return fmt.Errorf("no -node-id given and no hostname: %w", err)
+			return a, fmt.Errorf("no -node-id given and no hostname: %w", err)
 		}
 	}
 	if err := node.ValidNodeID(f.nodeID); err != nil {
-		return fmt.Errorf("-node-id: %w", err)
+		return a, fmt.Errorf("-node-id: %w", err)
 	}
-
-	// Listen before opening the node so that port 0 resolves and the
-	// advertised URL is known.
-	ln, err := net.Listen("tcp", f.httpAddr)
-	if err != nil {
-		return fmt.Errorf("listen on -http-addr %s: %w", f.httpAddr, err)
-	}
-	defer ln.Close()
-	httpURL := f.advertiseHTTP
-	if httpURL == "" {
-		httpURL = "http://" + advertisable(ln.Addr().String())
-	}
-	httpURL = strings.TrimRight(httpURL, "/")
-	var msLn net.Listener
-	if f.maxscaleAddr != "" {
-		if msLn, err = net.Listen("tcp", f.maxscaleAddr); err != nil {
-			return fmt.Errorf("listen on -maxscale-addr %s: %w", f.maxscaleAddr, err)
-		}
-		defer msLn.Close()
+	if err := a.listen(); err != nil {
+		return a, err
 	}
 	if f.pprofAddr != "" {
 		stopPprof, err := servePprof(f.pprofAddr, log)
 		if err != nil {
-			return err
+			return a, err
 		}
-		defer stopPprof()
+		a.onClose(stopPprof)
 	}
+	// Before the node opens, so that raft's go-metrics reach the registry
+	// from its first election on.
+	reg, err := newRegistry()
+	if err != nil {
+		return a, err
+	}
+	if err := a.openNode(); err != nil {
+		return a, err
+	}
+	reg.MustRegister(a.n.Collector())
+	if err := a.startGossip(); err != nil {
+		return a, err
+	}
+	reg.MustRegister(a.c.Collector())
+	a.buildAPIs(reg)
+	return a, nil
+}
 
+// onClose registers fn to run at close, before what was registered earlier.
+func (a *agentRun) onClose(fn func()) { a.closers = append(a.closers, fn) }
+
+// close releases what buildAgent made, last made first.
+func (a *agentRun) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// listen opens the HTTP listeners before the node, so that port 0 resolves
+// and the advertised URL is known.
+func (a *agentRun) listen() error {
+	f := a.f
+	ln, err := net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		return fmt.Errorf("listen on -http-addr %s: %w", f.httpAddr, err)
+	}
+	a.ln = ln
+	a.onClose(func() { ln.Close() })
+	a.httpURL = f.advertiseHTTP
+	if a.httpURL == "" {
+		a.httpURL = "http://" + advertisable(ln.Addr().String())
+	}
+	a.httpURL = strings.TrimRight(a.httpURL, "/")
+	if f.maxscaleAddr != "" {
+		msLn, err := net.Listen("tcp", f.maxscaleAddr)
+		if err != nil {
+			return fmt.Errorf("listen on -maxscale-addr %s: %w", f.maxscaleAddr, err)
+		}
+		a.msLn = msLn
+		a.onClose(func() { msLn.Close() })
+	}
+	return nil
+}
+
+// openNode opens the node (Raft, the store) on the data dir.
+func (a *agentRun) openNode() error {
+	f := a.f
 	cfg := node.DefaultConfig()
 	cfg.NodeID, cfg.Zone, cfg.DataDir = f.nodeID, f.zone, f.dataDir
-	cfg.RaftAddr, cfg.RaftAdvertise, cfg.HTTPURL = f.raftAddr, f.raftAdvertise, httpURL
+	cfg.RaftAddr, cfg.RaftAdvertise, cfg.HTTPURL = f.raftAddr, f.raftAdvertise, a.httpURL
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = f.snapshotThreshold, f.snapshotInterval, f.trailingLogs
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout, cfg.CommitTimeout = f.heartbeat, f.election, f.lease, f.commit
-	cfg.Logger = log
+	cfg.Logger = a.log
 	// A lone node (no -join, no -bootstrap-expect above 1) founds its own
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
@@ -201,83 +298,84 @@ func runAgent(args []string) error {
 	if err != nil {
 		return err
 	}
-	// Before the node opens, so that raft's go-metrics reach the registry
-	// from its first election on.
-	reg, err := newRegistry()
-	if err != nil {
-		return err
-	}
 	n, err := node.Open(cfg, schema)
 	if err != nil {
 		return err
 	}
-	defer n.Close()
-	reg.MustRegister(n.Collector())
-	// Taken before gossip starts: once this node is in the pool, a zone
-	// leader may add it (and give it Raft state) at any moment.
-	resumed := n.HasState()
+	a.n = n
+	a.onClose(func() { n.Close() })
+	a.resumed = n.HasState()
+	return nil
+}
+
+// startGossip creates this node's gossip member (it joins nobody yet) and
+// wires membership into the node: peers' addresses, the leader it
+// advertises, and the zone leader's reconciler.
+func (a *agentRun) startGossip() error {
+	f, n := a.f, a.n
 	c, err := cluster.Start(cluster.Config{
-		Self: cluster.Meta{ID: n.ID(), Zone: n.Zone(), Controller: f.controller, HTTP: httpURL, Raft: n.RaftAddr(), Version: version,
-			RaftID: n.RaftID(), ZoneID: n.KnownZoneID(), State: resumed, Expect: f.bootstrapExpect, LogFormat: fsm.LatestFormat},
+		Self: cluster.Meta{ID: n.ID(), Zone: n.Zone(), Controller: f.controller, HTTP: a.httpURL, Raft: n.RaftAddr(), Version: version,
+			RaftID: n.RaftID(), ZoneID: n.KnownZoneID(), State: a.resumed, Expect: f.bootstrapExpect, LogFormat: fsm.LatestFormat},
 		GossipAddr:      f.gossipAddr,
 		GossipAdvertise: f.gossipAdvertise,
 		Join:            splitList(f.join),
 		JoinTimeout:     f.joinTimeout,
-		Logger:          log,
+		Logger:          a.log,
 	})
 	if err != nil {
 		return err
 	}
-	defer c.Shutdown()
-	reg.MustRegister(c.Collector())
+	a.c = c
+	a.onClose(func() { c.Shutdown() })
 	n.SetPeerHTTP(c.HTTPOf)
 	n.SetPeerFormat(c.LogFormatOf)
 	n.OnLeaderChange(c.SetLeader)
 	reconciler := cluster.NewReconciler(c, n, f.deadServerTimeout)
 	reconciler.Stabilization = f.serverStabilization
 	n.OnLeadership(reconciler.Run)
-	identityCtx, stopIdentity := context.WithCancel(context.Background())
-	defer stopIdentity()
-	go advertiseIdentity(identityCtx, c, n, resumed)
+	return nil
+}
 
+// buildAPIs makes the runtime settings, the dialects' leader tasks and the
+// HTTP servers (not serving yet).
+func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
+	f, n, c, log := a.f, a.n, a.c, a.log
 	limits := api.NewLimits(f.maxBodyBytes, f.requestTimeout)
 	// The zone's runtime values, stored in Raft, win over the flags: the
-	// follow loop applies those already stored, then every change.
-	rt := settings.New(&levelVar, limits, n, log)
-	followCtx, stopFollow := context.WithCancel(context.Background())
-	defer stopFollow()
-	go rt.Follow(followCtx, n)
+	// follow loop (started by start) applies those already stored, then
+	// every change.
+	a.rt = settings.New(a.levelVar, limits, n, log)
 	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log})
 	// MaxScale's monitors probe their servers from the zone leader only.
 	n.OnLeadership(ms.RunMonitors)
 	// The zone leader follows the controller's MRF deployments into the zone.
 	n.OnLeadership(mrf.NewDeployer(n, mrf.NewHTTPController(n, c), log).Run)
-	srv := api.NewServer(n, limits, log, api.WithMembership(c), api.WithMetrics(reg), api.WithRuntime(rt), api.WithDeployTimeout(f.deployTimeout),
+	a.srv = api.NewServer(n, limits, log, api.WithMembership(c), api.WithMetrics(reg), api.WithRuntime(a.rt), api.WithDeployTimeout(f.deployTimeout),
 		api.WithMaxScale(ms.Mounted()))
-	serveErr := make(chan error, 2)
-	go func() { serveErr <- srv.Serve(ln) }()
-	var msSrv *api.Server
-	if msLn != nil {
-		msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath)
-		go func() { serveErr <- msSrv.Serve(msLn) }()
-		log.Info("the MaxScale REST API listens on http://"+msLn.Addr().String()+"/v1/", "component", "maxscale")
+	if a.msLn != nil {
+		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath)
 	}
+}
 
-	// SIGINT/SIGTERM end the wait for peers too, not only the serving.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+// start serves HTTP, joins the domain (founding or waiting to be added to
+// the zone) and prints the start line. An error means the run must end.
+func (a *agentRun) start(ctx context.Context) error {
+	f, n, c, log := a.f, a.n, a.c, a.log
+	go advertiseIdentity(a.background, c, n, a.resumed)
+	go a.rt.Follow(a.background, n)
+	go func() { a.serveErr <- a.srv.Serve(a.ln) }()
+	if a.msSrv != nil {
+		go func() { a.serveErr <- a.msSrv.Serve(a.msLn) }()
+		log.Info("the MaxScale REST API listens on http://"+a.msLn.Addr().String()+"/v1/", "component", "maxscale")
+	}
 	if err := c.Join(ctx); err != nil {
-		if ctx.Err() != nil {
-			log.Info("stopped by a signal while joining")
-			return nil
-		}
 		return err
 	}
 	how := "resumed from its data dir"
 	switch {
 	case n.Bootstrapped():
 		how = "bootstrapped a new single-node zone"
-	case resumed:
+	case a.resumed:
 	case n.HasState():
 		how = "added to the zone by its leader"
 	case f.bootstrapExpect >= 1:
@@ -286,23 +384,35 @@ func runAgent(args []string) error {
 	default:
 		how = "waiting for the zone leader to add it"
 	}
-	if resumed {
+	if a.resumed {
 		if err := refuseForeignZone(ctx, c, n); err != nil {
 			return err
 		}
 	}
 	fmt.Printf("cairn %s: node %s of zone %s listening on %s (raft %s, gossip %s), data dir %s: %s\n",
-		version, n.ID(), n.Zone(), httpURL, n.RaftAddr(), c.GossipAddr(), f.dataDir, how)
+		version, n.ID(), n.Zone(), a.httpURL, n.RaftAddr(), c.GossipAddr(), f.dataDir, how)
+	return nil
+}
 
+// wait returns when a signal ends ctx (nil) or an HTTP server stops (its
+// error).
+func (a *agentRun) wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down on a signal")
-	case err = <-serveErr:
-		log.Error("HTTP server stopped", "err", err)
+		a.log.Info("shutting down on a signal")
+		return nil
+	case err := <-a.serveErr:
+		a.log.Error("HTTP server stopped", "err", err)
+		return err
 	}
-	// Leave gracefully: hand leadership over first so the zone does not
-	// wait out an election, then tell gossip, so the new leader removes
-	// this node from the configuration at once.
+}
+
+// stop leaves gracefully: hand leadership over first so the zone does not
+// wait out an election, then tell gossip, so the new leader removes this
+// node from the configuration at once; then finish the requests in flight
+// and shut Raft down.
+func (a *agentRun) stop() {
+	n, log := a.n, a.log
 	if n.IsLeader() {
 		if e := n.TransferLeadership(); e != nil {
 			log.Info("no leadership transfer before leaving", "reason", e)
@@ -310,16 +420,16 @@ func runAgent(args []string) error {
 	}
 	// A leave broadcast goes out within a gossip interval (200ms) when
 	// anyone is listening.
-	if e := c.Leave(time.Second); e != nil {
+	if e := a.c.Leave(time.Second); e != nil {
 		log.Warn("leaving the gossip pool did not finish cleanly", "err", e)
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if e := srv.Shutdown(shutdownCtx); e != nil {
+	if e := a.srv.Shutdown(shutdownCtx); e != nil {
 		log.Warn("HTTP shutdown did not finish cleanly", "err", e)
 	}
-	if msSrv != nil {
-		if e := msSrv.Shutdown(shutdownCtx); e != nil {
+	if a.msSrv != nil {
+		if e := a.msSrv.Shutdown(shutdownCtx); e != nil {
 			log.Warn("the MaxScale listener's shutdown did not finish cleanly", "err", e)
 		}
 	}
@@ -327,7 +437,6 @@ func runAgent(args []string) error {
 		log.Warn("raft shutdown did not finish cleanly", "err", e)
 	}
 	log.Info("stopped")
-	return err
 }
 
 // advertiseIdentity keeps the zone id and "has state" of this node's gossip
