@@ -97,6 +97,13 @@ type options struct {
 	maxscale   http.Handler
 	// deployTimeout bounds a synchronous MRF deploy or undeploy.
 	deployTimeout time.Duration
+	// workloadLogs is this node's supervisor, for workload logs.
+	workloadLogs native.LogSource
+}
+
+// WithWorkloadLogs serves the workload logs this node's supervisor holds.
+func WithWorkloadLogs(l native.LogSource) Option {
+	return func(o *options) { o.workloadLogs = l }
 }
 
 // WithMembership serves /cairn/v1/members from gossip.
@@ -151,6 +158,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		native.WriteError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
 	native.Register(r, n, o.membership)
+	native.RegisterWorkloads(r, n, o.membership, o.workloadLogs)
 	deps := mrf.Deps{Node: n, Runtime: o.runtime, DeployTimeout: o.deployTimeout}
 	if o.membership != nil {
 		deps.Membership = o.membership
