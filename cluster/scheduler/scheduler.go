@@ -1,0 +1,367 @@
+// Package scheduler is the zone leader's workload scheduler: a leader loop
+// (like cluster's membership reconciler) that assigns every workload's
+// instances to the zone's live members, spread and within the workload's
+// placement, and moves the instances of a member that stayed failed past
+// a timeout. It writes only placements (workload.KindPlacement); each
+// node's supervisor (node/workload) runs what is assigned to it.
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"cairn/cluster"
+	"cairn/fsm"
+	"cairn/node/workload"
+)
+
+// Raft is what the scheduler needs of the zone's Raft member.
+type Raft interface {
+	Zone() string
+	View() *fsm.View
+	Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error)
+}
+
+// Members is what the scheduler needs of gossip.
+type Members interface {
+	Members() []cluster.Member
+}
+
+// DefaultRescheduleTimeout is how long a member must have been failed
+// before its instances move: long enough for an agent restart (a few
+// seconds) not to move everything it runs.
+const DefaultRescheduleTimeout = 30 * time.Second
+
+// Scheduler is the leader loop. One pass reads the store and gossip,
+// plans (Plan, pure), and writes each changed placement with the versions
+// it read as preconditions.
+type Scheduler struct {
+	raft    Raft
+	members Members
+	log     *slog.Logger
+	// RescheduleTimeout is how long a failed member keeps its instances.
+	RescheduleTimeout time.Duration
+	// Interval bounds the time between passes without changes.
+	Interval time.Duration
+}
+
+// New returns the scheduler of r's zone.
+func New(r Raft, m Members, log *slog.Logger) *Scheduler {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Scheduler{raft: r, members: m, log: log.With("component", "scheduler"),
+		RescheduleTimeout: DefaultRescheduleTimeout, Interval: time.Second}
+}
+
+// Node is a member as the planner sees it.
+type Node struct {
+	ID   string
+	Live bool
+	// FailedSince is when a member that is not live failed.
+	FailedSince time.Time
+}
+
+// Workload is a workload as the planner sees it.
+type Workload struct {
+	ID      string
+	Version uint64
+	Spec    workload.Spec
+}
+
+// Current is a workload's placement as stored.
+type Current struct {
+	Version uint64
+	Nodes   []string // by index; "" unassigned
+}
+
+// Change is a placement to write.
+type Change struct {
+	Workload        string
+	WorkloadVersion uint64
+	// Prev is the placement's version read (0: absent).
+	Prev  uint64
+	Nodes []string
+	// Delete removes the placement (its workload is gone).
+	Delete bool
+	// Dropped are the indexes whose instance state is stale: moved, or
+	// past the instance count.
+	Dropped []int
+}
+
+// Plan assigns instances: an instance keeps its node while the node is
+// eligible (named by the placement, if any, and live or failed for less
+// than timeout); others go to the eligible live node with the fewest
+// instances of the workload, then the fewest in all, then the smallest
+// id. Workloads are planned in id order, so a plan is a function of its
+// inputs.
+func Plan(workloads []Workload, current map[string]Current, nodes []Node, now time.Time, timeout time.Duration) []Change {
+	byID := map[string]Node{}
+	for _, n := range nodes {
+		byID[n.ID] = n
+	}
+	load := map[string]int{}
+	for _, c := range current {
+		for _, n := range c.Nodes {
+			if n != "" {
+				load[n]++
+			}
+		}
+	}
+	sort.Slice(workloads, func(i, j int) bool { return workloads[i].ID < workloads[j].ID })
+	var live []string
+	for _, n := range nodes {
+		if n.Live {
+			live = append(live, n.ID)
+		}
+	}
+	sort.Strings(live)
+	var out []Change
+	seen := map[string]bool{}
+	for _, w := range workloads {
+		seen[w.ID] = true
+		cur := current[w.ID]
+		allowed := func(id string) bool {
+			if len(w.Spec.Placement.Nodes) == 0 {
+				return true
+			}
+			i := sort.SearchStrings(w.Spec.Placement.Nodes, id)
+			return i < len(w.Spec.Placement.Nodes) && w.Spec.Placement.Nodes[i] == id
+		}
+		keeps := func(id string) bool {
+			n, known := byID[id]
+			if !known || !allowed(id) {
+				return false
+			}
+			return n.Live || now.Sub(n.FailedSince) < timeout
+		}
+		next := make([]string, w.Spec.Instances)
+		mine := map[string]int{}
+		var dropped []int
+		for i, n := range cur.Nodes {
+			switch {
+			case i >= len(next):
+				if n != "" {
+					load[n]--
+				}
+				dropped = append(dropped, i)
+			case n != "" && keeps(n):
+				next[i] = n
+				mine[n]++
+			case n != "":
+				load[n]--
+				dropped = append(dropped, i)
+			}
+		}
+		for i := range next {
+			if next[i] != "" {
+				continue
+			}
+			best := ""
+			for _, id := range live {
+				if !allowed(id) {
+					continue
+				}
+				if best == "" || mine[id] < mine[best] || mine[id] == mine[best] && load[id] < load[best] {
+					best = id
+				}
+			}
+			if best != "" {
+				next[i] = best
+				mine[best]++
+				load[best]++
+			}
+		}
+		if !equal(next, cur.Nodes) {
+			out = append(out, Change{Workload: w.ID, WorkloadVersion: w.Version, Prev: cur.Version, Nodes: next, Dropped: dropped})
+		}
+	}
+	ids := make([]string, 0, len(current))
+	for id := range current {
+		if !seen[id] {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		c := current[id]
+		d := make([]int, len(c.Nodes))
+		for i := range d {
+			d[i] = i
+		}
+		out = append(out, Change{Workload: id, Prev: c.Version, Delete: true, Dropped: d})
+	}
+	return out
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Run schedules at once, then after every change of the store or of
+// membership (looked at every 200ms) and every Interval, until ctx ends.
+// It is a node leader task (node.OnLeadership).
+func (s *Scheduler) Run(ctx context.Context) {
+	var lastIndex uint64
+	var lastMembers string
+	var lastPass time.Time
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		nodes := s.nodes()
+		fp := fingerprint(nodes)
+		idx := s.raft.View().Index()
+		if idx != lastIndex || fp != lastMembers || time.Since(lastPass) >= s.Interval {
+			if err := s.Pass(ctx, nodes); err != nil && ctx.Err() == nil {
+				s.log.Warn("a scheduling pass failed; will retry", "err", err)
+			} else {
+				lastIndex, lastMembers = idx, fp
+			}
+			lastPass = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// nodes returns the zone's members as the planner sees them.
+func (s *Scheduler) nodes() []Node {
+	zone := s.raft.Zone()
+	var out []Node
+	for _, m := range s.members.Members() {
+		if m.Zone != zone || m.Status == cluster.StatusLeft {
+			continue
+		}
+		live := m.Status == cluster.StatusAlive || m.Status == cluster.StatusSuspect
+		n := Node{ID: m.ID, Live: live}
+		if !live {
+			n.FailedSince = m.Since
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func fingerprint(nodes []Node) string {
+	parts := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		s := n.ID + "-"
+		if n.Live {
+			s = n.ID + "+"
+		}
+		parts = append(parts, s)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+// Pass makes one scheduling pass over nodes.
+func (s *Scheduler) Pass(ctx context.Context, nodes []Node) error {
+	v := s.raft.View()
+	workloads, current := Read(v)
+	changes := Plan(workloads, current, nodes, time.Now(), s.RescheduleTimeout)
+	var firstErr error
+	for _, c := range changes {
+		if err := s.write(ctx, c); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// Read returns the store's workloads and placements as the planner takes
+// them.
+func Read(v *fsm.View) ([]Workload, map[string]Current) {
+	var workloads []Workload
+	after := ""
+	for {
+		page, more := v.List(workload.KindWorkload, "", after, 1000)
+		for _, r := range page {
+			spec, err := workload.ParseSpec(r.Body)
+			if err != nil {
+				continue // written by a newer version, say: leave it be
+			}
+			workloads = append(workloads, Workload{ID: r.ID, Version: r.Version, Spec: spec})
+		}
+		if !more || len(page) == 0 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	current := map[string]Current{}
+	after = ""
+	for {
+		page, more := v.List(workload.KindPlacement, "", after, 1000)
+		for _, r := range page {
+			var p workload.PlacementBody
+			if json.Unmarshal(r.Body, &p) != nil {
+				continue
+			}
+			nodes := make([]string, len(p.Instances))
+			for _, pl := range p.Instances {
+				if pl.Index >= 0 && pl.Index < len(nodes) {
+					nodes[pl.Index] = pl.Node
+				}
+			}
+			current[r.ID] = Current{Version: r.Version, Nodes: nodes}
+		}
+		if !more || len(page) == 0 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	return workloads, current
+}
+
+// write applies one change: the placement, conditional on the workload
+// and the placement being as read, and the removal of stale instance
+// states. A conflict is no error: the next pass plans again.
+func (s *Scheduler) write(ctx context.Context, c Change) error {
+	var ops []fsm.Op
+	if c.Delete {
+		ops = append(ops, fsm.Op{Type: fsm.OpDelete, Kind: workload.KindPlacement, ID: c.Workload, Require: fsm.RequireVersion, Version: c.Prev},
+			fsm.Op{Type: fsm.OpCheck, Kind: workload.KindWorkload, ID: c.Workload, Require: fsm.RequireAbsent})
+	} else {
+		body, err := json.Marshal(workload.NewPlacement(c.Workload, c.Nodes))
+		if err != nil {
+			return err
+		}
+		put := fsm.Op{Type: fsm.OpPut, Kind: workload.KindPlacement, ID: c.Workload, Body: body, Require: fsm.RequireAbsent}
+		if c.Prev != 0 {
+			put.Require, put.Version = fsm.RequireVersion, c.Prev
+		}
+		ops = append(ops, put, fsm.Op{Type: fsm.OpCheck, Kind: workload.KindWorkload, ID: c.Workload, Require: fsm.RequireVersion, Version: c.WorkloadVersion})
+	}
+	for _, i := range c.Dropped {
+		ops = append(ops, fsm.Op{Type: fsm.OpDelete, Kind: workload.KindInstance, ID: workload.InstanceID(c.Workload, i)})
+	}
+	_, _, err := s.raft.Apply(ctx, fsm.Command{Ops: ops, Time: time.Now().UTC()})
+	if err != nil {
+		if errors.Is(err, fsm.ErrConflict) {
+			return nil
+		}
+		return err
+	}
+	if c.Delete {
+		s.log.Info("removed the placement of a deleted workload", "workload", c.Workload)
+	} else {
+		s.log.Info("placed a workload's instances", "workload", c.Workload, "nodes", strings.Join(c.Nodes, ","))
+	}
+	return nil
+}
