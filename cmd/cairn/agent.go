@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"cairn/cluster"
+	"cairn/cluster/scheduler"
 	"cairn/fsm"
 	cairnhttp "cairn/http"
 	"cairn/http/maxscale"
@@ -21,6 +22,7 @@ import (
 	"cairn/node"
 	"cairn/node/failpoint"
 	noderuntime "cairn/node/runtime"
+	"cairn/node/workload"
 )
 
 // agentFlags are `cairn agent`'s settings; every flag can also be set by
@@ -45,6 +47,8 @@ type agentFlags struct {
 	controller                      bool
 	pprofAddr                       string
 	maxscaleAddr                    string
+	exec, execUser                  string
+	rescheduleTimeout               time.Duration
 }
 
 func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
@@ -78,6 +82,9 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address, on a listener of its own (default: off)")
 	fs.StringVar(&f.maxscaleAddr, "maxscale-addr", "127.0.0.1:8989", "address the MaxScale REST API listens on, at /v1/... and /... (empty: off; it is also served at /maxscale/v1/... on -http-addr)")
 	fs.DurationVar(&f.deployTimeout, "mrf-deploy-timeout", mrf.DefaultDeployTimeout, "how long an MRF deploy or undeploy waits for its target zones to report before answering 504 (the deployment goes on converging)")
+	fs.StringVar(&f.exec, "exec", "auto", "run the workload instances the zone assigns to this node as local processes: true, false, or auto (on only while every listener is on loopback)")
+	fs.StringVar(&f.execUser, "exec-user", "", "when the agent runs as root, the user instances run as (default: root's own, with a warning)")
+	fs.DurationVar(&f.rescheduleTimeout, "workload-reschedule-timeout", scheduler.DefaultRescheduleTimeout, "how long a failed member keeps its workload instances before the zone leader moves them")
 	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role) (default: true without -join, else false)")
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
@@ -103,6 +110,14 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	}
 	if f.requestTimeout <= 0 {
 		return nil, fs, fmt.Errorf("-request-timeout must be positive")
+	}
+	switch f.exec {
+	case "auto", "true", "false":
+	default:
+		return nil, fs, fmt.Errorf("-exec must be true, false or auto, got %q", f.exec)
+	}
+	if f.rescheduleTimeout <= 0 {
+		return nil, fs, fmt.Errorf("-workload-reschedule-timeout must be positive")
 	}
 	if f.deployTimeout <= 0 {
 		return nil, fs, fmt.Errorf("-mrf-deploy-timeout must be positive")
@@ -195,7 +210,7 @@ func runAgent(args []string) error {
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(append(maxscale.Kinds(), mrf.Kinds()...)...)
+	schema, err := fsm.NewSchema(append(append(maxscale.Kinds(), mrf.Kinds()...), workload.Kinds()...)...)
 	if err != nil {
 		return err
 	}
@@ -250,8 +265,22 @@ func runAgent(args []string) error {
 	n.OnLeadership(ms.RunMonitors)
 	// The zone leader follows the controller's MRF deployments into the zone.
 	n.OnLeadership(mrf.NewDeployer(n, mrf.NewHTTPController(n, c), log).Run)
+	// Workloads: the zone leader schedules, every node supervises what is
+	// assigned to it.
+	sched := scheduler.New(n, c, log)
+	sched.RescheduleTimeout = f.rescheduleTimeout
+	n.OnLeadership(sched.Run)
+	sup, err := newSupervisor(f, n, httpURL, log)
+	if err != nil {
+		return err
+	}
+	supCtx, stopSup := context.WithCancel(context.Background())
+	supDone := make(chan struct{})
+	go func() { defer close(supDone); sup.Run(supCtx) }()
+	stopSupervisor := func() { stopSup(); <-supDone }
+	defer stopSupervisor()
 	srv := cairnhttp.NewServer(n, limits, log, cairnhttp.WithMembership(c), cairnhttp.WithMetrics(reg), cairnhttp.WithRuntime(rt), cairnhttp.WithDeployTimeout(f.deployTimeout),
-		cairnhttp.WithMaxScale(ms.Mounted()))
+		cairnhttp.WithMaxScale(ms.Mounted()), cairnhttp.WithWorkloadLogs(sup))
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
 	var msSrv *cairnhttp.Server
@@ -298,6 +327,9 @@ func runAgent(args []string) error {
 	case err = <-serveErr:
 		log.Error("HTTP server stopped", "err", err)
 	}
+	// Instances stop with the agent (SIGTERM, then SIGKILL after their
+	// stop timeout); the next run starts them afresh.
+	stopSupervisor()
 	// Leave gracefully: hand leadership over first so the zone does not
 	// wait out an election, then tell gossip, so the new leader removes
 	// this node from the configuration at once.
