@@ -188,8 +188,8 @@ func (s *Supervisor) Logs(workload string, n int) ([]Line, error) {
 	}
 	files, _ := filepath.Glob(filepath.Join(s.logDir, workload+".*.log"))
 	for _, f := range files {
-		_, idx, ok := ParseInstanceID(strings.TrimSuffix(filepath.Base(f), ".log"))
-		if !ok {
+		wl, idx, ok := ParseInstanceID(strings.TrimSuffix(filepath.Base(f), ".log"))
+		if !ok || wl != workload {
 			continue
 		}
 		if _, inMemory := held[idx]; inMemory {
