@@ -1,0 +1,311 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"cairn/node/workload"
+)
+
+// workloadTimeout bounds the wait for instances to reach a state.
+const workloadTimeout = 20 * time.Second
+
+// workloadDoc is GET /cairn/v1/workloads/{id}.
+type workloadDoc struct {
+	ID        string            `json:"id"`
+	Version   uint64            `json:"version"`
+	Placement []workload.Placed `json:"placement"`
+	Instances []workload.Status `json:"instances"`
+}
+
+func (a *agent) mustWorkload(id string) workloadDoc {
+	a.t.Helper()
+	var d workloadDoc
+	mustUnmarshal(a.t, a.mustDo(http.MethodGet, "/cairn/v1/workloads/"+id, nil, http.StatusOK).body, &d)
+	return d
+}
+
+// running returns the instances of d that run, by index, if every one of
+// want does.
+func (d workloadDoc) running(want int) (map[int]workload.Status, bool) {
+	out := map[int]workload.Status{}
+	for _, st := range d.Instances {
+		if st.State == workload.InstanceRunning && st.PID > 0 {
+			out[st.Index] = st
+		}
+	}
+	return out, len(out) == want
+}
+
+// instanceProcs scans /proc for the processes that carry the supervisor
+// marker of dataDir, by pid, with their CAIRN_WORKLOAD and CAIRN_INSTANCE.
+func instanceProcs(t testing.TB, dataDir string) map[int]string {
+	t.Helper()
+	out := map[int]string{}
+	for _, l := range workload.LeftoverGroups(dataDir) {
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", l.PID))
+		if err != nil {
+			continue
+		}
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", l.PID))
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && bytes.HasPrefix(bytes.TrimSpace(stat[i+1:]), []byte("Z")) {
+			continue // a zombie runs no more
+		}
+		var wl, inst string
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if v, ok := strings.CutPrefix(kv, "CAIRN_WORKLOAD="); ok {
+				wl = v
+			}
+			if v, ok := strings.CutPrefix(kv, "CAIRN_INSTANCE="); ok {
+				inst = v
+			}
+		}
+		out[l.PID] = wl + "." + inst
+	}
+	return out
+}
+
+// leaders returns the instance processes of workload wl on dataDir that
+// lead their process group (the supervised ones), by instance id.
+func leaders(t testing.TB, dataDir, wl string) map[string][]int {
+	out := map[string][]int{}
+	for pid, id := range instanceProcs(t, dataDir) {
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid && strings.HasPrefix(id, wl+".") {
+			out[id] = append(out[id], pid)
+		}
+	}
+	return out
+}
+
+// killInstancesAtCleanup kills, when the test ends, whatever instance
+// processes of these agents' data dirs are left (an agent killed with
+// SIGKILL leaves its instances' children behind until it restarts).
+func killInstancesAtCleanup(t testing.TB, agents ...*agent) {
+	for _, a := range agents {
+		dir := a.opts.dataDir
+		t.Cleanup(func() {
+			// The agent first (cleanups run last-registered first, so
+			// it may still run): its instances' leaders die with it.
+			a.cleanup()
+			if n := workload.KillLeftovers(dir); n > 0 {
+				t.Logf("killed %d instance processes left under %s", n, dir)
+			}
+		})
+	}
+}
+
+const loopCmd = `["bash","-c","while true; do echo tick $CAIRN_INSTANCE; sleep 0.2; done"]`
+
+// Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop runs a bash
+// workload of 3 instances on a 3-node zone: one process per node, each in
+// its own process group; kill -9 of one is restarted by policy; a
+// crash-looping workload ends failed with its reason; logs come back from
+// every node in time order; an agent killed and restarted leaves no orphan
+// and no duplicate; stop leaves no process.
+func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
+	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true"}})
+	killInstancesAtCleanup(t, zone...)
+	leader, followers := mustRoles(t, zone)
+	byNode := map[string]*agent{}
+	for _, a := range zone {
+		byNode[a.id()] = a
+	}
+	spec := `{"command":` + loopCmd + `,"instances":3,"restart":{"mode":"always","delay":"50ms"},"stop_timeout":"2s"}`
+	followers[0].mustDo(http.MethodPut, "/cairn/v1/workloads/loop", []byte(spec), http.StatusCreated)
+
+	var doc workloadDoc
+	var run map[int]workload.Status
+	waitFor(t, "3 instances running", workloadTimeout, func() bool {
+		doc = leader.mustWorkload("loop")
+		var ok bool
+		run, ok = doc.running(3)
+		return ok
+	}, func() string { return fmt.Sprintf("%+v", doc) })
+	nodes := map[string]bool{}
+	for i, st := range run {
+		nodes[st.Node] = true
+		a := byNode[st.Node]
+		got := leaders(t, a.opts.dataDir, "loop")
+		id := workload.InstanceID("loop", i)
+		if len(got[id]) != 1 || got[id][0] != st.PID {
+			t.Fatalf("instance %s reported pid %d on %s; /proc shows %v", id, st.PID, st.Node, got)
+		}
+	}
+	if len(nodes) != 3 {
+		t.Fatalf("3 instances on %d nodes, want spread over 3: %+v", len(nodes), run)
+	}
+
+	// kill -9 of an instance's process: restarted by policy.
+	victim := run[1]
+	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "instance 1 restarted", workloadTimeout, func() bool {
+		doc = leader.mustWorkload("loop")
+		r, _ := doc.running(3)
+		return r[1].PID != 0 && r[1].PID != victim.PID && r[1].Restarts >= 1
+	}, func() string { return fmt.Sprintf("%+v", doc) })
+
+	// Logs across nodes: the last N lines, in time order, from every instance.
+	var lines []string
+	waitFor(t, "log lines of all three instances", workloadTimeout, func() bool {
+		r := followers[1].mustDo(http.MethodGet, "/cairn/v1/workloads/loop/logs?lines=30", nil, http.StatusOK)
+		lines = strings.Split(strings.TrimSpace(string(r.body)), "\n")
+		seen := map[string]bool{}
+		for _, l := range lines {
+			if f := strings.SplitN(l, ",", 3); len(f) == 3 {
+				seen[f[2]] = true
+			}
+		}
+		return len(lines) == 30 && seen["tick 0"] && seen["tick 1"] && seen["tick 2"]
+	}, func() string { return strings.Join(lines, "\n") })
+	var prev int64
+	for _, l := range lines {
+		f := strings.SplitN(l, ",", 3)
+		ts, err := strconv.ParseInt(f[0], 10, 64)
+		if len(f) != 3 || err != nil || f[1] != "stdout" || ts < prev {
+			t.Fatalf("log line %q: want <unix-nanos>,stdout,<line> in time order", l)
+		}
+		prev = ts
+	}
+
+	// A crash-looping workload ends failed, saying why.
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/boom", []byte(`{"command":["bash","-c","echo dying >&2; exit 3"],"instances":1,
+		"restart":{"mode":"on-failure","attempts":2,"interval":"1m","delay":"20ms"}}`), http.StatusCreated)
+	var boom workloadDoc
+	waitFor(t, "the crash-looping instance failed", workloadTimeout, func() bool {
+		boom = leader.mustWorkload("boom")
+		return len(boom.Instances) == 1 && boom.Instances[0].Failed
+	}, func() string { return fmt.Sprintf("%+v", boom) })
+	if st := boom.Instances[0]; st.State != workload.InstanceCrashed || st.ExitCode != 3 || !strings.Contains(st.Reason, "exited 3 times within 1m0s") {
+		t.Fatalf("failed instance: %+v", st)
+	}
+	if r := leader.mustDo(http.MethodGet, "/cairn/v1/workloads/boom/logs?lines=5", nil, http.StatusOK); !strings.Contains(string(r.body), ",stderr,dying") {
+		t.Fatalf("crash-loop logs: %q", r.body)
+	}
+
+	// An agent killed with SIGKILL and restarted: its instance's leader
+	// died with it (parent-death signal), the children it left are killed
+	// at restart, and the instance runs once again: no orphan, no duplicate.
+	f := followers[0]
+	var fIndex int
+	for i, st := range run {
+		if st.Node == f.id() {
+			fIndex = i
+		}
+	}
+	fID := workload.InstanceID("loop", fIndex)
+	f.mustKill()
+	f2 := mustStartAgent(t, f.restartOpts())
+	f2.mustBeReady()
+	waitFor(t, "the restarted node's instance running again, once", workloadTimeout, func() bool {
+		doc = leader.mustWorkload("loop")
+		r, _ := doc.running(3)
+		got := leaders(t, f2.opts.dataDir, "loop")
+		return r[fIndex].Node == f2.id() && len(got[fID]) == 1 && got[fID][0] == r[fIndex].PID && len(instanceProcs(t, f2.opts.dataDir)) <= 2
+	}, func() string {
+		return fmt.Sprintf("%+v; /proc: %v", doc, instanceProcs(t, f2.opts.dataDir))
+	})
+
+	// Bad input: 400 with a clear message, never 500.
+	for body, want := range map[string]string{
+		`{"command":["x"],"instances":-1}`: "instances must be",
+		`{"command":["x"],"ports":[80]}`:   "ports are not built yet",
+		`{"image":"nginx:1"}`:              "no container engine on any node",
+		`{"command":"bash"}`:               "command",
+		`{"command":["x"]`:                 "offset",
+	} {
+		r := leader.mustDo(http.MethodPut, "/cairn/v1/workloads/bad", []byte(body), http.StatusBadRequest)
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("PUT %s: %s, want a message saying %q", body, r.body, want)
+		}
+	}
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/Bad.ID", []byte(`{"command":["x"]}`), http.StatusBadRequest)
+	leader.mustDo(http.MethodGet, "/cairn/v1/workloads/loop/logs?lines=0", nil, http.StatusBadRequest)
+	leader.mustDo(http.MethodGet, "/cairn/v1/workloads/nope/logs", nil, http.StatusNotFound)
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/loop/instances/0/status", []byte(`{"state":"RUNNING","node":"n9"}`), http.StatusConflict)
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/loop/instances/0/status", []byte(`{"state":"BOGUS","node":"n1"}`), http.StatusBadRequest)
+
+	// Stop: every process of every node is gone, the instances REMOVED.
+	stopped := strings.Replace(spec, `"instances":3`, `"instances":3,"state":"stopped"`, 1)
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/loop", []byte(stopped), http.StatusOK)
+	leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/boom", nil, http.StatusNoContent)
+	live := []*agent{leader, followers[1], f2}
+	waitFor(t, "every instance process gone", workloadTimeout, func() bool {
+		doc = leader.mustWorkload("loop")
+		removed := 0
+		for _, st := range doc.Instances {
+			if st.State == workload.InstanceRemoved {
+				removed++
+			}
+		}
+		procs := 0
+		for _, a := range live {
+			procs += len(instanceProcs(t, a.opts.dataDir))
+		}
+		return removed == 3 && procs == 0
+	}, func() string { return fmt.Sprintf("%+v", doc) })
+	var after workloadDoc
+	mustUnmarshal(t, f2.mustDo(http.MethodGet, "/cairn/v1/workloads/loop", nil, http.StatusOK).body, &after)
+	if after.Version != doc.Version {
+		t.Fatalf("the restarted node holds workload version %d, the leader %d", after.Version, doc.Version)
+	}
+}
+
+// Test_ThreeNodes_NodeKilled_InstancesRescheduledOnSurvivors kills a node
+// with SIGKILL: once it has stayed failed past the reschedule timeout, the
+// zone leader moves its instance to a survivor, which runs it.
+func Test_ThreeNodes_NodeKilled_InstancesRescheduledOnSurvivors(t *testing.T) {
+	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-workload-reschedule-timeout", "1s"}})
+	killInstancesAtCleanup(t, zone...)
+	leader, followers := mustRoles(t, zone)
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/web", []byte(`{"command":`+loopCmd+`,"instances":3,"stop_timeout":"1s"}`), http.StatusCreated)
+	var doc workloadDoc
+	waitFor(t, "3 instances running", workloadTimeout, func() bool {
+		doc = leader.mustWorkload("web")
+		_, ok := doc.running(3)
+		return ok
+	}, func() string { return fmt.Sprintf("%+v", doc) })
+
+	dead := followers[0]
+	dead.mustKill()
+	// Its instance's children outlive it (until it restarts): the test
+	// kills them now, as an operator's reboot would.
+	workload.KillLeftovers(dead.opts.dataDir)
+	start := time.Now()
+	waitFor(t, "instances rescheduled on the survivors, running", 45*time.Second, func() bool {
+		doc = leader.mustWorkload("web")
+		r, ok := doc.running(3)
+		if !ok {
+			return false
+		}
+		for _, st := range r {
+			if st.Node == dead.id() {
+				return false
+			}
+		}
+		return true
+	}, func() string { return fmt.Sprintf("%+v", doc) })
+	t.Logf("rescheduled and running %s after the kill", time.Since(start).Round(100*time.Millisecond))
+	procs := 0
+	for _, a := range []*agent{leader, followers[1]} {
+		procs += len(leaders(t, a.opts.dataDir, "web"))
+	}
+	if procs != 3 {
+		t.Fatalf("%d supervised instance processes on the survivors, want 3", procs)
+	}
+	var placed []string
+	for _, p := range doc.Placement {
+		placed = append(placed, p.Node)
+	}
+	b, _ := json.Marshal(placed)
+	t.Logf("placement after the kill: %s", b)
+}
