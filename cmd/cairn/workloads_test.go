@@ -111,7 +111,9 @@ const loopCmd = `["bash","-c","while true; do echo tick $CAIRN_INSTANCE; sleep 0
 // every node in time order; an agent killed and restarted leaves no orphan
 // and no duplicate; stop leaves no process.
 func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
-	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true"}})
+	// Snapshots every few entries: the restarted node restores the
+	// workloads from its snapshot, not only from its log.
+	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-snapshot-threshold", "8", "-trailing-logs", "4", "-snapshot-interval", "200ms"}})
 	killInstancesAtCleanup(t, zone...)
 	leader, followers := mustRoles(t, zone)
 	byNode := map[string]*agent{}
@@ -203,6 +205,7 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 		}
 	}
 	fID := workload.InstanceID("loop", fIndex)
+	waitStatus(t, f, "a snapshot on "+f.id(), workloadTimeout, func(st nodeStatus) bool { return st.LastSnapshotIndex > 0 })
 	f.mustKill()
 	f2 := mustStartAgent(t, f.restartOpts())
 	f2.mustBeReady()
@@ -308,4 +311,26 @@ func Test_ThreeNodes_NodeKilled_InstancesRescheduledOnSurvivors(t *testing.T) {
 	}
 	b, _ := json.Marshal(placed)
 	t.Logf("placement after the kill: %s", b)
+}
+
+// BenchmarkWorkload_PutToAllRunning times a workload PUT of 3 instances
+// on a 3-node zone until every instance reports RUNNING, then its stop.
+func BenchmarkWorkload_PutToAllRunning(b *testing.B) {
+	zone := startCluster(b, 3, agentOpts{args: []string{"-exec", "true"}})
+	killInstancesAtCleanup(b, zone...)
+	leader, _ := mustRoles(b, zone)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := fmt.Sprintf("bench%d", i)
+		leader.mustDo(http.MethodPut, "/cairn/v1/workloads/"+id, []byte(`{"command":["sleep","600"],"instances":3,"stop_timeout":"1s"}`), http.StatusCreated)
+		var doc workloadDoc
+		waitFor(b, "3 instances running", workloadTimeout, func() bool {
+			doc = leader.mustWorkload(id)
+			_, ok := doc.running(3)
+			return ok
+		}, func() string { return fmt.Sprintf("%+v", doc) })
+		b.StopTimer()
+		leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/"+id, nil, http.StatusNoContent)
+		b.StartTimer()
+	}
 }
