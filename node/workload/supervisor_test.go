@@ -129,10 +129,12 @@ func Test_Supervisor_Kill9_RestartedByPolicy_ThenStopped_NothingLeft(t *testing.
 		st := h.status("loop.0")
 		return st.State == InstanceRunning && st.Restarts == 1 && st.PID != first
 	})
-	lines, err := h.sup.Logs("loop", 10)
-	if err != nil || len(lines) != 10 {
-		t.Fatalf("logs: %d lines, %v", len(lines), err)
-	}
+	var lines []Line
+	waitUntil(t, "10 log lines", func() bool {
+		var err error
+		lines, err = h.sup.Logs("loop", 10)
+		return err == nil && len(lines) == 10
+	})
 	channels := map[string]bool{}
 	for i, l := range lines {
 		channels[l.Channel] = true
