@@ -97,13 +97,13 @@ type options struct {
 	maxscale   http.Handler
 	// deployTimeout bounds a synchronous MRF deploy or undeploy.
 	deployTimeout time.Duration
-	// workloadLogs is this node's supervisor, for workload logs.
-	workloadLogs native.LogSource
+	workloads     native.WorkloadOptions
 }
 
-// WithWorkloadLogs serves the workload logs this node's supervisor holds.
-func WithWorkloadLogs(l native.LogSource) Option {
-	return func(o *options) { o.workloadLogs = l }
+// WithWorkloads sets the workload API's options: this node's supervisor
+// (for logs) and the artifact size limit.
+func WithWorkloads(w native.WorkloadOptions) Option {
+	return func(o *options) { o.workloads = w }
 }
 
 // WithMembership serves /cairn/v1/members from gossip.
@@ -158,7 +158,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		native.WriteError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
 	native.Register(r, n, o.membership)
-	native.RegisterWorkloads(r, n, o.membership, o.workloadLogs)
+	native.RegisterWorkloads(r, n, o.membership, o.workloads)
 	deps := mrf.Deps{Node: n, Runtime: o.runtime, DeployTimeout: o.deployTimeout}
 	if o.membership != nil {
 		deps.Membership = o.membership

@@ -217,7 +217,7 @@ func equal(a, b []string) bool {
 func (s *Scheduler) Run(ctx context.Context) {
 	var lastIndex uint64
 	var lastMembers string
-	var lastPass time.Time
+	var lastPass, lastGC time.Time
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -231,6 +231,12 @@ func (s *Scheduler) Run(ctx context.Context) {
 				lastIndex, lastMembers = idx, fp
 			}
 			lastPass = time.Now()
+		}
+		if time.Since(lastGC) >= gcInterval {
+			if err := s.CollectArtifacts(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("collecting unreferenced artifacts failed; will retry", "err", err)
+			}
+			lastGC = time.Now()
 		}
 		select {
 		case <-ctx.Done():
@@ -362,6 +368,31 @@ func (s *Scheduler) write(ctx context.Context, c Change) error {
 		s.log.Info("removed the placement of a deleted workload", "workload", c.Workload)
 	} else {
 		s.log.Info("placed a workload's instances", "workload", c.Workload, "nodes", strings.Join(c.Nodes, ","))
+	}
+	return nil
+}
+
+// gcInterval is how often the leader looks for unreferenced artifacts.
+const gcInterval = 10 * time.Second
+
+// CollectArtifacts deletes the artifacts no workload references and the
+// chunks of uploads that never finished, once past their grace period
+// (workload.GarbageOps). Each artifact's delete is conditional on the
+// version read, and a workload write that names one rewrites it: a
+// workload written meanwhile keeps its artifact.
+func (s *Scheduler) CollectArtifacts(ctx context.Context) error {
+	ops := workload.GarbageOps(s.raft.View(), time.Now())
+	for len(ops) > 0 {
+		n := min(len(ops), 256)
+		batch := ops[:n]
+		ops = ops[n:]
+		_, _, err := s.raft.Apply(ctx, fsm.Command{Ops: batch, Time: time.Now().UTC()})
+		if err != nil && !errors.Is(err, fsm.ErrConflict) {
+			return err
+		}
+		if err == nil {
+			s.log.Info("removed unreferenced artifacts and chunks", "operations", n)
+		}
 	}
 	return nil
 }

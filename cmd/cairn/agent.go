@@ -19,6 +19,7 @@ import (
 	cairnhttp "cairn/http"
 	"cairn/http/maxscale"
 	"cairn/http/mrf"
+	"cairn/http/native"
 	"cairn/node"
 	"cairn/node/failpoint"
 	noderuntime "cairn/node/runtime"
@@ -49,6 +50,7 @@ type agentFlags struct {
 	maxscaleAddr                    string
 	exec, execUser                  string
 	rescheduleTimeout               time.Duration
+	maxArtifactBytes                int64
 }
 
 func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
@@ -85,6 +87,7 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.StringVar(&f.exec, "exec", "auto", "run the workload instances the zone assigns to this node as local processes: true, false, or auto (on only while every listener is on loopback)")
 	fs.StringVar(&f.execUser, "exec-user", "", "when the agent runs as root, the user instances run as (default: root's own, with a warning)")
 	fs.DurationVar(&f.rescheduleTimeout, "workload-reschedule-timeout", scheduler.DefaultRescheduleTimeout, "how long a failed member keeps its workload instances before the zone leader moves them")
+	fs.Int64Var(&f.maxArtifactBytes, "max-artifact-bytes", native.DefaultMaxArtifactBytes, "largest workload artifact accepted, in bytes (uploads are bounded by -max-body-bytes too)")
 	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role) (default: true without -join, else false)")
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
@@ -115,6 +118,9 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	case "auto", "true", "false":
 	default:
 		return nil, fs, fmt.Errorf("-exec must be true, false or auto, got %q", f.exec)
+	}
+	if f.maxArtifactBytes < 1 {
+		return nil, fs, fmt.Errorf("-max-artifact-bytes must be positive")
 	}
 	if f.rescheduleTimeout <= 0 {
 		return nil, fs, fmt.Errorf("-workload-reschedule-timeout must be positive")
@@ -280,7 +286,7 @@ func runAgent(args []string) error {
 	stopSupervisor := func() { stopSup(); <-supDone }
 	defer stopSupervisor()
 	srv := cairnhttp.NewServer(n, limits, log, cairnhttp.WithMembership(c), cairnhttp.WithMetrics(reg), cairnhttp.WithRuntime(rt), cairnhttp.WithDeployTimeout(f.deployTimeout),
-		cairnhttp.WithMaxScale(ms.Mounted()), cairnhttp.WithWorkloadLogs(sup))
+		cairnhttp.WithMaxScale(ms.Mounted()), cairnhttp.WithWorkloads(native.WorkloadOptions{Logs: sup, MaxArtifactBytes: f.maxArtifactBytes}))
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
 	var msSrv *cairnhttp.Server

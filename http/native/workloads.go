@@ -15,6 +15,7 @@ import (
 	"cairn/cluster"
 	"cairn/fsm"
 	"cairn/http/httpx"
+	"cairn/node"
 	"cairn/node/workload"
 
 	"github.com/gorilla/mux"
@@ -31,8 +32,17 @@ type LogSource interface {
 // the nodes. Workload kinds are written here only, validated in full.
 type workloadsAPI struct {
 	*API
-	logs   LogSource // nil: this node runs no supervisor
-	client *http.Client
+	logs        LogSource // nil: this node runs no supervisor
+	client      *http.Client
+	maxArtifact int64
+}
+
+// WorkloadOptions are the workload API's settings.
+type WorkloadOptions struct {
+	// Logs is this node's supervisor; nil when it runs none.
+	Logs LogSource
+	// MaxArtifactBytes bounds an artifact (0: DefaultMaxArtifactBytes).
+	MaxArtifactBytes int64
 }
 
 // Log lines a request may ask for.
@@ -42,10 +52,14 @@ const (
 	logGatherWait   = 3 * time.Second
 )
 
-// RegisterWorkloads mounts the workload API on r. logs may be nil.
-func RegisterWorkloads(r *mux.Router, n Node, membership Membership, logs LogSource) {
-	a := &workloadsAPI{API: &API{node: n, membership: membership, now: time.Now}, logs: logs,
-		client: &http.Client{Timeout: logGatherWait, Transport: &http.Transport{Proxy: nil}}}
+// RegisterWorkloads mounts the workload and artifact API on r.
+func RegisterWorkloads(r *mux.Router, n Node, membership Membership, o WorkloadOptions) {
+	if o.MaxArtifactBytes <= 0 {
+		o.MaxArtifactBytes = DefaultMaxArtifactBytes
+	}
+	a := &workloadsAPI{API: &API{node: n, membership: membership, now: time.Now}, logs: o.Logs,
+		client: &http.Client{Timeout: logGatherWait, Transport: &http.Transport{Proxy: nil}}, maxArtifact: o.MaxArtifactBytes}
+	a.registerArtifacts(r)
 	r.HandleFunc("/cairn/v1/workloads", a.listWorkloads).Methods(http.MethodGet)
 	r.HandleFunc("/cairn/v1/workloads/{id}", a.getWorkload).Methods(http.MethodGet)
 	r.HandleFunc("/cairn/v1/workloads/{id}", a.putWorkload).Methods(http.MethodPut)
@@ -172,7 +186,19 @@ func (a *workloadsAPI) putWorkload(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	res, err := a.apply(w, r, op)
+	ops := []fsm.Op{op}
+	if spec.Artifact != "" {
+		touch, err := artifactTouch(a.node.View(), spec.Artifact)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		ops = append(ops, touch)
+	}
+	res, err := a.applyOps(w, r, ops)
+	if node.NotApplied(err) {
+		w.Header().Set(AppliedHeader, "false")
+	}
 	if err != nil {
 		fail(w, err)
 		return

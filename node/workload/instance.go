@@ -117,12 +117,23 @@ func (i *instance) run() {
 		<-i.stopCh
 		return
 	}
+	var staged *Staged
+	if i.d.spec.Artifact != "" {
+		st, err := i.s.stage(i.d)
+		if err != nil {
+			i.s.log.Warn("staging failed", "instance", i.id, "artifact", i.d.spec.Artifact, "err", err)
+			i.report(Status{State: InstanceCrashed, Failed: true, Reason: "staging: " + err.Error()})
+			<-i.stopCh
+			return
+		}
+		staged = &st
+	}
 	policy := &Policy{Restart: i.d.spec.Restart}
 	restarts := 0
 	for {
 		i.report(Status{State: InstanceStarting, Restarts: restarts})
 		started := time.Now()
-		code, stopped, err := i.runOnce(dir, restarts)
+		code, stopped, err := i.runOnce(dir, staged, restarts)
 		if stopped {
 			i.report(Status{State: InstanceRemoved, Exited: true, ExitCode: code, Restarts: restarts})
 			return
@@ -172,8 +183,8 @@ func (i *instance) prepareDir(dir string) error {
 // runOnce starts the process and waits until it exits (code; -1 for a
 // signal) or the instance is stopped (stopped: the process was stopped by
 // the supervisor). err says the process could not be started.
-func (i *instance) runOnce(dir string, restarts int) (code int, stopped bool, err error) {
-	cmd := i.s.command(i.d, dir)
+func (i *instance) runOnce(dir string, staged *Staged, restarts int) (code int, stopped bool, err error) {
+	cmd := i.s.command(i.d, dir, staged)
 	// Pipes of our own rather than StdoutPipe: Wait then returns when the
 	// leader exits, even while others of its group still hold the pipes.
 	outR, outW, err := os.Pipe()
@@ -193,7 +204,7 @@ func (i *instance) runOnce(dir string, restarts int) (code int, stopped bool, er
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		return 0, false, fmt.Errorf("start %q: %w", i.d.spec.Command[0], err)
+		return 0, false, fmt.Errorf("start %q: %w", cmd.Args[0], err)
 	}
 	pgid := cmd.Process.Pid
 	i.setPID(pgid)

@@ -97,7 +97,7 @@ type Leftover struct {
 
 // LeftoverGroups scans /proc for processes whose environment carries
 // MarkerEnv=dataDir or whose working directory lies under dataDir's
-// workload directory: what a previous run of the agent on dataDir left
+// workloads directory (instance and staging directories): what a previous run of the agent on dataDir left
 // behind (grandchildren survive the parent-death signal of their
 // instance's leader). self is excluded.
 func LeftoverGroups(dataDir string) []Leftover {
@@ -106,7 +106,7 @@ func LeftoverGroups(dataDir string) []Leftover {
 		return nil
 	}
 	marker := []byte("\x00" + MarkerEnv + "=" + abs + "\x00")
-	runDir := filepath.Join(abs, "workloads", "run") + "/"
+	runDir := filepath.Join(abs, "workloads") + "/"
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil

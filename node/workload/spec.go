@@ -46,6 +46,8 @@ func Kinds() []fsm.KindSchema {
 		{Kind: KindWorkload},
 		{Kind: KindPlacement, Indexes: []fsm.Index{fsm.ListIndex("node", "nodes")}},
 		{Kind: KindInstance, Indexes: []fsm.Index{fsm.FieldIndex("workload", "workload", false)}},
+		{Kind: KindArtifact},
+		{Kind: KindChunk},
 	}
 }
 
@@ -77,8 +79,15 @@ const (
 
 // Spec is a workload: what to run, how many, where, and how to restart it.
 type Spec struct {
-	// Command is the program and its arguments, run as is (no shell).
-	Command []string `json:"command"`
+	// Command is the program and its arguments, run as is (no shell). With
+	// an artifact it is optional: the runtime's start command runs.
+	Command []string `json:"command,omitempty"`
+	// Artifact is the SHA-1 of an uploaded artifact, staged on each node
+	// before its instances start there.
+	Artifact string `json:"artifact,omitempty"`
+	// Runtime names the staging runtime; empty: detected from the
+	// artifact's files.
+	Runtime string `json:"runtime,omitempty"`
 	// Env adds to the instance's environment.
 	Env map[string]string `json:"env,omitempty"`
 	// Instances is how many instances run in the zone.
@@ -143,8 +152,6 @@ const (
 // notBuilt names the fields issue #17 asks for that are not built yet: a
 // workload using one is refused rather than run without it.
 var notBuilt = map[string]string{
-	"artifact":     "artifacts and staging are not built yet; give a command",
-	"runtime":      "staging by runtime is not built yet; give a command",
 	"image":        "no container engine on any node (the container driver is not built yet)",
 	"ports":        "ports are not built yet",
 	"links":        "links are not built yet",
@@ -203,8 +210,24 @@ func (s *Spec) normalise() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...)
 	}
-	if len(s.Command) == 0 || s.Command[0] == "" {
-		return bad("command is required: the program and its arguments, e.g. [\"bash\", \"-c\", \"echo hi\"]")
+	if s.Artifact != "" {
+		if err := ValidSHA1(s.Artifact); err != nil {
+			return bad("artifact: %q is not a SHA-1 in lower-case hex (40 digits)", s.Artifact)
+		}
+	}
+	if s.Runtime != "" {
+		if s.Artifact == "" {
+			return bad("runtime %q needs an artifact to stage", s.Runtime)
+		}
+		if _, ok := runtimeByName(s.Runtime); !ok {
+			return bad("runtime %q is not one of %s", s.Runtime, strings.Join(RuntimeNames(), ", "))
+		}
+	}
+	if s.Artifact == "" && (len(s.Command) == 0 || s.Command[0] == "") {
+		return bad("command is required without an artifact: the program and its arguments, e.g. [\"bash\", \"-c\", \"echo hi\"]")
+	}
+	if len(s.Command) > 0 && s.Command[0] == "" {
+		return bad("command[0] is empty")
 	}
 	if len(s.Command) > maxArgs {
 		return bad("command has %d arguments; at most %d", len(s.Command), maxArgs)

@@ -64,7 +64,9 @@ type Supervisor struct {
 	// stopping holds, by instance id, the done channel of an instance
 	// being stopped, so that its replacement waits for it.
 	stopping map[string]chan struct{}
-	wg       sync.WaitGroup
+	// stageMu makes staging one artifact at a time.
+	stageMu sync.Mutex
+	wg      sync.WaitGroup
 }
 
 // New returns a supervisor over store. Run starts it.
@@ -242,17 +244,28 @@ func (s *Supervisor) Running() map[string]int {
 // baseEnv is the part of the agent's environment instances inherit.
 var baseEnv = []string{"PATH", "LANG", "LC_ALL", "TZ"}
 
-// command builds the process of one run of d.
-func (s *Supervisor) command(d desired, dir string) *exec.Cmd {
-	cmd := exec.Command(d.spec.Command[0], d.spec.Command[1:]...)
-	cmd.Dir = dir
+// command builds the process of one run of d: home is the instance's
+// own directory; staged, if not nil, the artifact staged for it (the
+// process then runs in its START_PATH, and the runtime's START_COMMAND
+// unless the workload gives a command).
+func (s *Supervisor) command(d desired, home string, staged *Staged) *exec.Cmd {
+	argv := d.spec.Command
+	if staged != nil && len(argv) == 0 {
+		argv = []string{"/bin/sh", "-c", staged.StartCommand}
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = home
 	var env []string
 	for _, k := range baseEnv {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
 	}
-	env = append(env, "HOME="+dir)
+	env = append(env, "HOME="+home)
+	if staged != nil {
+		cmd.Dir = staged.StartPath
+		env = append(env, "START_PATH="+staged.StartPath, "START_COMMAND="+staged.StartCommand)
+	}
 	keys := make([]string, 0, len(d.spec.Env))
 	for k := range d.spec.Env {
 		keys = append(keys, k)
