@@ -1,11 +1,17 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -333,4 +339,95 @@ func BenchmarkWorkload_PutToAllRunning(b *testing.B) {
 		leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/"+id, nil, http.StatusNoContent)
 		b.StartTimer()
 	}
+}
+
+// Test_ThreeNodes_Artifact_SurvivesReceiverLoss_StagedAndRun uploads a
+// tar.gz of two chunks (a bash_start.sh and 1.5 MiB of noise) through a
+// follower, kills that follower, reads the artifact back from the others,
+// and runs it as a bash-runtime workload; a mismatched upload stores
+// nothing, and a runtime whose interpreter is missing fails naming it.
+func Test_ThreeNodes_Artifact_SurvivesReceiverLoss_StagedAndRun(t *testing.T) {
+	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true"}})
+	killInstancesAtCleanup(t, zone...)
+	leader, followers := mustRoles(t, zone)
+
+	noise := make([]byte, 3<<19)
+	rand.Read(noise) // incompressible: the archive takes two chunks
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	add := func(name string, body []byte) {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write(body)
+	}
+	add("app/bash_start.sh", []byte("while true; do echo \"staged $CAIRN_INSTANCE in $START_PATH\"; sleep 0.2; done\n"))
+	add("app/noise.bin", noise)
+	tw.Close()
+	zw.Close()
+	blob := buf.Bytes()
+	h := sha1.Sum(blob)
+	sum := hex.EncodeToString(h[:])
+
+	receiver := followers[0]
+	bad := "0123456789012345678901234567890123456789"
+	r := receiver.mustDo(http.MethodPut, "/cairn/v1/artifacts/"+bad, blob, http.StatusBadRequest)
+	if !strings.Contains(string(r.body), sum) || !strings.Contains(string(r.body), bad) {
+		t.Fatalf("mismatch answer %s does not name both sums", r.body)
+	}
+	receiver.mustDo(http.MethodPut, "/cairn/v1/artifacts/"+sum, blob, http.StatusCreated)
+	var art workload.Artifact
+	if got := leader.mustDo(http.MethodGet, "/cairn/v1/artifacts/"+sum+"?consistent", nil, http.StatusOK).body; !bytes.Equal(got, blob) {
+		t.Fatalf("GET returned %d bytes, not the %d uploaded", len(got), len(blob))
+	}
+	mustUnmarshal(t, receiver.mustDo(http.MethodPut, "/cairn/v1/artifacts/"+sum, blob, http.StatusOK).body, &art)
+	if art.Chunks != 2 || art.Length != int64(len(blob)) {
+		t.Fatalf("artifact %+v, want 2 chunks of %d bytes", art, len(blob))
+	}
+	leader.mustDo(http.MethodGet, "/cairn/v1/artifacts/"+bad, nil, http.StatusNotFound)
+	receiver.mustKill()
+	survivors := []*agent{leader, followers[1]}
+	for _, a := range survivors {
+		var got []byte
+		waitFor(t, "the artifact on "+a.id(), workloadTimeout, func() bool {
+			r, err := a.do(http.MethodGet, "/cairn/v1/artifacts/"+sum, nil, nil)
+			got = r.body
+			return err == nil && r.status == http.StatusOK && bytes.Equal(got, blob)
+		}, func() string { return fmt.Sprintf("%d bytes", len(got)) })
+	}
+
+	// Staged by the bash runtime and run, on the survivors only.
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/app", []byte(`{"artifact":"`+sum+`","instances":2,"placement":{"nodes":["`+leader.id()+`","`+followers[1].id()+`"]}}`), http.StatusCreated)
+	var doc workloadDoc
+	waitFor(t, "2 staged instances running", workloadTimeout, func() bool {
+		doc = leader.mustWorkload("app")
+		_, ok := doc.running(2)
+		return ok
+	}, func() string { return fmt.Sprintf("%+v", doc) })
+	var logs string
+	waitFor(t, "the staged app's output", workloadTimeout, func() bool {
+		logs = string(leader.mustDo(http.MethodGet, "/cairn/v1/workloads/app/logs?lines=10", nil, http.StatusOK).body)
+		return strings.Contains(logs, ",stdout,staged 0 in /") && strings.Contains(logs, ",stdout,staged 1 in /")
+	}, func() string { return logs })
+	leader.mustDo(http.MethodDelete, "/cairn/v1/artifacts/"+sum, nil, http.StatusConflict)
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/nosuch", []byte(`{"artifact":"`+bad+`","instances":1}`), http.StatusBadRequest)
+
+	// A runtime whose interpreter this machine lacks fails staging, naming it.
+	if _, err := exec.LookPath("php"); err != nil {
+		leader.mustDo(http.MethodPut, "/cairn/v1/workloads/php", []byte(`{"artifact":"`+sum+`","runtime":"php","instances":1,"placement":{"nodes":["`+leader.id()+`"]}}`), http.StatusCreated)
+		waitFor(t, "the php instance failed", workloadTimeout, func() bool {
+			doc = leader.mustWorkload("php")
+			return len(doc.Instances) == 1 && doc.Instances[0].Failed
+		}, func() string { return fmt.Sprintf("%+v", doc) })
+		if reason := doc.Instances[0].Reason; !strings.Contains(reason, "runtime php needs php") {
+			t.Fatalf("reason %q does not name the missing interpreter", reason)
+		}
+	}
+	leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/app", nil, http.StatusNoContent)
+	waitFor(t, "the staged instances gone", workloadTimeout, func() bool {
+		n := 0
+		for _, a := range survivors {
+			n += len(leaders(t, a.opts.dataDir, "app"))
+		}
+		return n == 0
+	}, nil)
 }
