@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -48,6 +49,8 @@ type Scheduler struct {
 	RescheduleTimeout time.Duration
 	// Interval bounds the time between passes without changes.
 	Interval time.Duration
+	// Ports is the range instances' ports are drawn from.
+	Ports PortRange
 }
 
 // New returns the scheduler of r's zone.
@@ -56,12 +59,14 @@ func New(r Raft, m Members, log *slog.Logger) *Scheduler {
 		log = slog.Default()
 	}
 	return &Scheduler{raft: r, members: m, log: log.With("component", "scheduler"),
-		RescheduleTimeout: DefaultRescheduleTimeout, Interval: time.Second}
+		RescheduleTimeout: DefaultRescheduleTimeout, Interval: time.Second, Ports: DefaultPorts}
 }
 
 // Node is a member as the planner sees it.
 type Node struct {
-	ID   string
+	ID string
+	// Host is the node's host, from its HTTP address.
+	Host string
 	Live bool
 	// FailedSince is when a member that is not live failed.
 	FailedSince time.Time
@@ -77,7 +82,7 @@ type Workload struct {
 // Current is a workload's placement as stored.
 type Current struct {
 	Version uint64
-	Nodes   []string // by index; "" unassigned
+	Placed  []workload.Placed // by index; Node "" unassigned
 }
 
 // Change is a placement to write.
@@ -85,8 +90,8 @@ type Change struct {
 	Workload        string
 	WorkloadVersion uint64
 	// Prev is the placement's version read (0: absent).
-	Prev  uint64
-	Nodes []string
+	Prev   uint64
+	Placed []workload.Placed
 	// Delete removes the placement (its workload is gone).
 	Delete bool
 	// Dropped are the indexes whose instance state is stale: moved, or
@@ -94,24 +99,74 @@ type Change struct {
 	Dropped []int
 }
 
+// Nodes returns the nodes of a change, by index (for logs and tests).
+func (c Change) Nodes() []string {
+	out := make([]string, len(c.Placed))
+	for i, p := range c.Placed {
+		out[i] = p.Node
+	}
+	return out
+}
+
+// PortRange is the range instances' ports are drawn from, on every node.
+type PortRange struct{ Lo, Hi int }
+
+// DefaultPorts is the default port range.
+var DefaultPorts = PortRange{Lo: 20000, Hi: 29999}
+
 // Plan assigns instances: an instance keeps its node while the node is
 // eligible (named by the placement, if any, and live or failed for less
 // than timeout); others go to the eligible live node with the fewest
 // instances of the workload, then the fewest in all, then the smallest
-// id. Workloads are planned in id order, so a plan is a function of its
+// id. Each instance gets one port per name of its spec from ports, the
+// lowest free on its node: no two instances share a port of one node.
+// Workloads are planned in id order, so a plan is a function of its
 // inputs.
-func Plan(workloads []Workload, current map[string]Current, nodes []Node, now time.Time, timeout time.Duration) []Change {
+func Plan(workloads []Workload, current map[string]Current, nodes []Node, now time.Time, timeout time.Duration, ports PortRange) []Change {
 	byID := map[string]Node{}
 	for _, n := range nodes {
 		byID[n.ID] = n
 	}
 	load := map[string]int{}
+	used := map[string]map[int]bool{}
+	take := func(node string, ps []int) {
+		if used[node] == nil {
+			used[node] = map[int]bool{}
+		}
+		for _, p := range ps {
+			used[node][p] = true
+		}
+	}
+	release := func(node string, ps []int) {
+		for _, p := range ps {
+			delete(used[node], p)
+		}
+	}
 	for _, c := range current {
-		for _, n := range c.Nodes {
-			if n != "" {
-				load[n]++
+		for _, p := range c.Placed {
+			if p.Node != "" {
+				load[p.Node]++
+				take(p.Node, p.Ports)
 			}
 		}
+	}
+	// next free port on a node, scanning from the range's start: fine for
+	// a range of thousands and nodes of hundreds of instances.
+	alloc := func(node string, n int) []int {
+		if n == 0 {
+			return nil
+		}
+		var out []int
+		for p := ports.Lo; p <= ports.Hi && len(out) < n; p++ {
+			if !used[node][p] {
+				out = append(out, p)
+			}
+		}
+		if len(out) < n {
+			return nil // the range is exhausted on this node
+		}
+		take(node, out)
+		return out
 	}
 	sort.Slice(workloads, func(i, j int) bool { return workloads[i].ID < workloads[j].ID })
 	var live []string
@@ -126,6 +181,7 @@ func Plan(workloads []Workload, current map[string]Current, nodes []Node, now ti
 	for _, w := range workloads {
 		seen[w.ID] = true
 		cur := current[w.ID]
+		nports := len(w.Spec.Ports)
 		allowed := func(id string) bool {
 			if len(w.Spec.Placement.Nodes) == 0 {
 				return true
@@ -140,26 +196,37 @@ func Plan(workloads []Workload, current map[string]Current, nodes []Node, now ti
 			}
 			return n.Live || now.Sub(n.FailedSince) < timeout
 		}
-		next := make([]string, w.Spec.Instances)
+		next := make([]workload.Placed, w.Spec.Instances)
+		for i := range next {
+			next[i].Index = i
+		}
 		mine := map[string]int{}
 		var dropped []int
-		for i, n := range cur.Nodes {
+		for _, p := range cur.Placed {
+			i := p.Index
 			switch {
-			case i >= len(next):
-				if n != "" {
-					load[n]--
+			case i < 0 || i >= len(next):
+				if p.Node != "" {
+					load[p.Node]--
+					release(p.Node, p.Ports)
 				}
 				dropped = append(dropped, i)
-			case n != "" && keeps(n):
-				next[i] = n
-				mine[n]++
-			case n != "":
-				load[n]--
+			case p.Node != "" && keeps(p.Node):
+				next[i] = p
+				next[i].Host = byID[p.Node].Host
+				mine[p.Node]++
+				if len(p.Ports) != nports {
+					release(p.Node, p.Ports)
+					next[i].Ports = alloc(p.Node, nports)
+				}
+			case p.Node != "":
+				load[p.Node]--
+				release(p.Node, p.Ports)
 				dropped = append(dropped, i)
 			}
 		}
 		for i := range next {
-			if next[i] != "" {
+			if next[i].Node != "" {
 				continue
 			}
 			best := ""
@@ -171,14 +238,19 @@ func Plan(workloads []Workload, current map[string]Current, nodes []Node, now ti
 					best = id
 				}
 			}
-			if best != "" {
-				next[i] = best
-				mine[best]++
-				load[best]++
+			if best == "" {
+				continue
 			}
+			ps := alloc(best, nports)
+			if nports > 0 && ps == nil {
+				continue // no free port on the best node: wait unassigned
+			}
+			next[i] = workload.Placed{Index: i, Node: best, Host: byID[best].Host, Ports: ps}
+			mine[best]++
+			load[best]++
 		}
-		if !equal(next, cur.Nodes) {
-			out = append(out, Change{Workload: w.ID, WorkloadVersion: w.Version, Prev: cur.Version, Nodes: next, Dropped: dropped})
+		if !samePlaced(next, cur.Placed) {
+			out = append(out, Change{Workload: w.ID, WorkloadVersion: w.Version, Prev: cur.Version, Placed: next, Dropped: dropped})
 		}
 	}
 	ids := make([]string, 0, len(current))
@@ -190,21 +262,21 @@ func Plan(workloads []Workload, current map[string]Current, nodes []Node, now ti
 	sort.Strings(ids)
 	for _, id := range ids {
 		c := current[id]
-		d := make([]int, len(c.Nodes))
-		for i := range d {
-			d[i] = i
+		d := make([]int, 0, len(c.Placed))
+		for _, p := range c.Placed {
+			d = append(d, p.Index)
 		}
 		out = append(out, Change{Workload: id, Prev: c.Version, Delete: true, Dropped: d})
 	}
 	return out
 }
 
-func equal(a, b []string) bool {
+func samePlaced(a, b []workload.Placed) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
-		if a[i] != b[i] {
+		if !a[i].Same(b[i]) {
 			return false
 		}
 	}
@@ -255,7 +327,7 @@ func (s *Scheduler) nodes() []Node {
 			continue
 		}
 		live := m.Status == cluster.StatusAlive || m.Status == cluster.StatusSuspect
-		n := Node{ID: m.ID, Live: live}
+		n := Node{ID: m.ID, Live: live, Host: hostOf(m.HTTP)}
 		if !live {
 			n.FailedSince = m.Since
 		}
@@ -264,12 +336,21 @@ func (s *Scheduler) nodes() []Node {
 	return out
 }
 
+// hostOf returns the host of an HTTP base URL.
+func hostOf(httpURL string) string {
+	u, err := url.Parse(httpURL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
 func fingerprint(nodes []Node) string {
 	parts := make([]string, 0, len(nodes))
 	for _, n := range nodes {
-		s := n.ID + "-"
+		s := n.ID + "@" + n.Host + "-"
 		if n.Live {
-			s = n.ID + "+"
+			s = n.ID + "@" + n.Host + "+"
 		}
 		parts = append(parts, s)
 	}
@@ -281,7 +362,7 @@ func fingerprint(nodes []Node) string {
 func (s *Scheduler) Pass(ctx context.Context, nodes []Node) error {
 	v := s.raft.View()
 	workloads, current := Read(v)
-	changes := Plan(workloads, current, nodes, time.Now(), s.RescheduleTimeout)
+	changes := Plan(workloads, current, nodes, time.Now(), s.RescheduleTimeout, s.Ports)
 	var firstErr error
 	for _, c := range changes {
 		if err := s.write(ctx, c); err != nil && firstErr == nil {
@@ -319,13 +400,7 @@ func Read(v *fsm.View) ([]Workload, map[string]Current) {
 			if json.Unmarshal(r.Body, &p) != nil {
 				continue
 			}
-			nodes := make([]string, len(p.Instances))
-			for _, pl := range p.Instances {
-				if pl.Index >= 0 && pl.Index < len(nodes) {
-					nodes[pl.Index] = pl.Node
-				}
-			}
-			current[r.ID] = Current{Version: r.Version, Nodes: nodes}
+			current[r.ID] = Current{Version: r.Version, Placed: p.Instances}
 		}
 		if !more || len(page) == 0 {
 			break
@@ -344,7 +419,7 @@ func (s *Scheduler) write(ctx context.Context, c Change) error {
 		ops = append(ops, fsm.Op{Type: fsm.OpDelete, Kind: workload.KindPlacement, ID: c.Workload, Require: fsm.RequireVersion, Version: c.Prev},
 			fsm.Op{Type: fsm.OpCheck, Kind: workload.KindWorkload, ID: c.Workload, Require: fsm.RequireAbsent})
 	} else {
-		body, err := json.Marshal(workload.NewPlacement(c.Workload, c.Nodes))
+		body, err := json.Marshal(workload.PlacementOf(c.Workload, c.Placed))
 		if err != nil {
 			return err
 		}
@@ -367,7 +442,7 @@ func (s *Scheduler) write(ctx context.Context, c Change) error {
 	if c.Delete {
 		s.log.Info("removed the placement of a deleted workload", "workload", c.Workload)
 	} else {
-		s.log.Info("placed a workload's instances", "workload", c.Workload, "nodes", strings.Join(c.Nodes, ","))
+		s.log.Info("placed a workload's instances", "workload", c.Workload, "nodes", strings.Join(c.Nodes(), ","))
 	}
 	return nil
 }

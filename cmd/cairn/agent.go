@@ -51,6 +51,7 @@ type agentFlags struct {
 	exec, execUser                  string
 	rescheduleTimeout               time.Duration
 	maxArtifactBytes                int64
+	workloadPorts                   string
 }
 
 func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
@@ -87,6 +88,7 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.StringVar(&f.exec, "exec", "auto", "run the workload instances the zone assigns to this node as local processes: true, false, or auto (on only while every listener is on loopback)")
 	fs.StringVar(&f.execUser, "exec-user", "", "when the agent runs as root, the user instances run as (default: root's own, with a warning)")
 	fs.DurationVar(&f.rescheduleTimeout, "workload-reschedule-timeout", scheduler.DefaultRescheduleTimeout, "how long a failed member keeps its workload instances before the zone leader moves them")
+	fs.StringVar(&f.workloadPorts, "workload-ports", fmt.Sprintf("%d-%d", scheduler.DefaultPorts.Lo, scheduler.DefaultPorts.Hi), "the port range workload instances' ports are drawn from (the zone leader's applies)")
 	fs.Int64Var(&f.maxArtifactBytes, "max-artifact-bytes", native.DefaultMaxArtifactBytes, "largest workload artifact accepted, in bytes (uploads are bounded by -max-body-bytes too)")
 	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role) (default: true without -join, else false)")
 	if err := fs.Parse(args); err != nil {
@@ -118,6 +120,9 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	case "auto", "true", "false":
 	default:
 		return nil, fs, fmt.Errorf("-exec must be true, false or auto, got %q", f.exec)
+	}
+	if _, err := parsePortRange(f.workloadPorts); err != nil {
+		return nil, fs, err
 	}
 	if f.maxArtifactBytes < 1 {
 		return nil, fs, fmt.Errorf("-max-artifact-bytes must be positive")
@@ -275,6 +280,7 @@ func runAgent(args []string) error {
 	// assigned to it.
 	sched := scheduler.New(n, c, log)
 	sched.RescheduleTimeout = f.rescheduleTimeout
+	sched.Ports, _ = parsePortRange(f.workloadPorts)
 	n.OnLeadership(sched.Run)
 	sup, err := newSupervisor(f, n, httpURL, log)
 	if err != nil {

@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"syscall"
 
+	"cairn/cluster/scheduler"
 	"cairn/node"
 	"cairn/node/workload"
 )
@@ -48,6 +50,17 @@ func newSupervisor(f *agentFlags, n *node.Node, httpURL string, log *slog.Logger
 	}
 	sup.CleanLeftovers()
 	return sup, nil
+}
+
+// parsePortRange reads -workload-ports, "lo-hi".
+func parsePortRange(s string) (scheduler.PortRange, error) {
+	lo, hi, ok := strings.Cut(s, "-")
+	a, err1 := strconv.Atoi(lo)
+	b, err2 := strconv.Atoi(hi)
+	if !ok || err1 != nil || err2 != nil || a < 1024 || b > 65535 || a > b {
+		return scheduler.PortRange{}, fmt.Errorf("-workload-ports %q: want a range such as 20000-29999 within 1024-65535", s)
+	}
+	return scheduler.PortRange{Lo: a, Hi: b}, nil
 }
 
 // allLoopback reports whether every non-empty listen address is on a

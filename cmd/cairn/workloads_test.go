@@ -431,3 +431,64 @@ func Test_ThreeNodes_Artifact_SurvivesReceiverLoss_StagedAndRun(t *testing.T) {
 		return n == 0
 	}, nil)
 }
+
+// Test_ThreeNodes_Link_ReachesTargetPort runs a target that listens on its
+// $PORT (bash's /dev/tcp cannot listen: python3's http.server does) and a
+// source of two instances linked to it, which connect to $DB_ADDR; no two
+// instances share a port of one node. (That the address is refreshed when
+// the target moves is unit-tested in node/workload.)
+func Test_ThreeNodes_Link_ReachesTargetPort(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3 to listen on a port")
+	}
+	lo := freePorts(t, 1)[0]
+	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-workload-ports", fmt.Sprintf("%d-%d", lo, lo+20)}})
+	killInstancesAtCleanup(t, zone...)
+	leader, _ := mustRoles(t, zone)
+	// http.server takes its port as an argument: a shell passes $PORT.
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/db", []byte(`{"command":["bash","-c","exec python3 -m http.server --bind 127.0.0.1 $PORT"],"instances":1,"ports":["http"],
+		"restart":{"mode":"always","delay":"50ms"},"stop_timeout":"1s"}`), http.StatusCreated)
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/web", []byte(`{"command":["bash","-c",
+		"while true; do if exec 3<>/dev/tcp/${DB_ADDR%:*}/${DB_ADDR##*:}; then echo connected $DB_ADDR port $PORT; exec 3>&-; else echo waiting for $DB_ADDR; fi; sleep 0.2; done"],
+		"instances":2,"ports":["http"],"links":[{"workload":"db"}],"stop_timeout":"1s"}`), http.StatusCreated)
+	var db workloadDoc
+	waitFor(t, "db running", workloadTimeout, func() bool {
+		db = leader.mustWorkload("db")
+		_, ok := db.running(1)
+		return ok
+	}, func() string { return fmt.Sprintf("%+v", db) })
+	addr := fmt.Sprintf("127.0.0.1:%d", db.Placement[0].Ports[0])
+	var logs string
+	waitFor(t, "both web instances connected to db", workloadTimeout, func() bool {
+		logs = string(leader.mustDo(http.MethodGet, "/cairn/v1/workloads/web/logs?lines=20", nil, http.StatusOK).body)
+		n := 0
+		for _, l := range strings.Split(logs, "\n") {
+			if strings.Contains(l, ",stdout,connected "+addr+" port ") {
+				n++
+			}
+		}
+		return n >= 2
+	}, func() string { return logs })
+	var web workloadDoc
+	web = leader.mustWorkload("web")
+	ports := map[string]bool{}
+	for _, p := range append(web.Placement, db.Placement...) {
+		if len(p.Ports) != 1 || p.Ports[0] < lo || p.Ports[0] > lo+20 || p.Host != "127.0.0.1" {
+			t.Fatalf("placement %+v: want one port in %d-%d on host 127.0.0.1", p, lo, lo+20)
+		}
+		k := fmt.Sprintf("%s:%d", p.Node, p.Ports[0])
+		if ports[k] {
+			t.Fatalf("two instances on port %s", k)
+		}
+		ports[k] = true
+	}
+	leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/web", nil, http.StatusNoContent)
+	leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/db", nil, http.StatusNoContent)
+	waitFor(t, "every instance process gone", workloadTimeout, func() bool {
+		n := 0
+		for _, a := range zone {
+			n += len(instanceProcs(t, a.opts.dataDir))
+		}
+		return n == 0
+	}, nil)
+}

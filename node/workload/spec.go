@@ -5,9 +5,9 @@
 // in its own process group, with their logs.
 //
 // Instances are processes, not containers. Not built yet (issue #17):
-// artifacts and staging by runtime, ports, links, memory limits, the MRF
-// integration and a container driver; a workload that asks for any of them
-// is refused with 400 naming what is missing, never accepted and ignored.
+// memory limits, the MRF integration and a container driver; a workload
+// that asks for any of them is refused with 400 naming what is missing,
+// never accepted and ignored.
 package workload
 
 import (
@@ -75,6 +75,8 @@ const (
 	maxAttempts    = 1000
 	maxInterval    = 24 * time.Hour
 	maxDelay       = time.Hour
+	maxPorts       = 16
+	maxLinks       = 32
 )
 
 // Spec is a workload: what to run, how many, where, and how to restart it.
@@ -97,6 +99,25 @@ type Spec struct {
 	Restart     Restart   `json:"restart"`
 	Placement   Placement `json:"placement"`
 	StopTimeout Duration  `json:"stop_timeout"`
+	// Ports names the ports each instance gets from the zone's port range:
+	// the first is $PORT, each is also $PORT_<NAME>.
+	Ports []string `json:"ports,omitempty"`
+	// Links give the instances the address of a running instance of
+	// another workload.
+	Links []Link `json:"links,omitempty"`
+}
+
+// Link is a dependency on another workload's port: the instances get Env
+// set to "<host>:<port>" of a running instance of Workload (the one of
+// the lowest index), and are restarted when that address changes. Env is
+// empty while no instance of the target runs.
+type Link struct {
+	Workload string `json:"workload"`
+	// Port is the target's port name (default: its first).
+	Port string `json:"port,omitempty"`
+	// Env is the variable's name (default: <WORKLOAD>_ADDR, upper-cased,
+	// '-' as '_').
+	Env string `json:"env,omitempty"`
 }
 
 // Restart is a restart policy: restart per Mode, at most Attempts times
@@ -153,8 +174,6 @@ const (
 // workload using one is refused rather than run without it.
 var notBuilt = map[string]string{
 	"image":        "no container engine on any node (the container driver is not built yet)",
-	"ports":        "ports are not built yet",
-	"links":        "links are not built yet",
 	"memory_limit": "memory limits are not built yet",
 	"memory":       "memory limits are not built yet",
 }
@@ -296,6 +315,42 @@ func (s *Spec) normalise() error {
 	if err := durationIn("stop_timeout", &s.StopTimeout, DefaultStopTimeout, time.Millisecond, maxStopTimeout); err != nil {
 		return err
 	}
+	if len(s.Ports) > maxPorts {
+		return bad("ports names %d ports; at most %d", len(s.Ports), maxPorts)
+	}
+	seenPort := map[string]bool{}
+	for _, p := range s.Ports {
+		if !validName(p) {
+			return bad("ports: %q is not a port name (a lower-case letter, then up to 31 lower-case letters, digits or '_')", p)
+		}
+		if seenPort[p] {
+			return bad("ports: %q is named twice", p)
+		}
+		seenPort[p] = true
+	}
+	if len(s.Links) > maxLinks {
+		return bad("links has %d links; at most %d", len(s.Links), maxLinks)
+	}
+	seenEnv := map[string]bool{}
+	for i := range s.Links {
+		l := &s.Links[i]
+		if err := ValidID(l.Workload); err != nil {
+			return bad("links[%d].workload: %q is not a workload id", i, l.Workload)
+		}
+		if l.Port != "" && !validName(l.Port) {
+			return bad("links[%d].port: %q is not a port name", i, l.Port)
+		}
+		if l.Env == "" {
+			l.Env = strings.ToUpper(strings.ReplaceAll(l.Workload, "-", "_")) + "_ADDR"
+		}
+		if !validEnvName(l.Env) || strings.HasPrefix(l.Env, "CAIRN_") || l.Env == "PORT" || strings.HasPrefix(l.Env, "PORT_") {
+			return bad("links[%d].env: %q is not a variable name of letters, digits and '_' (CAIRN_ and PORT names are reserved)", i, l.Env)
+		}
+		if seenEnv[l.Env] || s.Env[l.Env] != "" {
+			return bad("links[%d].env: %q is set twice", i, l.Env)
+		}
+		seenEnv[l.Env] = true
+	}
 	if len(s.Placement.Nodes) > maxNodes {
 		return bad("placement.nodes names %d nodes; at most %d", len(s.Placement.Nodes), maxNodes)
 	}
@@ -318,6 +373,30 @@ func (s *Spec) normalise() error {
 	return nil
 }
 
+func validName(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i, r := range s {
+		if !(r >= 'a' && r <= 'z' || i > 0 && (r >= '0' && r <= '9' || r == '_')) {
+			return false
+		}
+	}
+	return true
+}
+
+func validEnvName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i, r := range s {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r == '_' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
 // durationIn fills a zero duration with def and checks it lies in [lo, hi].
 func durationIn(name string, d *Duration, def, lo, hi time.Duration) error {
 	if *d == 0 {
@@ -334,6 +413,24 @@ type Placed struct {
 	Index int `json:"index"`
 	// Node is the node it runs on; "" while no eligible node is live.
 	Node string `json:"node"`
+	// Host is the node's host, as its HTTP address names it: where links
+	// reach the instance.
+	Host string `json:"host,omitempty"`
+	// Ports are the instance's ports on its node, one per Spec.Ports name.
+	Ports []int `json:"ports,omitempty"`
+}
+
+// Same reports whether two assignments are equal.
+func (p Placed) Same(o Placed) bool {
+	if p.Index != o.Index || p.Node != o.Node || p.Host != o.Host || len(p.Ports) != len(o.Ports) {
+		return false
+	}
+	for i := range p.Ports {
+		if p.Ports[i] != o.Ports[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // PlacementBody is the body of a KindPlacement resource: Instances by
@@ -356,17 +453,35 @@ func (p PlacementBody) NodeOf(index int) string {
 
 // NewPlacement builds a placement body from an index-to-node list.
 func NewPlacement(workload string, nodes []string) PlacementBody {
-	p := PlacementBody{Workload: workload, Instances: make([]Placed, len(nodes)), Nodes: []string{}}
-	seen := map[string]bool{}
+	placed := make([]Placed, len(nodes))
 	for i, n := range nodes {
-		p.Instances[i] = Placed{Index: i, Node: n}
-		if n != "" && !seen[n] {
-			seen[n] = true
-			p.Nodes = append(p.Nodes, n)
+		placed[i] = Placed{Index: i, Node: n}
+	}
+	return PlacementOf(workload, placed)
+}
+
+// PlacementOf builds a placement body from its instances (by index).
+func PlacementOf(workload string, placed []Placed) PlacementBody {
+	p := PlacementBody{Workload: workload, Instances: placed, Nodes: []string{}}
+	seen := map[string]bool{}
+	for _, pl := range placed {
+		if pl.Node != "" && !seen[pl.Node] {
+			seen[pl.Node] = true
+			p.Nodes = append(p.Nodes, pl.Node)
 		}
 	}
 	sort.Strings(p.Nodes)
 	return p
+}
+
+// Placed returns instance index's assignment.
+func (p PlacementBody) Placed(index int) (Placed, bool) {
+	for _, pl := range p.Instances {
+		if pl.Index == index {
+			return pl, true
+		}
+	}
+	return Placed{}, false
 }
 
 // Instance states, Apcera's instance manager's (reference dialects.md,

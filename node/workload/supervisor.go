@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -128,7 +130,12 @@ type desired struct {
 	workload string
 	index    int
 	spec     Spec
-	specRaw  string
+	placed   Placed
+	// links are the resolved link variables, by name.
+	links map[string]string
+	// key identifies what runs: a change (spec, ports, a link's address)
+	// restarts the instance.
+	key string
 }
 
 // Desired returns the instances the view assigns to node and wants
@@ -152,13 +159,73 @@ func Desired(v *fsm.View, node string) map[string]desired {
 		if err != nil || spec.State != StateStarted {
 			continue
 		}
-		for _, pl := range p.Instances {
-			if pl.Node == node && pl.Index < spec.Instances {
-				out[InstanceID(p.Workload, pl.Index)] = desired{workload: p.Workload, index: pl.Index, spec: spec, specRaw: string(w.Body)}
+		var links map[string]string
+		for _, l := range spec.Links {
+			if links == nil {
+				links = map[string]string{}
 			}
+			links[l.Env] = resolveLink(v, l)
+		}
+		for _, pl := range p.Instances {
+			if pl.Node != node || pl.Index >= spec.Instances || len(pl.Ports) != len(spec.Ports) {
+				continue
+			}
+			key, _ := json.Marshal(struct {
+				Spec  json.RawMessage
+				Ports []int
+				Links map[string]string
+			}{w.Body, pl.Ports, links})
+			out[InstanceID(p.Workload, pl.Index)] = desired{workload: p.Workload, index: pl.Index, spec: spec,
+				placed: pl, links: links, key: string(key)}
 		}
 	}
 	return out
+}
+
+// resolveLink returns "<host>:<port>" of the lowest-index instance of the
+// link's target that its node reports RUNNING, or "".
+func resolveLink(v *fsm.View, l Link) string {
+	w := v.Get(KindWorkload, l.Workload)
+	p := v.Get(KindPlacement, l.Workload)
+	if w == nil || p == nil {
+		return ""
+	}
+	spec, err := ParseSpec(w.Body)
+	if err != nil || len(spec.Ports) == 0 {
+		return ""
+	}
+	port := 0
+	if l.Port != "" {
+		port = -1
+		for i, name := range spec.Ports {
+			if name == l.Port {
+				port = i
+			}
+		}
+		if port < 0 {
+			return ""
+		}
+	}
+	var pb PlacementBody
+	if json.Unmarshal(p.Body, &pb) != nil {
+		return ""
+	}
+	placed := append([]Placed(nil), pb.Instances...)
+	sort.Slice(placed, func(i, j int) bool { return placed[i].Index < placed[j].Index })
+	for _, pl := range placed {
+		if pl.Node == "" || pl.Host == "" || port >= len(pl.Ports) {
+			continue
+		}
+		r := v.Get(KindInstance, InstanceID(l.Workload, pl.Index))
+		if r == nil {
+			continue
+		}
+		var st Status
+		if json.Unmarshal(r.Body, &st) == nil && st.State == InstanceRunning && st.Node == pl.Node {
+			return net.JoinHostPort(pl.Host, strconv.Itoa(pl.Ports[port]))
+		}
+	}
+	return ""
 }
 
 // reconcile starts what is desired and not running, and stops what runs
@@ -169,7 +236,7 @@ func (s *Supervisor) reconcile(v *fsm.View) {
 	defer s.mu.Unlock()
 	for id, inst := range s.instances {
 		d, ok := want[id]
-		if ok && d.specRaw == inst.d.specRaw {
+		if ok && d.key == inst.d.key {
 			continue
 		}
 		inst.stop()
@@ -273,6 +340,23 @@ func (s *Supervisor) command(d desired, home string, staged *Staged) *exec.Cmd {
 	sort.Strings(keys)
 	for _, k := range keys {
 		env = append(env, k+"="+d.spec.Env[k])
+	}
+	for i, name := range d.spec.Ports {
+		if i < len(d.placed.Ports) {
+			port := strconv.Itoa(d.placed.Ports[i])
+			if i == 0 {
+				env = append(env, "PORT="+port)
+			}
+			env = append(env, "PORT_"+strings.ToUpper(name)+"="+port)
+		}
+	}
+	linkNames := make([]string, 0, len(d.links))
+	for k := range d.links {
+		linkNames = append(linkNames, k)
+	}
+	sort.Strings(linkNames)
+	for _, k := range linkNames {
+		env = append(env, k+"="+d.links[k])
 	}
 	env = append(env, MarkerEnv+"="+s.cfg.DataDir, "CAIRN_WORKLOAD="+d.workload,
 		"CAIRN_INSTANCE="+strconv.Itoa(d.index), "CAIRN_NODE="+s.cfg.NodeID)

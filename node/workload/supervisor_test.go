@@ -197,3 +197,39 @@ func Test_Supervisor_Unassigned_Stops(t *testing.T) {
 	h.apply(fsm.Op{Type: fsm.OpPut, Kind: KindPlacement, ID: "moved", Body: pb})
 	waitUntil(t, "stopped once assigned elsewhere", func() bool { return !alive(pid) && len(h.sup.Running()) == 0 })
 }
+
+func environOf(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	return "\x00" + string(b)
+}
+
+func Test_Supervisor_PortsAndLinks_InEnvironment_RefreshedWhenTargetMoves(t *testing.T) {
+	h := mustSupervisor(t)
+	put := func(kind, id string, v any) fsm.Op {
+		b, _ := json.Marshal(v)
+		return fsm.Op{Type: fsm.OpPut, Kind: kind, ID: id, Body: b}
+	}
+	db, _ := ParseSpec([]byte(`{"command":["sleep","60"],"instances":1,"ports":["http"],"state":"stopped"}`))
+	web, _ := ParseSpec([]byte(`{"command":["sleep","60"],"instances":1,"ports":["http","admin"],"links":[{"workload":"db"}],"stop_timeout":"100ms"}`))
+	dbAt := func(host string, port int) []fsm.Op {
+		return []fsm.Op{
+			put(KindPlacement, "db", PlacementOf("db", []Placed{{Index: 0, Node: "n2", Host: host, Ports: []int{port}}})),
+			put(KindInstance, "db.0", Status{Workload: "db", Index: 0, Node: "n2", State: InstanceRunning}),
+		}
+	}
+	h.apply(append(dbAt("10.0.0.2", 20001), put(KindWorkload, "db", db), put(KindWorkload, "web", web),
+		put(KindPlacement, "web", PlacementOf("web", []Placed{{Index: 0, Node: "n1", Host: "10.0.0.1", Ports: []int{20000, 20002}}})))...)
+	waitUntil(t, "web running", func() bool { return h.sup.Running()["web.0"] > 0 })
+	pid := h.sup.Running()["web.0"]
+	env := environOf(pid)
+	for _, want := range []string{"\x00PORT=20000\x00", "\x00PORT_HTTP=20000\x00", "\x00PORT_ADMIN=20002\x00", "\x00DB_ADDR=10.0.0.2:20001\x00"} {
+		if !strings.Contains(env, want) {
+			t.Fatalf("environment lacks %q: %q", want, env)
+		}
+	}
+	h.apply(dbAt("10.0.0.3", 20005)...)
+	waitUntil(t, "web restarted with the new address", func() bool {
+		p := h.sup.Running()["web.0"]
+		return p > 0 && p != pid && strings.Contains(environOf(p), "\x00DB_ADDR=10.0.0.3:20005\x00")
+	})
+}
