@@ -5,9 +5,9 @@
 // in its own process group, with their logs.
 //
 // Instances are processes, not containers. Not built yet (issue #17):
-// memory limits, the MRF integration and a container driver; a workload
-// that asks for any of them is refused with 400 naming what is missing,
-// never accepted and ignored.
+// cgroup memory limits (memory_limit sets RLIMIT_AS), the MRF integration
+// and a container driver; a workload that asks for an image is refused
+// with 400 naming what is missing, never accepted and ignored.
 package workload
 
 import (
@@ -105,6 +105,46 @@ type Spec struct {
 	// Links give the instances the address of a running instance of
 	// another workload.
 	Links []Link `json:"links,omitempty"`
+	// MemoryLimit bounds each instance's address space (RLIMIT_AS, set
+	// with the shell's ulimit -v before the command is executed): "512M",
+	// "2G", or bytes. Not cgroups: see the README.
+	MemoryLimit string `json:"memory_limit,omitempty"`
+}
+
+// MemoryBytes returns the memory limit in bytes (0: none).
+func (s Spec) MemoryBytes() int64 {
+	n, _ := parseSize(s.MemoryLimit)
+	return n
+}
+
+// parseSize reads "<n>[K|M|G|T]" (powers of 1024; a trailing "i" or "B"
+// is allowed: "512MiB").
+func parseSize(v string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(v), "B"), "I")
+	mult := int64(1)
+	if t != "" {
+		switch t[len(t)-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			t = t[:len(t)-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > (1<<50)/mult {
+		return 0, fmt.Errorf("%q is not a size such as 512M or 2G", v)
+	}
+	return n * mult, nil
 }
 
 // Link is a dependency on another workload's port: the instances get Env
@@ -173,9 +213,8 @@ const (
 // notBuilt names the fields issue #17 asks for that are not built yet: a
 // workload using one is refused rather than run without it.
 var notBuilt = map[string]string{
-	"image":        "no container engine on any node (the container driver is not built yet)",
-	"memory_limit": "memory limits are not built yet",
-	"memory":       "memory limits are not built yet",
+	"image":  "no container engine on any node (the container driver is not built yet)",
+	"memory": "the field is memory_limit",
 }
 
 // ValidID checks a workload id: a lower-case letter or digit, then up to 62
@@ -350,6 +389,11 @@ func (s *Spec) normalise() error {
 			return bad("links[%d].env: %q is set twice", i, l.Env)
 		}
 		seenEnv[l.Env] = true
+	}
+	if n, err := parseSize(s.MemoryLimit); err != nil {
+		return bad("memory_limit: %v", err)
+	} else if s.MemoryLimit != "" && n < 1<<20 {
+		return bad("memory_limit %s is under 1M", s.MemoryLimit)
 	}
 	if len(s.Placement.Nodes) > maxNodes {
 		return bad("placement.nodes names %d nodes; at most %d", len(s.Placement.Nodes), maxNodes)

@@ -320,6 +320,13 @@ func (s *Supervisor) command(d desired, home string, staged *Staged) *exec.Cmd {
 	if staged != nil && len(argv) == 0 {
 		argv = []string{"/bin/sh", "-c", staged.StartCommand}
 	}
+	if mem := d.spec.MemoryBytes(); mem > 0 {
+		// RLIMIT_AS from the shell, then exec: the limit is in place
+		// before the command's first instruction, and the command keeps
+		// the pid (and process group) the supervisor knows.
+		argv = append([]string{"/bin/sh", "-c", `ulimit -v "$1" || exit 126; shift; exec "$@"`, "sh",
+			strconv.FormatInt((mem+1023)/1024, 10)}, argv...)
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = home
 	var env []string

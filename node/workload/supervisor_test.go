@@ -233,3 +233,21 @@ func Test_Supervisor_PortsAndLinks_InEnvironment_RefreshedWhenTargetMoves(t *tes
 		return p > 0 && p != pid && strings.Contains(environOf(p), "\x00DB_ADDR=10.0.0.3:20005\x00")
 	})
 }
+
+func Test_Supervisor_MemoryLimit_SetsRlimitAS(t *testing.T) {
+	h := mustSupervisor(t)
+	h.mustRun("mem", `{"command":["bash","-c","ulimit -v; exec sleep 60"],"instances":1,"memory_limit":"64M","stop_timeout":"100ms"}`)
+	var lines []Line
+	waitUntil(t, "the limit printed", func() bool {
+		lines, _ = h.sup.Logs("mem", 10)
+		return len(lines) == 1
+	})
+	if lines[0].Text != "65536" {
+		t.Fatalf("ulimit -v inside the instance: %q, want 65536 (KiB)", lines[0].Text)
+	}
+	pid := h.sup.Running()["mem.0"]
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	if !strings.Contains(string(b), "Max address space         67108864") {
+		t.Fatalf("/proc/%d/limits:\n%s", pid, b)
+	}
+}
