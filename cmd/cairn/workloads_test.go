@@ -4,11 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -86,6 +88,30 @@ func leaders(t testing.TB, dataDir, wl string) map[string][]int {
 	for pid, id := range instanceProcs(t, dataDir) {
 		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid && strings.HasPrefix(id, wl+".") {
 			out[id] = append(out[id], pid)
+		}
+	}
+	return out
+}
+
+// mustFollow reads a streaming GET for d and returns the lines it got.
+func mustFollow(t testing.TB, u string, d time.Duration) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", u, resp.Status)
+	}
+	b, _ := io.ReadAll(resp.Body) // ends with the context
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Count(l, ",") >= 2 {
+			out = append(out, l)
 		}
 	}
 	return out
@@ -185,6 +211,23 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 		prev = ts
 	}
 
+	// ?follow streams new lines as they come, from every node.
+	followed := mustFollow(t, followers[1].url+"/cairn/v1/workloads/loop/logs?lines=1&follow", 1500*time.Millisecond)
+	seen := map[string]bool{}
+	prev = 0
+	for _, l := range followed {
+		f := strings.SplitN(l, ",", 3)
+		ts, _ := strconv.ParseInt(f[0], 10, 64)
+		if len(f) != 3 || ts <= prev {
+			t.Fatalf("followed line %q out of order or malformed", l)
+		}
+		prev = ts
+		seen[f[2]] = true
+	}
+	if len(followed) < 6 || !seen["tick 0"] || !seen["tick 1"] || !seen["tick 2"] {
+		t.Fatalf("followed for 1.5s: %q, want new lines of all three instances", followed)
+	}
+
 	// A crash-looping workload ends failed, saying why.
 	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/boom", []byte(`{"command":["bash","-c","echo dying >&2; exit 3"],"instances":1,
 		"restart":{"mode":"on-failure","attempts":2,"interval":"1m","delay":"20ms"}}`), http.StatusCreated)
@@ -227,7 +270,7 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 	// Bad input: 400 with a clear message, never 500.
 	for body, want := range map[string]string{
 		`{"command":["x"],"instances":-1}`: "instances must be",
-		`{"command":["x"],"ports":[80]}`:   "ports are not built yet",
+		`{"command":["x"],"ports":[80]}`:   "Spec.ports of type string",
 		`{"image":"nginx:1"}`:              "no container engine on any node",
 		`{"command":"bash"}`:               "command",
 		`{"command":["x"]`:                 "offset",

@@ -24,7 +24,7 @@ import (
 // LogSource is what the workload API needs of this node's supervisor: the
 // last lines of a workload's instances it holds.
 type LogSource interface {
-	Logs(workload string, n int) ([]workload.Line, error)
+	Logs(workload string, n int, since int64) ([]workload.Line, error)
 }
 
 // workloadsAPI serves /cairn/v1/workloads: the workload resource, its
@@ -307,10 +307,15 @@ func (a *workloadsAPI) reportInstance(w http.ResponseWriter, r *http.Request) {
 
 // logParams are GET .../logs's query parameters.
 type logParams struct {
-	lines int
-	local bool // this node's lines only
-	json  bool
+	lines  int
+	local  bool // this node's lines only
+	json   bool
+	since  int64 // only lines after this time (unix nanoseconds)
+	follow bool
 }
+
+// followEvery is how often ?follow looks for new lines.
+const followEvery = 300 * time.Millisecond
 
 func parseLogParams(r *http.Request) (logParams, error) {
 	q := r.URL.Query()
@@ -322,10 +327,18 @@ func parseLogParams(r *http.Request) (logParams, error) {
 		}
 		p.lines = n
 	}
-	if q.Has("follow") {
-		return p, fmt.Errorf("%w: ?follow is not built yet; poll with ?lines=N", errBadRequest)
+	if v := q.Get("since"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return p, fmt.Errorf("%w: since %q must be a time in unix nanoseconds", errBadRequest, v)
+		}
+		p.since = n
 	}
+	p.follow = q.Has("follow")
 	p.local = q.Has("local")
+	if p.follow && (p.local || q.Get("format") == "json") {
+		return p, fmt.Errorf("%w: ?follow streams text lines gathered from the zone; it takes neither ?local nor format=json", errBadRequest)
+	}
 	switch f := q.Get("format"); f {
 	case "", "text":
 	case "json":
@@ -350,23 +363,17 @@ func (a *workloadsAPI) workloadLogs(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	var lines []workload.Line
-	if a.logs != nil {
-		if lines, err = a.logs.Logs(id, p.lines); err != nil {
-			fail(w, fmt.Errorf("%w: %w", errBadRequest, err))
-			return
-		}
+	if !p.local && a.node.View().Get(workload.KindWorkload, id) == nil {
+		fail(w, fmt.Errorf("%w: workload %q does not exist", errNotFound, id))
+		return
 	}
-	if !p.local {
-		if a.node.View().Get(workload.KindWorkload, id) == nil {
-			fail(w, fmt.Errorf("%w: workload %q does not exist", errNotFound, id))
-			return
-		}
-		more, missing := a.gatherLogs(r.Context(), id, p.lines)
-		lines = workload.MergeLast(p.lines, append(more, lines)...)
-		if len(missing) > 0 {
-			w.Header().Set("X-Cairn-Logs-Missing", strings.Join(missing, ","))
-		}
+	lines, missing, err := a.collectLogs(r.Context(), id, p)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if len(missing) > 0 {
+		w.Header().Set("X-Cairn-Logs-Missing", strings.Join(missing, ","))
 	}
 	if p.json {
 		if lines == nil {
@@ -376,6 +383,32 @@ func (a *workloadsAPI) workloadLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	writeLines(w, lines)
+	if !p.follow {
+		return
+	}
+	// ?follow: new lines as they come, by polling the zone, until the
+	// client goes or the request's deadline (-request-timeout) passes.
+	rc := http.NewResponseController(w) // reaches through middleware wrappers
+	for {
+		_ = rc.Flush()
+		if len(lines) > 0 {
+			p.since = lines[len(lines)-1].Time
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(followEvery):
+		}
+		p.lines = maxLogLines
+		if lines, _, err = a.collectLogs(r.Context(), id, p); err != nil {
+			return
+		}
+		writeLines(w, lines)
+	}
+}
+
+func writeLines(w http.ResponseWriter, lines []workload.Line) {
 	var sb strings.Builder
 	for _, l := range lines {
 		sb.WriteString(l.String())
@@ -384,9 +417,26 @@ func (a *workloadsAPI) workloadLogs(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(sb.String()))
 }
 
+// collectLogs returns the last p.lines lines after p.since, this node's
+// and (unless p.local) every other live member's of the zone.
+func (a *workloadsAPI) collectLogs(ctx context.Context, id string, p logParams) ([]workload.Line, []string, error) {
+	var lines []workload.Line
+	if a.logs != nil {
+		var err error
+		if lines, err = a.logs.Logs(id, p.lines, p.since); err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", errBadRequest, err)
+		}
+	}
+	if p.local {
+		return lines, nil, nil
+	}
+	more, missing := a.gatherLogs(ctx, id, p.lines, p.since)
+	return workload.MergeLast(p.lines, append(more, lines)...), missing, nil
+}
+
 // gatherLogs asks every other live member of this zone for its lines of
 // workload id.
-func (a *workloadsAPI) gatherLogs(ctx context.Context, id string, n int) (lists [][]workload.Line, missing []string) {
+func (a *workloadsAPI) gatherLogs(ctx context.Context, id string, n int, since int64) (lists [][]workload.Line, missing []string) {
 	if a.membership == nil {
 		return nil, nil
 	}
@@ -403,7 +453,7 @@ func (a *workloadsAPI) gatherLogs(ctx context.Context, id string, n int) (lists 
 		wg.Add(1)
 		go func(m cluster.Member) {
 			defer wg.Done()
-			lines, err := a.fetchLogs(ctx, m.HTTP, id, n)
+			lines, err := a.fetchLogs(ctx, m.HTTP, id, n, since)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -417,8 +467,8 @@ func (a *workloadsAPI) gatherLogs(ctx context.Context, id string, n int) (lists 
 	return lists, missing
 }
 
-func (a *workloadsAPI) fetchLogs(ctx context.Context, base, id string, n int) ([]workload.Line, error) {
-	u := fmt.Sprintf("%s/cairn/v1/workloads/%s/logs?local&format=json&lines=%d", base, url.PathEscape(id), n)
+func (a *workloadsAPI) fetchLogs(ctx context.Context, base, id string, n int, since int64) ([]workload.Line, error) {
+	u := fmt.Sprintf("%s/cairn/v1/workloads/%s/logs?local&format=json&lines=%d&since=%d", base, url.PathEscape(id), n, since)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err

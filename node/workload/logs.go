@@ -99,11 +99,12 @@ func (l *instanceLog) close() {
 	}
 }
 
-// last returns the ring's last n lines, oldest first.
-func (l *instanceLog) last(n int) []Line {
+// last returns the ring's last n lines after since, oldest first.
+func (l *instanceLog) last(n int, since int64) []Line {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ordered := append(append([]Line(nil), l.ring[l.next:]...), l.ring[:l.next]...)
+	ordered = after(ordered, since)
 	if len(ordered) > n {
 		ordered = ordered[len(ordered)-n:]
 	}
@@ -128,7 +129,7 @@ func (l *instanceLog) capture(r io.Reader, channel string) {
 // readLogFiles reads the last n lines of an instance's files (the rotated
 // one first): what a restarted agent serves for instances it no longer
 // holds in memory.
-func readLogFiles(path string, index int, n int) []Line {
+func readLogFiles(path string, index int, n int, since int64) []Line {
 	var out []Line
 	for _, p := range []string{path + ".1", path} {
 		b, err := os.ReadFile(p)
@@ -147,8 +148,25 @@ func readLogFiles(path string, index int, n int) []Line {
 			out = append(out, Line{Time: ts, Channel: parts[1], Instance: index, Text: parts[2]})
 		}
 	}
+	out = after(out, since)
 	if len(out) > n {
 		out = out[len(out)-n:]
+	}
+	return out
+}
+
+// after drops the lines at or before since. (A filter, not a search: the
+// stdout and stderr readers stamp lines before taking the ring's lock, so
+// the ring is in time order only nearly.)
+func after(lines []Line, since int64) []Line {
+	if since == 0 {
+		return lines
+	}
+	out := lines[:0:0]
+	for _, l := range lines {
+		if l.Time > since {
+			out = append(out, l)
+		}
 	}
 	return out
 }
@@ -167,10 +185,10 @@ func MergeLast(n int, lists ...[]Line) []Line {
 	return all
 }
 
-// Logs returns the last n lines this node holds of workload's instances,
-// in time order: from memory for the instances this run of the agent ran,
-// else from their files.
-func (s *Supervisor) Logs(workload string, n int) ([]Line, error) {
+// Logs returns the last n lines after since (unix nanoseconds) this node
+// holds of workload's instances, in time order: from memory for the
+// instances this run of the agent ran, else from their files.
+func (s *Supervisor) Logs(workload string, n int, since int64) ([]Line, error) {
 	if ValidID(workload) != nil || n < 1 {
 		return nil, fmt.Errorf("%w: no such workload or line count", ErrInvalid)
 	}
@@ -184,7 +202,7 @@ func (s *Supervisor) Logs(workload string, n int) ([]Line, error) {
 	s.mu.Unlock()
 	var lists [][]Line
 	for _, l := range held {
-		lists = append(lists, l.last(n))
+		lists = append(lists, l.last(n, since))
 	}
 	files, _ := filepath.Glob(filepath.Join(s.logDir, workload+".*.log"))
 	for _, f := range files {
@@ -195,7 +213,7 @@ func (s *Supervisor) Logs(workload string, n int) ([]Line, error) {
 		if _, inMemory := held[idx]; inMemory {
 			continue
 		}
-		lists = append(lists, readLogFiles(f, idx, n))
+		lists = append(lists, readLogFiles(f, idx, n, since))
 	}
 	return MergeLast(n, lists...), nil
 }

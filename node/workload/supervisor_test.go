@@ -132,7 +132,7 @@ func Test_Supervisor_Kill9_RestartedByPolicy_ThenStopped_NothingLeft(t *testing.
 	var lines []Line
 	waitUntil(t, "10 log lines", func() bool {
 		var err error
-		lines, err = h.sup.Logs("loop", 10)
+		lines, err = h.sup.Logs("loop", 10, 0)
 		return err == nil && len(lines) == 10
 	})
 	channels := map[string]bool{}
@@ -173,7 +173,7 @@ func Test_Supervisor_CrashLoop_EndsFailedWithReason(t *testing.T) {
 	if st.State != InstanceCrashed || st.ExitCode != 3 || st.Restarts != 2 || !strings.Contains(st.Reason, "exited 3 times") {
 		t.Fatalf("crash-looping instance: %+v", st)
 	}
-	lines, _ := h.sup.Logs("boom", 100)
+	lines, _ := h.sup.Logs("boom", 100, 0)
 	if len(lines) != 3 || lines[0].Channel != "stderr" || lines[0].Text != "dying" {
 		t.Fatalf("logs of three runs: %v", lines)
 	}
@@ -239,7 +239,7 @@ func Test_Supervisor_MemoryLimit_SetsRlimitAS(t *testing.T) {
 	h.mustRun("mem", `{"command":["bash","-c","ulimit -v; exec sleep 60"],"instances":1,"memory_limit":"64M","stop_timeout":"100ms"}`)
 	var lines []Line
 	waitUntil(t, "the limit printed", func() bool {
-		lines, _ = h.sup.Logs("mem", 10)
+		lines, _ = h.sup.Logs("mem", 10, 0)
 		return len(lines) == 1
 	})
 	if lines[0].Text != "65536" {
