@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -96,17 +95,17 @@ type Leftover struct {
 }
 
 // LeftoverGroups scans /proc for processes whose environment carries
-// MarkerEnv=dataDir or whose working directory lies under dataDir's
-// workloads directory (instance and staging directories): what a previous run of the agent on dataDir left
+// MarkerEnv=dataDir: what a previous run of the agent on dataDir left
 // behind (grandchildren survive the parent-death signal of their
-// instance's leader). self is excluded.
+// instance's leader). self is excluded. The environment and not the
+// working directory: an operator's shell in an instance's directory is
+// no leftover. A process that clears its environment escapes the scan.
 func LeftoverGroups(dataDir string) []Leftover {
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {
 		return nil
 	}
 	marker := []byte("\x00" + MarkerEnv + "=" + abs + "\x00")
-	runDir := filepath.Join(abs, "workloads") + "/"
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -120,9 +119,8 @@ func LeftoverGroups(dataDir string) []Leftover {
 		}
 		dir := "/proc/" + e.Name()
 		env, _ := os.ReadFile(dir + "/environ")
-		cwd, _ := os.Readlink(dir + "/cwd")
 		env = append(append([]byte{0}, env...), 0)
-		if !bytes.Contains(env, marker) && !strings.HasPrefix(cwd+"/", runDir) {
+		if !bytes.Contains(env, marker) {
 			continue
 		}
 		pgid, err := syscall.Getpgid(pid)
