@@ -237,6 +237,13 @@ func runAgent(args []string) error {
 	}
 	defer n.Close()
 	reg.MustRegister(n.Collector())
+	// The supervisor (and its scan of /proc for what a previous run left
+	// behind) before gossip starts: the time from joining the pool to
+	// looking for founders (-bootstrap-expect) stays as short as it was.
+	sup, err := newSupervisor(f, n, httpURL, log)
+	if err != nil {
+		return err
+	}
 	// Taken before gossip starts: once this node is in the pool, a zone
 	// leader may add it (and give it Raft state) at any moment.
 	resumed := n.HasState()
@@ -282,10 +289,6 @@ func runAgent(args []string) error {
 	sched.RescheduleTimeout = f.rescheduleTimeout
 	sched.Ports, _ = parsePortRange(f.workloadPorts)
 	n.OnLeadership(sched.Run)
-	sup, err := newSupervisor(f, n, httpURL, log)
-	if err != nil {
-		return err
-	}
 	supCtx, stopSup := context.WithCancel(context.Background())
 	supDone := make(chan struct{})
 	go func() { defer close(supDone); sup.Run(supCtx) }()
