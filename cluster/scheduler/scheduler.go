@@ -94,6 +94,9 @@ type Change struct {
 	Placed []workload.Placed
 	// Delete removes the placement (its workload is gone).
 	Delete bool
+	// Fresh are the indexes assigned a node by this change: their
+	// instance state starts as NEW, on that node.
+	Fresh []int
 	// Dropped are the indexes whose instance state is stale: moved, or
 	// past the instance count.
 	Dropped []int
@@ -201,7 +204,7 @@ func Plan(workloads []Workload, current map[string]Current, nodes []Node, now ti
 			next[i].Index = i
 		}
 		mine := map[string]int{}
-		var dropped []int
+		var dropped, fresh []int
 		for _, p := range cur.Placed {
 			i := p.Index
 			switch {
@@ -246,11 +249,12 @@ func Plan(workloads []Workload, current map[string]Current, nodes []Node, now ti
 				continue // no free port on the best node: wait unassigned
 			}
 			next[i] = workload.Placed{Index: i, Node: best, Host: byID[best].Host, Ports: ps}
+			fresh = append(fresh, i)
 			mine[best]++
 			load[best]++
 		}
 		if !samePlaced(next, cur.Placed) {
-			out = append(out, Change{Workload: w.ID, WorkloadVersion: w.Version, Prev: cur.Version, Placed: next, Dropped: dropped})
+			out = append(out, Change{Workload: w.ID, WorkloadVersion: w.Version, Prev: cur.Version, Placed: next, Dropped: dropped, Fresh: fresh})
 		}
 	}
 	ids := make([]string, 0, len(current))
@@ -429,8 +433,16 @@ func (s *Scheduler) write(ctx context.Context, c Change) error {
 		}
 		ops = append(ops, put, fsm.Op{Type: fsm.OpCheck, Kind: workload.KindWorkload, ID: c.Workload, Require: fsm.RequireVersion, Version: c.WorkloadVersion})
 	}
+	fresh := map[int]bool{}
+	for _, i := range c.Fresh {
+		fresh[i] = true
+		body, _ := json.Marshal(workload.Status{Workload: c.Workload, Index: i, Node: c.Placed[i].Node, State: workload.InstanceNew})
+		ops = append(ops, fsm.Op{Type: fsm.OpPut, Kind: workload.KindInstance, ID: workload.InstanceID(c.Workload, i), Body: body})
+	}
 	for _, i := range c.Dropped {
-		ops = append(ops, fsm.Op{Type: fsm.OpDelete, Kind: workload.KindInstance, ID: workload.InstanceID(c.Workload, i)})
+		if !fresh[i] {
+			ops = append(ops, fsm.Op{Type: fsm.OpDelete, Kind: workload.KindInstance, ID: workload.InstanceID(c.Workload, i)})
+		}
 	}
 	_, _, err := s.raft.Apply(ctx, fsm.Command{Ops: ops, Time: time.Now().UTC()})
 	if err != nil {

@@ -90,8 +90,8 @@ func Test_Plan_FailedNode_KeepsInstancesUntilTimeout_ThenMoves(t *testing.T) {
 	if len(ch) != 1 || ch[0].Nodes()[1] == "n2" || ch[0].Nodes()[1] == "" || ch[0].Nodes()[0] != "n1" || ch[0].Nodes()[2] != "n3" {
 		t.Fatalf("after the timeout: %+v, want instance 1 moved to n1 or n3, the others kept", ch)
 	}
-	if len(ch[0].Dropped) != 1 || ch[0].Dropped[0] != 1 || ch[0].Prev != 3 {
-		t.Fatalf("dropped %v prev %d, want [1] and 3", ch[0].Dropped, ch[0].Prev)
+	if len(ch[0].Dropped) != 1 || ch[0].Dropped[0] != 1 || ch[0].Prev != 3 || fmt.Sprint(ch[0].Fresh) != "[1]" {
+		t.Fatalf("dropped %v fresh %v prev %d, want [1], [1] and 3", ch[0].Dropped, ch[0].Fresh, ch[0].Prev)
 	}
 	// A member gossip no longer knows (it left) loses its instances at once.
 	ch = Plan(w, cur, live("n1", "n3"), now, time.Hour, DefaultPorts)
