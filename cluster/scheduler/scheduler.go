@@ -51,6 +51,7 @@ type Scheduler struct {
 	Interval time.Duration
 	// Ports is the range instances' ports are drawn from.
 	Ports PortRange
+	cache *Cache
 }
 
 // New returns the scheduler of r's zone.
@@ -365,7 +366,10 @@ func fingerprint(nodes []Node) string {
 // Pass makes one scheduling pass over nodes.
 func (s *Scheduler) Pass(ctx context.Context, nodes []Node) error {
 	v := s.raft.View()
-	workloads, current := Read(v)
+	if s.cache == nil {
+		s.cache = new(Cache)
+	}
+	workloads, current := s.cache.Read(v)
 	changes := Plan(workloads, current, nodes, time.Now(), s.RescheduleTimeout, s.Ports)
 	var firstErr error
 	for _, c := range changes {
@@ -377,41 +381,67 @@ func (s *Scheduler) Pass(ctx context.Context, nodes []Node) error {
 }
 
 // Read returns the store's workloads and placements as the planner takes
-// them.
-func Read(v *fsm.View) ([]Workload, map[string]Current) {
+// them, parsing every one.
+func Read(v *fsm.View) ([]Workload, map[string]Current) { return new(Cache).Read(v) }
+
+// Cache keeps what a pass parsed, by resource version, for the next:
+// parsing 10,000 workload specs takes ~140 ms on 2 cores, and a pass runs
+// after every write.
+type Cache struct {
+	workloads map[string]cachedWorkload
+	placed    map[string]Current
+}
+
+type cachedWorkload struct {
+	w  Workload
+	ok bool // false: the body does not parse (written by a newer version, say)
+}
+
+// Read is the package's Read, reusing what is unchanged since the last.
+func (c *Cache) Read(v *fsm.View) ([]Workload, map[string]Current) {
+	prevW, prevP := c.workloads, c.placed
+	c.workloads, c.placed = map[string]cachedWorkload{}, map[string]Current{}
 	var workloads []Workload
-	after := ""
-	for {
-		page, more := v.List(workload.KindWorkload, "", after, 1000)
-		for _, r := range page {
+	each(v, workload.KindWorkload, func(r *fsm.Resource) {
+		cw, hit := prevW[r.ID]
+		if !hit || cw.w.Version != r.Version {
 			spec, err := workload.ParseSpec(r.Body)
-			if err != nil {
-				continue // written by a newer version, say: leave it be
-			}
-			workloads = append(workloads, Workload{ID: r.ID, Version: r.Version, Spec: spec})
+			cw = cachedWorkload{w: Workload{ID: r.ID, Version: r.Version, Spec: spec}, ok: err == nil}
 		}
-		if !more || len(page) == 0 {
-			break
+		c.workloads[r.ID] = cw
+		if cw.ok {
+			workloads = append(workloads, cw.w)
 		}
-		after = page[len(page)-1].ID
-	}
+	})
 	current := map[string]Current{}
-	after = ""
-	for {
-		page, more := v.List(workload.KindPlacement, "", after, 1000)
-		for _, r := range page {
+	each(v, workload.KindPlacement, func(r *fsm.Resource) {
+		cur, hit := prevP[r.ID]
+		if !hit || cur.Version != r.Version {
 			var p workload.PlacementBody
 			if json.Unmarshal(r.Body, &p) != nil {
-				continue
+				return
 			}
-			current[r.ID] = Current{Version: r.Version, Placed: p.Instances}
+			cur = Current{Version: r.Version, Placed: p.Instances}
+		}
+		c.placed[r.ID] = cur
+		current[r.ID] = cur
+	})
+	return workloads, current
+}
+
+// each calls fn for every resource of kind, page by page.
+func each(v *fsm.View, kind string, fn func(*fsm.Resource)) {
+	after := ""
+	for {
+		page, more := v.List(kind, "", after, 1000)
+		for _, r := range page {
+			fn(r)
 		}
 		if !more || len(page) == 0 {
-			break
+			return
 		}
 		after = page[len(page)-1].ID
 	}
-	return workloads, current
 }
 
 // write applies one change: the placement, conditional on the workload

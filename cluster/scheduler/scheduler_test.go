@@ -1,11 +1,13 @@
 package scheduler
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"cairn/fsm"
 	"cairn/node/workload"
 )
 
@@ -176,5 +178,46 @@ func BenchmarkPlan_10kWorkloads(b *testing.B) {
 		if ch := Plan(ws, cur, nodes, now, time.Minute, DefaultPorts); len(ch) != 5000 {
 			b.Fatalf("%d changes", len(ch))
 		}
+	}
+}
+
+// BenchmarkPass_10kWorkloads_ReadAndPlan is a whole pass's reading and
+// planning (not its writes): 10,000 workloads and their placements read
+// from a store, then planned, none changing; "cold" parses every one,
+// "cached" reuses the last pass's parse (the scheduler's steady state).
+func BenchmarkPass_10kWorkloads_ReadAndPlan(b *testing.B) {
+	schema, _ := fsm.NewSchema(workload.Kinds()...)
+	store := fsm.NewStore(schema)
+	body, _ := json.Marshal(spec(b, `{"command":["x"],"instances":3}`))
+	var ops []fsm.Op
+	for i := 0; i < 10000; i++ {
+		id := fmt.Sprintf("w%05d", i)
+		pb, _ := json.Marshal(workload.NewPlacement(id, []string{"n1", "n2", "n3"}))
+		ops = append(ops, fsm.Op{Type: fsm.OpPut, Kind: workload.KindWorkload, ID: id, Body: body},
+			fsm.Op{Type: fsm.OpPut, Kind: workload.KindPlacement, ID: id, Body: pb})
+	}
+	if res := store.Apply(1, fsm.Command{Ops: ops, Time: now}); res.Err() != nil {
+		b.Fatal(res.Err())
+	}
+	nodes := live("n1", "n2", "n3")
+	for _, cached := range []bool{false, true} {
+		name := "cold"
+		if cached {
+			name = "cached"
+		}
+		b.Run(name, func(b *testing.B) {
+			c := new(Cache)
+			c.Read(store.View())
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if !cached {
+					c = new(Cache)
+				}
+				ws, cur := c.Read(store.View())
+				if ch := Plan(ws, cur, nodes, now, time.Minute, DefaultPorts); len(ch) != 0 {
+					b.Fatalf("%d changes", len(ch))
+				}
+			}
+		})
 	}
 }
