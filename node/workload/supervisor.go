@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"cairn/fsm"
 )
@@ -120,6 +121,12 @@ func (s *Supervisor) Run(ctx context.Context) {
 		if err := s.store.WaitIndex(ctx, index+1); err != nil {
 			break
 		}
+		// Writes come in bursts: one reconcile covers a burst of
+		// reconcileEvery, not one per entry.
+		select {
+		case <-ctx.Done():
+		case <-time.After(reconcileEvery):
+		}
 	}
 	s.stopAll()
 	stopReports()
@@ -137,6 +144,10 @@ type desired struct {
 	// restarts the instance.
 	key string
 }
+
+// reconcileEvery bounds how often the supervisor reconciles under a
+// stream of writes.
+const reconcileEvery = 50 * time.Millisecond
 
 // Desired returns the instances the view assigns to node and wants
 // started, by instance id.
