@@ -49,10 +49,13 @@ type Chunk struct {
 // store lists an artifact's chunks in order.
 func ChunkID(sum string, n int) string { return fmt.Sprintf("%s.%06d", sum, n) }
 
+// ErrBadArtifactID means an artifact id is not a SHA-1 in hex.
+var ErrBadArtifactID = errors.New("invalid artifact id")
+
 // ValidSHA1 checks an artifact id: 40 lower-case hex digits.
 func ValidSHA1(s string) error {
 	if len(s) != 40 || strings.Trim(s, "0123456789abcdef") != "" {
-		return fmt.Errorf("%w: %q is not a SHA-1 in lower-case hex (40 digits)", ErrInvalid, s)
+		return fmt.Errorf("%w: %q is not a SHA-1 in lower-case hex (40 digits)", ErrBadArtifactID, s)
 	}
 	return nil
 }
