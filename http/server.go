@@ -98,6 +98,13 @@ type options struct {
 	maxscale   http.Handler
 	// deployTimeout bounds a synchronous MRF deploy or undeploy.
 	deployTimeout time.Duration
+	workloads     native.WorkloadOptions
+}
+
+// WithWorkloads sets the workload API's options: this node's supervisor
+// (for logs) and the artifact size limit.
+func WithWorkloads(w native.WorkloadOptions) Option {
+	return func(o *options) { o.workloads = w }
 }
 
 // WithMembership serves /cairn/v1/members from gossip.
@@ -152,6 +159,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		native.WriteError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
 	native.Register(r, n, o.membership)
+	native.RegisterWorkloads(r, n, o.membership, o.workloads)
 	deps := mrf.Deps{Node: n, Runtime: o.runtime, DeployTimeout: o.deployTimeout}
 	if o.membership != nil {
 		deps.Membership = o.membership

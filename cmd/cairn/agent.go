@@ -11,17 +11,21 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"cairn/cluster"
+	"cairn/cluster/scheduler"
 	"cairn/fsm"
 	api "cairn/http"
 	"cairn/http/maxscale"
 	"cairn/http/mrf"
+	"cairn/http/native"
 	"cairn/node"
 	"cairn/node/failpoint"
 	settings "cairn/node/runtime"
+	"cairn/node/workload"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -48,6 +52,10 @@ type agentFlags struct {
 	controller                      bool
 	pprofAddr                       string
 	maxscaleAddr                    string
+	exec, execUser                  string
+	rescheduleTimeout               time.Duration
+	maxArtifactBytes                int64
+	workloadPorts                   string
 }
 
 func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
@@ -81,6 +89,11 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address, on a listener of its own (default: off)")
 	fs.StringVar(&f.maxscaleAddr, "maxscale-addr", "127.0.0.1:8989", "address the MaxScale REST API listens on, at /v1/... and /... (empty: off; it is also served at /maxscale/v1/... on -http-addr)")
 	fs.DurationVar(&f.deployTimeout, "mrf-deploy-timeout", mrf.DefaultDeployTimeout, "how long an MRF deploy or undeploy waits for its target zones to report before answering 504 (the deployment goes on converging)")
+	fs.StringVar(&f.exec, "exec", "auto", "run the workload instances the zone assigns to this node as local processes: true, false, or auto (on only while every listener is on loopback)")
+	fs.StringVar(&f.execUser, "exec-user", "", "when the agent runs as root, the user instances run as (default: root's own, with a warning)")
+	fs.DurationVar(&f.rescheduleTimeout, "workload-reschedule-timeout", scheduler.DefaultRescheduleTimeout, "how long a failed member keeps its workload instances before the zone leader moves them")
+	fs.StringVar(&f.workloadPorts, "workload-ports", fmt.Sprintf("%d-%d", scheduler.DefaultPorts.Lo, scheduler.DefaultPorts.Hi), "the port range workload instances' ports are drawn from (the zone leader's applies)")
+	fs.Int64Var(&f.maxArtifactBytes, "max-artifact-bytes", native.DefaultMaxArtifactBytes, "largest workload artifact accepted, in bytes (uploads are bounded by -max-body-bytes too)")
 	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role) (default: true without -join, else false)")
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
@@ -107,6 +120,20 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	}
 	if f.requestTimeout < settings.MinRequestTimeout {
 		return nil, fs, fmt.Errorf("-request-timeout must be at least %s", settings.MinRequestTimeout)
+	}
+	switch f.exec {
+	case "auto", "true", "false":
+	default:
+		return nil, fs, fmt.Errorf("-exec must be true, false or auto, got %q", f.exec)
+	}
+	if _, err := parsePortRange(f.workloadPorts); err != nil {
+		return nil, fs, err
+	}
+	if f.maxArtifactBytes < 1 {
+		return nil, fs, fmt.Errorf("-max-artifact-bytes must be positive")
+	}
+	if f.rescheduleTimeout <= 0 {
+		return nil, fs, fmt.Errorf("-workload-reschedule-timeout must be positive")
 	}
 	if f.deployTimeout <= 0 {
 		return nil, fs, fmt.Errorf("-mrf-deploy-timeout must be positive")
@@ -183,6 +210,10 @@ type agentRun struct {
 	c          *cluster.Cluster
 	rt         *settings.Settings
 	srv, msSrv *api.Server
+	// sup runs the workload instances the zone assigns to this node;
+	// stopSupervisor (set by start) stops them and waits.
+	sup            *workload.Supervisor
+	stopSupervisor func()
 	// resumed: the node had Raft state before it joined gossip (taken
 	// before: once in the pool, a zone leader may give it state).
 	resumed  bool
@@ -294,7 +325,7 @@ func (a *agentRun) openNode() error {
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(slices.Concat(maxscale.Kinds(), mrf.Kinds(), settings.Kinds())...)
+	schema, err := fsm.NewSchema(slices.Concat(maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds())...)
 	if err != nil {
 		return err
 	}
@@ -305,6 +336,12 @@ func (a *agentRun) openNode() error {
 	a.n = n
 	a.onClose(func() { n.Close() })
 	a.resumed = n.HasState()
+	// The supervisor (and its scan of /proc for what a previous run left
+	// behind) before gossip starts: the time from joining the pool to
+	// looking for founders (-bootstrap-expect) stays as short as it was.
+	if a.sup, err = newSupervisor(a.f, n, a.httpURL, a.log); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -350,8 +387,14 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	n.OnLeadership(ms.RunMonitors)
 	// The zone leader follows the controller's MRF deployments into the zone.
 	n.OnLeadership(mrf.NewDeployer(n, mrf.NewHTTPController(n, c), log).Run)
+	// Workloads: the zone leader schedules, every node supervises what is
+	// assigned to it (start runs the supervisor).
+	sched := scheduler.New(n, c, log)
+	sched.RescheduleTimeout = f.rescheduleTimeout
+	sched.Ports, _ = parsePortRange(f.workloadPorts)
+	n.OnLeadership(sched.Run)
 	a.srv = api.NewServer(n, limits, log, api.WithMembership(c), api.WithMetrics(reg), api.WithRuntime(a.rt), api.WithDeployTimeout(f.deployTimeout),
-		api.WithMaxScale(ms.Mounted()))
+		api.WithMaxScale(ms.Mounted()), api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes}))
 	if a.msLn != nil {
 		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath)
 	}
@@ -362,6 +405,12 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 func (a *agentRun) start(ctx context.Context) error {
 	f, n, c, log := a.f, a.n, a.c, a.log
 	go advertiseIdentity(a.background, c, n, a.resumed)
+	supCtx, stopSup := context.WithCancel(a.background)
+	supDone := make(chan struct{})
+	go func() { defer close(supDone); a.sup.Run(supCtx) }()
+	var once sync.Once
+	a.stopSupervisor = func() { once.Do(func() { stopSup(); <-supDone }) }
+	a.onClose(a.stopSupervisor)
 	go a.rt.Follow(a.background, n)
 	go func() { a.serveErr <- a.srv.Serve(a.ln) }()
 	if a.msSrv != nil {
@@ -407,12 +456,14 @@ func (a *agentRun) wait(ctx context.Context) error {
 	}
 }
 
-// stop leaves gracefully: hand leadership over first so the zone does not
-// wait out an election, then tell gossip, so the new leader removes this
-// node from the configuration at once; then finish the requests in flight
-// and shut Raft down.
+// stop leaves gracefully: the workload instances stop first (SIGTERM, then
+// SIGKILL after their stop timeout; the next run starts them afresh); then
+// hand leadership over so the zone does not wait out an election, then tell
+// gossip, so the new leader removes this node from the configuration at
+// once; then finish the requests in flight and shut Raft down.
 func (a *agentRun) stop() {
 	n, log := a.n, a.log
+	a.stopSupervisor()
 	if n.IsLeader() {
 		if e := n.TransferLeadership(); e != nil {
 			log.Info("no leadership transfer before leaving", "reason", e)

@@ -1,0 +1,537 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"cairn/node/workload"
+)
+
+// workloadTimeout bounds the wait for instances to reach a state.
+const workloadTimeout = 20 * time.Second
+
+// workloadDoc is GET /cairn/v1/workloads/{id}.
+type workloadDoc struct {
+	ID        string            `json:"id"`
+	Version   uint64            `json:"version"`
+	Placement []workload.Placed `json:"placement"`
+	Instances []workload.Status `json:"instances"`
+}
+
+func (a *agent) mustWorkload(id string) workloadDoc {
+	a.t.Helper()
+	var d workloadDoc
+	mustUnmarshal(a.t, a.mustDo(http.MethodGet, "/cairn/v1/workloads/"+id, nil, http.StatusOK).body, &d)
+	return d
+}
+
+// running returns the instances of d that run, by index, if every one of
+// want does.
+func (d workloadDoc) running(want int) (map[int]workload.Status, bool) {
+	out := map[int]workload.Status{}
+	for _, st := range d.Instances {
+		if st.State == workload.InstanceRunning && st.PID > 0 {
+			out[st.Index] = st
+		}
+	}
+	return out, len(out) == want
+}
+
+// instanceProcs scans /proc for the processes that carry the supervisor
+// marker of dataDir, by pid, with their CAIRN_WORKLOAD and CAIRN_INSTANCE.
+func instanceProcs(t testing.TB, dataDir string) map[int]string {
+	t.Helper()
+	out := map[int]string{}
+	for _, l := range workload.LeftoverGroups(dataDir) {
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", l.PID))
+		if err != nil {
+			continue
+		}
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", l.PID))
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && bytes.HasPrefix(bytes.TrimSpace(stat[i+1:]), []byte("Z")) {
+			continue // a zombie runs no more
+		}
+		var wl, inst string
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if v, ok := strings.CutPrefix(kv, "CAIRN_WORKLOAD="); ok {
+				wl = v
+			}
+			if v, ok := strings.CutPrefix(kv, "CAIRN_INSTANCE="); ok {
+				inst = v
+			}
+		}
+		out[l.PID] = wl + "." + inst
+	}
+	return out
+}
+
+// leaders returns the instance processes of workload wl on dataDir that
+// lead their process group (the supervised ones), by instance id.
+func leaders(t testing.TB, dataDir, wl string) map[string][]int {
+	out := map[string][]int{}
+	for pid, id := range instanceProcs(t, dataDir) {
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid && strings.HasPrefix(id, wl+".") {
+			out[id] = append(out[id], pid)
+		}
+	}
+	return out
+}
+
+// mustFollow reads a streaming GET for d and returns the lines it got.
+func mustFollow(t testing.TB, u string, d time.Duration) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", u, resp.Status)
+	}
+	b, _ := io.ReadAll(resp.Body) // ends with the context
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Count(l, ",") >= 2 {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// killInstancesAtCleanup kills, when the test ends, whatever instance
+// processes of these agents' data dirs are left (an agent killed with
+// SIGKILL leaves its instances' children behind until it restarts).
+func killInstancesAtCleanup(t testing.TB, agents ...*agent) {
+	for _, a := range agents {
+		dir := a.opts.dataDir
+		t.Cleanup(func() {
+			// The agent first (cleanups run last-registered first, so
+			// it may still run): its instances' leaders die with it.
+			a.cleanup()
+			if n := workload.KillLeftovers(dir); n > 0 {
+				t.Logf("killed %d instance processes left under %s", n, dir)
+			}
+		})
+	}
+}
+
+const loopCmd = `["bash","-c","while true; do echo tick $CAIRN_INSTANCE; sleep 0.2; done"]`
+
+// Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop runs a bash
+// workload of 3 instances on a 3-node zone: one process per node, each in
+// its own process group; kill -9 of one is restarted by policy; a
+// crash-looping workload ends failed with its reason; logs come back from
+// every node in time order; an agent killed and restarted leaves no orphan
+// and no duplicate; stop leaves no process.
+func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
+	// Snapshots every few entries: the restarted node restores the
+	// workloads from its snapshot, not only from its log.
+	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-snapshot-threshold", "8", "-trailing-logs", "4", "-snapshot-interval", "200ms"}})
+	killInstancesAtCleanup(t, zone...)
+	leader, followers := mustRoles(t, zone)
+	byNode := map[string]*agent{}
+	for _, a := range zone {
+		byNode[a.id()] = a
+	}
+	spec := `{"command":` + loopCmd + `,"instances":3,"restart":{"mode":"always","delay":"50ms"},"stop_timeout":"2s"}`
+	followers[0].mustDo(http.MethodPut, "/cairn/v1/workloads/loop", []byte(spec), http.StatusCreated)
+
+	var doc workloadDoc
+	var run map[int]workload.Status
+	waitFor(t, "3 instances running", workloadTimeout, func() bool {
+		doc = leader.mustWorkload("loop")
+		var ok bool
+		run, ok = doc.running(3)
+		return ok
+	}, func() string { return fmt.Sprintf("%+v", doc) })
+	nodes := map[string]bool{}
+	for i, st := range run {
+		nodes[st.Node] = true
+		a := byNode[st.Node]
+		got := leaders(t, a.opts.dataDir, "loop")
+		id := workload.InstanceID("loop", i)
+		if len(got[id]) != 1 || got[id][0] != st.PID {
+			t.Fatalf("instance %s reported pid %d on %s; /proc shows %v", id, st.PID, st.Node, got)
+		}
+	}
+	if len(nodes) != 3 {
+		t.Fatalf("3 instances on %d nodes, want spread over 3: %+v", len(nodes), run)
+	}
+
+	// kill -9 of an instance's process: restarted by policy.
+	victim := run[1]
+	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "instance 1 restarted", workloadTimeout, func() bool {
+		doc = leader.mustWorkload("loop")
+		r, _ := doc.running(3)
+		return r[1].PID != 0 && r[1].PID != victim.PID && r[1].Restarts >= 1
+	}, func() string { return fmt.Sprintf("%+v", doc) })
+
+	// Logs across nodes: the last N lines, in time order, from every instance.
+	var lines []string
+	waitFor(t, "log lines of all three instances", workloadTimeout, func() bool {
+		r := followers[1].mustDo(http.MethodGet, "/cairn/v1/workloads/loop/logs?lines=30", nil, http.StatusOK)
+		lines = strings.Split(strings.TrimSpace(string(r.body)), "\n")
+		seen := map[string]bool{}
+		for _, l := range lines {
+			if f := strings.SplitN(l, ",", 3); len(f) == 3 {
+				seen[f[2]] = true
+			}
+		}
+		return len(lines) == 30 && seen["tick 0"] && seen["tick 1"] && seen["tick 2"]
+	}, func() string { return strings.Join(lines, "\n") })
+	var prev int64
+	for _, l := range lines {
+		f := strings.SplitN(l, ",", 3)
+		ts, err := strconv.ParseInt(f[0], 10, 64)
+		if len(f) != 3 || err != nil || f[1] != "stdout" || ts < prev {
+			t.Fatalf("log line %q: want <unix-nanos>,stdout,<line> in time order", l)
+		}
+		prev = ts
+	}
+
+	// ?follow streams new lines as they come, from every node.
+	followed := mustFollow(t, followers[1].url+"/cairn/v1/workloads/loop/logs?lines=1&follow", 1500*time.Millisecond)
+	seen := map[string]bool{}
+	prev = 0
+	for _, l := range followed {
+		f := strings.SplitN(l, ",", 3)
+		ts, _ := strconv.ParseInt(f[0], 10, 64)
+		if len(f) != 3 || ts <= prev {
+			t.Fatalf("followed line %q out of order or malformed", l)
+		}
+		prev = ts
+		seen[f[2]] = true
+	}
+	if len(followed) < 6 || !seen["tick 0"] || !seen["tick 1"] || !seen["tick 2"] {
+		t.Fatalf("followed for 1.5s: %q, want new lines of all three instances", followed)
+	}
+
+	// A crash-looping workload ends failed, saying why.
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/boom", []byte(`{"command":["bash","-c","echo dying >&2; exit 3"],"instances":1,
+		"restart":{"mode":"on-failure","attempts":2,"interval":"1m","delay":"20ms"}}`), http.StatusCreated)
+	var boom workloadDoc
+	waitFor(t, "the crash-looping instance failed", workloadTimeout, func() bool {
+		boom = leader.mustWorkload("boom")
+		return len(boom.Instances) == 1 && boom.Instances[0].Failed
+	}, func() string { return fmt.Sprintf("%+v", boom) })
+	if st := boom.Instances[0]; st.State != workload.InstanceCrashed || st.ExitCode != 3 || !strings.Contains(st.Reason, "exited 3 times within 1m0s") {
+		t.Fatalf("failed instance: %+v", st)
+	}
+	if r := leader.mustDo(http.MethodGet, "/cairn/v1/workloads/boom/logs?lines=5", nil, http.StatusOK); !strings.Contains(string(r.body), ",stderr,dying") {
+		t.Fatalf("crash-loop logs: %q", r.body)
+	}
+
+	// An agent killed with SIGKILL and restarted: its instance's leader
+	// died with it (parent-death signal), the children it left are killed
+	// at restart, and the instance runs once again: no orphan, no duplicate.
+	f := followers[0]
+	var fIndex int
+	for i, st := range run {
+		if st.Node == f.id() {
+			fIndex = i
+		}
+	}
+	fID := workload.InstanceID("loop", fIndex)
+	waitStatus(t, f, "a snapshot on "+f.id(), workloadTimeout, func(st nodeStatus) bool { return st.LastSnapshotIndex > 0 })
+	f.mustKill()
+	f2 := mustStartAgent(t, f.restartOpts())
+	f2.mustBeReady()
+	waitFor(t, "the restarted node's instance running again, once", workloadTimeout, func() bool {
+		doc = leader.mustWorkload("loop")
+		r, _ := doc.running(3)
+		got := leaders(t, f2.opts.dataDir, "loop")
+		return r[fIndex].Node == f2.id() && len(got[fID]) == 1 && got[fID][0] == r[fIndex].PID && len(instanceProcs(t, f2.opts.dataDir)) <= 2
+	}, func() string {
+		return fmt.Sprintf("%+v; /proc: %v", doc, instanceProcs(t, f2.opts.dataDir))
+	})
+
+	// Bad input: 400 with a clear message, never 500.
+	for body, want := range map[string]string{
+		`{"command":["x"],"instances":-1}`: "instances must be",
+		`{"command":["x"],"ports":[80]}`:   "Spec.ports of type string",
+		`{"image":"nginx:1"}`:              "no container engine on any node",
+		`{"command":"bash"}`:               "command",
+		`{"command":["x"]`:                 "offset",
+	} {
+		r := leader.mustDo(http.MethodPut, "/cairn/v1/workloads/bad", []byte(body), http.StatusBadRequest)
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("PUT %s: %s, want a message saying %q", body, r.body, want)
+		}
+	}
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/Bad.ID", []byte(`{"command":["x"]}`), http.StatusBadRequest)
+	leader.mustDo(http.MethodGet, "/cairn/v1/workloads/loop/logs?lines=0", nil, http.StatusBadRequest)
+	leader.mustDo(http.MethodGet, "/cairn/v1/workloads/nope/logs", nil, http.StatusNotFound)
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/loop/instances/0/status", []byte(`{"state":"RUNNING","node":"n9"}`), http.StatusConflict)
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/loop/instances/0/status", []byte(`{"state":"BOGUS","node":"n1"}`), http.StatusBadRequest)
+
+	// Stop: every process of every node is gone, the instances REMOVED.
+	stopped := strings.Replace(spec, `"instances":3`, `"instances":3,"state":"stopped"`, 1)
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/loop", []byte(stopped), http.StatusOK)
+	leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/boom", nil, http.StatusNoContent)
+	live := []*agent{leader, followers[1], f2}
+	waitFor(t, "every instance process gone", workloadTimeout, func() bool {
+		doc = leader.mustWorkload("loop")
+		removed := 0
+		for _, st := range doc.Instances {
+			if st.State == workload.InstanceRemoved {
+				removed++
+			}
+		}
+		procs := 0
+		for _, a := range live {
+			procs += len(instanceProcs(t, a.opts.dataDir))
+		}
+		return removed == 3 && procs == 0
+	}, func() string { return fmt.Sprintf("%+v", doc) })
+	var after workloadDoc
+	mustUnmarshal(t, f2.mustDo(http.MethodGet, "/cairn/v1/workloads/loop", nil, http.StatusOK).body, &after)
+	if after.Version != doc.Version {
+		t.Fatalf("the restarted node holds workload version %d, the leader %d", after.Version, doc.Version)
+	}
+}
+
+// Test_ThreeNodes_NodeKilled_InstancesRescheduledOnSurvivors kills a node
+// with SIGKILL: once it has stayed failed past the reschedule timeout, the
+// zone leader moves its instance to a survivor, which runs it.
+func Test_ThreeNodes_NodeKilled_InstancesRescheduledOnSurvivors(t *testing.T) {
+	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-workload-reschedule-timeout", "1s"}})
+	killInstancesAtCleanup(t, zone...)
+	leader, followers := mustRoles(t, zone)
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/web", []byte(`{"command":`+loopCmd+`,"instances":3,"stop_timeout":"1s"}`), http.StatusCreated)
+	var doc workloadDoc
+	waitFor(t, "3 instances running", workloadTimeout, func() bool {
+		doc = leader.mustWorkload("web")
+		_, ok := doc.running(3)
+		return ok
+	}, func() string { return fmt.Sprintf("%+v", doc) })
+
+	dead := followers[0]
+	dead.mustKill()
+	// Its instance's children outlive it (until it restarts): the test
+	// kills them now, as an operator's reboot would.
+	workload.KillLeftovers(dead.opts.dataDir)
+	start := time.Now()
+	waitFor(t, "instances rescheduled on the survivors, running", 45*time.Second, func() bool {
+		doc = leader.mustWorkload("web")
+		r, ok := doc.running(3)
+		if !ok {
+			return false
+		}
+		for _, st := range r {
+			if st.Node == dead.id() {
+				return false
+			}
+		}
+		return true
+	}, func() string { return fmt.Sprintf("%+v", doc) })
+	t.Logf("rescheduled and running %s after the kill", time.Since(start).Round(100*time.Millisecond))
+	procs := 0
+	for _, a := range []*agent{leader, followers[1]} {
+		procs += len(leaders(t, a.opts.dataDir, "web"))
+	}
+	if procs != 3 {
+		t.Fatalf("%d supervised instance processes on the survivors, want 3", procs)
+	}
+	var placed []string
+	for _, p := range doc.Placement {
+		placed = append(placed, p.Node)
+	}
+	b, _ := json.Marshal(placed)
+	t.Logf("placement after the kill: %s", b)
+}
+
+// BenchmarkWorkload_PutToAllRunning times a workload PUT of 3 instances
+// on a 3-node zone until every instance reports RUNNING, then its stop.
+func BenchmarkWorkload_PutToAllRunning(b *testing.B) {
+	zone := startCluster(b, 3, agentOpts{args: []string{"-exec", "true"}})
+	killInstancesAtCleanup(b, zone...)
+	leader, _ := mustRoles(b, zone)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := fmt.Sprintf("bench%d", i)
+		leader.mustDo(http.MethodPut, "/cairn/v1/workloads/"+id, []byte(`{"command":["sleep","600"],"instances":3,"stop_timeout":"1s"}`), http.StatusCreated)
+		var doc workloadDoc
+		waitFor(b, "3 instances running", workloadTimeout, func() bool {
+			doc = leader.mustWorkload(id)
+			_, ok := doc.running(3)
+			return ok
+		}, func() string { return fmt.Sprintf("%+v", doc) })
+		b.StopTimer()
+		leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/"+id, nil, http.StatusNoContent)
+		b.StartTimer()
+	}
+}
+
+// Test_ThreeNodes_Artifact_SurvivesReceiverLoss_StagedAndRun uploads a
+// tar.gz of two chunks (a bash_start.sh and 1.5 MiB of noise) through a
+// follower, kills that follower, reads the artifact back from the others,
+// and runs it as a bash-runtime workload; a mismatched upload stores
+// nothing, and a runtime whose interpreter is missing fails naming it.
+func Test_ThreeNodes_Artifact_SurvivesReceiverLoss_StagedAndRun(t *testing.T) {
+	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true"}})
+	killInstancesAtCleanup(t, zone...)
+	leader, followers := mustRoles(t, zone)
+
+	noise := make([]byte, 3<<19)
+	rand.Read(noise) // incompressible: the archive takes two chunks
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	add := func(name string, body []byte) {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write(body)
+	}
+	add("app/bash_start.sh", []byte("while true; do echo \"staged $CAIRN_INSTANCE in $START_PATH\"; sleep 0.2; done\n"))
+	add("app/noise.bin", noise)
+	tw.Close()
+	zw.Close()
+	blob := buf.Bytes()
+	h := sha1.Sum(blob)
+	sum := hex.EncodeToString(h[:])
+
+	receiver := followers[0]
+	bad := "0123456789012345678901234567890123456789"
+	r := receiver.mustDo(http.MethodPut, "/cairn/v1/artifacts/"+bad, blob, http.StatusBadRequest)
+	if !strings.Contains(string(r.body), sum) || !strings.Contains(string(r.body), bad) {
+		t.Fatalf("mismatch answer %s does not name both sums", r.body)
+	}
+	receiver.mustDo(http.MethodPut, "/cairn/v1/artifacts/"+sum, blob, http.StatusCreated)
+	var art workload.Artifact
+	if got := leader.mustDo(http.MethodGet, "/cairn/v1/artifacts/"+sum+"?consistent", nil, http.StatusOK).body; !bytes.Equal(got, blob) {
+		t.Fatalf("GET returned %d bytes, not the %d uploaded", len(got), len(blob))
+	}
+	mustUnmarshal(t, receiver.mustDo(http.MethodPut, "/cairn/v1/artifacts/"+sum, blob, http.StatusOK).body, &art)
+	if art.Chunks != 2 || art.Length != int64(len(blob)) {
+		t.Fatalf("artifact %+v, want 2 chunks of %d bytes", art, len(blob))
+	}
+	leader.mustDo(http.MethodGet, "/cairn/v1/artifacts/"+bad, nil, http.StatusNotFound)
+	receiver.mustKill()
+	survivors := []*agent{leader, followers[1]}
+	for _, a := range survivors {
+		var got []byte
+		waitFor(t, "the artifact on "+a.id(), workloadTimeout, func() bool {
+			r, err := a.do(http.MethodGet, "/cairn/v1/artifacts/"+sum, nil, nil)
+			got = r.body
+			return err == nil && r.status == http.StatusOK && bytes.Equal(got, blob)
+		}, func() string { return fmt.Sprintf("%d bytes", len(got)) })
+	}
+
+	// Staged by the bash runtime and run, on the survivors only.
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/app", []byte(`{"artifact":"`+sum+`","instances":2,"placement":{"nodes":["`+leader.id()+`","`+followers[1].id()+`"]}}`), http.StatusCreated)
+	var doc workloadDoc
+	waitFor(t, "2 staged instances running", workloadTimeout, func() bool {
+		doc = leader.mustWorkload("app")
+		_, ok := doc.running(2)
+		return ok
+	}, func() string { return fmt.Sprintf("%+v", doc) })
+	var logs string
+	waitFor(t, "the staged app's output", workloadTimeout, func() bool {
+		logs = string(leader.mustDo(http.MethodGet, "/cairn/v1/workloads/app/logs?lines=10", nil, http.StatusOK).body)
+		return strings.Contains(logs, ",stdout,staged 0 in /") && strings.Contains(logs, ",stdout,staged 1 in /")
+	}, func() string { return logs })
+	leader.mustDo(http.MethodDelete, "/cairn/v1/artifacts/"+sum, nil, http.StatusConflict)
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/nosuch", []byte(`{"artifact":"`+bad+`","instances":1}`), http.StatusBadRequest)
+
+	// A runtime whose interpreter this machine lacks fails staging, naming it.
+	if _, err := exec.LookPath("php"); err != nil {
+		leader.mustDo(http.MethodPut, "/cairn/v1/workloads/php", []byte(`{"artifact":"`+sum+`","runtime":"php","instances":1,"placement":{"nodes":["`+leader.id()+`"]}}`), http.StatusCreated)
+		waitFor(t, "the php instance failed", workloadTimeout, func() bool {
+			doc = leader.mustWorkload("php")
+			return len(doc.Instances) == 1 && doc.Instances[0].Failed
+		}, func() string { return fmt.Sprintf("%+v", doc) })
+		if reason := doc.Instances[0].Reason; !strings.Contains(reason, "runtime php needs php") {
+			t.Fatalf("reason %q does not name the missing interpreter", reason)
+		}
+	}
+	leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/app", nil, http.StatusNoContent)
+	waitFor(t, "the staged instances gone", workloadTimeout, func() bool {
+		n := 0
+		for _, a := range survivors {
+			n += len(leaders(t, a.opts.dataDir, "app"))
+		}
+		return n == 0
+	}, nil)
+}
+
+// Test_ThreeNodes_Link_ReachesTargetPort runs a target that listens on its
+// $PORT (bash's /dev/tcp cannot listen: python3's http.server does) and a
+// source of two instances linked to it, which connect to $DB_ADDR; no two
+// instances share a port of one node. (That the address is refreshed when
+// the target moves is unit-tested in node/workload.)
+func Test_ThreeNodes_Link_ReachesTargetPort(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3 to listen on a port")
+	}
+	lo := freePorts(t, 1)[0]
+	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-workload-ports", fmt.Sprintf("%d-%d", lo, lo+20)}})
+	killInstancesAtCleanup(t, zone...)
+	leader, _ := mustRoles(t, zone)
+	// http.server takes its port as an argument: a shell passes $PORT.
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/db", []byte(`{"command":["bash","-c","exec python3 -m http.server --bind 127.0.0.1 $PORT"],"instances":1,"ports":["http"],
+		"restart":{"mode":"always","delay":"50ms"},"stop_timeout":"1s"}`), http.StatusCreated)
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/web", []byte(`{"command":["bash","-c",
+		"while true; do if exec 3<>/dev/tcp/${DB_ADDR%:*}/${DB_ADDR##*:}; then echo connected $DB_ADDR port $PORT; exec 3>&-; else echo waiting for $DB_ADDR; fi; sleep 0.2; done"],
+		"instances":2,"ports":["http"],"links":[{"workload":"db"}],"stop_timeout":"1s"}`), http.StatusCreated)
+	var db workloadDoc
+	waitFor(t, "db running", workloadTimeout, func() bool {
+		db = leader.mustWorkload("db")
+		_, ok := db.running(1)
+		return ok
+	}, func() string { return fmt.Sprintf("%+v", db) })
+	addr := fmt.Sprintf("127.0.0.1:%d", db.Placement[0].Ports[0])
+	var logs string
+	waitFor(t, "both web instances connected to db", workloadTimeout, func() bool {
+		logs = string(leader.mustDo(http.MethodGet, "/cairn/v1/workloads/web/logs?lines=20", nil, http.StatusOK).body)
+		n := 0
+		for _, l := range strings.Split(logs, "\n") {
+			if strings.Contains(l, ",stdout,connected "+addr+" port ") {
+				n++
+			}
+		}
+		return n >= 2
+	}, func() string { return logs })
+	var web workloadDoc
+	web = leader.mustWorkload("web")
+	ports := map[string]bool{}
+	for _, p := range append(web.Placement, db.Placement...) {
+		if len(p.Ports) != 1 || p.Ports[0] < lo || p.Ports[0] > lo+20 || p.Host != "127.0.0.1" {
+			t.Fatalf("placement %+v: want one port in %d-%d on host 127.0.0.1", p, lo, lo+20)
+		}
+		k := fmt.Sprintf("%s:%d", p.Node, p.Ports[0])
+		if ports[k] {
+			t.Fatalf("two instances on port %s", k)
+		}
+		ports[k] = true
+	}
+	leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/web", nil, http.StatusNoContent)
+	leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/db", nil, http.StatusNoContent)
+	waitFor(t, "every instance process gone", workloadTimeout, func() bool {
+		n := 0
+		for _, a := range zone {
+			n += len(instanceProcs(t, a.opts.dataDir))
+		}
+		return n == 0
+	}, nil)
+}
