@@ -171,6 +171,12 @@ const (
 	ZoneIdentityID = "identity"
 )
 
+// Kinds are the kinds the node itself writes: the zone's identity, owned
+// by the zone's leader (no API writes it).
+func Kinds() []fsm.KindSchema {
+	return []fsm.KindSchema{{Kind: ZoneKind, Owner: "zone's leader (no API writes it)"}}
+}
+
 // ZoneIdentity is the body of the zone's identity resource.
 type ZoneIdentity struct {
 	ZoneID    string `json:"zone_id"`

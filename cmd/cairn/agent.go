@@ -325,7 +325,7 @@ func (a *agentRun) openNode() error {
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(slices.Concat(maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds())...)
+	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds())...)
 	if err != nil {
 		return err
 	}

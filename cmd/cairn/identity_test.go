@@ -183,6 +183,14 @@ func Test_ControllerZone_BootstrapExpect1_WithJoin_ComesUp(t *testing.T) {
 			t.Fatalf("zone1 member %s: %+v (zone1 id %s, controller zone id %s)", a.id(), st, zoneID, cst.ZoneID)
 		}
 	}
+	// The zone's identity and the workloads' records are not the generic
+	// API's to write.
+	for _, kind := range []string{"cairn.zone", "cairn.workload", "cairn.artifact.chunk"} {
+		controller.mustDo(http.MethodPut, resPath(kind, "identity"), []byte(`{"zone_id":"forged"}`), http.StatusForbidden)
+	}
+	if st := controller.mustStatus(); st.ZoneID != cst.ZoneID {
+		t.Fatalf("the zone id changed to %q", st.ZoneID)
+	}
 	url, doc := mustReachZoneLeader(t, controller.url+"/management/domain", "zone1", "")
 	t.Logf("controller links zone1's leader %v at %s", doc["leader"], url)
 }

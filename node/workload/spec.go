@@ -42,12 +42,16 @@ var ErrInvalid = errors.New("invalid workload")
 
 // Kinds returns the schema declarations of the workload kinds.
 func Kinds() []fsm.KindSchema {
+	// Owned by the workloads API: the generic resource API refuses to
+	// write them (403), so no unvalidated record reaches the scheduler or
+	// a supervisor.
+	const owner = "workloads (/cairn/v1/workloads, /cairn/v1/artifacts)"
 	return []fsm.KindSchema{
-		{Kind: KindWorkload},
-		{Kind: KindPlacement, Indexes: []fsm.Index{fsm.ListIndex("node", "nodes")}},
-		{Kind: KindInstance, Indexes: []fsm.Index{fsm.FieldIndex("workload", "workload", false)}},
-		{Kind: KindArtifact},
-		{Kind: KindChunk},
+		{Kind: KindWorkload, Owner: owner},
+		{Kind: KindPlacement, Owner: owner, Indexes: []fsm.Index{fsm.ListIndex("node", "nodes")}},
+		{Kind: KindInstance, Owner: owner, Indexes: []fsm.Index{fsm.FieldIndex("workload", "workload", false)}},
+		{Kind: KindArtifact, Owner: owner},
+		{Kind: KindChunk, Owner: owner},
 	}
 }
 
