@@ -169,6 +169,17 @@ func (v *View) LookupPage(kind, index, value, after string, limit int) (items []
 	return items, false, nil
 }
 
+// ForEach calls fn for every resource of kind, in id order.
+func (v *View) ForEach(kind string, fn func(*Resource)) {
+	it, err := v.txn.Get(tableResources, "id_prefix", resourceKey(kind, ""))
+	if err != nil {
+		panic(err)
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		fn(raw.(*Resource))
+	}
+}
+
 // each calls fn for every resource, in kind and id order, until fn returns
 // false.
 func (v *View) each(fn func(*Resource) bool) {

@@ -284,3 +284,15 @@ func Test_WaitIndex_WakesAfterRestore(t *testing.T) {
 		t.Fatalf("restored state missing")
 	}
 }
+
+// ForEach visits every resource of one kind, in id order, and no other
+// kind's (a kind that is a prefix of another included).
+func TestView_ForEach_OneKind(t *testing.T) {
+	s := newTestStore(t)
+	mustApply(t, s, 1, put(kindJob, "b", `{}`), put(kindJob, "a", `{}`), put(kindJob+"x", "c", `{}`), put(kindHost, "d", `{"name":"n"}`))
+	var got []string
+	s.View().ForEach(kindJob, func(r *Resource) { got = append(got, r.Kind+"/"+r.ID) })
+	if strings.Join(got, ",") != kindJob+"/a,"+kindJob+"/b" {
+		t.Fatalf("ForEach(%s) visited %v", kindJob, got)
+	}
+}

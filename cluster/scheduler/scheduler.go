@@ -402,7 +402,7 @@ func (c *Cache) Read(v *fsm.View) ([]Workload, map[string]Current) {
 	prevW, prevP := c.workloads, c.placed
 	c.workloads, c.placed = map[string]cachedWorkload{}, map[string]Current{}
 	var workloads []Workload
-	each(v, workload.KindWorkload, func(r *fsm.Resource) {
+	v.ForEach(workload.KindWorkload, func(r *fsm.Resource) {
 		cw, hit := prevW[r.ID]
 		if !hit || cw.w.Version != r.Version {
 			spec, err := workload.ParseSpec(r.Body)
@@ -414,7 +414,7 @@ func (c *Cache) Read(v *fsm.View) ([]Workload, map[string]Current) {
 		}
 	})
 	current := map[string]Current{}
-	each(v, workload.KindPlacement, func(r *fsm.Resource) {
+	v.ForEach(workload.KindPlacement, func(r *fsm.Resource) {
 		cur, hit := prevP[r.ID]
 		if !hit || cur.Version != r.Version {
 			var p workload.PlacementBody
@@ -427,21 +427,6 @@ func (c *Cache) Read(v *fsm.View) ([]Workload, map[string]Current) {
 		current[r.ID] = cur
 	})
 	return workloads, current
-}
-
-// each calls fn for every resource of kind, page by page.
-func each(v *fsm.View, kind string, fn func(*fsm.Resource)) {
-	after := ""
-	for {
-		page, more := v.List(kind, "", after, 1000)
-		for _, r := range page {
-			fn(r)
-		}
-		if !more || len(page) == 0 {
-			return
-		}
-		after = page[len(page)-1].ID
-	}
 }
 
 // write applies one change: the placement, conditional on the workload

@@ -158,7 +158,7 @@ func WriteArtifact(v *fsm.View, sum string, w io.Writer) error {
 // of chunks no artifact owns, older than ArtifactGrace at now.
 func GarbageOps(v *fsm.View, now time.Time) []fsm.Op {
 	referenced := map[string]bool{}
-	each(v, KindWorkload, func(r *fsm.Resource) {
+	v.ForEach(KindWorkload, func(r *fsm.Resource) {
 		var probe struct {
 			Artifact string `json:"artifact"`
 		}
@@ -168,14 +168,14 @@ func GarbageOps(v *fsm.View, now time.Time) []fsm.Op {
 	})
 	var ops []fsm.Op
 	live := map[string]bool{}
-	each(v, KindArtifact, func(r *fsm.Resource) {
+	v.ForEach(KindArtifact, func(r *fsm.Resource) {
 		if referenced[r.ID] || now.Sub(r.Updated) < ArtifactGrace {
 			live[r.ID] = true
 			return
 		}
 		ops = append(ops, fsm.Op{Type: fsm.OpDelete, Kind: KindArtifact, ID: r.ID, Require: fsm.RequireVersion, Version: r.Version})
 	})
-	each(v, KindChunk, func(r *fsm.Resource) {
+	v.ForEach(KindChunk, func(r *fsm.Resource) {
 		sum, _, _ := strings.Cut(r.ID, ".")
 		if live[sum] || now.Sub(r.Updated) < ArtifactGrace {
 			return
@@ -183,19 +183,4 @@ func GarbageOps(v *fsm.View, now time.Time) []fsm.Op {
 		ops = append(ops, fsm.Op{Type: fsm.OpDelete, Kind: KindChunk, ID: r.ID})
 	})
 	return ops
-}
-
-// each calls fn for every resource of kind, page by page.
-func each(v *fsm.View, kind string, fn func(*fsm.Resource)) {
-	after := ""
-	for {
-		page, more := v.List(kind, "", after, 1000)
-		for _, r := range page {
-			fn(r)
-		}
-		if !more || len(page) == 0 {
-			return
-		}
-		after = page[len(page)-1].ID
-	}
 }
