@@ -67,21 +67,10 @@ func (a *workloadsAPI) listArtifacts(w http.ResponseWriter, r *http.Request) {
 // getArtifact streams an artifact back from this node's store.
 func (a *workloadsAPI) getArtifact(w http.ResponseWriter, r *http.Request) {
 	sum, err := artifactID(r)
-	var p params
-	if err == nil {
-		p, err = parseParams(r)
-	}
-	var v *fsm.View
-	if err == nil {
-		v, err = a.readView(w, r, p)
-	}
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	res := v.Get(workload.KindArtifact, sum)
-	if res == nil {
-		fail(w, fmt.Errorf("%w: artifact %s does not exist", errNotFound, sum))
+	v, res, ok := a.readOne(w, r, workload.KindArtifact, sum, err, func() error {
+		return fmt.Errorf("%w: artifact %s does not exist", errNotFound, sum)
+	})
+	if !ok {
 		return
 	}
 	var art workload.Artifact
@@ -157,23 +146,23 @@ func (a *workloadsAPI) putArtifact(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if err == nil {
-			_, err = a.applyOps(w, r, []fsm.Op{op})
+			_, err = a.apply(w, r, op)
 		}
 		if err != nil {
 			// What was stored is garbage: collected after the grace
 			// period if this delete fails too.
-			_, _ = a.applyOps(w, r, up.ChunkDeletes(sum))
+			_, _ = a.apply(w, r, up.ChunkDeletes(sum)...)
 			fail(w, err)
 			return
 		}
 	}
 	manifest, err := up.Finish(sum, n)
 	if err != nil {
-		_, _ = a.applyOps(w, r, up.ChunkDeletes(sum))
+		_, _ = a.apply(w, r, up.ChunkDeletes(sum)...)
 		fail(w, fmt.Errorf("%w: %w", errBadRequest, err))
 		return
 	}
-	res, err := a.applyOps(w, r, []fsm.Op{manifest})
+	res, err := a.apply(w, r, manifest)
 	status := http.StatusCreated
 	switch {
 	case errors.Is(err, fsm.ErrConflict):
@@ -215,7 +204,7 @@ func (a *workloadsAPI) deleteArtifact(w http.ResponseWriter, r *http.Request) {
 	for i := 0; i < art.Chunks; i++ {
 		ops = append(ops, fsm.Op{Type: fsm.OpDelete, Kind: workload.KindChunk, ID: workload.ChunkID(sum, i)})
 	}
-	if _, err := a.applyOps(w, r, ops); err != nil {
+	if _, err := a.apply(w, r, ops...); err != nil {
 		fail(w, err)
 		return
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"cairn/fsm"
-	"cairn/http"
+	api "cairn/http"
 	"cairn/http/native"
 	"cairn/node"
 	"cairn/node/nodetest"

@@ -217,10 +217,35 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// apply proposes a one-operation command stamped with this node's clock and
-// sets X-Cairn-Index to the index it was applied at.
-func (a *API) apply(w http.ResponseWriter, r *http.Request, op fsm.Op) (*fsm.Result, error) {
-	index, res, err := a.node.Apply(r.Context(), fsm.Command{Ops: []fsm.Op{op}, Time: a.now().UTC()})
+// readOne reads resource kind/id for a GET, with the freshness the
+// request's parameters ask for. idErr is the path's id check; missing makes
+// the 404's error. On any failure it has answered and ok is false.
+func (a *API) readOne(w http.ResponseWriter, r *http.Request, kind, id string, idErr error, missing func() error) (v *fsm.View, res *fsm.Resource, ok bool) {
+	err := idErr
+	var p params
+	if err == nil {
+		p, err = parseParams(r)
+	}
+	if err == nil {
+		v, err = a.readView(w, r, p)
+	}
+	if err == nil {
+		if res = v.Get(kind, id); res == nil {
+			err = missing()
+		}
+	}
+	if err != nil {
+		fail(w, err)
+		return nil, nil, false
+	}
+	return v, res, true
+}
+
+// apply proposes ops as one command stamped with this node's clock, says
+// so when it was certainly not applied, and sets X-Cairn-Index to the
+// index it was applied at.
+func (a *API) apply(w http.ResponseWriter, r *http.Request, ops ...fsm.Op) (*fsm.Result, error) {
+	index, res, err := a.node.Apply(r.Context(), fsm.Command{Ops: ops, Time: a.now().UTC()})
 	httpx.MarkNotApplied(w, err)
 	if index > 0 {
 		// Set even for a refused command: it took a log index too, and a

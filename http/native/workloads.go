@@ -15,7 +15,6 @@ import (
 	"cairn/cluster"
 	"cairn/fsm"
 	"cairn/http/httpx"
-	"cairn/node"
 	"cairn/node/workload"
 
 	"github.com/gorilla/mux"
@@ -140,21 +139,10 @@ func (a *workloadsAPI) listWorkloads(w http.ResponseWriter, r *http.Request) {
 
 func (a *workloadsAPI) getWorkload(w http.ResponseWriter, r *http.Request) {
 	id, err := workloadID(r)
-	var p params
-	if err == nil {
-		p, err = parseParams(r)
-	}
-	var v *fsm.View
-	if err == nil {
-		v, err = a.readView(w, r, p)
-	}
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	res := v.Get(workload.KindWorkload, id)
-	if res == nil {
-		fail(w, fmt.Errorf("%w: workload %q does not exist", errNotFound, id))
+	v, res, ok := a.readOne(w, r, workload.KindWorkload, id, err, func() error {
+		return fmt.Errorf("%w: workload %q does not exist", errNotFound, id)
+	})
+	if !ok {
 		return
 	}
 	w.Header().Set("ETag", etag(res.Version))
@@ -195,10 +183,7 @@ func (a *workloadsAPI) putWorkload(w http.ResponseWriter, r *http.Request) {
 		}
 		ops = append(ops, touch)
 	}
-	res, err := a.applyOps(w, r, ops)
-	if node.NotApplied(err) {
-		w.Header().Set(AppliedHeader, "false")
-	}
+	res, err := a.apply(w, r, ops...)
 	if err != nil {
 		fail(w, err)
 		return
@@ -236,7 +221,7 @@ func (a *workloadsAPI) deleteWorkload(w http.ResponseWriter, r *http.Request) {
 	for _, res := range insts {
 		ops = append(ops, fsm.Op{Type: fsm.OpDelete, Kind: workload.KindInstance, ID: res.ID})
 	}
-	res, err := a.applyOps(w, r, ops)
+	res, err := a.apply(w, r, ops...)
 	if err != nil {
 		fail(w, err)
 		return
@@ -246,15 +231,6 @@ func (a *workloadsAPI) deleteWorkload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// applyOps proposes a command of several operations, as apply does one.
-func (a *workloadsAPI) applyOps(w http.ResponseWriter, r *http.Request, ops []fsm.Op) (*fsm.Result, error) {
-	index, res, err := a.node.Apply(r.Context(), fsm.Command{Ops: ops, Time: a.now().UTC()})
-	if index > 0 {
-		w.Header().Set("X-Cairn-Index", strconv.FormatUint(index, 10))
-	}
-	return res, err
 }
 
 // reportInstance records an instance's state as its node reports it, if
@@ -294,7 +270,7 @@ func (a *workloadsAPI) reportInstance(w http.ResponseWriter, r *http.Request) {
 		{Type: fsm.OpCheck, Kind: workload.KindPlacement, ID: id, Require: fsm.RequireVersion, Version: p.Version},
 		{Type: fsm.OpPut, Kind: workload.KindInstance, ID: workload.InstanceID(id, index), Body: body},
 	}
-	if _, err := a.applyOps(w, r, ops); err != nil {
+	if _, err := a.apply(w, r, ops...); err != nil {
 		if errors.Is(err, fsm.ErrConflict) {
 			WriteError(w, http.StatusConflict, fmt.Sprintf("the placement of workload %q changed meanwhile: %v", id, err))
 			return
