@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"cairn/http/mrf"
 	"cairn/http/native"
 	"cairn/node"
+	"cairn/node/auth"
 	"cairn/node/failpoint"
 	settings "cairn/node/runtime"
 	"cairn/node/workload"
@@ -56,6 +58,9 @@ type agentFlags struct {
 	rescheduleTimeout               time.Duration
 	maxArtifactBytes                int64
 	workloadPorts                   string
+	authMode, adminPassword         string
+	insecure                        bool
+	tokenTTL                        time.Duration
 }
 
 func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
@@ -94,6 +99,10 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.DurationVar(&f.rescheduleTimeout, "workload-reschedule-timeout", scheduler.DefaultRescheduleTimeout, "how long a failed member keeps its workload instances before the zone leader moves them")
 	fs.StringVar(&f.workloadPorts, "workload-ports", fmt.Sprintf("%d-%d", scheduler.DefaultPorts.Lo, scheduler.DefaultPorts.Hi), "the port range workload instances' ports are drawn from (the zone leader's applies)")
 	fs.Int64Var(&f.maxArtifactBytes, "max-artifact-bytes", native.DefaultMaxArtifactBytes, "largest workload artifact accepted, in bytes (uploads are bounded by -max-body-bytes too)")
+	fs.StringVar(&f.authMode, "auth", "auto", "require credentials on the main listener: on, off, or auto (on when -http-addr is not a loopback address); the MaxScale API always requires them")
+	fs.BoolVar(&f.insecure, "insecure", false, "allow -auth off on a listener that is not on loopback (anyone who reaches it can change the zone)")
+	fs.StringVar(&f.adminPassword, "admin-password", "", "the password of the admin user a new zone creates (default: generated, printed once and written to <data-dir>/"+auth.InitialPasswordFile+")")
+	fs.DurationVar(&f.tokenTTL, "token-ttl", native.DefaultTokenTTL, "how long a token from a login call is valid")
 	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role) (default: true without -join, else false)")
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
@@ -137,6 +146,22 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	}
 	if f.deployTimeout <= 0 {
 		return nil, fs, fmt.Errorf("-mrf-deploy-timeout must be positive")
+	}
+	switch f.authMode {
+	case "auto", "on", "off":
+	default:
+		return nil, fs, fmt.Errorf("-auth must be on, off or auto, got %q", f.authMode)
+	}
+	if f.authMode == "off" && !allLoopback(f.httpAddr) && !f.insecure {
+		return nil, fs, fmt.Errorf("-auth off on -http-addr %s, which is not a loopback address, needs -insecure as well: anyone who reaches it could change the zone", f.httpAddr)
+	}
+	if f.adminPassword != "" {
+		if err := auth.CheckPassword(f.adminPassword); err != nil {
+			return nil, fs, fmt.Errorf("-admin-password: %w", err)
+		}
+	}
+	if f.tokenTTL < time.Second {
+		return nil, fs, fmt.Errorf("-token-ttl must be at least 1s")
 	}
 	return f, fs, nil
 }
@@ -325,7 +350,7 @@ func (a *agentRun) openNode() error {
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds())...)
+	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds())...)
 	if err != nil {
 		return err
 	}
@@ -382,7 +407,8 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	// follow loop (started by start) applies those already stored, then
 	// every change.
 	a.rt = settings.New(a.levelVar, limits, n, log)
-	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log})
+	authn := a.authenticator()
+	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log, Auth: authn})
 	// MaxScale's monitors probe their servers from the zone leader only.
 	n.OnLeadership(ms.RunMonitors)
 	// The zone leader follows the controller's MRF deployments into the zone.
@@ -394,10 +420,49 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	sched.Ports, _ = parsePortRange(f.workloadPorts)
 	n.OnLeadership(sched.Run)
 	a.srv = api.NewServer(n, limits, log, api.WithMembership(c), api.WithMetrics(reg), api.WithRuntime(a.rt), api.WithDeployTimeout(f.deployTimeout),
-		api.WithMaxScale(ms.Mounted()), api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes}))
+		api.WithMaxScale(ms.Mounted()), api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes}),
+		api.WithAuth(api.AuthPolicy{Auth: authn, Required: a.authRequired()}), api.WithTokenTTL(f.tokenTTL))
 	if a.msLn != nil {
 		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath)
 	}
+}
+
+// authenticator checks credentials against the zone's users; the zone
+// leader gives a zone without users its first admin and signing key.
+func (a *agentRun) authenticator() *auth.Authenticator {
+	f, n, log := a.f, a.n, a.log
+	n.OnLeadership((&auth.Bootstrap{Node: n, AdminPassword: f.adminPassword, DataDir: f.dataDir, Log: log.With("component", "auth"),
+		Print: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}).Run)
+	authn := auth.NewAuthenticator(n.View)
+	if f.maxscaleAddr != "" && !allLoopback(f.maxscaleAddr) {
+		var last atomic.Int64
+		authn.OnMaxScaleDefault = func() {
+			if now := time.Now().Unix(); now-last.Load() >= 60 && last.Swap(now) != now {
+				log.Warn("the MaxScale API accepted MaxScale's default admin/mariadb on an address that is not loopback; change it: maxctrl alter user admin <password>, or cairn user passwd admin",
+					"component", "maxscale", "maxscale_addr", f.maxscaleAddr)
+			}
+		}
+	}
+	switch {
+	case f.authMode == "off" && !allLoopback(f.httpAddr):
+		log.Warn("AUTHENTICATION IS OFF on a listener that is not loopback (-auth off -insecure): anyone who reaches "+f.httpAddr+" can change the zone", "http_addr", f.httpAddr)
+		fmt.Fprintln(os.Stderr, "cairn agent: WARNING: authentication is off on "+f.httpAddr+", which is not a loopback address (-auth off -insecure)")
+	case a.authRequired():
+		log.Info("the main listener requires credentials (HTTP Basic or a Bearer token)", "http_addr", f.httpAddr, "auth", f.authMode)
+	}
+	return authn
+}
+
+// authRequired says whether the main listener refuses requests without
+// credentials: -auth on, or auto off loopback.
+func (a *agentRun) authRequired() bool {
+	switch a.f.authMode {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	return !allLoopback(a.f.httpAddr)
 }
 
 // start serves HTTP, joins the domain (founding or waiting to be added to
