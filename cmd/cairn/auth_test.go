@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"os/exec"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"

@@ -330,4 +330,3 @@ func (a *usersAPI) login(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	httpx.WriteJSON(w, http.StatusOK, LoginResponse{AccessToken: token, TokenType: "bearer", ExpiresIn: int64(exp.Sub(now).Seconds()), ExpiresAt: exp.UTC()})
 }
-
