@@ -52,6 +52,10 @@ type Authenticator struct {
 	// passwords costs a bounded share of the CPU.
 	bcryptSlots chan struct{}
 
+	// DomainKey, if set, also verifies node tokens signed by members of
+	// the domain's other zones (DomainKey).
+	DomainKey *Key
+
 	// OnMaxScaleDefault, if set, is called each time the MaxScale API
 	// accepts MaxScale's default admin password (cairn agent warns when
 	// that listener is not on loopback).
@@ -153,7 +157,7 @@ func (a *Authenticator) digest(name, password string) [32]byte {
 // Bearer checks a token.
 func (a *Authenticator) Bearer(token string) (Principal, error) {
 	v := a.view()
-	c, err := verifyToken(v, token, a.now())
+	c, err := verifyToken(v, a.DomainKey, token, a.now())
 	if err != nil {
 		return Principal{}, err
 	}

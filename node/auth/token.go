@@ -141,11 +141,46 @@ var (
 	ErrTokenRevoked = errors.New("the token was revoked (its user's password changed, its tokens were revoked, or the user is gone); log in again")
 )
 
-// verifyToken checks token's signature and expiry and returns its claims.
-func verifyToken(v *fsm.View, token string, now time.Time) (*claims, error) {
-	k, _, err := loadKey(v)
-	if err != nil {
-		return nil, err
+// DomainKeyID is the key id of tokens signed with a domain key.
+const DomainKeyID = "domain"
+
+// DomainKey derives the key members of every zone of a domain sign their
+// own calls to each other with (an MRF zone leader reading the controller
+// zone's deployments): zones are separate Raft groups with keys of their
+// own, so the one secret they share, the gossip key, is its source. Only
+// node tokens are accepted under it.
+func DomainKey(gossipKey []byte) *Key {
+	mac := hmac.New(sha256.New, gossipKey)
+	mac.Write([]byte("cairn node tokens v1"))
+	return &Key{ID: DomainKeyID, Secret: mac.Sum(nil)}
+}
+
+// NodeTokenWith signs a node token with key k (a domain key).
+func NodeTokenWith(k *Key, nodeID string, ttl time.Duration, now time.Time) (string, time.Time, error) {
+	id := make([]byte, 12)
+	if _, err := rand.Read(id); err != nil {
+		return "", time.Time{}, err
+	}
+	exp := now.Add(ttl).Truncate(time.Second)
+	c := claims{Subject: nodeSubjectPrefix + nodeID, IssuedAt: now.Unix(), Expires: exp.Unix(), ID: hex.EncodeToString(id), KeyID: k.ID}
+	return sign(k, c), exp, nil
+}
+
+// verifyToken checks token's signature (by the zone's key, or by domain
+// when it is set and the token says so) and expiry, and returns its
+// claims.
+func verifyToken(v *fsm.View, domain *Key, token string, now time.Time) (*claims, error) {
+	var k *Key
+	if domain != nil && strings.Contains(token, ".") {
+		if c, ok := peekClaims(token); ok && c.KeyID == DomainKeyID {
+			k = domain
+		}
+	}
+	if k == nil {
+		var err error
+		if k, _, err = loadKey(v); err != nil {
+			return nil, err
+		}
 	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 || parts[0] != jwtHeader {
@@ -171,5 +206,22 @@ func verifyToken(v *fsm.View, token string, now time.Time) (*claims, error) {
 	if now.Unix() >= c.Expires {
 		return nil, ErrTokenExpired
 	}
+	if k.ID == DomainKeyID && !strings.HasPrefix(c.Subject, nodeSubjectPrefix) {
+		return nil, ErrTokenInvalid // a domain key signs members' own calls only
+	}
 	return &c, nil
+}
+
+// peekClaims reads a token's claims without checking anything.
+func peekClaims(token string) (*claims, bool) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, false
+	}
+	payload, err := b64.DecodeString(parts[1])
+	if err != nil {
+		return nil, false
+	}
+	var c claims
+	return &c, json.Unmarshal(payload, &c) == nil
 }

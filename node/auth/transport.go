@@ -17,6 +17,9 @@ type NodeCredentials struct {
 	Base   http.RoundTripper // nil: http.DefaultTransport
 	View   func() *fsm.View
 	NodeID string
+	// DomainKey, if set, signs the tokens instead of the zone's key, so
+	// that members of the domain's other zones accept them too.
+	DomainKey *Key
 
 	mu     sync.Mutex
 	token  string
@@ -48,11 +51,18 @@ func (c *NodeCredentials) current() string {
 	defer c.mu.Unlock()
 	now, v := time.Now(), c.View()
 	if kv := KeyVersion(v); c.token == "" || c.exp.Sub(now) < nodeTokenTTL/3 || kv != c.keyVer {
-		tok, exp, err := NodeToken(v, c.NodeID, nodeTokenTTL, now)
+		tok, exp, err := c.sign(v, now)
 		if err != nil {
 			return c.token // none yet, or keep the one held
 		}
 		c.token, c.exp, c.keyVer = tok, exp, kv
 	}
 	return c.token
+}
+
+func (c *NodeCredentials) sign(v *fsm.View, now time.Time) (string, time.Time, error) {
+	if c.DomainKey != nil {
+		return NodeTokenWith(c.DomainKey, c.NodeID, nodeTokenTTL, now)
+	}
+	return NodeToken(v, c.NodeID, nodeTokenTTL, now)
 }
