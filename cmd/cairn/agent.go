@@ -22,6 +22,7 @@ import (
 	"cairn/http/maxscale"
 	"cairn/http/mrf"
 	"cairn/http/native"
+	"cairn/http/topology"
 	"cairn/node"
 	"cairn/node/failpoint"
 	settings "cairn/node/runtime"
@@ -325,7 +326,7 @@ func (a *agentRun) openNode() error {
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds())...)
+	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds())...)
 	if err != nil {
 		return err
 	}
