@@ -110,3 +110,10 @@ func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 
 // errMethod means the resource exists but not for this method: 405.
 var errMethod = errors.New("method not allowed")
+
+// notApplied reports whether a failed write certainly changed nothing:
+// refused by a check or a precondition, or never appended to the log.
+func notApplied(err error) bool {
+	return errors.Is(err, errBadRequest) || errors.Is(err, errNotFound) || errors.Is(err, errUnavailable) ||
+		errors.Is(err, fsm.ErrConflict) || errors.Is(err, fsm.ErrInvalid) || node.NotApplied(err)
+}

@@ -150,7 +150,7 @@ func (a *api) ensureCA(ctx context.Context, domainPassphrase string) (uint64, er
 // failure is errPropagation (500): the topology is not changed.
 func (a *api) writeInstance(ctx context.Context, hostName string, s service, p createParams, caIndex uint64) error {
 	in := nodeInstance{CAIndex: caIndex, Instance: nodetopo.Instance{
-		GroupID: s.GroupID, ID: s.ID, Name: s.Name, ManagementPort: s.ManagementPort, ServicesPort: s.ServicesPort,
+		GroupID: s.GroupID, ID: s.ID, Name: s.Name, ServicesPort: s.ServicesPort,
 		SignAlg: p.signAlg, KeyPassphrase: p.keyPassphrase, DomainPassphrase: p.domainPassphrase}}
 	if hostName == a.Node.ID() {
 		return a.createLocal(ctx, in)

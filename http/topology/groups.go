@@ -3,6 +3,7 @@ package topology
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"cairn/fsm"
 
@@ -221,8 +222,10 @@ func (a *api) deleteGroup(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	for _, s := range gone {
-		a.removeFiles(r.Context(), s)
+	if r.URL.Query().Get("deleteDiskGroup") != "false" {
+		for _, s := range gone {
+			a.removeFiles(r.Context(), s)
+		}
 	}
 	setIndex(w, index)
 	w.WriteHeader(http.StatusNoContent)
@@ -235,6 +238,10 @@ func (a *api) removeFiles(ctx context.Context, s service) {
 	if s.Type != TypeGateway {
 		return
 	}
+	// The topology has changed already: a client that went away does
+	// not stop the clean-up.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if err := a.dropInstance(ctx, s); err != nil {
 		a.log.Warn("the files of a deleted API Gateway instance were left on disk", "instance", s.ID, "group", s.GroupID, "host", s.HostID, "err", err)
 	}

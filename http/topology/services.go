@@ -265,7 +265,13 @@ func (a *api) createService(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		if in.Type == TypeGateway {
-			a.removeFiles(r.Context(), s)
+			if notApplied(err) {
+				a.removeFiles(r.Context(), s)
+			} else {
+				// The instance may yet be in the topology (the outcome
+				// is unknown): its files stay with it.
+				a.log.Warn("the outcome of adding an API Gateway instance is unknown; its files are kept", "instance", s.ID, "host", s.HostID, "err", err)
+			}
 		}
 		fail(w, err)
 		return
@@ -469,7 +475,9 @@ func (a *api) deleteService(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	a.removeFiles(r.Context(), gone)
+	if r.URL.Query().Get("deleteDiskInstance") != "false" {
+		a.removeFiles(r.Context(), gone)
+	}
 	setIndex(w, index)
 	w.WriteHeader(http.StatusNoContent)
 }

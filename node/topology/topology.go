@@ -37,11 +37,10 @@ type Files struct {
 
 // Instance says what to write for one API Gateway instance.
 type Instance struct {
-	GroupID        string `json:"groupID"`
-	ID             string `json:"id"`
-	Name           string `json:"name"`
-	ManagementPort int    `json:"managementPort"`
-	ServicesPort   int    `json:"servicesPort"`
+	GroupID      string `json:"groupID"`
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	ServicesPort int    `json:"servicesPort"`
 	// SignAlg is the certificate's signing digest (sha1, sha256, sha384,
 	// sha512).
 	SignAlg string `json:"signAlg"`
