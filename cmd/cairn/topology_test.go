@@ -171,4 +171,8 @@ func Test_ThreeNodes_Topology_ConcurrentSamePort_OneWins_FilesOnTheHostsNode(t *
 	if got.Version != want.Version {
 		t.Fatalf("a 500 changed the topology: version %d -> %d", want.Version, got.Version)
 	}
+	// The topology's kinds are the dialect's alone; the domain CA is
+	// secret.
+	agents[1].mustDo("GET", "/cairn/v1/resources/topology.ca", nil, 403)
+	agents[1].mustDo("PUT", resPath("topology.port", "x"), []byte(`{"serviceID":"instance-99"}`), 403)
 }

@@ -144,49 +144,58 @@ func groupType(v *fsm.View, g *group, except string) (string, error) {
 	return "", nil
 }
 
+// placement is the group and host a new service goes in, as read: their
+// versions become the write's preconditions.
+type placement struct {
+	group *group
+	gres  *fsm.Resource
+	host  *host
+	hres  *fsm.Resource
+}
+
 // checkCreate applies the seed's 400 rules of POST /services/{groupID}
 // to s against v, and returns the group and host it goes in.
-func checkCreate(v *fsm.View, groupID string, s serviceIn, p createParams) (*group, *fsm.Resource, *host, *fsm.Resource, error) {
+func checkCreate(v *fsm.View, groupID string, s serviceIn, p createParams) (placement, error) {
 	if err := checkServiceData(s); err != nil {
-		return nil, nil, nil, nil, err
+		return placement{}, err
 	}
 	g, gres, err := groupOf(v, groupID)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return placement{}, err
 	}
 	if g == nil {
-		return nil, nil, nil, nil, badRequest("Group %s does not exist", groupID)
+		return placement{}, badRequest("Group %s does not exist", groupID)
 	}
 	h, hres, err := hostOf(v, s.HostID)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return placement{}, err
 	}
 	if h == nil {
-		return nil, nil, nil, nil, badRequest("Host %s is not registered", s.HostID)
+		return placement{}, badRequest("Host %s is not registered", s.HostID)
 	}
 	if byName(v, KindService, s.Name) != nil {
-		return nil, nil, nil, nil, badRequest("Service %s already exists", s.Name)
+		return placement{}, badRequest("Service %s already exists", s.Name)
 	}
 	port := *s.ManagementPort
 	if s.Type == TypeGateway && port == p.servicesPort {
-		return nil, nil, nil, nil, badRequest("The management port and the services port of service %s are both %d: they must differ", s.Name, port)
+		return placement{}, badRequest("The management port and the services port of service %s are both %d: they must differ", s.Name, port)
 	}
 	if holder := portHolder(v, s.HostID, port); holder != "" {
-		return nil, nil, nil, nil, badRequest("Management port %d is already used by service %s on host %s", port, holder, s.HostID)
+		return placement{}, badRequest("Management port %d is already used by service %s on host %s", port, holder, s.HostID)
 	}
 	if s.Type == TypeGateway {
 		if holder := portHolder(v, s.HostID, p.servicesPort); holder != "" {
-			return nil, nil, nil, nil, badRequest("Services port %d is the management port of service %s on host %s", p.servicesPort, holder, s.HostID)
+			return placement{}, badRequest("Services port %d is the management port of service %s on host %s", p.servicesPort, holder, s.HostID)
 		}
 	}
 	t, err := groupType(v, g, "")
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return placement{}, err
 	}
 	if t != "" && t != s.Type {
-		return nil, nil, nil, nil, badRequest("Service type %s differs from the type %s of the other processes in group %s", s.Type, t, groupID)
+		return placement{}, badRequest("Service type %s differs from the type %s of the other processes in group %s", s.Type, t, groupID)
 	}
-	return g, gres, h, hres, nil
+	return placement{group: g, gres: gres, host: h, hres: hres}, nil
 }
 
 func (a *api) createService(w http.ResponseWriter, r *http.Request) {
@@ -217,7 +226,7 @@ func (a *api) createService(w http.ResponseWriter, r *http.Request) {
 	// Checked first against the current state, so a refused request
 	// takes no id and writes no file; checked again in every attempt
 	// of the write, whose command carries what it read as preconditions.
-	_, _, h, _, err := checkCreate(a.Node.View(), groupID, in, p)
+	pl, err := checkCreate(a.Node.View(), groupID, in, p)
 	if err != nil {
 		fail(w, err)
 		return
@@ -240,23 +249,24 @@ func (a *api) createService(w http.ResponseWriter, r *http.Request) {
 	if in.Type == TypeGateway {
 		s.ServicesPort = p.servicesPort
 		// The files first: an instance the topology lists has them.
-		if err := a.writeInstance(r.Context(), h.Name, s, p, caIndex); err != nil {
+		if err := a.writeInstance(r.Context(), pl.host.Name, s, p, caIndex); err != nil {
 			fail(w, err)
 			return
 		}
 	}
 	index, _, err := a.write(r.Context(), func(v *fsm.View) (fsm.Command, error) {
-		g, gres, h, hres, err := checkCreate(v, groupID, in, p)
+		pl, err := checkCreate(v, groupID, in, p)
 		if err != nil {
 			return fsm.Command{}, err
 		}
+		g, h := pl.group, pl.host
 		g.Services = append(g.Services, id)
 		h.Services = append(h.Services, id)
 		ops := []fsm.Op{
 			{Type: fsm.OpPut, Kind: KindService, ID: id, Body: mustJSON(s), Require: fsm.RequireAbsent},
 			{Type: fsm.OpPut, Kind: KindPort, ID: portID(s.HostID, s.ManagementPort), Body: mustJSON(portClaim{ServiceID: id}), Require: fsm.RequireAbsent},
-			{Type: fsm.OpPut, Kind: KindGroup, ID: groupID, Body: mustJSON(g), Require: fsm.RequireVersion, Version: gres.Version},
-			{Type: fsm.OpPut, Kind: KindHost, ID: s.HostID, Body: mustJSON(h), Require: fsm.RequireVersion, Version: hres.Version},
+			{Type: fsm.OpPut, Kind: KindGroup, ID: groupID, Body: mustJSON(g), Require: fsm.RequireVersion, Version: pl.gres.Version},
+			{Type: fsm.OpPut, Kind: KindHost, ID: s.HostID, Body: mustJSON(h), Require: fsm.RequireVersion, Version: pl.hres.Version},
 		}
 		if s.Type == TypeGateway {
 			ops = append(ops, fsm.Op{Type: fsm.OpCheck, Kind: KindPort, ID: portID(s.HostID, s.ServicesPort), Require: fsm.RequireAbsent})
