@@ -88,11 +88,6 @@ func fail(w http.ResponseWriter, err error) {
 	httpx.WriteJSON(w, status, map[string]any{"errors": []errorItem{{Code: status, Message: err.Error()}}})
 }
 
-// ok writes {"result": v}.
-func ok(w http.ResponseWriter, status int, v any) {
-	httpx.WriteJSON(w, status, map[string]any{"result": v})
-}
-
 // Owns reports whether path is under the Topology API, whose errors take
 // its own body.
 func Owns(path string) bool { return path == Prefix || strings.HasPrefix(path, Prefix+"/") }

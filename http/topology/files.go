@@ -13,7 +13,6 @@ import (
 
 	"cairn/cluster"
 	"cairn/fsm"
-	"cairn/http/httpx"
 	nodetopo "cairn/node/topology"
 )
 
@@ -66,7 +65,7 @@ func NodeLocal(d Deps, next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 		default:
 			w.Header().Set("Allow", "POST, DELETE")
-			httpx.WriteJSON(w, http.StatusMethodNotAllowed, map[string]any{"errors": []errorItem{{Code: http.StatusMethodNotAllowed, Message: r.Method + " is not allowed on " + r.URL.Path}}})
+			MethodNotAllowed(w, r)
 		}
 	})
 }

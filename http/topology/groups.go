@@ -27,7 +27,7 @@ func (a *api) listGroups(w http.ResponseWriter, r *http.Request) {
 		out = append(out, g)
 	}
 	viewIndex(w, v)
-	ok(w, http.StatusOK, out)
+	writeResult(w, http.StatusOK, out)
 }
 
 func (a *api) getGroup(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +47,7 @@ func (a *api) getGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	viewIndex(w, v)
-	ok(w, http.StatusOK, out)
+	writeResult(w, http.StatusOK, out)
 }
 
 // groupIDByName answers GET /groups/id?groupName=: {"result":"group-N"}.
@@ -64,7 +64,7 @@ func (a *api) groupIDByName(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	viewIndex(w, v)
-	ok(w, http.StatusOK, res.ID)
+	writeResult(w, http.StatusOK, res.ID)
 }
 
 // groupBody is what POST and PUT take. Services are refused on POST and
@@ -119,7 +119,7 @@ func (a *api) createGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setIndex(w, index)
-	ok(w, http.StatusCreated, Group{ID: id, Name: g.Name, Tags: tags, Services: []Service{}})
+	writeResult(w, http.StatusCreated, Group{ID: id, Name: g.Name, Tags: tags, Services: []Service{}})
 }
 
 func (a *api) updateGroup(w http.ResponseWriter, r *http.Request) {
@@ -162,7 +162,7 @@ func (a *api) updateGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setIndex(w, index)
-	ok(w, http.StatusOK, out)
+	writeResult(w, http.StatusOK, out)
 }
 
 // deleteGroup deletes a group and the API Gateway instances in it (their

@@ -23,7 +23,7 @@ func (a *api) listHosts(w http.ResponseWriter, r *http.Request) {
 		out[i] = h.Host
 	}
 	viewIndex(w, v)
-	ok(w, http.StatusOK, out)
+	writeResult(w, http.StatusOK, out)
 }
 
 func (a *api) getHost(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +47,7 @@ func (a *api) getHost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	viewIndex(w, v)
-	ok(w, http.StatusOK, h.Host)
+	writeResult(w, http.StatusOK, h.Host)
 }
 
 // hostBody is what POST and PUT take.
@@ -92,7 +92,7 @@ func (a *api) createHost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setIndex(w, index)
-	ok(w, http.StatusCreated, h.Host)
+	writeResult(w, http.StatusCreated, h.Host)
 }
 
 func (a *api) updateHost(w http.ResponseWriter, r *http.Request) {
@@ -129,7 +129,7 @@ func (a *api) updateHost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setIndex(w, index)
-	ok(w, http.StatusOK, out)
+	writeResult(w, http.StatusOK, out)
 }
 
 func (a *api) deleteHost(w http.ResponseWriter, r *http.Request) {

@@ -70,5 +70,5 @@ func (a *api) getTopology(w http.ResponseWriter, r *http.Request) {
 		t.Groups = append(t.Groups, g)
 	}
 	viewIndex(w, v)
-	ok(w, http.StatusOK, t)
+	writeResult(w, http.StatusOK, t)
 }

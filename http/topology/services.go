@@ -287,7 +287,7 @@ func (a *api) createService(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setIndex(w, index)
-	ok(w, http.StatusCreated, s.Service)
+	writeResult(w, http.StatusCreated, s.Service)
 }
 
 // serviceInGroup reads the service the path names, 404 when the group or the
@@ -327,7 +327,7 @@ func (a *api) listServices(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	viewIndex(w, v)
-	ok(w, http.StatusOK, out)
+	writeResult(w, http.StatusOK, out)
 }
 
 func (a *api) getService(w http.ResponseWriter, r *http.Request) {
@@ -339,7 +339,7 @@ func (a *api) getService(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	viewIndex(w, v)
-	ok(w, http.StatusOK, s.Service)
+	writeResult(w, http.StatusOK, s.Service)
 }
 
 // serviceIDByName answers GET /services/id/{groupID}?serviceName=:
@@ -374,7 +374,7 @@ func (a *api) serviceIDByName(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	viewIndex(w, v)
-	ok(w, http.StatusOK, res.ID)
+	writeResult(w, http.StatusOK, res.ID)
 }
 
 func (a *api) updateService(w http.ResponseWriter, r *http.Request) {
@@ -448,7 +448,7 @@ func (a *api) updateService(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setIndex(w, index)
-	ok(w, http.StatusOK, out)
+	writeResult(w, http.StatusOK, out)
 }
 
 func (a *api) deleteService(w http.ResponseWriter, r *http.Request) {

@@ -35,6 +35,7 @@ import (
 
 	"cairn/cluster"
 	"cairn/fsm"
+	"cairn/http/httpx"
 	nodetopo "cairn/node/topology"
 
 	"github.com/gorilla/mux"
@@ -254,4 +255,9 @@ func (a *api) allocateOnce(ctx context.Context, prefix string) (uint64, string, 
 // answer reflects.
 func setIndex(w http.ResponseWriter, index uint64) {
 	w.Header().Set("X-Cairn-Index", strconv.FormatUint(index, 10))
+}
+
+// writeResult writes a success: {"result": v}.
+func writeResult(w http.ResponseWriter, status int, v any) {
+	httpx.WriteJSON(w, status, map[string]any{"result": v})
 }
