@@ -47,6 +47,10 @@ func NodeLocal(d Deps, next http.Handler) http.Handler {
 				fail(w, err)
 				return
 			}
+			if !nodetopo.ValidID(in.Instance.GroupID) || !nodetopo.ValidID(in.Instance.ID) {
+				fail(w, badRequest("Invalid instance: group %q and instance %q must be ids the API assigns", in.Instance.GroupID, in.Instance.ID))
+				return
+			}
 			if err := a.createLocal(r.Context(), in); err != nil {
 				fail(w, err)
 				return
@@ -54,7 +58,7 @@ func NodeLocal(d Deps, next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusCreated)
 		case r.Method == http.MethodDelete:
 			parts := strings.Split(strings.TrimPrefix(r.URL.Path, nodePrefix+"/"), "/")
-			if len(parts) != 2 {
+			if len(parts) != 2 || !nodetopo.ValidID(parts[0]) || !nodetopo.ValidID(parts[1]) {
 				fail(w, notFound("no instance at %s", r.URL.Path))
 				return
 			}

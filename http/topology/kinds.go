@@ -52,7 +52,7 @@ func Kinds() []fsm.KindSchema {
 		{Kind: KindCounter, Owner: owner},
 		{Kind: KindHost, Owner: owner, Indexes: []fsm.Index{fsm.FieldIndex("name", "name", true)}},
 		{Kind: KindGroup, Owner: owner, Indexes: []fsm.Index{fsm.FieldIndex("name", "name", true)}},
-		{Kind: KindService, Owner: owner, Indexes: []fsm.Index{fsm.FieldIndex("name", "name", true), fsm.FieldIndex("group", "groupID", false)}},
+		{Kind: KindService, Owner: owner, Indexes: []fsm.Index{fsm.FieldIndex("name", "name", true)}},
 		{Kind: KindPort, Owner: owner},
 		{Kind: KindCA, Owner: owner, Secret: true},
 	}

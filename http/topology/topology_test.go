@@ -501,3 +501,32 @@ func Test_PostService_PortTakenBetweenCheckAndCommit_400FromPrecondition(t *test
 		t.Fatalf("services: %v", svcs)
 	}
 }
+
+// The node-to-node endpoint writes and removes this node's instance
+// files only, under ids the API assigns; it is never routed to the API.
+func Test_NodeLocal_WritesAndRemovesThisNodesFiles(t *testing.T) {
+	e := mustEnv(t)
+	e.mustSetup() // makes the domain CA
+	body := map[string]any{"instance": map[string]any{"groupID": "group-1", "id": "instance-7", "name": "X", "servicesPort": 8081,
+		"signAlg": "sha1"}, "caIndex": 1}
+	e.mustDo("POST", "/api/topology/_node/instances", body, 201)
+	dir := filepath.Join(e.dir, "groups", "group-1", "instance-7")
+	if _, err := os.Stat(filepath.Join(dir, "conf", "envSettings.props")); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do("POST", "/api/topology/_node/instances", body); r.status != 500 {
+		t.Fatalf("the same instance again: %d %s", r.status, r.body)
+	}
+	body["instance"].(map[string]any)["id"] = "../../etc"
+	if r := e.do("POST", "/api/topology/_node/instances", body); r.status != 400 {
+		t.Fatalf("an id that leaves the data dir: %d %s", r.status, r.body)
+	}
+	e.mustDo("DELETE", "/api/topology/_node/instances/group-1/instance-7", nil, 204)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("still there: %v", err)
+	}
+	e.mustDo("DELETE", "/api/topology/_node/instances/group-1/..", nil, 404)
+	e.mustDo("GET", "/api/topology/_node/instances", nil, 405)
+	// The topology never saw instance-7.
+	e.mustDo("GET", "/api/topology/services/group-1/instance-7", nil, 404)
+}

@@ -58,7 +58,7 @@ func (f *Files) InstanceDir(groupID, id string) string {
 // Create writes inst's directory, whole or not at all: the files are
 // written into a temporary directory that is renamed into place last.
 func (f *Files) Create(ca CA, inst Instance, now time.Time) error {
-	if !safeName(inst.GroupID) || !safeName(inst.ID) {
+	if !ValidID(inst.GroupID) || !ValidID(inst.ID) {
 		return fmt.Errorf("group %q or instance %q is not a safe directory name", inst.GroupID, inst.ID)
 	}
 	final := f.InstanceDir(inst.GroupID, inst.ID)
@@ -116,7 +116,7 @@ func (f *Files) Create(ca CA, inst Instance, now time.Time) error {
 // Remove deletes instance id's directory of group groupID, and the
 // group's directory once it is empty. An absent directory is no error.
 func (f *Files) Remove(groupID, id string) error {
-	if !safeName(groupID) || !safeName(id) {
+	if !ValidID(groupID) || !ValidID(id) {
 		return fmt.Errorf("group %q or instance %q is not a safe directory name", groupID, id)
 	}
 	if err := os.RemoveAll(f.InstanceDir(groupID, id)); err != nil {
@@ -126,9 +126,10 @@ func (f *Files) Remove(groupID, id string) error {
 	return nil
 }
 
-// safeName reports whether s is an id the dialect assigns ("group-3",
-// "instance-12"): nothing that could leave the data dir.
-func safeName(s string) bool {
+// ValidID reports whether s is an id the dialect assigns ("group-3",
+// "instance-12"): nothing that could leave the data dir. Create and
+// Remove refuse any other.
+func ValidID(s string) bool {
 	i := strings.LastIndexByte(s, '-')
 	if i <= 0 {
 		return false
