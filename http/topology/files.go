@@ -165,22 +165,15 @@ func (a *api) writeInstance(ctx context.Context, hostName string, s service, p c
 	return a.call(ctx, http.MethodPost, base+nodePrefix, mustJSON(in), http.StatusCreated)
 }
 
-// dropInstance removes gateway s's files from the node its host names.
-func (a *api) dropInstance(ctx context.Context, s service) error {
-	h, _, err := hostOf(a.Node.View(), s.HostID)
-	if err != nil {
-		return err
-	}
-	if h == nil {
-		return fmt.Errorf("host %s is gone: its node is unknown", s.HostID)
-	}
-	if h.Name == a.Node.ID() {
+// dropInstance removes gateway s's files from the node named hostName.
+func (a *api) dropInstance(ctx context.Context, s service, hostName string) error {
+	if hostName == a.Node.ID() {
 		if a.Files == nil {
 			return nil
 		}
 		return a.Files.Remove(s.GroupID, s.ID)
 	}
-	base, err := a.nodeURL(h.Name)
+	base, err := a.nodeURL(hostName)
 	if err != nil {
 		return err
 	}

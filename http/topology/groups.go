@@ -171,8 +171,9 @@ func (a *api) updateGroup(w http.ResponseWriter, r *http.Request) {
 func (a *api) deleteGroup(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["groupID"]
 	var gone []service
+	var goneHost []string // the name of each one's host
 	index, _, err := a.write(r.Context(), func(v *fsm.View) (fsm.Command, error) {
-		gone = nil
+		gone, goneHost = nil, nil
 		g, res, err := groupOf(v, id)
 		if err != nil {
 			return fsm.Command{}, err
@@ -196,7 +197,6 @@ func (a *api) deleteGroup(w http.ResponseWriter, r *http.Request) {
 			if s.Type == TypeNodeManager {
 				return fsm.Command{}, badRequest("Group %s contains the Node Manager %s: a group that holds Node Managers cannot be deleted", id, sid)
 			}
-			gone = append(gone, *s)
 			ops = append(ops,
 				fsm.Op{Type: fsm.OpDelete, Kind: KindService, ID: sid, Require: fsm.RequireVersion, Version: sres.Version},
 				fsm.Op{Type: fsm.OpDelete, Kind: KindPort, ID: portID(s.HostID, s.ManagementPort)})
@@ -211,6 +211,7 @@ func (a *api) deleteGroup(w http.ResponseWriter, r *http.Request) {
 				}
 				hosts[s.HostID], hostVersions[s.HostID] = h, hres.Version
 			}
+			gone, goneHost = append(gone, *s), append(goneHost, h.Name)
 			h.Services = without(h.Services, sid)
 		}
 		for hid, h := range hosts {
@@ -223,18 +224,19 @@ func (a *api) deleteGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Query().Get("deleteDiskGroup") != "false" {
-		for _, s := range gone {
-			a.removeFiles(r.Context(), s)
+		for i, s := range gone {
+			a.removeFiles(r.Context(), s, goneHost[i])
 		}
 	}
 	setIndex(w, index)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// removeFiles deletes an API Gateway instance's files from the node its
-// host names, after the topology dropped it. A failure leaves files
-// behind but changes no answer: it is logged.
-func (a *api) removeFiles(ctx context.Context, s service) {
+// removeFiles deletes an API Gateway instance's files from the node
+// named hostName (its host's name when they were written, or when the
+// topology dropped it). A failure leaves files behind but changes no
+// answer: it is logged.
+func (a *api) removeFiles(ctx context.Context, s service, hostName string) {
 	if s.Type != TypeGateway {
 		return
 	}
@@ -242,7 +244,7 @@ func (a *api) removeFiles(ctx context.Context, s service) {
 	// not stop the clean-up.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := a.dropInstance(ctx, s); err != nil {
+	if err := a.dropInstance(ctx, s, hostName); err != nil {
 		a.log.Warn("the files of a deleted API Gateway instance were left on disk", "instance", s.ID, "group", s.GroupID, "host", s.HostID, "err", err)
 	}
 }

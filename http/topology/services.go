@@ -246,10 +246,11 @@ func (a *api) createService(w http.ResponseWriter, r *http.Request) {
 	}
 	s := service{Service: Service{ID: id, Name: in.Name, Type: in.Type, Scheme: in.Scheme, HostID: in.HostID,
 		ManagementPort: *in.ManagementPort, Tags: in.Tags, Enabled: enabled}, GroupID: groupID}
+	hostName := pl.host.Name // the node the files go to
 	if in.Type == TypeGateway {
 		s.ServicesPort = p.servicesPort
 		// The files first: an instance the topology lists has them.
-		if err := a.writeInstance(r.Context(), pl.host.Name, s, p, caIndex); err != nil {
+		if err := a.writeInstance(r.Context(), hostName, s, p, caIndex); err != nil {
 			fail(w, err)
 			return
 		}
@@ -258,6 +259,9 @@ func (a *api) createService(w http.ResponseWriter, r *http.Request) {
 		pl, err := checkCreate(v, groupID, in, p)
 		if err != nil {
 			return fsm.Command{}, err
+		}
+		if s.Type == TypeGateway && pl.host.Name != hostName {
+			return fsm.Command{}, newError(errUnavailable, "host %s was renamed from %s to %s while the instance's files were written there; retry", s.HostID, hostName, pl.host.Name)
 		}
 		g, h := pl.group, pl.host
 		g.Services = append(g.Services, id)
@@ -276,7 +280,7 @@ func (a *api) createService(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if in.Type == TypeGateway {
 			if notApplied(err) {
-				a.removeFiles(r.Context(), s)
+				a.removeFiles(r.Context(), s, hostName)
 			} else {
 				// The instance may yet be in the topology (the outcome
 				// is unknown): its files stay with it.
@@ -455,6 +459,7 @@ func (a *api) deleteService(w http.ResponseWriter, r *http.Request) {
 	vars := mux.Vars(r)
 	groupID, serviceID := vars["groupID"], vars["serviceID"]
 	var gone service
+	var goneHost string
 	index, _, err := a.write(r.Context(), func(v *fsm.View) (fsm.Command, error) {
 		s, res, err := serviceInGroup(v, groupID, serviceID)
 		if err != nil {
@@ -475,7 +480,9 @@ func (a *api) deleteService(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return fsm.Command{}, err
 		}
+		goneHost = ""
 		if h != nil {
+			goneHost = h.Name
 			h.Services = without(h.Services, s.ID)
 			ops = append(ops, fsm.Op{Type: fsm.OpPut, Kind: KindHost, ID: h.ID, Body: mustJSON(h), Require: fsm.RequireVersion, Version: hres.Version})
 		}
@@ -486,7 +493,7 @@ func (a *api) deleteService(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Query().Get("deleteDiskInstance") != "false" {
-		a.removeFiles(r.Context(), gone)
+		a.removeFiles(r.Context(), gone, goneHost)
 	}
 	setIndex(w, index)
 	w.WriteHeader(http.StatusNoContent)
