@@ -23,6 +23,7 @@ import (
 	"cairn/http/maxscale"
 	"cairn/http/mrf"
 	"cairn/http/native"
+	"cairn/http/topology"
 	"cairn/node"
 	"cairn/node/auth"
 	"cairn/node/failpoint"
@@ -350,7 +351,7 @@ func (a *agentRun) openNode() error {
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds())...)
+	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds())...)
 	if err != nil {
 		return err
 	}
@@ -421,7 +422,7 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	n.OnLeadership(sched.Run)
 	a.srv = api.NewServer(n, limits, log, api.WithMembership(c), api.WithMetrics(reg), api.WithRuntime(a.rt), api.WithDeployTimeout(f.deployTimeout),
 		api.WithMaxScale(ms.Mounted()), api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes}),
-		api.WithAuth(api.AuthPolicy{Auth: authn, Required: a.authRequired()}), api.WithTokenTTL(f.tokenTTL))
+		api.WithAuth(api.AuthPolicy{Auth: authn, Required: a.authRequired(), Peers: &auth.NodeCredentials{View: n.View, NodeID: n.ID()}}), api.WithTokenTTL(f.tokenTTL))
 	if a.msLn != nil {
 		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath)
 	}
@@ -434,6 +435,7 @@ func (a *agentRun) authenticator() *auth.Authenticator {
 	n.OnLeadership((&auth.Bootstrap{Node: n, AdminPassword: f.adminPassword, DataDir: f.dataDir, Log: log.With("component", "auth"),
 		Print: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}).Run)
 	authn := auth.NewAuthenticator(n.View)
+	authn.WaitIndex = n.WaitIndex
 	if f.maxscaleAddr != "" && !allLoopback(f.maxscaleAddr) {
 		var last atomic.Int64
 		authn.OnMaxScaleDefault = func() {

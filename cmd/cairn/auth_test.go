@@ -277,6 +277,22 @@ func Test_Auth_Zone_ForwardedWritesKeepTheCallersIdentity(t *testing.T) {
 			return a.as(creds{token: vtok}, a.url, "GET", resPath("widget", "ft"), nil).status == 401
 		}, nil)
 	}
+	// The Topology API: a readonly user is refused in its error format; an
+	// admin's gateway, created through a follower for another member's
+	// host, has its files written there by a member-to-member call that
+	// carries the member's own token.
+	if r := f.mustAs(viewer, f.url, "POST", "/api/topology/hosts", []byte(`{"name":"x"}`), 403); !bytes.Contains(r.body, []byte(`"errors"`)) {
+		t.Errorf("topology 403: %s", r.body)
+	}
+	f.mustAs(creds{}, f.url, "GET", "/api/topology", nil, 401)
+	var host struct{ ID string }
+	topoResult(t, f.mustAs(admin, f.url, "POST", "/api/topology/hosts", []byte(`{"name":"`+g.id()+`"}`), 201), &host)
+	f.mustAs(admin, f.url, "POST", "/api/topology/groups", []byte(`{"name":"G1","tags":{}}`), 201)
+	f.mustAs(admin, f.url, "POST", "/api/topology/services/group-1", topoService("GW1", host.ID, 8085), 201)
+	if _, err := os.Stat(filepath.Join(g.opts.dataDir, "topology")); err != nil {
+		t.Errorf("the gateway's files on %s: %v", g.id(), err)
+	}
+
 	var body map[string]any
 	mustUnmarshal(t, leader.mustAs(admin, leader.url, "GET", resPath("widget", "fw"), nil, 200).body, &body)
 	if b, _ := json.Marshal(body["body"]); !bytes.Contains(b, []byte("follower")) {

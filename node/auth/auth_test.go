@@ -226,3 +226,33 @@ func Test_DomainKey_NodeTokensOnly_AcrossZones(t *testing.T) {
 		t.Fatalf("a user token under the domain key: %v", err)
 	}
 }
+
+func Test_Token_SignedWithAKeyNotAppliedYet_WaitsForIt(t *testing.T) {
+	m, _ := bootstrapped(t, "secret-1")
+	// A member that has not applied the key: a store without it.
+	lagging := newMemStore(t)
+	tok, _, err := Issue(m.View(), "admin", time.Minute, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewAuthenticator(lagging.View)
+	if _, err := a.Bearer(tok); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("without WaitIndex: %v", err)
+	}
+	waited := uint64(0)
+	a.WaitIndex = func(_ context.Context, index uint64) error {
+		waited = index
+		// The member catches up: it applies what m applied.
+		for lagging.index < m.index {
+			lagging.index++
+		}
+		lagging.s = m.s
+		return nil
+	}
+	if p, err := a.Bearer(tok); err != nil || p.Name != "admin" {
+		t.Fatalf("after waiting: %v %v", p, err)
+	}
+	if waited != KeyVersion(m.View()) {
+		t.Fatalf("waited for index %d, want the key's %d", waited, KeyVersion(m.View()))
+	}
+}

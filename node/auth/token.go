@@ -83,6 +83,9 @@ type claims struct {
 	Expires    int64  `json:"exp"`
 	ID         string `json:"jti"`
 	KeyID      string `json:"kid"`
+	// KeyVersion is the Raft index of the signing key's write: a member
+	// that has not applied it yet waits for it rather than refuse.
+	KeyVersion uint64 `json:"kv,omitempty"`
 }
 
 // nodeSubjectPrefix marks the tokens members issue to each other for their
@@ -121,7 +124,7 @@ func NodeToken(v *fsm.View, nodeID string, ttl time.Duration, now time.Time) (st
 }
 
 func issue(v *fsm.View, subject string, gen uint64, ttl time.Duration, now time.Time) (string, time.Time, error) {
-	k, _, err := loadKey(v)
+	k, kv, err := loadKey(v)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -130,7 +133,7 @@ func issue(v *fsm.View, subject string, gen uint64, ttl time.Duration, now time.
 		return "", time.Time{}, err
 	}
 	exp := now.Add(ttl).Truncate(time.Second)
-	c := claims{Subject: subject, Generation: gen, IssuedAt: now.Unix(), Expires: exp.Unix(), ID: hex.EncodeToString(id), KeyID: k.ID}
+	c := claims{Subject: subject, Generation: gen, IssuedAt: now.Unix(), Expires: exp.Unix(), ID: hex.EncodeToString(id), KeyID: k.ID, KeyVersion: kv}
 	return sign(k, c), exp, nil
 }
 
@@ -171,14 +174,19 @@ func NodeTokenWith(k *Key, nodeID string, ttl time.Duration, now time.Time) (str
 // claims.
 func verifyToken(v *fsm.View, domain *Key, token string, now time.Time) (*claims, error) {
 	var k *Key
-	if domain != nil && strings.Contains(token, ".") {
-		if c, ok := peekClaims(token); ok && c.KeyID == DomainKeyID {
-			k = domain
-		}
+	peek, peeked := peekClaims(token)
+	if domain != nil && peeked && peek.KeyID == DomainKeyID {
+		k = domain
 	}
 	if k == nil {
+		var kv uint64
 		var err error
-		if k, _, err = loadKey(v); err != nil {
+		k, kv, err = loadKey(v)
+		if peeked && peek.KeyVersion > kv && (err != nil || peek.KeyID != k.ID) {
+			// Signed with a key this member has not applied yet.
+			return nil, &keyBehindError{index: peek.KeyVersion}
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -224,4 +232,12 @@ func peekClaims(token string) (*claims, bool) {
 	}
 	var c claims
 	return &c, json.Unmarshal(payload, &c) == nil
+}
+
+// keyBehindError means a token names a signing key newer than this
+// member has applied: it may verify once the member reaches index.
+type keyBehindError struct{ index uint64 }
+
+func (e *keyBehindError) Error() string {
+	return fmt.Sprintf("the token's signing key is at index %d, which this member has not applied yet", e.index)
 }
