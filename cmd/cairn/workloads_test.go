@@ -53,32 +53,46 @@ func (d workloadDoc) running(want int) (map[int]workload.Status, bool) {
 	return out, len(out) == want
 }
 
-// instanceProcs scans /proc for the processes that carry the supervisor
-// marker of dataDir, by pid, with their CAIRN_WORKLOAD and CAIRN_INSTANCE.
+// instanceProcs returns the live processes of the instances of the
+// supervisor on dataDir (workload.LeftoverGroups: by the supervisor
+// marker in their environment, or by a process group it recorded), by
+// pid, with their instance id ("" if unknown).
 func instanceProcs(t testing.TB, dataDir string) map[int]string {
 	t.Helper()
 	out := map[int]string{}
 	for _, l := range workload.LeftoverGroups(dataDir) {
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", l.PID))
-		if err != nil {
-			continue
-		}
-		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", l.PID))
-		if i := bytes.LastIndexByte(stat, ')'); i > 0 && bytes.HasPrefix(bytes.TrimSpace(stat[i+1:]), []byte("Z")) {
-			continue // a zombie runs no more
-		}
-		var wl, inst string
-		for _, kv := range strings.Split(string(env), "\x00") {
-			if v, ok := strings.CutPrefix(kv, "CAIRN_WORKLOAD="); ok {
-				wl = v
-			}
-			if v, ok := strings.CutPrefix(kv, "CAIRN_INSTANCE="); ok {
-				inst = v
-			}
-		}
-		out[l.PID] = wl + "." + inst
+		out[l.PID] = l.Instance
 	}
 	return out
+}
+
+// groupProcs returns the live processes of process group pgid among the
+// instance processes of dataDir, each with its start time (/proc/<pid>/stat
+// field 22), so that a pid reused later is told apart.
+func groupProcs(t testing.TB, dataDir string, pgid int) map[int]string {
+	t.Helper()
+	out := map[int]string{}
+	for _, l := range workload.LeftoverGroups(dataDir) {
+		if l.PGID == pgid {
+			out[l.PID] = procStart(l.PID)
+		}
+	}
+	return out
+}
+
+// procStart returns a process's start time from /proc ("" if it is gone
+// or a zombie).
+func procStart(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	i := bytes.LastIndexByte(b, ')')
+	if err != nil || i < 0 {
+		return ""
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 || f[0] == "Z" {
+		return ""
+	}
+	return f[19]
 }
 
 // leaders returns the instance processes of workload wl on dataDir that
@@ -141,7 +155,8 @@ const loopCmd = `["bash","-c","while true; do echo tick $CAIRN_INSTANCE; sleep 0
 // its own process group; kill -9 of one is restarted by policy; a
 // crash-looping workload ends failed with its reason; logs come back from
 // every node in time order; an agent killed and restarted leaves no orphan
-// and no duplicate; stop leaves no process.
+// (not even a child that emptied its environment) and no duplicate; stop
+// leaves no process.
 func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 	// Snapshots every few entries: the restarted node restores the
 	// workloads from its snapshot, not only from its log.
@@ -243,9 +258,12 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 		t.Fatalf("crash-loop logs: %q", r.body)
 	}
 
-	// An agent killed with SIGKILL and restarted: its instance's leader
-	// died with it (parent-death signal), the children it left are killed
-	// at restart, and the instance runs once again: no orphan, no duplicate.
+	// An agent killed with SIGKILL and restarted: its instances' leaders
+	// die with it (parent-death signal); the children they started, one
+	// of them with an emptied environment, are found at restart (by the
+	// supervisor's marker, or by the process group it recorded) and
+	// killed; each instance then runs once again: no orphan, no
+	// duplicate, checked in /proc.
 	f := followers[0]
 	var fIndex int
 	for i, st := range run {
@@ -254,17 +272,43 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 		}
 	}
 	fID := workload.InstanceID("loop", fIndex)
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/kids", []byte(`{"command":["bash","-c","sleep 600 & env -i sleep 601 & wait"],
+		"instances":1,"placement":{"nodes":["`+f.id()+`"]},"stop_timeout":"1s"}`), http.StatusCreated)
+	var kids workloadDoc
+	var before map[int]string
+	waitFor(t, "the kids instance and its two children running", workloadTimeout, func() bool {
+		kids = leader.mustWorkload("kids")
+		r, ok := kids.running(1)
+		if !ok {
+			return false
+		}
+		before = groupProcs(t, f.opts.dataDir, r[0].PID)
+		return len(before) == 3
+	}, func() string { return fmt.Sprintf("%+v; group: %v", kids, before) })
 	waitStatus(t, f, "a snapshot on "+f.id(), workloadTimeout, func(st nodeStatus) bool { return st.LastSnapshotIndex > 0 })
 	f.mustKill()
 	f2 := mustStartAgent(t, f.restartOpts())
 	f2.mustBeReady()
-	waitFor(t, "the restarted node's instance running again, once", workloadTimeout, func() bool {
+	var after map[int]string
+	waitFor(t, "the restarted node's instances running again, once each, with nothing left of the last run", workloadTimeout, func() bool {
 		doc = leader.mustWorkload("loop")
+		kids = leader.mustWorkload("kids")
 		r, _ := doc.running(3)
+		k, ok := kids.running(1)
 		got := leaders(t, f2.opts.dataDir, "loop")
-		return r[fIndex].Node == f2.id() && len(got[fID]) == 1 && got[fID][0] == r[fIndex].PID && len(instanceProcs(t, f2.opts.dataDir)) <= 2
+		if !ok || r[fIndex].Node != f2.id() || len(got[fID]) != 1 || got[fID][0] != r[fIndex].PID {
+			return false
+		}
+		after = groupProcs(t, f2.opts.dataDir, k[0].PID)
+		for pid, start := range before {
+			if procStart(pid) == start {
+				return false // a process of the last run lives on
+			}
+		}
+		// loop: bash and at most its sleep; kids: bash and its 2 children.
+		return len(after) == 3 && len(leaders(t, f2.opts.dataDir, "kids")) == 1 && len(instanceProcs(t, f2.opts.dataDir)) <= 5
 	}, func() string {
-		return fmt.Sprintf("%+v; /proc: %v", doc, instanceProcs(t, f2.opts.dataDir))
+		return fmt.Sprintf("%+v; %+v; last run's kids %v; this run's %v; /proc: %v", doc, kids, before, after, instanceProcs(t, f2.opts.dataDir))
 	})
 
 	// Bad input: 400 with a clear message, never 500.
@@ -290,6 +334,7 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 	stopped := strings.Replace(spec, `"instances":3`, `"instances":3,"state":"stopped"`, 1)
 	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/loop", []byte(stopped), http.StatusOK)
 	leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/boom", nil, http.StatusNoContent)
+	leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/kids", nil, http.StatusNoContent)
 	live := []*agent{leader, followers[1], f2}
 	waitFor(t, "every instance process gone", workloadTimeout, func() bool {
 		doc = leader.mustWorkload("loop")
@@ -305,10 +350,10 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 		}
 		return removed == 3 && procs == 0
 	}, func() string { return fmt.Sprintf("%+v", doc) })
-	var after workloadDoc
-	mustUnmarshal(t, f2.mustDo(http.MethodGet, "/cairn/v1/workloads/loop", nil, http.StatusOK).body, &after)
-	if after.Version != doc.Version {
-		t.Fatalf("the restarted node holds workload version %d, the leader %d", after.Version, doc.Version)
+	var onF2 workloadDoc
+	mustUnmarshal(t, f2.mustDo(http.MethodGet, "/cairn/v1/workloads/loop", nil, http.StatusOK).body, &onF2)
+	if onF2.Version != doc.Version {
+		t.Fatalf("the restarted node holds workload version %d, the leader %d", onF2.Version, doc.Version)
 	}
 }
 

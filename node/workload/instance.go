@@ -207,6 +207,9 @@ func (i *instance) runOnce(dir string, staged *Staged, restarts int) (code int, 
 		return 0, false, fmt.Errorf("start %q: %w", cmd.Args[0], err)
 	}
 	pgid := cmd.Process.Pid
+	if err := i.s.groups.add(i.id, pgid); err != nil {
+		i.s.log.Warn("could not record an instance's process group for the next run of the agent", "instance", i.id, "pgid", pgid, "err", err)
+	}
 	i.setPID(pgid)
 	defer i.setPID(0)
 	i.report(Status{State: InstanceRunning, PID: pgid, Restarts: restarts})
@@ -229,7 +232,9 @@ func (i *instance) runOnce(dir string, staged *Staged, restarts int) (code int, 
 	select {
 	case err := <-exited:
 		// The leader is gone; whatever it left in its group goes too.
-		killGroupWait(pgid, time.Second)
+		if killGroupWait(pgid, time.Second) {
+			_ = i.s.groups.remove(pgid)
+		}
 		return exitCode(err), false, nil
 	case <-i.stopCh:
 	}
@@ -244,6 +249,8 @@ func (i *instance) runOnce(dir string, staged *Staged, restarts int) (code int, 
 	}
 	if !killGroupWait(pgid, 5*time.Second) {
 		i.s.log.Warn("an instance's process group outlived SIGKILL by 5s", "instance", i.id, "pgid", pgid)
+	} else {
+		_ = i.s.groups.remove(pgid)
 	}
 	return exitCode(werr), true, nil
 }

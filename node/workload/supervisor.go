@@ -60,6 +60,9 @@ type Supervisor struct {
 	runDir  string
 	logDir  string
 	reports *reporter
+	// groups records the instances' process groups for the next run of
+	// the agent (CleanLeftovers).
+	groups *ledger
 
 	mu        sync.Mutex
 	instances map[string]*instance // by instance id
@@ -92,12 +95,19 @@ func New(cfg Config, store Store) (*Supervisor, error) {
 		}
 	}
 	s.reports = newReporter(cfg.Report, s.log)
+	s.groups = newLedger(filepath.Join(abs, "workloads"))
 	return s, nil
 }
 
 // CleanLeftovers kills what a previous run of the agent on this data dir
 // left behind (instances are started afresh, as the zone assigns them): no
 // orphan outlives a restart, and none runs twice. Call it before Run.
+//
+// Cleaned up, not adopted: an instance's leading process gets SIGKILL
+// when the agent dies (its parent-death signal), so what is left is
+// never a whole instance, only what it started; and a process the agent
+// did not start cannot be waited for (its exit code is lost) nor its
+// output captured (its pipes died with the agent).
 func (s *Supervisor) CleanLeftovers() {
 	if n := KillLeftovers(s.cfg.DataDir); n > 0 {
 		s.log.Info("killed processes a previous run of this agent left behind", "processes", n, "data_dir", s.cfg.DataDir)
