@@ -131,6 +131,10 @@ func (i *instance) run() {
 	policy := &Policy{Restart: i.d.spec.Restart}
 	restarts := 0
 	for {
+		if !i.waitPorts(restarts) {
+			i.report(Status{State: InstanceRemoved, Restarts: restarts})
+			return
+		}
 		i.report(Status{State: InstanceStarting, Restarts: restarts})
 		started := time.Now()
 		code, stopped, err := i.runOnce(dir, staged, restarts)

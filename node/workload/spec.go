@@ -560,6 +560,8 @@ type Status struct {
 	Exited   bool `json:"exited,omitempty"`
 	ExitCode int  `json:"exit_code"`
 	// Failed says the instance will not be restarted; Reason says why.
+	// (One whose port another program holds is failed until the port is
+	// free, then starts.)
 	Failed   bool   `json:"failed,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	Restarts int    `json:"restarts"`

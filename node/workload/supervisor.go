@@ -67,9 +67,10 @@ type Supervisor struct {
 	mu        sync.Mutex
 	instances map[string]*instance // by instance id
 	logs      map[string]*instanceLog
-	// stopping holds, by instance id, the done channel of an instance
-	// being stopped, so that its replacement waits for it.
-	stopping map[string]chan struct{}
+	// stopping holds, by instance id, the instances being stopped, so
+	// that an instance that replaces one, or takes one of its ports,
+	// waits for it.
+	stopping map[string]*instance
 	// stageMu makes staging one artifact at a time.
 	stageMu sync.Mutex
 	wg      sync.WaitGroup
@@ -88,7 +89,7 @@ func New(cfg Config, store Store) (*Supervisor, error) {
 	}
 	s := &Supervisor{cfg: cfg, log: log.With("component", "supervisor"), store: store,
 		runDir: filepath.Join(abs, "workloads", "run"), logDir: filepath.Join(abs, "workloads", "logs"),
-		instances: map[string]*instance{}, logs: map[string]*instanceLog{}, stopping: map[string]chan struct{}{}}
+		instances: map[string]*instance{}, logs: map[string]*instanceLog{}, stopping: map[string]*instance{}}
 	for _, d := range []string{s.runDir, s.logDir} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return nil, fmt.Errorf("workload directory: %w", err)
@@ -261,8 +262,15 @@ func (s *Supervisor) reconcile(v *fsm.View) {
 			continue
 		}
 		inst.stop()
-		s.stopping[id] = inst.done
+		s.stopping[id] = inst
 		delete(s.instances, id)
+	}
+	for id, old := range s.stopping {
+		select {
+		case <-old.done:
+			delete(s.stopping, id)
+		default:
+		}
 	}
 	ids := make([]string, 0, len(want))
 	for id := range want {
@@ -280,23 +288,45 @@ func (s *Supervisor) reconcile(v *fsm.View) {
 			s.logs[id] = l
 		}
 		inst := &instance{s: s, id: id, d: d, log: l, stopCh: make(chan struct{}), done: make(chan struct{})}
-		// An instance that replaces one of the same id (a spec change)
-		// starts once the old one has stopped: never two at once.
-		var prev <-chan struct{}
-		if old, ok := s.stopping[id]; ok {
-			prev = old
-			delete(s.stopping, id)
+		// An instance starts once those it replaces (a spec change: the
+		// same id) or whose ports it takes (the scheduler gave a port of
+		// an instance moved or removed to another) have stopped: never
+		// two at once, never two on one port of this node.
+		var prev []<-chan struct{}
+		for oid, old := range s.stopping {
+			if oid == id || sharePort(old.d.placed.Ports, d.placed.Ports) {
+				prev = append(prev, old.done)
+			}
 		}
 		s.instances[id] = inst
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if prev != nil {
-				<-prev
+			for _, p := range prev {
+				<-p
+			}
+			select {
+			case <-inst.stopCh: // stopped before it started
+				inst.report(Status{State: InstanceRemoved})
+				close(inst.done)
+				return
+			default:
 			}
 			inst.run()
 		}()
 	}
+}
+
+// sharePort reports whether a and b have a port in common.
+func sharePort(a, b []int) bool {
+	for _, p := range a {
+		for _, q := range b {
+			if p == q {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // stopAll stops every instance and waits for them.
