@@ -71,6 +71,9 @@ type Node struct {
 	Live bool
 	// FailedSince is when a member that is not live failed.
 	FailedSince time.Time
+	// Engine is the node's working container engine ("": none): only
+	// such nodes run the instances of workloads with an image.
+	Engine string
 }
 
 // Workload is a workload as the planner sees it.
@@ -101,6 +104,11 @@ type Change struct {
 	// Dropped are the indexes whose instance state is stale: moved, or
 	// past the instance count.
 	Dropped []int
+	// Unplaceable are the indexes left unassigned for Reason (no live
+	// node could ever take them, as opposed to none being live): their
+	// instance state is written CRASHED and failed, saying so.
+	Unplaceable []int
+	Reason      string
 }
 
 // Nodes returns the nodes of a change, by index (for logs and tests).
@@ -122,7 +130,10 @@ var DefaultPorts = PortRange{Lo: 20000, Hi: 29999}
 // eligible (named by the placement, if any, and live or failed for less
 // than timeout); others go to the eligible live node with the fewest
 // instances of the workload, then the fewest in all, then the smallest
-// id. Each instance gets one port per name of its spec from ports, the
+// id. A workload with an image runs only on nodes with a container
+// engine; with none among the live nodes of its placement, its
+// unassigned instances are Unplaceable: "no container engine on any
+// node". Each instance gets one port per name of its spec from ports, the
 // lowest free on its node: no two instances share a port of one node.
 // Workloads are planned in id order, so a plan is a function of its
 // inputs.
@@ -187,6 +198,9 @@ func Plan(workloads []Workload, current map[string]Current, nodes []Node, now ti
 		cur := current[w.ID]
 		nports := len(w.Spec.Ports)
 		allowed := func(id string) bool {
+			if w.Spec.Image != "" && byID[id].Engine == "" {
+				return false
+			}
 			if len(w.Spec.Placement.Nodes) == 0 {
 				return true
 			}
@@ -255,7 +269,19 @@ func Plan(workloads []Workload, current map[string]Current, nodes []Node, now ti
 			load[best]++
 		}
 		if !samePlaced(next, cur.Placed) {
-			out = append(out, Change{Workload: w.ID, WorkloadVersion: w.Version, Prev: cur.Version, Placed: next, Dropped: dropped, Fresh: fresh})
+			c := Change{Workload: w.ID, WorkloadVersion: w.Version, Prev: cur.Version, Placed: next, Dropped: dropped, Fresh: fresh}
+			if w.Spec.Image != "" && !anyLive(live, allowed) {
+				c.Reason = "no container engine on any node"
+				if len(w.Spec.Placement.Nodes) > 0 {
+					c.Reason += " of placement.nodes"
+				}
+				for i := range next {
+					if next[i].Node == "" {
+						c.Unplaceable = append(c.Unplaceable, i)
+					}
+				}
+			}
+			out = append(out, c)
 		}
 	}
 	ids := make([]string, 0, len(current))
@@ -274,6 +300,16 @@ func Plan(workloads []Workload, current map[string]Current, nodes []Node, now ti
 		out = append(out, Change{Workload: id, Prev: c.Version, Delete: true, Dropped: d})
 	}
 	return out
+}
+
+// anyLive reports whether any of the live node ids is allowed.
+func anyLive(live []string, allowed func(string) bool) bool {
+	for _, id := range live {
+		if allowed(id) {
+			return true
+		}
+	}
+	return false
 }
 
 func samePlaced(a, b []workload.Placed) bool {
@@ -332,7 +368,7 @@ func (s *Scheduler) nodes() []Node {
 			continue
 		}
 		live := m.Status == cluster.StatusAlive || m.Status == cluster.StatusSuspect
-		n := Node{ID: m.ID, Live: live, Host: hostOf(m.HTTP)}
+		n := Node{ID: m.ID, Live: live, Host: hostOf(m.HTTP), Engine: m.Engine}
 		if !live {
 			n.FailedSince = m.Since
 		}
@@ -353,9 +389,9 @@ func hostOf(httpURL string) string {
 func fingerprint(nodes []Node) string {
 	parts := make([]string, 0, len(nodes))
 	for _, n := range nodes {
-		s := n.ID + "@" + n.Host + "-"
+		s := n.ID + "@" + n.Host + "/" + n.Engine + "-"
 		if n.Live {
-			s = n.ID + "@" + n.Host + "+"
+			s = n.ID + "@" + n.Host + "/" + n.Engine + "+"
 		}
 		parts = append(parts, s)
 	}
@@ -458,6 +494,10 @@ func (s *Scheduler) write(ctx context.Context, c Change) error {
 		if !fresh[i] {
 			ops = append(ops, fsm.Op{Type: fsm.OpDelete, Kind: workload.KindInstance, ID: workload.InstanceID(c.Workload, i)})
 		}
+	}
+	for _, i := range c.Unplaceable {
+		body, _ := json.Marshal(workload.Status{Workload: c.Workload, Index: i, State: workload.InstanceCrashed, Failed: true, Reason: c.Reason})
+		ops = append(ops, fsm.Op{Type: fsm.OpPut, Kind: workload.KindInstance, ID: workload.InstanceID(c.Workload, i), Body: body})
 	}
 	_, _, err := s.raft.Apply(ctx, fsm.Command{Ops: ops, Time: time.Now().UTC()})
 	if err != nil {

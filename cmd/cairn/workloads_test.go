@@ -131,6 +131,19 @@ func mustFollow(t testing.TB, u string, d time.Duration) []string {
 	return out
 }
 
+// engineWorks reports whether docker or podman works on this machine.
+func engineWorks() bool {
+	for _, e := range []string{"docker", "podman"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := exec.CommandContext(ctx, e, "info").Run()
+		cancel()
+		if err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // killInstancesAtCleanup kills, when the test ends, whatever instance
 // processes of these agents' data dirs are left (an agent killed with
 // SIGKILL leaves its instances' children behind until it restarts).
@@ -313,11 +326,11 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 
 	// Bad input: 400 with a clear message, never 500.
 	for body, want := range map[string]string{
-		`{"command":["x"],"instances":-1}`: "instances must be",
-		`{"command":["x"],"ports":[80]}`:   "Spec.ports of type string",
-		`{"image":"nginx:1"}`:              "no container engine on any node",
-		`{"command":"bash"}`:               "command",
-		`{"command":["x"]`:                 "offset",
+		`{"command":["x"],"instances":-1}`:   "instances must be",
+		`{"command":["x"],"ports":[80]}`:     "Spec.ports of type string",
+		`{"image":"nginx:1","artifact":"x"}`: "not a SHA-1",
+		`{"command":"bash"}`:                 "command",
+		`{"command":["x"]`:                   "offset",
 	} {
 		r := leader.mustDo(http.MethodPut, "/cairn/v1/workloads/bad", []byte(body), http.StatusBadRequest)
 		if !strings.Contains(string(r.body), want) {
@@ -325,6 +338,27 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 		}
 	}
 	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/Bad.ID", []byte(`{"command":["x"]}`), http.StatusBadRequest)
+
+	// A workload with an image, and no node with a working container
+	// engine (a docker CLI without its daemon is none): accepted, and
+	// its instances fail saying so, never silently.
+	if engineWorks() {
+		t.Log("a container engine works on this machine: the no-engine refusal is not tested here")
+	} else {
+		leader.mustDo(http.MethodPut, "/cairn/v1/workloads/img", []byte(`{"image":"nginx:1","instances":2}`), http.StatusCreated)
+		var img workloadDoc
+		waitFor(t, "the image workload's instances failed", workloadTimeout, func() bool {
+			img = leader.mustWorkload("img")
+			n := 0
+			for _, st := range img.Instances {
+				if st.Failed && st.State == workload.InstanceCrashed && st.Reason == "no container engine on any node" {
+					n++
+				}
+			}
+			return n == 2
+		}, func() string { return fmt.Sprintf("%+v", img) })
+		leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/img", nil, http.StatusNoContent)
+	}
 	leader.mustDo(http.MethodGet, "/cairn/v1/workloads/loop/logs?lines=0", nil, http.StatusBadRequest)
 	leader.mustDo(http.MethodGet, "/cairn/v1/workloads/nope/logs", nil, http.StatusNotFound)
 	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/loop/instances/0/status", []byte(`{"state":"RUNNING","node":"n9"}`), http.StatusConflict)

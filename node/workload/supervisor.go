@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -44,8 +43,11 @@ type Config struct {
 	Enabled bool
 	// Credential, if set, is the user instances run as (-exec-user).
 	Credential *syscall.Credential
-	Report     ReportFunc
-	Logger     *slog.Logger
+	// Engine, if set, runs the instances of workloads with an image;
+	// without one, such an instance assigned here fails saying so.
+	Engine *ContainerDriver
+	Report ReportFunc
+	Logger *slog.Logger
 }
 
 // Supervisor runs the instances the zone assigns to this node as local
@@ -112,6 +114,11 @@ func New(cfg Config, store Store) (*Supervisor, error) {
 func (s *Supervisor) CleanLeftovers() {
 	if n := KillLeftovers(s.cfg.DataDir); n > 0 {
 		s.log.Info("killed processes a previous run of this agent left behind", "processes", n, "data_dir", s.cfg.DataDir)
+	}
+	if s.cfg.Engine != nil {
+		if n := s.cfg.Engine.Clean(); n > 0 {
+			s.log.Info("removed containers a previous run of this agent left behind", "containers", n, "engine", s.cfg.Engine.Name())
+		}
 	}
 }
 
@@ -362,33 +369,19 @@ func (s *Supervisor) Running() map[string]int {
 // baseEnv is the part of the agent's environment instances inherit.
 var baseEnv = []string{"PATH", "LANG", "LC_ALL", "TZ"}
 
-// command builds the process of one run of d: home is the instance's
-// own directory; staged, if not nil, the artifact staged for it (the
-// process then runs in its START_PATH, and the runtime's START_COMMAND
-// unless the workload gives a command).
-func (s *Supervisor) command(d desired, home string, staged *Staged) *exec.Cmd {
-	argv := d.spec.Command
-	if staged != nil && len(argv) == 0 {
-		argv = []string{"/bin/sh", "-c", staged.StartCommand}
+// runOf builds one run of d: home is the instance's own directory;
+// staged, if not nil, the artifact staged for it (the process then runs in
+// its START_PATH, and the runtime's START_COMMAND unless the workload
+// gives a command).
+func (s *Supervisor) runOf(id string, d desired, home string, staged *Staged) Run {
+	r := Run{Instance: id, Name: containerName(s.cfg.NodeID, id), Argv: d.spec.Command, Image: d.spec.Image, Dir: home,
+		MemoryBytes: d.spec.MemoryBytes(), Credential: s.cfg.Credential}
+	if staged != nil && len(r.Argv) == 0 {
+		r.Argv = []string{"/bin/sh", "-c", staged.StartCommand}
 	}
-	if mem := d.spec.MemoryBytes(); mem > 0 {
-		// RLIMIT_AS from the shell, then exec: the limit is in place
-		// before the command's first instruction, and the command keeps
-		// the pid (and process group) the supervisor knows.
-		argv = append([]string{"/bin/sh", "-c", `ulimit -v "$1" || exit 126; shift; exec "$@"`, "sh",
-			strconv.FormatInt((mem+1023)/1024, 10)}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = home
 	var env []string
-	for _, k := range baseEnv {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	env = append(env, "HOME="+home)
 	if staged != nil {
-		cmd.Dir = staged.StartPath
+		r.Dir = staged.StartPath
 		env = append(env, "START_PATH="+staged.StartPath, "START_COMMAND="+staged.StartCommand)
 	}
 	keys := make([]string, 0, len(d.spec.Env))
@@ -416,11 +409,28 @@ func (s *Supervisor) command(d desired, home string, staged *Staged) *exec.Cmd {
 	for _, k := range linkNames {
 		env = append(env, k+"="+d.links[k])
 	}
-	env = append(env, MarkerEnv+"="+s.cfg.DataDir, "CAIRN_WORKLOAD="+d.workload,
+	r.Env = append(env, MarkerEnv+"="+s.cfg.DataDir, "CAIRN_WORKLOAD="+d.workload,
 		"CAIRN_INSTANCE="+strconv.Itoa(d.index), "CAIRN_NODE="+s.cfg.NodeID)
-	cmd.Env = env
-	if s.cfg.Credential != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cfg.Credential}
+	return r
+}
+
+// driverFor returns the driver of d's instances on this node: a container
+// driver for an image, else the process driver.
+func (s *Supervisor) driverFor(d desired) (Driver, error) {
+	if d.spec.Image == "" {
+		return processDriver{}, nil
 	}
-	return cmd
+	if s.cfg.Engine == nil {
+		return nil, fmt.Errorf("no container engine on node %s (the zone leader assigns image workloads only to nodes that advertise one)", s.cfg.NodeID)
+	}
+	return s.cfg.Engine, nil
+}
+
+// Engine returns the name of this node's container engine ("" for none),
+// which its gossip metadata advertises to the scheduler.
+func (s *Supervisor) Engine() string {
+	if s.cfg.Engine == nil {
+		return ""
+	}
+	return s.cfg.Engine.Name()
 }

@@ -27,7 +27,7 @@ type harness struct {
 	stop  func()
 }
 
-func mustSupervisor(t *testing.T) *harness {
+func mustSupervisor(t *testing.T, opts ...func(*Config)) *harness {
 	t.Helper()
 	schema, err := fsm.NewSchema(Kinds()...)
 	if err != nil {
@@ -35,14 +35,18 @@ func mustSupervisor(t *testing.T) *harness {
 	}
 	h := &harness{t: t, store: fsm.NewStore(schema), last: map[string]Status{}, seen: map[string][]string{}}
 	dir := t.TempDir()
-	h.sup, err = New(Config{NodeID: "n1", DataDir: dir, Enabled: true, Report: func(_ context.Context, s Status) error {
+	cfg := Config{NodeID: "n1", DataDir: dir, Enabled: true, Report: func(_ context.Context, s Status) error {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		id := InstanceID(s.Workload, s.Index)
 		h.last[id] = s
 		h.seen[id] = append(h.seen[id], s.State)
 		return nil
-	}}, h.store)
+	}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h.sup, err = New(cfg, h.store)
 	if err != nil {
 		t.Fatal(err)
 	}
