@@ -130,12 +130,12 @@ var DefaultPorts = PortRange{Lo: 20000, Hi: 29999}
 // eligible (named by the placement, if any, and live or failed for less
 // than timeout); others go to the eligible live node with the fewest
 // instances of the workload, then the fewest in all, then the smallest
-// id. A workload with an image runs only on nodes with a container
-// engine; with none among the live nodes of its placement, its
-// unassigned instances are Unplaceable: "no container engine on any
-// node". Each instance gets one port per name of its spec from ports, the
-// lowest free on its node: no two instances share a port of one node.
-// Workloads are planned in id order, so a plan is a function of its
+// id. Each instance gets one port per name of its spec from ports, the
+// lowest free on its node's host: no two instances share a port of one
+// host (nor, so, of one node). A workload with an image runs only on
+// nodes with a container engine; with none among the live nodes of its
+// placement, its unassigned instances are Unplaceable: "no container
+// engine on any node". Workloads are planned in id order, so a plan is a function of its
 // inputs.
 func Plan(workloads []Workload, current map[string]Current, nodes []Node, now time.Time, timeout time.Duration, ports PortRange) []Change {
 	byID := map[string]Node{}
@@ -143,44 +143,53 @@ func Plan(workloads []Workload, current map[string]Current, nodes []Node, now ti
 		byID[n.ID] = n
 	}
 	load := map[string]int{}
+	// Ports are used by host, not by node: several nodes on one host (a
+	// test zone, `make cluster`) share its ports. A node with no known
+	// host is a host of its own.
 	used := map[string]map[int]bool{}
-	take := func(node string, ps []int) {
-		if used[node] == nil {
-			used[node] = map[int]bool{}
+	hostOf := func(p workload.Placed) string {
+		if p.Host != "" {
+			return "host " + p.Host
+		}
+		return "node " + p.Node
+	}
+	take := func(host string, ps []int) {
+		if used[host] == nil {
+			used[host] = map[int]bool{}
 		}
 		for _, p := range ps {
-			used[node][p] = true
+			used[host][p] = true
 		}
 	}
-	release := func(node string, ps []int) {
+	release := func(host string, ps []int) {
 		for _, p := range ps {
-			delete(used[node], p)
+			delete(used[host], p)
 		}
 	}
 	for _, c := range current {
 		for _, p := range c.Placed {
 			if p.Node != "" {
 				load[p.Node]++
-				take(p.Node, p.Ports)
+				take(hostOf(p), p.Ports)
 			}
 		}
 	}
-	// next free port on a node, scanning from the range's start: fine for
-	// a range of thousands and nodes of hundreds of instances.
-	alloc := func(node string, n int) []int {
+	// next free port on a host, scanning from the range's start: fine for
+	// a range of thousands and hosts of hundreds of instances.
+	alloc := func(host string, n int) []int {
 		if n == 0 {
 			return nil
 		}
 		var out []int
 		for p := ports.Lo; p <= ports.Hi && len(out) < n; p++ {
-			if !used[node][p] {
+			if !used[host][p] {
 				out = append(out, p)
 			}
 		}
 		if len(out) < n {
-			return nil // the range is exhausted on this node
+			return nil // the range is exhausted on this host
 		}
-		take(node, out)
+		take(host, out)
 		return out
 	}
 	sort.Slice(workloads, func(i, j int) bool { return workloads[i].ID < workloads[j].ID })
@@ -226,20 +235,20 @@ func Plan(workloads []Workload, current map[string]Current, nodes []Node, now ti
 			case i < 0 || i >= len(next):
 				if p.Node != "" {
 					load[p.Node]--
-					release(p.Node, p.Ports)
+					release(hostOf(p), p.Ports)
 				}
 				dropped = append(dropped, i)
 			case p.Node != "" && keeps(p.Node):
 				next[i] = p
 				next[i].Host = byID[p.Node].Host
 				mine[p.Node]++
-				if len(p.Ports) != nports {
-					release(p.Node, p.Ports)
-					next[i].Ports = alloc(p.Node, nports)
+				if len(p.Ports) != nports || hostOf(next[i]) != hostOf(p) {
+					release(hostOf(p), p.Ports)
+					next[i].Ports = alloc(hostOf(next[i]), nports)
 				}
 			case p.Node != "":
 				load[p.Node]--
-				release(p.Node, p.Ports)
+				release(hostOf(p), p.Ports)
 				dropped = append(dropped, i)
 			}
 		}
@@ -259,9 +268,9 @@ func Plan(workloads []Workload, current map[string]Current, nodes []Node, now ti
 			if best == "" {
 				continue
 			}
-			ps := alloc(best, nports)
+			ps := alloc(hostOf(workload.Placed{Node: best, Host: byID[best].Host}), nports)
 			if nports > 0 && ps == nil {
-				continue // no free port on the best node: wait unassigned
+				continue // no free port on the best node's host: wait unassigned
 			}
 			next[i] = workload.Placed{Index: i, Node: best, Host: byID[best].Host, Ports: ps}
 			fresh = append(fresh, i)

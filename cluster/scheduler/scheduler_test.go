@@ -241,3 +241,19 @@ func Test_Plan_Image_OnlyOnNodesWithAnEngine_ElseUnplaceableSayingSo(t *testing.
 		t.Fatalf("plan %+v, want p spread over every node", ch)
 	}
 }
+
+func Test_Plan_Ports_UniquePerHost_NodesOnOneHostShareIt(t *testing.T) {
+	w := []Workload{{ID: "a", Spec: spec(t, `{"command":["x"],"instances":3,"ports":["http"]}`)}}
+	nodes := []Node{{ID: "n1", Host: "127.0.0.1", Live: true}, {ID: "n2", Host: "127.0.0.1", Live: true}, {ID: "n3", Host: "10.0.0.3", Live: true}}
+	ch := Plan(w, nil, nodes, now, time.Minute, PortRange{Lo: 100, Hi: 105})
+	if len(ch) != 1 {
+		t.Fatalf("plan %+v", ch)
+	}
+	var got []string
+	for _, p := range ch[0].Placed {
+		got = append(got, fmt.Sprintf("%s:%v", p.Node, p.Ports))
+	}
+	if strings.Join(got, " ") != "n1:[100] n2:[101] n3:[100]" {
+		t.Fatalf("ports %v: want n1 and n2, one host, on two ports; n3, another host, free to reuse one", got)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -216,33 +217,36 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 		return r[1].PID != 0 && r[1].PID != victim.PID && r[1].Restarts >= 1
 	}, func() string { return fmt.Sprintf("%+v", doc) })
 
-	// Logs across nodes: the last N lines, in time order, from every instance.
-	var lines []string
-	waitFor(t, "log lines of all three instances", workloadTimeout, func() bool {
-		r := followers[1].mustDo(http.MethodGet, "/cairn/v1/workloads/loop/logs?lines=30", nil, http.StatusOK)
-		lines = strings.Split(strings.TrimSpace(string(r.body)), "\n")
-		seen := map[string]bool{}
-		for _, l := range lines {
-			if f := strings.SplitN(l, ",", 3); len(f) == 3 {
-				seen[f[2]] = true
+	// Logs across nodes: the last N lines, in time order, from every
+	// instance, asked of any node.
+	for _, a := range zone {
+		var lines []string
+		waitFor(t, "log lines of all three instances from "+a.id(), workloadTimeout, func() bool {
+			r := a.mustDo(http.MethodGet, "/cairn/v1/workloads/loop/logs?lines=30", nil, http.StatusOK)
+			lines = strings.Split(strings.TrimSpace(string(r.body)), "\n")
+			seen := map[string]bool{}
+			for _, l := range lines {
+				if f := strings.SplitN(l, ",", 3); len(f) == 3 {
+					seen[f[2]] = true
+				}
 			}
+			return len(lines) == 30 && seen["tick 0"] && seen["tick 1"] && seen["tick 2"]
+		}, func() string { return strings.Join(lines, "\n") })
+		var prev int64
+		for _, l := range lines {
+			f := strings.SplitN(l, ",", 3)
+			ts, err := strconv.ParseInt(f[0], 10, 64)
+			if len(f) != 3 || err != nil || f[1] != "stdout" || ts < prev {
+				t.Fatalf("log line %q from %s: want <unix-nanos>,stdout,<line> in time order", l, a.id())
+			}
+			prev = ts
 		}
-		return len(lines) == 30 && seen["tick 0"] && seen["tick 1"] && seen["tick 2"]
-	}, func() string { return strings.Join(lines, "\n") })
-	var prev int64
-	for _, l := range lines {
-		f := strings.SplitN(l, ",", 3)
-		ts, err := strconv.ParseInt(f[0], 10, 64)
-		if len(f) != 3 || err != nil || f[1] != "stdout" || ts < prev {
-			t.Fatalf("log line %q: want <unix-nanos>,stdout,<line> in time order", l)
-		}
-		prev = ts
 	}
 
 	// ?follow streams new lines as they come, from every node.
 	followed := mustFollow(t, followers[1].url+"/cairn/v1/workloads/loop/logs?lines=1&follow", 1500*time.Millisecond)
 	seen := map[string]bool{}
-	prev = 0
+	var prev int64
 	for _, l := range followed {
 		f := strings.SplitN(l, ",", 3)
 		ts, _ := strconv.ParseInt(f[0], 10, 64)
@@ -557,7 +561,9 @@ func Test_ThreeNodes_Artifact_SurvivesReceiverLoss_StagedAndRun(t *testing.T) {
 // Test_ThreeNodes_Link_ReachesTargetPort runs a target that listens on its
 // $PORT (bash's /dev/tcp cannot listen: python3's http.server does) and a
 // source of two instances linked to it, which connect to $DB_ADDR; no two
-// instances share a port of one node. (That the address is refreshed when
+// instances share a port of one host (the zone's three nodes share
+// 127.0.0.1); the target's port, held at first by a program the zone does
+// not run, fails it with the port named until it is free. (That the address is refreshed when
 // the target moves is unit-tested in node/workload.)
 func Test_ThreeNodes_Link_ReachesTargetPort(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
@@ -565,6 +571,11 @@ func Test_ThreeNodes_Link_ReachesTargetPort(t *testing.T) {
 	}
 	lo := freePorts(t, 1)[0]
 	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-workload-ports", fmt.Sprintf("%d-%d", lo, lo+20)}})
+	squatter, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
 	killInstancesAtCleanup(t, zone...)
 	leader, _ := mustRoles(t, zone)
 	// http.server takes its port as an argument: a shell passes $PORT.
@@ -573,7 +584,15 @@ func Test_ThreeNodes_Link_ReachesTargetPort(t *testing.T) {
 	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/web", []byte(`{"command":["bash","-c",
 		"while true; do if exec 3<>/dev/tcp/${DB_ADDR%:*}/${DB_ADDR##*:}; then echo connected $DB_ADDR port $PORT; exec 3>&-; else echo waiting for $DB_ADDR; fi; sleep 0.2; done"],
 		"instances":2,"ports":["http"],"links":[{"workload":"db"}],"stop_timeout":"1s"}`), http.StatusCreated)
+	// The first port of the range, db's, is held by a program the zone
+	// does not run: db fails, naming it, and starts once it is free.
 	var db workloadDoc
+	waitFor(t, "db failed on a port held by another program", workloadTimeout, func() bool {
+		db = leader.mustWorkload("db")
+		return len(db.Instances) == 1 && db.Instances[0].Failed &&
+			strings.HasPrefix(db.Instances[0].Reason, fmt.Sprintf("port %d (http) is in use on node %s by a program the zone does not run", lo, db.Instances[0].Node))
+	}, func() string { return fmt.Sprintf("%+v", db) })
+	squatter.Close()
 	waitFor(t, "db running", workloadTimeout, func() bool {
 		db = leader.mustWorkload("db")
 		_, ok := db.running(1)
@@ -598,7 +617,9 @@ func Test_ThreeNodes_Link_ReachesTargetPort(t *testing.T) {
 		if len(p.Ports) != 1 || p.Ports[0] < lo || p.Ports[0] > lo+20 || p.Host != "127.0.0.1" {
 			t.Fatalf("placement %+v: want one port in %d-%d on host 127.0.0.1", p, lo, lo+20)
 		}
-		k := fmt.Sprintf("%s:%d", p.Node, p.Ports[0])
+		// Every node of this zone is on host 127.0.0.1: no two
+		// instances of the host share a port.
+		k := fmt.Sprintf("%s:%d", p.Host, p.Ports[0])
 		if ports[k] {
 			t.Fatalf("two instances on port %s", k)
 		}
