@@ -26,6 +26,8 @@ type Raft interface {
 	Zone() string
 	View() *fsm.View
 	Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error)
+	// WaitIndex returns once the store has applied index.
+	WaitIndex(ctx context.Context, index uint64) error
 }
 
 // Members is what the scheduler needs of gossip.
@@ -333,26 +335,46 @@ func samePlaced(a, b []workload.Placed) bool {
 	return true
 }
 
-// Run schedules at once, then after every change of the store or of
-// membership (looked at every 200ms) and every Interval, until ctx ends.
-// It is a node leader task (node.OnLeadership).
+// minGap is the least time between two passes woken by writes.
+const minGap = 20 * time.Millisecond
+
+// Run schedules at once, then after every change of the store (woken by
+// it) or of membership (looked at every 200ms) and every Interval, until
+// ctx ends. It is a node leader task (node.OnLeadership).
 func (s *Scheduler) Run(ctx context.Context) {
 	var lastIndex uint64
 	var lastMembers string
 	var lastPass, lastGC time.Time
+	var passTook time.Duration
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
+	changed := make(chan struct{}, 1)
+	go func() {
+		var seen uint64
+		for {
+			if err := s.raft.WaitIndex(ctx, seen+1); err != nil {
+				return
+			}
+			seen = s.raft.View().Index()
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+	}()
 	for {
 		nodes := s.nodes()
 		fp := fingerprint(nodes)
 		idx := s.raft.View().Index()
 		if idx != lastIndex || fp != lastMembers || time.Since(lastPass) >= s.Interval {
+			start := time.Now()
 			if err := s.Pass(ctx, nodes); err != nil && ctx.Err() == nil {
 				s.log.Warn("a scheduling pass failed; will retry", "err", err)
 			} else {
 				lastIndex, lastMembers = idx, fp
 			}
 			lastPass = time.Now()
+			passTook = lastPass.Sub(start)
 		}
 		if time.Since(lastGC) >= gcInterval {
 			if err := s.CollectArtifacts(ctx); err != nil && ctx.Err() == nil {
@@ -364,6 +386,20 @@ func (s *Scheduler) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-changed:
+			// A write wakes the loop at once, but passes woken by writes
+			// are spaced by minGap or four times the last pass, whichever
+			// is longer: a stream of writes to a zone of 10,000 workloads
+			// (a pass of 30-40 ms) costs at most about a fifth of a core,
+			// and a workload PUT in a small zone is placed within ~20 ms
+			// instead of up to 200.
+			if wait := max(minGap, 4*passTook) - time.Since(lastPass); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
 	}
 }
