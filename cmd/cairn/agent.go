@@ -378,7 +378,8 @@ func (a *agentRun) startGossip() error {
 	f, n := a.f, a.n
 	c, err := cluster.Start(cluster.Config{
 		Self: cluster.Meta{ID: n.ID(), Zone: n.Zone(), Controller: f.controller, HTTP: a.httpURL, Raft: n.RaftAddr(), Version: version,
-			RaftID: n.RaftID(), ZoneID: n.KnownZoneID(), State: a.resumed, Expect: f.bootstrapExpect, LogFormat: fsm.LatestFormat},
+			RaftID: n.RaftID(), ZoneID: n.KnownZoneID(), State: a.resumed, Expect: f.bootstrapExpect, LogFormat: fsm.LatestFormat,
+			Engine: a.sup.Engine()},
 		GossipAddr:      f.gossipAddr,
 		GossipAdvertise: f.gossipAdvertise,
 		Join:            splitList(f.join),
