@@ -240,6 +240,8 @@ type agentRun struct {
 	// stopSupervisor (set by start) stops them and waits.
 	sup            *workload.Supervisor
 	stopSupervisor func()
+	// peers carries this node's own token on its calls to other members.
+	peers *auth.NodeCredentials
 	// resumed: the node had Raft state before it joined gossip (taken
 	// before: once in the pool, a zone leader may give it state).
 	resumed  bool
@@ -365,7 +367,9 @@ func (a *agentRun) openNode() error {
 	// The supervisor (and its scan of /proc for what a previous run left
 	// behind) before gossip starts: the time from joining the pool to
 	// looking for founders (-bootstrap-expect) stays as short as it was.
-	if a.sup, err = newSupervisor(a.f, n, a.httpURL, a.log); err != nil {
+	// This node's own credentials on its calls to other members.
+	a.peers = &auth.NodeCredentials{View: n.View, NodeID: n.ID()}
+	if a.sup, err = newSupervisor(a.f, n, a.httpURL, a.peers, a.log); err != nil {
 		return err
 	}
 	return nil
@@ -422,8 +426,8 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	sched.Ports, _ = parsePortRange(f.workloadPorts)
 	n.OnLeadership(sched.Run)
 	a.srv = api.NewServer(n, limits, log, api.WithMembership(c), api.WithMetrics(reg), api.WithRuntime(a.rt), api.WithDeployTimeout(f.deployTimeout),
-		api.WithMaxScale(ms.Mounted()), api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes}),
-		api.WithAuth(api.AuthPolicy{Auth: authn, Required: a.authRequired(), Peers: &auth.NodeCredentials{View: n.View, NodeID: n.ID()}}), api.WithTokenTTL(f.tokenTTL))
+		api.WithMaxScale(ms.Mounted()), api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes, Peers: a.peers}),
+		api.WithAuth(api.AuthPolicy{Auth: authn, Required: a.authRequired(), Peers: a.peers}), api.WithTokenTTL(f.tokenTTL))
 	if a.msLn != nil {
 		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath)
 	}

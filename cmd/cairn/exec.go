@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/user"
 	"strconv"
@@ -18,7 +19,7 @@ import (
 
 // newSupervisor builds this node's workload supervisor from the flags,
 // after killing whatever a previous run on the data dir left behind.
-func newSupervisor(f *agentFlags, n *node.Node, httpURL string, log *slog.Logger) (*workload.Supervisor, error) {
+func newSupervisor(f *agentFlags, n *node.Node, httpURL string, peers http.RoundTripper, log *slog.Logger) (*workload.Supervisor, error) {
 	enabled := f.exec == "true"
 	if f.exec == "auto" {
 		enabled = allLoopback(f.httpAddr, f.raftAddr, f.gossipAddr, f.maxscaleAddr)
@@ -56,7 +57,7 @@ func newSupervisor(f *agentFlags, n *node.Node, httpURL string, log *slog.Logger
 		}
 	}
 	sup, err := workload.New(workload.Config{NodeID: n.ID(), DataDir: n.DataDir(), Enabled: enabled, Credential: cred,
-		Engine: engine, Report: workload.HTTPReport(httpURL), Logger: log}, n)
+		Engine: engine, Report: workload.HTTPReport(httpURL, peers), Logger: log}, n)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 // credentials, so those calls pass where authentication is required.
 // Before the zone has a signing key, requests go without.
 type NodeCredentials struct {
-	Base   http.RoundTripper // nil: http.DefaultTransport
+	Base   http.RoundTripper // nil: http.DefaultTransport without a proxy
 	View   func() *fsm.View
 	NodeID string
 	// DomainKey, if set, signs the tokens instead of the zone's key, so
@@ -27,6 +27,14 @@ type NodeCredentials struct {
 	keyVer uint64 // the signing key's version the token was signed with
 }
 
+// directTransport is http.DefaultTransport without a proxy: members
+// reach each other directly.
+var directTransport = func() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	return t
+}()
+
 // nodeTokenTTL is how long a node token is valid; it is renewed when less
 // than a third is left.
 const nodeTokenTTL = 10 * time.Minute
@@ -35,7 +43,7 @@ const nodeTokenTTL = 10 * time.Minute
 func (c *NodeCredentials) RoundTrip(req *http.Request) (*http.Response, error) {
 	base := c.Base
 	if base == nil {
-		base = http.DefaultTransport
+		base = directTransport
 	}
 	if req.Header.Get("Authorization") == "" {
 		if tok := c.current(); tok != "" {
