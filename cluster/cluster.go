@@ -49,7 +49,14 @@ type Config struct {
 	Join []string
 	// JoinTimeout bounds the retries of Join.
 	JoinTimeout time.Duration
-	Logger      *slog.Logger
+	// RetryJoin lists gossip addresses retried without a deadline, for
+	// unattended starts: Join waits until one answers, and KeepJoined
+	// contacts again any of them gossip does not see alive (retryjoin.go).
+	RetryJoin []string
+	// RetryInterval is how often RetryJoin's addresses are tried (0:
+	// DefaultRetryInterval).
+	RetryInterval time.Duration
+	Logger        *slog.Logger
 }
 
 // Cluster is this node's membership in the domain's gossip pool.
@@ -149,7 +156,8 @@ func (c *Cluster) GossipAddr() string { return c.ml.LocalNode().Address() }
 
 // Join contacts the configured peers, retrying with exponential backoff
 // until one answers or the join timeout passes. Its own address in the
-// list is skipped.
+// list is skipped. Without Join addresses it waits for one of RetryJoin's
+// instead, with no deadline but ctx's.
 func (c *Cluster) Join(ctx context.Context) error {
 	var peers []string
 	for _, p := range c.cfg.Join {
@@ -158,7 +166,7 @@ func (c *Cluster) Join(ctx context.Context) error {
 		}
 	}
 	if len(peers) == 0 {
-		return nil
+		return c.retryJoin(ctx)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.JoinTimeout)
 	defer cancel()

@@ -62,9 +62,16 @@ type agentFlags struct {
 	authMode, adminPassword         string
 	insecure                        bool
 	tokenTTL                        time.Duration
+	// configPath is -config, the YAML file of settings (config.go);
+	// configCheck (-config-check) validates them and exits.
+	configPath  string
+	configCheck bool
+	// retryJoin are gossip addresses retried for good (-retry-join).
+	retryJoin     string
+	retryInterval time.Duration
 }
 
-func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
+func parseAgentFlags(args []string) (_ *agentFlags, _ *flag.FlagSet, err error) {
 	def := node.DefaultConfig()
 	f := &agentFlags{}
 	fs := flag.NewFlagSet("cairn agent", flag.ContinueOnError)
@@ -104,22 +111,42 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.BoolVar(&f.insecure, "insecure", false, "allow -auth off on a listener that is not on loopback (anyone who reaches it can change the zone)")
 	fs.StringVar(&f.adminPassword, "admin-password", "", "the password of the admin user a new zone creates (default: generated, printed once and written to <data-dir>/"+auth.InitialPasswordFile+")")
 	fs.DurationVar(&f.tokenTTL, "token-ttl", native.DefaultTokenTTL, "how long a token from a login call is valid")
-	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role) (default: true without -join, else false)")
+	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role) (default: true without -join or -retry-join, else false)")
+	fs.StringVar(&f.configPath, "config", "", "a YAML file of settings, keyed by these flags' names (flags and CAIRN_* variables win over it)")
+	fs.BoolVar(&f.configCheck, "config-check", false, "check the settings (flags, environment, -config file) and exit: 0 if they are valid")
+	fs.StringVar(&f.retryJoin, "retry-join", "", "comma-separated gossip addresses tried until one answers, with no deadline, and tried again whenever gossip does not see a member alive there")
+	fs.DurationVar(&f.retryInterval, "retry-interval", cluster.DefaultRetryInterval, "how often -retry-join addresses are tried")
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fs, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	if err := applyEnv(fs, os.LookupEnv); err != nil {
+	// Flags win over the environment, which wins over the -config file
+	// (itself named by a flag or CAIRN_CONFIG), which wins over defaults.
+	origins := settingOrigins{}
+	defer func() { err = origins.annotate(err) }()
+	if err := applyEnv(fs, os.LookupEnv, origins); err != nil {
 		return nil, fs, err
 	}
+	if f.configPath != "" {
+		cf, err := readConfigFile(f.configPath, fs)
+		if err != nil {
+			return nil, fs, err
+		}
+		if err := applySettings(fs, cf.source(), origins); err != nil {
+			return nil, fs, err
+		}
+	}
 	// A lone node is the domain's controller unless told otherwise; fs.Visit
-	// sees flags set from the environment too.
+	// sees flags set from the environment and the file too.
 	controllerGiven := false
 	fs.Visit(func(fl *flag.Flag) { controllerGiven = controllerGiven || fl.Name == "controller" })
 	if !controllerGiven {
-		f.controller = f.join == ""
+		f.controller = !f.joins()
+	}
+	if f.retryInterval <= 0 {
+		return nil, fs, fmt.Errorf("-retry-interval must be positive")
 	}
 	// The floors of the zone-wide runtime values (node/runtime).
 	if f.maxBodyBytes < settings.MinMaxBodyBytes {
@@ -169,7 +196,33 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 
 // applyEnv sets every flag not given on the command line from its
 // CAIRN_<NAME> environment variable, if present.
-func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool), origins settingOrigins) error {
+	return applySettings(fs, settingSource{
+		lookup: func(flagName string) (string, bool) { return lookup(envName(flagName)) },
+		origin: func(flagName, v string) string { return fmt.Sprintf("%s=%q", envName(flagName), v) },
+	}, origins)
+}
+
+// envName is the environment variable of a flag: -node-id is CAIRN_NODE_ID.
+func envName(flagName string) string {
+	return "CAIRN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// settingSource is a place settings come from besides the command line:
+// the environment, or the -config file.
+type settingSource struct {
+	// lookup returns the value the source gives a flag, if any.
+	lookup func(flagName string) (string, bool)
+	// origin names where the value came from, for errors
+	// (CAIRN_NODE_ID="x", or /etc/cairn/cairn.yaml:3: key node-id).
+	origin func(flagName, value string) string
+}
+
+// applySettings sets every flag not set yet (on the command line, or by a
+// source applied before) from src. Sources are applied in precedence
+// order, so the first that names a flag wins; origins records where each
+// value came from.
+func applySettings(fs *flag.FlagSet, src settingSource, origins settingOrigins) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
@@ -177,15 +230,43 @@ func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 		if given[f.Name] || err != nil {
 			return
 		}
-		name := "CAIRN_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := lookup(name); ok {
+		if v, ok := src.lookup(f.Name); ok {
 			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s=%q: %w (-%s: %s)", name, v, e, f.Name, f.Usage)
+				err = fmt.Errorf("%s: invalid value %q: %w (-%s: %s)", src.origin(f.Name, v), v, e, f.Name, f.Usage)
+				return
 			}
+			origins[f.Name] = src.origin(f.Name, v)
 		}
 	})
 	return err
 }
+
+// settingOrigins records, by flag name, where the settings not given on
+// the command line came from.
+type settingOrigins map[string]string
+
+// annotate adds to a validation error (which starts with the flag's name,
+// "-max-body-bytes must be ...") where that setting came from, when it was
+// not the command line.
+func (o settingOrigins) annotate(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "-") {
+		return err
+	}
+	name, _, _ := strings.Cut(msg[1:], " ")
+	name = strings.TrimRight(name, ":")
+	if origin, ok := o[name]; ok {
+		return fmt.Errorf("%s: %w", origin, err)
+	}
+	return err
+}
+
+// joins reports whether the node is given peers to join (-join or
+// -retry-join), rather than being a lone node.
+func (f *agentFlags) joins() bool { return f.join != "" || f.retryJoin != "" }
 
 func runAgent(args []string) error {
 	f, _, err := parseAgentFlags(args)
@@ -194,6 +275,9 @@ func runAgent(args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if f.configCheck {
+		return checkConfig(f, os.Stdout)
 	}
 	var levelVar slog.LevelVar
 	levelVar.Set(f.logLevel)
@@ -352,7 +436,7 @@ func (a *agentRun) openNode() error {
 	// A lone node (no -join, no -bootstrap-expect above 1) founds its own
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
-	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
+	cfg.Bootstrap = !f.joins() && f.bootstrapExpect <= 1
 	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds())...)
 	if err != nil {
 		return err
@@ -388,6 +472,8 @@ func (a *agentRun) startGossip() error {
 		GossipAdvertise: f.gossipAdvertise,
 		Join:            splitList(f.join),
 		JoinTimeout:     f.joinTimeout,
+		RetryJoin:       splitList(f.retryJoin),
+		RetryInterval:   f.retryInterval,
 		Logger:          a.log,
 	})
 	if err != nil {
@@ -492,6 +578,7 @@ func (a *agentRun) start(ctx context.Context) error {
 	if err := c.Join(ctx); err != nil {
 		return err
 	}
+	go c.KeepJoined(a.background)
 	how := "resumed from its data dir"
 	switch {
 	case n.Bootstrapped():
