@@ -180,6 +180,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	native.Register(r, n, o.membership)
 	native.RegisterWorkloads(r, n, o.membership, o.workloads)
 	native.RegisterUsers(r, n, native.UsersOptions{Auth: o.auth.Auth, TokenTTL: o.tokenTTL})
+	native.RegisterSnapshot(r, n)
 	deps := mrf.Deps{Node: n, Runtime: o.runtime, DeployTimeout: o.deployTimeout}
 	if o.membership != nil {
 		deps.Membership = o.membership

@@ -27,6 +27,7 @@ commands:
   workloads list workloads, or one's instances
   logs      print (-f: follow) a workload's logs
   user      add, change, remove and list the zone's users (cairn user -h)
+  snapshot  save the zone's state to a file, or restore it from one (cairn snapshot -h)
   bench     send load to a node or zone and report throughput and latency (cairn bench -h)
   version   print the version
 
@@ -49,6 +50,8 @@ func main() {
 		}
 	case "user":
 		exitWith("user", runUser(os.Args[2:], os.Stdin, os.Stdout))
+	case "snapshot":
+		exitWith("snapshot", runSnapshot(os.Args[2:], os.Stdout))
 	case "members", "status", "list", "get", "put", "delete", "watch", "workloads", "logs":
 		exitWith(os.Args[1], runClientVerb(os.Args[1], os.Args[2:], os.Stdout))
 	case "bench":
