@@ -92,6 +92,9 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if err := checkDataDirOwner(cfg.DataDir, cfg.NodeID); err != nil {
 		return nil, err
 	}
+	if err := checkDataDirFormat(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	raftDir := filepath.Join(cfg.DataDir, "raft")
 	if err := os.MkdirAll(raftDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create raft dir: %w", err)
@@ -141,6 +144,9 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	}
 	// Written only now, with the data dir locked by the open log.
 	if n.raftID, err = recordIdentity(cfg.DataDir, cfg.NodeID, existing); err != nil {
+		return nil, err
+	}
+	if err := recordDataDirFormat(cfg.DataDir); err != nil {
 		return nil, err
 	}
 	nt, err := newTCPTransport(cfg.RaftAddr, advertise, newHCLog(log, "raft-transport"))
