@@ -12,7 +12,7 @@ ARGS     ?=
 RACE_PKGS := ./...
 BENCHTIME ?= 2s
 
-.PHONY: all build run test fmt-check vet bench bench-cluster fuzz clean cluster cluster-stop jepsen
+.PHONY: all build run test fmt-check vet bench bench-cluster fuzz clean cluster cluster-stop jepsen dist
 
 all: build
 
@@ -146,9 +146,35 @@ cluster-stop:
 	  rm -f $$f; \
 	done
 
+# Release artifacts in $(DIST_DIR), per architecture of DIST_ARCHES: a
+# static linux binary (CGO off, -trimpath) stamped with the version, commit
+# and build date (`cairn version` prints them); a tarball of it with the
+# example config and the systemd unit (cmd/cairn/dist/); and a .deb built
+# with nfpm (cmd/cairn/dist, a Go module of its own). Not part of
+# `make test`: cmd/cairn's Test_Dist_* build a .deb of their own.
+DIST_DIR    ?= dist
+DIST_ARCHES ?= amd64 arm64
+COMMIT      ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+# SOURCE_DATE_EPOCH, when set, makes the date (and the .deb's mtimes)
+# reproducible.
+BUILD_DATE  ?= $(shell date -u $${SOURCE_DATE_EPOCH:+-d @$$SOURCE_DATE_EPOCH} +%Y-%m-%dT%H:%M:%SZ)
+DIST_LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
+dist:
+	@rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)
+	cd cmd/cairn/dist && $(GO) vet ./...
+	@for arch in $(DIST_ARCHES); do \
+	  name=cairn_$(VERSION)_linux_$$arch; d=$(DIST_DIR)/$$name; mkdir -p $$d; \
+	  echo "building $$d/cairn"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(DIST_LDFLAGS)" -o $$d/cairn ./cmd/cairn || exit 1; \
+	  cp cmd/cairn/dist/cairn.service cmd/cairn/dist/cairn.yaml $$d/ || exit 1; \
+	  tar -C $(DIST_DIR) -czf $$d.tar.gz $$name || exit 1; \
+	  (cd cmd/cairn/dist && $(GO) run . -binary $(CURDIR)/$$d/cairn -arch $$arch -version $(VERSION) -out $(CURDIR)/$(DIST_DIR)) || exit 1; \
+	done
+	@cd $(DIST_DIR) && sha256sum *.tar.gz *.deb >SHA256SUMS && cat SHA256SUMS
+
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME) ./fsm
 
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST_DIR)

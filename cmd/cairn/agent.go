@@ -301,7 +301,9 @@ func runAgent(args []string) error {
 		}
 		return err
 	}
+	go notifyWhenReady(ctx, a.n, log)
 	err = a.wait(ctx)
+	_ = sdNotify("STOPPING=1")
 	a.stop()
 	return err
 }

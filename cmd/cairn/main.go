@@ -9,11 +9,34 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 )
 
-// version is set at build time by the Makefile (-ldflags "-X main.version=...").
-var version = "dev"
+// version is set at build time by the Makefile (-ldflags "-X main.version=...");
+// `make dist` also stamps commit and buildDate.
+var (
+	version   = "dev"
+	commit    = ""
+	buildDate = ""
+)
+
+// versionLine is what `cairn version` prints: the version, and the commit
+// and build date when the build stamped them.
+func versionLine() string {
+	s := "cairn " + version
+	if commit != "" || buildDate != "" {
+		s += fmt.Sprintf(" (commit %s, built %s, %s)", orUnknown(commit), orUnknown(buildDate), runtime.Version())
+	}
+	return s
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
 
 const usage = `usage: cairn <command> [flags]
 
@@ -57,7 +80,7 @@ func main() {
 	case "bench":
 		os.Exit(bench.Main(os.Args[2:], os.Stdout, os.Stderr))
 	case "version", "-version", "--version":
-		fmt.Println("cairn", version)
+		fmt.Println(versionLine())
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 	default:
