@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"cairn/cluster"
+	"cairn/cluster/deploy"
+	"cairn/cluster/monitor"
 	"cairn/cluster/scheduler"
 	"cairn/fsm"
 	api "cairn/http"
@@ -384,9 +386,9 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	a.rt = settings.New(a.levelVar, limits, n, log)
 	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log})
 	// MaxScale's monitors probe their servers from the zone leader only.
-	n.OnLeadership(ms.RunMonitors)
+	n.OnLeadership(monitor.New(ms.Fleet(), log).Run)
 	// The zone leader follows the controller's MRF deployments into the zone.
-	n.OnLeadership(mrf.NewDeployer(n, mrf.NewHTTPController(n, c), log).Run)
+	n.OnLeadership(deploy.NewDeployer(n, deploy.NewHTTPController(n.ID(), n.HTTPURL(), c), log).Run)
 	// Workloads: the zone leader schedules, every node supervises what is
 	// assigned to it (start runs the supervisor).
 	sched := scheduler.New(n, c, log)

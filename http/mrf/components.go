@@ -1,6 +1,7 @@
 package mrf
 
 import (
+	"cairn/cluster/deploy"
 	"net/http"
 	"sort"
 	"strings"
@@ -28,12 +29,12 @@ func runningComponents(v *fsm.View) ([]component, error) {
 	items, _ := v.List(KindDeployment, "", "", 0)
 	var out []component
 	for _, it := range items {
-		d, err := deploymentOf(it)
+		d, err := deploy.DeploymentOf(it)
 		if err != nil {
 			skipCorrupt(it, err)
 			continue
 		}
-		for _, z := range d.deployedZones() {
+		for _, z := range d.DeployedZones() {
 			for _, c := range d.Components {
 				out = append(out, component{name: c, zone: z, contribution: d.URI})
 			}
@@ -133,14 +134,14 @@ func (a *api) zoneDeployments(w http.ResponseWriter, r *http.Request) {
 	uris := make([]string, 0, len(items))
 	list := make([]map[string]any, 0, len(items))
 	for _, it := range items {
-		var zd zoneDeployment
+		var zd deploy.ZoneDeployment
 		if err := decode(it, &zd); err != nil {
 			skipCorrupt(it, err)
 			continue
 		}
 		uris = append(uris, zd.URI)
 		list = append(list, map[string]any{
-			"uri": zd.URI, "state": StateDeployed, "sha1": zd.SHA1, "length": zd.Length,
+			"uri": zd.URI, "state": deploy.StateDeployed, "sha1": zd.SHA1, "length": zd.Length,
 			"generation": zd.Generation, "components": zd.Components, "applied": zd.Applied, "node": zd.Node,
 			"archive": v.Get(KindZoneArchive, zd.SHA1) != nil,
 		})

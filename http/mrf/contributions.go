@@ -1,6 +1,7 @@
 package mrf
 
 import (
+	"cairn/cluster/deploy"
 	"errors"
 	"net/http"
 	"strconv"
@@ -87,12 +88,12 @@ func (a *api) contribution(w http.ResponseWriter, r *http.Request) {
 	res["components"] = c.Components
 	res["zones"] = []string{}
 	if dr := v.Get(KindDeployment, key(uri)); dr != nil {
-		d, err := deploymentOf(dr)
+		d, err := deploy.DeploymentOf(dr)
 		if err != nil {
 			fail(w, err)
 			return
 		}
-		res["zones"] = d.deployedZones()
+		res["zones"] = d.DeployedZones()
 		res["deployment"] = editLink("deployment", base+deploymentPath+seg(c.URI))
 	}
 	writeRead(w, v, res)
@@ -178,7 +179,7 @@ func installOps(uri string, data []byte, info archiveInfo, now time.Time, profil
 	// contribution (whose command checks the archive's version) to keep it.
 	return []fsm.Op{
 		{Type: fsm.OpPut, Kind: KindContribution, ID: key(uri), Body: mustJSON(c), Require: fsm.RequireAbsent},
-		{Type: fsm.OpPut, Kind: KindArchive, ID: info.sha1, Body: mustJSON(archive{SHA1: info.sha1, Length: info.length, Data: data})},
+		{Type: fsm.OpPut, Kind: KindArchive, ID: info.sha1, Body: mustJSON(deploy.Archive{SHA1: info.sha1, Length: info.length, Data: data})},
 	}
 }
 

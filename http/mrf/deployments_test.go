@@ -1,6 +1,7 @@
 package mrf_test
 
 import (
+	"cairn/cluster/deploy"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,15 +41,15 @@ type fakeController struct {
 	reportFails atomic.Bool // reports fail as if the controller were unreachable
 }
 
-func (c *fakeController) Deployments(ctx context.Context, after uint64, wait time.Duration) ([]mrf.Deployment, uint64, error) {
+func (c *fakeController) Deployments(ctx context.Context, after uint64, wait time.Duration) ([]deploy.Deployment, uint64, error) {
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	_ = c.f.node.store.WaitIndex(wctx, after+1)
 	cancel()
 	v := c.f.node.store.View()
 	items, _ := v.List(mrf.KindDeployment, "", "", 0)
-	var out []mrf.Deployment
+	var out []deploy.Deployment
 	for _, it := range items {
-		var d mrf.Deployment
+		var d deploy.Deployment
 		if err := json.Unmarshal(it.Body, &d); err != nil {
 			return nil, 0, err
 		}
@@ -61,14 +62,14 @@ func (c *fakeController) Deployments(ctx context.Context, after uint64, wait tim
 func (c *fakeController) Archive(ctx context.Context, sum string) ([]byte, error) {
 	r := c.f.node.store.View().Get(mrf.KindArchive, sum)
 	if r == nil {
-		return nil, mrf.ErrArchiveGone
+		return nil, deploy.ErrArchiveGone
 	}
 	var a struct{ Data []byte }
 	err := json.Unmarshal(r.Body, &a)
 	return a.Data, err
 }
 
-func (c *fakeController) Report(ctx context.Context, uri string, rep mrf.ZoneReport) error {
+func (c *fakeController) Report(ctx context.Context, uri string, rep deploy.ZoneReport) error {
 	if c.reportFails.Load() {
 		return errors.New("connection refused")
 	}
@@ -80,18 +81,18 @@ func (c *fakeController) Report(ctx context.Context, uri string, rep mrf.ZoneRep
 	case http.StatusOK:
 		return nil
 	case http.StatusNotFound, http.StatusConflict:
-		return fmt.Errorf("%w: %s", mrf.ErrStaleReport, w.Body)
+		return fmt.Errorf("%w: %s", deploy.ErrStaleReport, w.Body)
 	}
 	return fmt.Errorf("report: %d %s", w.Code, w.Body)
 }
 
 // runDeployer runs zone node n's Deployer until the test ends or stop is
 // called.
-func runDeployer(t *testing.T, n *fakeNode, ctl mrf.Controller) (stop func()) {
+func runDeployer(t *testing.T, n *fakeNode, ctl deploy.Controller) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		mrf.NewDeployer(n, ctl, slog.New(slog.DiscardHandler)).Run(ctx)
+		deploy.NewDeployer(n, ctl, slog.New(slog.DiscardHandler)).Run(ctx)
 		close(done)
 	}()
 	stop = func() { cancel(); <-done }
@@ -200,7 +201,7 @@ func Test_Deployer_FollowsController_AppliesReportsAndRemoves(t *testing.T) {
 
 	mustInstall(t, ctl, "calculator.zip", "calculator.zip")
 	ctl.send(t, http.MethodPut, calcDeployment+"?async&zone=zone1", nil, 0)
-	waitFor(t, func() bool { return zoneStates(t, ctl, calcDeployment)["zone1"] == mrf.StateDeployed })
+	waitFor(t, func() bool { return zoneStates(t, ctl, calcDeployment)["zone1"] == deploy.StateDeployed })
 	// The zone's own store holds the deployment and the archive.
 	v := zone.node.store.View()
 	if v.Get(mrf.KindZoneDeployment, "calculator.zip") == nil || v.Get(mrf.KindZoneArchive, calculatorSHA1) == nil {
@@ -232,7 +233,7 @@ func Test_Deployer_FollowsController_AppliesReportsAndRemoves(t *testing.T) {
 	mustInstall(t, ctl, "clash.zip", "calculator-clash.zip")
 	clash := "/management/domain/deployments/contribution/clash.zip"
 	ctl.send(t, http.MethodPut, clash+"?async&zone=zone1", nil, 0)
-	waitFor(t, func() bool { return strings.HasPrefix(zoneStates(t, ctl, clash)["zone1"], mrf.StateFailed) })
+	waitFor(t, func() bool { return strings.HasPrefix(zoneStates(t, ctl, clash)["zone1"], deploy.StateFailed) })
 	if got := zoneStates(t, ctl, clash)["zone1"]; !strings.Contains(got, "CalculatorComponent") || !strings.Contains(got, "calculator.zip") {
 		t.Errorf("failure reason %q", got)
 	}
@@ -266,13 +267,13 @@ func Test_Deployer_NewLeader_FinishesWhatTheOldOneBegan(t *testing.T) {
 	ctl.send(t, http.MethodPut, calcDeployment+"?async&zone=zone1", nil, 0)
 	waitFor(t, func() bool { return zone.node.store.View().Get(mrf.KindZoneDeployment, "calculator.zip") != nil })
 	stop()
-	if got := zoneStates(t, ctl, calcDeployment)["zone1"]; got != mrf.StatePending {
+	if got := zoneStates(t, ctl, calcDeployment)["zone1"]; got != deploy.StatePending {
 		t.Fatalf("zone1 is %q at the controller before any report", got)
 	}
 	// The next leader finds it applied and reports it.
 	fc.reportFails.Store(false)
 	stop = runDeployer(t, zone.node, fc)
-	waitFor(t, func() bool { return zoneStates(t, ctl, calcDeployment)["zone1"] == mrf.StateDeployed })
+	waitFor(t, func() bool { return zoneStates(t, ctl, calcDeployment)["zone1"] == deploy.StateDeployed })
 	stop()
 
 	// While no leader follows, calculator.zip is deployed anew (another
@@ -283,8 +284,8 @@ func Test_Deployer_NewLeader_FinishesWhatTheOldOneBegan(t *testing.T) {
 	gen := docOf(t, ctl.send(t, http.MethodGet, calcDeployment, nil, 0))["generation"].(float64)
 	runDeployer(t, zone.node, fc)
 	waitFor(t, func() bool {
-		return zoneStates(t, ctl, calcDeployment)["zone1"] == mrf.StateDeployed &&
-			zoneStates(t, ctl, "/management/domain/deployments/contribution/greeting.zip")["zone1"] == mrf.StateDeployed
+		return zoneStates(t, ctl, calcDeployment)["zone1"] == deploy.StateDeployed &&
+			zoneStates(t, ctl, "/management/domain/deployments/contribution/greeting.zip")["zone1"] == deploy.StateDeployed
 	})
 	r := zone.node.store.View().Get(mrf.KindZoneDeployment, "calculator.zip")
 	var zd struct{ Generation uint64 }

@@ -22,7 +22,8 @@
 // content-addressed (kind mrf.archive, id = its SHA-1) beside the
 // contribution; a deployment records its target zones, each pending until
 // that zone's leader, which follows the controller's deployments with
-// blocking reads (Deployer), has applied it into its own zone's store and
+// blocking reads (the Deployer of cluster/deploy, a leader loop: this
+// package runs none), has applied it into its own zone's store and
 // reported deployed or failed; a deploy or undeploy answers once every
 // target zone has (await.go), as Fabric3's does. Components are those of
 // the deployable SCA composites of a deployed contribution

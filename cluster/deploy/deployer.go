@@ -1,4 +1,4 @@
-package mrf
+package deploy
 
 import (
 	"context"
@@ -21,6 +21,14 @@ var ErrArchiveGone = errors.New("the controller holds no such archive")
 // ErrStaleReport means the controller refused a zone's report because the
 // deployment it was about is gone or was deployed again since.
 var ErrStaleReport = errors.New("the report is for a deployment the controller no longer has")
+
+// Node is what the Deployer needs of the zone leader it runs on.
+type Node interface {
+	ID() string
+	Zone() string
+	Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error)
+	View() *fsm.View
+}
 
 // Controller is what a zone's Deployer needs of the domain's controller.
 type Controller interface {
@@ -116,17 +124,17 @@ func (d *Deployer) reconcile(ctx context.Context, list []Deployment) error {
 	want := map[string]Deployment{}
 	for _, dep := range list {
 		if _, ok := dep.Zones[zone]; ok {
-			want[key(dep.URI)] = dep
+			want[Key(dep.URI)] = dep
 		}
 	}
 	have, _ := d.node.View().List(KindZoneDeployment, "", "", 0)
 	for _, h := range have {
-		var zd zoneDeployment
-		if err := decode(h, &zd); err != nil {
-			skipCorrupt(h, err)
+		var zd ZoneDeployment
+		if err := Decode(h, &zd); err != nil {
+			SkipCorrupt(h, err)
 			continue
 		}
-		if w, ok := want[key(zd.URI)]; !ok || w.Generation != zd.Generation {
+		if w, ok := want[Key(zd.URI)]; !ok || w.Generation != zd.Generation {
 			if err := d.remove(ctx, h, zd); err != nil {
 				return err
 			}
@@ -150,7 +158,7 @@ func (d *Deployer) converge(ctx context.Context, dep Deployment) error {
 	zone := d.node.Zone()
 	status := dep.Zones[zone]
 	v := d.node.View()
-	if h := v.Get(KindZoneDeployment, key(dep.URI)); h != nil {
+	if h := v.Get(KindZoneDeployment, Key(dep.URI)); h != nil {
 		if status.State == StateDeployed {
 			return nil
 		}
@@ -179,9 +187,9 @@ func (d *Deployer) install(ctx context.Context, v *fsm.View, dep Deployment) (re
 		return clash, nil
 	}
 	now := d.now().UTC()
-	zd := zoneDeployment{URI: dep.URI, SHA1: dep.SHA1, Length: dep.Length, Deployables: dep.Deployables,
+	zd := ZoneDeployment{URI: dep.URI, SHA1: dep.SHA1, Length: dep.Length, Deployables: dep.Deployables,
 		Components: dep.Components, Generation: dep.Generation, Applied: now, Node: d.node.ID()}
-	ops := []fsm.Op{{Type: fsm.OpPut, Kind: KindZoneDeployment, ID: key(dep.URI), Body: mustJSON(zd), Require: fsm.RequireAbsent}}
+	ops := []fsm.Op{{Type: fsm.OpPut, Kind: KindZoneDeployment, ID: Key(dep.URI), Body: MustJSON(zd), Require: fsm.RequireAbsent}}
 	if v.Get(KindZoneArchive, dep.SHA1) != nil {
 		ops = append(ops, fsm.Op{Type: fsm.OpCheck, Kind: KindZoneArchive, ID: dep.SHA1, Require: fsm.RequireExists})
 	} else {
@@ -196,7 +204,7 @@ func (d *Deployer) install(ctx context.Context, v *fsm.View, dep Deployment) (re
 			return fmt.Sprintf("the archive the controller sent (%d bytes) does not match SHA-1 %s and length %d", len(data), dep.SHA1, dep.Length), nil
 		}
 		ops = append(ops, fsm.Op{Type: fsm.OpPut, Kind: KindZoneArchive, ID: dep.SHA1,
-			Body: mustJSON(archive{SHA1: dep.SHA1, Length: dep.Length, Data: data})})
+			Body: MustJSON(Archive{SHA1: dep.SHA1, Length: dep.Length, Data: data})})
 	}
 	if _, _, err := d.node.Apply(ctx, fsm.Command{Ops: ops, Time: now}); err != nil {
 		return "", fmt.Errorf("apply deployment %s in zone %s: %w", dep.URI, d.node.Zone(), err)
@@ -213,8 +221,8 @@ func componentClash(v *fsm.View, dep Deployment) string {
 	}
 	others, _ := v.List(KindZoneDeployment, "", "", 0)
 	for _, o := range others {
-		var zd zoneDeployment
-		if decode(o, &zd) != nil || key(zd.URI) == key(dep.URI) {
+		var zd ZoneDeployment
+		if Decode(o, &zd) != nil || Key(zd.URI) == Key(dep.URI) {
 			continue
 		}
 		for _, c := range zd.Components {
@@ -229,7 +237,7 @@ func componentClash(v *fsm.View, dep Deployment) string {
 // remove deletes an undeployed (or superseded) deployment from the zone,
 // and its archive unless another deployment of the zone holds the same
 // bytes.
-func (d *Deployer) remove(ctx context.Context, h *fsm.Resource, zd zoneDeployment) error {
+func (d *Deployer) remove(ctx context.Context, h *fsm.Resource, zd ZoneDeployment) error {
 	v := d.node.View()
 	ops := []fsm.Op{{Type: fsm.OpDelete, Kind: KindZoneDeployment, ID: h.ID, Require: fsm.RequireVersion, Version: h.Version}}
 	holders, err := v.Lookup(KindZoneDeployment, "sha1", zd.SHA1)
