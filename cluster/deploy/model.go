@@ -83,7 +83,10 @@ type Deployment struct {
 	Components  []string              `json:"components"`
 	Deployed    time.Time             `json:"deployed"`
 	Zones       map[string]ZoneStatus `json:"zones"`
-	Generation  uint64                `json:"-"`
+	// Run is what the contribution runs; nil: nothing (its components are
+	// declared, not run).
+	Run        *Run   `json:"run,omitempty"`
+	Generation uint64 `json:"-"`
 }
 
 // ZoneDeployment is the stored body of a deployment a zone applied.
@@ -96,6 +99,9 @@ type ZoneDeployment struct {
 	Generation  uint64    `json:"generation"`
 	Applied     time.Time `json:"applied"`
 	Node        string    `json:"node"`
+	// Run is what the deployment runs in the zone, as the workload
+	// WorkloadID(URI); nil: nothing.
+	Run *Run `json:"run,omitempty"`
 }
 
 // ZoneReport is what a zone's leader tells the controller about one

@@ -387,8 +387,11 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log})
 	// MaxScale's monitors probe their servers from the zone leader only.
 	n.OnLeadership(monitor.New(ms.Fleet(), log).Run)
-	// The zone leader follows the controller's MRF deployments into the zone.
-	n.OnLeadership(deploy.NewDeployer(n, deploy.NewHTTPController(n.ID(), n.HTTPURL(), c), log).Run)
+	// The zone leader follows the controller's MRF deployments into the
+	// zone; a runnable one runs as a workload on each live member.
+	deployer := deploy.NewDeployer(n, deploy.NewHTTPController(n.ID(), n.HTTPURL(), c), log)
+	deployer.Members = c
+	n.OnLeadership(deployer.Run)
 	// Workloads: the zone leader schedules, every node supervises what is
 	// assigned to it (start runs the supervisor).
 	sched := scheduler.New(n, c, log)

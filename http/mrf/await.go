@@ -1,7 +1,6 @@
 package mrf
 
 import (
-	"cairn/cluster/deploy"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"cairn/cluster/deploy"
 	"cairn/fsm"
 )
 

@@ -1,11 +1,11 @@
 package mrf
 
 import (
-	"cairn/cluster/deploy"
 	"errors"
 	"testing"
 	"time"
 
+	"cairn/cluster/deploy"
 	"cairn/fsm"
 )
 

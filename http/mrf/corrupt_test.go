@@ -1,7 +1,6 @@
 package mrf_test
 
 import (
-	"cairn/cluster/deploy"
 	"context"
 	"fmt"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"cairn/cluster/deploy"
 	"cairn/fsm"
 	"cairn/http/mrf"
 )

@@ -2,7 +2,6 @@ package mrf
 
 import (
 	"bytes"
-	"cairn/cluster/deploy"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"cairn/cluster/deploy"
 	"cairn/fsm"
 	"cairn/http/httpx"
 )
@@ -64,10 +64,12 @@ func (a *api) deployment(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeRead(w, v, a.deploymentResource(d))
+	writeRead(w, v, a.deploymentResource(d, a.runStatuses(r.Context(), []deploy.Deployment{d})))
 }
 
-func (a *api) deploymentResource(d deploy.Deployment) resource {
+// deploymentResource shows d; for a contribution that runs, each zone it
+// is deployed in says how it runs there ("run", from runs).
+func (a *api) deploymentResource(d deploy.Deployment, runs map[runKey]deploy.RunStatus) resource {
 	base := a.Node.HTTPURL()
 	res := newResource(base, deploymentPath+seg(d.URI))
 	res["uri"] = d.URI
@@ -76,6 +78,24 @@ func (a *api) deploymentResource(d deploy.Deployment) resource {
 	res["generation"] = d.Generation
 	res["components"] = d.Components
 	res["zones"] = d.Zones
+	if d.Run != nil {
+		zones := map[string]any{}
+		for z, st := range d.Zones {
+			zs := map[string]any{"state": st.State, "reason": st.Reason, "node": st.Node, "updated": st.Updated}
+			if st.Reason == "" {
+				delete(zs, "reason")
+			}
+			if st.Node == "" {
+				delete(zs, "node")
+			}
+			if run, ok := runs[runKey{d.URI, z}]; ok {
+				zs["run"] = run
+			}
+			zones[z] = zs
+		}
+		res["zones"] = zones
+		res["run"] = d.Run
+	}
 	return res
 }
 
@@ -145,7 +165,7 @@ func (a *api) deploy(w http.ResponseWriter, r *http.Request) {
 		}
 		now := a.now().UTC()
 		d := deploy.Deployment{URI: c.URI, SHA1: c.SHA1, Length: c.Length, Deployables: c.Deployables, Components: c.Components,
-			Deployed: now, Zones: map[string]deploy.ZoneStatus{}}
+			Deployed: now, Zones: map[string]deploy.ZoneStatus{}, Run: c.Run}
 		for _, z := range zones {
 			d.Zones[z] = deploy.ZoneStatus{State: deploy.StatePending, Updated: now}
 		}
@@ -319,7 +339,7 @@ func (a *api) report(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		d, _ = deploy.DeploymentOf(res.Resources[0])
-		writeResource(w, http.StatusOK, a.deploymentResource(d))
+		writeResource(w, http.StatusOK, a.deploymentResource(d, nil))
 		return
 	}
 }

@@ -1,7 +1,6 @@
 package mrf_test
 
 import (
-	"cairn/cluster/deploy"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"cairn/cluster"
+	"cairn/cluster/deploy"
 	"cairn/http/mrf"
 )
 

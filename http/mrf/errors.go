@@ -1,7 +1,6 @@
 package mrf
 
 import (
-	"cairn/cluster/deploy"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"cairn/cluster/deploy"
 	"cairn/fsm"
 	"cairn/http/httpx"
 	"cairn/node"

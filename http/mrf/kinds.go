@@ -54,6 +54,9 @@ type contribution struct {
 	// Profile names the profile that installed the contribution, if one
 	// did: it is uninstalled with the profile, not on its own.
 	Profile string `json:"profile,omitempty"`
+	// Run is what the contribution runs once deployed (its manifest's
+	// "run"); nil: nothing.
+	Run *deploy.Run `json:"run,omitempty"`
 }
 
 // decode reads a stored body into v (deploy.Decode).

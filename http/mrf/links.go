@@ -1,12 +1,12 @@
 package mrf
 
 import (
-	"cairn/cluster/deploy"
 	"context"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"cairn/cluster/deploy"
 	"cairn/http/httpx"
 
 	"github.com/gorilla/mux"

@@ -5,8 +5,8 @@
 // in its own process group, with their logs.
 //
 // Instances are processes, not containers. Not built yet (issue #17):
-// cgroup memory limits (memory_limit sets RLIMIT_AS), the MRF integration
-// and a container driver; a workload that asks for an image is refused
+// cgroup memory limits (memory_limit sets RLIMIT_AS) and a container
+// driver; a workload that asks for an image is refused
 // with 400 naming what is missing, never accepted and ignored.
 package workload
 
