@@ -84,6 +84,11 @@ func NewDeployer(n Node, ctl Controller, log *slog.Logger) *Deployer {
 // Run follows the controller until ctx ends (leadership lost).
 func (d *Deployer) Run(ctx context.Context) {
 	d.log.Info("zone leader " + d.node.ID() + " follows the controller's deployments")
+	if d.Members != nil {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() { defer close(done); d.followMembers(ctx) }()
+	}
 	var seen uint64
 	retry := d.retryMin
 	lastErr := ""
@@ -301,6 +306,36 @@ func (d *Deployer) zoneMembers() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// membersInterval is how often the deployer looks at gossip for members
+// of its zone that came or went: a few gossip rounds.
+const membersInterval = time.Second
+
+// followMembers keeps the workloads of the zone's runnable deployments on
+// the zone's live members until ctx ends, looking every membersInterval
+// (the controller's deployments may not change for a long while). A
+// write that loses a race with the main loop is tried again next time.
+func (d *Deployer) followMembers(ctx context.Context) {
+	tick := time.NewTicker(membersInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		have, _ := d.node.View().List(KindZoneDeployment, "", "", 0)
+		for _, h := range have {
+			var zd ZoneDeployment
+			if Decode(h, &zd) != nil || zd.Run == nil {
+				continue
+			}
+			if err := d.syncMembers(ctx, zd); err != nil && ctx.Err() == nil {
+				d.log.Debug("keeping a deployment's workload on the zone's members failed; trying again", "uri", zd.URI, "err", err)
+			}
+		}
+	}
 }
 
 // syncMembers keeps a runnable deployment's workload on every live member

@@ -59,8 +59,9 @@ func componentState(url, component, zone string) (string, map[string]any) {
 // deploys a contribution whose archive holds a start file the bash runtime
 // recognises to zone1 (3 members): one process runs on each member (seen
 // in /proc), its component is RUNNING at the controller, in the
-// deployment's zone status and in the contributions' status; undeploy
-// stops every process and the component is gone.
+// deployment's zone status and in the contributions' status; a member
+// killed and restarted leaves and rejoins the workload; undeploy stops
+// every process and the component is gone.
 func Test_MRF_RunnableContribution_RunsOnEveryMember_RunningUntilUndeployed(t *testing.T) {
 	d := startMRFDomain(t)
 	killInstancesAtCleanup(t, d.zone1...)
@@ -108,9 +109,37 @@ func Test_MRF_RunnableContribution_RunsOnEveryMember_RunningUntilUndeployed(t *t
 		return strings.Contains(logs, ",stdout,tick 0") && strings.Contains(logs, ",stdout,tick 1") && strings.Contains(logs, ",stdout,tick 2")
 	}, func() string { return logs })
 
+	// A member killed leaves the zone's members, and the workload follows:
+	// RUNNING on the two left; restarted, it runs one again.
+	gone := others(d.zone1, leader)[0]
+	gone.mustKill()
+	runOf := func() map[string]any {
+		_, leaf := componentState(components, "TickerComponent", "zone1")
+		run, _ := leaf["run"].(map[string]any)
+		return run
+	}
+	waitFor(t, "TickerComponent RUNNING on the 2 members left", 30*time.Second, func() bool {
+		run := runOf()
+		return run["state"] == deploy.RunRunning && run["instances"] == float64(2)
+	}, func() string { return fmt.Sprint(runOf()) })
+	back := mustStartAgent(t, gone.restartOpts())
+	killInstancesAtCleanup(t, back)
+	members := append(others(d.zone1, gone), back)
+	waitFor(t, "TickerComponent RUNNING on 3 members again", 30*time.Second, func() bool {
+		run := runOf()
+		return run["state"] == deploy.RunRunning && run["instances"] == float64(3)
+	}, func() string { return fmt.Sprint(runOf()) })
+	for _, a := range members {
+		var got map[string][]int
+		waitFor(t, "one ticker process on "+a.id(), workloadTimeout, func() bool {
+			got = leaders(t, a.opts.dataDir, wl)
+			return len(got) == 1
+		}, func() string { return fmt.Sprint(got) })
+	}
+
 	// Undeploy: every process goes, and the component with them.
 	mustMRFDo(t, http.MethodDelete, dep, nil, http.StatusOK)
-	for _, a := range d.zone1 {
+	for _, a := range members {
 		var got map[string][]int
 		waitFor(t, "no ticker process on "+a.id(), workloadTimeout, func() bool {
 			got = leaders(t, a.opts.dataDir, wl)

@@ -28,7 +28,9 @@
 // target zone has (await.go), as Fabric3's does. Components are those of
 // the deployable SCA composites of a deployed contribution
 // (SCAContributionPath) and those its Cairn manifest names
-// (ManifestPath), listed per zone that runs them. Profiles install and
+// (ManifestPath), listed per zone that runs them; a contribution whose
+// manifest says what to run runs as a workload in each zone, and its
+// components' state is read from that zone's instances (running.go). Profiles install and
 // uninstall several contributions as one. A node that is no controller
 // forwards requests for the domain's resources to one (ToController).
 // Names a client gives keep their case and match in any case (nameVar,
