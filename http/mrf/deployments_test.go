@@ -15,7 +15,9 @@ import (
 
 	"cairn/cluster"
 	"cairn/cluster/deploy"
+	"cairn/fsm"
 	"cairn/http/mrf"
+	"cairn/node/workload"
 )
 
 const calcDeployment = "/management/domain/deployments/contribution/calculator.zip"
@@ -356,5 +358,62 @@ func Test_Deploy_Synchronous_201WhenDeployed_420WhenAZoneFails_504WhenPending(t 
 	}
 	if ctl.node.store.View().Get(mrf.KindZoneDeployment, "calculator.zip") != nil {
 		t.Error("undeploy answered before the zone removed the deployment")
+	}
+}
+
+// Test_Deployer_Runnable_WorkloadInTheDeploymentsCommand_RemovedWithIt
+// deploys a runnable contribution to zone1: the zone's deployment, its
+// artifact's manifest and its workload (one instance per member: here the
+// zone leader alone) are written by one command; its run state is
+// RUNNING only once the instance reports it runs, and the controller,
+// which cannot reach the zone, says UNKNOWN, never RUNNING; undeploy
+// removes the workload with the deployment.
+func Test_Deployer_Runnable_WorkloadInTheDeploymentsCommand_RemovedWithIt(t *testing.T) {
+	ctl := newDomain(t)
+	zone := newFixture(t, newFakeNode("z2", "zone1", "http://10.0.1.9:8182"), nil)
+	runDeployer(t, zone.node, &fakeController{f: ctl})
+	archive := makeZip(t, map[string]string{mrf.ManifestPath: `{"components":["Sleeper"],"run":{"command":["sleep","60"]}}`})
+	dep := "/management/domain/deployments/contribution/sleeper.zip"
+	if w := ctl.send(t, http.MethodPut, "/management/domain/contributions/contribution/sleeper.zip", archive, 0); w.Code != http.StatusCreated {
+		t.Fatalf("install: %d %s", w.Code, w.Body)
+	}
+	ctl.send(t, http.MethodPost, dep+"?async&zone=zone1", nil, 0)
+	waitFor(t, func() bool { return zoneStates(t, ctl, dep)["zone1"] == deploy.StateDeployed })
+
+	v := zone.node.store.View()
+	id := deploy.WorkloadID("sleeper.zip")
+	zd, wl := v.Get(mrf.KindZoneDeployment, "sleeper.zip"), v.Get(workload.KindWorkload, id)
+	if zd == nil || wl == nil || zd.Version != wl.Version {
+		t.Fatalf("zone deployment %v and workload %v: not written by one command", zd, wl)
+	}
+	spec, err := workload.ParseSpec(wl.Body)
+	if err != nil || spec.Instances != 1 || fmt.Sprint(spec.Placement.Nodes) != "[z2]" || fmt.Sprint(spec.Command) != "[sleep 60]" || spec.Artifact == "" {
+		t.Fatalf("workload %s: %+v %v", wl.Body, spec, err)
+	}
+	if art := v.Get(workload.KindArtifact, spec.Artifact); art == nil || art.Version != wl.Version {
+		t.Fatalf("artifact %s: %v, not written with the workload", spec.Artifact, art)
+	}
+	if st := deploy.RunStatusIn(v, "sleeper.zip"); st.State != deploy.RunStarting {
+		t.Errorf("before any instance reports: %+v, want STARTING", st)
+	}
+	report := func(state string) {
+		b, _ := json.Marshal(workload.Status{Workload: id, Index: 0, Node: "z2", State: state, PID: 42})
+		zone.node.Apply(context.Background(), fsm.Command{Ops: []fsm.Op{{Type: fsm.OpPut, Kind: workload.KindInstance, ID: workload.InstanceID(id, 0), Body: b}}})
+	}
+	report(workload.InstanceRunning)
+	if st := deploy.RunStatusIn(zone.node.store.View(), "sleeper.zip"); st.State != deploy.RunRunning || st.Running != 1 {
+		t.Errorf("with its instance running: %+v, want RUNNING", st)
+	}
+	// The controller cannot reach zone1's leader here: it does not know.
+	comps := docOf(t, ctl.send(t, http.MethodGet, "/management/domain/components", nil, 0))
+	if leaf := comps["components"].([]any)[0].(map[string]any); leaf["state"] != deploy.RunUnknown {
+		t.Errorf("component %v, want state UNKNOWN", leaf)
+	}
+
+	ctl.send(t, http.MethodDelete, dep+"?async", nil, 0)
+	waitFor(t, func() bool { return zone.node.store.View().Get(mrf.KindZoneDeployment, "sleeper.zip") == nil })
+	v = zone.node.store.View()
+	if v.Get(workload.KindWorkload, id) != nil || v.Get(workload.KindPlacement, id) != nil || v.Count(workload.KindInstance) != 0 {
+		t.Error("the workload, its placement or its instances outlived the deployment in the zone")
 	}
 }

@@ -82,6 +82,11 @@ func remoteRunStatus(ctx context.Context, base, zone, uri string) deploy.RunStat
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotFound:
+		// Only a Cairn node's 404 (its reads carry the store's index)
+		// says the zone has no such workload.
+		if resp.Header.Get("X-Cairn-Index") == "" {
+			return unknown(fmt.Sprintf("GET %s: 404 from something that is no Cairn node", u))
+		}
 		return deploy.RunStatus{State: deploy.RunStopped, Workload: id, Reason: "no workload runs it in zone " + zone}
 	default:
 		return unknown(fmt.Sprintf("GET %s: %d", u, resp.StatusCode))
