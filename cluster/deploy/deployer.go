@@ -55,9 +55,8 @@ type Controller interface {
 // both; for a runnable contribution, the workload that runs it on every
 // live member of the zone too), removes those undeployed (their workloads
 // with them), and reports each result back to the controller. Run it as
-// a leadership task: a new leader starts from the
-// controller's current state and the zone's store, so it finishes what a
-// dead leader began.
+// a leadership task: a new leader starts from the controller's current
+// state and the zone's store, so it finishes what a dead leader began.
 type Deployer struct {
 	node Node
 	ctl  Controller
