@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"cairn/cluster"
+	"cairn/cluster/deploy"
+	"cairn/cluster/monitor"
 	"cairn/cluster/scheduler"
 	"cairn/fsm"
 	api "cairn/http"
@@ -416,9 +418,12 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	authn := a.authenticator()
 	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log, Auth: authn})
 	// MaxScale's monitors probe their servers from the zone leader only.
-	n.OnLeadership(ms.RunMonitors)
-	// The zone leader follows the controller's MRF deployments into the zone.
-	n.OnLeadership(mrf.NewDeployer(n, mrf.NewHTTPController(n, c), log).Run)
+	n.OnLeadership(monitor.New(ms.Fleet(), log).Run)
+	// The zone leader follows the controller's MRF deployments into the
+	// zone; a runnable one runs as a workload on each live member.
+	deployer := deploy.NewDeployer(n, deploy.NewHTTPController(n.ID(), n.HTTPURL(), c, a.peers.Wrap), log)
+	deployer.Members = c
+	n.OnLeadership(deployer.Run)
 	// Workloads: the zone leader schedules, every node supervises what is
 	// assigned to it (start runs the supervisor).
 	sched := scheduler.New(n, c, log)
