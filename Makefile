@@ -151,7 +151,8 @@ cluster-stop:
 # and build date (`cairn version` prints them); a tarball of it with the
 # example config and the systemd unit (cmd/cairn/dist/); and a .deb built
 # with nfpm (cmd/cairn/dist, a Go module of its own). Not part of
-# `make test`: cmd/cairn's Test_Dist_* build a .deb of their own.
+# `make test`: cmd/cairn's Test_Dist_* build a .deb of their own. The
+# Vagrantfile's keys in $(DIST_DIR)/shared are kept.
 DIST_DIR    ?= dist
 DIST_ARCHES ?= amd64 arm64
 COMMIT      ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
@@ -160,7 +161,7 @@ COMMIT      ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown
 BUILD_DATE  ?= $(shell date -u $${SOURCE_DATE_EPOCH:+-d @$$SOURCE_DATE_EPOCH} +%Y-%m-%dT%H:%M:%SZ)
 DIST_LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
 dist:
-	@rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)
+	@rm -rf $(DIST_DIR)/cairn_* $(DIST_DIR)/SHA256SUMS && mkdir -p $(DIST_DIR)
 	cd cmd/cairn/dist && $(GO) vet ./...
 	@for arch in $(DIST_ARCHES); do \
 	  name=cairn_$(VERSION)_linux_$$arch; d=$(DIST_DIR)/$$name; mkdir -p $$d; \
