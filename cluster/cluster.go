@@ -156,8 +156,8 @@ func (c *Cluster) GossipAddr() string { return c.ml.LocalNode().Address() }
 
 // Join contacts the configured peers, retrying with exponential backoff
 // until one answers or the join timeout passes. Its own address in the
-// list is skipped. Without Join addresses it waits for one of RetryJoin's
-// instead, with no deadline but ctx's.
+// list is skipped. Without Join addresses, or when none answered in time,
+// it waits for one of RetryJoin's instead, with no deadline but ctx's.
 func (c *Cluster) Join(ctx context.Context) error {
 	var peers []string
 	for _, p := range c.cfg.Join {
@@ -168,6 +168,7 @@ func (c *Cluster) Join(ctx context.Context) error {
 	if len(peers) == 0 {
 		return c.retryJoin(ctx)
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.JoinTimeout)
 	defer cancel()
 	backoff := 100 * time.Millisecond
@@ -180,6 +181,10 @@ func (c *Cluster) Join(ctx context.Context) error {
 		c.log.Info("join failed; retrying", "peers", peers, "err", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
+			if len(c.others(c.cfg.RetryJoin)) > 0 && parent.Err() == nil {
+				c.log.Info("no -join address answered within the join timeout; going on with -retry-join, without a deadline", "peers", peers)
+				return c.retryJoin(parent)
+			}
 			return fmt.Errorf("could not join any of %v within %s: %w", peers, c.cfg.JoinTimeout, err)
 		case <-time.After(backoff):
 		}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"cairn/fsm"
@@ -59,6 +60,17 @@ type BackupHeader struct {
 type Backup struct {
 	Header BackupHeader
 	file   *os.File
+}
+
+// removeSpools removes the spool files a backup or restore left in the
+// data dir when its process died mid-way.
+func removeSpools(dataDir string) {
+	for _, pattern := range []string{".backup-*.tmp", ".restore-*.tmp"} {
+		matches, _ := filepath.Glob(filepath.Join(dataDir, pattern))
+		for _, m := range matches {
+			os.Remove(m)
+		}
+	}
 }
 
 // Backup takes the store's current state (an immutable view: writes go

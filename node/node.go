@@ -155,6 +155,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if err := recordDataDirFormat(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	removeSpools(cfg.DataDir)
 	nt, err := newTCPTransport(cfg.RaftAddr, advertise, newHCLog(log, "raft-transport"))
 	if err != nil {
 		return nil, fmt.Errorf("raft transport on %s: %w", cfg.RaftAddr, err)
