@@ -215,62 +215,6 @@ func envName(flagName string) string {
 	return "CAIRN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// settingSource is a place settings come from besides the command line:
-// the environment, or the -config file.
-type settingSource struct {
-	// lookup returns the value the source gives a flag, if any.
-	lookup func(flagName string) (string, bool)
-	// origin names where the value came from, for errors
-	// (CAIRN_NODE_ID="x", or /etc/cairn/cairn.yaml:3: key node-id).
-	origin func(flagName, value string) string
-}
-
-// applySettings sets every flag not set yet (on the command line, or by a
-// source applied before) from src. Sources are applied in precedence
-// order, so the first that names a flag wins; origins records where each
-// value came from.
-func applySettings(fs *flag.FlagSet, src settingSource, origins settingOrigins) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
-			return
-		}
-		if v, ok := src.lookup(f.Name); ok {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s: invalid value %q: %w (-%s: %s)", src.origin(f.Name, v), v, e, f.Name, f.Usage)
-				return
-			}
-			origins[f.Name] = src.origin(f.Name, v)
-		}
-	})
-	return err
-}
-
-// settingOrigins records, by flag name, where the settings not given on
-// the command line came from.
-type settingOrigins map[string]string
-
-// annotate adds to a validation error (which starts with the flag's name,
-// "-max-body-bytes must be ...") where that setting came from, when it was
-// not the command line.
-func (o settingOrigins) annotate(err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	if !strings.HasPrefix(msg, "-") {
-		return err
-	}
-	name, _, _ := strings.Cut(msg[1:], " ")
-	name = strings.TrimRight(name, ":")
-	if origin, ok := o[name]; ok {
-		return fmt.Errorf("%s: %w", origin, err)
-	}
-	return err
-}
-
 // joins reports whether the node is given peers to join (-join or
 // -retry-join), rather than being a lone node.
 func (f *agentFlags) joins() bool { return f.join != "" || f.retryJoin != "" }
