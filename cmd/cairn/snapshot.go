@@ -48,6 +48,12 @@ func runSnapshot(args []string, out io.Writer) error {
 	c := clientFlags(fs)
 	jsonOut := fs.Bool("json", false, "print the backup's header (save) or the API's answer (restore) as JSON")
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long the whole transfer may take")
+	switch verb {
+	case "-h", "-help", "--help", "help":
+		fs.SetOutput(out)
+		fs.Usage()
+		return flag.ErrHelp
+	}
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		if err == flag.ErrHelp {
