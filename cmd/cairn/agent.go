@@ -639,16 +639,16 @@ const foreignZoneGrace = 5 * time.Second
 // adds it (cluster.Reconciler); this tells the operator why and what to do,
 // instead of running beside the zone as a second group with its name.
 func refuseForeignZone(ctx context.Context, c *cluster.Cluster, n *node.Node) error {
+	// The whole grace is watched, not only its first look: a member that
+	// was down while its zone restored a backup of another zone (cairn
+	// snapshot restore) comes back with the old zone id, but it is of the
+	// same Raft group, and the leader's snapshot brings it the new id.
 	deadline := time.Now().Add(foreignZoneGrace)
+	own, other := "", ""
 	for time.Now().Before(deadline) {
-		if own := n.KnownZoneID(); own != "" {
-			if other := c.ForeignZoneID(n.Zone(), own); other != "" {
-				return fmt.Errorf("this node's data dir %s holds the state of zone %q with id %s, but the domain's zone %q has id %s: "+
-					"the two are different Raft groups (did this node once run alone, founding its own zone?). "+
-					"To join the domain's zone, stop this node, remove its data dir and start it again; its own state is then gone. "+
-					"To keep that state as a zone of its own, start it with another -zone",
-					n.DataDir(), n.Zone(), own, n.Zone(), other)
-			}
+		own, other = n.KnownZoneID(), ""
+		if own != "" {
+			other = c.ForeignZoneID(n.Zone(), own)
 		}
 		select {
 		case <-ctx.Done():
@@ -656,7 +656,21 @@ func refuseForeignZone(ctx context.Context, c *cluster.Cluster, n *node.Node) er
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return nil
+	if other == "" {
+		return nil
+	}
+	// Led by a member of the zone with the other id: the same Raft group,
+	// still installing the leader's snapshot.
+	if lid, _ := n.Leader(); lid != "" && lid != n.ID() {
+		if m, ok := c.Member(lid); ok && m.ZoneID == other {
+			return nil
+		}
+	}
+	return fmt.Errorf("this node's data dir %s holds the state of zone %q with id %s, but the domain's zone %q has id %s: "+
+		"the two are different Raft groups (did this node once run alone, founding its own zone?). "+
+		"To join the domain's zone, stop this node, remove its data dir and start it again; its own state is then gone. "+
+		"To keep that state as a zone of its own, start it with another -zone",
+		n.DataDir(), n.Zone(), own, n.Zone(), other)
 }
 
 // bootstrapWhenExpected founds the zone once gossip shows the expected

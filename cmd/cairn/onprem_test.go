@@ -264,3 +264,39 @@ func Test_Snapshot_NeedsAdmin(t *testing.T) {
 		t.Fatalf("restore as admin: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// Test_Snapshot_RestoreFromAnotherZone_MemberDownDuringIt_CatchesUp: a
+// backup of another zone restored into a 3-node zone while one member is
+// down (killed, so still in the configuration): the zone takes the
+// backup's state, zone id included; the member that comes back afterwards
+// gets it too.
+func Test_Snapshot_RestoreFromAnotherZone_MemberDownDuringIt_CatchesUp(t *testing.T) {
+	other := mustStartAgent(t, agentOpts{})
+	other.mustPut("test.elsewhere", "e1", []byte(`{"from":"the other zone"}`), http.StatusCreated)
+	otherID := other.mustStatus().ZoneID
+	file := filepath.Join(t.TempDir(), "other.snap")
+	if code, _, errOut := runCairn(t, time.Minute, nil, "snapshot", "save", file, "-addr", other.url); code != 0 {
+		t.Fatalf("save: exit %d: %s", code, errOut)
+	}
+	want := mustSettledDigest(t, []*agent{other})
+	other.mustStop()
+
+	zone := startCluster(t, 3, agentOpts{})
+	leader := mustAgreeOnLeader(t, zone, electionTimeout)
+	down := others(zone, leader)[0]
+	up := others(zone, down)
+	down.mustKill()
+	if code, _, errOut := runCairn(t, time.Minute, nil, "snapshot", "restore", file, "-addr", leader.url); code != 0 {
+		t.Fatalf("restore: exit %d: %s", code, errOut)
+	}
+	if got := mustSettledDigest(t, up); got != want {
+		t.Fatalf("the live members' digest %s, the backup's %s", got, want)
+	}
+	if id := leader.mustStatus().ZoneID; id != otherID {
+		t.Fatalf("zone id after the restore %q, the backup's %q", id, otherID)
+	}
+	back := mustStartAgent(t, down.restartOpts())
+	if got := mustSettledDigest(t, append(up, back)); got != want {
+		t.Fatalf("after the member came back: digest %s, the backup's %s", got, want)
+	}
+}
