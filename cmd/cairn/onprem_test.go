@@ -300,3 +300,24 @@ func Test_Snapshot_RestoreFromAnotherZone_MemberDownDuringIt_CatchesUp(t *testin
 		t.Fatalf("after the member came back: digest %s, the backup's %s", got, want)
 	}
 }
+
+// Test_Agent_DataDirOfNewerFormat_Refused: a data dir a newer Cairn laid
+// out is refused at start, saying so, and left as it was.
+func Test_Agent_DataDirOfNewerFormat_Refused(t *testing.T) {
+	a := mustStartAgent(t, agentOpts{})
+	a.mustPut("test.newer", "kept", []byte(`{}`), http.StatusCreated)
+	a.mustStop()
+	format := filepath.Join(a.opts.dataDir, "format")
+	if err := os.WriteFile(format, []byte("cairn-data-dir 9\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	ports := freePorts(t, 3)
+	code, _, errOut := runCairn(t, 30*time.Second, nil, "agent", "-data-dir", a.opts.dataDir, "-http-addr", hostPort(ports[0]),
+		"-raft-addr", hostPort(ports[1]), "-gossip-addr", hostPort(ports[2]))
+	if code != 1 || !strings.Contains(errOut, "is of format 9, written by a newer Cairn; this node reads formats up to 1") {
+		t.Fatalf("start on a data dir of format 9: exit %d, stderr %q", code, lastLines([]byte(errOut), 5))
+	}
+	if b, _ := os.ReadFile(format); string(b) != "cairn-data-dir 9\n" {
+		t.Fatalf("the format file was changed to %q", b)
+	}
+}
