@@ -22,6 +22,13 @@ func mustBuildDeb(t *testing.T) string {
 	cmd.Dir = "dist"
 	b, err := cmd.CombinedOutput()
 	if err != nil {
+		// nfpm comes from the module proxy the first time: offline, and
+		// with an empty module cache, the packager cannot be built at all.
+		for _, offline := range []string{"dial tcp", "no such host", "module lookup disabled", "i/o timeout"} {
+			if strings.Contains(string(b), offline) {
+				t.Skipf("the packager's modules (nfpm) cannot be downloaded here, so no .deb is built: %s", strings.TrimSpace(lastLines(b, 3)))
+			}
+		}
 		t.Fatalf("building the .deb (cd cmd/cairn/dist && go run .): %v\n%s", err, b)
 	}
 	deb := strings.TrimSpace(string(b))
