@@ -279,6 +279,11 @@ func (s *Server) applyLimits(next http.Handler) http.Handler {
 			timeout += blockingReadAllowance
 		}
 		max := s.limits.MaxBodyBytes()
+		if native.IsRestore(r) {
+			// A backup is the whole store: a bound of its own, and the
+			// time to send and install it.
+			max, timeout = native.MaxRestoreBytes, timeout+blockingReadAllowance
+		}
 		if r.Body != nil && r.Body != http.NoBody {
 			b := &deadlineBody{ReadCloser: http.MaxBytesReader(w, r.Body, max),
 				rc: http.NewResponseController(w), end: time.Now().Add(timeout)}

@@ -321,3 +321,31 @@ func Test_Agent_DataDirOfNewerFormat_Refused(t *testing.T) {
 		t.Fatalf("the format file was changed to %q", b)
 	}
 }
+
+// Test_Snapshot_LargerThanMaxBody_Restores: a backup larger than the max
+// body size of ordinary requests is restored (its bound is its own).
+func Test_Snapshot_LargerThanMaxBody_Restores(t *testing.T) {
+	limit := []string{"-max-body-bytes", "65536"}
+	src := mustStartAgent(t, agentOpts{args: limit})
+	big := fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 10<<10))
+	for i := 0; i < 20; i++ {
+		src.mustPut("test.big", fmt.Sprintf("b%02d", i), []byte(big), http.StatusCreated)
+	}
+	want := mustSettledDigest(t, []*agent{src})
+	file := filepath.Join(t.TempDir(), "big.snap")
+	if code, _, errOut := runCairn(t, time.Minute, nil, "snapshot", "save", file, "-addr", src.url); code != 0 {
+		t.Fatalf("save: exit %d: %s", code, errOut)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Size() < 3*65536 {
+		t.Fatalf("backup %v %v: want one well over the body limit", fi, err)
+	}
+	dst := mustStartAgent(t, agentOpts{args: limit})
+	if code, _, errOut := runCairn(t, time.Minute, nil, "snapshot", "restore", file, "-addr", dst.url); code != 0 {
+		t.Fatalf("restore: exit %d: %s", code, errOut)
+	}
+	if got := mustSettledDigest(t, []*agent{dst}); got != want {
+		t.Fatalf("digest after the restore %s, want %s", got, want)
+	}
+	// Other requests keep their bound.
+	dst.mustDo(http.MethodPut, resPath("test.big", "huge"), []byte(fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 70000))), http.StatusRequestEntityTooLarge)
+}

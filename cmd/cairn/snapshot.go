@@ -151,13 +151,27 @@ func restoreSnapshot(ctx context.Context, c *apiClient, path string, jsonOut boo
 	if s := sha256.Sum256(rest); hex.EncodeToString(s[:]) != h.SHA256 {
 		return fmt.Errorf("%s: %w: its checksum does not match: the file is damaged", path, node.ErrBadBackup)
 	}
-	resp, err := c.send(ctx, request{method: http.MethodPost, path: native.SnapshotPath, body: raw,
-		header: http.Header{"Content-Type": {"application/octet-stream"}}})
+	// To the zone's leader directly when -addr names it: a follower would
+	// hold the whole backup in memory while it passes it on.
+	target := c
+	var st struct {
+		LeaderHTTP string `json:"leader_http"`
+	}
+	if err := c.do(http.MethodGet, "/cairn/v1/status", nil, &st); err == nil && st.LeaderHTTP != "" {
+		leader := *c
+		leader.addr = st.LeaderHTTP
+		target = &leader
+	}
+	rq := request{method: http.MethodPost, path: native.SnapshotPath, body: raw,
+		header: http.Header{"Content-Type": {"application/octet-stream"}}}
+	resp, err := target.send(ctx, rq)
+	var ae *apiError
+	if err != nil && target != c && !errors.As(err, &ae) && ctx.Err() == nil {
+		// The leader's advertised URL is not reachable from here: through
+		// -addr, which passes it on.
+		resp, err = c.send(ctx, rq)
+	}
 	if err != nil {
-		var ae *apiError
-		if errors.As(err, &ae) && ae.status == http.StatusRequestEntityTooLarge {
-			ae.msg += " (raise the zone's max body size: -max-body-bytes, or maxBodyBytes of the zone runtime resource http (/management/zone/runtime))"
-		}
 		return err
 	}
 	defer resp.Body.Close()

@@ -18,6 +18,17 @@ import (
 // (POST).
 const SnapshotPath = "/cairn/v1/snapshot"
 
+// MaxRestoreBytes bounds a restore's body (a backup is the whole store),
+// in place of the max body size every other request has: that one is
+// sized for resources (8 MiB by default), a backup for the store.
+const MaxRestoreBytes int64 = 4 << 30
+
+// IsRestore reports whether r is a restore (POST /cairn/v1/snapshot),
+// whose body has MaxRestoreBytes as its bound.
+func IsRestore(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Path == SnapshotPath
+}
+
 // SnapshotHeader carries a backup's checksum (the SHA-256 of the snapshot
 // after its header line, as the header line says too).
 const SnapshotHeader = "X-Cairn-Snapshot-Sha256"
