@@ -9,6 +9,7 @@ import (
 	"cairn/http/httpx"
 	"cairn/http/mrf"
 	"cairn/http/native"
+	"cairn/http/ui"
 	"cairn/node/auth"
 )
 
@@ -41,7 +42,7 @@ func authExempt(r *http.Request) bool {
 	case native.LoginPath, native.AccountsLoginPath:
 		return true
 	}
-	return strings.HasPrefix(p, "/maxscale/")
+	return strings.HasPrefix(p, "/maxscale/") || ui.Exempt(r) // the console's files hold no data
 }
 
 // writes reports whether method changes something.

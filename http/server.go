@@ -19,6 +19,7 @@ import (
 	"cairn/http/httpx"
 	"cairn/http/mrf"
 	"cairn/http/native"
+	"cairn/http/ui"
 	"cairn/node"
 	"cairn/node/failpoint"
 
@@ -174,6 +175,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		deps.Membership = o.membership
 	}
 	mrf.Register(r, deps)
+	ui.Register(r) // the web console at /ui/, and GET / redirects there
 	if o.maxscale != nil {
 		r.PathPrefix("/maxscale/").Handler(o.maxscale)
 	}
