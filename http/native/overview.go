@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -151,6 +153,10 @@ func readStatus(ctx context.Context, client *http.Client, base string) (node.Sta
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is the member's, shown beside it
+		}
 		return st, fmt.Errorf("status not read: %w", err)
 	}
 	defer resp.Body.Close()

@@ -85,7 +85,7 @@ async function login(ev) {
   ev.preventDefault();
   const user = $('#login-user').value;
   const resp = await fetch('/cairn/v1/login', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, credentials: 'omit',
     body: JSON.stringify({ username: user, password: $('#login-password').value }),
   }).catch((e) => ({ ok: false, status: 0, text: async () => e.message }));
   if (!resp.ok) {
@@ -110,7 +110,10 @@ async function request(method, path, body, opts = {}) {
     const headers = {};
     if (auth.token) headers.Authorization = `Bearer ${auth.token}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const resp = await fetch(path, { method, headers, body, signal: opts.signal, cache: 'no-store' });
+    // credentials 'omit': a 401 then never opens the browser's own Basic
+    // prompt (the Fetch standard prompts only when credentials are
+    // included); the page asks with its own form and sends a token.
+    const resp = await fetch(path, { method, headers, body, signal: opts.signal, cache: 'no-store', credentials: 'omit' });
     if (resp.status === 401) {
       const why = await errorText(resp);
       if (auth.token) setAuth('', ''); // expired or revoked
@@ -256,7 +259,8 @@ async function refresh() {
   if (refreshing) { again = true; return; }
   const v = views[current];
   if (!v || !v.load) return;
-  refreshing = v.load().catch((e) => v.fail && v.fail(e));
+  const section = $(`#view-${current}`);
+  refreshing = v.load().then(() => { section.dataset.loaded = String(Date.now()); }, (e) => v.fail && v.fail(e));
   await refreshing;
   refreshing = null;
   if (again) { again = false; refresh(); }
