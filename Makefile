@@ -12,7 +12,7 @@ ARGS     ?=
 RACE_PKGS := ./...
 BENCHTIME ?= 2s
 
-.PHONY: all build run test fmt-check vet bench bench-cluster fuzz clean cluster cluster-stop jepsen
+.PHONY: all build run test chromium fmt-check vet bench bench-cluster fuzz clean cluster cluster-stop jepsen
 
 all: build
 
@@ -24,6 +24,19 @@ build:
 run: build
 	./$(BIN) agent $(ARGS)
 
+# The browser test drives Debian's chromium headless; this installs it
+# when it is missing (as root, else with sudo). An install that fails
+# does not stop make: the test then fails saying so, or skips with
+# CAIRN_UI_TEST_OPTIONAL=1.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "installing chromium (apt-get) for the web console's browser test"; \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; } || \
+	    echo "could not install chromium: the browser test will fail (CAIRN_UI_TEST_OPTIONAL=1 makes it a skip)"; \
+	fi
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
@@ -33,10 +46,13 @@ vet:
 	$(GO) vet -tags failpoints ./...
 
 # Every package under the race detector, one short fault-injection run
-# (cluster/jepsen's Test_Jepsen_Short) among them, and the failpoints
-# build's own tests.
-test: fmt-check vet
-	$(GO) test -race -count=1 -timeout 9m $(RACE_PKGS)
+# (cluster/jepsen's Test_Jepsen_Short) and the web console's browser test
+# (cmd/cairn's Test_UI_Browser_...) among them, and the failpoints build's
+# own tests. Test artifacts (the browser test's screenshots) are kept under
+# $(TEST_OUTPUT)/_artifacts.
+TEST_OUTPUT ?= data/test-output
+test: fmt-check vet chromium
+	$(GO) test -race -count=1 -timeout 9m -artifacts -outputdir $(abspath $(TEST_OUTPUT)) $(RACE_PKGS)
 	$(GO) test -race -count=1 -tags failpoints ./node/failpoint/
 
 # A fault-injection campaign (cluster/jepsen) against a zone of NODES real
