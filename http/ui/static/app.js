@@ -114,6 +114,7 @@ async function request(method, path, body, opts = {}) {
     // prompt (the Fetch standard prompts only when credentials are
     // included); the page asks with its own form and sends a token.
     const resp = await fetch(path, { method, headers, body, signal: opts.signal, cache: 'no-store', credentials: 'omit' });
+    if (resp.status === 401 && opts.noLogin) throw new HTTPError(401, await errorText(resp));
     if (resp.status === 401) {
       const why = await errorText(resp);
       if (auth.token) setAuth('', ''); // expired or revoked
@@ -222,6 +223,7 @@ function memberCard(m) {
 }
 
 function renderOverview(o) {
+  lastOverview = o;
   const zone = o.zones.find((z) => z.name === o.zone);
   setConn('live', `live from ${o.node}` + (zone && zone.leader ? `, ${o.zone} led by ${zone.leader}` : `, ${o.zone} has no leader`));
   $('#domain-meta').textContent =
@@ -431,14 +433,33 @@ const zoneStates = (zones) => Object.entries(zones || {}).map(([z, s]) =>
   h('tr', {}, h('td', {}, z), h('td', { class: `state-${s.state}` }, s.state), h('td', {}, s.node || ''),
     h('td', {}, s.reason || ''), h('td', {}, fmtTime(s.updated))));
 
+// domainGet reads one of the domain's MRF resources. A node that is not
+// a controller forwards those to one, in another zone whose users and
+// token key are its own: a token of this zone is refused there. The read
+// is then tried without credentials (a controller that requires none
+// answers), and otherwise the page says where to look instead.
+let lastOverview = null;
+async function domainGet(path) {
+  try {
+    return await getJSON(path, { noLogin: true });
+  } catch (e) {
+    if (e.status !== 401) throw e;
+  }
+  const resp = await fetch(path, { credentials: 'omit', cache: 'no-store' });
+  if (resp.ok) return resp.json();
+  const ctl = lastOverview && lastOverview.zones.flatMap((z) => z.members).find((m) => m.role === 'controller' && m.status === 'alive');
+  const where = ctl && ctl.zone !== lastOverview.zone ? ` Open the console of controller ${ctl.id} (zone ${ctl.zone}): ${ctl.http}/ui/#mrf` : '';
+  throw new HTTPError(resp.status, `The controller refused this zone's credentials (${await errorText(resp)}); each zone has its own users.${where}`);
+}
+
 views.mrf = {
   async load() {
-    const c = await getJSON('/management/domain/contributions');
+    const c = await domainGet('/management/domain/contributions');
     $('#mrf-contributions tbody').replaceChildren(...(c.contributions || []).map((x) =>
       h('tr', {}, h('td', {}, x.uri), h('td', {}, x.state))));
-    const d = await getJSON('/management/domain/deployments');
+    const d = await domainGet('/management/domain/deployments');
     const details = await Promise.all((d.deployments || []).map((x) =>
-      getJSON(`/management/domain/deployments/contribution/${enc(x.uri)}`).catch((e) => ({ uri: x.uri, error: e.message }))));
+      domainGet(`/management/domain/deployments/contribution/${enc(x.uri)}`).catch((e) => ({ uri: x.uri, error: e.message }))));
     $('#mrf-deployments').replaceChildren(...(details.length ? details.map((x) => h('div', { class: 'card', 'data-uri': x.uri },
       h('b', {}, x.uri), x.generation ? h('span', { class: 'meta' }, ` generation ${x.generation}`) : null,
       x.error ? h('p', { class: 'error' }, x.error) : null,
@@ -542,7 +563,7 @@ views.maxscale = {
       const p = s.attributes.parameters || {};
       const state = s.attributes.state || '';
       return h('tr', { 'data-id': s.id }, h('td', {}, s.id), h('td', {}, p.socket || `${p.address}:${p.port}`),
-        h('td', { class: `state-${state.split(',')[0]}` }, state), h('td', {}, rel(s, 'monitors')), h('td', {}, rel(s, 'services')));
+        h('td', { class: /Down/.test(state) ? 'state-Down' : (/Running/.test(state) ? 'state-Running' : null) }, state), h('td', {}, rel(s, 'monitors')), h('td', {}, rel(s, 'services')));
     }));
     $('#ms-services tbody').replaceChildren(...services.data.map((s) => h('tr', { 'data-id': s.id },
       h('td', {}, s.id), h('td', {}, s.attributes.router), h('td', {}, s.attributes.state),
