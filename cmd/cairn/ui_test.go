@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -72,6 +73,11 @@ func mustBrowser(t *testing.T) *browser {
 	})
 	b := &browser{t: t, ctx: ctx, shots: t.ArtifactDir()}
 	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*cdplog.EventEntryAdded); ok && e.Entry != nil {
+			// The 401s before signing in are expected; anything else
+			// helps to read a failure.
+			b.t.Logf("browser log: %s %s: %s (%s)", e.Entry.Level, e.Entry.Source, e.Entry.Text, e.Entry.URL)
+		}
 		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
 			b.mu.Lock()
 			d := e.ExceptionDetails

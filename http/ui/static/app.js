@@ -439,14 +439,20 @@ const zoneStates = (zones) => Object.entries(zones || {}).map(([z, s]) =>
 // is then tried without credentials (a controller that requires none
 // answers), and otherwise the page says where to look instead.
 let lastOverview = null;
+let domainTokenRefused = ''; // the token the controller refused
 async function domainGet(path) {
-  try {
-    return await getJSON(path, { noLogin: true });
-  } catch (e) {
-    if (e.status !== 401) throw e;
+  if (!auth.token || auth.token !== domainTokenRefused) {
+    try {
+      return await getJSON(path, { noLogin: true });
+    } catch (e) {
+      if (e.status !== 401) throw e;
+    }
   }
   const resp = await fetch(path, { credentials: 'omit', cache: 'no-store' });
-  if (resp.ok) return resp.json();
+  if (resp.ok) {
+    domainTokenRefused = auth.token;
+    return resp.json();
+  }
   const ctl = lastOverview && lastOverview.zones.flatMap((z) => z.members).find((m) => m.role === 'controller' && m.status === 'alive');
   const where = ctl && ctl.zone !== lastOverview.zone ? ` Open the console of controller ${ctl.id} (zone ${ctl.zone}): ${ctl.http}/ui/#mrf` : '';
   throw new HTTPError(resp.status, `The controller refused this zone's credentials (${await errorText(resp)}); each zone has its own users.${where}`);
