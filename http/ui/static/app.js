@@ -135,7 +135,7 @@ const getJSON = async (path, opts) => (await request('GET', path, undefined, opt
 // readEvents reads a text/event-stream body and calls on(event, data) for
 // each event (the format of the HTML standard's server-sent events; read
 // with fetch, as EventSource cannot send a Bearer token).
-async function readEvents(stream, on) {
+async function readEvents(stream, on, onChunk) {
   const rd = stream.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   let name = '';
@@ -143,6 +143,7 @@ async function readEvents(stream, on) {
   for (;;) {
     const { value, done } = await rd.read();
     if (done) return;
+    if (onChunk) onChunk();
     buf += value;
     let i;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -172,22 +173,35 @@ function setConn(cls, text) {
   c.textContent = text;
 }
 
+// streamIdle is how long the overview stream may stay silent: the node
+// sends a comment every 15 s, so a longer silence is a dead connection.
+const streamIdle = 40000;
+
 // watchDomain follows the overview stream for good, reconnecting at once
 // when the node ends it (its request deadline) and with back-off when the
-// node cannot be reached.
+// node cannot be reached; the picture is dimmed meanwhile.
 async function watchDomain() {
   let backoff = 250;
   for (;;) {
+    const ctrl = new AbortController();
+    let idle = setTimeout(() => ctrl.abort(), streamIdle);
+    const alive = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => ctrl.abort(), streamIdle);
+    };
     try {
-      const resp = await request('GET', '/cairn/v1/overview/events', undefined, { raw: true });
+      const resp = await request('GET', '/cairn/v1/overview/events', undefined, { raw: true, signal: ctrl.signal });
       backoff = 250;
       await readEvents(resp.body, (name, data) => {
         if (name === 'overview') renderOverview(JSON.parse(data));
-      });
+      }, alive);
     } catch (e) {
-      setConn('down', `no answer from this node (${e.message}); retrying`);
+      $('#zones').classList.add('stale');
+      setConn('down', `no answer from this node (${ctrl.signal.aborted ? 'silent for 40 s' : e.message}); retrying`);
       await sleep(backoff);
       backoff = Math.min(backoff * 2, 4000);
+    } finally {
+      clearTimeout(idle);
     }
   }
 }
@@ -224,6 +238,7 @@ function memberCard(m) {
 
 function renderOverview(o) {
   lastOverview = o;
+  $('#zones').classList.remove('stale');
   const zone = o.zones.find((z) => z.name === o.zone);
   setConn('live', `live from ${o.node}` + (zone && zone.leader ? `, ${o.zone} led by ${zone.leader}` : `, ${o.zone} has no leader`));
   $('#domain-meta').textContent =
