@@ -2,12 +2,20 @@ package native_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"cairn/cluster"
 	api "cairn/http"
 	"cairn/http/native"
 )
@@ -115,5 +123,84 @@ func Test_Kinds_CountsOwnersAndSecrets(t *testing.T) {
 	if got[kindItem].Count != 2 || got[kindHost].Count != 1 || got[kindItem].Owner != "" || body.Index == 0 {
 		b, _ := json.Marshal(body)
 		t.Fatalf("kinds %s: want %s 2 and %s 1, no owner, an index", b, kindItem, kindHost)
+	}
+}
+
+// memberStub is gossip of this node and one other member, whose status
+// server counts the reads.
+type memberStub struct {
+	self  cluster.Member
+	other cluster.Member
+}
+
+func (m memberStub) Members() []cluster.Member { return []cluster.Member{m.self, m.other} }
+func (m memberStub) ZoneLeaders() map[string]string {
+	return map[string]string{"z1": "n1"}
+}
+
+// The overview is gathered once for every watcher, only while someone
+// watches: three streams open at once cost the other member about two
+// status reads a second, not six, and none once they are closed.
+func Test_OverviewEvents_OneGatheringForAllWatchers_NoneWithout(t *testing.T) {
+	var reads atomic.Int64
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reads.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"node_id":"n2","zone":"z1","state":"Follower","term":2,"applied_index":%d,"commit_index":3,"last_contact_ms":%d}`, 3, reads.Load())
+	}))
+	t.Cleanup(peer.Close)
+	f := mustServe(t, nil)
+	ms := memberStub{
+		self:  cluster.Member{Meta: cluster.Meta{ID: "n1", Zone: "z1", HTTP: advertisedURL}, Status: "alive"},
+		other: cluster.Member{Meta: cluster.Meta{ID: "n2", Zone: "z1", HTTP: peer.URL}, Status: "alive"},
+	}
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ts := httptest.NewServer(api.NewServer(f.n, api.NewLimits(64<<10, 10*time.Second), discard, api.WithMembership(ms)).Handler())
+	t.Cleanup(ts.Close)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	events := make([]atomic.Int64, 3)
+	for i := range events {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/cairn/v1/overview/events", nil)
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer resp.Body.Close()
+			rd := bufio.NewReader(resp.Body)
+			for {
+				name, data, ok := sseEvent(t, rd)
+				if !ok {
+					return
+				}
+				var o native.OverviewBody
+				if name == "overview" && json.Unmarshal([]byte(data), &o) == nil && len(o.Zones) == 1 && len(o.Zones[0].Members) == 2 &&
+					o.Zones[0].Members[1].State == "Follower" {
+					events[i].Add(1)
+				}
+			}
+		}()
+	}
+	const watch = 2 * time.Second
+	time.Sleep(watch)
+	cancel()
+	wg.Wait()
+	n := reads.Load()
+	for i := range events {
+		if events[i].Load() < 2 {
+			t.Errorf("stream %d got %d overviews with n2 a follower in %s; want one per gathering (n2's last contact changes each time)", i, events[i].Load(), watch)
+		}
+	}
+	// One gathering every 500ms: 4 or 5 in 2s, whatever the watchers.
+	if max := int64(watch/(500*time.Millisecond)) + 2; n > max || n < 2 {
+		t.Fatalf("n2's status was read %d times in %s by three streams; want one gathering for all (at most %d)", n, watch, max)
+	}
+	time.Sleep(time.Second)
+	if after := reads.Load(); after > n+1 {
+		t.Fatalf("n2's status was read %d more times after the streams closed; want the gathering stopped", after-n)
 	}
 }
