@@ -9,6 +9,7 @@ import (
 	"cairn/http/httpx"
 	"cairn/http/mrf"
 	"cairn/http/native"
+	"cairn/http/topology"
 	"cairn/http/ui"
 	"cairn/node/auth"
 )
@@ -23,6 +24,28 @@ type AuthPolicy struct {
 	// says, credentials that are sent are checked, and a readonly user
 	// may not write.
 	Required bool
+	// Peers carries this node's own credentials on its calls to other
+	// members; nil: none. Never used for a client's request passed on:
+	// those keep the client's.
+	Peers *auth.NodeCredentials
+}
+
+// peerTransport is a transport with this node's credentials, or nil
+// (http.DefaultTransport) when it has none.
+func (p AuthPolicy) peerTransport() http.RoundTripper {
+	if p.Peers == nil {
+		return nil
+	}
+	return p.Peers
+}
+
+// peerCredentials wraps a transport with this node's credentials, or is
+// nil when it has none.
+func (p AuthPolicy) peerCredentials() func(http.RoundTripper) http.RoundTripper {
+	if p.Peers == nil {
+		return nil
+	}
+	return p.Peers.Wrap
 }
 
 // WithAuth sets the main listener's authentication.
@@ -94,8 +117,12 @@ func (s *Server) authenticate(policy AuthPolicy, next http.Handler) http.Handler
 // that API's error format.
 func refuseRequest(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	w.Header().Set(httpx.AppliedHeader, "false")
-	if mrf.Owns(r.URL.Path) {
+	switch {
+	case mrf.Owns(r.URL.Path):
 		mrf.WriteError(w, status, msg)
+		return
+	case topology.Owns(r.URL.Path):
+		topology.WriteError(w, status, msg)
 		return
 	}
 	native.WriteError(w, status, msg)

@@ -15,6 +15,7 @@ import (
 	"cairn/cluster"
 	"cairn/fsm"
 	"cairn/http/httpx"
+	"cairn/node/auth"
 	"cairn/node/workload"
 
 	"github.com/gorilla/mux"
@@ -42,6 +43,9 @@ type WorkloadOptions struct {
 	Logs LogSource
 	// MaxArtifactBytes bounds an artifact (0: DefaultMaxArtifactBytes).
 	MaxArtifactBytes int64
+	// Peers carries this node's own credentials to the members it gathers
+	// logs from (auth.NodeCredentials); nil: http.DefaultTransport.
+	Peers http.RoundTripper
 }
 
 // Log lines a request may ask for.
@@ -57,7 +61,7 @@ func RegisterWorkloads(r *mux.Router, n Node, membership Membership, o WorkloadO
 		o.MaxArtifactBytes = DefaultMaxArtifactBytes
 	}
 	a := &workloadsAPI{API: &API{node: n, membership: membership, now: time.Now}, logs: o.Logs,
-		client: &http.Client{Timeout: logGatherWait, Transport: &http.Transport{Proxy: nil}}, maxArtifact: o.MaxArtifactBytes}
+		client: &http.Client{Timeout: logGatherWait, Transport: o.Peers}, maxArtifact: o.MaxArtifactBytes}
 	a.registerArtifacts(r)
 	r.HandleFunc("/cairn/v1/workloads", a.listWorkloads).Methods(http.MethodGet)
 	r.HandleFunc("/cairn/v1/workloads/{id}", a.getWorkload).Methods(http.MethodGet)
@@ -258,6 +262,12 @@ func (a *workloadsAPI) reportInstance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.Workload, st.Index = id, index
+	// Only the node a report names may send it, when credentials are in
+	// play (a member signs its reports with its own token).
+	if p := httpx.PrincipalFrom(r.Context()); p != auth.Anonymous && p.Name != "node:"+st.Node {
+		WriteError(w, http.StatusForbidden, fmt.Sprintf("only node %s reports its instances; %s may not", st.Node, httpx.UserFrom(r.Context())))
+		return
+	}
 	v := a.node.View()
 	p := v.Get(workload.KindPlacement, id)
 	var pb workload.PlacementBody

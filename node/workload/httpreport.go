@@ -15,8 +15,10 @@ import (
 // HTTPReport sends reports to the native API at base (this node's own
 // HTTP URL: a follower forwards the write to the zone leader, who checks
 // that the instance is still assigned here and writes it through Raft).
-func HTTPReport(base string) ReportFunc {
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
+// transport carries this node's own credentials (auth.NodeCredentials);
+// the leader takes a report only from the node it names.
+func HTTPReport(base string, transport http.RoundTripper) ReportFunc {
+	client := &http.Client{Timeout: 10 * time.Second, Transport: transport}
 	return func(ctx context.Context, st Status) error {
 		body, err := json.Marshal(st)
 		if err != nil {
