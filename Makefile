@@ -52,6 +52,7 @@ vet:
 # $(TEST_OUTPUT)/_artifacts.
 TEST_OUTPUT ?= data/test-output
 test: fmt-check vet chromium
+	@mkdir -p $(TEST_OUTPUT)
 	$(GO) test -race -count=1 -timeout 9m -artifacts -outputdir $(abspath $(TEST_OUTPUT)) $(RACE_PKGS)
 	$(GO) test -race -count=1 -tags failpoints ./node/failpoint/
 
