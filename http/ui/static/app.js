@@ -232,7 +232,7 @@ function memberCard(m) {
       kv('applied', m.applied_index ?? '—'),
       kv('lag', m.state ? m.lag : '—'),
       kv('last contact', m.state ? contact(m) : '—'),
-      kv('http', m.http ? h('a', { href: `${m.http}/ui/`, title: `${m.id}'s own console` }, m.http.replace(/^https?:\/\//, '')) : '—')),
+      kv('http', /^https?:\/\//.test(m.http || '') ? h('a', { href: `${m.http}/ui/`, title: `${m.id}'s own console` }, m.http.replace(/^https?:\/\//, '')) : (m.http || '—'))),
     m.unreachable ? h('p', { class: 'warn' }, m.unreachable) : null);
 }
 
