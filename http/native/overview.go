@@ -185,7 +185,7 @@ type overviewHub struct {
 
 func newOverviewHub(a *API) *overviewHub {
 	return &overviewHub{a: a, changed: make(chan struct{}),
-		client: &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2}}}
+		client: &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}}}
 }
 
 // watch adds a watcher, starting the gathering for the first; the
