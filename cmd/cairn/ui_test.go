@@ -150,7 +150,10 @@ func (b *browser) open(view string) {
 func (b *browser) describe() string {
 	ctx, cancel := context.WithTimeout(b.ctx, 3*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + " | " + document.querySelector('#conn').textContent + " | " + document.querySelector('main').innerText.slice(0, 1500)`))
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + " | " + document.querySelector('#conn').textContent +
+		(document.querySelector('#login').open ? " | sign-in dialog open: " + document.querySelector('#login-error').textContent : "") +
+		" | body data " + JSON.stringify(document.body.dataset) +
+		" | " + document.querySelector('main').innerText.slice(0, 1500)`))
 	if err != nil {
 		s = "(unreadable: " + err.Error() + ")"
 	}
@@ -215,6 +218,10 @@ func Test_UI_Browser_ThreeNodes_LeaderKilled_ResourceCreatedAndDeleted(t *testin
 	nodes := startCluster(t, 3, agentOpts{args: []string{"-auth", "on", "-admin-password", password}})
 	leader := mustAgreeOnLeader(t, nodes, electionTimeout)
 	page := others(nodes, leader)[0] // the page's node survives the kill
+	// The zone's first leader creates admin a moment after it is elected.
+	waitFor(t, "admin to exist", 10*time.Second, func() bool {
+		return page.as(creds{user: "admin", password: password}, page.url, "GET", "/cairn/v1/whoami", nil).status == http.StatusOK
+	}, nil)
 
 	// GET / redirects to the console; its files load without credentials,
 	// and it asks for them since the APIs require them.
@@ -287,6 +294,10 @@ func Test_UI_Browser_ThreeNodes_LeaderKilled_ResourceCreatedAndDeleted(t *testin
 		return r.status == 200 && json.Unmarshal(r.body, &res) == nil && res.Body.Made == "in Chromium"
 	}, nil)
 	b.screenshot("4-resource-created")
+	// A write through another node shows up in the open list by itself
+	// (the page's blocking read on the store).
+	other.mustAs(admin, other.url, "PUT", resPath("widget", "from-the-api"), []byte(`{"made":"by curl"}`), http.StatusCreated)
+	b.waitJS("the resource written through "+other.id(), `!!document.querySelector('#res-list tbody tr[data-id="from-the-api"]') && document.querySelector('#kinds li[data-kind="widget"] .count').textContent === '2'`, 10*time.Second)
 	b.do("delete it", chromedp.Click("#res-delete"), chromedp.Click("#res-delete"))
 	b.waitJS("the deletion", `document.querySelector('#res-msg').textContent.startsWith('Deleted widget/from-the-browser') && document.querySelector('#res-detail').hidden`, 10*time.Second)
 	waitFor(t, "the resource gone from "+other.id(), catchUpTimeout, func() bool {

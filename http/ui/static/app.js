@@ -285,20 +285,26 @@ async function refresh() {
 
 // watchStore reloads the current view (other than the domain's, which
 // has its stream) whenever this node's store passes the index it was
-// read at, with the native API's blocking read.
+// read at, with the native API's blocking read. It reads one page of one
+// resource of a small kind: only the store index it answers at
+// (X-Cairn-Index) matters.
 async function watchStore() {
   let index = 0;
   for (;;) {
     if (current === 'domain' || !views[current]) { await sleep(300); continue; }
     try {
-      const r = await request('GET', `/cairn/v1/kinds?index=${index}&wait=55s`);
-      const next = r.json.index;
+      const r = await request('GET', `/cairn/v1/resources/cairn.zone?limit=1&index=${index}&wait=55s`);
+      const next = Number(r.headers.get('X-Cairn-Index'));
+      document.body.dataset.storeIndex = next; // for tests and the curious
       if (next !== index) {
-        if (index !== 0) refresh();
+        // From 0 too: the view may have loaded before the index this
+        // first answer gives.
+        refresh();
         index = next;
       }
       await sleep(300); // at most about three reloads a second under write load
     } catch (e) {
+      document.body.dataset.storeWatch = e.message;
       await sleep(2000);
     }
   }
