@@ -18,7 +18,9 @@ import (
 
 // The overview is the domain as one document: its zones, their members,
 // who leads, and each member's gossip status and Raft progress. The web
-// console draws it, live, from GET /cairn/v1/overview/events.
+// console draws it, live, from GET /cairn/v1/overview/events, whose
+// gathering loop (cluster/overview's Hub) runs only while a stream is
+// open.
 
 // OverviewBody is the document GET /cairn/v1/overview returns and each
 // event of GET /cairn/v1/overview/events carries.
@@ -62,9 +64,10 @@ type MemberOverview struct {
 
 const (
 	// overviewEvery is how often the overview is gathered while anyone
-	// watches it: a leader change shows within about this plus an
-	// election. One gathering is shared by every watcher of a node, so
-	// watchers cost nothing more than their connection.
+	// watches it (cluster/overview's hub): a leader change shows within
+	// about this plus an election. One gathering is shared by every
+	// watcher of a node, so watchers cost nothing more than their
+	// connection.
 	overviewEvery = 500 * time.Millisecond
 	// overviewStatusWait bounds one member's status read; a member that is
 	// slower is shown unreachable this round.
@@ -169,84 +172,14 @@ func readStatus(ctx context.Context, client *http.Client, base string) (node.Sta
 	return st, nil
 }
 
-// overviewHub gathers the overview every overviewEvery while at least one
-// event stream is open, and wakes the streams when it changes. It runs
-// only while someone watches: no loop without a request.
-type overviewHub struct {
-	a      *API
-	client *http.Client
-
-	mu       sync.Mutex
-	watchers int
-	stop     chan struct{} // closed when the last watcher goes
-	cur      []byte        // the latest overview, JSON
-	changed  chan struct{} // closed and replaced when cur changes
-}
-
-func newOverviewHub(a *API) *overviewHub {
-	return &overviewHub{a: a, changed: make(chan struct{}),
-		client: &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}}}
-}
-
-// watch adds a watcher, starting the gathering for the first; the
-// returned func removes it.
-func (h *overviewHub) watch() (unwatch func()) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.watchers++
-	if h.watchers == 1 {
-		h.stop = make(chan struct{})
-		h.cur = nil
-		go h.run(h.stop)
-	}
-	return func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if h.watchers--; h.watchers == 0 {
-			close(h.stop)
-		}
-	}
-}
-
-// latest returns the current overview (nil before the first gathering)
-// and a channel closed when it changes.
-func (h *overviewHub) latest() ([]byte, <-chan struct{}) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.cur, h.changed
-}
-
-func (h *overviewHub) run(stop chan struct{}) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-stop
-		cancel()
-	}()
-	t := time.NewTicker(overviewEvery)
-	defer t.Stop()
-	for {
-		b, err := json.Marshal(h.a.gatherOverview(ctx, h.client))
-		if err == nil && ctx.Err() == nil {
-			h.mu.Lock()
-			if h.stop == stop && !bytes.Equal(b, h.cur) {
-				h.cur = b
-				close(h.changed)
-				h.changed = make(chan struct{})
-			}
-			h.mu.Unlock()
-		}
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-	}
+// gatherOverviewJSON is the overview hub's Gather.
+func (a *API) gatherOverviewJSON(ctx context.Context) ([]byte, error) {
+	return json.Marshal(a.gatherOverview(ctx, a.overviewClient))
 }
 
 // overview answers GET /cairn/v1/overview: the overview, gathered now.
 func (a *API) overview(w http.ResponseWriter, r *http.Request) {
-	httpx.WriteJSON(w, http.StatusOK, a.gatherOverview(r.Context(), a.overviewHub.client))
+	httpx.WriteJSON(w, http.StatusOK, a.gatherOverview(r.Context(), a.overviewClient))
 }
 
 // overviewEvents answers GET /cairn/v1/overview/events: server-sent
@@ -265,7 +198,7 @@ func (a *API) overviewEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	stop := httpx.AfterShutdown(r.Context(), cancel)
 	defer stop()
-	unwatch := a.overviewHub.watch()
+	unwatch := a.overviewHub.Watch()
 	defer unwatch()
 
 	h := w.Header()
@@ -282,7 +215,7 @@ func (a *API) overviewEvents(w http.ResponseWriter, r *http.Request) {
 	defer keepAlive.Stop()
 	var sent []byte
 	for {
-		cur, changed := a.overviewHub.latest()
+		cur, changed := a.overviewHub.Latest()
 		if cur != nil && !bytes.Equal(cur, sent) {
 			if _, err := fmt.Fprintf(w, "event: overview\ndata: %s\n\n", cur); err != nil {
 				return
