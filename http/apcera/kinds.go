@@ -84,6 +84,10 @@ func (o object) int64Of(key string) int64 {
 		return i
 	case float64:
 		return int64(n)
+	case int:
+		return int64(n)
+	case int64:
+		return n
 	}
 	return 0
 }

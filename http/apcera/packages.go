@@ -320,7 +320,7 @@ func (a *API) uploadResource(w http.ResponseWriter, r *http.Request) {
 		env["START_COMMAND"], env["START_PATH"] = st.StartCommand, startPath
 		p["environment"] = env
 		p["dependencies"] = []any{map[string]any{"name": st.Runtime, "type": "runtime"}}
-		p["updated_by"] = "staging_coordinator"
+		p["updated_by"] = "staging_coordinator@apcera.me"
 		return nil, nil
 	})
 	if err != nil {
