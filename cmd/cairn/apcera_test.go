@@ -320,10 +320,14 @@ func (c *apceraClient) waitRunning(job string, n int) []string {
 func mustTaskByWebSocket(t testing.TB, location, token string) []map[string]any {
 	t.Helper()
 	u := "ws" + strings.TrimPrefix(location, "http")
-	conn, _, err := websocket.DefaultDialer.Dial(u, http.Header{"Authorization": {"Bearer " + token}})
-	if err != nil {
-		t.Fatalf("WebSocket to %s: %v", u, err)
-	}
+	var conn *websocket.Conn
+	var err error
+	// A node other than the leader serves the task once it has applied
+	// it (reads are local): a 404 a few milliseconds earlier.
+	waitFor(t, "a WebSocket to "+u, 5*time.Second, func() bool {
+		conn, _, err = websocket.DefaultDialer.Dial(u, http.Header{"Authorization": {"Bearer " + token}})
+		return err == nil
+	}, func() string { return fmt.Sprint(err) })
 	defer conn.Close()
 	_ = conn.SetReadDeadline(time.Now().Add(workloadTimeout))
 	var events []map[string]any
@@ -653,4 +657,114 @@ func checkDockerOutcome(t testing.TB, last map[string]any) {
 	default:
 		t.Fatalf("last event %v: want eos or error", last)
 	}
+}
+
+// bashPackage is a package the bash runtime stages (bash_start.sh), so
+// the job runs the package's own START_COMMAND.
+func bashPackage(t testing.TB) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	body := "echo \"hello from instance $CAIRN_INSTANCE on $CAIRN_NODE\"\nexec sleep 600\n"
+	if err := tw.WriteHeader(&tar.Header{Name: "app/bash_start.sh", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = tw.Write([]byte(body))
+	_ = tw.Close()
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+// Test_ThreeNodes_Apcera_PackageJobRunsAndStops: on a real three-node
+// zone with authentication on, through the followers' main listeners
+// (/apcera/v1, forwarded to the leader), a package is uploaded and
+// staged, a job from it started with three instances runs one process
+// on each node, its logs are gathered from every node, it stops (the
+// processes go) and is deleted with its package; a Docker job's task
+// is followed by WebSocket on a node other than the one that took it
+// (#18 items 2, 5, 7).
+func Test_ThreeNodes_Apcera_PackageJobRunsAndStops(t *testing.T) {
+	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-auth", "on", "-admin-password", "pw"}})
+	killInstancesAtCleanup(t, zone...)
+	_, followers := mustRoles(t, zone)
+	f1, f2 := followers[0], followers[1]
+	c1 := &apceraClient{t: t, a: f1, base: f1.url + "/apcera", subst: map[string]string{}}
+	c2 := &apceraClient{t: t, a: f2, base: f2.url + "/apcera", subst: map[string]string{}}
+	var login struct{ Token string }
+	waitFor(t, "the zone's first admin", workloadTimeout, func() bool { // the leader creates it
+		r := c1.send(recipeMsg{method: "POST", path: "/v1/login", body: mustJSON(t, map[string]string{"username": "admin", "password": "pw"})})
+		return r.status == 200 && json.Unmarshal(r.body, &login) == nil
+	}, nil)
+	c1.token, c2.token = login.Token, login.Token
+
+	pkg := bashPackage(t)
+	sum := sha1.Sum(pkg)
+	var p map[string]any
+	mustUnmarshal(t, c1.call("POST", "/v1/packages", map[string]any{"fqn": "package::/sandbox/admin::hello",
+		"resource": map[string]any{"length": len(pkg), "sha1": hex.EncodeToString(sum[:])}}, 200).body, &p)
+	pkgID := p["uuid"].(string)
+	c2.call("PUT", "/v1/packages/resources/"+pkgID, pkg, 200)
+	waitFor(t, "the package staged, seen from another node", workloadTimeout, func() bool {
+		mustUnmarshal(t, c1.call("GET", "/v1/packages/"+pkgID, nil, 200).body, &p)
+		return p["state"] != "uploading" && p["state"] != "staging"
+	}, nil)
+	env, _ := p["environment"].(map[string]any)
+	if p["state"] != "ready" || env["START_COMMAND"] != "bash bash_start.sh" {
+		t.Fatalf("package %v: want ready, START_COMMAND bash bash_start.sh (the bash runtime, detected)", p)
+	}
+
+	var job map[string]any
+	mustUnmarshal(t, c2.call("POST", "/v1/jobs", map[string]any{"fqn": "job::/sandbox/admin::hello", "num_instances": 3, "state": "started",
+		"packages": []any{map[string]any{"uuid": pkgID}}, "restart": map[string]any{"restart_mode": "always"}}, 200).body, &job)
+	jobID := job["uuid"].(string)
+	if job["created_by"] != "admin" {
+		t.Fatalf("job %v: want created_by admin (the token's user)", job)
+	}
+	c1.waitRunning(jobID, 3)
+	hosts := map[string]bool{}
+	for _, in := range c1.instancesOf(jobID) {
+		hosts[in["host"].(string)] = true
+	}
+	for _, a := range zone {
+		n := 0
+		for _, inst := range instanceProcs(t, a.opts.dataDir) {
+			if strings.HasPrefix(inst, jobID+".") {
+				n++
+			}
+		}
+		if n == 0 || !hosts[a.id()] {
+			t.Fatalf("node %s runs %d processes of the job (instances on %v): want one instance on each node", a.id(), n, hosts)
+		}
+	}
+	var logs string
+	waitFor(t, "every instance's output in the logs", workloadTimeout, func() bool {
+		logs = string(c2.call("GET", "/v1/jobs/"+jobID+"/logs?lines=100", nil, 200).body)
+		return strings.Count(logs, ".stdout,hello from instance ") == 3
+	}, func() string { return logs })
+
+	mustUnmarshal(t, c1.call("GET", "/v1/jobs/"+jobID, nil, 200).body, &job)
+	job["state"] = "stopped"
+	c1.call("PUT", "/v1/jobs/"+jobID, job, 200)
+	waitFor(t, "every process of the job gone", workloadTimeout, func() bool {
+		n := 0
+		for _, a := range zone {
+			n += len(instanceProcs(t, a.opts.dataDir))
+		}
+		return n == 0
+	}, nil)
+	c2.call("DELETE", "/v1/jobs/"+jobID, nil, 200)
+	c1.call("DELETE", "/v1/packages/"+pkgID, nil, 200)
+
+	// A task is written through Raft: followed from another node.
+	r := c1.call("POST", "/v1/jobs/docker", map[string]any{"image_url": "https://registry-1.docker.io/library/busybox:latest",
+		"job_fqn": "job::/sandbox/admin::box", "start": true}, 200)
+	var loc struct{ Location string }
+	mustUnmarshal(t, r.body, &loc)
+	i := strings.Index(loc.Location, "/apcera/v1/tasks/")
+	if i < 0 {
+		t.Fatalf("location %q: want .../apcera/v1/tasks/<uuid> on the main listener", loc.Location)
+	}
+	events := mustTaskByWebSocket(t, f2.url+loc.Location[i:], login.Token)
+	checkDockerOutcome(t, events[len(events)-1])
 }
