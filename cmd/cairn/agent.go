@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -58,6 +59,7 @@ type agentFlags struct {
 	pprofAddr                       string
 	maxscaleAddr                    string
 	apceraAddr                      string
+	routerAddr                      string
 	exec, execUser                  string
 	rescheduleTimeout               time.Duration
 	maxArtifactBytes                int64
@@ -99,6 +101,7 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.StringVar(&f.maxscaleAddr, "maxscale-addr", "127.0.0.1:8989", "address the MaxScale REST API listens on, at /v1/... and /... (empty: off; it is also served at /maxscale/v1/... on -http-addr)")
 	fs.DurationVar(&f.deployTimeout, "mrf-deploy-timeout", mrf.DefaultDeployTimeout, "how long an MRF deploy or undeploy waits for its target zones to report before answering 504 (the deployment goes on converging)")
 	fs.StringVar(&f.apceraAddr, "apcera-addr", "127.0.0.1:8190", "address the Apcera REST API listens on, at /v1/... and /... (empty: off; it is also served at /apcera/v1/... on -http-addr)")
+	fs.StringVar(&f.routerAddr, "router-addr", "", "address of the HTTP router for Apcera job routes: a request whose Host is a route goes to a running instance (empty: off)")
 	fs.StringVar(&f.exec, "exec", "auto", "run the workload instances the zone assigns to this node as local processes: true, false, or auto (on only while every listener is on loopback)")
 	fs.StringVar(&f.execUser, "exec-user", "", "when the agent runs as root, the user instances run as (default: root's own, with a warning)")
 	fs.DurationVar(&f.rescheduleTimeout, "workload-reschedule-timeout", scheduler.DefaultRescheduleTimeout, "how long a failed member keeps its workload instances before the zone leader moves them")
@@ -238,6 +241,8 @@ type agentRun struct {
 	ln, msLn   net.Listener
 	apcLn      net.Listener
 	apcSrv     *api.Server
+	routerLn   net.Listener // the router of Apcera job routes (-router-addr)
+	routerSrv  *http.Server
 	n          *node.Node
 	c          *cluster.Cluster
 	rt         *settings.Settings
@@ -260,7 +265,7 @@ type agentRun struct {
 // buildAgent makes every part of a run from its flags. On error, what it
 // made is released.
 func buildAgent(f *agentFlags, log *slog.Logger, levelVar *slog.LevelVar) (a *agentRun, err error) {
-	a = &agentRun{f: f, log: log, levelVar: levelVar, serveErr: make(chan error, 3)}
+	a = &agentRun{f: f, log: log, levelVar: levelVar, serveErr: make(chan error, 4)}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -350,6 +355,14 @@ func (a *agentRun) listen() error {
 		}
 		a.apcLn = apcLn
 		a.onClose(func() { apcLn.Close() })
+	}
+	if f.routerAddr != "" {
+		rLn, err := net.Listen("tcp", f.routerAddr)
+		if err != nil {
+			return fmt.Errorf("listen on -router-addr %s: %w", f.routerAddr, err)
+		}
+		a.routerLn = rLn
+		a.onClose(func() { rLn.Close() })
 	}
 	return nil
 }
@@ -457,6 +470,12 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 		p.Required = p.Required || !allLoopback(f.apceraAddr)
 		a.apcSrv = api.NewDialectServer(n, limits, log, apc.Listener(), apcera.MainPath, api.DialectAuth(p, apcera.Exempt, apcera.WriteError))
 	}
+	if a.routerLn != nil {
+		// Applications' traffic: neither the APIs' limits nor their
+		// credentials apply (as Apcera's router, it is the apps' own).
+		a.routerSrv = &http.Server{Handler: apc.Router(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	}
 }
 
 // authenticator checks credentials against the zone's users; the zone
@@ -518,6 +537,14 @@ func (a *agentRun) start(ctx context.Context) error {
 	if a.apcSrv != nil {
 		go func() { a.serveErr <- a.apcSrv.Serve(a.apcLn) }()
 		log.Info("the Apcera REST API listens on http://"+a.apcLn.Addr().String()+"/v1/", "component", "apcera")
+	}
+	if a.routerSrv != nil {
+		go func() {
+			if err := a.routerSrv.Serve(a.routerLn); !errors.Is(err, http.ErrServerClosed) {
+				a.serveErr <- err
+			}
+		}()
+		log.Info("the router of Apcera job routes listens on http://"+a.routerLn.Addr().String(), "component", "apcera")
 	}
 	if err := c.Join(ctx); err != nil {
 		return err
@@ -589,6 +616,11 @@ func (a *agentRun) stop() {
 	if a.apcSrv != nil {
 		if e := a.apcSrv.Shutdown(shutdownCtx); e != nil {
 			log.Warn("the Apcera listener's shutdown did not finish cleanly", "err", e)
+		}
+	}
+	if a.routerSrv != nil {
+		if e := a.routerSrv.Shutdown(shutdownCtx); e != nil {
+			log.Warn("the router's shutdown did not finish cleanly", "err", e)
 		}
 	}
 	if e := n.Close(); e != nil {

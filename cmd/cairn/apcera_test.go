@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -275,7 +276,15 @@ func mustPackageArchive(t testing.TB) []byte {
 			t.Fatal(err)
 		}
 	}
-	add("start.sh", "#!/bin/sh\necho \"using SAMPLEAPP2 $SAMPLEAPP2\"\necho \"using SAMPLEAPP3 $SAMPLEAPP3\"\necho \"designation $DESIGNATION\"\nexec sleep 600\n", 0o755)
+	add("start.sh", `#!/bin/sh
+echo "using SAMPLEAPP2 $SAMPLEAPP2"
+echo "using SAMPLEAPP3 $SAMPLEAPP3"
+echo "designation $DESIGNATION"
+# Serve who this instance is on $PORT (the router's target), if python3 is here.
+d="$HOME/instance-$CAIRN_INSTANCE" && mkdir -p "$d" && echo "$CAIRN_INSTANCE" > "$d/who"
+cd "$d" && command -v python3 >/dev/null && exec python3 -m http.server --bind 127.0.0.1 "$PORT"
+exec sleep 600
+`, 0o755)
 	add("sampleapp1-0.1-SNAPSHOT.jar", "not a real jar: start.sh runs instead", 0o644)
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
@@ -359,8 +368,11 @@ func mustTaskByWebSocket(t testing.TB, location, token string) []map[string]any 
 // stale job PUT, a duplicate FQN, a manifest's task, refusals without a
 // token.
 func Test_Apcera_Recipes(t *testing.T) {
-	apcAddr := hostPort(freePorts(t, 1)[0])
-	a := mustStartAgent(t, agentOpts{args: []string{"-auth", "on", "-admin-password", "adminpw", "-apcera-addr", apcAddr}})
+	ports := freePorts(t, 3)
+	apcAddr, routerAddr := hostPort(ports[0]), hostPort(ports[1])
+	a := mustStartAgent(t, agentOpts{args: []string{"-auth", "on", "-admin-password", "adminpw", "-apcera-addr", apcAddr, "-router-addr", routerAddr,
+		"-workload-ports", fmt.Sprintf("%d-%d", ports[2], ports[2]+40)}})
+	killInstancesAtCleanup(t, a)
 	a.mustBeReady()
 	admin := creds{user: "admin", password: "adminpw"}
 	a.mustAs(admin, a.url, "PUT", "/cairn/v1/users/demouser@apcera.com", mustJSON(t, map[string]string{"password": "demopw", "role": "admin"}), 201)
@@ -475,10 +487,46 @@ func Test_Apcera_Recipes(t *testing.T) {
 	if n := procsOf(); n < 5 {
 		t.Fatalf("%d processes of job %s run, want at least 5", n, jobID)
 	}
+	_, pyErr := exec.LookPath("python3")
+	if pyErr == nil {
+		// The route reaches every running instance, round-robin; the
+		// removed route reaches none.
+		who := map[string]bool{}
+		waitFor(t, "the route reaching all five instances", workloadTimeout, func() bool {
+			if st, body := routerGet(t, routerAddr, "sampleapp1.sample.demo.proveapcera.io", "/who"); st == 200 {
+				who[strings.TrimSpace(body)] = true
+			}
+			return len(who) == 5
+		}, func() string {
+			return fmt.Sprint(who, c.instancesOf(jobID), string(c.call("GET", "/v1/jobs/"+jobID+"/logs?lines=100", nil, 200).body))
+		})
+		if st, _ := routerGet(t, routerAddr, "sampleapp-one.sample.demo.proveapcera.io", "/who"); st != 404 {
+			t.Fatalf("a removed route answered %d, want 404", st)
+		}
+	}
 
 	// Stop: the processes go.
 	c.replay("12-stop", nil)
 	waitFor(t, "the job's processes gone", workloadTimeout, func() bool { return procsOf() == 0 }, nil)
+	if pyErr == nil {
+		if st, _ := routerGet(t, routerAddr, "sampleapp1.sample.demo.proveapcera.io", "/who"); st != 404 {
+			t.Fatalf("the route of a stopped job answered %d, want 404", st)
+		}
+		// Started again, then its route removed: routing stops.
+		var j map[string]any
+		mustUnmarshal(t, c.call("GET", "/v1/jobs/"+jobID, nil, 200).body, &j)
+		j["state"], j["num_instances"] = "started", 1
+		mustUnmarshal(t, c.call("PUT", "/v1/jobs/"+jobID, j, 200).body, &j)
+		waitFor(t, "the route answering again", workloadTimeout, func() bool {
+			st, _ := routerGet(t, routerAddr, "sampleapp1.sample.demo.proveapcera.io", "/who")
+			return st == 200
+		}, nil)
+		j["ports"] = []any{map[string]any{"number": 8189, "optional": false}}
+		c.call("PUT", "/v1/jobs/"+jobID, j, 200)
+		if st, _ := routerGet(t, routerAddr, "sampleapp1.sample.demo.proveapcera.io", "/who"); st != 404 {
+			t.Fatalf("a route removed from a running job answered %d, want 404", st)
+		}
+	}
 
 	// A manifest's task, followed by polling, while the package exists.
 	r = c.call("POST", "/v1/manifests", map[string]any{"jobs": map[string]any{"job::/sandbox/demouser::frommanifest": map[string]any{
@@ -625,6 +673,21 @@ func Test_Apcera_Recipes(t *testing.T) {
 	}
 }
 
+// routerGet sends GET path with Host host to the router.
+func routerGet(t testing.TB, routerAddr, host, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+routerAddr+path, nil)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("router: %v", err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.String()
+}
+
 // mustPollTask polls the task whose location r (a POST's answer) gives
 // until it ends, and returns it.
 func mustPollTask(t testing.TB, c *apceraClient, r reply) map[string]any {
@@ -685,7 +748,8 @@ func bashPackage(t testing.TB) []byte {
 // is followed by WebSocket on a node other than the one that took it
 // (#18 items 2, 5, 7).
 func Test_ThreeNodes_Apcera_PackageJobRunsAndStops(t *testing.T) {
-	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-auth", "on", "-admin-password", "pw"}})
+	lo := freePorts(t, 1)[0]
+	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-auth", "on", "-admin-password", "pw", "-workload-ports", fmt.Sprintf("%d-%d", lo, lo+20)}})
 	killInstancesAtCleanup(t, zone...)
 	_, followers := mustRoles(t, zone)
 	f1, f2 := followers[0], followers[1]

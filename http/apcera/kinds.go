@@ -34,7 +34,7 @@ const owner = "apcera"
 func Kinds() []fsm.KindSchema {
 	fqn := fsm.FieldIndex("fqn", "fqn", true)
 	return []fsm.KindSchema{
-		{Kind: KindJob, Owner: owner, Indexes: []fsm.Index{fqn, tagIndex()}},
+		{Kind: KindJob, Owner: owner, Indexes: []fsm.Index{fqn, tagIndex(), routeIndex()}},
 		{Kind: KindPackage, Owner: owner, Indexes: []fsm.Index{fqn, tagIndex(), fsm.FieldIndex("resource", "resource.uuid", true)}},
 		{Kind: KindBinding, Owner: owner, Indexes: []fsm.Index{fqn, fsm.FieldIndex("job", "job_fqn", false), fsm.FieldIndex("target", "target_job_uuid", false)}},
 		{Kind: KindPolicy, Owner: owner},
