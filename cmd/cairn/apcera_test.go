@@ -785,9 +785,11 @@ func Test_ThreeNodes_Apcera_PackageJobRunsAndStops(t *testing.T) {
 	if job["created_by"] != "admin" {
 		t.Fatalf("job %v: want created_by admin (the token's user)", job)
 	}
-	c1.waitRunning(jobID, 3)
+	// Reads are local: through the node that took the write (another
+	// may not have applied it yet).
+	c2.waitRunning(jobID, 3)
 	hosts := map[string]bool{}
-	for _, in := range c1.instancesOf(jobID) {
+	for _, in := range c2.instancesOf(jobID) {
 		hosts[in["host"].(string)] = true
 	}
 	for _, a := range zone {
@@ -807,7 +809,7 @@ func Test_ThreeNodes_Apcera_PackageJobRunsAndStops(t *testing.T) {
 		return strings.Count(logs, ".stdout,hello from instance ") == 3
 	}, func() string { return logs })
 
-	mustUnmarshal(t, c1.call("GET", "/v1/jobs/"+jobID, nil, 200).body, &job)
+	mustUnmarshal(t, c2.call("GET", "/v1/jobs/"+jobID, nil, 200).body, &job)
 	job["state"] = "stopped"
 	c1.call("PUT", "/v1/jobs/"+jobID, job, 200)
 	waitFor(t, "every process of the job gone", workloadTimeout, func() bool {
