@@ -834,3 +834,42 @@ func Test_ThreeNodes_Apcera_PackageJobRunsAndStops(t *testing.T) {
 	events := mustTaskByWebSocket(t, f2.url+loc.Location[i:], login.Token)
 	checkDockerOutcome(t, events[len(events)-1])
 }
+
+// Test_ThreeNodes_Apcera_TaskSurvivesLeaderChange: a manifest's task
+// still running when the zone leader is killed is taken up by the new
+// leader's follower, and ends complete once its job runs; it is read
+// from a surviving node throughout (#18 item 5).
+func Test_ThreeNodes_Apcera_TaskSurvivesLeaderChange(t *testing.T) {
+	lo := freePorts(t, 1)[0]
+	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-workload-reschedule-timeout", "1s",
+		"-workload-ports", fmt.Sprintf("%d-%d", lo, lo+20)}})
+	killInstancesAtCleanup(t, zone...)
+	leader, followers := mustRoles(t, zone)
+	c := &apceraClient{t: t, a: followers[0], base: followers[0].url + "/apcera", subst: map[string]string{}}
+	flag := filepath.Join(t.TempDir(), "go")
+	// The job's instance exits until the flag file exists (and is
+	// restarted, never failed): the task keeps running.
+	r := c.call("POST", "/v1/manifests", map[string]any{"jobs": map[string]any{"job::/sandbox/admin::waiter": map[string]any{
+		"start": map[string]any{"cmd": "test -f " + flag + " || exit 3; exec sleep 600"}, "state": "started",
+		"restart": map[string]any{"restart_mode": "always", "maximum_attempts": 1000}}}}, 200)
+	var loc struct{ Location string }
+	mustUnmarshal(t, r.body, &loc)
+	path := "/v1" + loc.Location[strings.Index(loc.Location, "/tasks/"):]
+	var task map[string]any
+	mustUnmarshal(t, c.call("GET", path, nil, 200).body, &task)
+	if task["state"] != "running" {
+		t.Fatalf("task %v: want it running while the job cannot start", task)
+	}
+	leader.mustKill()
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the task complete under the new leader", 40*time.Second, func() bool {
+		r := c.send(recipeMsg{method: "GET", path: path})
+		return r.status == 200 && json.Unmarshal(r.body, &task) == nil && task["state"] != "running"
+	}, func() string { return fmt.Sprint(task) })
+	evs, _ := task["events"].([]any)
+	if task["state"] != "complete" || task["errored"] != "unerrored" || len(evs) < 3 {
+		t.Fatalf("task %v: want complete, unerrored, its first event kept and eos last", task)
+	}
+}

@@ -129,6 +129,7 @@ type manifest struct {
 			Cmd string `json:"cmd"`
 		} `json:"start"`
 		State     string         `json:"state"`
+		Restart   map[string]any `json:"restart"`
 		Instances *int64         `json:"instances"`
 		Env       map[string]any `json:"env"`
 		Exposed   []int64        `json:"exposed_ports"`
@@ -180,6 +181,9 @@ func (a *API) createManifest(w http.ResponseWriter, r *http.Request) {
 				"processes": map[string]any{"app": map[string]any{"start_command": mj.Start.Cmd, "environment": mj.Env}}}
 			if mj.Instances != nil {
 				job["num_instances"] = *mj.Instances
+			}
+			if mj.Restart != nil {
+				job["restart"] = mj.Restart
 			}
 			var ports []any
 			for _, p := range mj.Exposed {
