@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -821,6 +822,47 @@ func Test_ThreeNodes_Apcera_PackageJobRunsAndStops(t *testing.T) {
 	}, nil)
 	c2.call("DELETE", "/v1/jobs/"+jobID, nil, 200)
 	c1.call("DELETE", "/v1/packages/"+pkgID, nil, 200)
+
+	// Concurrent writes through every node: of PUTs carrying one
+	// version_id exactly one applies (the others are stale: 409), of
+	// POSTs of one FQN exactly one creates.
+	clients := []*apceraClient{c1, c2, {t: t, a: zone[0], base: zone[0].url + "/apcera", token: login.Token, subst: map[string]string{}}}
+	var race map[string]any
+	mustUnmarshal(t, c1.call("POST", "/v1/jobs", map[string]any{"fqn": "job::/sandbox/admin::race", "processes": map[string]any{"app": map[string]any{"start_command": "true"}}}, 200).body, &race)
+	statuses := func(send func(i int) reply) map[int]int {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		out := map[int]int{}
+		for i := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := send(i)
+				mu.Lock()
+				out[r.status]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return out
+	}
+	got := statuses(func(i int) reply {
+		j := map[string]any{}
+		for k, v := range race {
+			j[k] = v
+		}
+		j["num_instances"] = i
+		return clients[i%3].send(recipeMsg{method: "PUT", path: "/v1/jobs/" + race["uuid"].(string), body: mustJSON(t, j)})
+	})
+	if got[200] != 1 || got[409] != 5 {
+		t.Fatalf("concurrent PUTs of one version_id: statuses %v, want one 200 and five 409", got)
+	}
+	got = statuses(func(i int) reply {
+		return clients[i%3].send(recipeMsg{method: "POST", path: "/v1/jobs", body: mustJSON(t, map[string]any{"fqn": "job::/sandbox/admin::once"})})
+	})
+	if got[200] != 1 || got[409] != 5 {
+		t.Fatalf("concurrent POSTs of one FQN: statuses %v, want one 200 and five 409", got)
+	}
 
 	// A task is written through Raft: followed from another node.
 	r := c1.call("POST", "/v1/jobs/docker", map[string]any{"image_url": "https://registry-1.docker.io/library/busybox:latest",
