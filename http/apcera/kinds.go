@@ -159,8 +159,12 @@ func byFQN(v *fsm.View, kind, fqn string) *fsm.Resource {
 // tag, match_partial_fqn) and answers the bare array, sorted by FQN.
 func filterList(v *fsm.View, kind string, q map[string][]string) ([]object, error) {
 	var rs []*fsm.Resource
+	partial := false
+	if v, ok := q["match_partial_fqn"]; ok {
+		partial = first(v) == "" || first(v) == "true" || first(v) == "1"
+	}
 	switch {
-	case len(q["fqn"]) > 0 && q["fqn"][0] != "" && len(q["match_partial_fqn"]) == 0:
+	case first(q["fqn"]) != "" && !partial:
 		rs = nil
 		if r := byFQN(v, kind, q["fqn"][0]); r != nil {
 			rs = append(rs, r)
@@ -190,7 +194,7 @@ func filterList(v *fsm.View, kind string, q map[string][]string) ([]object, erro
 		if n := first(q["name"]); n != "" && o.str("name") != n {
 			continue
 		}
-		if p := first(q["fqn"]); p != "" && len(q["match_partial_fqn"]) > 0 && !strings.HasPrefix(o.str("fqn"), p) {
+		if p := first(q["fqn"]); p != "" && partial && !strings.HasPrefix(o.str("fqn"), p) {
 			continue
 		}
 		out = append(out, o)

@@ -214,6 +214,19 @@ func (a *API) deletePackage(w http.ResponseWriter, r *http.Request) {
 	writeNull(w)
 }
 
+// stagingTimeout is how long a package may stay staging: staging runs
+// in the upload request, so a package still staging after it was cut
+// short (its leader died) takes the same upload again, which stages it
+// afresh.
+const stagingTimeout = time.Minute
+
+// staleStaging reports whether p has been staging for longer than
+// stagingTimeout at now.
+func staleStaging(p object, now time.Time) bool {
+	t, err := time.Parse(time.RFC3339Nano, p.str("updated_at"))
+	return p.str("state") == pkgStaging && err == nil && now.Sub(t) > stagingTimeout
+}
+
 // refID is the id of a package's hold on its artifact.
 func refID(pkg string) string { return KindPackage + "." + pkg }
 
@@ -235,7 +248,7 @@ func (a *API) uploadResource(w http.ResponseWriter, r *http.Request) {
 	pkg := decodeObject(cur)
 	decl := pkg.obj("resource")
 	wantLen, wantSum := decl.int64Of("length"), decl.str("sha1")
-	if st := pkg.str("state"); st != pkgUploading {
+	if st := pkg.str("state"); st != pkgUploading && !staleStaging(pkg, a.now()) {
 		fail(w, conflict("package %s is %s: its resource was uploaded already", cur.ID, st))
 		return
 	}
@@ -276,7 +289,7 @@ func (a *API) uploadResource(w http.ResponseWriter, r *http.Request) {
 	}
 	// Hold the artifact and move the package to staging, in one command.
 	staging, err := a.setPackage(w, r, cur.ID, func(v *fsm.View, p object) ([]fsm.Op, error) {
-		if p.str("state") != pkgUploading {
+		if p.str("state") != pkgUploading && !staleStaging(p, a.now()) {
 			return nil, conflict("package %s is %s: its resource was uploaded already", cur.ID, p.str("state"))
 		}
 		art := v.Get(workload.KindArtifact, wantSum)
