@@ -75,7 +75,7 @@ func (s *Server) authenticateWith(policy AuthPolicy, exempt func(*http.Request) 
 	if policy.Auth == nil {
 		return next
 	}
-	refuseRequest := func(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	deny := func(w http.ResponseWriter, r *http.Request, status int, msg string) {
 		if refuse == nil {
 			refuseRequest(w, r, status, msg)
 			return
@@ -95,14 +95,14 @@ func (s *Server) authenticateWith(policy AuthPolicy, exempt func(*http.Request) 
 		switch {
 		case err != nil && auth.Unauthenticated(err):
 			w.Header().Set("WWW-Authenticate", `Basic realm="cairn", Bearer realm="cairn"`)
-			refuseRequest(w, r, http.StatusUnauthorized, err.Error())
+			deny(w, r, http.StatusUnauthorized, err.Error())
 			return
 		case err != nil:
 			s.log.Warn("could not check a request's credentials", "path", r.URL.Path, "err", err)
-			refuseRequest(w, r, http.StatusServiceUnavailable, "could not check the credentials: "+err.Error())
+			deny(w, r, http.StatusServiceUnavailable, "could not check the credentials: "+err.Error())
 			return
 		case writes(r.Method) && !p.Role.CanWrite():
-			refuseRequest(w, r, http.StatusForbidden, fmt.Sprintf("user %q has the %s role: it may read, not write", p.Name, p.Role))
+			deny(w, r, http.StatusForbidden, fmt.Sprintf("user %q has the %s role: it may read, not write", p.Name, p.Role))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(httpx.WithPrincipal(r.Context(), p)))
