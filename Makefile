@@ -175,7 +175,7 @@ cluster: build
 	  d=$(CLUSTER_DIR)/node$$i; mkdir -p $$d; \
 	  if [ -f $$d/pid ] && kill -0 $$(cat $$d/pid) 2>/dev/null; then echo "node$$i already runs (pid $$(cat $$d/pid))"; continue; fi; \
 	  nohup ./$(BIN) agent -node-id node$$i -data-dir $$d -http-addr 127.0.0.1:1$${i}180 -raft-addr 127.0.0.1:1$${i}181 \
-	    -gossip-addr 127.0.0.1:1$${i}182 -maxscale-addr 127.0.0.1:1$${i}989 -join $(CLUSTER_JOIN) -bootstrap-expect 3 >$$d/agent.out 2>$$d/agent.log & echo $$! >$$d/pid; \
+	    -gossip-addr 127.0.0.1:1$${i}182 -maxscale-addr 127.0.0.1:1$${i}989 -apcera-addr 127.0.0.1:1$${i}190 -join $(CLUSTER_JOIN) -bootstrap-expect 3 >$$d/agent.out 2>$$d/agent.log & echo $$! >$$d/pid; \
 	done
 	@for i in 1 2 3; do \
 	  for t in $$(seq 100); do curl -sf -o /dev/null http://127.0.0.1:1$${i}180/ready && break; sleep 0.1; done; \
