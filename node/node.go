@@ -143,7 +143,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if n.raftID, err = recordIdentity(cfg.DataDir, cfg.NodeID, existing); err != nil {
 		return nil, err
 	}
-	nt, err := newTCPTransport(cfg.RaftAddr, advertise, newHCLog(log, "raft-transport"))
+	nt, err := newTCPTransport(cfg.RaftAddr, advertise, cfg.TLS, newHCLog(log, "raft-transport"))
 	if err != nil {
 		return nil, fmt.Errorf("raft transport on %s: %w", cfg.RaftAddr, err)
 	}
