@@ -21,6 +21,7 @@ import (
 	"cairn/http/native"
 	"cairn/node"
 	"cairn/node/failpoint"
+	"cairn/node/tlsconfig"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,6 +100,15 @@ type options struct {
 	// deployTimeout bounds a synchronous MRF deploy or undeploy.
 	deployTimeout time.Duration
 	workloads     native.WorkloadOptions
+	// peers is the TLS setup of requests to other nodes (nil: plain HTTP).
+	peers *tlsconfig.Config
+}
+
+// WithPeerTLS makes the requests this server sends to other nodes
+// (forwarding to the zone leader, to the MRF controller) use TLS as tc
+// says: https, peers verified against its CA. Nil leaves them plain HTTP.
+func WithPeerTLS(tc *tlsconfig.Config) Option {
+	return func(o *options) { o.peers = tc }
 }
 
 // WithWorkloads sets the workload API's options: this node's supervisor
@@ -160,7 +170,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	})
 	native.Register(r, n, o.membership)
 	native.RegisterWorkloads(r, n, o.membership, o.workloads)
-	deps := mrf.Deps{Node: n, Runtime: o.runtime, DeployTimeout: o.deployTimeout}
+	deps := mrf.Deps{Node: n, Runtime: o.runtime, DeployTimeout: o.deployTimeout, Peers: o.peers.HTTPClient(0)}
 	if o.membership != nil {
 		deps.Membership = o.membership
 	}
@@ -176,6 +186,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	}
 	s := &Server{limits: limits, log: log.With("component", "http")}
 	fwd := newForwarder(n, s.log)
+	fwd.transport = o.peers.Transport(128)
 	fwd.metrics = hm
 	// Domain resources reach a controller in one hop, ahead of zone
 	// forwarding (mrf.ToController).
@@ -195,10 +206,15 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 // dialect's own (MaxScale's port 8989, say) with the middleware of the main
 // listener: panic recovery, the limits, and forwarding to the zone leader.
 // The leader is reached on its main listener, so mainPath maps a path of
-// this listener to the same route there.
-func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Handler, mainPath func(string) string) *Server {
+// this listener to the same route there. Of opts, WithPeerTLS applies.
+func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Handler, mainPath func(string) string, opts ...Option) *Server {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	s := &Server{limits: limits, log: log.With("component", "http")}
 	fwd := newForwarder(n, s.log)
+	fwd.transport = o.peers.Transport(128)
 	fwd.rewritePath = mainPath
 	s.handler = s.recoverPanics(s.applyLimits(fwd.wrap(h)))
 	return s

@@ -211,7 +211,7 @@ func (a *api) getResource(ctx context.Context, u string) (*fsm.Resource, uint64,
 	if err != nil {
 		return nil, 0, err
 	}
-	resp, err := peerClient.Do(req)
+	resp, err := a.peers().Do(req)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -40,14 +40,18 @@ type httpController struct {
 }
 
 // NewHTTPController returns the Controller a zone's Deployer uses: a live
-// controller from gossip (self, if it is one), over HTTP.
-func NewHTTPController(self Node, ms Membership) Controller {
-	return &httpController{self: self, membership: ms, client: &http.Client{Transport: &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     90 * time.Second,
-	}}}
+// controller from gossip (self, if it is one), over HTTP with client (nil:
+// plain HTTP; the agent's is TLS-aware, node/tlsconfig).
+func NewHTTPController(self Node, ms Membership, client *http.Client) Controller {
+	if client == nil {
+		client = &http.Client{Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     90 * time.Second,
+		}}
+	}
+	return &httpController{self: self, membership: ms, client: client}
 }
 
 // listPage is the native API's list document.

@@ -96,6 +96,17 @@ type Deps struct {
 	// DeployTimeout bounds a synchronous deploy or undeploy (0:
 	// DefaultDeployTimeout).
 	DeployTimeout time.Duration
+	// Peers is the client of requests to other nodes (the controller,
+	// zone leaders); nil: plain HTTP (peerClient).
+	Peers *http.Client
+}
+
+// peers is the client of requests to other nodes.
+func (d Deps) peers() *http.Client {
+	if d.Peers != nil {
+		return d.Peers
+	}
+	return peerClient
 }
 
 // api holds the handlers' dependencies.

@@ -42,6 +42,9 @@ type WorkloadOptions struct {
 	Logs LogSource
 	// MaxArtifactBytes bounds an artifact (0: DefaultMaxArtifactBytes).
 	MaxArtifactBytes int64
+	// Peers carries the requests that gather logs from other nodes (nil:
+	// plain HTTP; the agent's is TLS-aware, node/tlsconfig).
+	Peers http.RoundTripper
 }
 
 // Log lines a request may ask for.
@@ -57,7 +60,10 @@ func RegisterWorkloads(r *mux.Router, n Node, membership Membership, o WorkloadO
 		o.MaxArtifactBytes = DefaultMaxArtifactBytes
 	}
 	a := &workloadsAPI{API: &API{node: n, membership: membership, now: time.Now}, logs: o.Logs,
-		client: &http.Client{Timeout: logGatherWait, Transport: &http.Transport{Proxy: nil}}, maxArtifact: o.MaxArtifactBytes}
+		client: &http.Client{Timeout: logGatherWait, Transport: o.Peers}, maxArtifact: o.MaxArtifactBytes}
+	if o.Peers == nil {
+		a.client.Transport = &http.Transport{Proxy: nil}
+	}
 	a.registerArtifacts(r)
 	r.HandleFunc("/cairn/v1/workloads", a.listWorkloads).Methods(http.MethodGet)
 	r.HandleFunc("/cairn/v1/workloads/{id}", a.getWorkload).Methods(http.MethodGet)
