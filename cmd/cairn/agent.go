@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"cairn/node"
 	"cairn/node/failpoint"
 	settings "cairn/node/runtime"
+	"cairn/node/tlsconfig"
 	"cairn/node/workload"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +58,12 @@ type agentFlags struct {
 	rescheduleTimeout               time.Duration
 	maxArtifactBytes                int64
 	workloadPorts                   string
+	maxConcurrent                   int64
+	// TLS and gossip encryption (see node/tlsconfig for what is verified).
+	tlsCert, tlsKey, tlsCA string
+	tlsSelfSigned          bool
+	gossipKey              string
+	gossipSecret           []byte // gossipKey decoded
 }
 
 func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
@@ -94,6 +102,12 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.DurationVar(&f.rescheduleTimeout, "workload-reschedule-timeout", scheduler.DefaultRescheduleTimeout, "how long a failed member keeps its workload instances before the zone leader moves them")
 	fs.StringVar(&f.workloadPorts, "workload-ports", fmt.Sprintf("%d-%d", scheduler.DefaultPorts.Lo, scheduler.DefaultPorts.Hi), "the port range workload instances' ports are drawn from (the zone leader's applies)")
 	fs.Int64Var(&f.maxArtifactBytes, "max-artifact-bytes", native.DefaultMaxArtifactBytes, "largest workload artifact accepted, in bytes (uploads are bounded by -max-body-bytes too)")
+	fs.Int64Var(&f.maxConcurrent, "max-concurrent-requests", defaultMaxConcurrent, "requests each HTTP listener serves at once; more get 503 with Retry-After (0: unlimited)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) every HTTP listener and Raft serve with TLS; with -tls-key")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of -tls-cert")
+	fs.StringVar(&f.tlsCA, "tls-ca", "", "PEM CA certificate(s) that other nodes' certificates must be signed by: node-to-node connections verify it, Raft requires it of clients (mutual TLS)")
+	fs.BoolVar(&f.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate made once in <data-dir>/tls (for trials; instead of -tls-cert/-tls-key)")
+	fs.StringVar(&f.gossipKey, "gossip-key", "", "base64 key (16, 24 or 32 bytes) that encrypts gossip; every node of the domain needs the same one (`cairn keygen` makes one)")
 	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role) (default: true without -join, else false)")
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
@@ -137,6 +151,24 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	}
 	if f.deployTimeout <= 0 {
 		return nil, fs, fmt.Errorf("-mrf-deploy-timeout must be positive")
+	}
+	if f.maxConcurrent != 0 && f.maxConcurrent < settings.MinMaxConcurrentRequests {
+		return nil, fs, fmt.Errorf("-max-concurrent-requests must be 0 (unlimited) or at least %d", settings.MinMaxConcurrentRequests)
+	}
+	switch {
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return nil, fs, fmt.Errorf("-tls-cert and -tls-key go together: give both or neither")
+	case f.tlsSelfSigned && f.tlsCert != "":
+		return nil, fs, fmt.Errorf("-tls-self-signed makes its own certificate: give it or -tls-cert/-tls-key, not both")
+	case f.tlsCA != "" && f.tlsCert == "":
+		return nil, fs, fmt.Errorf("-tls-ca needs -tls-cert and -tls-key signed by that CA (a -tls-self-signed certificate is not)")
+	}
+	if f.gossipKey != "" {
+		key, err := cluster.ParseGossipKey(f.gossipKey)
+		if err != nil {
+			return nil, fs, fmt.Errorf("-gossip-key: %w", err)
+		}
+		f.gossipSecret = key
 	}
 	return f, fs, nil
 }
@@ -201,10 +233,12 @@ func runAgent(args []string) error {
 // serves, joins the domain and says so; stop leaves it gracefully; close
 // releases whatever build made, in reverse order.
 type agentRun struct {
-	f          *agentFlags
-	log        *slog.Logger
-	levelVar   *slog.LevelVar
-	httpURL    string
+	f        *agentFlags
+	log      *slog.Logger
+	levelVar *slog.LevelVar
+	httpURL  string
+	// tls is this node's TLS setup; nil: plain HTTP and TCP.
+	tls        *tlsconfig.Config
 	ln, msLn   net.Listener
 	n          *node.Node
 	c          *cluster.Cluster
@@ -247,11 +281,14 @@ func buildAgent(f *agentFlags, log *slog.Logger, levelVar *slog.LevelVar) (a *ag
 	if err := node.ValidNodeID(f.nodeID); err != nil {
 		return a, fmt.Errorf("-node-id: %w", err)
 	}
+	if a.tls, err = loadTLS(f); err != nil {
+		return a, err
+	}
 	if err := a.listen(); err != nil {
 		return a, err
 	}
 	if f.pprofAddr != "" {
-		stopPprof, err := servePprof(f.pprofAddr, log)
+		stopPprof, err := servePprof(f.pprofAddr, a.tls, log)
 		if err != nil {
 			return a, err
 		}
@@ -290,26 +327,40 @@ func (a *agentRun) close() {
 // and the advertised URL is known.
 func (a *agentRun) listen() error {
 	f := a.f
-	ln, err := net.Listen("tcp", f.httpAddr)
+	a.httpURL = strings.TrimRight(f.advertiseHTTP, "/")
+	if a.httpURL != "" && !strings.HasPrefix(a.httpURL, a.tls.Scheme()+"://") {
+		return fmt.Errorf("-advertise-http %s: this node serves %s (TLS is %s): the URL must start with %s://",
+			f.advertiseHTTP, a.tls.Scheme(), map[bool]string{true: "on", false: "off"}[a.tls.Enabled()], a.tls.Scheme())
+	}
+	ln, err := a.listenTCP("-http-addr", f.httpAddr)
 	if err != nil {
-		return fmt.Errorf("listen on -http-addr %s: %w", f.httpAddr, err)
+		return err
 	}
 	a.ln = ln
-	a.onClose(func() { ln.Close() })
-	a.httpURL = f.advertiseHTTP
 	if a.httpURL == "" {
-		a.httpURL = "http://" + advertisable(ln.Addr().String())
+		a.httpURL = a.tls.Scheme() + "://" + advertisable(ln.Addr().String())
 	}
-	a.httpURL = strings.TrimRight(a.httpURL, "/")
 	if f.maxscaleAddr != "" {
-		msLn, err := net.Listen("tcp", f.maxscaleAddr)
-		if err != nil {
-			return fmt.Errorf("listen on -maxscale-addr %s: %w", f.maxscaleAddr, err)
+		if a.msLn, err = a.listenTCP("-maxscale-addr", f.maxscaleAddr); err != nil {
+			return err
 		}
-		a.msLn = msLn
-		a.onClose(func() { msLn.Close() })
 	}
 	return nil
+}
+
+// listenTCP opens an HTTP listener on addr (the value of flag), under TLS
+// when it is on; close releases it.
+func (a *agentRun) listenTCP(flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s %s: %w", flag, addr, err)
+	}
+	a.onClose(func() { ln.Close() })
+	if a.tls.Enabled() {
+		// net/http bounds the handshake by ReadHeaderTimeout.
+		ln = tls.NewListener(ln, a.tls.HTTPServer())
+	}
+	return ln, nil
 }
 
 // openNode opens the node (Raft, the store) on the data dir.
@@ -318,6 +369,7 @@ func (a *agentRun) openNode() error {
 	cfg := node.DefaultConfig()
 	cfg.NodeID, cfg.Zone, cfg.DataDir = f.nodeID, f.zone, f.dataDir
 	cfg.RaftAddr, cfg.RaftAdvertise, cfg.HTTPURL = f.raftAddr, f.raftAdvertise, a.httpURL
+	cfg.TLS = a.tls
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = f.snapshotThreshold, f.snapshotInterval, f.trailingLogs
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout, cfg.CommitTimeout = f.heartbeat, f.election, f.lease, f.commit
 	cfg.Logger = a.log
@@ -339,7 +391,7 @@ func (a *agentRun) openNode() error {
 	// The supervisor (and its scan of /proc for what a previous run left
 	// behind) before gossip starts: the time from joining the pool to
 	// looking for founders (-bootstrap-expect) stays as short as it was.
-	if a.sup, err = newSupervisor(a.f, n, a.httpURL, a.log); err != nil {
+	if a.sup, err = newSupervisor(a.f, n, a.httpURL, a.tls, a.log); err != nil {
 		return err
 	}
 	return nil
@@ -357,6 +409,7 @@ func (a *agentRun) startGossip() error {
 		GossipAdvertise: f.gossipAdvertise,
 		Join:            splitList(f.join),
 		JoinTimeout:     f.joinTimeout,
+		SecretKey:       f.gossipSecret,
 		Logger:          a.log,
 	})
 	if err != nil {
@@ -369,6 +422,7 @@ func (a *agentRun) startGossip() error {
 	n.OnLeaderChange(c.SetLeader)
 	reconciler := cluster.NewReconciler(c, n, f.deadServerTimeout)
 	reconciler.Stabilization = f.serverStabilization
+	reconciler.Progress = cluster.HTTPProgress(a.tls.HTTPClient(2 * time.Second))
 	n.OnLeadership(reconciler.Run)
 	return nil
 }
@@ -378,6 +432,7 @@ func (a *agentRun) startGossip() error {
 func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	f, n, c, log := a.f, a.n, a.c, a.log
 	limits := api.NewLimits(f.maxBodyBytes, f.requestTimeout)
+	limits.SetMaxConcurrentRequests(f.maxConcurrent)
 	// The zone's runtime values, stored in Raft, win over the flags: the
 	// follow loop (started by start) applies those already stored, then
 	// every change.
@@ -386,7 +441,7 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	// MaxScale's monitors probe their servers from the zone leader only.
 	n.OnLeadership(ms.RunMonitors)
 	// The zone leader follows the controller's MRF deployments into the zone.
-	n.OnLeadership(mrf.NewDeployer(n, mrf.NewHTTPController(n, c), log).Run)
+	n.OnLeadership(mrf.NewDeployer(n, mrf.NewHTTPController(n, c, a.tls.HTTPClient(0)), log).Run)
 	// Workloads: the zone leader schedules, every node supervises what is
 	// assigned to it (start runs the supervisor).
 	sched := scheduler.New(n, c, log)
@@ -394,9 +449,10 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	sched.Ports, _ = parsePortRange(f.workloadPorts)
 	n.OnLeadership(sched.Run)
 	a.srv = api.NewServer(n, limits, log, api.WithMembership(c), api.WithMetrics(reg), api.WithRuntime(a.rt), api.WithDeployTimeout(f.deployTimeout),
-		api.WithMaxScale(ms.Mounted()), api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes}))
+		api.WithMaxScale(ms.Mounted()), api.WithPeerTLS(a.tls),
+		api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes, Peers: a.tls.Transport(4)}))
 	if a.msLn != nil {
-		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath)
+		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath, api.WithPeerTLS(a.tls))
 	}
 }
 
@@ -415,7 +471,7 @@ func (a *agentRun) start(ctx context.Context) error {
 	go func() { a.serveErr <- a.srv.Serve(a.ln) }()
 	if a.msSrv != nil {
 		go func() { a.serveErr <- a.msSrv.Serve(a.msLn) }()
-		log.Info("the MaxScale REST API listens on http://"+a.msLn.Addr().String()+"/v1/", "component", "maxscale")
+		log.Info("the MaxScale REST API listens on "+a.tls.Scheme()+"://"+a.msLn.Addr().String()+"/v1/", "component", "maxscale")
 	}
 	if err := c.Join(ctx); err != nil {
 		return err

@@ -12,12 +12,13 @@ import (
 
 	"cairn/cluster/scheduler"
 	"cairn/node"
+	"cairn/node/tlsconfig"
 	"cairn/node/workload"
 )
 
 // newSupervisor builds this node's workload supervisor from the flags,
 // after killing whatever a previous run on the data dir left behind.
-func newSupervisor(f *agentFlags, n *node.Node, httpURL string, log *slog.Logger) (*workload.Supervisor, error) {
+func newSupervisor(f *agentFlags, n *node.Node, httpURL string, tc *tlsconfig.Config, log *slog.Logger) (*workload.Supervisor, error) {
 	enabled := f.exec == "true"
 	if f.exec == "auto" {
 		enabled = allLoopback(f.httpAddr, f.raftAddr, f.gossipAddr, f.maxscaleAddr)
@@ -44,7 +45,7 @@ func newSupervisor(f *agentFlags, n *node.Node, httpURL string, log *slog.Logger
 		log.Info("the executor is off: instances assigned to this node are reported failed (-exec)", "component", "supervisor", "exec", f.exec)
 	}
 	sup, err := workload.New(workload.Config{NodeID: n.ID(), DataDir: n.DataDir(), Enabled: enabled, Credential: cred,
-		Report: workload.HTTPReport(httpURL), Logger: log}, n)
+		Report: workload.HTTPReport(httpURL, tc.Transport(2)), Logger: log}, n)
 	if err != nil {
 		return nil, err
 	}

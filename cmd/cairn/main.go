@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cairn/cluster"
 	"cairn/cmd/cairn/bench"
 
 	"fmt"
@@ -17,6 +18,7 @@ const usage = `usage: cairn <command> [flags]
 commands:
   agent     run a Cairn node (cairn agent -h lists its flags)
   bench     send load to a node or zone and report throughput and latency (cairn bench -h)
+  keygen    print a new random gossip key (base64, 32 bytes) for cairn agent -gossip-key
   version   print the version
 `
 
@@ -33,6 +35,17 @@ func main() {
 		}
 	case "bench":
 		os.Exit(bench.Main(os.Args[2:], os.Stdout, os.Stderr))
+	case "keygen":
+		if len(os.Args) > 2 {
+			fmt.Fprintln(os.Stderr, "cairn keygen takes no arguments")
+			os.Exit(2)
+		}
+		key, err := cluster.NewGossipKey()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cairn keygen:", err)
+			os.Exit(1)
+		}
+		fmt.Println(key)
 	case "version", "-version", "--version":
 		fmt.Println("cairn", version)
 	case "help", "-h", "-help", "--help":
