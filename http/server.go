@@ -190,7 +190,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	fwd.metrics = hm
 	// Domain resources reach a controller in one hop, ahead of zone
 	// forwarding (mrf.ToController).
-	s.handler = mrf.CanonicalPaths(hm.instrument(r, s.recoverPanics(s.applyLimits(mrf.ToController(deps, fwd.wrap(r))))))
+	s.handler = mrf.CanonicalPaths(hm.instrument(r, s.audit(s.recoverPanics(s.applyLimits(mrf.ToController(deps, fwd.wrap(r)))))))
 	if fh := failpoint.Handler(); fh != nil {
 		// Only in a failpoints build: arming is per node, never forwarded.
 		m := http.NewServeMux()
@@ -216,7 +216,7 @@ func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Han
 	fwd := newForwarder(n, s.log)
 	fwd.transport = o.peers.Transport(128)
 	fwd.rewritePath = mainPath
-	s.handler = s.recoverPanics(s.applyLimits(fwd.wrap(h)))
+	s.handler = s.audit(s.recoverPanics(s.applyLimits(fwd.wrap(h))))
 	return s
 }
 
@@ -233,7 +233,13 @@ func (s *Server) httpServer() *http.Server {
 			Handler:           s.handler,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+			// A backstop only: applyLimits sets each request's write
+			// deadline from the live limits, and a request body's reads
+			// have deadlines of their own (deadlineBody), so there is no
+			// ReadTimeout to cut a large upload short.
+			WriteTimeout:   blockingReadAllowance + 10*time.Minute,
+			MaxHeaderBytes: 64 << 10,
+			ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 			BaseContext: func(net.Listener) context.Context {
 				return httpx.WithShutdown(context.Background(), shutdown)
 			},
@@ -266,6 +272,11 @@ func (s *Server) applyLimits(next http.Handler) http.Handler {
 		if r.Method == http.MethodGet && r.URL.Query().Has("index") || mrf.Waits(r) {
 			timeout += blockingReadAllowance
 		}
+		// The answer must be out by the request's deadline and writeGrace:
+		// a client that stops reading it (a slow read) cannot hold the
+		// connection and a slot of the concurrency limit for longer. An
+		// error means the writer cannot set deadlines (a test recorder).
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout + writeGrace))
 		max := s.limits.MaxBodyBytes()
 		if r.Body != nil && r.Body != http.NoBody {
 			b := &deadlineBody{ReadCloser: http.MaxBytesReader(w, r.Body, max),
@@ -293,6 +304,11 @@ func (s *Server) applyLimits(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
+
+// writeGrace is how long past a request's deadline its answer may still
+// be being written: enough for a 503 or 504 said at the deadline, or the
+// end of a large artifact to a client on a slow link.
+var writeGrace = 10 * time.Second
 
 // bodyIdleTimeout bounds how long a request body may go without a byte
 // arriving: a client that sends headers with a Content-Length and then

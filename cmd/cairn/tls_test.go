@@ -80,6 +80,11 @@ func Test_TLS_ThreeNodes_GossipKey_ForwardsAndKeepsStrangersOut(t *testing.T) {
 			t.Fatalf("leader has w%d at version %d, the follower answered %d", i, got.Version, v)
 		}
 	}
+	// Every write is audited where it was received (and where served).
+	waitFor(t, "the audit line of the forwarded write", 5*time.Second, func() bool {
+		errOut, _ := os.ReadFile(followers[0].stderr)
+		return strings.Contains(string(errOut), "component=audit user=anonymous method=PUT path=/cairn/v1/resources/widget/w0 status=201")
+	}, nil)
 	body := []byte(`{"data":{"id":"server1","type":"servers","attributes":{"parameters":{"address":"127.0.0.1","port":3000,"protocol":"MySQLBackend"}}}}`)
 	if status, b, err := followers[0].maxscaleDo("POST", "/v1/servers", body); err != nil || status != http.StatusNoContent {
 		t.Fatalf("POST /v1/servers through follower %s's MaxScale listener: %d %s %v", followers[0].id(), status, b, err)
