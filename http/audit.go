@@ -28,7 +28,7 @@ func isWrite(r *http.Request) bool {
 // forwarded write is logged by the node that received it and by the
 // leader that served it (forwarded_by names the first).
 func (s *Server) audit(next http.Handler) http.Handler {
-	log := s.log.With("component", "audit")
+	log := s.auditLog
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isWrite(r) {
 			next.ServeHTTP(w, r)

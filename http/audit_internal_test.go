@@ -16,7 +16,7 @@ import (
 // path and the status; reads get none.
 func TestAudit_OneLinePerWrite(t *testing.T) {
 	var buf bytes.Buffer
-	s := &Server{log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	s := &Server{auditLog: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "audit")}
 	h := s.audit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u := r.Header.Get("X-Test-User"); u != "" {
 			// As an authentication middleware further in would.

@@ -80,6 +80,8 @@ type Server struct {
 	handler http.Handler
 	limits  *Limits
 	log     *slog.Logger
+	// auditLog writes the audit lines (component=audit).
+	auditLog *slog.Logger
 	// inFlight counts requests past the concurrency limit check.
 	inFlight atomic.Int64
 	// srv is made once, by whichever of Serve and Shutdown comes first:
@@ -184,7 +186,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		o.registry.MustRegister(hm)
 		r.Handle("/metrics", metricsHandler(o.registry)).Methods(http.MethodGet, http.MethodHead)
 	}
-	s := &Server{limits: limits, log: log.With("component", "http")}
+	s := &Server{limits: limits, log: log.With("component", "http"), auditLog: log.With("component", "audit")}
 	fwd := newForwarder(n, s.log)
 	fwd.transport = o.peers.Transport(128)
 	fwd.metrics = hm
@@ -212,7 +214,7 @@ func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Han
 	for _, opt := range opts {
 		opt(&o)
 	}
-	s := &Server{limits: limits, log: log.With("component", "http")}
+	s := &Server{limits: limits, log: log.With("component", "http"), auditLog: log.With("component", "audit")}
 	fwd := newForwarder(n, s.log)
 	fwd.transport = o.peers.Transport(128)
 	fwd.rewritePath = mainPath
