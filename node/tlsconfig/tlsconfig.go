@@ -71,7 +71,14 @@ func Load(certFile, keyFile, caFile string) (*Config, error) {
 		c.roots = c.ca
 		// A node whose own certificate the CA does not sign would be
 		// refused by every peer, and would refuse itself: say so now.
-		if _, err := leaf.Verify(x509.VerifyOptions{Roots: c.ca, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		inter := x509.NewCertPool() // the rest of -tls-cert's chain
+		for _, der := range cert.Certificate[1:] {
+			if ic, err := x509.ParseCertificate(der); err == nil {
+				inter.AddCert(ic)
+			}
+		}
+		opts := x509.VerifyOptions{Roots: c.ca, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}
+		if _, err := leaf.Verify(opts); err != nil {
 			return nil, fmt.Errorf("-tls-cert %s is not signed by -tls-ca %s: %w", certFile, caFile, err)
 		}
 		return c, nil

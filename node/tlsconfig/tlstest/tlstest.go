@@ -1,5 +1,6 @@
 // Package tlstest makes certificate authorities and the certificates they
-// sign, in a test's temporary directory, for tests of TLS between nodes.
+// sign, for tests and the fault-injection harness (cluster/jepsen) that run
+// nodes with TLS between them.
 package tlstest
 
 import (
@@ -18,7 +19,12 @@ import (
 	"time"
 )
 
-// CA is a certificate authority of a test.
+// validity of the certificates made here: longer than any test or
+// campaign.
+const validity = 7 * 24 * time.Hour
+
+// CA is a certificate authority whose certificate and issued pairs are
+// files in one directory.
 type CA struct {
 	// File is the CA certificate's PEM file (for -tls-ca).
 	File string
@@ -27,35 +33,44 @@ type CA struct {
 	dir  string
 }
 
-// MustNewCA makes a CA named name, its certificate written to a file in
-// a temporary directory of t.
-func MustNewCA(t testing.TB, name string) *CA {
-	t.Helper()
-	key := mustKey(t)
+// NewCA makes a CA named name, writing its certificate into dir.
+func NewCA(dir, name string) (*CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial(t),
+		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: name},
 		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
+		NotAfter:              time.Now().Add(validity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
+		return nil, err
+	}
+	ca := &CA{File: filepath.Join(dir, name+"-ca.pem"), cert: cert, key: key, dir: dir}
+	return ca, writePEM(ca.File, "CERTIFICATE", der)
+}
+
+// MustNewCA is NewCA in a temporary directory of t, failing t on error.
+func MustNewCA(t testing.TB, name string) *CA {
+	t.Helper()
+	ca, err := NewCA(t.TempDir(), name)
+	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	ca := &CA{File: filepath.Join(dir, name+"-ca.pem"), cert: cert, key: key, dir: dir}
-	mustWritePEM(t, ca.File, "CERTIFICATE", der)
 	return ca
 }
 
-// Pool is a pool holding the CA's certificate, for a test's clients.
+// Pool is a pool holding the CA's certificate.
 func (ca *CA) Pool() *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(ca.cert)
@@ -67,16 +82,19 @@ func (ca *CA) ClientConfig() *tls.Config {
 	return &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
 }
 
-// MustIssue makes a server and client certificate for name, valid for
-// hosts (IP addresses or DNS names), and writes it and its key to files.
-func (ca *CA) MustIssue(t testing.TB, name string, hosts ...string) (certFile, keyFile string) {
-	t.Helper()
-	key := mustKey(t)
+// Issue makes a server and client certificate for name, valid for hosts
+// (IP addresses or DNS names), and writes it and its key to files in the
+// CA's directory.
+func (ca *CA) Issue(name string, hosts ...string) (certFile, keyFile string, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(t),
+		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: name},
 		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotAfter:     time.Now().Add(validity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
@@ -89,39 +107,38 @@ func (ca *CA) MustIssue(t testing.TB, name string, hosts ...string) (certFile, k
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
 	kder, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
 	certFile, keyFile = filepath.Join(ca.dir, name+"-cert.pem"), filepath.Join(ca.dir, name+"-key.pem")
-	mustWritePEM(t, certFile, "CERTIFICATE", der)
-	mustWritePEM(t, keyFile, "PRIVATE KEY", kder)
+	if err := writePEM(certFile, "CERTIFICATE", der); err != nil {
+		return "", "", err
+	}
+	return certFile, keyFile, writePEM(keyFile, "PRIVATE KEY", kder)
+}
+
+// MustIssue is Issue, failing t on error.
+func (ca *CA) MustIssue(t testing.TB, name string, hosts ...string) (certFile, keyFile string) {
+	t.Helper()
+	certFile, keyFile, err := ca.Issue(name, hosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return certFile, keyFile
 }
 
-func mustKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func serial(t testing.TB) *big.Int {
-	t.Helper()
+// serial is a random 127-bit serial number.
+func serial() *big.Int {
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		t.Fatal(err)
+		panic(err) // crypto/rand does not fail on supported platforms
 	}
 	return n
 }
 
-func mustWritePEM(t testing.TB, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+func writePEM(path, typ string, der []byte) error {
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
 }
