@@ -328,9 +328,13 @@ func (a *agentRun) close() {
 func (a *agentRun) listen() error {
 	f := a.f
 	a.httpURL = strings.TrimRight(f.advertiseHTTP, "/")
-	if a.httpURL != "" && !strings.HasPrefix(a.httpURL, a.tls.Scheme()+"://") {
-		return fmt.Errorf("-advertise-http %s: this node serves %s (TLS is %s): the URL must start with %s://",
-			f.advertiseHTTP, a.tls.Scheme(), map[bool]string{true: "on", false: "off"}[a.tls.Enabled()], a.tls.Scheme())
+	other := "https://" // the scheme this node does not serve
+	if a.tls.Enabled() {
+		other = "http://"
+	}
+	if strings.HasPrefix(a.httpURL, other) {
+		return fmt.Errorf("-advertise-http %s: this node serves %s (TLS flags decide): other nodes and links would use the wrong scheme",
+			f.advertiseHTTP, a.tls.Scheme())
 	}
 	ln, err := a.listenTCP("-http-addr", f.httpAddr)
 	if err != nil {
