@@ -7,9 +7,6 @@ import (
 	"cairn/http/httpx"
 )
 
-// anonymous is the audit line's user of a request nobody authenticated.
-const anonymous = "anonymous"
-
 // isWrite reports whether a request may change state: anything but GET,
 // HEAD and OPTIONS.
 func isWrite(r *http.Request) bool {
@@ -22,8 +19,9 @@ func isWrite(r *http.Request) bool {
 
 // audit logs one line at info level for every write this listener
 // answers, whatever the answer (a refusal, a forward, a 503 of the
-// limits): who (httpx.UserFrom, filled by authentication further in;
-// "anonymous" when nothing did), what (method and path, never the query
+// limits): who (httpx.UserFrom: the principal that authentication
+// further in, or the MaxScale API's own, put in the slot made here;
+// "anonymous" when none), what (method and path, never the query
 // or the body, which may hold secrets), the status, and where from. A
 // forwarded write is logged by the node that received it and by the
 // leader that served it (forwarded_by names the first).
@@ -34,7 +32,7 @@ func (s *Server) audit(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		r = r.WithContext(httpx.WithUserSlot(r.Context()))
+		r = r.WithContext(httpx.WithPrincipalSlot(r.Context()))
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			// Deferred: an aborted answer (http.ErrAbortHandler, which
@@ -42,9 +40,6 @@ func (s *Server) audit(next http.Handler) http.Handler {
 			// status 0 when nothing had been written.
 			v := recover()
 			user := httpx.UserFrom(r.Context())
-			if user == "" {
-				user = anonymous
-			}
 			status := rec.status
 			if status == 0 && v == nil {
 				status = http.StatusOK // nothing written: net/http answers 200

@@ -102,8 +102,16 @@ type options struct {
 	// deployTimeout bounds a synchronous MRF deploy or undeploy.
 	deployTimeout time.Duration
 	workloads     native.WorkloadOptions
+	auth          AuthPolicy
+	tokenTTL      time.Duration
 	// peers is the TLS setup of requests to other nodes (nil: plain HTTP).
 	peers *tlsconfig.Config
+}
+
+// WithTokenTTL sets how long a login's token is valid (0:
+// native.DefaultTokenTTL).
+func WithTokenTTL(d time.Duration) Option {
+	return func(o *options) { o.tokenTTL = d }
 }
 
 // WithPeerTLS makes the requests this server sends to other nodes
@@ -172,6 +180,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	})
 	native.Register(r, n, o.membership)
 	native.RegisterWorkloads(r, n, o.membership, o.workloads)
+	native.RegisterUsers(r, n, native.UsersOptions{Auth: o.auth.Auth, TokenTTL: o.tokenTTL})
 	deps := mrf.Deps{Node: n, Runtime: o.runtime, DeployTimeout: o.deployTimeout, Peers: o.peers.HTTPClient(0)}
 	if o.membership != nil {
 		deps.Membership = o.membership
@@ -192,7 +201,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	fwd.metrics = hm
 	// Domain resources reach a controller in one hop, ahead of zone
 	// forwarding (mrf.ToController).
-	s.handler = mrf.CanonicalPaths(hm.instrument(r, s.audit(s.recoverPanics(s.applyLimits(mrf.ToController(deps, fwd.wrap(r)))))))
+	s.handler = mrf.CanonicalPaths(hm.instrument(r, s.audit(s.recoverPanics(s.applyLimits(s.authenticate(o.auth, mrf.ToController(deps, fwd.wrap(r))))))))
 	if fh := failpoint.Handler(); fh != nil {
 		// Only in a failpoints build: arming is per node, never forwarded.
 		m := http.NewServeMux()

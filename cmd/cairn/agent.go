@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"cairn/http/mrf"
 	"cairn/http/native"
 	"cairn/node"
+	"cairn/node/auth"
 	"cairn/node/failpoint"
 	settings "cairn/node/runtime"
 	"cairn/node/tlsconfig"
@@ -60,10 +62,13 @@ type agentFlags struct {
 	workloadPorts                   string
 	maxConcurrent                   int64
 	// TLS and gossip encryption (see node/tlsconfig for what is verified).
-	tlsCert, tlsKey, tlsCA string
-	tlsSelfSigned          bool
-	gossipKey              string
-	gossipSecret           []byte // gossipKey decoded
+	tlsCert, tlsKey, tlsCA  string
+	tlsSelfSigned           bool
+	gossipKey               string
+	gossipSecret            []byte // gossipKey decoded
+	authMode, adminPassword string
+	insecure                bool
+	tokenTTL                time.Duration
 }
 
 func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
@@ -108,6 +113,10 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.StringVar(&f.tlsCA, "tls-ca", "", "PEM CA certificate(s) that other nodes' certificates must be signed by: node-to-node connections verify it, Raft requires it of clients (mutual TLS)")
 	fs.BoolVar(&f.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate made once in <data-dir>/tls (for trials; instead of -tls-cert/-tls-key)")
 	fs.StringVar(&f.gossipKey, "gossip-key", "", "base64 key (16, 24 or 32 bytes) that encrypts gossip; every node of the domain needs the same one (`cairn keygen` makes one)")
+	fs.StringVar(&f.authMode, "auth", "auto", "require credentials on the main listener: on, off, or auto (on when -http-addr is not a loopback address); the MaxScale API always requires them")
+	fs.BoolVar(&f.insecure, "insecure", false, "allow -auth off on a listener that is not on loopback (anyone who reaches it can change the zone)")
+	fs.StringVar(&f.adminPassword, "admin-password", "", "the password of the admin user a new zone creates (default: generated, printed once and written to <data-dir>/"+auth.InitialPasswordFile+")")
+	fs.DurationVar(&f.tokenTTL, "token-ttl", native.DefaultTokenTTL, "how long a token from a login call is valid")
 	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role) (default: true without -join, else false)")
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
@@ -169,6 +178,22 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 			return nil, fs, fmt.Errorf("-gossip-key: %w", err)
 		}
 		f.gossipSecret = key
+	}
+	switch f.authMode {
+	case "auto", "on", "off":
+	default:
+		return nil, fs, fmt.Errorf("-auth must be on, off or auto, got %q", f.authMode)
+	}
+	if f.authMode == "off" && !allLoopback(f.httpAddr) && !f.insecure {
+		return nil, fs, fmt.Errorf("-auth off on -http-addr %s, which is not a loopback address, needs -insecure as well: anyone who reaches it could change the zone", f.httpAddr)
+	}
+	if f.adminPassword != "" {
+		if err := auth.CheckPassword(f.adminPassword); err != nil {
+			return nil, fs, fmt.Errorf("-admin-password: %w", err)
+		}
+	}
+	if f.tokenTTL < time.Second {
+		return nil, fs, fmt.Errorf("-token-ttl must be at least 1s")
 	}
 	return f, fs, nil
 }
@@ -381,7 +406,7 @@ func (a *agentRun) openNode() error {
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds())...)
+	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds())...)
 	if err != nil {
 		return err
 	}
@@ -441,7 +466,8 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	// follow loop (started by start) applies those already stored, then
 	// every change.
 	a.rt = settings.New(a.levelVar, limits, n, log)
-	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log})
+	authn := a.authenticator()
+	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log, Auth: authn})
 	// MaxScale's monitors probe their servers from the zone leader only.
 	n.OnLeadership(ms.RunMonitors)
 	// The zone leader follows the controller's MRF deployments into the zone.
@@ -454,10 +480,49 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	n.OnLeadership(sched.Run)
 	a.srv = api.NewServer(n, limits, log, api.WithMembership(c), api.WithMetrics(reg), api.WithRuntime(a.rt), api.WithDeployTimeout(f.deployTimeout),
 		api.WithMaxScale(ms.Mounted()), api.WithPeerTLS(a.tls),
-		api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes, Peers: a.tls.Transport(4)}))
+		api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes, Peers: a.tls.Transport(4)}),
+		api.WithAuth(api.AuthPolicy{Auth: authn, Required: a.authRequired()}), api.WithTokenTTL(f.tokenTTL))
 	if a.msLn != nil {
 		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath, api.WithPeerTLS(a.tls))
 	}
+}
+
+// authenticator checks credentials against the zone's users; the zone
+// leader gives a zone without users its first admin and signing key.
+func (a *agentRun) authenticator() *auth.Authenticator {
+	f, n, log := a.f, a.n, a.log
+	n.OnLeadership((&auth.Bootstrap{Node: n, AdminPassword: f.adminPassword, DataDir: f.dataDir, Log: log.With("component", "auth"),
+		Print: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}).Run)
+	authn := auth.NewAuthenticator(n.View)
+	if f.maxscaleAddr != "" && !allLoopback(f.maxscaleAddr) {
+		var last atomic.Int64
+		authn.OnMaxScaleDefault = func() {
+			if now := time.Now().Unix(); now-last.Load() >= 60 && last.Swap(now) != now {
+				log.Warn("the MaxScale API accepted MaxScale's default admin/mariadb on an address that is not loopback; change it: maxctrl alter user admin <password>, or cairn user passwd admin",
+					"component", "maxscale", "maxscale_addr", f.maxscaleAddr)
+			}
+		}
+	}
+	switch {
+	case f.authMode == "off" && !allLoopback(f.httpAddr):
+		log.Warn("AUTHENTICATION IS OFF on a listener that is not loopback (-auth off -insecure): anyone who reaches "+f.httpAddr+" can change the zone", "http_addr", f.httpAddr)
+		fmt.Fprintln(os.Stderr, "cairn agent: WARNING: authentication is off on "+f.httpAddr+", which is not a loopback address (-auth off -insecure)")
+	case a.authRequired():
+		log.Info("the main listener requires credentials (HTTP Basic or a Bearer token)", "http_addr", f.httpAddr, "auth", f.authMode)
+	}
+	return authn
+}
+
+// authRequired says whether the main listener refuses requests without
+// credentials: -auth on, or auto off loopback.
+func (a *agentRun) authRequired() bool {
+	switch a.f.authMode {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	return !allLoopback(a.f.httpAddr)
 }
 
 // start serves HTTP, joins the domain (founding or waiting to be added to

@@ -6,6 +6,8 @@ import (
 	"cairn/cluster"
 	"cairn/cmd/cairn/bench"
 
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 )
@@ -17,6 +19,7 @@ const usage = `usage: cairn <command> [flags]
 
 commands:
   agent     run a Cairn node (cairn agent -h lists its flags)
+  user      add, change, remove and list the zone's users (cairn user -h)
   bench     send load to a node or zone and report throughput and latency (cairn bench -h)
   keygen    print a new random gossip key (base64, 32 bytes) for cairn agent -gossip-key
   version   print the version
@@ -31,6 +34,14 @@ func main() {
 	case "agent":
 		if err := runAgent(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "cairn agent:", err)
+			os.Exit(1)
+		}
+	case "user":
+		if err := runUser(os.Args[2:], os.Stdin, os.Stdout); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				os.Exit(0)
+			}
+			fmt.Fprintln(os.Stderr, "cairn user:", err)
 			os.Exit(1)
 		}
 	case "bench":

@@ -8,6 +8,7 @@ import (
 
 	"cairn/fsm"
 	"cairn/http/maxscale"
+	"cairn/node/auth"
 )
 
 // Test_CorruptRecord_ListSkipsIt_DeleteRemovesIt: a stored record that
@@ -54,8 +55,8 @@ func Test_Users_ColonRefused_OnlyUsableAdminsCount(t *testing.T) {
 	mustErrors(t, f.must("POST", "/v1/users/inet", []byte(`{"data":{"id":"a:b","type":"inet","attributes":{"password":"pw","account":"admin"}}}`), 403), "':'")
 	// One stored before names were checked, beside the default admin.
 	f.must("POST", "/v1/users/inet", []byte(`{"data":{"id":"reader","type":"inet","attributes":{"password":"pw","account":"basic"}}}`), 204)
-	admin := f.n.View().Get(maxscale.KindUser, "admin")
-	cmd := fsm.Command{Time: time.Now(), Ops: []fsm.Op{{Type: fsm.OpPut, Kind: maxscale.KindUser, ID: "a:b", Body: admin.Body}}}
+	admin := f.n.View().Get(auth.UserKind, "admin")
+	cmd := fsm.Command{Time: time.Now(), Ops: []fsm.Op{{Type: fsm.OpPut, Kind: auth.UserKind, ID: "a:b", Body: admin.Body}}}
 	if _, res, err := f.n.Apply(context.Background(), cmd); err != nil || res.Err() != nil {
 		t.Fatalf("apply: %v %v", err, res)
 	}

@@ -6,8 +6,9 @@
 //
 // Routes answer at /v1/... and /... on the dialect's own listener (default
 // port 8989), and at /maxscale/v1/... on the main one. Every request needs
-// HTTP Basic credentials of an admin user stored in the replicated store;
-// while none is stored, MaxScale's default admin/mariadb is accepted.
+// the credentials of one of the zone's users (node/auth; HTTP Basic, or a
+// Bearer token), whatever the address the listener binds: MaxScale's own
+// rule. Its default admin/mariadb is accepted while in use (auth.go).
 //
 // Servers, services and monitors are stored under a canonical id (the name
 // lower-cased, whitespace as hyphens) and keep their display name. Each
@@ -34,6 +35,7 @@ import (
 	"time"
 
 	"cairn/fsm"
+	"cairn/node/auth"
 
 	"github.com/gorilla/mux"
 )
@@ -61,12 +63,16 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the monitors' state changes (default: discarded).
 	Logger *slog.Logger
+	// Auth checks credentials against the zone's users (default: one of
+	// the node's own).
+	Auth *auth.Authenticator
 }
 
 // API holds the MaxScale handlers' dependencies.
 type API struct {
 	node    Node
 	opts    Options
+	auth    *auth.Authenticator
 	started time.Time
 }
 
@@ -83,7 +89,10 @@ func New(n Node, opts Options) *API {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &API{node: n, opts: opts, started: opts.Now()}
+	if opts.Auth == nil {
+		opts.Auth = auth.NewAuthenticator(n.View)
+	}
+	return &API{node: n, opts: opts, auth: opts.Auth, started: opts.Now()}
 }
 
 // Listener is the handler of the dialect's own listener: the routes at

@@ -20,7 +20,8 @@ const (
 	KindServer  = "maxscale.server"
 	KindService = "maxscale.service"
 	KindMonitor = "maxscale.monitor"
-	KindUser    = "maxscale.user"
+	// KindUser is the legacy kind of MaxScale users (auth.LegacyMaxScaleUserKind).
+	KindUser = "maxscale.user"
 )
 
 // owner is this API's name as the owner of its kinds (fsm.KindSchema).
@@ -42,7 +43,8 @@ func Kinds() []fsm.KindSchema {
 			fsm.ListIndex("monitors", "monitors"),
 		}},
 		{Kind: KindMonitor, Owner: owner},
-		// Users hold password salts and hashes.
+		// Users this API stored before users were Cairn's (node/auth
+		// moves them into auth.UserKind): kept so old logs still apply.
 		{Kind: KindUser, Owner: owner, Secret: true},
 	}
 }
@@ -131,6 +133,8 @@ type txn struct {
 	deleted map[string]bool
 	// extra are operations added as they are (admin users).
 	extra []fsm.Op
+	// skipDefault: the command itself writes the default admin.
+	skipDefault bool
 }
 
 func newTxn(v *fsm.View) *txn {

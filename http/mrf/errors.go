@@ -153,3 +153,10 @@ func NotFound(w http.ResponseWriter, r *http.Request) { fail(w, errNotFound) }
 func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	fail(w, fmt.Errorf("%w: %s %s", errMethod, r.Method, r.URL.Path))
 }
+
+// WriteError answers status with msg the way Fabric3 writes a
+// ResourceException (the message as a JSON string): for refusals made
+// before a request reaches this API (authentication).
+func WriteError(w http.ResponseWriter, status int, msg string) {
+	httpx.WriteJSON(w, status, msg)
+}

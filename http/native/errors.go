@@ -8,6 +8,7 @@ import (
 	"cairn/fsm"
 	"cairn/http/httpx"
 	"cairn/node"
+	"cairn/node/auth"
 )
 
 // errNotFound means the resource asked for does not exist.
@@ -63,7 +64,11 @@ func statusOf(err error) int {
 		return http.StatusConflict // a unique index is held by another resource
 	case errors.Is(err, fsm.ErrConflict):
 		return http.StatusPreconditionFailed
-	case errors.Is(err, errBadRequest), errors.Is(err, fsm.ErrInvalid), errors.Is(err, httpx.ErrBadJSON),
+	case errors.Is(err, auth.ErrLastAdmin):
+		return http.StatusConflict
+	case errors.Is(err, auth.ErrNoKey):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, errBadRequest), errors.Is(err, fsm.ErrInvalid), errors.Is(err, httpx.ErrBadJSON), errors.Is(err, auth.ErrInvalid),
 		errors.Is(err, fsm.ErrNoIndex):
 		return http.StatusBadRequest
 	case errors.Is(err, httpx.ErrBodyTooLarge):

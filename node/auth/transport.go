@@ -1,0 +1,58 @@
+package auth
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"cairn/fsm"
+)
+
+// NodeCredentials is an http.RoundTripper for a member's own calls to
+// other members of its zone (a supervisor's reports, gathering logs): it
+// adds a token signed for this node when the request carries no
+// credentials, so those calls pass where authentication is required.
+// Before the zone has a signing key, requests go without.
+type NodeCredentials struct {
+	Base   http.RoundTripper // nil: http.DefaultTransport
+	View   func() *fsm.View
+	NodeID string
+
+	mu     sync.Mutex
+	token  string
+	exp    time.Time
+	keyVer uint64 // the signing key's version the token was signed with
+}
+
+// nodeTokenTTL is how long a node token is valid; it is renewed when less
+// than a third is left.
+const nodeTokenTTL = 10 * time.Minute
+
+// RoundTrip implements http.RoundTripper.
+func (c *NodeCredentials) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := c.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if req.Header.Get("Authorization") == "" {
+		if tok := c.current(); tok != "" {
+			req = req.Clone(req.Context())
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+	}
+	return base.RoundTrip(req)
+}
+
+func (c *NodeCredentials) current() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now, v := time.Now(), c.View()
+	if kv := KeyVersion(v); c.token == "" || c.exp.Sub(now) < nodeTokenTTL/3 || kv != c.keyVer {
+		tok, exp, err := NodeToken(v, c.NodeID, nodeTokenTTL, now)
+		if err != nil {
+			return c.token // none yet, or keep the one held
+		}
+		c.token, c.exp, c.keyVer = tok, exp, kv
+	}
+	return c.token
+}
