@@ -28,6 +28,9 @@ func tlsArgs(t testing.TB, ca *tlstest.CA, name string) []string {
 	return []string{"-tls-cert", cert, "-tls-key", key, "-tls-ca", ca.File}
 }
 
+// tlsAdminPassword is the admin password of startTLSCluster's zones.
+const tlsAdminPassword = "tls-zone-admin-9"
+
 // startTLSCluster is startCluster for a zone of n nodes, each with its own
 // certificate from ca and the gossip key, and the MaxScale listener on.
 func startTLSCluster(t testing.TB, n int, ca *tlstest.CA, gossipKey string) []*agent {
@@ -42,7 +45,7 @@ func startTLSCluster(t testing.TB, n int, ca *tlstest.CA, gossipKey string) []*a
 		opts[i] = agentOpts{dataDir: filepath.Join(t.TempDir(), "data"), nodeID: id, gossipAddr: gossip[i],
 			maxscale: true, clientTLS: ca.ClientConfig(),
 			args: append([]string{"-join", strings.Join(gossip, ","), "-bootstrap-expect", strconv.Itoa(n),
-				"-gossip-key", gossipKey, "-server-stabilization-time", "500ms"}, tlsArgs(t, ca, id)...)}
+				"-gossip-key", gossipKey, "-server-stabilization-time", "500ms", "-admin-password", tlsAdminPassword}, tlsArgs(t, ca, id)...)}
 	}
 	agents := mustLaunchAgents(t, opts...)
 	for _, a := range agents {
@@ -84,6 +87,19 @@ func Test_TLS_ThreeNodes_GossipKey_ForwardsAndKeepsStrangersOut(t *testing.T) {
 	waitFor(t, "the audit line of the forwarded write", 5*time.Second, func() bool {
 		errOut, _ := os.ReadFile(followers[0].stderr)
 		return strings.Contains(string(errOut), "component=audit user=anonymous method=PUT path=/cairn/v1/resources/widget/w0 status=201")
+	}, nil)
+	// A write with credentials through a follower: the leader, reached
+	// over HTTPS, authenticates the caller and its audit line names them.
+	admin := creds{user: "admin", password: tlsAdminPassword}
+	var last reply
+	waitFor(t, "a write as admin (the first leader creates the admin user)", 10*time.Second, func() bool {
+		last = followers[1].as(admin, followers[1].url, http.MethodPut, "/cairn/v1/resources/widget/by-admin", []byte(`{}`))
+		return last.status == http.StatusCreated
+	}, func() string { return fmt.Sprintf("%d %s", last.status, last.body) })
+	waitFor(t, "the leader's audit line of the admin's forwarded write", 5*time.Second, func() bool {
+		errOut, _ := os.ReadFile(leader.stderr)
+		return strings.Contains(string(errOut), "component=audit user=admin method=PUT path=/cairn/v1/resources/widget/by-admin status=201") &&
+			strings.Contains(string(errOut), "forwarded_by="+followers[1].id())
 	}, nil)
 	body := []byte(`{"data":{"id":"server1","type":"servers","attributes":{"parameters":{"address":"127.0.0.1","port":3000,"protocol":"MySQLBackend"}}}}`)
 	if status, b, err := followers[0].maxscaleDo("POST", "/v1/servers", body); err != nil || status != http.StatusNoContent {
