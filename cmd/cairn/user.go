@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -27,14 +29,16 @@ const userUsage = `usage: cairn user <add|passwd|rm|list> [flags] [name]
 
 The new password comes from -new-password, or from the first line of stdin.
 Flags (each also from the environment: CAIRN_ADDR, CAIRN_USER, CAIRN_PASSWORD,
-CAIRN_TOKEN):
+CAIRN_TOKEN, CAIRN_CACERT):
 `
 
 // apiClient is the command line's client of a node's native API, with the
 // caller's credentials: a Bearer token, or HTTP Basic.
 type apiClient struct {
 	addr, user, password, token string
-	http                        *http.Client
+	// caFile verifies an https node (-cacert); empty: the system's roots.
+	caFile string
+	http   *http.Client
 }
 
 // clientFlags adds the flags every client verb takes.
@@ -44,7 +48,27 @@ func clientFlags(fs *flag.FlagSet) *apiClient {
 	fs.StringVar(&c.user, "user", os.Getenv("CAIRN_USER"), "user name to authenticate as")
 	fs.StringVar(&c.password, "password", os.Getenv("CAIRN_PASSWORD"), "that user's password")
 	fs.StringVar(&c.token, "token", os.Getenv("CAIRN_TOKEN"), "a token from a login call, instead of -user and -password")
+	fs.StringVar(&c.caFile, "cacert", os.Getenv("CAIRN_CACERT"), "PEM CA certificate(s) an https -addr is verified with: the agents' -tls-ca, or a -tls-self-signed node's <data-dir>/tls/cert.pem (default: the system's roots)")
 	return c
+}
+
+// trustCA makes the client verify https nodes with c.caFile, once the
+// flags are parsed.
+func (c *apiClient) trustCA() error {
+	if c.caFile == "" {
+		return nil
+	}
+	pem, err := os.ReadFile(c.caFile)
+	if err != nil {
+		return fmt.Errorf("-cacert: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("-cacert %s: no PEM certificate in it", c.caFile)
+	}
+	c.http.Transport = &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	c.caFile = ""
+	return nil
 }
 
 func envOr(name, def string) string {
@@ -64,6 +88,9 @@ func (c *apiClient) do(method, path string, body, out any) error {
 			return err
 		}
 		rd = bytes.NewReader(b)
+	}
+	if err := c.trustCA(); err != nil {
+		return err
 	}
 	req, err := http.NewRequest(method, strings.TrimRight(c.addr, "/")+path, rd)
 	if err != nil {
