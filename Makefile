@@ -60,8 +60,10 @@ jepsen:
 	  $(GO) test -count=1 -v -timeout 0 -run '^Test_Jepsen_Campaign$$' ./cluster/jepsen/
 
 # Benchmarks: the FSM micro-benchmarks, PUT/GET over HTTP against a real
-# single node with Raft fsync on, and resident memory per 100k resources
-# (their go test output is kept in $(BENCH_DIR)/micro.txt); then
+# single node with Raft fsync on, resident memory per 100k resources, the
+# workload scheduler's pass over 10k workloads, and a workload PUT to its 3
+# instances RUNNING on a real 3-node zone (their go test output is kept in
+# $(BENCH_DIR)/micro.txt); then
 # bench-cluster, which prints everything as one table.
 BENCH_DIR ?= data/bench
 # bench_go runs one `go test -bench` and appends its output to
@@ -74,6 +76,8 @@ bench: build
 	$(call bench_go,-bench . -benchmem -benchtime $(BENCHTIME) ./fsm)
 	$(call bench_go,-bench 'BenchmarkHTTP' -benchtime $(BENCHTIME) ./cmd/cairn)
 	$(call bench_go,-bench 'BenchmarkRSS' -benchtime 1x ./cmd/cairn)
+	$(call bench_go,-bench . -benchtime $(BENCHTIME) ./cluster/scheduler)
+	$(call bench_go,-bench 'BenchmarkWorkload_PutToAllRunning' -benchtime 10x ./cmd/cairn)
 	@$(MAKE) --no-print-directory bench-cluster BENCH_EXTRA=$(BENCH_DIR)/micro.txt
 
 # `cairn bench` against a 3-node zone of its own: `make cluster` with

@@ -37,6 +37,10 @@ type Meta struct {
 	// (fsm.LatestFormat): a zone moves to a format only once all its
 	// members read it, and then takes in no member that does not.
 	LogFormat int `json:"lf,omitempty"`
+	// Engine is the node's working container engine (docker or podman;
+	// "" for none): the zone leader's scheduler places the instances of
+	// workloads with an image only on nodes that have one.
+	Engine string `json:"ce,omitempty"`
 }
 
 // raftID is the member's Raft server id; nodes from before data-dir

@@ -9,6 +9,7 @@ import (
 	"cairn/http/httpx"
 	"cairn/http/mrf"
 	"cairn/http/native"
+	"cairn/http/topology"
 	"cairn/node/auth"
 )
 
@@ -22,6 +23,10 @@ type AuthPolicy struct {
 	// says, credentials that are sent are checked, and a readonly user
 	// may not write.
 	Required bool
+	// Peers carries this node's own credentials on its calls to other
+	// members (auth.NodeCredentials); nil: http.DefaultTransport. Never
+	// used for a client's request passed on: those keep the client's.
+	Peers http.RoundTripper
 }
 
 // WithAuth sets the main listener's authentication.
@@ -93,8 +98,12 @@ func (s *Server) authenticate(policy AuthPolicy, next http.Handler) http.Handler
 // that API's error format.
 func refuseRequest(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	w.Header().Set(httpx.AppliedHeader, "false")
-	if mrf.Owns(r.URL.Path) {
+	switch {
+	case mrf.Owns(r.URL.Path):
 		mrf.WriteError(w, status, msg)
+		return
+	case topology.Owns(r.URL.Path):
+		topology.WriteError(w, status, msg)
 		return
 	}
 	native.WriteError(w, status, msg)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,9 +20,11 @@ import (
 	"cairn/http/httpx"
 	"cairn/http/mrf"
 	"cairn/http/native"
+	"cairn/http/topology"
 	"cairn/node"
 	"cairn/node/failpoint"
 	"cairn/node/tlsconfig"
+	nodetopo "cairn/node/topology"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -169,11 +172,19 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 			mrf.NotFound(w, r)
 			return
 		}
+		if topology.Owns(r.URL.Path) {
+			topology.NotFound(w, r)
+			return
+		}
 		native.WriteError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if mrf.Owns(r.URL.Path) {
 			mrf.MethodNotAllowed(w, r)
+			return
+		}
+		if topology.Owns(r.URL.Path) {
+			topology.MethodNotAllowed(w, r)
 			return
 		}
 		native.WriteError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
@@ -186,6 +197,13 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		deps.Membership = o.membership
 	}
 	mrf.Register(r, deps)
+	// API Gateway instances' files go under the data dir's topology/.
+	tdeps := topology.Deps{Node: n, Files: &nodetopo.Files{Dir: filepath.Join(n.DataDir(), "topology")}, Logger: log,
+		Client: &http.Client{Timeout: 30 * time.Second, Transport: o.auth.Peers}}
+	if o.membership != nil {
+		tdeps.Membership = o.membership
+	}
+	topology.Register(r, tdeps)
 	if o.maxscale != nil {
 		r.PathPrefix("/maxscale/").Handler(o.maxscale)
 	}
@@ -201,7 +219,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	fwd.metrics = hm
 	// Domain resources reach a controller in one hop, ahead of zone
 	// forwarding (mrf.ToController).
-	s.handler = mrf.CanonicalPaths(hm.instrument(r, s.audit(s.recoverPanics(s.applyLimits(s.authenticate(o.auth, mrf.ToController(deps, fwd.wrap(r))))))))
+	s.handler = mrf.CanonicalPaths(hm.instrument(r, s.audit(s.recoverPanics(s.applyLimits(s.authenticate(o.auth, topology.NodeLocal(tdeps, mrf.ToController(deps, fwd.wrap(r)))))))))
 	if fh := failpoint.Handler(); fh != nil {
 		// Only in a failpoints build: arming is per node, never forwarded.
 		m := http.NewServeMux()

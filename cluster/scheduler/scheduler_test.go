@@ -221,3 +221,39 @@ func BenchmarkPass_10kWorkloads_ReadAndPlan(b *testing.B) {
 		})
 	}
 }
+
+func Test_Plan_Image_OnlyOnNodesWithAnEngine_ElseUnplaceableSayingSo(t *testing.T) {
+	w := []Workload{{ID: "c", Spec: spec(t, `{"image":"nginx:1","instances":2}`)}}
+	ch := Plan(w, nil, live("n1", "n2", "n3"), now, time.Minute, DefaultPorts)
+	if len(ch) != 1 || strings.Join(ch[0].Nodes(), ",") != "," || fmt.Sprint(ch[0].Unplaceable) != "[0 1]" || ch[0].Reason != "no container engine on any node" {
+		t.Fatalf("plan %+v, want both unassigned and unplaceable: no container engine on any node", ch)
+	}
+	nodes := live("n1", "n2", "n3")
+	nodes[1].Engine = "podman"
+	ch = Plan(w, nil, nodes, now, time.Minute, DefaultPorts)
+	if len(ch) != 1 || strings.Join(ch[0].Nodes(), ",") != "n2,n2" || len(ch[0].Unplaceable) != 0 {
+		t.Fatalf("plan %+v, want both on n2, the node with an engine", ch)
+	}
+	// A process workload still goes anywhere.
+	w = append(w, Workload{ID: "p", Spec: spec(t, `{"command":["x"],"instances":3}`)})
+	ch = Plan(w, nil, nodes, now, time.Minute, DefaultPorts)
+	if len(ch) != 2 || strings.Join(ch[1].Nodes(), ",") != "n1,n3,n2" {
+		t.Fatalf("plan %+v, want p spread over every node", ch)
+	}
+}
+
+func Test_Plan_Ports_UniquePerHost_NodesOnOneHostShareIt(t *testing.T) {
+	w := []Workload{{ID: "a", Spec: spec(t, `{"command":["x"],"instances":3,"ports":["http"]}`)}}
+	nodes := []Node{{ID: "n1", Host: "127.0.0.1", Live: true}, {ID: "n2", Host: "127.0.0.1", Live: true}, {ID: "n3", Host: "10.0.0.3", Live: true}}
+	ch := Plan(w, nil, nodes, now, time.Minute, PortRange{Lo: 100, Hi: 105})
+	if len(ch) != 1 {
+		t.Fatalf("plan %+v", ch)
+	}
+	var got []string
+	for _, p := range ch[0].Placed {
+		got = append(got, fmt.Sprintf("%s:%v", p.Node, p.Ports))
+	}
+	if strings.Join(got, " ") != "n1:[100] n2:[101] n3:[100]" {
+		t.Fatalf("ports %v: want n1 and n2, one host, on two ports; n3, another host, free to reuse one", got)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"cairn/http/maxscale"
 	"cairn/http/mrf"
 	"cairn/http/native"
+	"cairn/http/topology"
 	"cairn/node"
 	"cairn/node/auth"
 	"cairn/node/failpoint"
@@ -273,6 +274,8 @@ type agentRun struct {
 	// stopSupervisor (set by start) stops them and waits.
 	sup            *workload.Supervisor
 	stopSupervisor func()
+	// peers carries this node's own token on its calls to other members.
+	peers *auth.NodeCredentials
 	// resumed: the node had Raft state before it joined gossip (taken
 	// before: once in the pool, a zone leader may give it state).
 	resumed  bool
@@ -406,7 +409,7 @@ func (a *agentRun) openNode() error {
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds())...)
+	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds())...)
 	if err != nil {
 		return err
 	}
@@ -420,7 +423,10 @@ func (a *agentRun) openNode() error {
 	// The supervisor (and its scan of /proc for what a previous run left
 	// behind) before gossip starts: the time from joining the pool to
 	// looking for founders (-bootstrap-expect) stays as short as it was.
-	if a.sup, err = newSupervisor(a.f, n, a.httpURL, a.tls, a.log); err != nil {
+	// This node's own credentials on its calls to other members, over
+	// TLS when it is on.
+	a.peers = &auth.NodeCredentials{Base: a.tls.Transport(16), View: n.View, NodeID: n.ID()}
+	if a.sup, err = newSupervisor(a.f, n, a.httpURL, a.peers, a.log); err != nil {
 		return err
 	}
 	return nil
@@ -433,7 +439,8 @@ func (a *agentRun) startGossip() error {
 	f, n := a.f, a.n
 	c, err := cluster.Start(cluster.Config{
 		Self: cluster.Meta{ID: n.ID(), Zone: n.Zone(), Controller: f.controller, HTTP: a.httpURL, Raft: n.RaftAddr(), Version: version,
-			RaftID: n.RaftID(), ZoneID: n.KnownZoneID(), State: a.resumed, Expect: f.bootstrapExpect, LogFormat: fsm.LatestFormat},
+			RaftID: n.RaftID(), ZoneID: n.KnownZoneID(), State: a.resumed, Expect: f.bootstrapExpect, LogFormat: fsm.LatestFormat,
+			Engine: a.sup.Engine()},
 		GossipAddr:      f.gossipAddr,
 		GossipAdvertise: f.gossipAdvertise,
 		Join:            splitList(f.join),
@@ -480,8 +487,8 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	n.OnLeadership(sched.Run)
 	a.srv = api.NewServer(n, limits, log, api.WithMembership(c), api.WithMetrics(reg), api.WithRuntime(a.rt), api.WithDeployTimeout(f.deployTimeout),
 		api.WithMaxScale(ms.Mounted()), api.WithPeerTLS(a.tls),
-		api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes, Peers: a.tls.Transport(4)}),
-		api.WithAuth(api.AuthPolicy{Auth: authn, Required: a.authRequired()}), api.WithTokenTTL(f.tokenTTL))
+		api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes, Peers: a.peers}),
+		api.WithAuth(api.AuthPolicy{Auth: authn, Required: a.authRequired(), Peers: a.peers}), api.WithTokenTTL(f.tokenTTL))
 	if a.msLn != nil {
 		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath, api.WithPeerTLS(a.tls))
 	}
@@ -494,6 +501,7 @@ func (a *agentRun) authenticator() *auth.Authenticator {
 	n.OnLeadership((&auth.Bootstrap{Node: n, AdminPassword: f.adminPassword, DataDir: f.dataDir, Log: log.With("component", "auth"),
 		Print: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}).Run)
 	authn := auth.NewAuthenticator(n.View)
+	authn.WaitIndex = n.WaitIndex
 	if f.maxscaleAddr != "" && !allLoopback(f.maxscaleAddr) {
 		var last atomic.Int64
 		authn.OnMaxScaleDefault = func() {

@@ -234,7 +234,8 @@ func Test_Auth_Auto_OffLoopback_GeneratesAdminAndRefusesAnonymousWrites(t *testi
 // member is honoured by the others, and a revocation on one reaches all
 // (#16 items 2, 5).
 func Test_Auth_Zone_ForwardedWritesKeepTheCallersIdentity(t *testing.T) {
-	agents := startCluster(t, 3, agentOpts{args: []string{"-auth", "on", "-admin-password", "zone-secret"}})
+	agents := startCluster(t, 3, agentOpts{args: []string{"-auth", "on", "-admin-password", "zone-secret", "-exec", "true"}})
+	killInstancesAtCleanup(t, agents...)
 	admin := creds{user: "admin", password: "zone-secret"}
 	var leader *agent
 	waitFor(t, "a leader and the zone's admin", 15*time.Second, func() bool {
@@ -277,6 +278,44 @@ func Test_Auth_Zone_ForwardedWritesKeepTheCallersIdentity(t *testing.T) {
 			return a.as(creds{token: vtok}, a.url, "GET", resPath("widget", "ft"), nil).status == 401
 		}, nil)
 	}
+	// The Topology API: a readonly user is refused in its error format; an
+	// admin's gateway, created through a follower for another member's
+	// host, has its files written there by a member-to-member call that
+	// carries the member's own token.
+	if r := f.mustAs(viewer, f.url, "POST", "/api/topology/hosts", []byte(`{"name":"x"}`), 403); !bytes.Contains(r.body, []byte(`"errors"`)) {
+		t.Errorf("topology 403: %s", r.body)
+	}
+	f.mustAs(creds{}, f.url, "GET", "/api/topology", nil, 401)
+	var host struct{ ID string }
+	topoResult(t, f.mustAs(admin, f.url, "POST", "/api/topology/hosts", []byte(`{"name":"`+g.id()+`"}`), 201), &host)
+	f.mustAs(admin, f.url, "POST", "/api/topology/groups", []byte(`{"name":"G1","tags":{}}`), 201)
+	f.mustAs(admin, f.url, "POST", "/api/topology/services/group-1", topoService("GW1", host.ID, 8085), 201)
+	if _, err := os.Stat(filepath.Join(g.opts.dataDir, "topology")); err != nil {
+		t.Errorf("the gateway's files on %s: %v", g.id(), err)
+	}
+
+	// Workloads: the supervisors' reports and the log gathering are
+	// member-to-member calls under the members' own tokens; a user may
+	// not report an instance's state, not even an admin.
+	spec := `{"command":` + loopCmd + `,"instances":3,"stop_timeout":"2s"}`
+	f.mustAs(admin, f.url, "PUT", "/cairn/v1/workloads/loop", []byte(spec), 201)
+	waitFor(t, "3 instances reported running", workloadTimeout, func() bool {
+		var doc workloadDoc
+		mustUnmarshal(t, g.mustAs(admin, g.url, "GET", "/cairn/v1/workloads/loop", nil, 200).body, &doc)
+		_, ok := doc.running(3)
+		return ok
+	}, nil)
+	waitFor(t, "log lines from all three nodes", 10*time.Second, func() bool {
+		r := g.mustAs(viewer, g.url, "GET", "/cairn/v1/workloads/loop/logs?lines=300", nil, 200)
+		return r.header.Get("X-Cairn-Logs-Missing") == "" && bytes.Contains(r.body, []byte("tick 0")) &&
+			bytes.Contains(r.body, []byte("tick 1")) && bytes.Contains(r.body, []byte("tick 2"))
+	}, nil)
+	forged := `{"node":"` + f.id() + `","state":"CRASHED","exit_code":1}`
+	if r := g.mustAs(admin, g.url, "PUT", "/cairn/v1/workloads/loop/instances/0/status", []byte(forged), 403); !bytes.Contains(r.body, []byte("reports its instances")) {
+		t.Errorf("a user's report: %s", r.body)
+	}
+	f.mustAs(admin, f.url, "DELETE", "/cairn/v1/workloads/loop", nil, 204)
+
 	var body map[string]any
 	mustUnmarshal(t, leader.mustAs(admin, leader.url, "GET", resPath("widget", "fw"), nil, 200).body, &body)
 	if b, _ := json.Marshal(body["body"]); !bytes.Contains(b, []byte("follower")) {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/user"
 	"strconv"
@@ -12,13 +14,12 @@ import (
 
 	"cairn/cluster/scheduler"
 	"cairn/node"
-	"cairn/node/tlsconfig"
 	"cairn/node/workload"
 )
 
 // newSupervisor builds this node's workload supervisor from the flags,
 // after killing whatever a previous run on the data dir left behind.
-func newSupervisor(f *agentFlags, n *node.Node, httpURL string, tc *tlsconfig.Config, log *slog.Logger) (*workload.Supervisor, error) {
+func newSupervisor(f *agentFlags, n *node.Node, httpURL string, peers http.RoundTripper, log *slog.Logger) (*workload.Supervisor, error) {
 	enabled := f.exec == "true"
 	if f.exec == "auto" {
 		enabled = allLoopback(f.httpAddr, f.raftAddr, f.gossipAddr, f.maxscaleAddr)
@@ -44,8 +45,19 @@ func newSupervisor(f *agentFlags, n *node.Node, httpURL string, tc *tlsconfig.Co
 	if !enabled {
 		log.Info("the executor is off: instances assigned to this node are reported failed (-exec)", "component", "supervisor", "exec", f.exec)
 	}
+	var engine *workload.ContainerDriver
+	if enabled {
+		// Looked for once, at start: a daemon started later is seen at
+		// the agent's next start. A CLI without its daemon is no engine.
+		var err error
+		if engine, err = workload.DetectEngine(context.Background(), n.DataDir(), log); err != nil {
+			log.Info("no working container engine: workloads with an image do not run on this node", "component", "supervisor", "why", err)
+		} else {
+			log.Info("workloads with an image run here as containers", "component", "supervisor", "engine", engine.Name())
+		}
+	}
 	sup, err := workload.New(workload.Config{NodeID: n.ID(), DataDir: n.DataDir(), Enabled: enabled, Credential: cred,
-		Report: workload.HTTPReport(httpURL, tc.Transport(2)), Logger: log}, n)
+		Engine: engine, Report: workload.HTTPReport(httpURL, peers), Logger: log}, n)
 	if err != nil {
 		return nil, err
 	}

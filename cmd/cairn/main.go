@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 )
 
 // version is set at build time by the Makefile (-ldflags "-X main.version=...").
@@ -19,10 +20,22 @@ const usage = `usage: cairn <command> [flags]
 
 commands:
   agent     run a Cairn node (cairn agent -h lists its flags)
+  members   list the domain's members, their zones and who leads
+  status    this node's Raft state
+  list      list a kind's resources          get     print one resource
+  put       write a resource                 delete  delete a resource
+  watch     print changes to a kind as they happen
+  workloads list workloads, or one's instances
+  logs      print (-f: follow) a workload's logs
   user      add, change, remove and list the zone's users (cairn user -h)
   bench     send load to a node or zone and report throughput and latency (cairn bench -h)
   keygen    print a new random gossip key (base64, 32 bytes) for cairn agent -gossip-key
   version   print the version
+
+Client commands talk to -addr (CAIRN_ADDR, default http://127.0.0.1:8180)
+and take -json for scripts; cairn <command> -h lists their flags. Exit
+codes: 0 done, 1 failed, 2 bad command line, 3 not found, 4 a version or
+uniqueness precondition failed, 5 credentials missing or not allowed.
 `
 
 func main() {
@@ -37,13 +50,9 @@ func main() {
 			os.Exit(1)
 		}
 	case "user":
-		if err := runUser(os.Args[2:], os.Stdin, os.Stdout); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				os.Exit(0)
-			}
-			fmt.Fprintln(os.Stderr, "cairn user:", err)
-			os.Exit(1)
-		}
+		exitWith("user", runUser(os.Args[2:], os.Stdin, os.Stdout))
+	case "members", "status", "list", "get", "put", "delete", "watch", "workloads", "logs":
+		exitWith(os.Args[1], runClientVerb(os.Args[1], os.Args[2:], os.Stdout))
 	case "bench":
 		os.Exit(bench.Main(os.Args[2:], os.Stdout, os.Stderr))
 	case "keygen":
@@ -65,4 +74,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "cairn: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)
 	}
+}
+
+// exitWith ends a client command: its error on stderr and the exit code
+// scripts rely on (exitCode).
+func exitWith(verb string, err error) {
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "cairn "+verb+":", strings.TrimPrefix(err.Error(), "usage: "))
+	}
+	os.Exit(exitCode(err))
 }

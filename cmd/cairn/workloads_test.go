@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -53,32 +54,46 @@ func (d workloadDoc) running(want int) (map[int]workload.Status, bool) {
 	return out, len(out) == want
 }
 
-// instanceProcs scans /proc for the processes that carry the supervisor
-// marker of dataDir, by pid, with their CAIRN_WORKLOAD and CAIRN_INSTANCE.
+// instanceProcs returns the live processes of the instances of the
+// supervisor on dataDir (workload.LeftoverGroups: by the supervisor
+// marker in their environment, or by a process group it recorded), by
+// pid, with their instance id ("" if unknown).
 func instanceProcs(t testing.TB, dataDir string) map[int]string {
 	t.Helper()
 	out := map[int]string{}
 	for _, l := range workload.LeftoverGroups(dataDir) {
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", l.PID))
-		if err != nil {
-			continue
-		}
-		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", l.PID))
-		if i := bytes.LastIndexByte(stat, ')'); i > 0 && bytes.HasPrefix(bytes.TrimSpace(stat[i+1:]), []byte("Z")) {
-			continue // a zombie runs no more
-		}
-		var wl, inst string
-		for _, kv := range strings.Split(string(env), "\x00") {
-			if v, ok := strings.CutPrefix(kv, "CAIRN_WORKLOAD="); ok {
-				wl = v
-			}
-			if v, ok := strings.CutPrefix(kv, "CAIRN_INSTANCE="); ok {
-				inst = v
-			}
-		}
-		out[l.PID] = wl + "." + inst
+		out[l.PID] = l.Instance
 	}
 	return out
+}
+
+// groupProcs returns the live processes of process group pgid among the
+// instance processes of dataDir, each with its start time (/proc/<pid>/stat
+// field 22), so that a pid reused later is told apart.
+func groupProcs(t testing.TB, dataDir string, pgid int) map[int]string {
+	t.Helper()
+	out := map[int]string{}
+	for _, l := range workload.LeftoverGroups(dataDir) {
+		if l.PGID == pgid {
+			out[l.PID] = procStart(l.PID)
+		}
+	}
+	return out
+}
+
+// procStart returns a process's start time from /proc ("" if it is gone
+// or a zombie).
+func procStart(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	i := bytes.LastIndexByte(b, ')')
+	if err != nil || i < 0 {
+		return ""
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 || f[0] == "Z" {
+		return ""
+	}
+	return f[19]
 }
 
 // leaders returns the instance processes of workload wl on dataDir that
@@ -117,6 +132,19 @@ func mustFollow(t testing.TB, u string, d time.Duration) []string {
 	return out
 }
 
+// engineWorks reports whether docker or podman works on this machine.
+func engineWorks() bool {
+	for _, e := range []string{"docker", "podman"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := exec.CommandContext(ctx, e, "info").Run()
+		cancel()
+		if err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // killInstancesAtCleanup kills, when the test ends, whatever instance
 // processes of these agents' data dirs are left (an agent killed with
 // SIGKILL leaves its instances' children behind until it restarts).
@@ -141,7 +169,8 @@ const loopCmd = `["bash","-c","while true; do echo tick $CAIRN_INSTANCE; sleep 0
 // its own process group; kill -9 of one is restarted by policy; a
 // crash-looping workload ends failed with its reason; logs come back from
 // every node in time order; an agent killed and restarted leaves no orphan
-// and no duplicate; stop leaves no process.
+// (not even a child that emptied its environment) and no duplicate; stop
+// leaves no process.
 func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 	// Snapshots every few entries: the restarted node restores the
 	// workloads from its snapshot, not only from its log.
@@ -188,33 +217,36 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 		return r[1].PID != 0 && r[1].PID != victim.PID && r[1].Restarts >= 1
 	}, func() string { return fmt.Sprintf("%+v", doc) })
 
-	// Logs across nodes: the last N lines, in time order, from every instance.
-	var lines []string
-	waitFor(t, "log lines of all three instances", workloadTimeout, func() bool {
-		r := followers[1].mustDo(http.MethodGet, "/cairn/v1/workloads/loop/logs?lines=30", nil, http.StatusOK)
-		lines = strings.Split(strings.TrimSpace(string(r.body)), "\n")
-		seen := map[string]bool{}
-		for _, l := range lines {
-			if f := strings.SplitN(l, ",", 3); len(f) == 3 {
-				seen[f[2]] = true
+	// Logs across nodes: the last N lines, in time order, from every
+	// instance, asked of any node.
+	for _, a := range zone {
+		var lines []string
+		waitFor(t, "log lines of all three instances from "+a.id(), workloadTimeout, func() bool {
+			r := a.mustDo(http.MethodGet, "/cairn/v1/workloads/loop/logs?lines=30", nil, http.StatusOK)
+			lines = strings.Split(strings.TrimSpace(string(r.body)), "\n")
+			seen := map[string]bool{}
+			for _, l := range lines {
+				if f := strings.SplitN(l, ",", 3); len(f) == 3 {
+					seen[f[2]] = true
+				}
 			}
+			return len(lines) == 30 && seen["tick 0"] && seen["tick 1"] && seen["tick 2"]
+		}, func() string { return strings.Join(lines, "\n") })
+		var prev int64
+		for _, l := range lines {
+			f := strings.SplitN(l, ",", 3)
+			ts, err := strconv.ParseInt(f[0], 10, 64)
+			if len(f) != 3 || err != nil || f[1] != "stdout" || ts < prev {
+				t.Fatalf("log line %q from %s: want <unix-nanos>,stdout,<line> in time order", l, a.id())
+			}
+			prev = ts
 		}
-		return len(lines) == 30 && seen["tick 0"] && seen["tick 1"] && seen["tick 2"]
-	}, func() string { return strings.Join(lines, "\n") })
-	var prev int64
-	for _, l := range lines {
-		f := strings.SplitN(l, ",", 3)
-		ts, err := strconv.ParseInt(f[0], 10, 64)
-		if len(f) != 3 || err != nil || f[1] != "stdout" || ts < prev {
-			t.Fatalf("log line %q: want <unix-nanos>,stdout,<line> in time order", l)
-		}
-		prev = ts
 	}
 
 	// ?follow streams new lines as they come, from every node.
 	followed := mustFollow(t, followers[1].url+"/cairn/v1/workloads/loop/logs?lines=1&follow", 1500*time.Millisecond)
 	seen := map[string]bool{}
-	prev = 0
+	var prev int64
 	for _, l := range followed {
 		f := strings.SplitN(l, ",", 3)
 		ts, _ := strconv.ParseInt(f[0], 10, 64)
@@ -243,9 +275,12 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 		t.Fatalf("crash-loop logs: %q", r.body)
 	}
 
-	// An agent killed with SIGKILL and restarted: its instance's leader
-	// died with it (parent-death signal), the children it left are killed
-	// at restart, and the instance runs once again: no orphan, no duplicate.
+	// An agent killed with SIGKILL and restarted: its instances' leaders
+	// die with it (parent-death signal); the children they started, one
+	// of them with an emptied environment, are found at restart (by the
+	// supervisor's marker, or by the process group it recorded) and
+	// killed; each instance then runs once again: no orphan, no
+	// duplicate, checked in /proc.
 	f := followers[0]
 	var fIndex int
 	for i, st := range run {
@@ -254,26 +289,52 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 		}
 	}
 	fID := workload.InstanceID("loop", fIndex)
+	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/kids", []byte(`{"command":["bash","-c","sleep 600 & env -i sleep 601 & wait"],
+		"instances":1,"placement":{"nodes":["`+f.id()+`"]},"stop_timeout":"1s"}`), http.StatusCreated)
+	var kids workloadDoc
+	var before map[int]string
+	waitFor(t, "the kids instance and its two children running", workloadTimeout, func() bool {
+		kids = leader.mustWorkload("kids")
+		r, ok := kids.running(1)
+		if !ok {
+			return false
+		}
+		before = groupProcs(t, f.opts.dataDir, r[0].PID)
+		return len(before) == 3
+	}, func() string { return fmt.Sprintf("%+v; group: %v", kids, before) })
 	waitStatus(t, f, "a snapshot on "+f.id(), workloadTimeout, func(st nodeStatus) bool { return st.LastSnapshotIndex > 0 })
 	f.mustKill()
 	f2 := mustStartAgent(t, f.restartOpts())
 	f2.mustBeReady()
-	waitFor(t, "the restarted node's instance running again, once", workloadTimeout, func() bool {
+	var after map[int]string
+	waitFor(t, "the restarted node's instances running again, once each, with nothing left of the last run", workloadTimeout, func() bool {
 		doc = leader.mustWorkload("loop")
+		kids = leader.mustWorkload("kids")
 		r, _ := doc.running(3)
+		k, ok := kids.running(1)
 		got := leaders(t, f2.opts.dataDir, "loop")
-		return r[fIndex].Node == f2.id() && len(got[fID]) == 1 && got[fID][0] == r[fIndex].PID && len(instanceProcs(t, f2.opts.dataDir)) <= 2
+		if !ok || r[fIndex].Node != f2.id() || len(got[fID]) != 1 || got[fID][0] != r[fIndex].PID {
+			return false
+		}
+		after = groupProcs(t, f2.opts.dataDir, k[0].PID)
+		for pid, start := range before {
+			if procStart(pid) == start {
+				return false // a process of the last run lives on
+			}
+		}
+		// loop: bash and at most its sleep; kids: bash and its 2 children.
+		return len(after) == 3 && len(leaders(t, f2.opts.dataDir, "kids")) == 1 && len(instanceProcs(t, f2.opts.dataDir)) <= 5
 	}, func() string {
-		return fmt.Sprintf("%+v; /proc: %v", doc, instanceProcs(t, f2.opts.dataDir))
+		return fmt.Sprintf("%+v; %+v; last run's kids %v; this run's %v; /proc: %v", doc, kids, before, after, instanceProcs(t, f2.opts.dataDir))
 	})
 
 	// Bad input: 400 with a clear message, never 500.
 	for body, want := range map[string]string{
-		`{"command":["x"],"instances":-1}`: "instances must be",
-		`{"command":["x"],"ports":[80]}`:   "Spec.ports of type string",
-		`{"image":"nginx:1"}`:              "no container engine on any node",
-		`{"command":"bash"}`:               "command",
-		`{"command":["x"]`:                 "offset",
+		`{"command":["x"],"instances":-1}`:   "instances must be",
+		`{"command":["x"],"ports":[80]}`:     "Spec.ports of type string",
+		`{"image":"nginx:1","artifact":"x"}`: "not a SHA-1",
+		`{"command":"bash"}`:                 "command",
+		`{"command":["x"]`:                   "offset",
 	} {
 		r := leader.mustDo(http.MethodPut, "/cairn/v1/workloads/bad", []byte(body), http.StatusBadRequest)
 		if !strings.Contains(string(r.body), want) {
@@ -281,6 +342,27 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 		}
 	}
 	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/Bad.ID", []byte(`{"command":["x"]}`), http.StatusBadRequest)
+
+	// A workload with an image, and no node with a working container
+	// engine (a docker CLI without its daemon is none): accepted, and
+	// its instances fail saying so, never silently.
+	if engineWorks() {
+		t.Log("a container engine works on this machine: the no-engine refusal is not tested here")
+	} else {
+		leader.mustDo(http.MethodPut, "/cairn/v1/workloads/img", []byte(`{"image":"nginx:1","instances":2}`), http.StatusCreated)
+		var img workloadDoc
+		waitFor(t, "the image workload's instances failed", workloadTimeout, func() bool {
+			img = leader.mustWorkload("img")
+			n := 0
+			for _, st := range img.Instances {
+				if st.Failed && st.State == workload.InstanceCrashed && st.Reason == "no container engine on any node" {
+					n++
+				}
+			}
+			return n == 2
+		}, func() string { return fmt.Sprintf("%+v", img) })
+		leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/img", nil, http.StatusNoContent)
+	}
 	leader.mustDo(http.MethodGet, "/cairn/v1/workloads/loop/logs?lines=0", nil, http.StatusBadRequest)
 	leader.mustDo(http.MethodGet, "/cairn/v1/workloads/nope/logs", nil, http.StatusNotFound)
 	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/loop/instances/0/status", []byte(`{"state":"RUNNING","node":"n9"}`), http.StatusConflict)
@@ -290,6 +372,7 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 	stopped := strings.Replace(spec, `"instances":3`, `"instances":3,"state":"stopped"`, 1)
 	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/loop", []byte(stopped), http.StatusOK)
 	leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/boom", nil, http.StatusNoContent)
+	leader.mustDo(http.MethodDelete, "/cairn/v1/workloads/kids", nil, http.StatusNoContent)
 	live := []*agent{leader, followers[1], f2}
 	waitFor(t, "every instance process gone", workloadTimeout, func() bool {
 		doc = leader.mustWorkload("loop")
@@ -305,10 +388,10 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 		}
 		return removed == 3 && procs == 0
 	}, func() string { return fmt.Sprintf("%+v", doc) })
-	var after workloadDoc
-	mustUnmarshal(t, f2.mustDo(http.MethodGet, "/cairn/v1/workloads/loop", nil, http.StatusOK).body, &after)
-	if after.Version != doc.Version {
-		t.Fatalf("the restarted node holds workload version %d, the leader %d", after.Version, doc.Version)
+	var onF2 workloadDoc
+	mustUnmarshal(t, f2.mustDo(http.MethodGet, "/cairn/v1/workloads/loop", nil, http.StatusOK).body, &onF2)
+	if onF2.Version != doc.Version {
+		t.Fatalf("the restarted node holds workload version %d, the leader %d", onF2.Version, doc.Version)
 	}
 }
 
@@ -478,7 +561,9 @@ func Test_ThreeNodes_Artifact_SurvivesReceiverLoss_StagedAndRun(t *testing.T) {
 // Test_ThreeNodes_Link_ReachesTargetPort runs a target that listens on its
 // $PORT (bash's /dev/tcp cannot listen: python3's http.server does) and a
 // source of two instances linked to it, which connect to $DB_ADDR; no two
-// instances share a port of one node. (That the address is refreshed when
+// instances share a port of one host (the zone's three nodes share
+// 127.0.0.1); the target's port, held at first by a program the zone does
+// not run, fails it with the port named until it is free. (That the address is refreshed when
 // the target moves is unit-tested in node/workload.)
 func Test_ThreeNodes_Link_ReachesTargetPort(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
@@ -486,6 +571,11 @@ func Test_ThreeNodes_Link_ReachesTargetPort(t *testing.T) {
 	}
 	lo := freePorts(t, 1)[0]
 	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-workload-ports", fmt.Sprintf("%d-%d", lo, lo+20)}})
+	squatter, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
 	killInstancesAtCleanup(t, zone...)
 	leader, _ := mustRoles(t, zone)
 	// http.server takes its port as an argument: a shell passes $PORT.
@@ -494,7 +584,15 @@ func Test_ThreeNodes_Link_ReachesTargetPort(t *testing.T) {
 	leader.mustDo(http.MethodPut, "/cairn/v1/workloads/web", []byte(`{"command":["bash","-c",
 		"while true; do if exec 3<>/dev/tcp/${DB_ADDR%:*}/${DB_ADDR##*:}; then echo connected $DB_ADDR port $PORT; exec 3>&-; else echo waiting for $DB_ADDR; fi; sleep 0.2; done"],
 		"instances":2,"ports":["http"],"links":[{"workload":"db"}],"stop_timeout":"1s"}`), http.StatusCreated)
+	// The first port of the range, db's, is held by a program the zone
+	// does not run: db fails, naming it, and starts once it is free.
 	var db workloadDoc
+	waitFor(t, "db failed on a port held by another program", workloadTimeout, func() bool {
+		db = leader.mustWorkload("db")
+		return len(db.Instances) == 1 && db.Instances[0].Failed &&
+			strings.HasPrefix(db.Instances[0].Reason, fmt.Sprintf("port %d (http) is in use on node %s by a program the zone does not run", lo, db.Instances[0].Node))
+	}, func() string { return fmt.Sprintf("%+v", db) })
+	squatter.Close()
 	waitFor(t, "db running", workloadTimeout, func() bool {
 		db = leader.mustWorkload("db")
 		_, ok := db.running(1)
@@ -519,7 +617,9 @@ func Test_ThreeNodes_Link_ReachesTargetPort(t *testing.T) {
 		if len(p.Ports) != 1 || p.Ports[0] < lo || p.Ports[0] > lo+20 || p.Host != "127.0.0.1" {
 			t.Fatalf("placement %+v: want one port in %d-%d on host 127.0.0.1", p, lo, lo+20)
 		}
-		k := fmt.Sprintf("%s:%d", p.Node, p.Ports[0])
+		// Every node of this zone is on host 127.0.0.1: no two
+		// instances of the host share a port.
+		k := fmt.Sprintf("%s:%d", p.Host, p.Ports[0])
 		if ports[k] {
 			t.Fatalf("two instances on port %s", k)
 		}

@@ -15,6 +15,7 @@ import (
 	"cairn/cluster"
 	"cairn/fsm"
 	"cairn/http/httpx"
+	"cairn/node/auth"
 	"cairn/node/workload"
 
 	"github.com/gorilla/mux"
@@ -42,8 +43,9 @@ type WorkloadOptions struct {
 	Logs LogSource
 	// MaxArtifactBytes bounds an artifact (0: DefaultMaxArtifactBytes).
 	MaxArtifactBytes int64
-	// Peers carries the requests that gather logs from other nodes (nil:
-	// plain HTTP; the agent's is TLS-aware, node/tlsconfig).
+	// Peers carries this node's own credentials to the members it gathers
+	// logs from (auth.NodeCredentials, over TLS when it
+	// is on: node/tlsconfig); nil: http.DefaultTransport.
 	Peers http.RoundTripper
 }
 
@@ -61,9 +63,6 @@ func RegisterWorkloads(r *mux.Router, n Node, membership Membership, o WorkloadO
 	}
 	a := &workloadsAPI{API: &API{node: n, membership: membership, now: time.Now}, logs: o.Logs,
 		client: &http.Client{Timeout: logGatherWait, Transport: o.Peers}, maxArtifact: o.MaxArtifactBytes}
-	if o.Peers == nil {
-		a.client.Transport = &http.Transport{Proxy: nil}
-	}
 	a.registerArtifacts(r)
 	r.HandleFunc("/cairn/v1/workloads", a.listWorkloads).Methods(http.MethodGet)
 	r.HandleFunc("/cairn/v1/workloads/{id}", a.getWorkload).Methods(http.MethodGet)
@@ -264,6 +263,12 @@ func (a *workloadsAPI) reportInstance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.Workload, st.Index = id, index
+	// Only the node a report names may send it, when credentials are in
+	// play (a member signs its reports with its own token).
+	if p := httpx.PrincipalFrom(r.Context()); p != auth.Anonymous && p.Name != "node:"+st.Node {
+		WriteError(w, http.StatusForbidden, fmt.Sprintf("only node %s reports its instances; %s may not", st.Node, httpx.UserFrom(r.Context())))
+		return
+	}
 	v := a.node.View()
 	p := v.Get(workload.KindPlacement, id)
 	var pb workload.PlacementBody

@@ -193,3 +193,66 @@ func Test_CheckName_Rules(t *testing.T) {
 		t.Error("over-long or empty password accepted")
 	}
 }
+
+func Test_DomainKey_NodeTokensOnly_AcrossZones(t *testing.T) {
+	zoneA, _ := bootstrapped(t, "a-secret")
+	zoneB, _ := bootstrapped(t, "b-secret")
+	gossipKey := []byte("0123456789abcdef0123456789abcdef")
+	authB := NewAuthenticator(zoneB.View)
+	authB.DomainKey = DomainKey(gossipKey)
+	// A member of zone A signs with the domain key: zone B accepts it.
+	tok, _, err := NodeTokenWith(DomainKey(gossipKey), "a1", time.Minute, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := authB.Bearer(tok); err != nil || p.Name != "node:a1" || p.Role != RoleAdmin {
+		t.Fatalf("domain node token in another zone: %v %v", p, err)
+	}
+	// Another gossip key: refused.
+	other, _, _ := NodeTokenWith(DomainKey([]byte("another key, another domain....")), "x", time.Minute, time.Now())
+	if _, err := authB.Bearer(other); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("a node token of another domain: %v", err)
+	}
+	// Zone A's own user tokens mean nothing in zone B.
+	userTok, _, _ := Issue(zoneA.View(), "admin", time.Minute, time.Now())
+	if _, err := authB.Bearer(userTok); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("zone A's user token in zone B: %v", err)
+	}
+	// A user token signed with the domain key (only members hold it, but
+	// still) is refused: the domain key signs node tokens only.
+	k := DomainKey(gossipKey)
+	forged := sign(k, claims{Subject: "admin", Generation: 1, Expires: time.Now().Add(time.Minute).Unix(), KeyID: k.ID})
+	if _, err := authB.Bearer(forged); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("a user token under the domain key: %v", err)
+	}
+}
+
+func Test_Token_SignedWithAKeyNotAppliedYet_WaitsForIt(t *testing.T) {
+	m, _ := bootstrapped(t, "secret-1")
+	// A member that has not applied the key: a store without it.
+	lagging := newMemStore(t)
+	tok, _, err := Issue(m.View(), "admin", time.Minute, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewAuthenticator(lagging.View)
+	if _, err := a.Bearer(tok); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("without WaitIndex: %v", err)
+	}
+	waited := uint64(0)
+	a.WaitIndex = func(_ context.Context, index uint64) error {
+		waited = index
+		// The member catches up: it applies what m applied.
+		for lagging.index < m.index {
+			lagging.index++
+		}
+		lagging.s = m.s
+		return nil
+	}
+	if p, err := a.Bearer(tok); err != nil || p.Name != "admin" {
+		t.Fatalf("after waiting: %v %v", p, err)
+	}
+	if waited != KeyVersion(m.View()) {
+		t.Fatalf("waited for index %d, want the key's %d", waited, KeyVersion(m.View()))
+	}
+}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -52,11 +53,23 @@ type Authenticator struct {
 	// passwords costs a bounded share of the CPU.
 	bcryptSlots chan struct{}
 
+	// WaitIndex, if set, waits until the store has applied index: a token
+	// signed with a key this member has not applied yet is checked again
+	// once it has (up to keyWait), rather than refused.
+	WaitIndex func(ctx context.Context, index uint64) error
+
+	// DomainKey, if set, also verifies node tokens signed by members of
+	// the domain's other zones (DomainKey).
+	DomainKey *Key
+
 	// OnMaxScaleDefault, if set, is called each time the MaxScale API
 	// accepts MaxScale's default admin password (cairn agent warns when
 	// that listener is not on loopback).
 	OnMaxScaleDefault func()
 }
+
+// keyWait bounds how long a member waits to apply a token's signing key.
+const keyWait = 3 * time.Second
 
 // maxVerified bounds the remembered passwords; past it the memory starts
 // afresh.
@@ -153,7 +166,20 @@ func (a *Authenticator) digest(name, password string) [32]byte {
 // Bearer checks a token.
 func (a *Authenticator) Bearer(token string) (Principal, error) {
 	v := a.view()
-	c, err := verifyToken(v, token, a.now())
+	c, err := verifyToken(v, a.DomainKey, token, a.now())
+	var behind *keyBehindError
+	if errors.As(err, &behind) && a.WaitIndex != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), keyWait)
+		werr := a.WaitIndex(ctx, behind.index)
+		cancel()
+		if werr == nil {
+			v = a.view()
+			c, err = verifyToken(v, a.DomainKey, token, a.now())
+		}
+	}
+	if errors.As(err, &behind) || errors.Is(err, ErrNoKey) {
+		return Principal{}, ErrTokenInvalid // no key of this zone's signed it
+	}
 	if err != nil {
 		return Principal{}, err
 	}

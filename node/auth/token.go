@@ -83,6 +83,9 @@ type claims struct {
 	Expires    int64  `json:"exp"`
 	ID         string `json:"jti"`
 	KeyID      string `json:"kid"`
+	// KeyVersion is the Raft index of the signing key's write: a member
+	// that has not applied it yet waits for it rather than refuse.
+	KeyVersion uint64 `json:"kv,omitempty"`
 }
 
 // nodeSubjectPrefix marks the tokens members issue to each other for their
@@ -121,7 +124,7 @@ func NodeToken(v *fsm.View, nodeID string, ttl time.Duration, now time.Time) (st
 }
 
 func issue(v *fsm.View, subject string, gen uint64, ttl time.Duration, now time.Time) (string, time.Time, error) {
-	k, _, err := loadKey(v)
+	k, kv, err := loadKey(v)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -130,7 +133,7 @@ func issue(v *fsm.View, subject string, gen uint64, ttl time.Duration, now time.
 		return "", time.Time{}, err
 	}
 	exp := now.Add(ttl).Truncate(time.Second)
-	c := claims{Subject: subject, Generation: gen, IssuedAt: now.Unix(), Expires: exp.Unix(), ID: hex.EncodeToString(id), KeyID: k.ID}
+	c := claims{Subject: subject, Generation: gen, IssuedAt: now.Unix(), Expires: exp.Unix(), ID: hex.EncodeToString(id), KeyID: k.ID, KeyVersion: kv}
 	return sign(k, c), exp, nil
 }
 
@@ -141,11 +144,51 @@ var (
 	ErrTokenRevoked = errors.New("the token was revoked (its user's password changed, its tokens were revoked, or the user is gone); log in again")
 )
 
-// verifyToken checks token's signature and expiry and returns its claims.
-func verifyToken(v *fsm.View, token string, now time.Time) (*claims, error) {
-	k, _, err := loadKey(v)
-	if err != nil {
-		return nil, err
+// DomainKeyID is the key id of tokens signed with a domain key.
+const DomainKeyID = "domain"
+
+// DomainKey derives the key members of every zone of a domain sign their
+// own calls to each other with (an MRF zone leader reading the controller
+// zone's deployments): zones are separate Raft groups with keys of their
+// own, so the one secret they share, the gossip key, is its source. Only
+// node tokens are accepted under it.
+func DomainKey(gossipKey []byte) *Key {
+	mac := hmac.New(sha256.New, gossipKey)
+	mac.Write([]byte("cairn node tokens v1"))
+	return &Key{ID: DomainKeyID, Secret: mac.Sum(nil)}
+}
+
+// NodeTokenWith signs a node token with key k (a domain key).
+func NodeTokenWith(k *Key, nodeID string, ttl time.Duration, now time.Time) (string, time.Time, error) {
+	id := make([]byte, 12)
+	if _, err := rand.Read(id); err != nil {
+		return "", time.Time{}, err
+	}
+	exp := now.Add(ttl).Truncate(time.Second)
+	c := claims{Subject: nodeSubjectPrefix + nodeID, IssuedAt: now.Unix(), Expires: exp.Unix(), ID: hex.EncodeToString(id), KeyID: k.ID}
+	return sign(k, c), exp, nil
+}
+
+// verifyToken checks token's signature (by the zone's key, or by domain
+// when it is set and the token says so) and expiry, and returns its
+// claims.
+func verifyToken(v *fsm.View, domain *Key, token string, now time.Time) (*claims, error) {
+	var k *Key
+	peek, peeked := peekClaims(token)
+	if domain != nil && peeked && peek.KeyID == DomainKeyID {
+		k = domain
+	}
+	if k == nil {
+		var kv uint64
+		var err error
+		k, kv, err = loadKey(v)
+		if peeked && peek.KeyVersion > kv && (err != nil || peek.KeyID != k.ID) {
+			// Signed with a key this member has not applied yet.
+			return nil, &keyBehindError{index: peek.KeyVersion}
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 || parts[0] != jwtHeader {
@@ -171,5 +214,30 @@ func verifyToken(v *fsm.View, token string, now time.Time) (*claims, error) {
 	if now.Unix() >= c.Expires {
 		return nil, ErrTokenExpired
 	}
+	if k.ID == DomainKeyID && !strings.HasPrefix(c.Subject, nodeSubjectPrefix) {
+		return nil, ErrTokenInvalid // a domain key signs members' own calls only
+	}
 	return &c, nil
+}
+
+// peekClaims reads a token's claims without checking anything.
+func peekClaims(token string) (*claims, bool) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, false
+	}
+	payload, err := b64.DecodeString(parts[1])
+	if err != nil {
+		return nil, false
+	}
+	var c claims
+	return &c, json.Unmarshal(payload, &c) == nil
+}
+
+// keyBehindError means a token names a signing key newer than this
+// member has applied: it may verify once the member reaches index.
+type keyBehindError struct{ index uint64 }
+
+func (e *keyBehindError) Error() string {
+	return fmt.Sprintf("the token's signing key is at index %d, which this member has not applied yet", e.index)
 }

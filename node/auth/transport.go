@@ -14,15 +14,26 @@ import (
 // credentials, so those calls pass where authentication is required.
 // Before the zone has a signing key, requests go without.
 type NodeCredentials struct {
-	Base   http.RoundTripper // nil: http.DefaultTransport
+	Base   http.RoundTripper // nil: http.DefaultTransport without a proxy
 	View   func() *fsm.View
 	NodeID string
+	// DomainKey, if set, signs the tokens instead of the zone's key, so
+	// that members of the domain's other zones accept them too.
+	DomainKey *Key
 
 	mu     sync.Mutex
 	token  string
 	exp    time.Time
 	keyVer uint64 // the signing key's version the token was signed with
 }
+
+// directTransport is http.DefaultTransport without a proxy: members
+// reach each other directly.
+var directTransport = func() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	return t
+}()
 
 // nodeTokenTTL is how long a node token is valid; it is renewed when less
 // than a third is left.
@@ -32,7 +43,7 @@ const nodeTokenTTL = 10 * time.Minute
 func (c *NodeCredentials) RoundTrip(req *http.Request) (*http.Response, error) {
 	base := c.Base
 	if base == nil {
-		base = http.DefaultTransport
+		base = directTransport
 	}
 	if req.Header.Get("Authorization") == "" {
 		if tok := c.current(); tok != "" {
@@ -48,11 +59,18 @@ func (c *NodeCredentials) current() string {
 	defer c.mu.Unlock()
 	now, v := time.Now(), c.View()
 	if kv := KeyVersion(v); c.token == "" || c.exp.Sub(now) < nodeTokenTTL/3 || kv != c.keyVer {
-		tok, exp, err := NodeToken(v, c.NodeID, nodeTokenTTL, now)
+		tok, exp, err := c.sign(v, now)
 		if err != nil {
 			return c.token // none yet, or keep the one held
 		}
 		c.token, c.exp, c.keyVer = tok, exp, kv
 	}
 	return c.token
+}
+
+func (c *NodeCredentials) sign(v *fsm.View, now time.Time) (string, time.Time, error) {
+	if c.DomainKey != nil {
+		return NodeTokenWith(c.DomainKey, c.NodeID, nodeTokenTTL, now)
+	}
+	return NodeToken(v, c.NodeID, nodeTokenTTL, now)
 }

@@ -14,13 +14,12 @@ import (
 
 // HTTPReport sends reports to the native API at base (this node's own
 // HTTP URL: a follower forwards the write to the zone leader, who checks
-// that the instance is still assigned here and writes it through Raft)
-// over rt (nil: plain HTTP; with TLS on, the agent's TLS-aware one).
-func HTTPReport(base string, rt http.RoundTripper) ReportFunc {
-	if rt == nil {
-		rt = &http.Transport{Proxy: nil}
-	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: rt}
+// that the instance is still assigned here and writes it through Raft).
+// transport carries this node's own credentials (auth.NodeCredentials,
+// over TLS when it is on);
+// the leader takes a report only from the node it names.
+func HTTPReport(base string, transport http.RoundTripper) ReportFunc {
+	client := &http.Client{Timeout: 10 * time.Second, Transport: transport}
 	return func(ctx context.Context, st Status) error {
 		body, err := json.Marshal(st)
 		if err != nil {

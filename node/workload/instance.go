@@ -117,6 +117,12 @@ func (i *instance) run() {
 		<-i.stopCh
 		return
 	}
+	drv, err := i.s.driverFor(i.d)
+	if err != nil {
+		i.report(Status{State: InstanceCrashed, Failed: true, Reason: err.Error()})
+		<-i.stopCh
+		return
+	}
 	var staged *Staged
 	if i.d.spec.Artifact != "" {
 		st, err := i.s.stage(i.d)
@@ -131,9 +137,13 @@ func (i *instance) run() {
 	policy := &Policy{Restart: i.d.spec.Restart}
 	restarts := 0
 	for {
+		if !i.waitPorts(restarts) {
+			i.report(Status{State: InstanceRemoved, Restarts: restarts})
+			return
+		}
 		i.report(Status{State: InstanceStarting, Restarts: restarts})
 		started := time.Now()
-		code, stopped, err := i.runOnce(dir, staged, restarts)
+		code, stopped, err := i.runOnce(drv, i.s.runOf(i.id, i.d, dir, staged), restarts)
 		if stopped {
 			i.report(Status{State: InstanceRemoved, Exited: true, ExitCode: code, Restarts: restarts})
 			return
@@ -183,8 +193,8 @@ func (i *instance) prepareDir(dir string) error {
 // runOnce starts the process and waits until it exits (code; -1 for a
 // signal) or the instance is stopped (stopped: the process was stopped by
 // the supervisor). err says the process could not be started.
-func (i *instance) runOnce(dir string, staged *Staged, restarts int) (code int, stopped bool, err error) {
-	cmd := i.s.command(i.d, dir, staged)
+func (i *instance) runOnce(drv Driver, r Run, restarts int) (code int, stopped bool, err error) {
+	cmd := drv.Command(r)
 	// Pipes of our own rather than StdoutPipe: Wait then returns when the
 	// leader exits, even while others of its group still hold the pipes.
 	outR, outW, err := os.Pipe()
@@ -206,7 +216,11 @@ func (i *instance) runOnce(dir string, staged *Staged, restarts int) (code int, 
 		errR.Close()
 		return 0, false, fmt.Errorf("start %q: %w", cmd.Args[0], err)
 	}
+	defer drv.Ended(r)
 	pgid := cmd.Process.Pid
+	if err := i.s.groups.add(i.id, pgid); err != nil {
+		i.s.log.Warn("could not record an instance's process group for the next run of the agent", "instance", i.id, "pgid", pgid, "err", err)
+	}
 	i.setPID(pgid)
 	defer i.setPID(0)
 	i.report(Status{State: InstanceRunning, PID: pgid, Restarts: restarts})
@@ -229,12 +243,14 @@ func (i *instance) runOnce(dir string, staged *Staged, restarts int) (code int, 
 	select {
 	case err := <-exited:
 		// The leader is gone; whatever it left in its group goes too.
-		killGroupWait(pgid, time.Second)
+		if killGroupWait(pgid, time.Second) {
+			_ = i.s.groups.remove(pgid)
+		}
 		return exitCode(err), false, nil
 	case <-i.stopCh:
 	}
 	i.report(Status{State: InstanceStopping, PID: pgid, Restarts: restarts})
-	_ = signalGroup(pgid, syscall.SIGTERM)
+	drv.Stop(r, pgid, i.d.spec.StopTimeout.D())
 	var werr error
 	select {
 	case werr = <-exited:
@@ -244,6 +260,8 @@ func (i *instance) runOnce(dir string, staged *Staged, restarts int) (code int, 
 	}
 	if !killGroupWait(pgid, 5*time.Second) {
 		i.s.log.Warn("an instance's process group outlived SIGKILL by 5s", "instance", i.id, "pgid", pgid)
+	} else {
+		_ = i.s.groups.remove(pgid)
 	}
 	return exitCode(werr), true, nil
 }

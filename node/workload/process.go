@@ -1,22 +1,12 @@
 package workload
 
 import (
-	"bytes"
 	"errors"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
-	"strconv"
 	"syscall"
 	"time"
 )
-
-// MarkerEnv is set in every instance's environment to the supervising
-// node's absolute data dir. A restarted agent finds what its previous run
-// left behind by it (LeftoverGroups), whatever pid files say: a process's
-// children inherit it.
-const MarkerEnv = "CAIRN_SUPERVISOR"
 
 // spawner starts processes from one OS thread that never exits. Linux
 // delivers a child's parent-death signal (Pdeathsig) when the thread that
@@ -87,61 +77,4 @@ func killGroupWait(pgid int, timeout time.Duration) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return true
-}
-
-// Leftover is a process a previous run of the agent left behind.
-type Leftover struct {
-	PID, PGID int
-}
-
-// LeftoverGroups scans /proc for processes whose environment carries
-// MarkerEnv=dataDir: what a previous run of the agent on dataDir left
-// behind (grandchildren survive the parent-death signal of their
-// instance's leader). self is excluded. The environment and not the
-// working directory: an operator's shell in an instance's directory is
-// no leftover. A process that clears its environment escapes the scan.
-func LeftoverGroups(dataDir string) []Leftover {
-	abs, err := filepath.Abs(dataDir)
-	if err != nil {
-		return nil
-	}
-	marker := []byte("\x00" + MarkerEnv + "=" + abs + "\x00")
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	self := os.Getpid()
-	var out []Leftover
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		dir := "/proc/" + e.Name()
-		env, _ := os.ReadFile(dir + "/environ")
-		env = append(append([]byte{0}, env...), 0)
-		if !bytes.Contains(env, marker) {
-			continue
-		}
-		pgid, err := syscall.Getpgid(pid)
-		if err != nil {
-			continue
-		}
-		out = append(out, Leftover{PID: pid, PGID: pgid})
-	}
-	return out
-}
-
-// KillLeftovers kills every leftover of dataDir (their whole process
-// groups) and returns how many processes it found.
-func KillLeftovers(dataDir string) int {
-	found := LeftoverGroups(dataDir)
-	self := syscall.Getpgrp()
-	for _, l := range found {
-		if l.PGID > 1 && l.PGID != self {
-			_ = signalGroup(l.PGID, syscall.SIGKILL)
-		}
-		_ = syscall.Kill(l.PID, syscall.SIGKILL)
-	}
-	return len(found)
 }

@@ -4,10 +4,11 @@
 // that runs the instances assigned to this node as local processes, each
 // in its own process group, with their logs.
 //
-// Instances are processes, not containers. Not built yet (issue #17):
-// cgroup memory limits (memory_limit sets RLIMIT_AS), the MRF integration
-// and a container driver; a workload that asks for an image is refused
-// with 400 naming what is missing, never accepted and ignored.
+// Instances are processes, not containers, unless the workload names an
+// image: a driver (Driver) runs each instance, the process driver by
+// default, a container driver through the docker or podman CLI where one
+// works. Not built yet (issue #17): cgroup memory limits (memory_limit
+// sets RLIMIT_AS for processes).
 package workload
 
 import (
@@ -91,6 +92,10 @@ type Spec struct {
 	// Artifact is the SHA-1 of an uploaded artifact, staged on each node
 	// before its instances start there.
 	Artifact string `json:"artifact,omitempty"`
+	// Image is a container image: the instances run as containers, on
+	// nodes with a working container engine (docker or podman), with
+	// Command, if given, as the container's command.
+	Image string `json:"image,omitempty"`
 	// Runtime names the staging runtime; empty: detected from the
 	// artifact's files.
 	Runtime string `json:"runtime,omitempty"`
@@ -217,7 +222,6 @@ const (
 // notBuilt names the fields issue #17 asks for that are not built yet: a
 // workload using one is refused rather than run without it.
 var notBuilt = map[string]string{
-	"image":  "no container engine on any node (the container driver is not built yet)",
 	"memory": "the field is memory_limit",
 }
 
@@ -285,8 +289,16 @@ func (s *Spec) normalise() error {
 			return bad("runtime %q is not one of %s", s.Runtime, strings.Join(RuntimeNames(), ", "))
 		}
 	}
-	if s.Artifact == "" && (len(s.Command) == 0 || s.Command[0] == "") {
-		return bad("command is required without an artifact: the program and its arguments, e.g. [\"bash\", \"-c\", \"echo hi\"]")
+	if s.Image != "" {
+		if s.Artifact != "" {
+			return bad("image and artifact: give one (an image runs as a container, an artifact is staged and run as a process)")
+		}
+		if len(s.Image) > 255 || strings.HasPrefix(s.Image, "-") || strings.ContainsAny(s.Image, " \t\n\x00") {
+			return bad("image %q is not an image reference (e.g. \"docker.io/library/nginx:1.27\")", s.Image)
+		}
+	}
+	if s.Artifact == "" && s.Image == "" && (len(s.Command) == 0 || s.Command[0] == "") {
+		return bad("command is required without an artifact or an image: the program and its arguments, e.g. [\"bash\", \"-c\", \"echo hi\"]")
 	}
 	if len(s.Command) > 0 && s.Command[0] == "" {
 		return bad("command[0] is empty")
@@ -560,6 +572,8 @@ type Status struct {
 	Exited   bool `json:"exited,omitempty"`
 	ExitCode int  `json:"exit_code"`
 	// Failed says the instance will not be restarted; Reason says why.
+	// (One whose port another program holds is failed until the port is
+	// free, then starts.)
 	Failed   bool   `json:"failed,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	Restarts int    `json:"restarts"`

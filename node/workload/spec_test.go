@@ -57,7 +57,8 @@ func Test_ParseSpec_BadInput_InvalidNamingTheField(t *testing.T) {
 		`{"command":["x"],"artifact":"abc"}`:                               "not a SHA-1",
 		`{"artifact":"` + strings.Repeat("a", 40) + `","runtime":"cobol"}`: "runtime \"cobol\" is not one of bash",
 		`{"command":["x"],"runtime":"bash"}`:                               "needs an artifact",
-		`{"image":"nginx"}`:                                                "no container engine on any node",
+		`{"image":"nginx","artifact":"` + strings.Repeat("a", 40) + `"}`:   "give one",
+		`{"image":"-v /:/host"}`:                                           "not an image reference",
 		`{"command":["x"],"instances":"3"}`:                                "instances",
 		`{"command":["x"],"placement":{"nodes":[""]}}`:                     "placement.nodes",
 	}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -44,8 +43,11 @@ type Config struct {
 	Enabled bool
 	// Credential, if set, is the user instances run as (-exec-user).
 	Credential *syscall.Credential
-	Report     ReportFunc
-	Logger     *slog.Logger
+	// Engine, if set, runs the instances of workloads with an image;
+	// without one, such an instance assigned here fails saying so.
+	Engine *ContainerDriver
+	Report ReportFunc
+	Logger *slog.Logger
 }
 
 // Supervisor runs the instances the zone assigns to this node as local
@@ -60,13 +62,17 @@ type Supervisor struct {
 	runDir  string
 	logDir  string
 	reports *reporter
+	// groups records the instances' process groups for the next run of
+	// the agent (CleanLeftovers).
+	groups *ledger
 
 	mu        sync.Mutex
 	instances map[string]*instance // by instance id
 	logs      map[string]*instanceLog
-	// stopping holds, by instance id, the done channel of an instance
-	// being stopped, so that its replacement waits for it.
-	stopping map[string]chan struct{}
+	// stopping holds, by instance id, the instances being stopped, so
+	// that an instance that replaces one, or takes one of its ports,
+	// waits for it.
+	stopping map[string]*instance
 	// stageMu makes staging one artifact at a time.
 	stageMu sync.Mutex
 	wg      sync.WaitGroup
@@ -85,22 +91,34 @@ func New(cfg Config, store Store) (*Supervisor, error) {
 	}
 	s := &Supervisor{cfg: cfg, log: log.With("component", "supervisor"), store: store,
 		runDir: filepath.Join(abs, "workloads", "run"), logDir: filepath.Join(abs, "workloads", "logs"),
-		instances: map[string]*instance{}, logs: map[string]*instanceLog{}, stopping: map[string]chan struct{}{}}
+		instances: map[string]*instance{}, logs: map[string]*instanceLog{}, stopping: map[string]*instance{}}
 	for _, d := range []string{s.runDir, s.logDir} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return nil, fmt.Errorf("workload directory: %w", err)
 		}
 	}
 	s.reports = newReporter(cfg.Report, s.log)
+	s.groups = newLedger(filepath.Join(abs, "workloads"))
 	return s, nil
 }
 
 // CleanLeftovers kills what a previous run of the agent on this data dir
 // left behind (instances are started afresh, as the zone assigns them): no
 // orphan outlives a restart, and none runs twice. Call it before Run.
+//
+// Cleaned up, not adopted: an instance's leading process gets SIGKILL
+// when the agent dies (its parent-death signal), so what is left is
+// never a whole instance, only what it started; and a process the agent
+// did not start cannot be waited for (its exit code is lost) nor its
+// output captured (its pipes died with the agent).
 func (s *Supervisor) CleanLeftovers() {
 	if n := KillLeftovers(s.cfg.DataDir); n > 0 {
 		s.log.Info("killed processes a previous run of this agent left behind", "processes", n, "data_dir", s.cfg.DataDir)
+	}
+	if s.cfg.Engine != nil {
+		if n := s.cfg.Engine.Clean(); n > 0 {
+			s.log.Info("removed containers a previous run of this agent left behind", "containers", n, "engine", s.cfg.Engine.Name())
+		}
 	}
 }
 
@@ -251,8 +269,15 @@ func (s *Supervisor) reconcile(v *fsm.View) {
 			continue
 		}
 		inst.stop()
-		s.stopping[id] = inst.done
+		s.stopping[id] = inst
 		delete(s.instances, id)
+	}
+	for id, old := range s.stopping {
+		select {
+		case <-old.done:
+			delete(s.stopping, id)
+		default:
+		}
 	}
 	ids := make([]string, 0, len(want))
 	for id := range want {
@@ -270,23 +295,45 @@ func (s *Supervisor) reconcile(v *fsm.View) {
 			s.logs[id] = l
 		}
 		inst := &instance{s: s, id: id, d: d, log: l, stopCh: make(chan struct{}), done: make(chan struct{})}
-		// An instance that replaces one of the same id (a spec change)
-		// starts once the old one has stopped: never two at once.
-		var prev <-chan struct{}
-		if old, ok := s.stopping[id]; ok {
-			prev = old
-			delete(s.stopping, id)
+		// An instance starts once those it replaces (a spec change: the
+		// same id) or whose ports it takes (the scheduler gave a port of
+		// an instance moved or removed to another) have stopped: never
+		// two at once, never two on one port of this node.
+		var prev []<-chan struct{}
+		for oid, old := range s.stopping {
+			if oid == id || sharePort(old.d.placed.Ports, d.placed.Ports) {
+				prev = append(prev, old.done)
+			}
 		}
 		s.instances[id] = inst
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if prev != nil {
-				<-prev
+			for _, p := range prev {
+				<-p
+			}
+			select {
+			case <-inst.stopCh: // stopped before it started
+				inst.report(Status{State: InstanceRemoved})
+				close(inst.done)
+				return
+			default:
 			}
 			inst.run()
 		}()
 	}
+}
+
+// sharePort reports whether a and b have a port in common.
+func sharePort(a, b []int) bool {
+	for _, p := range a {
+		for _, q := range b {
+			if p == q {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // stopAll stops every instance and waits for them.
@@ -322,33 +369,19 @@ func (s *Supervisor) Running() map[string]int {
 // baseEnv is the part of the agent's environment instances inherit.
 var baseEnv = []string{"PATH", "LANG", "LC_ALL", "TZ"}
 
-// command builds the process of one run of d: home is the instance's
-// own directory; staged, if not nil, the artifact staged for it (the
-// process then runs in its START_PATH, and the runtime's START_COMMAND
-// unless the workload gives a command).
-func (s *Supervisor) command(d desired, home string, staged *Staged) *exec.Cmd {
-	argv := d.spec.Command
-	if staged != nil && len(argv) == 0 {
-		argv = []string{"/bin/sh", "-c", staged.StartCommand}
+// runOf builds one run of d: home is the instance's own directory;
+// staged, if not nil, the artifact staged for it (the process then runs in
+// its START_PATH, and the runtime's START_COMMAND unless the workload
+// gives a command).
+func (s *Supervisor) runOf(id string, d desired, home string, staged *Staged) Run {
+	r := Run{Instance: id, Name: containerName(s.cfg.NodeID, id), Argv: d.spec.Command, Image: d.spec.Image, Dir: home,
+		MemoryBytes: d.spec.MemoryBytes(), Credential: s.cfg.Credential}
+	if staged != nil && len(r.Argv) == 0 {
+		r.Argv = []string{"/bin/sh", "-c", staged.StartCommand}
 	}
-	if mem := d.spec.MemoryBytes(); mem > 0 {
-		// RLIMIT_AS from the shell, then exec: the limit is in place
-		// before the command's first instruction, and the command keeps
-		// the pid (and process group) the supervisor knows.
-		argv = append([]string{"/bin/sh", "-c", `ulimit -v "$1" || exit 126; shift; exec "$@"`, "sh",
-			strconv.FormatInt((mem+1023)/1024, 10)}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = home
 	var env []string
-	for _, k := range baseEnv {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	env = append(env, "HOME="+home)
 	if staged != nil {
-		cmd.Dir = staged.StartPath
+		r.Dir = staged.StartPath
 		env = append(env, "START_PATH="+staged.StartPath, "START_COMMAND="+staged.StartCommand)
 	}
 	keys := make([]string, 0, len(d.spec.Env))
@@ -376,11 +409,28 @@ func (s *Supervisor) command(d desired, home string, staged *Staged) *exec.Cmd {
 	for _, k := range linkNames {
 		env = append(env, k+"="+d.links[k])
 	}
-	env = append(env, MarkerEnv+"="+s.cfg.DataDir, "CAIRN_WORKLOAD="+d.workload,
+	r.Env = append(env, MarkerEnv+"="+s.cfg.DataDir, "CAIRN_WORKLOAD="+d.workload,
 		"CAIRN_INSTANCE="+strconv.Itoa(d.index), "CAIRN_NODE="+s.cfg.NodeID)
-	cmd.Env = env
-	if s.cfg.Credential != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cfg.Credential}
+	return r
+}
+
+// driverFor returns the driver of d's instances on this node: a container
+// driver for an image, else the process driver.
+func (s *Supervisor) driverFor(d desired) (Driver, error) {
+	if d.spec.Image == "" {
+		return processDriver{}, nil
 	}
-	return cmd
+	if s.cfg.Engine == nil {
+		return nil, fmt.Errorf("no container engine on node %s (the zone leader assigns image workloads only to nodes that advertise one)", s.cfg.NodeID)
+	}
+	return s.cfg.Engine, nil
+}
+
+// Engine returns the name of this node's container engine ("" for none),
+// which its gossip metadata advertises to the scheduler.
+func (s *Supervisor) Engine() string {
+	if s.cfg.Engine == nil {
+		return ""
+	}
+	return s.cfg.Engine.Name()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -26,7 +27,7 @@ type harness struct {
 	stop  func()
 }
 
-func mustSupervisor(t *testing.T) *harness {
+func mustSupervisor(t *testing.T, opts ...func(*Config)) *harness {
 	t.Helper()
 	schema, err := fsm.NewSchema(Kinds()...)
 	if err != nil {
@@ -34,14 +35,18 @@ func mustSupervisor(t *testing.T) *harness {
 	}
 	h := &harness{t: t, store: fsm.NewStore(schema), last: map[string]Status{}, seen: map[string][]string{}}
 	dir := t.TempDir()
-	h.sup, err = New(Config{NodeID: "n1", DataDir: dir, Enabled: true, Report: func(_ context.Context, s Status) error {
+	cfg := Config{NodeID: "n1", DataDir: dir, Enabled: true, Report: func(_ context.Context, s Status) error {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		id := InstanceID(s.Workload, s.Index)
 		h.last[id] = s
 		h.seen[id] = append(h.seen[id], s.State)
 		return nil
-	}}, h.store)
+	}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h.sup, err = New(cfg, h.store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,5 +254,54 @@ func Test_Supervisor_MemoryLimit_SetsRlimitAS(t *testing.T) {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
 	if !strings.Contains(string(b), "Max address space         67108864") {
 		t.Fatalf("/proc/%d/limits:\n%s", pid, b)
+	}
+}
+
+func Test_Supervisor_PortHeldByAnotherProgram_FailsNamingIt_StartsOnceFree(t *testing.T) {
+	portRetry = 50 * time.Millisecond
+	h := mustSupervisor(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	s, _ := ParseSpec([]byte(`{"command":["sleep","60"],"instances":1,"ports":["http"],"stop_timeout":"100ms"}`))
+	body, _ := json.Marshal(s)
+	pb, _ := json.Marshal(PlacementOf("web", []Placed{{Index: 0, Node: "n1", Host: "127.0.0.1", Ports: []int{port}}}))
+	h.apply(fsm.Op{Type: fsm.OpPut, Kind: KindWorkload, ID: "web", Body: body}, fsm.Op{Type: fsm.OpPut, Kind: KindPlacement, ID: "web", Body: pb})
+	want := fmt.Sprintf("port %d (http) is in use on node n1", port)
+	waitUntil(t, "the instance failed naming the port", func() bool {
+		st := h.status("web.0")
+		return st.State == InstanceCrashed && st.Failed && strings.Contains(st.Reason, want)
+	})
+	if len(h.sup.Running()) != 0 {
+		t.Fatalf("an instance runs on a port another program holds: %v", h.sup.Running())
+	}
+	ln.Close()
+	waitUntil(t, "the instance running once the port is free", func() bool {
+		st := h.status("web.0")
+		return st.State == InstanceRunning && !st.Failed && st.Reason == ""
+	})
+}
+
+func Test_Supervisor_PortOfAStoppingInstance_TakenOnlyOnceItStopped(t *testing.T) {
+	h := mustSupervisor(t)
+	put := func(kind, id string, v any) fsm.Op {
+		b, _ := json.Marshal(v)
+		return fsm.Op{Type: fsm.OpPut, Kind: kind, ID: id, Body: b}
+	}
+	// a ignores SIGTERM: it stops only at its stop timeout's SIGKILL.
+	a, _ := ParseSpec([]byte(`{"command":["bash","-c","trap '' TERM; while true; do sleep 0.05; done"],"instances":1,"ports":["http"],"stop_timeout":"1s"}`))
+	b, _ := ParseSpec([]byte(`{"command":["sleep","60"],"instances":1,"ports":["http"],"stop_timeout":"100ms"}`))
+	h.apply(put(KindWorkload, "a", a), put(KindWorkload, "b", b),
+		put(KindPlacement, "a", PlacementOf("a", []Placed{{Index: 0, Node: "n1", Ports: []int{29001}}})))
+	waitUntil(t, "a running", func() bool { return h.sup.Running()["a.0"] > 0 })
+	apid := h.sup.Running()["a.0"]
+	// The scheduler moves a away and gives its port to b.
+	h.apply(put(KindPlacement, "a", PlacementOf("a", []Placed{{Index: 0, Node: "n2", Ports: []int{29001}}})),
+		put(KindPlacement, "b", PlacementOf("b", []Placed{{Index: 0, Node: "n1", Ports: []int{29001}}})))
+	waitUntil(t, "b running", func() bool { return h.sup.Running()["b.0"] > 0 })
+	if alive(apid) {
+		t.Fatalf("b runs on port 29001 while a (pid %d), which held it, still runs", apid)
 	}
 }
