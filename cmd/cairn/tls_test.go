@@ -106,6 +106,26 @@ func Test_TLS_ThreeNodes_GossipKey_ForwardsAndKeepsStrangersOut(t *testing.T) {
 		t.Fatalf("POST /v1/servers through follower %s's MaxScale listener: %d %s %v", followers[0].id(), status, b, err)
 	}
 
+	// Workloads: each supervisor reports its instance to its own https
+	// URL (forwarded to the leader), and logs are gathered from every
+	// node over HTTPS.
+	killInstancesAtCleanup(t, nodes...)
+	spec := `{"command":` + loopCmd + `,"instances":3,"stop_timeout":"2s"}`
+	followers[0].mustDo(http.MethodPut, "/cairn/v1/workloads/loop", []byte(spec), http.StatusCreated)
+	var doc workloadDoc
+	waitFor(t, "3 instances reported running", workloadTimeout, func() bool {
+		doc = leader.mustWorkload("loop")
+		_, ok := doc.running(3)
+		return ok
+	}, func() string { return fmt.Sprintf("%+v", doc) })
+	var logs reply
+	waitFor(t, "logs of the 3 instances gathered through a follower", workloadTimeout, func() bool {
+		logs = followers[1].mustDo(http.MethodGet, "/cairn/v1/workloads/loop/logs", nil, http.StatusOK)
+		b := string(logs.body)
+		return logs.header.Get("X-Cairn-Logs-Missing") == "" && strings.Contains(b, "tick 0") && strings.Contains(b, "tick 1") && strings.Contains(b, "tick 2")
+	}, func() string { return fmt.Sprintf("missing %q, %d bytes", logs.header.Get("X-Cairn-Logs-Missing"), len(logs.body)) })
+	followers[0].mustDo(http.MethodDelete, "/cairn/v1/workloads/loop", nil, http.StatusNoContent)
+
 	var gossip []string
 	for _, a := range nodes {
 		gossip = append(gossip, a.line.gossip)
