@@ -123,7 +123,9 @@ func Test_TLS_ThreeNodes_GossipKey_ForwardsAndKeepsStrangersOut(t *testing.T) {
 		logs = followers[1].mustDo(http.MethodGet, "/cairn/v1/workloads/loop/logs", nil, http.StatusOK)
 		b := string(logs.body)
 		return logs.header.Get("X-Cairn-Logs-Missing") == "" && strings.Contains(b, "tick 0") && strings.Contains(b, "tick 1") && strings.Contains(b, "tick 2")
-	}, func() string { return fmt.Sprintf("missing %q, %d bytes", logs.header.Get("X-Cairn-Logs-Missing"), len(logs.body)) })
+	}, func() string {
+		return fmt.Sprintf("missing %q, %d bytes", logs.header.Get("X-Cairn-Logs-Missing"), len(logs.body))
+	})
 	followers[0].mustDo(http.MethodDelete, "/cairn/v1/workloads/loop", nil, http.StatusNoContent)
 
 	var gossip []string
