@@ -312,6 +312,7 @@ func buildAgent(f *agentFlags, log *slog.Logger, levelVar *slog.LevelVar) (a *ag
 	if a.tls, err = loadTLS(f); err != nil {
 		return a, err
 	}
+	warnInClear(f, a.tls, log)
 	if err := a.listen(); err != nil {
 		return a, err
 	}

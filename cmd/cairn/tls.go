@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -44,4 +45,23 @@ func loadTLS(f *agentFlags) (*tlsconfig.Config, error) {
 		return nil, nil
 	}
 	return tlsconfig.Load(cert, key, f.tlsCA)
+}
+
+// warnInClear says at start what crosses the network unprotected: the
+// defaults bind loopback, where nothing does, so the warnings are for a
+// node opened to the network without the TLS or gossip key flags.
+func warnInClear(f *agentFlags, tc *tlsconfig.Config, log *slog.Logger) {
+	log = log.With("component", "tls")
+	switch {
+	case !tc.Enabled() && !allLoopback(f.httpAddr, f.maxscaleAddr, f.raftAddr):
+		log.Warn("TLS is off on listeners that are not loopback: requests, credentials and Raft's log cross the network in the clear (-tls-cert/-tls-key/-tls-ca)",
+			"http_addr", f.httpAddr, "raft_addr", f.raftAddr)
+	case tc.Enabled() && !tc.Mutual() && !allLoopback(f.raftAddr):
+		log.Warn("TLS without -tls-ca: Raft does not ask its clients for certificates, so anyone who reaches -raft-addr can speak Raft to this node",
+			"raft_addr", f.raftAddr)
+	}
+	if f.gossipSecret == nil && !allLoopback(f.gossipAddr) {
+		log.Warn("gossip is not encrypted (-gossip-key): anyone who reaches -gossip-addr can join the domain's pool and read its members",
+			"gossip_addr", f.gossipAddr)
+	}
 }
