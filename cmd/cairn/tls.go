@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -64,4 +65,11 @@ func warnInClear(f *agentFlags, tc *tlsconfig.Config, log *slog.Logger) {
 		log.Warn("gossip is not encrypted (-gossip-key): anyone who reaches -gossip-addr can join the domain's pool and read its members",
 			"gossip_addr", f.gossipAddr)
 	}
+}
+
+// peerWrap is the wrap of a member-to-member client's transport: TLS as
+// configured (tlsconfig.Secure), then this node's own credentials
+// (auth.NodeCredentials.Wrap).
+func (a *agentRun) peerWrap(rt http.RoundTripper) http.RoundTripper {
+	return a.peers.Wrap(a.tls.Secure(rt))
 }

@@ -178,6 +178,20 @@ func (c *Config) Transport(maxIdlePerHost int) *http.Transport {
 	}
 }
 
+// Secure returns rt set up for TLS to other nodes when rt is an
+// *http.Transport and TLS is on (a clone with Client's configuration;
+// its other settings kept), else rt as it is: for a client that builds
+// its own transport.
+func (c *Config) Secure(rt http.RoundTripper) http.RoundTripper {
+	t, ok := rt.(*http.Transport)
+	if c == nil || !ok {
+		return rt
+	}
+	t = t.Clone()
+	t.TLSClientConfig = c.Client("")
+	return t
+}
+
 // HTTPClient returns a client for requests to other nodes over
 // Transport, with an overall timeout (0: none; the request's context
 // bounds it). It does not follow redirects: a node's answer is passed on

@@ -117,3 +117,21 @@ func TestNilConfig_IsPlain(t *testing.T) {
 		t.Fatal("a nil Config is not plain HTTP")
 	}
 }
+
+func TestSecure_ClonesATransportWithTLS(t *testing.T) {
+	base := &http.Transport{MaxIdleConnsPerHost: 3}
+	var off *tlsconfig.Config
+	if off.Secure(base) != base {
+		t.Fatal("with TLS off, Secure changed the transport")
+	}
+	ca := tlstest.MustNewCA(t, "zone")
+	cert, key := ca.MustIssue(t, "n1", "127.0.0.1")
+	tc, err := tlsconfig.Load(cert, key, ca.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := tc.Secure(base).(*http.Transport)
+	if !ok || got == base || got.TLSClientConfig == nil || got.TLSClientConfig.RootCAs == nil || got.MaxIdleConnsPerHost != 3 {
+		t.Fatalf("Secure = %+v", got)
+	}
+}
