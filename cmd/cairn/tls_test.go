@@ -42,10 +42,12 @@ func startTLSCluster(t testing.TB, n int, ca *tlstest.CA, gossipKey string) []*a
 	opts := make([]agentOpts, n)
 	for i := range opts {
 		id := fmt.Sprintf("n%d", i+1)
+		// n1 is the domain's MRF controller: the others reach it over HTTPS.
+		controller := strconv.FormatBool(i == 0)
 		opts[i] = agentOpts{dataDir: filepath.Join(t.TempDir(), "data"), nodeID: id, gossipAddr: gossip[i],
 			maxscale: true, clientTLS: ca.ClientConfig(),
 			args: append([]string{"-join", strings.Join(gossip, ","), "-bootstrap-expect", strconv.Itoa(n),
-				"-gossip-key", gossipKey, "-server-stabilization-time", "500ms", "-admin-password", tlsAdminPassword}, tlsArgs(t, ca, id)...)}
+				"-gossip-key", gossipKey, "-server-stabilization-time", "500ms", "-admin-password", tlsAdminPassword, "-controller=" + controller}, tlsArgs(t, ca, id)...)}
 	}
 	agents := mustLaunchAgents(t, opts...)
 	for _, a := range agents {
@@ -104,6 +106,24 @@ func Test_TLS_ThreeNodes_GossipKey_ForwardsAndKeepsStrangersOut(t *testing.T) {
 	body := []byte(`{"data":{"id":"server1","type":"servers","attributes":{"parameters":{"address":"127.0.0.1","port":3000,"protocol":"MySQLBackend"}}}}`)
 	if status, b, err := followers[0].maxscaleDo("POST", "/v1/servers", body); err != nil || status != http.StatusNoContent {
 		t.Fatalf("POST /v1/servers through follower %s's MaxScale listener: %d %s %v", followers[0].id(), status, b, err)
+	}
+
+	// MRF: the domain's resources live on the controller n1; n3 passes
+	// requests for them on over HTTPS, and the zone leader follows its
+	// deployments over HTTPS too (a failure would be logged).
+	var zones reply
+	waitFor(t, "the domain's zones through n3", 10*time.Second, func() bool {
+		zones, _ = nodes[2].do(http.MethodGet, "/management/domain/zones", nil, nil)
+		return zones.status == http.StatusOK && strings.Contains(string(zones.body), nodes[0].url)
+	}, func() string { return fmt.Sprintf("%d %s", zones.status, zones.body) })
+
+	for _, a := range nodes {
+		errOut, _ := os.ReadFile(a.stderr)
+		for _, l := range strings.Split(string(errOut), "\n") {
+			if strings.Contains(l, "x509:") || strings.Contains(l, "tls: ") {
+				t.Errorf("%s logged a TLS failure between members: %s", a.id(), l)
+			}
+		}
 	}
 
 	// Workloads: each supervisor reports its instance to its own https
