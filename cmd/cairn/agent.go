@@ -434,7 +434,7 @@ func (a *agentRun) openNode() error {
 	// looking for founders (-bootstrap-expect) stays as short as it was.
 	// This node's own credentials on its calls to other members, over
 	// TLS when it is on.
-	a.peers = &auth.NodeCredentials{Base: a.tls.Transport(16), View: n.View, NodeID: n.ID()}
+	a.peers = &auth.NodeCredentials{Base: a.tls.Transport(16), View: n.View, NodeID: n.ID(), DomainKey: a.domainKey()}
 	if a.sup, err = newSupervisor(a.f, n, a.httpURL, a.peers, a.log); err != nil {
 		return err
 	}
@@ -514,6 +514,7 @@ func (a *agentRun) authenticator() *auth.Authenticator {
 		Print: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}).Run)
 	authn := auth.NewAuthenticator(n.View)
 	authn.WaitIndex = n.WaitIndex
+	authn.DomainKey = a.domainKey()
 	if f.maxscaleAddr != "" && !allLoopback(f.maxscaleAddr) {
 		var last atomic.Int64
 		authn.OnMaxScaleDefault = func() {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"cairn/node/auth"
 	"cairn/node/tlsconfig"
 )
 
@@ -72,4 +73,15 @@ func warnInClear(f *agentFlags, tc *tlsconfig.Config, log *slog.Logger) {
 // (auth.NodeCredentials.Wrap).
 func (a *agentRun) peerWrap(rt http.RoundTripper) http.RoundTripper {
 	return a.peers.Wrap(a.tls.Secure(rt))
+}
+
+// domainKey is the key members of every zone sign their calls to each
+// other with, derived from -gossip-key (the one secret a domain's zones
+// share: auth.DomainKey); nil without one, when member tokens hold in
+// their own zone only.
+func (a *agentRun) domainKey() *auth.Key {
+	if a.f.gossipSecret == nil {
+		return nil
+	}
+	return auth.DomainKey(a.f.gossipSecret)
 }
