@@ -63,16 +63,17 @@ type agentFlags struct {
 	rescheduleTimeout               time.Duration
 	maxArtifactBytes                int64
 	workloadPorts                   string
+	authMode, adminPassword         string
+	insecure                        bool
+	tokenTTL                        time.Duration
+	maxApplyInFlight                int
 	maxConcurrent                   int64
+
 	// TLS and gossip encryption (see node/tlsconfig for what is verified).
-	tlsCert, tlsKey, tlsCA  string
-	tlsSelfSigned           bool
-	gossipKey               string
-	gossipSecret            []byte // gossipKey decoded
-	authMode, adminPassword string
-	insecure                bool
-	tokenTTL                time.Duration
-	maxApplyInFlight        int
+	tlsCert, tlsKey, tlsCA string
+	tlsSelfSigned          bool
+	gossipKey              string
+	gossipSecret           []byte // gossipKey decoded
 }
 
 func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
@@ -266,12 +267,10 @@ func runAgent(args []string) error {
 // serves, joins the domain and says so; stop leaves it gracefully; close
 // releases whatever build made, in reverse order.
 type agentRun struct {
-	f        *agentFlags
-	log      *slog.Logger
-	levelVar *slog.LevelVar
-	httpURL  string
-	// tls is this node's TLS setup; nil: plain HTTP and TCP.
-	tls        *tlsconfig.Config
+	f          *agentFlags
+	log        *slog.Logger
+	levelVar   *slog.LevelVar
+	httpURL    string
 	ln, msLn   net.Listener
 	n          *node.Node
 	c          *cluster.Cluster
@@ -290,6 +289,9 @@ type agentRun struct {
 	// background is cancelled by close: the goroutines start runs.
 	background context.Context
 	closers    []func()
+
+	// tls is this node's TLS setup; nil: plain HTTP and TCP.
+	tls *tlsconfig.Config
 }
 
 // buildAgent makes every part of a run from its flags. On error, what it
