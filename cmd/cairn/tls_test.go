@@ -285,8 +285,17 @@ func Test_Keygen_And_BadGossipKey(t *testing.T) {
 			t.Fatalf("CAIRN_GOSSIP_KEY=%s: exit %d, stderr %s", bad, code, errOut)
 		}
 	}
-	code, _, errOut = runCairn(t, 10*time.Second, nil, "agent", "-data-dir", t.TempDir(), "-tls-cert", "x.pem")
-	if code == 0 || !strings.Contains(errOut, "-tls-cert and -tls-key go together") {
-		t.Fatalf("-tls-cert alone: exit %d, stderr %s", code, errOut)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-tls-cert", "x.pem"}, "-tls-cert and -tls-key go together"},
+		{[]string{"-tls-self-signed", "-tls-ca", "ca.pem"}, "-tls-ca needs -tls-cert and -tls-key"},
+		{[]string{"-max-concurrent-requests", "3"}, "-max-concurrent-requests must be 0 (unlimited) or at least 8"},
+	} {
+		code, _, errOut = runCairn(t, 10*time.Second, nil, append([]string{"agent", "-data-dir", t.TempDir()}, c.args...)...)
+		if code == 0 || !strings.Contains(errOut, c.want) {
+			t.Fatalf("%v: exit %d, stderr %s", c.args, code, errOut)
+		}
 	}
 }
