@@ -268,7 +268,7 @@ func (s *Server) httpServer() *http.Server {
 			// ReadTimeout to cut a large upload short.
 			WriteTimeout:   blockingReadAllowance + 10*time.Minute,
 			MaxHeaderBytes: 64 << 10,
-			ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+			ErrorLog:       serverErrorLog(s.log),
 			BaseContext: func(net.Listener) context.Context {
 				return httpx.WithShutdown(context.Background(), shutdown)
 			},
