@@ -21,6 +21,7 @@ import (
 	"cairn/http/mrf"
 	"cairn/http/native"
 	"cairn/http/topology"
+	"cairn/http/ui"
 	"cairn/node"
 	"cairn/node/failpoint"
 	"cairn/node/tlsconfig"
@@ -102,6 +103,7 @@ type options struct {
 	registry   *prometheus.Registry
 	runtime    mrf.Runtime
 	maxscale   http.Handler
+	apcera     http.Handler
 	// deployTimeout bounds a synchronous MRF deploy or undeploy.
 	deployTimeout time.Duration
 	workloads     native.WorkloadOptions
@@ -153,6 +155,12 @@ func WithMaxScale(h http.Handler) Option {
 	return func(o *options) { o.maxscale = h }
 }
 
+// WithApcera serves h, the Apcera API's handler, for every path under
+// /apcera/ (its routes answer at /apcera/v1/...).
+func WithApcera(h http.Handler) Option {
+	return func(o *options) { o.apcera = h }
+}
+
 // WithMetrics registers the HTTP metrics (requests, latency, in-flight,
 // forwarding) on reg and serves everything reg gathers at GET /metrics.
 func WithMetrics(reg *prometheus.Registry) Option {
@@ -189,7 +197,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		}
 		native.WriteError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
-	native.Register(r, n, o.membership)
+	native.Register(r, n, o.membership, o.peers.Transport(2))
 	native.RegisterWorkloads(r, n, o.membership, o.workloads)
 	native.RegisterUsers(r, n, native.UsersOptions{Auth: o.auth.Auth, TokenTTL: o.tokenTTL})
 	deps := mrf.Deps{Node: n, Runtime: o.runtime, DeployTimeout: o.deployTimeout, Credentials: o.auth.peerCredentials(), Peers: o.peers.HTTPClient(0)}
@@ -204,8 +212,12 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		tdeps.Membership = o.membership
 	}
 	topology.Register(r, tdeps)
+	ui.Register(r) // the web console at /ui/, and GET / redirects there
 	if o.maxscale != nil {
 		r.PathPrefix("/maxscale/").Handler(o.maxscale)
+	}
+	if o.apcera != nil {
+		r.PathPrefix("/apcera/").Handler(o.apcera)
 	}
 	var hm *httpMetrics
 	if o.registry != nil {
@@ -235,9 +247,9 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 // dialect's own (MaxScale's port 8989, say) with the middleware of the main
 // listener: panic recovery, the limits, and forwarding to the zone leader.
 // The leader is reached on its main listener, so mainPath maps a path of
-// this listener to the same route there. Of opts, WithPeerTLS applies.
-func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Handler, mainPath func(string) string, opts ...Option) *Server {
-	var o options
+// this listener to the same route there.
+func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Handler, mainPath func(string) string, opts ...DialectOption) *Server {
+	var o dialectOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -245,8 +257,40 @@ func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Han
 	fwd := newForwarder(n, s.log)
 	fwd.transport = o.peers.Transport(128)
 	fwd.rewritePath = mainPath
-	s.handler = s.audit(s.recoverPanics(s.applyLimits(fwd.wrap(h))))
+	inner := fwd.wrap(h)
+	if o.auth != nil {
+		// Before forwarding, as on the main listener: the leader then
+		// checks the caller's credentials again.
+		inner = s.authenticateWith(*o.auth, o.exempt, o.refuse, inner)
+	}
+	s.handler = s.audit(s.recoverPanics(s.applyLimits(inner)))
 	return s
+}
+
+// DialectOption adds an optional part to a dialect's own listener.
+type DialectOption func(*dialectOptions)
+
+type dialectOptions struct {
+	auth   *AuthPolicy
+	exempt func(*http.Request) bool
+	refuse func(w http.ResponseWriter, status int, msg string)
+	// peers is the TLS setup of forwards to the leader (nil: plain HTTP).
+	peers *tlsconfig.Config
+}
+
+// DialectPeerTLS makes a dialect's own listener forward to the zone
+// leader over HTTPS as tc says (WithPeerTLS of the main listener).
+func DialectPeerTLS(tc *tlsconfig.Config) DialectOption {
+	return func(o *dialectOptions) { o.peers = tc }
+}
+
+// DialectAuth makes a dialect's own listener authenticate as the main
+// listener does (HTTP Basic or a Bearer token against the zone's users;
+// a readonly user may not write), before forwarding: exempt names the
+// requests that need no credentials (a login call), refuse writes a 401
+// or 403 in the dialect's error body.
+func DialectAuth(p AuthPolicy, exempt func(*http.Request) bool, refuse func(w http.ResponseWriter, status int, msg string)) DialectOption {
+	return func(o *dialectOptions) { o.auth, o.exempt, o.refuse = &p, exempt, refuse }
 }
 
 // Handler returns the server's root handler.
@@ -408,5 +452,24 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 			}
 		}()
 		next.ServeHTTP(w, r)
+	})
+}
+
+// CapConcurrency serves h with the concurrency cap of l (its
+// MaxConcurrentRequests, live; 0: none) and nothing else of the API
+// middleware: for a listener that is not an API's (the Apcera router's
+// applications' traffic, whose bodies and durations are the apps' own).
+// Requests beyond the cap get 503 with Retry-After.
+func CapConcurrency(l *Limits, h http.Handler) http.Handler {
+	var inFlight atomic.Int64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		if limit := l.MaxConcurrentRequests(); limit > 0 && n > limit {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, fmt.Sprintf("this node is serving its limit of %d concurrent requests; retry", limit), http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
 }

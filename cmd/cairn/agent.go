@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -21,8 +22,10 @@ import (
 	"cairn/cluster/deploy"
 	"cairn/cluster/monitor"
 	"cairn/cluster/scheduler"
+	"cairn/cluster/tasks"
 	"cairn/fsm"
 	api "cairn/http"
+	"cairn/http/apcera"
 	"cairn/http/maxscale"
 	"cairn/http/mrf"
 	"cairn/http/native"
@@ -59,6 +62,8 @@ type agentFlags struct {
 	controller                      bool
 	pprofAddr                       string
 	maxscaleAddr                    string
+	apceraAddr                      string
+	routerAddr                      string
 	exec, execUser                  string
 	rescheduleTimeout               time.Duration
 	maxArtifactBytes                int64
@@ -107,6 +112,8 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address, on a listener of its own (default: off)")
 	fs.StringVar(&f.maxscaleAddr, "maxscale-addr", "127.0.0.1:8989", "address the MaxScale REST API listens on, at /v1/... and /... (empty: off; it is also served at /maxscale/v1/... on -http-addr)")
 	fs.DurationVar(&f.deployTimeout, "mrf-deploy-timeout", mrf.DefaultDeployTimeout, "how long an MRF deploy or undeploy waits for its target zones to report before answering 504 (the deployment goes on converging)")
+	fs.StringVar(&f.apceraAddr, "apcera-addr", "127.0.0.1:8190", "address the Apcera REST API listens on, at /v1/... and /... (empty: off; it is also served at /apcera/v1/... on -http-addr)")
+	fs.StringVar(&f.routerAddr, "router-addr", "", "address of the HTTP router for Apcera job routes: a request whose Host is a route goes to a running instance (empty: off)")
 	fs.StringVar(&f.exec, "exec", "auto", "run the workload instances the zone assigns to this node as local processes: true, false, or auto (on only while every listener is on loopback)")
 	fs.StringVar(&f.execUser, "exec-user", "", "when the agent runs as root, the user instances run as (default: root's own, with a warning)")
 	fs.DurationVar(&f.rescheduleTimeout, "workload-reschedule-timeout", scheduler.DefaultRescheduleTimeout, "how long a failed member keeps its workload instances before the zone leader moves them")
@@ -272,6 +279,10 @@ type agentRun struct {
 	levelVar   *slog.LevelVar
 	httpURL    string
 	ln, msLn   net.Listener
+	apcLn      net.Listener
+	apcSrv     *api.Server
+	routerLn   net.Listener // the router of Apcera job routes (-router-addr)
+	routerSrv  *http.Server
 	n          *node.Node
 	c          *cluster.Cluster
 	rt         *settings.Settings
@@ -297,7 +308,7 @@ type agentRun struct {
 // buildAgent makes every part of a run from its flags. On error, what it
 // made is released.
 func buildAgent(f *agentFlags, log *slog.Logger, levelVar *slog.LevelVar) (a *agentRun, err error) {
-	a = &agentRun{f: f, log: log, levelVar: levelVar, serveErr: make(chan error, 2)}
+	a = &agentRun{f: f, log: log, levelVar: levelVar, serveErr: make(chan error, 4)}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -387,6 +398,16 @@ func (a *agentRun) listen() error {
 			return err
 		}
 	}
+	if f.apceraAddr != "" {
+		if a.apcLn, err = a.listenTCP("-apcera-addr", f.apceraAddr); err != nil {
+			return err
+		}
+	}
+	if f.routerAddr != "" {
+		if a.routerLn, err = a.listenTCP("-router-addr", f.routerAddr); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -420,7 +441,7 @@ func (a *agentRun) openNode() error {
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds())...)
+	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds(), apcera.Kinds(), tasks.Kinds())...)
 	if err != nil {
 		return err
 	}
@@ -499,12 +520,33 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	sched.RescheduleTimeout = f.rescheduleTimeout
 	sched.Ports, _ = parsePortRange(f.workloadPorts)
 	n.OnLeadership(sched.Run)
+	// Apcera's long operations (a Docker job, a manifest) are tasks the
+	// zone leader follows.
+	n.OnLeadership(tasks.NewFollower(n, log).Run)
+	apc := apcera.New(apcera.Deps{Node: n, Auth: authn, TokenTTL: f.tokenTTL, Peers: a.peers, Logger: log, MaxArtifactBytes: f.maxArtifactBytes})
+	policy := api.AuthPolicy{Auth: authn, Required: a.authRequired(), Peers: a.peers}
 	a.srv = api.NewServer(n, limits, log, api.WithMembership(c), api.WithMetrics(reg), api.WithRuntime(a.rt), api.WithDeployTimeout(f.deployTimeout),
-		api.WithMaxScale(ms.Mounted()), api.WithPeerTLS(a.tls),
+		api.WithMaxScale(ms.Mounted()), api.WithApcera(apc.Mounted()), api.WithPeerTLS(a.tls),
 		api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes, Peers: a.peers}),
 		api.WithAuth(api.AuthPolicy{Auth: authn, Required: a.authRequired(), Peers: a.peers}), api.WithTokenTTL(f.tokenTTL))
 	if a.msLn != nil {
-		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath, api.WithPeerTLS(a.tls))
+		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath, api.DialectPeerTLS(a.tls))
+	}
+	if a.apcLn != nil {
+		// Authenticated as the main listener is, and also off loopback
+		// whatever -auth says of -http-addr.
+		p := policy
+		p.Required = p.Required || !allLoopback(f.apceraAddr)
+		a.apcSrv = api.NewDialectServer(n, limits, log, apc.Listener(), apcera.MainPath, api.DialectAuth(p, apcera.Exempt, apcera.WriteError),
+			api.DialectPeerTLS(a.tls))
+	}
+	if a.routerLn != nil {
+		// Applications' traffic: neither the APIs' limits nor their
+		// credentials apply (as Apcera's router, it is the apps' own).
+		// Of the listeners' hygiene it has the header and idle timeouts,
+		// a header size bound and the concurrency cap (api.CapConcurrency).
+		a.routerSrv = &http.Server{Handler: api.CapConcurrency(limits, apc.Router()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	}
 }
 
@@ -564,6 +606,18 @@ func (a *agentRun) start(ctx context.Context) error {
 	if a.msSrv != nil {
 		go func() { a.serveErr <- a.msSrv.Serve(a.msLn) }()
 		log.Info("the MaxScale REST API listens on "+a.tls.Scheme()+"://"+a.msLn.Addr().String()+"/v1/", "component", "maxscale")
+	}
+	if a.apcSrv != nil {
+		go func() { a.serveErr <- a.apcSrv.Serve(a.apcLn) }()
+		log.Info("the Apcera REST API listens on "+a.tls.Scheme()+"://"+a.apcLn.Addr().String()+"/v1/", "component", "apcera")
+	}
+	if a.routerSrv != nil {
+		go func() {
+			if err := a.routerSrv.Serve(a.routerLn); !errors.Is(err, http.ErrServerClosed) {
+				a.serveErr <- err
+			}
+		}()
+		log.Info("the router of Apcera job routes listens on "+a.tls.Scheme()+"://"+a.routerLn.Addr().String(), "component", "apcera")
 	}
 	if err := c.Join(ctx); err != nil {
 		return err
@@ -630,6 +684,16 @@ func (a *agentRun) stop() {
 	if a.msSrv != nil {
 		if e := a.msSrv.Shutdown(shutdownCtx); e != nil {
 			log.Warn("the MaxScale listener's shutdown did not finish cleanly", "err", e)
+		}
+	}
+	if a.apcSrv != nil {
+		if e := a.apcSrv.Shutdown(shutdownCtx); e != nil {
+			log.Warn("the Apcera listener's shutdown did not finish cleanly", "err", e)
+		}
+	}
+	if a.routerSrv != nil {
+		if e := a.routerSrv.Shutdown(shutdownCtx); e != nil {
+			log.Warn("the router's shutdown did not finish cleanly", "err", e)
 		}
 	}
 	if e := n.Close(); e != nil {

@@ -108,6 +108,26 @@ func Test_TLS_ThreeNodes_GossipKey_ForwardsAndKeepsStrangersOut(t *testing.T) {
 		t.Fatalf("POST /v1/servers through follower %s's MaxScale listener: %d %s %v", followers[0].id(), status, b, err)
 	}
 
+	// The console's overview reads every member's status over HTTPS.
+	var ov struct {
+		Zones []struct {
+			Members []struct {
+				ID          string `json:"id"`
+				State       string `json:"state"`
+				Unreachable string `json:"unreachable"`
+			} `json:"members"`
+		} `json:"zones"`
+	}
+	mustUnmarshal(t, followers[0].mustDo(http.MethodGet, "/cairn/v1/overview", nil, http.StatusOK).body, &ov)
+	if len(ov.Zones) != 1 || len(ov.Zones[0].Members) != 3 {
+		t.Fatalf("overview: %+v", ov)
+	}
+	for _, m := range ov.Zones[0].Members {
+		if m.Unreachable != "" || m.State == "" {
+			t.Fatalf("overview of member %s: state %q, unreachable %q", m.ID, m.State, m.Unreachable)
+		}
+	}
+
 	// MRF: the domain's resources live on the controller n1; n3 passes
 	// requests for them on over HTTPS, and the zone leader follows its
 	// deployments over HTTPS too (a failure would be logged).
