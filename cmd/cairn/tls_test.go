@@ -248,7 +248,8 @@ func Test_TLS_SelfSigned_SingleNode(t *testing.T) {
 	certFile := filepath.Join(dataDir, "tls", "cert.pem")
 	// The certificate is made at start, before the test's client can know
 	// it: the first client trusts nothing, and is replaced below.
-	a := mustLaunchAgent(t, agentOpts{dataDir: dataDir, args: []string{"-tls-self-signed"}, clientTLS: &tls.Config{}})
+	apceraAddr := hostPort(freePorts(t, 1)[0])
+	a := mustLaunchAgent(t, agentOpts{dataDir: dataDir, args: []string{"-tls-self-signed", "-apcera-addr", apceraAddr}, clientTLS: &tls.Config{}})
 	first, err := os.ReadFile(certFile)
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +270,16 @@ func Test_TLS_SelfSigned_SingleNode(t *testing.T) {
 	trust(a)
 	a.mustBeReady()
 	a.mustPut("widget", "w1", []byte(`{}`), http.StatusCreated)
-	resp, err := http.Get(strings.Replace(a.url, "https://", "http://", 1) + "/ready")
+	// The Apcera API's own listener is HTTPS too.
+	resp, err := a.client.Get("https://" + apceraAddr + "/v1/jobs")
+	if err != nil {
+		t.Fatalf("GET https://%s/v1/jobs: %v", apceraAddr, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET https://%s/v1/jobs: %d", apceraAddr, resp.StatusCode)
+	}
+	resp, err = http.Get(strings.Replace(a.url, "https://", "http://", 1) + "/ready")
 	if err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
