@@ -62,15 +62,18 @@ test: fmt-check vet chromium
 # faults (comma-separated: kill,pause,partition,member,failpoint,wipe,rogue). On a
 # failed check the report names the directory kept with the history,
 # porcupine's history.html and the nodes' logs.
+# TLS=1 runs the zone with TLS between nodes and to the clients (a CA of
+# the run's own, mutual TLS on Raft) and a gossip key.
 DURATION ?= 60s
 NODES    ?= 3
 SEED     ?= 0
 FAULTS   ?=
 CLIENTS  ?= 5
+TLS      ?= 0
 jepsen:
 	$(GO) build -tags failpoints -ldflags "$(LDFLAGS)" -o bin/cairn-failpoints ./cmd/cairn
 	CAIRN_JEPSEN_BINARY=$(abspath bin/cairn-failpoints) CAIRN_JEPSEN_DURATION=$(DURATION) CAIRN_JEPSEN_NODES=$(NODES) \
-	  CAIRN_JEPSEN_SEED=$(SEED) CAIRN_JEPSEN_FAULTS=$(FAULTS) CAIRN_JEPSEN_CLIENTS=$(CLIENTS) \
+	  CAIRN_JEPSEN_SEED=$(SEED) CAIRN_JEPSEN_FAULTS=$(FAULTS) CAIRN_JEPSEN_CLIENTS=$(CLIENTS) CAIRN_JEPSEN_TLS=$(TLS) \
 	  $(GO) test -count=1 -v -timeout 0 -run '^Test_Jepsen_Campaign$$' ./cluster/jepsen/
 
 # Benchmarks: the FSM micro-benchmarks, PUT/GET over HTTP against a real

@@ -56,7 +56,11 @@ type Config struct {
 	// RetryInterval is how often RetryJoin's addresses are tried (0:
 	// DefaultRetryInterval).
 	RetryInterval time.Duration
-	Logger        *slog.Logger
+	// SecretKey, if set, encrypts and authenticates every gossip message
+	// (memberlist's AES-GCM keyring, 16, 24 or 32 bytes: see
+	// ParseGossipKey); a node without the same key cannot join.
+	SecretKey []byte
+	Logger    *slog.Logger
 }
 
 // Cluster is this node's membership in the domain's gossip pool.
@@ -117,6 +121,7 @@ func Start(cfg Config) (*Cluster, error) {
 			return nil, fmt.Errorf("gossip advertise address %q: %w", cfg.GossipAdvertise, err)
 		}
 	}
+	mc.SecretKey = cfg.SecretKey // memberlist then verifies incoming and encrypts outgoing
 	mc.Delegate = delegate{c}
 	mc.Events = events{c}
 	// A node restarted on a new address reclaims its name once the old

@@ -18,6 +18,7 @@ import (
 	"cairn/http/httpx"
 	"cairn/http/native"
 	"cairn/node"
+	"cairn/node/tlsconfig"
 )
 
 // HopHeader marks a request one node forwarded to another; a node that
@@ -64,14 +65,8 @@ type forwarder struct {
 }
 
 func newForwarder(n Leadership, log *slog.Logger) *forwarder {
-	return &forwarder{node: n, log: log, transport: &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   128,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: 0, // the request's own deadline bounds it
-	}}
+	// The request's own deadline bounds the wait for the leader's answer.
+	return &forwarder{node: n, log: log, transport: (*tlsconfig.Config)(nil).Transport(128)}
 }
 
 // mustForward reports whether r has to be served by the leader: every

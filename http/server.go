@@ -24,6 +24,7 @@ import (
 	"cairn/http/ui"
 	"cairn/node"
 	"cairn/node/failpoint"
+	"cairn/node/tlsconfig"
 	nodetopo "cairn/node/topology"
 
 	"github.com/gorilla/mux"
@@ -83,6 +84,8 @@ type Server struct {
 	handler http.Handler
 	limits  *Limits
 	log     *slog.Logger
+	// auditLog writes the audit lines (component=audit).
+	auditLog *slog.Logger
 	// inFlight counts requests past the concurrency limit check.
 	inFlight atomic.Int64
 	// srv is made once, by whichever of Serve and Shutdown comes first:
@@ -106,12 +109,21 @@ type options struct {
 	workloads     native.WorkloadOptions
 	auth          AuthPolicy
 	tokenTTL      time.Duration
+	// peers is the TLS setup of requests to other nodes (nil: plain HTTP).
+	peers *tlsconfig.Config
 }
 
 // WithTokenTTL sets how long a login's token is valid (0:
 // native.DefaultTokenTTL).
 func WithTokenTTL(d time.Duration) Option {
 	return func(o *options) { o.tokenTTL = d }
+}
+
+// WithPeerTLS makes the requests this server sends to other nodes
+// (forwarding to the zone leader, to the MRF controller) use TLS as tc
+// says: https, peers verified against its CA. Nil leaves them plain HTTP.
+func WithPeerTLS(tc *tlsconfig.Config) Option {
+	return func(o *options) { o.peers = tc }
 }
 
 // WithWorkloads sets the workload API's options: this node's supervisor
@@ -185,11 +197,11 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		}
 		native.WriteError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
-	native.Register(r, n, o.membership)
+	native.Register(r, n, o.membership, o.peers.Transport(2))
 	native.RegisterWorkloads(r, n, o.membership, o.workloads)
 	native.RegisterUsers(r, n, native.UsersOptions{Auth: o.auth.Auth, TokenTTL: o.tokenTTL})
 	native.RegisterSnapshot(r, n)
-	deps := mrf.Deps{Node: n, Runtime: o.runtime, DeployTimeout: o.deployTimeout, Credentials: o.auth.peerCredentials()}
+	deps := mrf.Deps{Node: n, Runtime: o.runtime, DeployTimeout: o.deployTimeout, Credentials: o.auth.peerCredentials(), Peers: o.peers.HTTPClient(0)}
 	if o.membership != nil {
 		deps.Membership = o.membership
 	}
@@ -214,12 +226,13 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		o.registry.MustRegister(hm)
 		r.Handle("/metrics", metricsHandler(o.registry)).Methods(http.MethodGet, http.MethodHead)
 	}
-	s := &Server{limits: limits, log: log.With("component", "http")}
+	s := &Server{limits: limits, log: log.With("component", "http"), auditLog: log.With("component", "audit")}
 	fwd := newForwarder(n, s.log)
+	fwd.transport = o.peers.Transport(128)
 	fwd.metrics = hm
 	// Domain resources reach a controller in one hop, ahead of zone
 	// forwarding (mrf.ToController).
-	s.handler = mrf.CanonicalPaths(hm.instrument(r, s.recoverPanics(s.applyLimits(s.authenticate(o.auth, topology.NodeLocal(tdeps, mrf.ToController(deps, fwd.wrap(r))))))))
+	s.handler = mrf.CanonicalPaths(hm.instrument(r, s.audit(s.recoverPanics(s.applyLimits(s.authenticate(o.auth, topology.NodeLocal(tdeps, mrf.ToController(deps, fwd.wrap(r)))))))))
 	if fh := failpoint.Handler(); fh != nil {
 		// Only in a failpoints build: arming is per node, never forwarded.
 		m := http.NewServeMux()
@@ -241,8 +254,9 @@ func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Han
 	for _, opt := range opts {
 		opt(&o)
 	}
-	s := &Server{limits: limits, log: log.With("component", "http")}
+	s := &Server{limits: limits, log: log.With("component", "http"), auditLog: log.With("component", "audit")}
 	fwd := newForwarder(n, s.log)
+	fwd.transport = o.peers.Transport(128)
 	fwd.rewritePath = mainPath
 	inner := fwd.wrap(h)
 	if o.auth != nil {
@@ -250,7 +264,7 @@ func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Han
 		// checks the caller's credentials again.
 		inner = s.authenticateWith(*o.auth, o.exempt, o.refuse, inner)
 	}
-	s.handler = s.recoverPanics(s.applyLimits(inner))
+	s.handler = s.audit(s.recoverPanics(s.applyLimits(inner)))
 	return s
 }
 
@@ -261,6 +275,14 @@ type dialectOptions struct {
 	auth   *AuthPolicy
 	exempt func(*http.Request) bool
 	refuse func(w http.ResponseWriter, status int, msg string)
+	// peers is the TLS setup of forwards to the leader (nil: plain HTTP).
+	peers *tlsconfig.Config
+}
+
+// DialectPeerTLS makes a dialect's own listener forward to the zone
+// leader over HTTPS as tc says (WithPeerTLS of the main listener).
+func DialectPeerTLS(tc *tlsconfig.Config) DialectOption {
+	return func(o *dialectOptions) { o.peers = tc }
 }
 
 // DialectAuth makes a dialect's own listener authenticate as the main
@@ -285,7 +307,13 @@ func (s *Server) httpServer() *http.Server {
 			Handler:           s.handler,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+			// A backstop only: applyLimits sets each request's write
+			// deadline from the live limits, and a request body's reads
+			// have deadlines of their own (deadlineBody), so there is no
+			// ReadTimeout to cut a large upload short.
+			WriteTimeout:   blockingReadAllowance + 10*time.Minute,
+			MaxHeaderBytes: 64 << 10,
+			ErrorLog:       serverErrorLog(s.log),
 			BaseContext: func(net.Listener) context.Context {
 				return httpx.WithShutdown(context.Background(), shutdown)
 			},
@@ -318,6 +346,11 @@ func (s *Server) applyLimits(next http.Handler) http.Handler {
 		if r.Method == http.MethodGet && r.URL.Query().Has("index") || mrf.Waits(r) {
 			timeout += blockingReadAllowance
 		}
+		// The answer must be out by the request's deadline and writeGrace:
+		// a client that stops reading it (a slow read) cannot hold the
+		// connection and a slot of the concurrency limit for longer. An
+		// error means the writer cannot set deadlines (a test recorder).
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout + writeGrace))
 		max := s.limits.MaxBodyBytes()
 		if native.IsRestore(r) {
 			// A backup is the whole store: a bound of its own, and the
@@ -350,6 +383,11 @@ func (s *Server) applyLimits(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
+
+// writeGrace is how long past a request's deadline its answer may still
+// be being written: enough for a 503 or 504 said at the deadline, or the
+// end of a large artifact to a client on a slow link.
+var writeGrace = 10 * time.Second
 
 // bodyIdleTimeout bounds how long a request body may go without a byte
 // arriving: a client that sends headers with a Content-Length and then
@@ -420,5 +458,24 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 			}
 		}()
 		next.ServeHTTP(w, r)
+	})
+}
+
+// CapConcurrency serves h with the concurrency cap of l (its
+// MaxConcurrentRequests, live; 0: none) and nothing else of the API
+// middleware: for a listener that is not an API's (the Apcera router's
+// applications' traffic, whose bodies and durations are the apps' own).
+// Requests beyond the cap get 503 with Retry-After.
+func CapConcurrency(l *Limits, h http.Handler) http.Handler {
+	var inFlight atomic.Int64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		if limit := l.MaxConcurrentRequests(); limit > 0 && n > limit {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, fmt.Sprintf("this node is serving its limit of %d concurrent requests; retry", limit), http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
 }

@@ -3,6 +3,8 @@ package node
 import (
 	"log/slog"
 	"time"
+
+	"cairn/node/tlsconfig"
 )
 
 // Config is what one node needs to run. Zero values take the defaults in
@@ -16,6 +18,9 @@ type Config struct {
 	// if set, is the address other nodes dial (needed when binding 0.0.0.0).
 	RaftAddr      string
 	RaftAdvertise string
+	// TLS, if set, puts Raft's connections under TLS (mutual when it has
+	// a CA); nil is plain TCP.
+	TLS *tlsconfig.Config
 	// HTTPURL is this node's advertised HTTP base URL (http://host:port),
 	// reported as leader_http when this node leads.
 	HTTPURL string

@@ -156,7 +156,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 		return nil, err
 	}
 	removeSpools(cfg.DataDir)
-	nt, err := newTCPTransport(cfg.RaftAddr, advertise, newHCLog(log, "raft-transport"))
+	nt, err := newTCPTransport(cfg.RaftAddr, advertise, cfg.TLS, newHCLog(log, "raft-transport"))
 	if err != nil {
 		return nil, fmt.Errorf("raft transport on %s: %w", cfg.RaftAddr, err)
 	}

@@ -1,33 +1,44 @@
 package node
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
+	"sync"
 	"time"
+
+	"cairn/node/tlsconfig"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
 
-// boundStreamLayer is raft's TCP stream layer with one difference: outgoing
-// connections leave from the IP that Raft listens on (when that is a
-// specific address) instead of whichever one the kernel picks. Peers,
-// firewalls and the fault-injecting proxies of cluster/jepsen then see one
-// address per node in both directions.
+// boundStreamLayer is raft's TCP stream layer with two differences:
+// outgoing connections leave from the IP that Raft listens on (when that
+// is a specific address) instead of whichever one the kernel picks, so
+// peers, firewalls and the fault-injecting proxies of cluster/jepsen see
+// one address per node in both directions; and, with TLS on, every
+// connection is TLS (mutual when a CA is given: see tlsconfig).
 type boundStreamLayer struct {
 	net.Listener
 	advertise net.Addr
-	local     *net.TCPAddr // source of dialled connections; nil lets the kernel choose
+	local     *net.TCPAddr      // source of dialled connections; nil lets the kernel choose
+	tls       *tlsconfig.Config // nil: plain TCP
 }
 
+// tlsHandshakeTimeout bounds a Raft connection's TLS handshake, on either
+// side: a peer that connects and sends nothing must not hold a goroutine.
+const tlsHandshakeTimeout = 10 * time.Second
+
 // newTCPTransport listens on bindAddr and returns raft's network transport
-// over a boundStreamLayer; advertise, if set, is the address peers dial.
-func newTCPTransport(bindAddr string, advertise net.Addr, logger hclog.Logger) (*raft.NetworkTransport, error) {
+// over a boundStreamLayer; advertise, if set, is the address peers dial;
+// tc, if not nil, puts every connection under TLS.
+func newTCPTransport(bindAddr string, advertise net.Addr, tc *tlsconfig.Config, logger hclog.Logger) (*raft.NetworkTransport, error) {
 	ln, err := net.Listen("tcp", bindAddr)
 	if err != nil {
 		return nil, err
 	}
-	layer := &boundStreamLayer{Listener: ln, advertise: advertise}
+	layer := &boundStreamLayer{Listener: ln, advertise: advertise, tls: tc}
 	bound := ln.Addr().(*net.TCPAddr)
 	if !bound.IP.IsUnspecified() {
 		layer.local = &net.TCPAddr{IP: bound.IP}
@@ -41,13 +52,39 @@ func newTCPTransport(bindAddr string, advertise net.Addr, logger hclog.Logger) (
 	}), nil
 }
 
-// Dial connects to a peer from the layer's local IP.
+// Accept returns the next connection; under TLS its handshake happens on
+// its first read or write, in raft's goroutine for that connection, so a
+// slow peer never holds up the accept loop.
+func (s *boundStreamLayer) Accept() (net.Conn, error) {
+	c, err := s.Listener.Accept()
+	if err != nil || s.tls == nil {
+		return c, err
+	}
+	return &handshakeConn{Conn: tls.Server(c, s.tls.RaftServer())}, nil
+}
+
+// Dial connects to a peer from the layer's local IP; under TLS the
+// handshake (which verifies the peer) completes before it returns.
 func (s *boundStreamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	d := net.Dialer{Timeout: timeout}
 	if s.local != nil {
 		d.LocalAddr = s.local
 	}
-	return d.Dial("tcp", string(addr))
+	c, err := d.Dial("tcp", string(addr))
+	if err != nil || s.tls == nil {
+		return c, err
+	}
+	tc := tls.Client(c, s.tls.ClientFor(string(addr)))
+	if timeout <= 0 || timeout > tlsHandshakeTimeout {
+		timeout = tlsHandshakeTimeout
+	}
+	_ = tc.SetDeadline(time.Now().Add(timeout))
+	if err := tc.Handshake(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("raft TLS handshake with %s: %w", addr, err)
+	}
+	_ = tc.SetDeadline(time.Time{})
+	return tc, nil
 }
 
 // Addr is the address peers dial: the advertised one if set.
@@ -56,4 +93,38 @@ func (s *boundStreamLayer) Addr() net.Addr {
 		return s.advertise
 	}
 	return s.Listener.Addr()
+}
+
+// handshakeConn is an accepted TLS connection whose handshake runs, under
+// tlsHandshakeTimeout, on its first read or write.
+type handshakeConn struct {
+	*tls.Conn
+	once sync.Once
+	err  error
+}
+
+func (c *handshakeConn) handshake() error {
+	c.once.Do(func() {
+		_ = c.Conn.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+		if c.err = c.Conn.Handshake(); c.err != nil {
+			c.err = fmt.Errorf("raft TLS handshake with %s: %w", c.RemoteAddr(), c.err)
+			return
+		}
+		_ = c.Conn.SetDeadline(time.Time{})
+	})
+	return c.err
+}
+
+func (c *handshakeConn) Read(p []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *handshakeConn) Write(p []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
 }

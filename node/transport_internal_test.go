@@ -1,9 +1,13 @@
 package node
 
 import (
+	"errors"
 	"net"
 	"testing"
 	"time"
+
+	"cairn/node/tlsconfig"
+	"cairn/node/tlsconfig/tlstest"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -17,7 +21,7 @@ func TestTransport_DialsFromBindIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	tr, err := newTCPTransport("127.0.0.3:0", nil, hclog.NewNullLogger())
+	tr, err := newTCPTransport("127.0.0.3:0", nil, nil, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,17 +46,89 @@ func TestTransport_DialsFromBindIP(t *testing.T) {
 }
 
 func TestTransport_UnspecifiedBindNeedsAdvertise(t *testing.T) {
-	if tr, err := newTCPTransport("0.0.0.0:0", nil, hclog.NewNullLogger()); err == nil {
+	if tr, err := newTCPTransport("0.0.0.0:0", nil, nil, hclog.NewNullLogger()); err == nil {
 		tr.Close()
 		t.Fatal("a 0.0.0.0 raft address without an advertise address was accepted")
 	}
 	adv := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7000}
-	tr, err := newTCPTransport("0.0.0.0:0", adv, hclog.NewNullLogger())
+	tr, err := newTCPTransport("0.0.0.0:0", adv, nil, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tr.Close()
 	if got := string(tr.LocalAddr()); got != "127.0.0.1:7000" {
 		t.Fatalf("advertised %s, want 127.0.0.1:7000", got)
+	}
+}
+
+// mustTLS loads a node's TLS setup signed by ca (its own CA file).
+func mustTLS(t *testing.T, ca *tlstest.CA, name string) *tlsconfig.Config {
+	t.Helper()
+	cert, key := ca.MustIssue(t, name, "127.0.0.1")
+	tc, err := tlsconfig.Load(cert, key, ca.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tc
+}
+
+// answerRPCs answers every AppendEntries tr receives, until it closes.
+func answerRPCs(tr *raft.NetworkTransport) {
+	go func() {
+		for rpc := range tr.Consumer() {
+			rpc.Respond(&raft.AppendEntriesResponse{Success: true}, nil)
+		}
+	}()
+}
+
+// With a CA, Raft is mutual TLS: members signed by the CA talk; a node
+// whose certificate another CA signed is refused in both directions.
+func TestTransport_MutualTLS(t *testing.T) {
+	ca, other := tlstest.MustNewCA(t, "zone"), tlstest.MustNewCA(t, "other")
+	a, err := newTCPTransport("127.0.0.1:0", nil, mustTLS(t, ca, "a"), hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := newTCPTransport("127.0.0.1:0", nil, mustTLS(t, ca, "b"), hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	rogue, err := newTCPTransport("127.0.0.1:0", nil, mustTLS(t, other, "rogue"), hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rogue.Close()
+	plain, err := newTCPTransport("127.0.0.1:0", nil, nil, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	answerRPCs(a)
+	answerRPCs(b)
+	answerRPCs(rogue)
+	send := func(from, to *raft.NetworkTransport) error {
+		var resp raft.AppendEntriesResponse
+		err := from.AppendEntries("x", to.LocalAddr(), &raft.AppendEntriesRequest{}, &resp)
+		if err == nil && !resp.Success {
+			err = errors.New("not answered")
+		}
+		return err
+	}
+	if err := send(a, b); err != nil {
+		t.Fatalf("a -> b: %v", err)
+	}
+	if err := send(b, a); err != nil {
+		t.Fatalf("b -> a: %v", err)
+	}
+	if err := send(rogue, a); err == nil {
+		t.Fatal("a accepted an RPC from a client whose certificate another CA signed")
+	}
+	if err := send(a, rogue); err == nil {
+		t.Fatal("a sent an RPC to a server whose certificate another CA signed")
+	}
+	if err := send(plain, a); err == nil {
+		t.Fatal("a accepted a plain TCP RPC")
 	}
 }

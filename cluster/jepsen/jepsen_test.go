@@ -80,7 +80,7 @@ func Test_Jepsen_Campaign(t *testing.T) {
 		faults = strings.Split(s, ",")
 	}
 	runAndReport(t, Config{Nodes: envInt(t, "CAIRN_JEPSEN_NODES", 3), Duration: d, Seed: seed,
-		Clients: envInt(t, "CAIRN_JEPSEN_CLIENTS", 5), Faults: faults})
+		Clients: envInt(t, "CAIRN_JEPSEN_CLIENTS", 5), Faults: faults, TLS: envInt(t, "CAIRN_JEPSEN_TLS", 0) != 0})
 }
 
 // The checks are not a formality: with no faults at all, a zone whose

@@ -42,6 +42,13 @@ func (z *Zone) RogueJoin(ctx context.Context, rng *rand.Rand, k int) error {
 	id := fmt.Sprintf("rogue%d", k)
 	args := []string{"agent", "-node-id", id, "-zone", "jepsen", "-data-dir", filepath.Join(dir, "data"),
 		"-http-addr", addrs[0], "-raft-addr", addrs[1], "-gossip-addr", addrs[2], "-maxscale-addr", ""}
+	// A member in every way but its state: a certificate of the zone's CA
+	// and the gossip key, when the zone has them.
+	sec, err := z.securityArgs(id, "127.0.0.1")
+	if err != nil {
+		return err
+	}
+	args = append(args, sec...)
 	logf, err := os.OpenFile(filepath.Join(dir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -65,10 +72,10 @@ func (z *Zone) RogueJoin(ctx context.Context, rng *rand.Rand, k int) error {
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := z.Client(2 * time.Second)
 	wrote := false
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !wrote; {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+addrs[0]+"/cairn/v1/resources/jepsen.rogue/x", strings.NewReader(`{}`))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, z.scheme()+"://"+addrs[0]+"/cairn/v1/resources/jepsen.rogue/x", strings.NewReader(`{}`))
 		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
 			wrote = resp.StatusCode == http.StatusCreated

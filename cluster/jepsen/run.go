@@ -41,6 +41,10 @@ type Config struct {
 	// RecoverWithin bounds the time from healing to every node accepting
 	// writes again.
 	RecoverWithin time.Duration
+	// TLS runs the zone with TLS between nodes and to the clients
+	// (certificates of a CA of the run's own, mutual on Raft) and an
+	// encrypted gossip pool.
+	TLS bool
 	// Logf receives progress lines.
 	Logf func(format string, args ...any)
 	// beforeChecks, if set, runs after healing and before the checks: the
@@ -160,7 +164,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// Ports come from the seed and this process's id: two runs of one seed
 	// at once (two developers, a test beside a campaign) pick different
 	// ports; the faults and operations drawn stay the seed's.
-	zone, err := StartZone(ctx, cfg.Binary, dir, cfg.Nodes, rand.New(rand.NewPCG(cfg.Seed, 1<<32|uint64(os.Getpid()))))
+	zone, err := StartZone(ctx, cfg.Binary, dir, cfg.Nodes, rand.New(rand.NewPCG(cfg.Seed, 1<<32|uint64(os.Getpid()))), cfg.TLS)
 	if err != nil {
 		return nil, fmt.Errorf("start the zone (logs in %s): %w", dir, err)
 	}
@@ -172,7 +176,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var wg sync.WaitGroup
 	for i := range cfg.Clients {
 		c := &client{id: i, proc: h.newProcess(), h: h, zone: zone, rng: stream(100 + uint64(i)), keys: cfg.Keys,
-			known: map[string]cached{}, http: &http.Client{Timeout: 4 * time.Second}}
+			known: map[string]cached{}, http: zone.Client(4 * time.Second)}
 		wg.Add(1)
 		go func() { defer wg.Done(); c.run(runCtx) }()
 	}
@@ -222,7 +226,7 @@ func check(ctx context.Context, cfg Config, zone *Zone, h *History, healed time.
 	// acknowledged write lost in the faults shows there even on a key the
 	// clients had moved on from.
 	final := &client{proc: h.newProcess(), h: h, zone: zone, rng: rand.New(rand.NewPCG(cfg.Seed, 3)),
-		known: map[string]cached{}, http: &http.Client{Timeout: 10 * time.Second}}
+		known: map[string]cached{}, http: zone.Client(10 * time.Second)}
 	for _, key := range h.keys() {
 		if !final.read(ctx, key) {
 			fail("the final consistent read of %s got no answer", key)

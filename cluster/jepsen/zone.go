@@ -18,7 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"cairn/cluster"
 	"cairn/node"
+	"cairn/node/tlsconfig/tlstest"
 )
 
 // Zone is one zone of real `cairn agent` processes on this machine, each
@@ -32,6 +34,52 @@ type Zone struct {
 	// Join is the -join list of the zone's nodes: their gossip proxies.
 	Join []string
 	bin  string
+	// ca signs every node's certificate when the zone runs with TLS (and
+	// a gossip key); nil: plain HTTP, TCP and gossip.
+	ca        *tlstest.CA
+	gossipKey string
+}
+
+// secure sets the zone up for TLS between nodes (a CA of its own, every
+// node's certificate signed by it) and encrypted gossip.
+func (z *Zone) secure() error {
+	var err error
+	if z.ca, err = tlstest.NewCA(z.Dir, "jepsen"); err != nil {
+		return err
+	}
+	z.gossipKey, err = cluster.NewGossipKey()
+	return err
+}
+
+// securityArgs are the flags of node name with TLS and the gossip key, its
+// certificate naming hosts; none when the zone runs in the clear.
+func (z *Zone) securityArgs(name string, hosts ...string) ([]string, error) {
+	if z.ca == nil {
+		return nil, nil
+	}
+	cert, key, err := z.ca.Issue(name, hosts...)
+	if err != nil {
+		return nil, err
+	}
+	return []string{"-tls-cert", cert, "-tls-key", key, "-tls-ca", z.ca.File, "-gossip-key", z.gossipKey}, nil
+}
+
+// scheme is the scheme of the nodes' HTTP URLs.
+func (z *Zone) scheme() string {
+	if z.ca == nil {
+		return "http"
+	}
+	return "https"
+}
+
+// Client is an HTTP client of the zone's nodes (trusting the zone's CA
+// when it runs with TLS), with a timeout on each request.
+func (z *Zone) Client(timeout time.Duration) *http.Client {
+	t := &http.Transport{MaxIdleConnsPerHost: 4}
+	if z.ca != nil {
+		t.TLSClientConfig = z.ca.ClientConfig()
+	}
+	return &http.Client{Timeout: timeout, Transport: t}
 }
 
 // Node is one member of the zone, across its restarts.
@@ -87,13 +135,19 @@ func freePort(rng *rand.Rand, ip string, both bool) (int, error) {
 }
 
 // StartZone launches n nodes of a new zone with -bootstrap-expect n and
-// waits until every one is ready.
-func StartZone(ctx context.Context, bin, dir string, n int, rng *rand.Rand) (*Zone, error) {
+// waits until every one is ready; secure runs them with TLS between them
+// (certificates of a CA made in dir) and an encrypted gossip pool.
+func StartZone(ctx context.Context, bin, dir string, n int, rng *rand.Rand, secure bool) (*Zone, error) {
 	ips := make([]string, n)
 	for i := range ips {
 		ips[i] = nodeIP(i)
 	}
 	z := &Zone{Dir: dir, Net: NewNet(ips), bin: bin}
+	if secure {
+		if err := z.secure(); err != nil {
+			return nil, err
+		}
+	}
 	var join []string
 	type ports struct{ http, raft, raftProxy, gossip, gossipProxy string }
 	all := make([]ports, n)
@@ -135,9 +189,9 @@ func StartZone(ctx context.Context, bin, dir string, n int, rng *rand.Rand) (*Zo
 	}
 	z.Join = join
 	for i, p := range all {
-		nd := &Node{Index: i, ID: fmt.Sprintf("n%d", i+1), IP: ips[i], HTTP: "http://" + p.http, bin: bin,
+		nd := &Node{Index: i, ID: fmt.Sprintf("n%d", i+1), IP: ips[i], HTTP: z.scheme() + "://" + p.http, bin: bin,
 			dir:    filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
-			client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
+			client: z.Client(5 * time.Second)}
 		nd.args = []string{"agent", "-node-id", nd.ID, "-zone", "jepsen", "-data-dir", filepath.Join(nd.dir, "data"),
 			"-http-addr", p.http, "-maxscale-addr", "",
 			"-raft-addr", p.raft, "-raft-advertise", p.raftProxy,
@@ -147,6 +201,14 @@ func StartZone(ctx context.Context, bin, dir string, n int, rng *rand.Rand) (*Zo
 			// down or cut off for a while gets an InstallSnapshot.
 			"-snapshot-threshold", "256", "-snapshot-interval", "2s", "-trailing-logs", "128",
 			"-request-timeout", "10s"}
+		// The certificate names the HTTP host and the node's own IP, that
+		// of its Raft proxy (the address peers dial).
+		sec, err := z.securityArgs(nd.ID, "127.0.0.1", ips[i])
+		if err != nil {
+			z.Close()
+			return nil, err
+		}
+		nd.args = append(nd.args, sec...)
 		if err := os.MkdirAll(nd.dir, 0o755); err != nil {
 			z.Close()
 			return nil, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,6 +34,7 @@ import (
 	"cairn/node/auth"
 	"cairn/node/failpoint"
 	settings "cairn/node/runtime"
+	"cairn/node/tlsconfig"
 	"cairn/node/workload"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,6 +79,13 @@ type agentFlags struct {
 	// retryJoin are gossip addresses retried for good (-retry-join).
 	retryJoin     string
 	retryInterval time.Duration
+	maxConcurrent int64
+
+	// TLS and gossip encryption (see node/tlsconfig for what is verified).
+	tlsCert, tlsKey, tlsCA string
+	tlsSelfSigned          bool
+	gossipKey              string
+	gossipSecret           []byte // gossipKey decoded
 }
 
 func parseAgentFlags(args []string) (_ *agentFlags, _ *flag.FlagSet, err error) {
@@ -117,6 +126,12 @@ func parseAgentFlags(args []string) (_ *agentFlags, _ *flag.FlagSet, err error) 
 	fs.DurationVar(&f.rescheduleTimeout, "workload-reschedule-timeout", scheduler.DefaultRescheduleTimeout, "how long a failed member keeps its workload instances before the zone leader moves them")
 	fs.StringVar(&f.workloadPorts, "workload-ports", fmt.Sprintf("%d-%d", scheduler.DefaultPorts.Lo, scheduler.DefaultPorts.Hi), "the port range workload instances' ports are drawn from (the zone leader's applies)")
 	fs.Int64Var(&f.maxArtifactBytes, "max-artifact-bytes", native.DefaultMaxArtifactBytes, "largest workload artifact accepted, in bytes (uploads are bounded by -max-body-bytes too)")
+	fs.Int64Var(&f.maxConcurrent, "max-concurrent-requests", defaultMaxConcurrent, "requests each HTTP listener serves at once; more get 503 with Retry-After (0: unlimited)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) every HTTP listener and Raft serve with TLS; with -tls-key")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of -tls-cert")
+	fs.StringVar(&f.tlsCA, "tls-ca", "", "PEM CA certificate(s) that other nodes' certificates must be signed by: node-to-node connections verify it, Raft requires it of clients (mutual TLS)")
+	fs.BoolVar(&f.tlsSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate made once in <data-dir>/tls (for trials; instead of -tls-cert/-tls-key)")
+	fs.StringVar(&f.gossipKey, "gossip-key", "", "base64 key (16, 24 or 32 bytes) that encrypts gossip; every node of the domain needs the same one (`cairn keygen` makes one)")
 	fs.StringVar(&f.authMode, "auth", "auto", "require credentials on the main listener: on, off, or auto (on when -http-addr is not a loopback address); the MaxScale API always requires them")
 	fs.BoolVar(&f.insecure, "insecure", false, "allow -auth off on a listener that is not on loopback (anyone who reaches it can change the zone)")
 	fs.StringVar(&f.adminPassword, "admin-password", "", "the password of the admin user a new zone creates (default: generated, printed once and written to <data-dir>/"+auth.InitialPasswordFile+")")
@@ -185,6 +200,24 @@ func parseAgentFlags(args []string) (_ *agentFlags, _ *flag.FlagSet, err error) 
 	}
 	if f.deployTimeout <= 0 {
 		return nil, fs, fmt.Errorf("-mrf-deploy-timeout must be positive")
+	}
+	if f.maxConcurrent != 0 && f.maxConcurrent < settings.MinMaxConcurrentRequests {
+		return nil, fs, fmt.Errorf("-max-concurrent-requests must be 0 (unlimited) or at least %d", settings.MinMaxConcurrentRequests)
+	}
+	switch {
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return nil, fs, fmt.Errorf("-tls-cert and -tls-key go together: give both or neither")
+	case f.tlsSelfSigned && f.tlsCert != "":
+		return nil, fs, fmt.Errorf("-tls-self-signed makes its own certificate: give it or -tls-cert/-tls-key, not both")
+	case f.tlsCA != "" && f.tlsCert == "":
+		return nil, fs, fmt.Errorf("-tls-ca needs -tls-cert and -tls-key signed by that CA (a -tls-self-signed certificate is not)")
+	}
+	if f.gossipKey != "" {
+		key, err := cluster.ParseGossipKey(f.gossipKey)
+		if err != nil {
+			return nil, fs, fmt.Errorf("-gossip-key: %w", err)
+		}
+		f.gossipSecret = key
 	}
 	switch f.authMode {
 	case "auto", "on", "off":
@@ -297,6 +330,9 @@ type agentRun struct {
 	// background is cancelled by close: the goroutines start runs.
 	background context.Context
 	closers    []func()
+
+	// tls is this node's TLS setup; nil: plain HTTP and TCP.
+	tls *tlsconfig.Config
 }
 
 // buildAgent makes every part of a run from its flags. On error, what it
@@ -323,11 +359,15 @@ func buildAgent(f *agentFlags, log *slog.Logger, levelVar *slog.LevelVar) (a *ag
 	if err := node.ValidNodeID(f.nodeID); err != nil {
 		return a, fmt.Errorf("-node-id: %w", err)
 	}
+	if a.tls, err = loadTLS(f); err != nil {
+		return a, err
+	}
+	warnInClear(f, a.tls, log)
 	if err := a.listen(); err != nil {
 		return a, err
 	}
 	if f.pprofAddr != "" {
-		stopPprof, err := servePprof(f.pprofAddr, log)
+		stopPprof, err := servePprof(f.pprofAddr, a.tls, log)
 		if err != nil {
 			return a, err
 		}
@@ -366,42 +406,54 @@ func (a *agentRun) close() {
 // and the advertised URL is known.
 func (a *agentRun) listen() error {
 	f := a.f
-	ln, err := net.Listen("tcp", f.httpAddr)
+	a.httpURL = strings.TrimRight(f.advertiseHTTP, "/")
+	other := "https://" // the scheme this node does not serve
+	if a.tls.Enabled() {
+		other = "http://"
+	}
+	if strings.HasPrefix(a.httpURL, other) {
+		return fmt.Errorf("-advertise-http %s: this node serves %s (TLS flags decide): other nodes and links would use the wrong scheme",
+			f.advertiseHTTP, a.tls.Scheme())
+	}
+	ln, err := a.listenTCP("-http-addr", f.httpAddr)
 	if err != nil {
-		return fmt.Errorf("listen on -http-addr %s: %w", f.httpAddr, err)
+		return err
 	}
 	a.ln = ln
-	a.onClose(func() { ln.Close() })
-	a.httpURL = f.advertiseHTTP
 	if a.httpURL == "" {
-		a.httpURL = "http://" + advertisable(ln.Addr().String())
+		a.httpURL = a.tls.Scheme() + "://" + advertisable(ln.Addr().String())
 	}
-	a.httpURL = strings.TrimRight(a.httpURL, "/")
 	if f.maxscaleAddr != "" {
-		msLn, err := net.Listen("tcp", f.maxscaleAddr)
-		if err != nil {
-			return fmt.Errorf("listen on -maxscale-addr %s: %w", f.maxscaleAddr, err)
+		if a.msLn, err = a.listenTCP("-maxscale-addr", f.maxscaleAddr); err != nil {
+			return err
 		}
-		a.msLn = msLn
-		a.onClose(func() { msLn.Close() })
 	}
 	if f.apceraAddr != "" {
-		apcLn, err := net.Listen("tcp", f.apceraAddr)
-		if err != nil {
-			return fmt.Errorf("listen on -apcera-addr %s: %w", f.apceraAddr, err)
+		if a.apcLn, err = a.listenTCP("-apcera-addr", f.apceraAddr); err != nil {
+			return err
 		}
-		a.apcLn = apcLn
-		a.onClose(func() { apcLn.Close() })
 	}
 	if f.routerAddr != "" {
-		rLn, err := net.Listen("tcp", f.routerAddr)
-		if err != nil {
-			return fmt.Errorf("listen on -router-addr %s: %w", f.routerAddr, err)
+		if a.routerLn, err = a.listenTCP("-router-addr", f.routerAddr); err != nil {
+			return err
 		}
-		a.routerLn = rLn
-		a.onClose(func() { rLn.Close() })
 	}
 	return nil
+}
+
+// listenTCP opens an HTTP listener on addr (the value of flag), under TLS
+// when it is on; close releases it.
+func (a *agentRun) listenTCP(flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s %s: %w", flag, addr, err)
+	}
+	a.onClose(func() { ln.Close() })
+	if a.tls.Enabled() {
+		// net/http bounds the handshake by ReadHeaderTimeout.
+		ln = tls.NewListener(ln, a.tls.HTTPServer())
+	}
+	return ln, nil
 }
 
 // openNode opens the node (Raft, the store) on the data dir.
@@ -410,6 +462,7 @@ func (a *agentRun) openNode() error {
 	cfg := node.DefaultConfig()
 	cfg.NodeID, cfg.Zone, cfg.DataDir = f.nodeID, f.zone, f.dataDir
 	cfg.RaftAddr, cfg.RaftAdvertise, cfg.HTTPURL = f.raftAddr, f.raftAdvertise, a.httpURL
+	cfg.TLS = a.tls
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = f.snapshotThreshold, f.snapshotInterval, f.trailingLogs
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout, cfg.CommitTimeout = f.heartbeat, f.election, f.lease, f.commit
 	cfg.Logger = a.log
@@ -432,8 +485,9 @@ func (a *agentRun) openNode() error {
 	// The supervisor (and its scan of /proc for what a previous run left
 	// behind) before gossip starts: the time from joining the pool to
 	// looking for founders (-bootstrap-expect) stays as short as it was.
-	// This node's own credentials on its calls to other members.
-	a.peers = &auth.NodeCredentials{View: n.View, NodeID: n.ID()}
+	// This node's own credentials on its calls to other members, over
+	// TLS when it is on.
+	a.peers = &auth.NodeCredentials{Base: a.tls.Transport(16), View: n.View, NodeID: n.ID(), DomainKey: a.domainKey()}
 	if a.sup, err = newSupervisor(a.f, n, a.httpURL, a.peers, a.log); err != nil {
 		return err
 	}
@@ -455,6 +509,7 @@ func (a *agentRun) startGossip() error {
 		JoinTimeout:     f.joinTimeout,
 		RetryJoin:       splitList(f.retryJoin),
 		RetryInterval:   f.retryInterval,
+		SecretKey:       f.gossipSecret,
 		Logger:          a.log,
 	})
 	if err != nil {
@@ -467,6 +522,7 @@ func (a *agentRun) startGossip() error {
 	n.OnLeaderChange(c.SetLeader)
 	reconciler := cluster.NewReconciler(c, n, f.deadServerTimeout)
 	reconciler.Stabilization = f.serverStabilization
+	reconciler.Progress = cluster.HTTPProgress(a.tls.HTTPClient(2 * time.Second))
 	n.OnLeadership(reconciler.Run)
 	return nil
 }
@@ -476,6 +532,7 @@ func (a *agentRun) startGossip() error {
 func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	f, n, c, log := a.f, a.n, a.c, a.log
 	limits := api.NewLimits(f.maxBodyBytes, f.requestTimeout)
+	limits.SetMaxConcurrentRequests(f.maxConcurrent)
 	// The zone's runtime values, stored in Raft, win over the flags: the
 	// follow loop (started by start) applies those already stored, then
 	// every change.
@@ -486,7 +543,7 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	n.OnLeadership(monitor.New(ms.Fleet(), log).Run)
 	// The zone leader follows the controller's MRF deployments into the
 	// zone; a runnable one runs as a workload on each live member.
-	deployer := deploy.NewDeployer(n, deploy.NewHTTPController(n.ID(), n.HTTPURL(), c, a.peers.Wrap), log)
+	deployer := deploy.NewDeployer(n, deploy.NewHTTPController(n.ID(), n.HTTPURL(), c, a.peerWrap), log)
 	deployer.Members = c
 	n.OnLeadership(deployer.Run)
 	// Workloads: the zone leader schedules, every node supervises what is
@@ -501,23 +558,27 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	apc := apcera.New(apcera.Deps{Node: n, Auth: authn, TokenTTL: f.tokenTTL, Peers: a.peers, Logger: log, MaxArtifactBytes: f.maxArtifactBytes})
 	policy := api.AuthPolicy{Auth: authn, Required: a.authRequired(), Peers: a.peers}
 	a.srv = api.NewServer(n, limits, log, api.WithMembership(c), api.WithMetrics(reg), api.WithRuntime(a.rt), api.WithDeployTimeout(f.deployTimeout),
-		api.WithMaxScale(ms.Mounted()), api.WithApcera(apc.Mounted()), api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes, Peers: a.peers}),
+		api.WithMaxScale(ms.Mounted()), api.WithApcera(apc.Mounted()), api.WithPeerTLS(a.tls),
+		api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes, Peers: a.peers}),
 		api.WithAuth(api.AuthPolicy{Auth: authn, Required: a.authRequired(), Peers: a.peers}), api.WithTokenTTL(f.tokenTTL))
 	if a.msLn != nil {
-		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath)
+		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath, api.DialectPeerTLS(a.tls))
 	}
 	if a.apcLn != nil {
 		// Authenticated as the main listener is, and also off loopback
 		// whatever -auth says of -http-addr.
 		p := policy
 		p.Required = p.Required || !allLoopback(f.apceraAddr)
-		a.apcSrv = api.NewDialectServer(n, limits, log, apc.Listener(), apcera.MainPath, api.DialectAuth(p, apcera.Exempt, apcera.WriteError))
+		a.apcSrv = api.NewDialectServer(n, limits, log, apc.Listener(), apcera.MainPath, api.DialectAuth(p, apcera.Exempt, apcera.WriteError),
+			api.DialectPeerTLS(a.tls))
 	}
 	if a.routerLn != nil {
 		// Applications' traffic: neither the APIs' limits nor their
 		// credentials apply (as Apcera's router, it is the apps' own).
-		a.routerSrv = &http.Server{Handler: apc.Router(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		// Of the listeners' hygiene it has the header and idle timeouts,
+		// a header size bound and the concurrency cap (api.CapConcurrency).
+		a.routerSrv = &http.Server{Handler: api.CapConcurrency(limits, apc.Router()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	}
 }
 
@@ -529,6 +590,7 @@ func (a *agentRun) authenticator() *auth.Authenticator {
 		Print: func(msg string) { fmt.Fprintln(os.Stderr, msg) }}).Run)
 	authn := auth.NewAuthenticator(n.View)
 	authn.WaitIndex = n.WaitIndex
+	authn.DomainKey = a.domainKey()
 	if f.maxscaleAddr != "" && !allLoopback(f.maxscaleAddr) {
 		var last atomic.Int64
 		authn.OnMaxScaleDefault = func() {
@@ -575,11 +637,11 @@ func (a *agentRun) start(ctx context.Context) error {
 	go func() { a.serveErr <- a.srv.Serve(a.ln) }()
 	if a.msSrv != nil {
 		go func() { a.serveErr <- a.msSrv.Serve(a.msLn) }()
-		log.Info("the MaxScale REST API listens on http://"+a.msLn.Addr().String()+"/v1/", "component", "maxscale")
+		log.Info("the MaxScale REST API listens on "+a.tls.Scheme()+"://"+a.msLn.Addr().String()+"/v1/", "component", "maxscale")
 	}
 	if a.apcSrv != nil {
 		go func() { a.serveErr <- a.apcSrv.Serve(a.apcLn) }()
-		log.Info("the Apcera REST API listens on http://"+a.apcLn.Addr().String()+"/v1/", "component", "apcera")
+		log.Info("the Apcera REST API listens on "+a.tls.Scheme()+"://"+a.apcLn.Addr().String()+"/v1/", "component", "apcera")
 	}
 	if a.routerSrv != nil {
 		go func() {
@@ -587,7 +649,7 @@ func (a *agentRun) start(ctx context.Context) error {
 				a.serveErr <- err
 			}
 		}()
-		log.Info("the router of Apcera job routes listens on http://"+a.routerLn.Addr().String(), "component", "apcera")
+		log.Info("the router of Apcera job routes listens on "+a.tls.Scheme()+"://"+a.routerLn.Addr().String(), "component", "apcera")
 	}
 	if err := c.Join(ctx); err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +69,9 @@ type agentOpts struct {
 	// maxscale serves the MaxScale API on a free port of its own (the
 	// agent's maxscaleURL); otherwise that listener is off.
 	maxscale bool
+	// clientTLS, if set, is the TLS configuration of the test's client
+	// (the agent serves HTTPS: its args carry the TLS flags).
+	clientTLS *tls.Config
 }
 
 // startLine is what `cairn agent` prints on stdout once it serves.
@@ -256,6 +260,9 @@ func spawnAgent(t testing.TB, opts agentOpts) *agent {
 		addr := hostPort(freePorts(t, 1)[0])
 		args = append(args, "-maxscale-addr", addr)
 		maxscaleURL = "http://" + addr
+		if opts.clientTLS != nil {
+			maxscaleURL = "https://" + addr
+		}
 	}
 	args = append(args, opts.args...)
 
@@ -329,7 +336,7 @@ func (a *agent) pollStartLine(late bool) (ok bool, err error) {
 		a.url = a.line.httpURL
 		a.client = &http.Client{
 			Timeout:   10 * time.Second,
-			Transport: &http.Transport{MaxIdleConnsPerHost: 64, Proxy: nil},
+			Transport: &http.Transport{MaxIdleConnsPerHost: 64, Proxy: nil, TLSClientConfig: a.opts.clientTLS},
 		}
 		return true, nil
 	}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cairn/cluster"
 	"cairn/cmd/cairn/bench"
 
 	"errors"
@@ -52,6 +53,7 @@ commands:
   user      add, change, remove and list the zone's users (cairn user -h)
   snapshot  save the zone's state to a file, or restore it from one (cairn snapshot -h)
   bench     send load to a node or zone and report throughput and latency (cairn bench -h)
+  keygen    print a new random gossip key (base64, 32 bytes) for cairn agent -gossip-key
   version   print the version
 
 Client commands talk to -addr (CAIRN_ADDR, default http://127.0.0.1:8180)
@@ -79,6 +81,17 @@ func main() {
 		exitWith(os.Args[1], runClientVerb(os.Args[1], os.Args[2:], os.Stdout))
 	case "bench":
 		os.Exit(bench.Main(os.Args[2:], os.Stdout, os.Stderr))
+	case "keygen":
+		if len(os.Args) > 2 {
+			fmt.Fprintln(os.Stderr, "cairn keygen takes no arguments")
+			os.Exit(2)
+		}
+		key, err := cluster.NewGossipKey()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cairn keygen:", err)
+			os.Exit(1)
+		}
+		fmt.Println(key)
 	case "version", "-version", "--version":
 		fmt.Println(versionLine())
 	case "help", "-h", "-help", "--help":

@@ -25,7 +25,7 @@ const userUsage = `usage: cairn user <add|passwd|rm|list> [flags] [name]
 
 The new password comes from -new-password, or from the first line of stdin.
 Flags (each also from the environment: CAIRN_ADDR, CAIRN_USER, CAIRN_PASSWORD,
-CAIRN_TOKEN):
+CAIRN_TOKEN, CAIRN_CACERT):
 `
 
 // runUser is `cairn user`.

@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"cairn/fsm"
+	"cairn/http/httpx"
 	"cairn/node/auth"
 
 	"github.com/gorilla/mux"
@@ -48,6 +49,8 @@ func (a *API) authorize(r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Into the slot the listener's audit line reads (httpx.WithPrincipalSlot).
+	httpx.WithPrincipal(r.Context(), p)
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return nil

@@ -104,6 +104,18 @@ type Deps struct {
 	// of other zones (deployment progress, run states). Never for a
 	// client's request passed on, which keeps the client's.
 	Credentials func(http.RoundTripper) http.RoundTripper
+	// Peers is the client of this API's requests to other nodes (the
+	// controller, zone leaders), TLS-aware (node/tlsconfig); nil: plain
+	// HTTP (peerClient). Credentials wrap its transport.
+	Peers *http.Client
+}
+
+// base is the client of requests to other nodes, without credentials.
+func (d Deps) base() *http.Client {
+	if d.Peers != nil {
+		return d.Peers
+	}
+	return peerClient
 }
 
 // api holds the handlers' dependencies.
@@ -119,9 +131,10 @@ type api struct {
 // slash. Full paths rather than a subrouter: gorilla/mux answers 404
 // instead of 405 for a method mismatch inside a subrouter.
 func Register(r *mux.Router, d Deps) {
-	a := &api{Deps: d, now: time.Now, peers: peerClient}
+	base := d.base()
+	a := &api{Deps: d, now: time.Now, peers: base}
 	if d.Credentials != nil {
-		a.peers = &http.Client{Transport: d.Credentials(peerClient.Transport), CheckRedirect: peerClient.CheckRedirect}
+		a.peers = &http.Client{Transport: d.Credentials(base.Transport), CheckRedirect: base.CheckRedirect}
 	}
 	get := []string{http.MethodGet, http.MethodHead}
 	r.HandleFunc("/management/domain", a.domain).Methods(get...)

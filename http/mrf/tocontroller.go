@@ -101,7 +101,7 @@ func (a *api) forwardToController(w http.ResponseWriter, r *http.Request) {
 		path = orig
 	}
 	proxy := &httputil.ReverseProxy{
-		Transport: peerClient.Transport,
+		Transport: a.base().Transport, // the client's credentials, not this node's
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.URL.Path, pr.Out.URL.RawPath = path, ""

@@ -48,10 +48,15 @@ type API struct {
 }
 
 // Register mounts the native API and the probes on r. membership may be
-// nil; /cairn/v1/members then lists this node alone.
-func Register(r *mux.Router, n Node, membership Membership) {
+// nil; /cairn/v1/members then lists this node alone. peers carries the
+// overview's reads of the members' status (TLS-aware: node/tlsconfig);
+// nil: plain HTTP.
+func Register(r *mux.Router, n Node, membership Membership, peers http.RoundTripper) {
 	a := &API{node: n, membership: membership, now: time.Now}
-	a.overviewClient = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}}
+	if peers == nil {
+		peers = &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}
+	}
+	a.overviewClient = &http.Client{Transport: peers}
 	a.overviewHub = overview.NewHub(overviewEvery, a.gatherOverviewJSON)
 	r.HandleFunc("/health", a.health).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/ready", a.ready).Methods(http.MethodGet, http.MethodHead)

@@ -44,7 +44,8 @@ type WorkloadOptions struct {
 	// MaxArtifactBytes bounds an artifact (0: DefaultMaxArtifactBytes).
 	MaxArtifactBytes int64
 	// Peers carries this node's own credentials to the members it gathers
-	// logs from (auth.NodeCredentials); nil: http.DefaultTransport.
+	// logs from (auth.NodeCredentials, over TLS when it
+	// is on: node/tlsconfig); nil: http.DefaultTransport.
 	Peers http.RoundTripper
 }
 

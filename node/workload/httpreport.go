@@ -15,7 +15,8 @@ import (
 // HTTPReport sends reports to the native API at base (this node's own
 // HTTP URL: a follower forwards the write to the zone leader, who checks
 // that the instance is still assigned here and writes it through Raft).
-// transport carries this node's own credentials (auth.NodeCredentials);
+// transport carries this node's own credentials (auth.NodeCredentials,
+// over TLS when it is on);
 // the leader takes a report only from the node it names.
 func HTTPReport(base string, transport http.RoundTripper) ReportFunc {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: transport}

@@ -10,6 +10,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -154,9 +156,10 @@ var consistencies = map[string]string{"default": "", "consistent": "?consistent"
 
 // Config is one load run, flags parsed and validated.
 type Config struct {
-	addrs       []string // base URLs without a trailing slash
-	random      bool     // pick a node at random per request, else round-robin
-	op          string   // put, get, cas or mixed
+	addrs       []string       // base URLs without a trailing slash
+	rootCAs     *x509.CertPool // -cacert: what https nodes are verified with; nil: the system's roots
+	random      bool           // pick a node at random per request, else round-robin
+	op          string         // put, get, cas or mixed
 	mix         Mix
 	concurrency int
 	requests    int64         // 0: no count bound
@@ -225,6 +228,7 @@ func ParseFlags(args []string, stderr io.Writer) (cfg *Config, jsonOut, table bo
 		fs.PrintDefaults()
 	}
 	addrs := fs.String("addr", "http://127.0.0.1:8180", "node URL(s) to send to, comma-separated")
+	cacert := fs.String("cacert", "", "PEM CA certificate(s) https nodes are verified with, e.g. the agent's -tls-ca or <data-dir>/tls/cert.pem (default: the system's roots)")
 	pick := fs.String("pick", "round-robin", "how each request picks a node of -addr: round-robin or random")
 	fs.StringVar(&cfg.op, "op", "put", "operation: put, get, cas or mixed")
 	ratio := fs.String("ratio", "put=20,get=80", "weights of -op mixed, e.g. put=20,get=70,cas=10")
@@ -253,6 +257,16 @@ func ParseFlags(args []string, stderr io.Writer) (cfg *Config, jsonOut, table bo
 	}
 	if fs.NArg() > 0 {
 		return bad("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if *cacert != "" {
+		pem, err := os.ReadFile(*cacert)
+		if err != nil {
+			return bad("-cacert: %v", err)
+		}
+		cfg.rootCAs = x509.NewCertPool()
+		if !cfg.rootCAs.AppendCertsFromPEM(pem) {
+			return bad("-cacert %s: no PEM certificate in it", *cacert)
+		}
 	}
 	for _, a := range splitList(*addrs) {
 		u, err := normalizeAddr(a)
@@ -529,6 +543,9 @@ func Run(ctx context.Context, cfg *Config, progress io.Writer) *Report {
 		MaxConnsPerHost:     c,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
+	}
+	if cfg.rootCAs != nil {
+		transport.TLSClientConfig = &tls.Config{RootCAs: cfg.rootCAs, MinVersion: tls.VersionTLS12}
 	}
 	defer transport.CloseIdleConnections()
 	r := &runner{
