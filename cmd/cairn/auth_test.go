@@ -340,3 +340,36 @@ func runCairnStdin(t testing.TB, stdin string, env []string, args ...string) (co
 	}
 	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
 }
+
+// Test_Auth_MRFDomain_ZonesReachTheControllerWithTheGossipKey: zones are
+// separate Raft groups with users and keys of their own; with
+// authentication required on both, zone1's leader still follows the
+// controller's deployments and reports to it, with member tokens keyed by
+// the domain's shared gossip key (#16 item 5, across zones).
+func Test_Auth_MRFDomain_ZonesReachTheControllerWithTheGossipKey(t *testing.T) {
+	code, key, _ := runCairn(t, 20*time.Second, nil, "keygen")
+	key = strings.TrimSpace(key)
+	if code != 0 || key == "" {
+		t.Fatalf("cairn keygen: %d %q", code, key)
+	}
+	c := mustStartAgent(t, agentOpts{nodeID: "c1", args: []string{"-auth", "on", "-admin-password", "ctl-secret", "-gossip-key", key}})
+	z := mustStartAgent(t, agentOpts{nodeID: "z1", args: []string{"-zone", "zone1", "-join", c.line.gossip, "-bootstrap-expect", "1",
+		"-auth", "on", "-admin-password", "zone-secret", "-gossip-key", key}})
+	admin := creds{user: "admin", password: "ctl-secret"}
+	waitFor(t, "the controller's admin", 10*time.Second, func() bool {
+		return c.as(admin, c.url, "GET", "/cairn/v1/whoami", nil).status == 200
+	}, nil)
+	calc := sampleArchive(t, "calculator.zip")
+	c.mustAs(creds{}, c.url, "PUT", "/management/domain/contributions/contribution/calculator.zip", calc, 401)
+	c.mustAs(admin, c.url, "PUT", "/management/domain/contributions/contribution/calculator.zip", calc, 201)
+	// Answered once zone1 reports the deployment: its leader read it from
+	// the controller and reported back, both under member tokens.
+	c.mustAs(admin, c.url, "PUT", "/management/domain/deployments/contribution/calculator.zip?zone=zone1", nil, 201)
+	zadmin := creds{user: "admin", password: "zone-secret"}
+	r := z.mustAs(zadmin, z.url, "GET", "/management/zone/deployments", nil, 200)
+	if !bytes.Contains(r.body, []byte("calculator.zip")) {
+		t.Errorf("zone1 does not hold the deployment: %s", r.body)
+	}
+	// A user of one zone is nobody in the other.
+	z.mustAs(admin, z.url, "GET", "/management/zone/deployments", nil, 401)
+}
