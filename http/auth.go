@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"cairn/http/arm"
 	"cairn/http/httpx"
 	"cairn/http/mrf"
 	"cairn/http/native"
@@ -43,7 +44,7 @@ func authExempt(r *http.Request) bool {
 	switch p {
 	case "/metrics", "/health", "/ready", "/cairn/v1/status":
 		return r.Method == http.MethodGet || r.Method == http.MethodHead
-	case native.LoginPath, native.AccountsLoginPath:
+	case native.LoginPath, arm.LoginPath, arm.TokenPath:
 		return true
 	}
 	return strings.HasPrefix(p, "/maxscale/")
@@ -104,6 +105,9 @@ func refuseRequest(w http.ResponseWriter, r *http.Request, status int, msg strin
 		return
 	case topology.Owns(r.URL.Path):
 		topology.WriteError(w, status, msg)
+		return
+	case arm.Owns(r.URL.Path):
+		arm.WriteError(w, status, msg)
 		return
 	}
 	native.WriteError(w, status, msg)

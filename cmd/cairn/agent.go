@@ -20,6 +20,7 @@ import (
 	"cairn/cluster/scheduler"
 	"cairn/fsm"
 	api "cairn/http"
+	"cairn/http/arm"
 	"cairn/http/maxscale"
 	"cairn/http/mrf"
 	"cairn/http/native"
@@ -353,7 +354,7 @@ func (a *agentRun) openNode() error {
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
 	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds())...)
+	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds(), arm.Kinds())...)
 	if err != nil {
 		return err
 	}
