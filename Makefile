@@ -12,7 +12,7 @@ ARGS     ?=
 RACE_PKGS := ./...
 BENCHTIME ?= 2s
 
-.PHONY: all build run test fmt-check vet bench bench-cluster fuzz clean cluster cluster-stop jepsen
+.PHONY: all build run test fmt-check vet bench bench-cluster fuzz clean cluster cluster-stop jepsen arm-cli
 
 all: build
 
@@ -38,6 +38,20 @@ vet:
 test: fmt-check vet
 	$(GO) test -race -count=1 -timeout 9m $(RACE_PKGS)
 	$(GO) test -race -count=1 -tags failpoints ./node/failpoint/
+
+# Runtime Manager's real CLI (anypoint-cli-v4 $(ARM_CLI_VERSION) with its
+# runtime-mgr plugin, from the npm registry) drives a 3-node zone:
+# server list/describe, serverGroup create/list, cluster create/list,
+# standalone-application deploy/list/describe/redeploy/stop/start/delete,
+# checking their output and the processes (cmd/cairn/arm_cli_test.go). The
+# package is installed into a temporary directory, removed afterwards;
+# npm and node are needed. Not part of `make test`.
+ARM_CLI_VERSION ?= 1.6.12
+arm-cli:
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	echo "installing anypoint-cli-v4@$(ARM_CLI_VERSION) into $$dir" && \
+	PUPPETEER_SKIP_DOWNLOAD=1 npm install --silent --no-audit --no-fund --prefix "$$dir" anypoint-cli-v4@$(ARM_CLI_VERSION) && \
+	CAIRN_ARM_CLI="$$dir/node_modules/.bin/anypoint-cli-v4" $(GO) test -count=1 -v -timeout 10m -run '^Test_ARM_CLI_' ./cmd/cairn/
 
 # A fault-injection campaign (cluster/jepsen) against a zone of NODES real
 # agents built with failpoints: DURATION of load and faults, drawn from

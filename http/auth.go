@@ -37,7 +37,9 @@ func WithAuth(p AuthPolicy) Option {
 
 // authExempt lists what answers without credentials: the probes and
 // scrape target that load balancers and Prometheus reach, the node status
-// members read from each other, the login calls, and the MaxScale API,
+// members read from each other, the login calls, a Runtime Manager server
+// registration that carries a registration token (all a registering
+// agent holds; its handler checks it), and the MaxScale API,
 // which authenticates every request itself (its own rule, on any address).
 func authExempt(r *http.Request) bool {
 	p := r.URL.Path
@@ -46,6 +48,9 @@ func authExempt(r *http.Request) bool {
 		return r.Method == http.MethodGet || r.Method == http.MethodHead
 	case native.LoginPath, arm.LoginPath, arm.TokenPath:
 		return true
+	}
+	if arm.Registration(r) {
+		return true // the handler requires Runtime Manager's registration token
 	}
 	return strings.HasPrefix(p, "/maxscale/")
 }

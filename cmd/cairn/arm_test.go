@@ -360,7 +360,13 @@ func Test_ThreeNodes_ARM_SeedInOrder_GroupsClustersApplicationsRunForReal(t *tes
 		t.Fatalf("servers: %+v", servers)
 	}
 	c.call("PATCH", "/hybrid/api/v1/servers/1", []byte(`{"name":"Renamed"}`), "", 200)
-	armData(t, reg(agents[0], bytes.Replace(seed, []byte("TestServer"), []byte("spare"), 1), 201), &srv)
+	// An agent registering holds only the registration token: enough,
+	// through a follower too; a wrong one is 401.
+	agentOnly := *c
+	agentOnly.token = ""
+	spare := bytes.Replace(seed, []byte("TestServer"), []byte("spare"), 1)
+	agentOnly.on(agents[2]).call("POST", "/hybrid/api/v1/servers?registrationToken=wrong", spare, "", 401)
+	armData(t, agentOnly.on(agents[2]).call("POST", "/hybrid/api/v1/servers?registrationToken="+regToken, spare, "", 201), &srv)
 	c.call("DELETE", fmt.Sprintf("/hybrid/api/v1/servers/%d", srv.ID), nil, "", 204)
 	c.call("DELETE", fmt.Sprintf("/hybrid/api/v1/servers/%d", srv.ID), nil, "", 204) // whether it existed or not
 	c.call("GET", fmt.Sprintf("/hybrid/api/v1/servers/%d", srv.ID), nil, "", 404)

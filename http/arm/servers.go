@@ -1,6 +1,7 @@
 package arm
 
 import (
+	"crypto/subtle"
 	"errors"
 	"net"
 	"net/http"
@@ -133,11 +134,23 @@ func (a *api) registrationToken(w http.ResponseWriter, r *http.Request) {
 	writeData(w, http.StatusOK, 0, token)
 }
 
+// registrationHeader carries the registration token on POST /servers.
+const registrationHeader = "X-ANYPNT-REGISTRATION-TOKEN"
+
+// Registration reports whether r is a server registration that carries a
+// registration token: the authentication middleware lets it through
+// without user credentials (a registering agent holds only the token),
+// and registerServer refuses it unless the token is the zone's.
+func Registration(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Path == Prefix+"/servers" &&
+		(r.Header.Get(registrationHeader) != "" || r.URL.Query().Get("registrationToken") != "")
+}
+
 // checkRegistrationToken finds the registration token in the request
 // (header X-ANYPNT-REGISTRATION-TOKEN, or ?registrationToken=) and
 // checks it.
 func (a *api) checkRegistrationToken(r *http.Request) error {
-	got := r.Header.Get("X-ANYPNT-REGISTRATION-TOKEN")
+	got := r.Header.Get(registrationHeader)
 	if got == "" {
 		got = r.URL.Query().Get("registrationToken")
 	}
@@ -148,7 +161,7 @@ func (a *api) checkRegistrationToken(r *http.Request) error {
 	if err != nil {
 		return newError(errUnavailable, "%v", err)
 	}
-	if got != want {
+	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 		return newError(errUnauthorized, "the registration token is not this zone's (it changes when the zone's signing key is rotated)")
 	}
 	return nil
