@@ -286,6 +286,18 @@ func Test_ThreeNodes_ARM_SeedInOrder_GroupsClustersApplicationsRunForReal(t *tes
 		t.Fatalf("environments: %+v", envs)
 	}
 	c.org, c.env = me.Orgs[0].ID, envs[0].ID
+	// A readonly user reads, and may not write: 403 in the API's body.
+	agents[0].mustAs(admin, agents[0].url, "PUT", "/cairn/v1/users/viewer", []byte(`{"password":"look-only","role":"readonly"}`), 201)
+	var viewer armClient
+	waitFor(t, "the viewer's login", 10*time.Second, func() bool {
+		r := agents[1].as(creds{}, agents[1].url, "POST", "/accounts/login", []byte(`{"username":"viewer","password":"look-only"}`))
+		mustUnmarshal(t, r.body, &login)
+		return r.status == 200
+	}, nil)
+	viewer = *c
+	viewer.token = login.AccessToken
+	viewer.on(agents[1]).call("GET", "/hybrid/api/v1/servers", nil, "", 200)
+	viewer.on(agents[1]).call("POST", "/hybrid/api/v1/serverGroups", []byte(`{"name":"g","serverIds":[]}`), "", 403)
 
 	// Register a new server: the registration token (the same from every
 	// node), then the seed's body; garbage in the request is 400.
