@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -323,6 +324,7 @@ func (a *api) deployApplication(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	a.log.Info(fmt.Sprintf("application %d (%s, file %s) deployed to target %d", id, name, u.sha1, targetID), "application", id, "target", targetID)
 	a.answerApplication(w, http.StatusAccepted, index, id)
 }
 

@@ -3,6 +3,7 @@ package arm
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -73,6 +74,20 @@ func (a *api) alive() map[string]cluster.Member {
 		}
 	}
 	return out
+}
+
+// zoneOf is the zone of the domain's member id as gossip knows it ("":
+// unknown).
+func (a *api) zoneOf(id string) string {
+	if a.Membership == nil {
+		return ""
+	}
+	for _, m := range a.Membership.Members() {
+		if m.ID == id {
+			return m.Zone
+		}
+	}
+	return ""
 }
 
 // hostOf is the host of a member's advertised HTTP address.
@@ -194,6 +209,10 @@ func (a *api) registerServer(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest("muleVersion is required"))
 		return
 	}
+	if z := a.zoneOf(in.MuleLabel); z != "" && z != a.Node.Zone() {
+		fail(w, badRequest("node %s is in zone %s: register it through a node of that zone (this is zone %s)", in.MuleLabel, z, a.Node.Zone()))
+		return
+	}
 	csr, err := pki.ParseCSR(in.SignatureRequest)
 	if err != nil {
 		fail(w, badRequest("signatureRequest: %v", err))
@@ -247,6 +266,7 @@ func (a *api) registerServer(w http.ResponseWriter, r *http.Request) {
 	}
 	out := serverView(v, s, res, alive)
 	out.Certificate = s.Certificate
+	a.log.Info(fmt.Sprintf("server %d registered for node %s (%s)", id, s.MuleLabel, out.Status), "server", id, "node", s.MuleLabel)
 	writeData(w, http.StatusCreated, index, out)
 }
 
