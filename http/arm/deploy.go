@@ -2,6 +2,7 @@ package arm
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -142,6 +143,11 @@ func deployOps(v *fsm.View, app *application, t *target, alive map[string]cluste
 		}
 	}
 	touch, err := workload.TouchArtifact(v, app.SHA1)
+	if errors.Is(err, workload.ErrNoArtifact) {
+		// Collected: no workload used it for a minute (its target had no
+		// server meanwhile).
+		return nil, badRequest("the file of application %d (%s) is no longer stored: no server ran it for a while; PATCH the application with its file", app.ID, app.Name)
+	}
 	if err != nil {
 		return nil, err
 	}
