@@ -12,7 +12,7 @@ ARGS     ?=
 RACE_PKGS := ./...
 BENCHTIME ?= 2s
 
-.PHONY: all build run test fmt-check vet bench bench-cluster fuzz clean cluster cluster-stop jepsen arm-cli
+.PHONY: all build run test fmt-check vet bench bench-cluster bench-overload fuzz clean cluster cluster-stop jepsen arm-cli
 
 all: build
 
@@ -133,6 +133,35 @@ bench-cluster: build
 	./$(BIN) bench -table $$res $(BENCH_EXTRA) || exit 1; \
 	exit $$failed
 
+# Overload (#23 item 2): a 3-node zone of its own (as bench-cluster, same
+# ports), 1 KiB PUTs at c=64 through the leader for BENCH_D (the baseline),
+# then OVERLOAD_C clients spread over all three nodes for OVERLOAD_D, then
+# c=64 again (recovery). Prints each run (the overload's 503s, and the
+# latency of the writes it admitted), each node's peak RSS (VmHWM) and the
+# leader changes the zone saw meanwhile.
+OVERLOAD_C ?= 1000
+OVERLOAD_D ?= 60s
+bench-overload: build
+	@d=$(BENCH_CLUSTER_DIR); res=$$d/overload.jsonl; \
+	for u in $(BENCH_NODES); do \
+	  if curl -s -o /dev/null --max-time 2 $$u/health; then echo "bench-overload: $$u already answers; stop that zone first"; exit 1; fi; \
+	done; \
+	rm -rf $$d && mkdir -p $$d || exit 1; \
+	trap "$(MAKE) --no-print-directory cluster-stop CLUSTER_DIR=$$d" EXIT; trap 'exit 130' INT TERM; \
+	$(MAKE) --no-print-directory cluster CLUSTER_DIR=$$d || exit 1; \
+	leader=; for t in $$(seq 300); do \
+	  leader=$$(curl -sf --max-time 2 $(firstword $(BENCH_NODES))/cairn/v1/status | sed -n 's/.*"leader_http":"\([^"]*\)".*/\1/p'); \
+	  [ -n "$$leader" ] && break; sleep 0.1; done; \
+	changes() { for u in $(BENCH_NODES); do curl -sf $$u/metrics | sed -n 's/^cairn_raft_leader_changes_total \(.*\)/\1/p'; done | paste -sd+ | bc; }; \
+	before=$$(changes); \
+	./$(BIN) bench -json -label "put leader c=64 (before)" -addr $$leader -op put -c 64 -d $(BENCH_D) -size 1024 -kind bench >>$$res || exit 1; \
+	./$(BIN) bench -json -label "put all nodes c=$(OVERLOAD_C) (overload)" -addr $$(echo $(BENCH_NODES) | tr ' ' ,) -op put -c $(OVERLOAD_C) -d $(OVERLOAD_D) -size 1024 -kind bench >>$$res || exit 1; \
+	./$(BIN) bench -json -label "put leader c=64 (after)" -addr $$leader -op put -c 64 -d $(BENCH_D) -size 1024 -kind bench >>$$res || exit 1; \
+	./$(BIN) bench -table $$res; \
+	for i in 1 2 3; do echo "node$$i peak RSS: $$(sed -n 's/^VmHWM:[[:space:]]*//p' /proc/$$(cat $$d/node$$i/pid)/status)"; done; \
+	echo "leader changes seen by the nodes during the runs: $$(( $$(changes) - before ))"; \
+	for f in $$res; do grep -o '"ok_latency_ms":{[^}]*}' $$f; done
+
 # A 3-node zone on 127.0.0.1: node N serves HTTP on 127.0.0.1:1N180, Raft
 # on 1N181 and gossip on 1N182, with data, logs and its PID under
 # ./data/cluster/nodeN. `make cluster-stop` stops exactly those processes.
@@ -161,8 +190,14 @@ cluster-stop:
 	done
 
 FUZZTIME ?= 30s
+# Every fuzz target for FUZZTIME each: the log entry decoder and the FSM
+# (fsm), and every dialect's request decoding through the whole HTTP
+# middleware of a real node (http: no panic, no 500, a refused request
+# leaves the store's digest unchanged). `make test` runs their seeds.
+HTTP_FUZZ := FuzzNativeResource FuzzMaxScale FuzzMRFContribution FuzzWorkloadAndUser FuzzTopologyService
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME) ./fsm
+	$(GO) test -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME) ./fsm
+	for t in $(HTTP_FUZZ); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./http/ || exit 1; done
 
 clean:
 	rm -rf bin

@@ -25,9 +25,27 @@ type AuthPolicy struct {
 	// may not write.
 	Required bool
 	// Peers carries this node's own credentials on its calls to other
-	// members (auth.NodeCredentials); nil: http.DefaultTransport. Never
-	// used for a client's request passed on: those keep the client's.
-	Peers http.RoundTripper
+	// members; nil: none. Never used for a client's request passed on:
+	// those keep the client's.
+	Peers *auth.NodeCredentials
+}
+
+// peerTransport is a transport with this node's credentials, or nil
+// (http.DefaultTransport) when it has none.
+func (p AuthPolicy) peerTransport() http.RoundTripper {
+	if p.Peers == nil {
+		return nil
+	}
+	return p.Peers
+}
+
+// peerCredentials wraps a transport with this node's credentials, or is
+// nil when it has none.
+func (p AuthPolicy) peerCredentials() func(http.RoundTripper) http.RoundTripper {
+	if p.Peers == nil {
+		return nil
+	}
+	return p.Peers.Wrap
 }
 
 // WithAuth sets the main listener's authentication.

@@ -189,14 +189,14 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	native.Register(r, n, o.membership)
 	native.RegisterWorkloads(r, n, o.membership, o.workloads)
 	native.RegisterUsers(r, n, native.UsersOptions{Auth: o.auth.Auth, TokenTTL: o.tokenTTL})
-	deps := mrf.Deps{Node: n, Runtime: o.runtime, DeployTimeout: o.deployTimeout}
+	deps := mrf.Deps{Node: n, Runtime: o.runtime, DeployTimeout: o.deployTimeout, Credentials: o.auth.peerCredentials()}
 	if o.membership != nil {
 		deps.Membership = o.membership
 	}
 	mrf.Register(r, deps)
 	// API Gateway instances' files go under the data dir's topology/.
 	tdeps := topology.Deps{Node: n, Files: &nodetopo.Files{Dir: filepath.Join(n.DataDir(), "topology")}, Logger: log,
-		Client: &http.Client{Timeout: 30 * time.Second, Transport: o.auth.Peers}}
+		Client: &http.Client{Timeout: 30 * time.Second, Transport: o.auth.peerTransport()}}
 	if o.membership != nil {
 		tdeps.Membership = o.membership
 	}

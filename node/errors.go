@@ -24,6 +24,11 @@ var ErrLeadershipLost = fmt.Errorf("%w: leadership was lost before the write com
 // proposed (for a read: before the read barrier completed).
 var ErrTimeout = errors.New("timed out waiting for the zone to commit")
 
+// ErrOverloaded means this node already has its limit of commands in
+// flight (Config.MaxApplyInFlight): the command was not proposed, so it is
+// an ErrTimeout, safe to retry.
+var ErrOverloaded = fmt.Errorf("%w: the zone leader has its limit of writes in flight (overloaded); retry", ErrTimeout)
+
 // ErrShutdown means the node is shutting down.
 var ErrShutdown = errors.New("node is shutting down")
 

@@ -30,7 +30,7 @@ var raftStates = []raft.RaftState{raft.Follower, raft.Candidate, raft.Leader, ra
 
 // applyResults are the values of cairn_node_apply_duration_seconds'
 // result label.
-var applyResults = []string{"ok", "conflict", "invalid", "not_leader", "timeout", "shutdown", "error"}
+var applyResults = []string{"ok", "conflict", "invalid", "not_leader", "overloaded", "timeout", "shutdown", "error"}
 
 // nodeMetrics holds the metrics the node moves itself.
 type nodeMetrics struct {
@@ -71,6 +71,8 @@ func applyResult(err error) string {
 		return "invalid"
 	case errors.Is(err, ErrNotLeader):
 		return "not_leader"
+	case errors.Is(err, ErrOverloaded):
+		return "overloaded"
 	case errors.Is(err, ErrTimeout):
 		return "timeout"
 	case errors.Is(err, ErrShutdown):

@@ -38,6 +38,9 @@ type Node struct {
 	snaps        raft.SnapshotStore
 	bootstrapped bool
 	metrics      *nodeMetrics
+	// inFlight holds a token per command proposed and not yet applied
+	// (nil: no bound).
+	inFlight chan struct{}
 
 	mu          sync.RWMutex
 	peerHTTP    func(id string) string  // resolves another node's HTTP URL from gossip
@@ -99,6 +102,9 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 
 	n := &Node{cfg: cfg, log: log.With("component", "node"), store: fsm.NewStore(schema),
 		metrics: newNodeMetrics(), closed: make(chan struct{}), loopDone: make(chan struct{})}
+	if cfg.MaxApplyInFlight > 0 {
+		n.inFlight = make(chan struct{}, cfg.MaxApplyInFlight)
+	}
 
 	bs, err := raftboltdb.New(raftboltdb.Options{
 		Path:        filepath.Join(raftDir, "raft.db"),
@@ -209,6 +215,9 @@ func fill(cfg *Config, def Config) {
 	}
 	if cfg.SnapshotThreshold == 0 {
 		cfg.SnapshotThreshold = def.SnapshotThreshold
+	}
+	if cfg.MaxApplyInFlight == 0 {
+		cfg.MaxApplyInFlight = def.MaxApplyInFlight
 	}
 	if cfg.SnapshotInterval == 0 {
 		cfg.SnapshotInterval = def.SnapshotInterval
@@ -321,6 +330,14 @@ func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result,
 }
 
 func (n *Node) apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
+	if n.inFlight != nil {
+		select {
+		case n.inFlight <- struct{}{}:
+			defer func() { <-n.inFlight }()
+		default:
+			return 0, nil, ErrOverloaded
+		}
+	}
 	if n.store.View().LogFormat() >= fsm.FormatPrepared {
 		// The zone's replicas apply what the entry says, whatever their
 		// version: check, canonicalise and index it here, once.

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"cairn/cluster"
+	"cairn/cluster/deploy"
+	"cairn/cluster/monitor"
 	"cairn/cluster/scheduler"
 	"cairn/fsm"
 	api "cairn/http"
@@ -63,6 +65,7 @@ type agentFlags struct {
 	authMode, adminPassword         string
 	insecure                        bool
 	tokenTTL                        time.Duration
+	maxApplyInFlight                int
 }
 
 func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
@@ -104,6 +107,7 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.StringVar(&f.authMode, "auth", "auto", "require credentials on the main listener: on, off, or auto (on when -http-addr is not a loopback address); the MaxScale API always requires them")
 	fs.BoolVar(&f.insecure, "insecure", false, "allow -auth off on a listener that is not on loopback (anyone who reaches it can change the zone)")
 	fs.StringVar(&f.adminPassword, "admin-password", "", "the password of the admin user a new zone creates (default: generated, printed once and written to <data-dir>/"+auth.InitialPasswordFile+")")
+	fs.IntVar(&f.maxApplyInFlight, "max-writes-in-flight", node.DefaultMaxApplyInFlight, "writes this node may have proposed to Raft and not yet applied; more are refused at once with 503 and Retry-After (certainly not applied) instead of queueing (-1: no bound)")
 	fs.DurationVar(&f.tokenTTL, "token-ttl", native.DefaultTokenTTL, "how long a token from a login call is valid")
 	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role) (default: true without -join, else false)")
 	if err := fs.Parse(args); err != nil {
@@ -161,6 +165,9 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 		if err := auth.CheckPassword(f.adminPassword); err != nil {
 			return nil, fs, fmt.Errorf("-admin-password: %w", err)
 		}
+	}
+	if f.maxApplyInFlight == 0 || f.maxApplyInFlight < -1 {
+		return nil, fs, fmt.Errorf("-max-writes-in-flight must be positive, or -1 for no bound")
 	}
 	if f.tokenTTL < time.Second {
 		return nil, fs, fmt.Errorf("-token-ttl must be at least 1s")
@@ -350,6 +357,7 @@ func (a *agentRun) openNode() error {
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = f.snapshotThreshold, f.snapshotInterval, f.trailingLogs
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout, cfg.CommitTimeout = f.heartbeat, f.election, f.lease, f.commit
 	cfg.Logger = a.log
+	cfg.MaxApplyInFlight = f.maxApplyInFlight
 	// A lone node (no -join, no -bootstrap-expect above 1) founds its own
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
@@ -417,9 +425,12 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	authn := a.authenticator()
 	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log, Auth: authn})
 	// MaxScale's monitors probe their servers from the zone leader only.
-	n.OnLeadership(ms.RunMonitors)
-	// The zone leader follows the controller's MRF deployments into the zone.
-	n.OnLeadership(mrf.NewDeployer(n, mrf.NewHTTPController(n, c), log).Run)
+	n.OnLeadership(monitor.New(ms.Fleet(), log).Run)
+	// The zone leader follows the controller's MRF deployments into the
+	// zone; a runnable one runs as a workload on each live member.
+	deployer := deploy.NewDeployer(n, deploy.NewHTTPController(n.ID(), n.HTTPURL(), c, a.peers.Wrap), log)
+	deployer.Members = c
+	n.OnLeadership(deployer.Run)
 	// Workloads: the zone leader schedules, every node supervises what is
 	// assigned to it (start runs the supervisor).
 	sched := scheduler.New(n, c, log)

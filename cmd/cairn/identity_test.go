@@ -172,6 +172,12 @@ func Test_ControllerZone_BootstrapExpect1_WithJoin_ComesUp(t *testing.T) {
 		a.mustBeReady()
 	}
 	controller, zone1 := agents[0], agents[1:]
+	// Ready is about the log, not the zone's identity: its first leader
+	// writes that just after it is elected, and a member may be ready a
+	// moment before it applies it.
+	for _, a := range agents {
+		waitFor(t, a.id()+" to apply its zone's identity", 10*time.Second, func() bool { return a.mustStatus().ZoneID != "" }, nil)
+	}
 	cst := controller.mustStatus()
 	if cst.Voters != 1 || cst.ZoneID == "" {
 		t.Fatalf("controller zone: %+v, want one voter and a zone id", cst)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -113,4 +114,44 @@ func Test_ThreeNodes_MaxscaleMaxctrlSession_ThroughFollower_Replays(t *testing.T
 		return false
 	}, nil)
 	maxscaletest.Replay(t, s, follower.maxscaleURL, follower.client)
+}
+
+// Test_MaxScale_Monitor_OnRealAgent_ProbesServerPort runs a monitor on a
+// real agent (the prober is the zone leader's task the agent wires, from
+// cluster/monitor): its server is Running while its port listens and Down
+// once the port closes.
+func Test_MaxScale_Monitor_OnRealAgent_ProbesServerPort(t *testing.T) {
+	requireBinary(t)
+	a := mustStartAgent(t, agentOpts{maxscale: true})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	for _, w := range []struct{ method, path, body string }{
+		{"POST", "/v1/servers", `{"data":{"id":"db1","type":"servers","attributes":{"parameters":{"address":"127.0.0.1","port":` + port + `}}}}`},
+		{"POST", "/v1/monitors", `{"data":{"id":"mon","type":"monitors","attributes":{"module":"mariadbmon","parameters":{"monitor_interval":100}},
+			"relationships":{"servers":{"data":[{"id":"db1","type":"servers"}]}}}}`},
+	} {
+		if status, b, err := a.maxscaleDo(w.method, w.path, []byte(w.body)); err != nil || status != http.StatusNoContent {
+			t.Fatalf("%s %s: %d %s %v", w.method, w.path, status, b, err)
+		}
+	}
+	state := func() string {
+		_, b, _ := a.maxscaleDo("GET", "/v1/servers/db1", nil)
+		return string(b)
+	}
+	waitFor(t, "db1 Running", 10*time.Second, func() bool { return strings.Contains(state(), `"state":"Running"`) }, state)
+	ln.Close()
+	waitFor(t, "db1 Down", 10*time.Second, func() bool { return strings.Contains(state(), `"state":"Down"`) }, state)
 }

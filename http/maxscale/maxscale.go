@@ -18,7 +18,8 @@
 // command in which every object read carries a version precondition; a lost
 // race is retried once, then refused with 403.
 //
-// Running monitors probe their servers from the zone leader (RunMonitors).
+// Running monitors probe their servers from the zone leader: the prober
+// is cluster/monitor, which reads and writes them through Fleet.
 //
 // Not built: filters and listeners (GET /v1/filters, /v1/listeners and
 // /v1/services/:name/listeners are empty collections), sparse fieldsets,
@@ -61,7 +62,8 @@ type Options struct {
 	CairnVersion string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// Logger receives the monitors' state changes (default: discarded).
+	// Logger receives what the API logs, such as a corrupt record it
+	// skipped (default: slog.Default()).
 	Logger *slog.Logger
 	// Auth checks credentials against the zone's users (default: one of
 	// the node's own).

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"cairn/cluster/monitor"
 	"cairn/fsm"
 	"cairn/http"
 	"cairn/http/maxscale"
@@ -50,7 +51,7 @@ func mustServe(t *testing.T) *fixture {
 		CommitTimeout: 5 * time.Millisecond, ApplyTimeout: 5 * time.Second, Logger: discard}, schema)
 	limits := api.NewLimits(64<<10, 10*time.Second)
 	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: "test"})
-	n.OnLeadership(ms.RunMonitors)
+	n.OnLeadership(monitor.New(ms.Fleet(), discard).Run)
 	main := httptest.NewServer(api.NewServer(n, limits, discard, api.WithMaxScale(ms.Mounted())).Handler())
 	t.Cleanup(main.Close)
 	lis := httptest.NewServer(api.NewDialectServer(n, limits, discard, ms.Listener(), maxscale.MainPath).Handler())

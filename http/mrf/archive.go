@@ -9,8 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"unicode"
+
+	"cairn/cluster/deploy"
+	"cairn/node/workload"
 )
 
 // ManifestPath is where a contribution archive may name what it provides
@@ -23,7 +27,16 @@ import (
 //	 "components": ["CalculatorComponent", "AddComponent"]}
 //
 // Both keys are optional, and so is the manifest: a zip without one is a
-// contribution that provides no components.
+// contribution that provides no components. A third, "run", makes the
+// contribution runnable (deploy.Run): once deployed it runs as a workload
+// on every live member of each target zone, from the unpacked archive:
+//
+//	{"components": ["Ticker"],
+//	 "run": {"command": ["sh", "-c", "..."], "runtime": "bash", "env": {"K": "v"}, "ports": ["http"]}}
+//
+// "run": {} (or a runtime without a command) runs the start file a
+// runtime recognises among the archive's top-level files (bash_start.sh,
+// app.py, ...); none → 420.
 const ManifestPath = "META-INF/cairn-contribution.json"
 
 // maxManifestBytes bounds the manifest read out of an archive, so a
@@ -37,8 +50,9 @@ const maxNameBytes = 255
 // manifest is what a contribution provides, as its archive's manifest
 // names it.
 type manifest struct {
-	Deployables []string `json:"deployables"`
-	Components  []string `json:"components"`
+	Deployables []string    `json:"deployables"`
+	Components  []string    `json:"components"`
+	Run         *deploy.Run `json:"run,omitempty"`
 }
 
 // archiveInfo is an uploaded archive, checked and summarised.
@@ -89,6 +103,11 @@ func readArchive(data []byte) (archiveInfo, error) {
 		m.Deployables = mergeNames(m.Deployables, deployables)
 		m.Components = mergeNames(m.Components, components)
 	}
+	if m.Run != nil {
+		if msg := checkRun(zr, *m.Run, info.sha1); msg != "" {
+			ve.add(ManifestPath, msg)
+		}
+	}
 	if err := ve.orNil(); err != nil {
 		return info, err
 	}
@@ -125,7 +144,7 @@ func readManifest(f *zip.File) (manifest, error) {
 	dec.DisallowUnknownFields()
 	var m manifest
 	if err := dec.Decode(&m); err != nil {
-		return manifest{}, fmt.Errorf(`it is not a JSON object {"deployables": [...], "components": [...]}: %v`, err)
+		return manifest{}, fmt.Errorf(`it is not a JSON object {"deployables": [...], "components": [...], "run": {...}}: %v`, err)
 	}
 	if dec.More() {
 		return manifest{}, errors.New("it holds more than one JSON value")
@@ -175,4 +194,56 @@ func checkName(s string) error {
 		}
 	}
 	return nil
+}
+
+// checkRun says what is wrong with a manifest's run, "" if nothing: it
+// must make a valid workload, and without a command a runtime must
+// recognise a file at the top of the archive (as staging will look for
+// it: inside the archive's one top-level directory, if it has only one).
+func checkRun(zr *zip.Reader, run deploy.Run, sum string) string {
+	if _, err := run.Spec(sum, []string{"n1"}); err != nil {
+		return "run: " + strings.TrimPrefix(err.Error(), "invalid workload: ")
+	}
+	if len(run.Command) > 0 {
+		return ""
+	}
+	top := topLevel(zr)
+	if run.Runtime == "" {
+		if _, ok := workload.DetectRuntime(top); !ok {
+			return fmt.Sprintf("run names no command, and no runtime recognises a file at the top of the archive (%s): add a start file (bash_start.sh, app.py, server.js, ...) or a command",
+				strings.Join(top, ", "))
+		}
+	}
+	return ""
+}
+
+// topLevel lists the names at the top of an archive as staging sees
+// them: those inside its one top-level directory if it has only one.
+func topLevel(zr *zip.Reader) []string {
+	names := func(prefix string) []string {
+		seen := map[string]bool{}
+		var out []string
+		for _, f := range zr.File {
+			rest, ok := strings.CutPrefix(f.Name, prefix)
+			if !ok || rest == "" {
+				continue
+			}
+			first, _, _ := strings.Cut(rest, "/")
+			if first != "" && !seen[first] {
+				seen[first] = true
+				out = append(out, first)
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	top := names("")
+	if len(top) == 1 {
+		for _, f := range zr.File {
+			if strings.HasPrefix(f.Name, top[0]+"/") {
+				return names(top[0] + "/")
+			}
+		}
+	}
+	return top
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"cairn/cluster/deploy"
 	"cairn/fsm"
 )
 
@@ -58,16 +59,16 @@ func (a *api) awaitDeployed(ctx context.Context, uri string, generation uint64) 
 		if dr == nil || dr.CreateIndex != generation {
 			return fabric(errConflict, "Contribution %s was undeployed while it was being deployed", uri)
 		}
-		d, err := deploymentOf(dr)
+		d, err := deploy.DeploymentOf(dr)
 		if err != nil {
 			return err
 		}
 		var pending, failed []string
-		for _, z := range d.sortedZones() {
+		for _, z := range d.SortedZones() {
 			switch st := d.Zones[z]; st.State {
-			case StateFailed:
+			case deploy.StateFailed:
 				failed = append(failed, z+": "+st.Reason)
-			case StateDeployed:
+			case deploy.StateDeployed:
 			default:
 				pending = append(pending, z)
 			}
@@ -123,14 +124,14 @@ func (a *api) takeBack(ctx context.Context, uri string, dr *fsm.Resource, failed
 // node's zone, the local store; for another, the zone leader's, read with
 // the native API's blocking reads (?index=N&wait=), so nothing polls.
 // Zones still holding it at the deploy timeout make it errPending.
-func (a *api) awaitRemoved(ctx context.Context, d Deployment) error {
+func (a *api) awaitRemoved(ctx context.Context, d deploy.Deployment) error {
 	ctx, cancel := context.WithTimeout(ctx, a.deployTimeout())
 	defer cancel()
 	type result struct {
 		zone string
 		err  error
 	}
-	zones := d.sortedZones()
+	zones := d.SortedZones()
 	done := make(chan result, len(zones))
 	for _, z := range zones {
 		go func() { done <- result{z, a.awaitZoneRemoved(ctx, z, d)} }()
@@ -157,9 +158,9 @@ func (a *api) awaitRemoved(ctx context.Context, d Deployment) error {
 
 // awaitZoneRemoved returns once zone no longer holds generation d of the
 // deployment, or ctx ends.
-func (a *api) awaitZoneRemoved(ctx context.Context, zone string, d Deployment) error {
+func (a *api) awaitZoneRemoved(ctx context.Context, zone string, d deploy.Deployment) error {
 	holds := func(r *fsm.Resource) bool {
-		var zd zoneDeployment
+		var zd deploy.ZoneDeployment
 		return r != nil && decode(r, &zd) == nil && zd.Generation == d.Generation
 	}
 	if zone == a.Node.Zone() {
@@ -211,7 +212,7 @@ func (a *api) getResource(ctx context.Context, u string) (*fsm.Resource, uint64,
 	if err != nil {
 		return nil, 0, err
 	}
-	resp, err := peerClient.Do(req)
+	resp, err := a.peers.Do(req)
 	if err != nil {
 		return nil, 0, err
 	}

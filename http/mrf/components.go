@@ -1,10 +1,12 @@
 package mrf
 
 import (
+	"context"
 	"net/http"
 	"sort"
 	"strings"
 
+	"cairn/cluster/deploy"
 	"cairn/fsm"
 
 	"github.com/gorilla/mux"
@@ -17,25 +19,39 @@ const (
 	domainURI = "fabric3://domain"
 )
 
-// component is one component running in one zone.
+// component is one component deployed in one zone.
 type component struct {
 	name, zone, contribution string
+	// run is how its contribution runs in the zone; nil when it runs
+	// nothing (its components are declared, not run).
+	run *deploy.RunStatus
 }
 
 // runningComponents returns every component of every deployment in v, once
-// per zone that reports the deployment deployed, sorted by name and zone.
-func runningComponents(v *fsm.View) ([]component, error) {
+// per zone that reports the deployment deployed, sorted by name and zone;
+// a runnable contribution's components carry how it runs in each zone
+// (runStatuses: RUNNING only while every instance runs).
+func (a *api) runningComponents(ctx context.Context, v *fsm.View) ([]component, error) {
 	items, _ := v.List(KindDeployment, "", "", 0)
-	var out []component
+	var deps []deploy.Deployment
 	for _, it := range items {
-		d, err := deploymentOf(it)
+		d, err := deploy.DeploymentOf(it)
 		if err != nil {
 			skipCorrupt(it, err)
 			continue
 		}
-		for _, z := range d.deployedZones() {
+		deps = append(deps, d)
+	}
+	runs := a.runStatuses(ctx, deps)
+	var out []component
+	for _, d := range deps {
+		for _, z := range d.DeployedZones() {
+			var run *deploy.RunStatus
+			if st, ok := runs[runKey{d.URI, z}]; ok {
+				run = &st
+			}
 			for _, c := range d.Components {
-				out = append(out, component{name: c, zone: z, contribution: d.URI})
+				out = append(out, component{name: c, zone: z, contribution: d.URI, run: run})
 			}
 		}
 	}
@@ -51,12 +67,15 @@ func runningComponents(v *fsm.View) ([]component, error) {
 // components lists the components of deployed contributions in Fabric3's
 // CompositeResource shape: the domain composite {selfLink, uri, zone,
 // components}, each component a leaf {selfLink, uri, zone} (Cairn adds the
-// contribution that provides it). A component deployed to several zones
-// is listed once per zone.
+// contribution that provides it, and, for a contribution that runs, its
+// "state" there: RUNNING only while every instance of its workload in
+// that zone runs, else STARTING, FAILED, STOPPED or UNKNOWN, with "run"
+// saying why). A component deployed to several zones is listed once per
+// zone.
 func (a *api) components(w http.ResponseWriter, r *http.Request) {
 	base := a.Node.HTTPURL()
 	v := a.Node.View()
-	running, err := runningComponents(v)
+	running, err := a.runningComponents(r.Context(), v)
 	if err != nil {
 		fail(w, err)
 		return
@@ -81,7 +100,7 @@ func (a *api) components(w http.ResponseWriter, r *http.Request) {
 func (a *api) componentByName(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["name"]
 	v := a.Node.View()
-	running, err := runningComponents(v)
+	running, err := a.runningComponents(r.Context(), v)
 	if err != nil {
 		fail(w, err)
 		return
@@ -110,6 +129,17 @@ func (a *api) componentByName(w http.ResponseWriter, r *http.Request) {
 	res["zones"] = zones
 	res["contribution"] = found.contribution
 	res["components"] = leaves
+	if found.run != nil {
+		// RUNNING only while it runs in every zone it is deployed to.
+		state := deploy.RunRunning
+		for _, c := range running {
+			if strings.ToLower(c.name) == name && c.run != nil && c.run.State != deploy.RunRunning {
+				state = c.run.State
+				break
+			}
+		}
+		res["state"] = state
+	}
 	writeRead(w, v, res)
 }
 
@@ -120,6 +150,10 @@ func (a *api) componentLeaf(base string, c component) resource {
 	leaf["uri"] = domainURI + "/" + c.name
 	leaf["zone"] = c.zone
 	leaf["contribution"] = c.contribution
+	if c.run != nil {
+		leaf["state"] = c.run.State
+		leaf["run"] = c.run
+	}
 	return leaf
 }
 
@@ -133,14 +167,14 @@ func (a *api) zoneDeployments(w http.ResponseWriter, r *http.Request) {
 	uris := make([]string, 0, len(items))
 	list := make([]map[string]any, 0, len(items))
 	for _, it := range items {
-		var zd zoneDeployment
+		var zd deploy.ZoneDeployment
 		if err := decode(it, &zd); err != nil {
 			skipCorrupt(it, err)
 			continue
 		}
 		uris = append(uris, zd.URI)
 		list = append(list, map[string]any{
-			"uri": zd.URI, "state": StateDeployed, "sha1": zd.SHA1, "length": zd.Length,
+			"uri": zd.URI, "state": deploy.StateDeployed, "sha1": zd.SHA1, "length": zd.Length,
 			"generation": zd.Generation, "components": zd.Components, "applied": zd.Applied, "node": zd.Node,
 			"archive": v.Get(KindZoneArchive, zd.SHA1) != nil,
 		})

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"cairn/cluster/deploy"
 	"cairn/fsm"
 	"cairn/http/httpx"
 )
@@ -33,11 +34,23 @@ func pathURI(r *http.Request, what string) (string, error) {
 }
 
 // contributions lists the installed contributions, as Fabric3's
-// ContributionsResourceService does: {"contributions": [{uri, state, link}]}.
+// ContributionsResourceService does: {"contributions": [{uri, state, link}]}
+// (what fabric3-admin's status prints). A deployed contribution that runs
+// adds "running": its run state in each zone it is deployed in (RUNNING
+// only while every instance there runs).
 func (a *api) contributions(w http.ResponseWriter, r *http.Request) {
 	base := a.Node.HTTPURL()
 	v := a.Node.View()
 	items, _ := v.List(KindContribution, "", "", 0)
+	var deps []deploy.Deployment
+	for _, it := range items {
+		if dr := v.Get(KindDeployment, it.ID); dr != nil {
+			if d, err := deploy.DeploymentOf(dr); err == nil && d.Run != nil {
+				deps = append(deps, d)
+			}
+		}
+	}
+	runs := a.runStatuses(r.Context(), deps)
 	list := make([]map[string]any, 0, len(items))
 	for _, it := range items {
 		var c contribution
@@ -45,10 +58,20 @@ func (a *api) contributions(w http.ResponseWriter, r *http.Request) {
 			fail(w, err)
 			return
 		}
-		list = append(list, map[string]any{
+		entry := map[string]any{
 			"uri": c.URI, "state": contributionState,
 			"link": editLink(c.URI, base+contributionPath+seg(c.URI)),
-		})
+		}
+		running := map[string]string{}
+		for k, st := range runs {
+			if key(k.uri) == it.ID {
+				running[k.zone] = st.State
+			}
+		}
+		if len(running) > 0 {
+			entry["running"] = running
+		}
+		list = append(list, entry)
 	}
 	res := newResource(base, contributionsPath)
 	res["contributions"] = list
@@ -85,14 +108,17 @@ func (a *api) contribution(w http.ResponseWriter, r *http.Request) {
 	res["installed"] = c.Installed
 	res["deployables"] = c.Deployables
 	res["components"] = c.Components
+	if c.Run != nil {
+		res["run"] = c.Run
+	}
 	res["zones"] = []string{}
 	if dr := v.Get(KindDeployment, key(uri)); dr != nil {
-		d, err := deploymentOf(dr)
+		d, err := deploy.DeploymentOf(dr)
 		if err != nil {
 			fail(w, err)
 			return
 		}
-		res["zones"] = d.deployedZones()
+		res["zones"] = d.DeployedZones()
 		res["deployment"] = editLink("deployment", base+deploymentPath+seg(c.URI))
 	}
 	writeRead(w, v, res)
@@ -172,13 +198,13 @@ func contributionExists(v *fsm.View, uri string) error {
 // that installed it, if any.
 func installOps(uri string, data []byte, info archiveInfo, now time.Time, profile string) []fsm.Op {
 	c := contribution{URI: uri, SHA1: info.sha1, Length: info.length, Installed: now,
-		Deployables: info.manifest.Deployables, Components: info.manifest.Components, Profile: profile}
+		Deployables: info.manifest.Deployables, Components: info.manifest.Components, Profile: profile, Run: info.manifest.Run}
 	// The archive is written even when another contribution already holds
 	// the same bytes: the new version tells a concurrent uninstall of that
 	// contribution (whose command checks the archive's version) to keep it.
 	return []fsm.Op{
 		{Type: fsm.OpPut, Kind: KindContribution, ID: key(uri), Body: mustJSON(c), Require: fsm.RequireAbsent},
-		{Type: fsm.OpPut, Kind: KindArchive, ID: info.sha1, Body: mustJSON(archive{SHA1: info.sha1, Length: info.length, Data: data})},
+		{Type: fsm.OpPut, Kind: KindArchive, ID: info.sha1, Body: mustJSON(deploy.Archive{SHA1: info.sha1, Length: info.length, Data: data})},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"cairn/cluster/deploy"
 	"cairn/fsm"
 )
 
@@ -27,7 +28,7 @@ func Test_Uninstall_RacingInstallOfSameBytes_ArchiveKept(t *testing.T) {
 		c := contribution{URI: uri, SHA1: "abc", Length: 3, Installed: now, Deployables: []string{}, Components: []string{}}
 		return fsm.Command{Time: now, Ops: []fsm.Op{
 			{Type: fsm.OpPut, Kind: KindContribution, ID: uri, Body: mustJSON(c), Require: fsm.RequireAbsent},
-			{Type: fsm.OpPut, Kind: KindArchive, ID: "abc", Body: mustJSON(archive{SHA1: "abc", Length: 3, Data: []byte("abc")})},
+			{Type: fsm.OpPut, Kind: KindArchive, ID: "abc", Body: mustJSON(deploy.Archive{SHA1: "abc", Length: 3, Data: []byte("abc")})},
 		}}
 	}
 	if err := apply(install("a.zip")); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -321,5 +322,49 @@ func Test_DomainResources_ForwardedToController_Streamed(t *testing.T) {
 	}
 	if ctlNode.store.View().Get(mrf.KindArchive, calculatorSHA1) == nil {
 		t.Error("the controller does not hold the archive")
+	}
+}
+
+// Test_Contributions_RunManifest_CheckedAtInstall installs runnable
+// contributions (a command; a start file a runtime recognises, at the top
+// or in the one top-level directory) and refuses those that could not run,
+// with 420 naming the manifest and nothing installed.
+func Test_Contributions_RunManifest_CheckedAtInstall(t *testing.T) {
+	f := newFixture(t, newFakeNode("c1", "default", "http://localhost:8180"), nil)
+	manifest := func(run string) string { return `{"components":["C"],"run":` + run + `}` }
+	ok := map[string]map[string]string{
+		"cmd.zip":    {mrf.ManifestPath: manifest(`{"command":["sleep","60"],"env":{"K":"v"}}`)},
+		"script.zip": {mrf.ManifestPath: manifest(`{}`), "bash_start.sh": "sleep 60"},
+		"nested.zip": {"app/" + mrf.ManifestPath: manifest(`{}`), "app/app.py": "print(1)", mrf.ManifestPath: manifest(`{"runtime":"python"}`)},
+	}
+	for name, entries := range ok {
+		w := f.send(t, http.MethodPut, "/management/domain/contributions/contribution/"+name, makeZip(t, entries), 0)
+		if w.Code != http.StatusCreated {
+			t.Errorf("%s: %d %s, want 201", name, w.Code, w.Body)
+			continue
+		}
+		doc := docOf(t, f.send(t, http.MethodGet, "/management/domain/contributions/contribution/"+name, nil, 0))
+		if doc["run"] == nil {
+			t.Errorf("%s: no run in %v", name, doc)
+		}
+	}
+	before := f.node.store.View().Digest()
+	bad := map[string]struct{ run, says string }{
+		"nostart.zip":   {`{}`, "no runtime recognises a file"},
+		"runtime.zip":   {`{"runtime":"cobol"}`, "runtime"},
+		"env.zip":       {`{"command":["x"],"env":{"CAIRN_X":"1"}}`, "CAIRN_"},
+		"unknown.zip":   {`{"command":["x"],"image":"busybox"}`, "unknown field"},
+		"notlist.zip":   {`{"command":"sleep 60"}`, "command"},
+		"notobject.zip": {`true`, "run"},
+	}
+	for name, c := range bad {
+		w := f.send(t, http.MethodPut, "/management/domain/contributions/contribution/"+name, makeZip(t, map[string]string{mrf.ManifestPath: manifest(c.run)}), 0)
+		var entity map[string][]string
+		if w.Code != 420 || json.Unmarshal(w.Body.Bytes(), &entity) != nil || !strings.Contains(fmt.Sprint(entity[mrf.ManifestPath]), c.says) {
+			t.Errorf("%s: %d %s, want 420 {%q: [... %q ...]}", name, w.Code, w.Body, mrf.ManifestPath, c.says)
+		}
+	}
+	if f.node.store.View().Digest() != before {
+		t.Error("a refused install changed the store")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"cairn/cluster/deploy"
 	"cairn/fsm"
 	"cairn/http/mrf"
 )
@@ -78,18 +79,18 @@ func Test_Report_FieldsNamed_ReasonBounded_UTF8Checked(t *testing.T) {
 	gen := docOf(t, f.send(t, http.MethodGet, calcDeployment, nil, 0))["generation"].(float64)
 	report := calcDeployment + "/report"
 	for body, want := range map[string]string{
-		fmt.Sprintf(`{"generation":%v,"state":"deployed"}`, gen):                                                                     "needs a zone",
-		`{"zone":"zone1","state":"deployed"}`:                                                                                        "needs a generation",
-		fmt.Sprintf(`{"zone":"zone1","generation":%v,"state":"up"}`, gen):                                                            `got "up"`,
-		fmt.Sprintf(`{"zone":"zone1","generation":%v,"state":"failed","reason":%q}`, gen, strings.Repeat("x", mrf.MaxReasonBytes+1)): "reason",
-		"{\"zone\":\"zone1\",\"generation\":1,\"state\":\"failed\",\"reason\":\"\xff\"}":                                             "UTF-8",
+		fmt.Sprintf(`{"generation":%v,"state":"deployed"}`, gen):                                                                        "needs a zone",
+		`{"zone":"zone1","state":"deployed"}`:                                                                                           "needs a generation",
+		fmt.Sprintf(`{"zone":"zone1","generation":%v,"state":"up"}`, gen):                                                               `got "up"`,
+		fmt.Sprintf(`{"zone":"zone1","generation":%v,"state":"failed","reason":%q}`, gen, strings.Repeat("x", deploy.MaxReasonBytes+1)): "reason",
+		"{\"zone\":\"zone1\",\"generation\":1,\"state\":\"failed\",\"reason\":\"\xff\"}":                                                "UTF-8",
 	} {
 		w := f.send(t, http.MethodPost, report, []byte(body), 0)
 		if w.Code != http.StatusBadRequest || !strings.Contains(message(t, w), want) {
 			t.Errorf("report %.60s: %d %s, want 400 saying %q", body, w.Code, w.Body, want)
 		}
 	}
-	if got := mrf.TruncateReason(strings.Repeat("é", mrf.MaxReasonBytes)); len(got) > mrf.MaxReasonBytes || !utf8.ValidString(got) {
+	if got := deploy.TruncateReason(strings.Repeat("é", deploy.MaxReasonBytes)); len(got) > deploy.MaxReasonBytes || !utf8.ValidString(got) {
 		t.Errorf("TruncateReason: %d bytes, valid UTF-8 %v", len(got), utf8.ValidString(got))
 	}
 }

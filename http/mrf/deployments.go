@@ -9,8 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
+	"cairn/cluster/deploy"
 	"cairn/fsm"
 	"cairn/http/httpx"
 )
@@ -30,7 +30,7 @@ func (a *api) deployments(w http.ResponseWriter, r *http.Request) {
 	uris := make([]string, 0, len(items))
 	list := make([]map[string]any, 0, len(items))
 	for _, it := range items {
-		d, err := deploymentOf(it)
+		d, err := deploy.DeploymentOf(it)
 		if err != nil {
 			skipCorrupt(it, err)
 			continue
@@ -59,15 +59,17 @@ func (a *api) deployment(w http.ResponseWriter, r *http.Request) {
 		fail(w, fabric(errNotFound, "Contribution not deployed: %s", uri))
 		return
 	}
-	d, err := deploymentOf(dr)
+	d, err := deploy.DeploymentOf(dr)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	writeRead(w, v, a.deploymentResource(d))
+	writeRead(w, v, a.deploymentResource(d, a.runStatuses(r.Context(), []deploy.Deployment{d})))
 }
 
-func (a *api) deploymentResource(d Deployment) resource {
+// deploymentResource shows d; for a contribution that runs, each zone it
+// is deployed in says how it runs there ("run", from runs).
+func (a *api) deploymentResource(d deploy.Deployment, runs map[runKey]deploy.RunStatus) resource {
 	base := a.Node.HTTPURL()
 	res := newResource(base, deploymentPath+seg(d.URI))
 	res["uri"] = d.URI
@@ -76,6 +78,24 @@ func (a *api) deploymentResource(d Deployment) resource {
 	res["generation"] = d.Generation
 	res["components"] = d.Components
 	res["zones"] = d.Zones
+	if d.Run != nil {
+		zones := map[string]any{}
+		for z, st := range d.Zones {
+			zs := map[string]any{"state": st.State, "reason": st.Reason, "node": st.Node, "updated": st.Updated}
+			if st.Reason == "" {
+				delete(zs, "reason")
+			}
+			if st.Node == "" {
+				delete(zs, "node")
+			}
+			if run, ok := runs[runKey{d.URI, z}]; ok {
+				zs["run"] = run
+			}
+			zones[z] = zs
+		}
+		res["zones"] = zones
+		res["run"] = d.Run
+	}
 	return res
 }
 
@@ -113,7 +133,7 @@ func (a *api) targetZones(r *http.Request) ([]string, error) {
 // deploy records the deployment of a contribution to its target zones,
 // each pending until its zone's leader reports it deployed or failed (the
 // zones' leaders follow the controller's deployments and apply them into
-// their own zone: Deployer), and answers as Fabric3 does, once the
+// their own zone: cluster/deploy), and answers as Fabric3 does, once the
 // deployment is done: 201 with Location and no body when every target zone
 // reports it deployed; 420 {"selfLink", "value": ["<zone>: <reason>",
 // ...]} when a zone failed, after taking the deployment back (so it can be
@@ -144,10 +164,10 @@ func (a *api) deploy(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		now := a.now().UTC()
-		d := Deployment{URI: c.URI, SHA1: c.SHA1, Length: c.Length, Deployables: c.Deployables, Components: c.Components,
-			Deployed: now, Zones: map[string]ZoneStatus{}}
+		d := deploy.Deployment{URI: c.URI, SHA1: c.SHA1, Length: c.Length, Deployables: c.Deployables, Components: c.Components,
+			Deployed: now, Zones: map[string]deploy.ZoneStatus{}, Run: c.Run}
 		for _, z := range zones {
-			d.Zones[z] = ZoneStatus{State: StatePending, Updated: now}
+			d.Zones[z] = deploy.ZoneStatus{State: deploy.StatePending, Updated: now}
 		}
 		cr := v.Get(KindContribution, key(uri))
 		cmd := fsm.Command{Time: now, Ops: []fsm.Op{
@@ -200,14 +220,14 @@ func (a *api) undeploy(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	var d Deployment
+	var d deploy.Deployment
 	for attempt := 1; ; attempt++ {
 		dr := a.Node.View().Get(KindDeployment, key(uri))
 		if dr == nil {
 			fail(w, fabric(errNotFound, "Contribution not deployed: %s", uri))
 			return
 		}
-		if d, err = deploymentOf(dr); err != nil {
+		if d, err = deploy.DeploymentOf(dr); err != nil {
 			fail(w, err)
 			return
 		}
@@ -242,36 +262,6 @@ func (a *api) undeploy(w http.ResponseWriter, r *http.Request) {
 // every target zone reports on the same deployment at about the same time.
 const maxReportAttempts = 10
 
-// ZoneReport is what a zone's leader tells the controller about one
-// deployment in its zone: POST .../deployments/contribution/{uri}/report.
-type ZoneReport struct {
-	Zone string `json:"zone"`
-	// Generation is the deployment's, as the zone saw it; a report for
-	// another generation (the contribution was undeployed and deployed
-	// again meanwhile) is refused with 409.
-	Generation uint64 `json:"generation"`
-	State      string `json:"state"`
-	Reason     string `json:"reason,omitempty"`
-	Node       string `json:"node"`
-}
-
-// MaxReasonBytes bounds a zone report's reason: it is stored in the
-// deployment, which every read of it carries. A deployer cuts a longer
-// failure down to it (TruncateReason) rather than have its report refused.
-const MaxReasonBytes = 4 << 10
-
-// TruncateReason cuts s to at most MaxReasonBytes on a UTF-8 boundary.
-func TruncateReason(s string) string {
-	if len(s) <= MaxReasonBytes {
-		return s
-	}
-	cut := MaxReasonBytes - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
 // report records a zone leader's report of a deployment's state in its
 // zone, by compare-and-set on the deployment. The zone is named in the
 // body, not the path: paths are lower-cased, zone names are not.
@@ -286,7 +276,7 @@ func (a *api) report(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	var rep ZoneReport
+	var rep deploy.ZoneReport
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&rep); err != nil {
@@ -300,10 +290,10 @@ func (a *api) report(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("%w: a zone report needs a zone", errBadRequest)
 	case rep.Generation == 0:
 		err = fmt.Errorf("%w: a zone report needs a generation (a positive integer)", errBadRequest)
-	case rep.State != StateDeployed && rep.State != StateFailed:
-		err = fmt.Errorf("%w: a zone report needs a state of %q or %q, got %q", errBadRequest, StateDeployed, StateFailed, rep.State)
-	case len(rep.Reason) > MaxReasonBytes:
-		err = fmt.Errorf("%w: a zone report's reason is %d bytes; the limit is %d", errBadRequest, len(rep.Reason), MaxReasonBytes)
+	case rep.State != deploy.StateDeployed && rep.State != deploy.StateFailed:
+		err = fmt.Errorf("%w: a zone report needs a state of %q or %q, got %q", errBadRequest, deploy.StateDeployed, deploy.StateFailed, rep.State)
+	case len(rep.Reason) > deploy.MaxReasonBytes:
+		err = fmt.Errorf("%w: a zone report's reason is %d bytes; the limit is %d", errBadRequest, len(rep.Reason), deploy.MaxReasonBytes)
 	}
 	if err != nil {
 		fail(w, err)
@@ -316,7 +306,7 @@ func (a *api) report(w http.ResponseWriter, r *http.Request) {
 			fail(w, fabric(errNotFound, "Contribution not deployed: %s", uri))
 			return
 		}
-		d, err := deploymentOf(dr)
+		d, err := deploy.DeploymentOf(dr)
 		if err != nil {
 			fail(w, err)
 			return
@@ -330,7 +320,7 @@ func (a *api) report(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		now := a.now().UTC()
-		d.Zones[rep.Zone] = ZoneStatus{State: rep.State, Reason: rep.Reason, Node: rep.Node, Updated: now}
+		d.Zones[rep.Zone] = deploy.ZoneStatus{State: rep.State, Reason: rep.Reason, Node: rep.Node, Updated: now}
 		cmd := fsm.Command{Time: now, Ops: []fsm.Op{
 			{Type: fsm.OpPut, Kind: KindDeployment, ID: key(uri), Body: mustJSON(d), Require: fsm.RequireVersion, Version: dr.Version},
 		}}
@@ -348,8 +338,8 @@ func (a *api) report(w http.ResponseWriter, r *http.Request) {
 			fail(w, err)
 			return
 		}
-		d, _ = deploymentOf(res.Resources[0])
-		writeResource(w, http.StatusOK, a.deploymentResource(d))
+		d, _ = deploy.DeploymentOf(res.Resources[0])
+		writeResource(w, http.StatusOK, a.deploymentResource(d, nil))
 		return
 	}
 }

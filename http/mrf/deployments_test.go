@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"cairn/cluster"
+	"cairn/cluster/deploy"
+	"cairn/fsm"
 	"cairn/http/mrf"
+	"cairn/node/workload"
 )
 
 const calcDeployment = "/management/domain/deployments/contribution/calculator.zip"
@@ -40,15 +43,15 @@ type fakeController struct {
 	reportFails atomic.Bool // reports fail as if the controller were unreachable
 }
 
-func (c *fakeController) Deployments(ctx context.Context, after uint64, wait time.Duration) ([]mrf.Deployment, uint64, error) {
+func (c *fakeController) Deployments(ctx context.Context, after uint64, wait time.Duration) ([]deploy.Deployment, uint64, error) {
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	_ = c.f.node.store.WaitIndex(wctx, after+1)
 	cancel()
 	v := c.f.node.store.View()
 	items, _ := v.List(mrf.KindDeployment, "", "", 0)
-	var out []mrf.Deployment
+	var out []deploy.Deployment
 	for _, it := range items {
-		var d mrf.Deployment
+		var d deploy.Deployment
 		if err := json.Unmarshal(it.Body, &d); err != nil {
 			return nil, 0, err
 		}
@@ -61,14 +64,14 @@ func (c *fakeController) Deployments(ctx context.Context, after uint64, wait tim
 func (c *fakeController) Archive(ctx context.Context, sum string) ([]byte, error) {
 	r := c.f.node.store.View().Get(mrf.KindArchive, sum)
 	if r == nil {
-		return nil, mrf.ErrArchiveGone
+		return nil, deploy.ErrArchiveGone
 	}
 	var a struct{ Data []byte }
 	err := json.Unmarshal(r.Body, &a)
 	return a.Data, err
 }
 
-func (c *fakeController) Report(ctx context.Context, uri string, rep mrf.ZoneReport) error {
+func (c *fakeController) Report(ctx context.Context, uri string, rep deploy.ZoneReport) error {
 	if c.reportFails.Load() {
 		return errors.New("connection refused")
 	}
@@ -80,18 +83,18 @@ func (c *fakeController) Report(ctx context.Context, uri string, rep mrf.ZoneRep
 	case http.StatusOK:
 		return nil
 	case http.StatusNotFound, http.StatusConflict:
-		return fmt.Errorf("%w: %s", mrf.ErrStaleReport, w.Body)
+		return fmt.Errorf("%w: %s", deploy.ErrStaleReport, w.Body)
 	}
 	return fmt.Errorf("report: %d %s", w.Code, w.Body)
 }
 
 // runDeployer runs zone node n's Deployer until the test ends or stop is
 // called.
-func runDeployer(t *testing.T, n *fakeNode, ctl mrf.Controller) (stop func()) {
+func runDeployer(t *testing.T, n *fakeNode, ctl deploy.Controller) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		mrf.NewDeployer(n, ctl, slog.New(slog.DiscardHandler)).Run(ctx)
+		deploy.NewDeployer(n, ctl, slog.New(slog.DiscardHandler)).Run(ctx)
 		close(done)
 	}()
 	stop = func() { cancel(); <-done }
@@ -200,7 +203,7 @@ func Test_Deployer_FollowsController_AppliesReportsAndRemoves(t *testing.T) {
 
 	mustInstall(t, ctl, "calculator.zip", "calculator.zip")
 	ctl.send(t, http.MethodPut, calcDeployment+"?async&zone=zone1", nil, 0)
-	waitFor(t, func() bool { return zoneStates(t, ctl, calcDeployment)["zone1"] == mrf.StateDeployed })
+	waitFor(t, func() bool { return zoneStates(t, ctl, calcDeployment)["zone1"] == deploy.StateDeployed })
 	// The zone's own store holds the deployment and the archive.
 	v := zone.node.store.View()
 	if v.Get(mrf.KindZoneDeployment, "calculator.zip") == nil || v.Get(mrf.KindZoneArchive, calculatorSHA1) == nil {
@@ -232,7 +235,7 @@ func Test_Deployer_FollowsController_AppliesReportsAndRemoves(t *testing.T) {
 	mustInstall(t, ctl, "clash.zip", "calculator-clash.zip")
 	clash := "/management/domain/deployments/contribution/clash.zip"
 	ctl.send(t, http.MethodPut, clash+"?async&zone=zone1", nil, 0)
-	waitFor(t, func() bool { return strings.HasPrefix(zoneStates(t, ctl, clash)["zone1"], mrf.StateFailed) })
+	waitFor(t, func() bool { return strings.HasPrefix(zoneStates(t, ctl, clash)["zone1"], deploy.StateFailed) })
 	if got := zoneStates(t, ctl, clash)["zone1"]; !strings.Contains(got, "CalculatorComponent") || !strings.Contains(got, "calculator.zip") {
 		t.Errorf("failure reason %q", got)
 	}
@@ -266,13 +269,13 @@ func Test_Deployer_NewLeader_FinishesWhatTheOldOneBegan(t *testing.T) {
 	ctl.send(t, http.MethodPut, calcDeployment+"?async&zone=zone1", nil, 0)
 	waitFor(t, func() bool { return zone.node.store.View().Get(mrf.KindZoneDeployment, "calculator.zip") != nil })
 	stop()
-	if got := zoneStates(t, ctl, calcDeployment)["zone1"]; got != mrf.StatePending {
+	if got := zoneStates(t, ctl, calcDeployment)["zone1"]; got != deploy.StatePending {
 		t.Fatalf("zone1 is %q at the controller before any report", got)
 	}
 	// The next leader finds it applied and reports it.
 	fc.reportFails.Store(false)
 	stop = runDeployer(t, zone.node, fc)
-	waitFor(t, func() bool { return zoneStates(t, ctl, calcDeployment)["zone1"] == mrf.StateDeployed })
+	waitFor(t, func() bool { return zoneStates(t, ctl, calcDeployment)["zone1"] == deploy.StateDeployed })
 	stop()
 
 	// While no leader follows, calculator.zip is deployed anew (another
@@ -283,8 +286,8 @@ func Test_Deployer_NewLeader_FinishesWhatTheOldOneBegan(t *testing.T) {
 	gen := docOf(t, ctl.send(t, http.MethodGet, calcDeployment, nil, 0))["generation"].(float64)
 	runDeployer(t, zone.node, fc)
 	waitFor(t, func() bool {
-		return zoneStates(t, ctl, calcDeployment)["zone1"] == mrf.StateDeployed &&
-			zoneStates(t, ctl, "/management/domain/deployments/contribution/greeting.zip")["zone1"] == mrf.StateDeployed
+		return zoneStates(t, ctl, calcDeployment)["zone1"] == deploy.StateDeployed &&
+			zoneStates(t, ctl, "/management/domain/deployments/contribution/greeting.zip")["zone1"] == deploy.StateDeployed
 	})
 	r := zone.node.store.View().Get(mrf.KindZoneDeployment, "calculator.zip")
 	var zd struct{ Generation uint64 }
@@ -355,5 +358,62 @@ func Test_Deploy_Synchronous_201WhenDeployed_420WhenAZoneFails_504WhenPending(t 
 	}
 	if ctl.node.store.View().Get(mrf.KindZoneDeployment, "calculator.zip") != nil {
 		t.Error("undeploy answered before the zone removed the deployment")
+	}
+}
+
+// Test_Deployer_Runnable_WorkloadInTheDeploymentsCommand_RemovedWithIt
+// deploys a runnable contribution to zone1: the zone's deployment, its
+// artifact's manifest and its workload (one instance per member: here the
+// zone leader alone) are written by one command; its run state is
+// RUNNING only once the instance reports it runs, and the controller,
+// which cannot reach the zone, says UNKNOWN, never RUNNING; undeploy
+// removes the workload with the deployment.
+func Test_Deployer_Runnable_WorkloadInTheDeploymentsCommand_RemovedWithIt(t *testing.T) {
+	ctl := newDomain(t)
+	zone := newFixture(t, newFakeNode("z2", "zone1", "http://10.0.1.9:8182"), nil)
+	runDeployer(t, zone.node, &fakeController{f: ctl})
+	archive := makeZip(t, map[string]string{mrf.ManifestPath: `{"components":["Sleeper"],"run":{"command":["sleep","60"]}}`})
+	dep := "/management/domain/deployments/contribution/sleeper.zip"
+	if w := ctl.send(t, http.MethodPut, "/management/domain/contributions/contribution/sleeper.zip", archive, 0); w.Code != http.StatusCreated {
+		t.Fatalf("install: %d %s", w.Code, w.Body)
+	}
+	ctl.send(t, http.MethodPost, dep+"?async&zone=zone1", nil, 0)
+	waitFor(t, func() bool { return zoneStates(t, ctl, dep)["zone1"] == deploy.StateDeployed })
+
+	v := zone.node.store.View()
+	id := deploy.WorkloadID("sleeper.zip")
+	zd, wl := v.Get(mrf.KindZoneDeployment, "sleeper.zip"), v.Get(workload.KindWorkload, id)
+	if zd == nil || wl == nil || zd.Version != wl.Version {
+		t.Fatalf("zone deployment %v and workload %v: not written by one command", zd, wl)
+	}
+	spec, err := workload.ParseSpec(wl.Body)
+	if err != nil || spec.Instances != 1 || fmt.Sprint(spec.Placement.Nodes) != "[z2]" || fmt.Sprint(spec.Command) != "[sleep 60]" || spec.Artifact == "" {
+		t.Fatalf("workload %s: %+v %v", wl.Body, spec, err)
+	}
+	if art := v.Get(workload.KindArtifact, spec.Artifact); art == nil || art.Version != wl.Version {
+		t.Fatalf("artifact %s: %v, not written with the workload", spec.Artifact, art)
+	}
+	if st := deploy.RunStatusIn(v, "sleeper.zip"); st.State != deploy.RunStarting {
+		t.Errorf("before any instance reports: %+v, want STARTING", st)
+	}
+	report := func(state string) {
+		b, _ := json.Marshal(workload.Status{Workload: id, Index: 0, Node: "z2", State: state, PID: 42})
+		zone.node.Apply(context.Background(), fsm.Command{Ops: []fsm.Op{{Type: fsm.OpPut, Kind: workload.KindInstance, ID: workload.InstanceID(id, 0), Body: b}}})
+	}
+	report(workload.InstanceRunning)
+	if st := deploy.RunStatusIn(zone.node.store.View(), "sleeper.zip"); st.State != deploy.RunRunning || st.Running != 1 {
+		t.Errorf("with its instance running: %+v, want RUNNING", st)
+	}
+	// The controller cannot reach zone1's leader here: it does not know.
+	comps := docOf(t, ctl.send(t, http.MethodGet, "/management/domain/components", nil, 0))
+	if leaf := comps["components"].([]any)[0].(map[string]any); leaf["state"] != deploy.RunUnknown {
+		t.Errorf("component %v, want state UNKNOWN", leaf)
+	}
+
+	ctl.send(t, http.MethodDelete, dep+"?async", nil, 0)
+	waitFor(t, func() bool { return zone.node.store.View().Get(mrf.KindZoneDeployment, "sleeper.zip") == nil })
+	v = zone.node.store.View()
+	if v.Get(workload.KindWorkload, id) != nil || v.Get(workload.KindPlacement, id) != nil || v.Count(workload.KindInstance) != 0 {
+		t.Error("the workload, its placement or its instances outlived the deployment in the zone")
 	}
 }

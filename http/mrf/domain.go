@@ -1,10 +1,10 @@
 package mrf
 
 import (
-	"fmt"
 	"net/http"
 
 	"cairn/cluster"
+	"cairn/cluster/deploy"
 )
 
 // domainParts are the domain's sub-resources the root links, besides
@@ -15,31 +15,11 @@ var domainParts = []string{"components", "contributions", "deployments"}
 // domain resources this node serves: itself if it is a controller, else
 // the first live controller gossip knows (by id).
 func (a *api) controllerURL() (string, error) {
-	return findController(a.Node, a.Membership)
-}
-
-// findController returns self's URL if self is a controller (or runs
-// without gossip), else the first live controller in ms.
-func findController(self Node, ms Membership) (string, error) {
-	if ms == nil {
-		return self.HTTPURL(), nil
+	var ms deploy.Members
+	if a.Membership != nil {
+		ms = a.Membership
 	}
-	var found string
-	for _, m := range ms.Members() {
-		if !m.Controller || !live(m) || m.HTTP == "" {
-			continue
-		}
-		if m.ID == self.ID() {
-			return self.HTTPURL(), nil
-		}
-		if found == "" {
-			found = m.HTTP
-		}
-	}
-	if found == "" {
-		return "", fmt.Errorf("%w: no controller of the domain is known to node %s (start one with -controller)", errUnavailable, self.ID())
-	}
-	return found, nil
+	return deploy.FindController(a.Node.ID(), a.Node.HTTPURL(), ms)
 }
 
 // isController reports whether this node holds the domain's resources.
@@ -60,9 +40,7 @@ func (a *api) onController(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // live reports whether gossip still counts m as a member that serves.
-func live(m cluster.Member) bool {
-	return m.Status == cluster.StatusAlive || m.Status == cluster.StatusSuspect
-}
+func live(m cluster.Member) bool { return deploy.Live(m) }
 
 // domain serves the root. Every node answers it; on a node that is not a
 // controller every href (selfLink included) points at a controller, so a

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"cairn/cluster/deploy"
 	"cairn/fsm"
 	"cairn/http/httpx"
 	"cairn/node"
@@ -120,7 +121,7 @@ func statusOf(err error) int {
 		return statusValidation
 	case errors.Is(err, errConflict), errors.Is(err, fsm.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, errUnavailable), errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader),
+	case errors.Is(err, errUnavailable), errors.Is(err, deploy.ErrNoController), errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader),
 		errors.Is(err, node.ErrTimeout), errors.Is(err, node.ErrShutdown),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable

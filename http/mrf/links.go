@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"cairn/cluster/deploy"
 	"cairn/http/httpx"
 
 	"github.com/gorilla/mux"
@@ -123,4 +124,4 @@ func nameVar(r *http.Request, name string) string {
 // key is the store id of a name the client gave: names keep their case,
 // but they match case-insensitively, as every MRF path does, so MyApp.zip
 // and myapp.zip are one contribution.
-func key(name string) string { return strings.ToLower(name) }
+func key(name string) string { return deploy.Key(name) }

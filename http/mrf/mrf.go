@@ -22,12 +22,15 @@
 // content-addressed (kind mrf.archive, id = its SHA-1) beside the
 // contribution; a deployment records its target zones, each pending until
 // that zone's leader, which follows the controller's deployments with
-// blocking reads (Deployer), has applied it into its own zone's store and
+// blocking reads (the Deployer of cluster/deploy, a leader loop: this
+// package runs none), has applied it into its own zone's store and
 // reported deployed or failed; a deploy or undeploy answers once every
 // target zone has (await.go), as Fabric3's does. Components are those of
 // the deployable SCA composites of a deployed contribution
 // (SCAContributionPath) and those its Cairn manifest names
-// (ManifestPath), listed per zone that runs them. Profiles install and
+// (ManifestPath), listed per zone that runs them; a contribution whose
+// manifest says what to run runs as a workload in each zone, and its
+// components' state is read from that zone's instances (running.go). Profiles install and
 // uninstall several contributions as one. A node that is no controller
 // forwards requests for the domain's resources to one (ToController).
 // Names a client gives keep their case and match in any case (nameVar,
@@ -96,12 +99,19 @@ type Deps struct {
 	// DeployTimeout bounds a synchronous deploy or undeploy (0:
 	// DefaultDeployTimeout).
 	DeployTimeout time.Duration
+	// Credentials, if not nil, adds this node's own credentials to a
+	// transport (auth.NodeCredentials.Wrap): for the reads this API makes
+	// of other zones (deployment progress, run states). Never for a
+	// client's request passed on, which keeps the client's.
+	Credentials func(http.RoundTripper) http.RoundTripper
 }
 
 // api holds the handlers' dependencies.
 type api struct {
 	Deps
 	now func() time.Time
+	// peers reads other nodes with this node's credentials.
+	peers *http.Client
 }
 
 // Register mounts the MRF routes on r. Requests must reach r through
@@ -109,7 +119,10 @@ type api struct {
 // slash. Full paths rather than a subrouter: gorilla/mux answers 404
 // instead of 405 for a method mismatch inside a subrouter.
 func Register(r *mux.Router, d Deps) {
-	a := &api{Deps: d, now: time.Now}
+	a := &api{Deps: d, now: time.Now, peers: peerClient}
+	if d.Credentials != nil {
+		a.peers = &http.Client{Transport: d.Credentials(peerClient.Transport), CheckRedirect: peerClient.CheckRedirect}
+	}
 	get := []string{http.MethodGet, http.MethodHead}
 	r.HandleFunc("/management/domain", a.domain).Methods(get...)
 	r.HandleFunc("/management/domain/zones", a.zones).Methods(get...)

@@ -21,6 +21,7 @@ import (
 	"cairn/http/mrf"
 	"cairn/node"
 	"cairn/node/runtime"
+	"cairn/node/workload"
 
 	"github.com/gorilla/mux"
 )
@@ -36,7 +37,9 @@ type fakeNode struct {
 }
 
 func newFakeNode(id, zone, url string) *fakeNode {
-	schema, err := fsm.NewSchema(mrf.Kinds()...)
+	// The workload kinds too: a zone's deployer writes a runnable
+	// contribution's workload.
+	schema, err := fsm.NewSchema(append(mrf.Kinds(), workload.Kinds()...)...)
 	if err != nil {
 		panic(err)
 	}

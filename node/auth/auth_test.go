@@ -210,8 +210,8 @@ func Test_DomainKey_NodeTokensOnly_AcrossZones(t *testing.T) {
 	}
 	// Another gossip key: refused.
 	other, _, _ := NodeTokenWith(DomainKey([]byte("another key, another domain....")), "x", time.Minute, time.Now())
-	if _, err := authB.Bearer(other); !errors.Is(err, ErrTokenInvalid) {
-		t.Fatalf("a node token of another domain: %v", err)
+	if _, err := authB.Bearer(other); !errors.Is(err, ErrNoCredentials) {
+		t.Fatalf("a node token of another domain: %v, want it counted as none", err)
 	}
 	// Zone A's own user tokens mean nothing in zone B.
 	userTok, _, _ := Issue(zoneA.View(), "admin", time.Minute, time.Now())
@@ -254,5 +254,22 @@ func Test_Token_SignedWithAKeyNotAppliedYet_WaitsForIt(t *testing.T) {
 	}
 	if waited != KeyVersion(m.View()) {
 		t.Fatalf("waited for index %d, want the key's %d", waited, KeyVersion(m.View()))
+	}
+}
+
+func Test_NodeTokenOfAnotherZone_CountsAsNoCredentials(t *testing.T) {
+	zoneA, _ := bootstrapped(t, "a-secret")
+	zoneB, _ := bootstrapped(t, "b-secret")
+	tok, _, err := NodeToken(zoneA.View(), "a1", time.Minute, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewAuthenticator(zoneB.View).Bearer(tok); !errors.Is(err, ErrNoCredentials) {
+		t.Fatalf("zone A's member token in zone B: %v, want ErrNoCredentials", err)
+	}
+	// A user's token of another zone is still refused outright.
+	userTok, _, _ := Issue(zoneA.View(), "admin", time.Minute, time.Now())
+	if _, err := NewAuthenticator(zoneB.View).Bearer(userTok); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("zone A's user token in zone B: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -178,9 +179,16 @@ func (a *Authenticator) Bearer(token string) (Principal, error) {
 		}
 	}
 	if errors.As(err, &behind) || errors.Is(err, ErrNoKey) {
-		return Principal{}, ErrTokenInvalid // no key of this zone's signed it
+		err = ErrTokenInvalid // no key of this zone's signed it
 	}
 	if err != nil {
+		if c, ok := peekClaims(token); ok && strings.HasPrefix(c.Subject, nodeSubjectPrefix) {
+			// A member's own call to another zone (or domain) whose key
+			// did not sign it: it counts as no credentials, which a
+			// listener without authentication accepts as it accepts any
+			// anonymous request; one that requires them refuses it.
+			return Principal{}, fmt.Errorf("%w (%s's member token is not this zone's: give every zone of the domain the same -gossip-key)", ErrNoCredentials, c.Subject)
+		}
 		return Principal{}, err
 	}
 	if strings.HasPrefix(c.Subject, nodeSubjectPrefix) {

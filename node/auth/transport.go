@@ -45,6 +45,24 @@ func (c *NodeCredentials) RoundTrip(req *http.Request) (*http.Response, error) {
 	if base == nil {
 		base = directTransport
 	}
+	return c.roundTrip(base, req)
+}
+
+// Wrap returns base with this node's credentials added, sharing the token.
+func (c *NodeCredentials) Wrap(base http.RoundTripper) http.RoundTripper {
+	return &credentialed{c: c, base: base}
+}
+
+type credentialed struct {
+	c    *NodeCredentials
+	base http.RoundTripper
+}
+
+func (t *credentialed) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.c.roundTrip(t.base, req)
+}
+
+func (c *NodeCredentials) roundTrip(base http.RoundTripper, req *http.Request) (*http.Response, error) {
 	if req.Header.Get("Authorization") == "" {
 		if tok := c.current(); tok != "" {
 			req = req.Clone(req.Context())

@@ -431,6 +431,9 @@ type Counts struct {
 	TransportError  string  `json:"transport_error,omitempty"`
 	ReqPerSec       float64 `json:"req_per_s"`
 	Latency         Latency `json:"latency_ms"`
+	// OKLatency covers only the requests that succeeded: under overload,
+	// what an admitted request waited (the refused ones answer at once).
+	OKLatency Latency `json:"ok_latency_ms"`
 }
 
 // Report is the summary of one run: what -json prints.
@@ -463,6 +466,7 @@ type outcome struct {
 // workerStats accumulates one worker's outcomes, without locks.
 type workerStats struct {
 	lat       [numOps][]time.Duration
+	okLat     [numOps][]time.Duration // of the requests that succeeded
 	status    [numOps]map[int]int64
 	transport [numOps]int64
 	ok        [numOps]int64
@@ -492,6 +496,9 @@ func (s *workerStats) record(op Op, o outcome, lat time.Duration) {
 	}
 	s.status[op][o.status]++
 	s.lat[op] = append(s.lat[op], lat)
+	if o.ok || o.conflict {
+		s.okLat[op] = append(s.okLat[op], lat)
+	}
 }
 
 // liveCounts are a phase's running totals, for the progress line.
@@ -686,7 +693,8 @@ func (r *runner) phase(ctx context.Context, name string, limit int64, deadline t
 	for _, st := range stats {
 		for op := range numOps {
 			all.lat[op] = append(all.lat[op], st.lat[op]...)
-			st.lat[op] = nil
+			all.okLat[op] = append(all.okLat[op], st.okLat[op]...)
+			st.lat[op], st.okLat[op] = nil, nil
 			all.transport[op] += st.transport[op]
 			all.ok[op] += st.ok[op]
 			all.conflicts[op] += st.conflicts[op]
@@ -823,7 +831,7 @@ func (r *runner) report(st *workerStats, took time.Duration, interrupted bool) *
 	if cfg.op == "mixed" {
 		rep.Ratio = cfg.mix.String()
 	}
-	var all []time.Duration
+	var all, allOK []time.Duration
 	total := Counts{Status: map[string]int64{}, ErrorsByStatus: map[string]int64{}}
 	for op := range numOps {
 		if cfg.mix[op] == 0 {
@@ -847,7 +855,9 @@ func (r *runner) report(st *workerStats, took time.Duration, interrupted bool) *
 			c.ReqPerSec = float64(c.Requests) / took.Seconds()
 		}
 		all = append(all, st.lat[op]...)
+		allOK = append(allOK, st.okLat[op]...)
 		c.Latency = SummarizeLatency(st.lat[op])
+		c.OKLatency = SummarizeLatency(st.okLat[op])
 		total.Requests += c.Requests
 		total.OK += c.OK
 		total.Conflicts += c.Conflicts
@@ -860,6 +870,7 @@ func (r *runner) report(st *workerStats, took time.Duration, interrupted bool) *
 		total.ReqPerSec = float64(total.Requests) / took.Seconds()
 	}
 	total.Latency = SummarizeLatency(all)
+	total.OKLatency = SummarizeLatency(allOK)
 	rep.Counts = total
 	return rep
 }
@@ -956,6 +967,9 @@ func (c *Counts) writeText(w io.Writer, indent string) {
 		fmt.Fprintf(w, "%s            first transport error: %s\n", indent, c.TransportError)
 	}
 	fmt.Fprintf(w, "%slatency     %s\n", indent, c.Latency.text())
+	if c.Errors > 0 && c.OK > 0 {
+		fmt.Fprintf(w, "%ssucceeded   %s\n", indent, c.OKLatency.text())
+	}
 }
 
 // errorText lists the errors by status, and the transport errors.

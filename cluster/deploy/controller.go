@@ -1,9 +1,10 @@
-package mrf
+package deploy
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"cairn/cluster"
 	"cairn/fsm"
 )
 
@@ -19,35 +21,33 @@ import (
 // archive: its JSON form is a third larger than the bytes.
 const maxArchiveResponse = 1 << 30
 
-// peerClient is the client of requests to other nodes of the domain
-// (zone leaders, the controller). No overall timeout: each request's
-// context bounds it, and a forwarded archive streams for as long as the
-// client sends it.
-var peerClient = &http.Client{Transport: &http.Transport{
-	Proxy:               nil,
-	DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-	MaxIdleConnsPerHost: 16,
-	IdleConnTimeout:     90 * time.Second,
-}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-
 // httpController reaches the domain's controller over HTTP: deployments
 // and archives through the native API's resource reads (the blocking
 // ?index=N&wait= form for deployments), reports through MRF.
 type httpController struct {
-	self       Node
-	membership Membership
-	client     *http.Client
+	selfID, selfURL string
+	members         Members
+	client          *http.Client
 }
 
 // NewHTTPController returns the Controller a zone's Deployer uses: a live
-// controller from gossip (self, if it is one), over HTTP.
-func NewHTTPController(self Node, ms Membership) Controller {
-	return &httpController{self: self, membership: ms, client: &http.Client{Transport: &http.Transport{
+// controller from gossip (this node, selfID at selfURL, if it is one),
+// over HTTP.
+//
+// credentials, if not nil, wraps the transport so that every call carries
+// this node's own credentials (auth.NodeCredentials.Wrap): the controller
+// zone may require them.
+func NewHTTPController(selfID, selfURL string, ms Members, credentials func(http.RoundTripper) http.RoundTripper) Controller {
+	var t http.RoundTripper = &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     90 * time.Second,
-	}}}
+	}
+	if credentials != nil {
+		t = credentials(t)
+	}
+	return &httpController{selfID: selfID, selfURL: selfURL, members: ms, client: &http.Client{Transport: t}}
 }
 
 // listPage is the native API's list document.
@@ -57,7 +57,7 @@ type listPage struct {
 }
 
 func (c *httpController) base() (string, error) {
-	return findController(c.self, c.membership)
+	return FindController(c.selfID, c.selfURL, c.members)
 }
 
 func (c *httpController) Deployments(ctx context.Context, after uint64, wait time.Duration) ([]Deployment, uint64, error) {
@@ -82,11 +82,11 @@ func (c *httpController) Deployments(ctx context.Context, after uint64, wait tim
 			}
 		}
 		for _, r := range p.Items {
-			d, err := deploymentOf(r)
+			d, err := DeploymentOf(r)
 			if err != nil {
 				// Skipped, not retried: retrying cannot mend it, and
 				// every other deployment would wait forever.
-				skipCorrupt(r, err)
+				SkipCorrupt(r, err)
 				continue
 			}
 			out = append(out, d)
@@ -109,8 +109,8 @@ func (c *httpController) Archive(ctx context.Context, sum string) ([]byte, error
 	if _, err := c.getJSON(ctx, base+"/cairn/v1/resources/"+KindArchive+"/"+url.PathEscape(sum), &r); err != nil {
 		return nil, err
 	}
-	var a archive
-	if err := decode(&r, &a); err != nil {
+	var a Archive
+	if err := Decode(&r, &a); err != nil {
 		return nil, fmt.Errorf("archive %s from the controller: %w", sum, err)
 	}
 	return a.Data, nil
@@ -123,8 +123,8 @@ func (c *httpController) Report(ctx context.Context, uri string, rep ZoneReport)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	u := base + deploymentPath + url.PathEscape(uri) + "/report"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(mustJSON(rep)))
+	u := base + ReportPath(uri)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(MustJSON(rep)))
 	if err != nil {
 		return err
 	}
@@ -167,4 +167,49 @@ func (c *httpController) getJSON(ctx context.Context, u string, v any) (http.Hea
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
 	return resp.Header, nil
+}
+
+// ReportPath is the path of the MRF request a zone leader reports a
+// deployment's state in its zone with (the dialect serves it).
+func ReportPath(uri string) string {
+	return "/management/domain/deployments/contribution/" + url.PathEscape(uri) + "/report"
+}
+
+// Members is what finding a controller needs of gossip: the domain's
+// members, this node included.
+type Members interface {
+	Members() []cluster.Member
+}
+
+// ErrNoController means gossip knows no live controller of the domain.
+var ErrNoController = errors.New("no controller known")
+
+// FindController returns the HTTP URL of this node (selfID at selfURL) if
+// it is a controller, or runs without gossip (ms nil), else that of the
+// first live controller in ms.
+func FindController(selfID, selfURL string, ms Members) (string, error) {
+	if ms == nil {
+		return selfURL, nil
+	}
+	var found string
+	for _, m := range ms.Members() {
+		if !m.Controller || !Live(m) || m.HTTP == "" {
+			continue
+		}
+		if m.ID == selfID {
+			return selfURL, nil
+		}
+		if found == "" {
+			found = m.HTTP
+		}
+	}
+	if found == "" {
+		return "", fmt.Errorf("%w: no controller of the domain is known to node %s (start one with -controller)", ErrNoController, selfID)
+	}
+	return found, nil
+}
+
+// Live reports whether gossip still counts m as a member that serves.
+func Live(m cluster.Member) bool {
+	return m.Status == cluster.StatusAlive || m.Status == cluster.StatusSuspect
 }
