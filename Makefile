@@ -194,7 +194,7 @@ FUZZTIME ?= 30s
 # (fsm), and every dialect's request decoding through the whole HTTP
 # middleware of a real node (http: no panic, no 500, a refused request
 # leaves the store's digest unchanged). `make test` runs their seeds.
-HTTP_FUZZ := FuzzNativeResource FuzzMaxScale FuzzMRFContribution FuzzWorkloadAndUser FuzzTopologyService
+HTTP_FUZZ := FuzzNativeResource FuzzMaxScale FuzzMRFContribution FuzzWorkloadAndUser FuzzTopologyService FuzzARM
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME) ./fsm
 	for t in $(HTTP_FUZZ); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./http/ || exit 1; done

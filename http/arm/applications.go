@@ -229,17 +229,41 @@ func (a *api) storeFile(r *http.Request, u *upload) error {
 	})
 }
 
+// maxConfigurationBytes bounds a deployment's configuration: its
+// properties go into the instances' environment, which a workload bounds
+// at 64 KiB with its command.
+const maxConfigurationBytes = 32 << 10
+
 // configuration reads the optional configuration field: a JSON object.
 func configuration(u *upload) (json.RawMessage, error) {
 	c := strings.TrimSpace(u.fields["configuration"])
 	if c == "" {
 		return nil, nil
 	}
+	if len(c) > maxConfigurationBytes {
+		return nil, badRequest("configuration is %d bytes; at most %d (its properties reach the instances' environment)", len(c), maxConfigurationBytes)
+	}
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(c), &probe); err != nil {
 		return nil, badRequest("configuration must be a JSON object: %v", err)
 	}
 	return mustJSON(probe), nil
+}
+
+// deployable refuses a deploy of name to target targetID that does not
+// exist (400) or already has an application of that name (409).
+func deployable(v *fsm.View, targetID int64, name string) error {
+	t, err := targetOf(v, targetID)
+	if err == nil && t == nil {
+		err = badRequest("target %d is not a server, server group or cluster", targetID)
+	}
+	if err != nil {
+		return err
+	}
+	if rs, _ := v.Lookup(KindApplication, "name", nameOnTarget(targetID, name)); len(rs) > 0 {
+		return newError(errDuplicate, "an application named %q is already deployed to target %d (application %s): PATCH it to redeploy", name, targetID, rs[0].ID)
+	}
+	return nil
 }
 
 // deployApplication is POST /applications, multipart/form-data: file,
@@ -271,10 +295,9 @@ func (a *api) deployApplication(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	if t, err := targetOf(a.Node.View(), targetID); err != nil || t == nil {
-		if err == nil {
-			err = badRequest("target %d is not a server, server group or cluster", targetID)
-		}
+	// Checked again in the write; here first, so that a refused deploy
+	// does not store the file.
+	if err := deployable(a.Node.View(), targetID, name); err != nil {
 		fail(w, err)
 		return
 	}
@@ -289,15 +312,12 @@ func (a *api) deployApplication(w http.ResponseWriter, r *http.Request) {
 	alive := a.alive()
 	var id int64
 	index, _, err := a.write(r.Context(), func(v *fsm.View) ([]fsm.Op, error) {
-		t, err := targetOf(v, targetID)
-		if err == nil && t == nil {
-			err = badRequest("target %d is not a server, server group or cluster", targetID)
-		}
-		if err != nil {
+		if err := deployable(v, targetID, name); err != nil {
 			return nil, err
 		}
-		if rs, _ := v.Lookup(KindApplication, "name", nameOnTarget(targetID, name)); len(rs) > 0 {
-			return nil, newError(errDuplicate, "an application named %q is already deployed to target %d (application %s): PATCH it to redeploy", name, targetID, rs[0].ID)
+		t, err := targetOf(v, targetID)
+		if err != nil {
+			return nil, err
 		}
 		n, take, err := takeID(v, "application")
 		if err != nil {
@@ -365,6 +385,13 @@ func (a *api) patchApplication(w http.ResponseWriter, r *http.Request) {
 	var conf json.RawMessage
 	if u != nil {
 		if conf, err = configuration(u); err != nil {
+			fail(w, err)
+			return
+		}
+		if app, _, err := get[application](a.Node.View(), KindApplication, id); err != nil || app == nil {
+			if err == nil {
+				err = notFound("application %d does not exist", id)
+			}
 			fail(w, err)
 			return
 		}

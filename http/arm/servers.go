@@ -218,6 +218,12 @@ func (a *api) registerServer(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest("signatureRequest: %v", err))
 		return
 	}
+	// Checked again in the write; here first, so that a refused
+	// registration does not make the CA.
+	if err := labelFree(a.Node.View(), in.MuleLabel); err != nil {
+		fail(w, err)
+		return
+	}
 	if _, err := pki.Ensure(r.Context(), a.Node, KindCA, caID, "", a.now()); err != nil {
 		if errors.Is(err, fsm.ErrConflict) {
 			err = newError(errUnavailable, "could not make the CA; retry")
@@ -242,8 +248,8 @@ func (a *api) registerServer(w http.ResponseWriter, r *http.Request) {
 	alive := a.alive()
 	var id int64
 	index, _, err := a.write(r.Context(), func(v *fsm.View) ([]fsm.Op, error) {
-		if rs, _ := v.Lookup(KindServer, "label", in.MuleLabel); len(rs) > 0 {
-			return nil, newError(errDuplicate, "a server with muleLabel %q is already registered (id %s); delete it first", in.MuleLabel, rs[0].ID)
+		if err := labelFree(v, in.MuleLabel); err != nil {
+			return nil, err
 		}
 		n, take, err := takeID(v, "target")
 		if err != nil {
@@ -268,6 +274,14 @@ func (a *api) registerServer(w http.ResponseWriter, r *http.Request) {
 	out.Certificate = s.Certificate
 	a.log.Info(fmt.Sprintf("server %d registered for node %s (%s)", id, s.MuleLabel, out.Status), "server", id, "node", s.MuleLabel)
 	writeData(w, http.StatusCreated, index, out)
+}
+
+// labelFree refuses (409) a muleLabel a server already has.
+func labelFree(v *fsm.View, label string) error {
+	if rs, _ := v.Lookup(KindServer, "label", label); len(rs) > 0 {
+		return newError(errDuplicate, "a server with muleLabel %q is already registered (id %s); delete it first", label, rs[0].ID)
+	}
+	return nil
 }
 
 // listServers is GET /servers. ?limit, ?offset and ?sort are accepted

@@ -178,8 +178,8 @@ func (ca CA) sign(leaf Leaf, pub any, domainPassphrase string, now time.Time) ([
 func ParseCSR(text string) (*x509.CertificateRequest, error) {
 	const begin, end = "-----BEGIN CERTIFICATE REQUEST-----", "-----END CERTIFICATE REQUEST-----"
 	t := strings.TrimSpace(text)
-	i, j := strings.Index(t, begin), strings.Index(t, end)
-	if i < 0 || j < i {
+	i, j := strings.Index(t, begin), strings.LastIndex(t, end)
+	if i < 0 || j < i+len(begin) {
 		return nil, fmt.Errorf("%w: not a PEM certificate request (no %q ... %q)", ErrCSR, begin, end)
 	}
 	b64 := strings.Join(strings.Fields(t[i+len(begin):j]), "")
