@@ -416,8 +416,14 @@ func Test_ThreeNodes_ARM_SeedInOrder_GroupsClustersApplicationsRunForReal(t *tes
 	if servers[3].ServerGroupID != 0 {
 		t.Fatalf("server 4 still in a group: %+v", servers[3])
 	}
+	// Its workload is still there once the removal is applied, and the
+	// process it ran before runs on.
 	before := appProcs(t, agents[2], 1, 4)
-	time.Sleep(300 * time.Millisecond) // a removal that undeployed would be under way by now
+	var d workloadDoc
+	mustUnmarshal(t, agents[2].mustAs(admin, agents[2].url, "GET", "/cairn/v1/workloads/arm-1-4?consistent", nil, 200).body, &d)
+	if len(d.Placement) != 1 {
+		t.Fatalf("the application's workload on the removed server: %+v", d)
+	}
 	if after := appProcs(t, agents[2], 1, 4); len(after) == 0 || fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("the application on the removed server: %v, then %v", before, after)
 	}
