@@ -535,4 +535,15 @@ func Test_ThreeNodes_ARM_SeedInOrder_GroupsClustersApplicationsRunForReal(t *tes
 	}
 	c.call("DELETE", fmt.Sprintf("/hybrid/api/v1/clusters/%d", cl.ID), nil, "", 204)
 	c.call("DELETE", "/hybrid/api/v1/serverGroups/5", nil, "", 204)
+
+	// A node that dies: its server is DISCONNECTED (the seed's TestServer,
+	// never seen, is still CREATED).
+	agents[2].mustKill()
+	waitFor(t, "server 4 DISCONNECTED", 20*time.Second, func() bool {
+		armData(t, c.call("GET", "/hybrid/api/v1/servers", nil, "", 200), &servers)
+		return servers[3].Status == "DISCONNECTED"
+	}, func() string { return fmt.Sprintf("%+v", servers) })
+	if servers[0].Status != "CREATED" || servers[1].Status != "RUNNING" {
+		t.Fatalf("servers after n3 died: %+v", servers)
+	}
 }

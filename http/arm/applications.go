@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 
-	"cairn/cluster"
 	"cairn/fsm"
 	"cairn/node/workload"
 )
@@ -63,7 +62,7 @@ type Application struct {
 	Configuration      json.RawMessage  `json:"configuration,omitempty"`
 }
 
-func applicationView(v *fsm.View, app *application, res *fsm.Resource, alive map[string]cluster.Member) Application {
+func applicationView(v *fsm.View, app *application, res *fsm.Resource, alive members) Application {
 	out := Application{ID: app.ID, Name: app.Name, TimeCreated: millis(res.Created), TimeUpdated: millis(res.Updated),
 		Artifact: ArtifactView{Name: app.Name, FileName: app.FileName, FileChecksum: app.SHA1, FileSize: app.Size,
 			TimeUpdated: millis(app.FileUpdated)},

@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/http"
 
-	"cairn/cluster"
 	"cairn/fsm"
 )
 
@@ -22,7 +21,7 @@ type Cluster struct {
 }
 
 // clusterView shows c; its primary node is its lowest-id running server.
-func clusterView(v *fsm.View, c *clusterBody, res *fsm.Resource, alive map[string]cluster.Member) Cluster {
+func clusterView(v *fsm.View, c *clusterBody, res *fsm.Resource, alive members) Cluster {
 	servers := membersView(v, c.serverIDs(), alive)
 	out := Cluster{ID: c.ID, Name: c.Name, Type: targetCluster, Status: setStatus(servers), MulticastEnabled: c.Multicast,
 		TimeCreated: millis(res.Created), TimeUpdated: millis(res.Updated), Servers: servers}
@@ -111,7 +110,7 @@ func (a *api) createCluster(w http.ResponseWriter, r *http.Request) {
 				return nil, err
 			}
 			s.ClusterID, s.ClusterIP = n, m.ServerIP
-			s.Seen = s.Seen || alive[s.MuleLabel].ID != ""
+			s.Seen = s.Seen || alive.up(s.MuleLabel)
 			ops = append(ops, putOp(KindServer, m.ServerID, s, res))
 		}
 		return ops, nil
@@ -123,7 +122,7 @@ func (a *api) createCluster(w http.ResponseWriter, r *http.Request) {
 	a.answerCluster(w, http.StatusCreated, index, cid, alive)
 }
 
-func (a *api) answerCluster(w http.ResponseWriter, status int, index uint64, id int64, alive map[string]cluster.Member) {
+func (a *api) answerCluster(w http.ResponseWriter, status int, index uint64, id int64, alive members) {
 	v := a.Node.View()
 	c, res, err := get[clusterBody](v, KindCluster, id)
 	if err == nil && c == nil {
@@ -225,7 +224,7 @@ func (a *api) deleteCluster(w http.ResponseWriter, r *http.Request) {
 // (as the command leaves it) on all its servers, and on added if it is
 // not among them yet: the peers of each instance changed, so they
 // restart with the new list.
-func reclusterOps(v *fsm.View, c *clusterBody, cres *fsm.Resource, added int64, alive map[string]cluster.Member) ([]fsm.Op, error) {
+func reclusterOps(v *fsm.View, c *clusterBody, cres *fsm.Resource, added int64, alive members) ([]fsm.Op, error) {
 	t := &target{ID: c.ID, Name: c.Name, Type: targetCluster, Servers: c.serverIDs(), res: cres, cluster: c}
 	apps, _ := v.Lookup(KindApplication, "target", key(c.ID))
 	var ops []fsm.Op
@@ -282,7 +281,7 @@ func (a *api) addClusterServer(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		s.ClusterID, s.ClusterIP = id, m.ServerIP
-		s.Seen = s.Seen || alive[s.MuleLabel].ID != ""
+		s.Seen = s.Seen || alive.up(s.MuleLabel)
 		c.Servers = append(c.Servers, m)
 		ops := []fsm.Op{putOp(KindCluster, id, c, cres), putOp(KindServer, m.ServerID, s, sres)}
 		more, err := reclusterOps(v, c, cres, m.ServerID, alive)

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"cairn/cluster"
 	"cairn/fsm"
 	"cairn/node/workload"
 )
@@ -102,7 +101,7 @@ func parseKey(s string) int64 {
 }
 
 // peers are the addresses of cluster c's servers other than self.
-func peers(v *fsm.View, c *clusterBody, self int64, alive map[string]cluster.Member) []string {
+func peers(v *fsm.View, c *clusterBody, self int64, alive members) []string {
 	var out []string
 	for _, m := range c.Servers {
 		if m.ServerID == self {
@@ -135,7 +134,7 @@ func peers(v *fsm.View, c *clusterBody, self int64, alive map[string]cluster.Mem
 //
 // t is the application's target as the command leaves it; nil: as the
 // view has it.
-func deployOps(v *fsm.View, app *application, t *target, alive map[string]cluster.Member, fresh bool) ([]fsm.Op, error) {
+func deployOps(v *fsm.View, app *application, t *target, alive members, fresh bool) ([]fsm.Op, error) {
 	if t == nil {
 		var err error
 		if t, err = targetOf(v, app.TargetID); err != nil {
@@ -237,7 +236,7 @@ func properties(conf json.RawMessage) string {
 
 // artifactStatus is the status of app's workload on server sid and, when
 // it failed, why.
-func artifactStatus(v *fsm.View, app *application, s *server, alive map[string]cluster.Member) (string, string) {
+func artifactStatus(v *fsm.View, app *application, s *server, alive members) (string, string) {
 	wid := workloadID(app.ID, s.ID)
 	var st *workload.Status
 	if r := v.Get(workload.KindInstance, workload.InstanceID(wid, 0)); r != nil {
@@ -256,7 +255,7 @@ func artifactStatus(v *fsm.View, app *application, s *server, alive map[string]c
 		}
 		return reportedStopped, ""
 	}
-	if alive[s.MuleLabel].ID == "" {
+	if !alive.up(s.MuleLabel) {
 		return reportedNoServer, fmt.Sprintf("server %d (%s) is %s", s.ID, s.Name, serverStatus(s, alive))
 	}
 	switch {

@@ -3,7 +3,6 @@ package arm
 import (
 	"net/http"
 
-	"cairn/cluster"
 	"cairn/fsm"
 )
 
@@ -37,7 +36,7 @@ func setStatus(servers []Server) string {
 }
 
 // membersView shows the servers ids.
-func membersView(v *fsm.View, ids []int64, alive map[string]cluster.Member) []Server {
+func membersView(v *fsm.View, ids []int64, alive members) []Server {
 	out := make([]Server, 0, len(ids))
 	for _, id := range ids {
 		if s, res, err := get[server](v, KindServer, id); err == nil && s != nil {
@@ -47,7 +46,7 @@ func membersView(v *fsm.View, ids []int64, alive map[string]cluster.Member) []Se
 	return out
 }
 
-func groupView(v *fsm.View, g *group, res *fsm.Resource, alive map[string]cluster.Member) ServerGroup {
+func groupView(v *fsm.View, g *group, res *fsm.Resource, alive members) ServerGroup {
 	servers := membersView(v, g.ServerIDs, alive)
 	return ServerGroup{ID: g.ID, Name: g.Name, Type: targetGroup, Status: setStatus(servers),
 		TimeCreated: millis(res.Created), TimeUpdated: millis(res.Updated), Servers: servers}
@@ -112,7 +111,7 @@ func (a *api) createGroup(w http.ResponseWriter, r *http.Request) {
 				return nil, err
 			}
 			s.GroupID = n
-			s.Seen = s.Seen || alive[s.MuleLabel].ID != ""
+			s.Seen = s.Seen || alive.up(s.MuleLabel)
 			ops = append(ops, putOp(KindServer, id, s, res))
 		}
 		return ops, nil
@@ -124,7 +123,7 @@ func (a *api) createGroup(w http.ResponseWriter, r *http.Request) {
 	a.answerGroup(w, http.StatusCreated, index, gid, alive)
 }
 
-func (a *api) answerGroup(w http.ResponseWriter, status int, index uint64, id int64, alive map[string]cluster.Member) {
+func (a *api) answerGroup(w http.ResponseWriter, status int, index uint64, id int64, alive members) {
 	v := a.Node.View()
 	g, res, err := get[group](v, KindGroup, id)
 	if err == nil && g == nil {
@@ -278,7 +277,7 @@ func (a *api) addGroupServer(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		s.GroupID = id
-		s.Seen = s.Seen || alive[s.MuleLabel].ID != ""
+		s.Seen = s.Seen || alive.up(s.MuleLabel)
 		g.ServerIDs = sortedInts(append(g.ServerIDs, sid))
 		ops := []fsm.Op{putOp(KindGroup, id, g, gres), putOp(KindServer, sid, s, sres)}
 		more, err := joinOps(v, id, sid, alive)
@@ -297,7 +296,7 @@ func (a *api) addGroupServer(w http.ResponseWriter, r *http.Request) {
 // joinOps deploys every application of target id onto server sid, which
 // joins it in the same command. The view's target still lacks sid: the
 // applications are rewritten with it.
-func joinOps(v *fsm.View, id, sid int64, alive map[string]cluster.Member) ([]fsm.Op, error) {
+func joinOps(v *fsm.View, id, sid int64, alive members) ([]fsm.Op, error) {
 	apps, _ := v.Lookup(KindApplication, "target", key(id))
 	var ops []fsm.Op
 	for _, r := range apps {

@@ -61,15 +61,26 @@ type Server struct {
 	Certificate string `json:"certificate,omitempty"`
 }
 
-// alive returns the zone's members that gossip says are alive, by id.
-func (a *api) alive() map[string]cluster.Member {
-	out := map[string]cluster.Member{}
+// members are the zone's members as gossip knows them, by id, whatever
+// their status: gossip keeps a member that failed or left for the life of
+// this process, so a node it knows has been seen.
+type members map[string]cluster.Member
+
+// up reports whether node id is alive.
+func (m members) up(id string) bool { return m[id].Status == cluster.StatusAlive }
+
+// known reports whether gossip has known node id at all.
+func (m members) known(id string) bool { return m[id].ID != "" }
+
+// alive returns the zone's members as gossip knows them.
+func (a *api) alive() members {
+	out := members{}
 	if a.Membership == nil {
 		out[a.Node.ID()] = cluster.Member{Meta: cluster.Meta{ID: a.Node.ID(), Zone: a.Node.Zone()}, Status: cluster.StatusAlive}
 		return out
 	}
 	for _, m := range a.Membership.Members() {
-		if m.Status == cluster.StatusAlive && m.Zone == a.Node.Zone() {
+		if m.Zone == a.Node.Zone() {
 			out[m.ID] = m
 		}
 	}
@@ -101,23 +112,26 @@ func hostOf(m cluster.Member) string {
 	return ""
 }
 
-// serverStatus is s's status given the alive members.
-func serverStatus(s *server, alive map[string]cluster.Member) string {
+// serverStatus is s's status given the zone's members: RUNNING while its
+// node is alive, DISCONNECTED once it has been seen (alive at a write
+// that touched the server, or known to gossip since this node started),
+// CREATED before.
+func serverStatus(s *server, alive members) string {
 	switch {
-	case alive[s.MuleLabel].ID != "":
+	case alive.up(s.MuleLabel):
 		return statusRunning
-	case s.Seen:
+	case s.Seen || alive.known(s.MuleLabel):
 		return statusDisconnected
 	}
 	return statusCreated
 }
 
 // serverView shows stored server s (resource res).
-func serverView(v *fsm.View, s *server, res *fsm.Resource, alive map[string]cluster.Member) Server {
+func serverView(v *fsm.View, s *server, res *fsm.Resource, alive members) Server {
 	out := Server{ID: s.ID, TimeCreated: millis(res.Created), TimeUpdated: millis(res.Updated), Name: s.Name,
 		Type: "SERVER", ServerType: "MULE", MuleVersion: s.MuleVersion, GatewayVersion: s.GatewayVersion,
 		MuleLabel: s.MuleLabel, Status: serverStatus(s, alive), ClusterIP: s.ClusterIP, Addresses: []Address{}}
-	if m, ok := alive[s.MuleLabel]; ok {
+	if m := alive[s.MuleLabel]; alive.up(s.MuleLabel) {
 		out.AgentVersion = m.Version
 		if h := hostOf(m); h != "" {
 			out.Addresses = append(out.Addresses, Address{IP: h, NetworkInterface: "cairn-http"})
@@ -257,7 +271,7 @@ func (a *api) registerServer(w http.ResponseWriter, r *http.Request) {
 		}
 		id = n
 		s := server{ID: n, Name: name, MuleLabel: in.MuleLabel, MuleVersion: in.MuleVersion, GatewayVersion: in.GatewayVersion,
-			Certificate: string(cert), Seen: alive[in.MuleLabel].ID != ""}
+			Certificate: string(cert), Seen: alive.up(in.MuleLabel)}
 		return []fsm.Op{take, putOp(KindServer, n, s, nil)}, nil
 	})
 	if err != nil {
@@ -347,7 +361,7 @@ func (a *api) renameServer(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		s.Name = in.Name
-		s.Seen = s.Seen || alive[s.MuleLabel].ID != ""
+		s.Seen = s.Seen || alive.up(s.MuleLabel)
 		return []fsm.Op{putOp(KindServer, id, s, res)}, nil
 	})
 	if err != nil {
