@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -58,7 +59,22 @@ func Test_ARM_CLI_DrivesAThreeNodeZone(t *testing.T) {
 	}
 
 	target, _ := url.Parse(agents[0].url)
-	proxy := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(target))
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		if r.Method == http.MethodPatch {
+			// The CLI's HTTP client (axios with maxBodyLength, through
+			// follow-redirects) never ends a request whose answer came
+			// before it ended the body stream, and the process then
+			// never exits: a restart's tiny form, answered at once by a
+			// local server. A remote server's latency hides it; closing
+			// the connection frees the process.
+			w.Header().Set("Connection", "close")
+		}
+		rec := &statusRecorder{ResponseWriter: w}
+		rp.ServeHTTP(rec, r)
+		t.Logf("proxy: %s %s (%s, %d bytes) → %d in %s", r.Method, r.URL, r.Header.Get("Content-Type"), r.ContentLength, rec.status, time.Since(start).Round(time.Millisecond))
+	}))
 	proxy.StartTLS()
 	t.Cleanup(proxy.Close)
 	port := proxy.Listener.Addr().String()
@@ -89,10 +105,15 @@ func Test_ARM_CLI_DrivesAThreeNodeZone(t *testing.T) {
 
 	expect(run("runtime-mgr:server:list"), `(?s)n1.*n2.*n3`)
 	expect(run("runtime-mgr:server:describe", "2"), `RUNNING`)
-	expect(run("runtime-mgr:serverGroup:create", "CliGroup", "1", "2"), `created`)
+	expect(run("runtime-mgr:server:token"), regToken)
+	expect(run("runtime-mgr:server:modify", "3", "--name", "third"), `modified`)
+	expect(run("runtime-mgr:serverGroup:create", "CliGroup", "1", "2", "3"), `created`)
 	expect(run("runtime-mgr:serverGroup:list"), `CliGroup`)
-	expect(run("runtime-mgr:cluster:create", "CliCluster", "--server", "3:127.0.0.1"), `\S`)
+	expect(run("runtime-mgr:serverGroup:remove:server", "4", "3"), `removed`)
+	expect(run("runtime-mgr:serverGroup:describe", "4"), `CliGroup`)
+	expect(run("runtime-mgr:cluster:create", "CliCluster", "--server", "3:127.0.0.1"), `Created cluster with ID 5`)
 	expect(run("runtime-mgr:cluster:list"), `CliCluster`)
+	expect(run("runtime-mgr:cluster:describe", "5"), `third`)
 
 	app := filepath.Join(t.TempDir(), "cli-app.zip")
 	if err := os.WriteFile(app, muleApp(t, 303, true), 0o644); err != nil {
@@ -110,6 +131,20 @@ func Test_ARM_CLI_DrivesAThreeNodeZone(t *testing.T) {
 	run("runtime-mgr:standalone-application:deploy", "CliGroup", "cli-app", app)
 	waitProcs(t, agents[0], 1, 1, "sleep 304")
 	waitProcs(t, agents[1], 1, 2, "sleep 304")
+	dl := t.TempDir()
+	run("runtime-mgr:standalone-application:artifact", "cli-app", dl)
+	if got, err := os.ReadFile(filepath.Join(dl, "app_1_artifact.zip")); err != nil || string(got) != string(muleApp(t, 304, true)) {
+		t.Fatalf("downloaded artifact: %v (%d bytes)", err, len(got))
+	}
+	expect(run("runtime-mgr:standalone-application:restart", "cli-app"), `Restarting`)
+	waitFor(t, "the restarted instance", workloadTimeout, func() bool {
+		for _, p := range appProcs(t, agents[0], 1, 1) {
+			if d, _ := envVar(p[1], "ARM_DEPLOYMENT"); d == "3" {
+				return true
+			}
+		}
+		return false
+	}, nil)
 	expect(run("runtime-mgr:standalone-application:stop", "cli-app"), `updated`)
 	waitProcs(t, agents[0], 1, 1, "")
 	waitProcs(t, agents[1], 1, 2, "")
@@ -118,4 +153,15 @@ func Test_ARM_CLI_DrivesAThreeNodeZone(t *testing.T) {
 	expect(run("runtime-mgr:standalone-application:delete", "cli-app"), `deleted`)
 	waitProcs(t, agents[0], 1, 1, "")
 	waitProcs(t, agents[1], 1, 2, "")
+}
+
+// statusRecorder notes the status a handler answered.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
 }

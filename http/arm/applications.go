@@ -137,6 +137,37 @@ func (a *api) answerApplication(w http.ResponseWriter, status int, index uint64,
 	writeData(w, status, index, applicationView(v, app, res, a.alive()))
 }
 
+// applicationArtifact is GET /applications/{id}/artifact: the
+// application's file, streamed from this node's store.
+func (a *api) applicationArtifact(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id", "application")
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	v := a.Node.View()
+	app, _, err := get[application](v, KindApplication, id)
+	if err == nil && app == nil {
+		err = notFound("application %d does not exist", id)
+	}
+	if err == nil && v.Get(workload.KindArtifact, app.SHA1) == nil {
+		err = notFound("the file of application %d is no longer stored", id)
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(app.Size, 10))
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": app.FileName}))
+	if r.Method == http.MethodHead {
+		return
+	}
+	// Headers are gone once the first byte is: a broken artifact (the
+	// chunks are checked at upload) ends the body short.
+	_ = workload.WriteArtifact(v, app.SHA1, w)
+}
+
 // upload is a multipart request's parts: the file spooled to disk (with
 // its SHA-1 and size) and the other fields.
 type upload struct {

@@ -145,6 +145,7 @@ func Register(r *mux.Router, d Deps) {
 	r.HandleFunc(Prefix+"/applications", a.listApplications).Methods(get...)
 	r.HandleFunc(Prefix+"/applications", a.deployApplication).Methods(http.MethodPost)
 	r.HandleFunc(Prefix+"/applications/{id}", a.getApplication).Methods(get...)
+	r.HandleFunc(Prefix+"/applications/{id}/artifact", a.applicationArtifact).Methods(get...)
 	r.HandleFunc(Prefix+"/applications/{id}", a.patchApplication).Methods(http.MethodPatch)
 	r.HandleFunc(Prefix+"/applications/{id}", a.deleteApplication).Methods(http.MethodDelete)
 }
