@@ -435,6 +435,8 @@ func Test_ThreeNodes_ARM_SeedInOrder_GroupsClustersApplicationsRunForReal(t *tes
 		t.Fatalf("applications of target 5: %+v", apps)
 	}
 	c.call("GET", "/hybrid/api/v1/applications/test", nil, "", 404)
+	c.call("GET", "/hybrid/api/v1/nothing", nil, "", 404)
+	c.call("PUT", "/hybrid/api/v1/servers", []byte(`{}`), "", 405)
 
 	// PATCH with a new file: new processes run the new code, on every
 	// server the application is on.
