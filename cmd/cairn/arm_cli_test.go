@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509/pkix"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -13,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"cairn/node/pki"
 )
 
 // Runtime Manager's real CLI (anypoint-cli-v4 and its runtime-mgr plugin,
@@ -21,8 +25,8 @@ import (
 // its binary. Skipped otherwise (it is not part of `make test`).
 //
 // The CLI speaks HTTPS only. Until the agent serves HTTPS itself, the test
-// puts a TLS-terminating reverse proxy (httptest's certificate, trusted
-// with NODE_TLS_REJECT_UNAUTHORIZED=0) in front of one node; the API
+// puts a TLS-terminating reverse proxy in front of one node (its
+// certificate signed by a CA the CLI is told to trust); the API
 // behind it is the agent's, byte for byte. The CLI attaches its token
 // only to Anypoint-looking hosts, so it is pointed at
 // anypoint.mulesoft.test:<port>, which testdata/arm/cli/resolve-local.js
@@ -75,6 +79,28 @@ func Test_ARM_CLI_DrivesAThreeNodeZone(t *testing.T) {
 		rp.ServeHTTP(rec, r)
 		t.Logf("proxy: %s %s (%s, %d bytes) → %d in %s", r.Method, r.URL, r.Header.Get("Content-Type"), r.ContentLength, rec.status, time.Since(start).Round(time.Millisecond))
 	}))
+	// Its certificate, for the host name the CLI is given, is signed by
+	// a CA of the test's, which node trusts through NODE_EXTRA_CA_CERTS:
+	// the CLI verifies it as it would a node's own.
+	const host = "anypoint.mulesoft.test"
+	ca, err := pki.NewCA("", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.Issue(pki.Leaf{Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		SignAlg: "sha256", Validity: time.Hour}, "", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, []byte(ca.CertPEM), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	proxy.StartTLS()
 	t.Cleanup(proxy.Close)
 	port := proxy.Listener.Addr().String()
@@ -86,8 +112,8 @@ func Test_ARM_CLI_DrivesAThreeNodeZone(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, cli, args...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "NODE_TLS_REJECT_UNAUTHORIZED=0", "NODE_OPTIONS=--require "+preload,
-			"ANYPOINT_HOST=anypoint.mulesoft.test:"+port, "ANYPOINT_USERNAME=admin", "ANYPOINT_PASSWORD=cli-secret",
+		cmd.Env = append(os.Environ(), "HOME="+home, "NODE_EXTRA_CA_CERTS="+caFile, "NODE_OPTIONS=--require "+preload,
+			"ANYPOINT_HOST="+host+":"+port, "ANYPOINT_USERNAME=admin", "ANYPOINT_PASSWORD=cli-secret",
 			"ANYPOINT_ENV=Production", "NO_COLOR=1", "FORCE_COLOR=0")
 		out, err := cmd.CombinedOutput()
 		t.Logf("anypoint-cli-v4 %s:\n%s", strings.Join(args, " "), out)

@@ -119,6 +119,9 @@ func (ca CA) Unlock(domainPassphrase string) (*x509.Certificate, *ecdsa.PrivateK
 // Leaf is what a certificate the CA issues says of its holder.
 type Leaf struct {
 	Subject pkix.Name
+	// DNSNames are the host names it is valid for (TLS clients check
+	// them, not the subject).
+	DNSNames []string
 	// SignAlg is the signing digest (sha1, sha256, sha384, sha512).
 	SignAlg  string
 	Validity time.Duration
@@ -161,6 +164,7 @@ func (ca CA) sign(leaf Leaf, pub any, domainPassphrase string, now time.Time) ([
 		KeyUsage:           x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:        []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		SignatureAlgorithm: alg,
+		DNSNames:           leaf.DNSNames,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, pub, caKey)
 	if err != nil {
