@@ -49,7 +49,14 @@ type Config struct {
 	Join []string
 	// JoinTimeout bounds the retries of Join.
 	JoinTimeout time.Duration
-	Logger      *slog.Logger
+	// RetryJoin lists gossip addresses retried without a deadline, for
+	// unattended starts: Join waits until one answers, and KeepJoined
+	// contacts again any of them gossip does not see alive (retryjoin.go).
+	RetryJoin []string
+	// RetryInterval is how often RetryJoin's addresses are tried (0:
+	// DefaultRetryInterval).
+	RetryInterval time.Duration
+	Logger        *slog.Logger
 }
 
 // Cluster is this node's membership in the domain's gossip pool.
@@ -149,7 +156,8 @@ func (c *Cluster) GossipAddr() string { return c.ml.LocalNode().Address() }
 
 // Join contacts the configured peers, retrying with exponential backoff
 // until one answers or the join timeout passes. Its own address in the
-// list is skipped.
+// list is skipped. Without Join addresses, or when none answered in time,
+// it waits for one of RetryJoin's instead, with no deadline but ctx's.
 func (c *Cluster) Join(ctx context.Context) error {
 	var peers []string
 	for _, p := range c.cfg.Join {
@@ -158,8 +166,9 @@ func (c *Cluster) Join(ctx context.Context) error {
 		}
 	}
 	if len(peers) == 0 {
-		return nil
+		return c.retryJoin(ctx)
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.JoinTimeout)
 	defer cancel()
 	backoff := 100 * time.Millisecond
@@ -172,6 +181,10 @@ func (c *Cluster) Join(ctx context.Context) error {
 		c.log.Info("join failed; retrying", "peers", peers, "err", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
+			if len(c.others(c.cfg.RetryJoin)) > 0 && parent.Err() == nil {
+				c.log.Info("no -join address answered within the join timeout; going on with -retry-join, without a deadline", "peers", peers)
+				return c.retryJoin(parent)
+			}
 			return fmt.Errorf("could not join any of %v within %s: %w", peers, c.cfg.JoinTimeout, err)
 		case <-time.After(backoff):
 		}

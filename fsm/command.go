@@ -149,6 +149,8 @@ const (
 	// by its index keys: a prepared command (Command.Prepared), written
 	// only in zones at FormatPrepared.
 	entryCommandPrepared byte = 3
+	// LatestEntryFormat is the newest log entry format this binary reads.
+	LatestEntryFormat = entryCommandPrepared
 )
 
 // EncodeCommand serialises a Command for the Raft log. Bodies are stored in
@@ -236,6 +238,9 @@ func DecodeCommand(data []byte) (Command, error) {
 		}
 		return c, nil
 	default:
+		if data[0] > LatestEntryFormat {
+			return c, fmt.Errorf("%w: log entry format %d, %w; this node reads formats up to %d: upgrade this node", ErrInvalid, data[0], ErrNewer, LatestEntryFormat)
+		}
 		return c, fmt.Errorf("%w: unknown log entry format %d", ErrInvalid, data[0])
 	}
 }

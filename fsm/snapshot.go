@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -20,7 +21,14 @@ const snapshotFormat = "cairn-fsm-snapshot"
 const (
 	snapshotVersionLegacy = 2
 	snapshotVersionKeys   = 3
+	// LatestSnapshotVersion is the newest snapshot version this binary
+	// reads (and writes, in zones at FormatPrepared).
+	LatestSnapshotVersion = snapshotVersionKeys
 )
+
+// ErrNewer means a snapshot or a log entry was written by a newer Cairn
+// than this binary, which refuses it rather than misread it.
+var ErrNewer = errors.New("written by a newer Cairn")
 
 type snapshotHeader struct {
 	Format  string `json:"format"`
@@ -99,11 +107,14 @@ func (s *Store) restore(r io.Reader) error {
 	if err := json.Unmarshal(line, &h); err != nil {
 		return fmt.Errorf("read snapshot header: %w", err)
 	}
+	if h.Format == snapshotFormat && h.Version > LatestSnapshotVersion {
+		return fmt.Errorf("the snapshot is of version %d, %w; this node reads versions up to %d: upgrade this node", h.Version, ErrNewer, LatestSnapshotVersion)
+	}
 	if h.Format != snapshotFormat || h.Version != snapshotVersionLegacy && h.Version != snapshotVersionKeys {
 		return fmt.Errorf("unsupported snapshot %q version %d", h.Format, h.Version)
 	}
 	if h.LogFormat > LatestFormat {
-		return fmt.Errorf("the snapshot is of log format %d, newer than this node's %d: upgrade this node", h.LogFormat, LatestFormat)
+		return fmt.Errorf("the snapshot is of log format %d, %w; this node's is %d: upgrade this node", h.LogFormat, ErrNewer, LatestFormat)
 	}
 	db := newDB()
 	txn := db.Txn(true)

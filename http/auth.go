@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"strings"
 
+	"cairn/http/apcera"
 	"cairn/http/arm"
 	"cairn/http/httpx"
 	"cairn/http/mrf"
 	"cairn/http/native"
 	"cairn/http/topology"
+	"cairn/http/ui"
 	"cairn/node/auth"
 )
 
@@ -64,13 +66,13 @@ func authExempt(r *http.Request) bool {
 	switch p {
 	case "/metrics", "/health", "/ready", "/cairn/v1/status":
 		return r.Method == http.MethodGet || r.Method == http.MethodHead
-	case native.LoginPath, arm.LoginPath, arm.TokenPath:
+	case native.LoginPath, arm.LoginPath, arm.TokenPath, apcera.LoginPath:
 		return true
 	}
 	if arm.Registration(r) {
 		return true // the handler requires Runtime Manager's registration token
 	}
-	return strings.HasPrefix(p, "/maxscale/")
+	return strings.HasPrefix(p, "/maxscale/") || ui.Exempt(r) // the console's files hold no data
 }
 
 // writes reports whether method changes something.
@@ -89,11 +91,25 @@ func writes(method string) bool {
 // which checks them again: the leader authorises the caller, never the
 // forwarding node.
 func (s *Server) authenticate(policy AuthPolicy, next http.Handler) http.Handler {
+	return s.authenticateWith(policy, authExempt, nil, next)
+}
+
+// authenticateWith is authenticate for a listener whose exempt requests
+// and error body are its own (refuse nil: refuseRequest's, by path).
+func (s *Server) authenticateWith(policy AuthPolicy, exempt func(*http.Request) bool, refuse func(http.ResponseWriter, int, string), next http.Handler) http.Handler {
 	if policy.Auth == nil {
 		return next
 	}
+	deny := func(w http.ResponseWriter, r *http.Request, status int, msg string) {
+		if refuse == nil {
+			refuseRequest(w, r, status, msg)
+			return
+		}
+		w.Header().Set(httpx.AppliedHeader, "false")
+		refuse(w, status, msg)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if authExempt(r) {
+		if exempt != nil && exempt(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -104,14 +120,14 @@ func (s *Server) authenticate(policy AuthPolicy, next http.Handler) http.Handler
 		switch {
 		case err != nil && auth.Unauthenticated(err):
 			w.Header().Set("WWW-Authenticate", `Basic realm="cairn", Bearer realm="cairn"`)
-			refuseRequest(w, r, http.StatusUnauthorized, err.Error())
+			deny(w, r, http.StatusUnauthorized, err.Error())
 			return
 		case err != nil:
 			s.log.Warn("could not check a request's credentials", "path", r.URL.Path, "err", err)
-			refuseRequest(w, r, http.StatusServiceUnavailable, "could not check the credentials: "+err.Error())
+			deny(w, r, http.StatusServiceUnavailable, "could not check the credentials: "+err.Error())
 			return
 		case writes(r.Method) && !p.Role.CanWrite():
-			refuseRequest(w, r, http.StatusForbidden, fmt.Sprintf("user %q has the %s role: it may read, not write", p.Name, p.Role))
+			deny(w, r, http.StatusForbidden, fmt.Sprintf("user %q has the %s role: it may read, not write", p.Name, p.Role))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(httpx.WithPrincipal(r.Context(), p)))
@@ -131,6 +147,9 @@ func refuseRequest(w http.ResponseWriter, r *http.Request, status int, msg strin
 		return
 	case arm.Owns(r.URL.Path):
 		arm.WriteError(w, status, msg)
+		return
+	case apcera.Owns(r.URL.Path):
+		apcera.WriteError(w, status, msg)
 		return
 	}
 	native.WriteError(w, status, msg)

@@ -22,6 +22,7 @@ import (
 	"cairn/http/mrf"
 	"cairn/http/native"
 	"cairn/http/topology"
+	"cairn/http/ui"
 	"cairn/node"
 	"cairn/node/failpoint"
 	nodetopo "cairn/node/topology"
@@ -100,6 +101,7 @@ type options struct {
 	registry   *prometheus.Registry
 	runtime    mrf.Runtime
 	maxscale   http.Handler
+	apcera     http.Handler
 	// deployTimeout bounds a synchronous MRF deploy or undeploy.
 	deployTimeout time.Duration
 	workloads     native.WorkloadOptions
@@ -140,6 +142,12 @@ func WithDeployTimeout(d time.Duration) Option {
 // /maxscale/ (its routes answer at /maxscale/v1/...).
 func WithMaxScale(h http.Handler) Option {
 	return func(o *options) { o.maxscale = h }
+}
+
+// WithApcera serves h, the Apcera API's handler, for every path under
+// /apcera/ (its routes answer at /apcera/v1/...).
+func WithApcera(h http.Handler) Option {
+	return func(o *options) { o.apcera = h }
 }
 
 // WithMetrics registers the HTTP metrics (requests, latency, in-flight,
@@ -189,6 +197,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	native.Register(r, n, o.membership)
 	native.RegisterWorkloads(r, n, o.membership, o.workloads)
 	native.RegisterUsers(r, n, native.UsersOptions{Auth: o.auth.Auth, TokenTTL: o.tokenTTL})
+	native.RegisterSnapshot(r, n)
 	deps := mrf.Deps{Node: n, Runtime: o.runtime, DeployTimeout: o.deployTimeout, Credentials: o.auth.peerCredentials()}
 	if o.membership != nil {
 		deps.Membership = o.membership
@@ -206,8 +215,12 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		adeps.Membership = o.membership
 	}
 	arm.Register(r, adeps)
+	ui.Register(r) // the web console at /ui/, and GET / redirects there
 	if o.maxscale != nil {
 		r.PathPrefix("/maxscale/").Handler(o.maxscale)
+	}
+	if o.apcera != nil {
+		r.PathPrefix("/apcera/").Handler(o.apcera)
 	}
 	var hm *httpMetrics
 	if o.registry != nil {
@@ -237,12 +250,40 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 // listener: panic recovery, the limits, and forwarding to the zone leader.
 // The leader is reached on its main listener, so mainPath maps a path of
 // this listener to the same route there.
-func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Handler, mainPath func(string) string) *Server {
+func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Handler, mainPath func(string) string, opts ...DialectOption) *Server {
+	var o dialectOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	s := &Server{limits: limits, log: log.With("component", "http")}
 	fwd := newForwarder(n, s.log)
 	fwd.rewritePath = mainPath
-	s.handler = s.recoverPanics(s.applyLimits(fwd.wrap(h)))
+	inner := fwd.wrap(h)
+	if o.auth != nil {
+		// Before forwarding, as on the main listener: the leader then
+		// checks the caller's credentials again.
+		inner = s.authenticateWith(*o.auth, o.exempt, o.refuse, inner)
+	}
+	s.handler = s.recoverPanics(s.applyLimits(inner))
 	return s
+}
+
+// DialectOption adds an optional part to a dialect's own listener.
+type DialectOption func(*dialectOptions)
+
+type dialectOptions struct {
+	auth   *AuthPolicy
+	exempt func(*http.Request) bool
+	refuse func(w http.ResponseWriter, status int, msg string)
+}
+
+// DialectAuth makes a dialect's own listener authenticate as the main
+// listener does (HTTP Basic or a Bearer token against the zone's users;
+// a readonly user may not write), before forwarding: exempt names the
+// requests that need no credentials (a login call), refuse writes a 401
+// or 403 in the dialect's error body.
+func DialectAuth(p AuthPolicy, exempt func(*http.Request) bool, refuse func(w http.ResponseWriter, status int, msg string)) DialectOption {
+	return func(o *dialectOptions) { o.auth, o.exempt, o.refuse = &p, exempt, refuse }
 }
 
 // Handler returns the server's root handler.
@@ -292,6 +333,11 @@ func (s *Server) applyLimits(next http.Handler) http.Handler {
 			timeout += blockingReadAllowance
 		}
 		max := s.limits.MaxBodyBytes()
+		if native.IsRestore(r) {
+			// A backup is the whole store: a bound of its own, and the
+			// time to send and install it.
+			max, timeout = native.MaxRestoreBytes, timeout+blockingReadAllowance
+		}
 		if r.Body != nil && r.Body != http.NoBody {
 			b := &deadlineBody{ReadCloser: http.MaxBytesReader(w, r.Body, max),
 				rc: http.NewResponseController(w), end: time.Now().Add(timeout)}

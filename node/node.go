@@ -95,6 +95,9 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if err := checkDataDirOwner(cfg.DataDir, cfg.NodeID); err != nil {
 		return nil, err
 	}
+	if err := checkDataDirFormat(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	raftDir := filepath.Join(cfg.DataDir, "raft")
 	if err := os.MkdirAll(raftDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create raft dir: %w", err)
@@ -149,6 +152,10 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if n.raftID, err = recordIdentity(cfg.DataDir, cfg.NodeID, existing); err != nil {
 		return nil, err
 	}
+	if err := recordDataDirFormat(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	removeSpools(cfg.DataDir)
 	nt, err := newTCPTransport(cfg.RaftAddr, advertise, newHCLog(log, "raft-transport"))
 	if err != nil {
 		return nil, fmt.Errorf("raft transport on %s: %w", cfg.RaftAddr, err)

@@ -211,7 +211,7 @@ func (nd *Node) Start(env []string, exitExpected bool) error {
 // agentEnv is this process's environment without any CAIRN_ variable, so
 // that none leaks into the agents' configuration.
 func agentEnv() []string {
-	var env []string
+	env := []string{"CAIRN_APCERA_ADDR="} // its default port would be shared
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CAIRN_") {
 			env = append(env, kv)

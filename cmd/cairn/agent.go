@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -20,8 +21,10 @@ import (
 	"cairn/cluster/deploy"
 	"cairn/cluster/monitor"
 	"cairn/cluster/scheduler"
+	"cairn/cluster/tasks"
 	"cairn/fsm"
 	api "cairn/http"
+	"cairn/http/apcera"
 	"cairn/http/arm"
 	"cairn/http/maxscale"
 	"cairn/http/mrf"
@@ -58,6 +61,8 @@ type agentFlags struct {
 	controller                      bool
 	pprofAddr                       string
 	maxscaleAddr                    string
+	apceraAddr                      string
+	routerAddr                      string
 	exec, execUser                  string
 	rescheduleTimeout               time.Duration
 	maxArtifactBytes                int64
@@ -66,9 +71,16 @@ type agentFlags struct {
 	insecure                        bool
 	tokenTTL                        time.Duration
 	maxApplyInFlight                int
+	// configPath is -config, the YAML file of settings (config.go);
+	// configCheck (-config-check) validates them and exits.
+	configPath  string
+	configCheck bool
+	// retryJoin are gossip addresses retried for good (-retry-join).
+	retryJoin     string
+	retryInterval time.Duration
 }
 
-func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
+func parseAgentFlags(args []string) (_ *agentFlags, _ *flag.FlagSet, err error) {
 	def := node.DefaultConfig()
 	f := &agentFlags{}
 	fs := flag.NewFlagSet("cairn agent", flag.ContinueOnError)
@@ -99,6 +111,8 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address, on a listener of its own (default: off)")
 	fs.StringVar(&f.maxscaleAddr, "maxscale-addr", "127.0.0.1:8989", "address the MaxScale REST API listens on, at /v1/... and /... (empty: off; it is also served at /maxscale/v1/... on -http-addr)")
 	fs.DurationVar(&f.deployTimeout, "mrf-deploy-timeout", mrf.DefaultDeployTimeout, "how long an MRF deploy or undeploy waits for its target zones to report before answering 504 (the deployment goes on converging)")
+	fs.StringVar(&f.apceraAddr, "apcera-addr", "127.0.0.1:8190", "address the Apcera REST API listens on, at /v1/... and /... (empty: off; it is also served at /apcera/v1/... on -http-addr)")
+	fs.StringVar(&f.routerAddr, "router-addr", "", "address of the HTTP router for Apcera job routes: a request whose Host is a route goes to a running instance (empty: off)")
 	fs.StringVar(&f.exec, "exec", "auto", "run the workload instances the zone assigns to this node as local processes: true, false, or auto (on only while every listener is on loopback)")
 	fs.StringVar(&f.execUser, "exec-user", "", "when the agent runs as root, the user instances run as (default: root's own, with a warning)")
 	fs.DurationVar(&f.rescheduleTimeout, "workload-reschedule-timeout", scheduler.DefaultRescheduleTimeout, "how long a failed member keeps its workload instances before the zone leader moves them")
@@ -109,22 +123,42 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 	fs.StringVar(&f.adminPassword, "admin-password", "", "the password of the admin user a new zone creates (default: generated, printed once and written to <data-dir>/"+auth.InitialPasswordFile+")")
 	fs.IntVar(&f.maxApplyInFlight, "max-writes-in-flight", node.DefaultMaxApplyInFlight, "writes this node may have proposed to Raft and not yet applied; more are refused at once with 503 and Retry-After (certainly not applied) instead of queueing (-1: no bound)")
 	fs.DurationVar(&f.tokenTTL, "token-ttl", native.DefaultTokenTTL, "how long a token from a login call is valid")
-	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role) (default: true without -join, else false)")
+	fs.BoolVar(&f.controller, "controller", false, "this node holds the domain resources (the MRF controller role) (default: true without -join or -retry-join, else false)")
+	fs.StringVar(&f.configPath, "config", "", "a YAML file of settings, keyed by these flags' names (flags and CAIRN_* variables win over it)")
+	fs.BoolVar(&f.configCheck, "config-check", false, "check the settings (flags, environment, -config file) and exit: 0 if they are valid")
+	fs.StringVar(&f.retryJoin, "retry-join", "", "comma-separated gossip addresses tried until one answers, with no deadline, and tried again whenever gossip does not see a member alive there")
+	fs.DurationVar(&f.retryInterval, "retry-interval", cluster.DefaultRetryInterval, "how often -retry-join addresses are tried")
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fs, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	if err := applyEnv(fs, os.LookupEnv); err != nil {
+	// Flags win over the environment, which wins over the -config file
+	// (itself named by a flag or CAIRN_CONFIG), which wins over defaults.
+	origins := settingOrigins{}
+	defer func() { err = origins.annotate(err) }()
+	if err := applyEnv(fs, os.LookupEnv, origins); err != nil {
 		return nil, fs, err
 	}
+	if f.configPath != "" {
+		cf, err := readConfigFile(f.configPath, fs)
+		if err != nil {
+			return nil, fs, err
+		}
+		if err := applySettings(fs, cf.source(), origins); err != nil {
+			return nil, fs, err
+		}
+	}
 	// A lone node is the domain's controller unless told otherwise; fs.Visit
-	// sees flags set from the environment too.
+	// sees flags set from the environment and the file too.
 	controllerGiven := false
 	fs.Visit(func(fl *flag.Flag) { controllerGiven = controllerGiven || fl.Name == "controller" })
 	if !controllerGiven {
-		f.controller = f.join == ""
+		f.controller = !f.joins()
+	}
+	if f.retryInterval <= 0 {
+		return nil, fs, fmt.Errorf("-retry-interval must be positive")
 	}
 	// The floors of the zone-wide runtime values (node/runtime).
 	if f.maxBodyBytes < settings.MinMaxBodyBytes {
@@ -177,23 +211,21 @@ func parseAgentFlags(args []string) (*agentFlags, *flag.FlagSet, error) {
 
 // applyEnv sets every flag not given on the command line from its
 // CAIRN_<NAME> environment variable, if present.
-func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
-			return
-		}
-		name := "CAIRN_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := lookup(name); ok {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s=%q: %w (-%s: %s)", name, v, e, f.Name, f.Usage)
-			}
-		}
-	})
-	return err
+func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool), origins settingOrigins) error {
+	return applySettings(fs, settingSource{
+		lookup: func(flagName string) (string, bool) { return lookup(envName(flagName)) },
+		origin: func(flagName, v string) string { return fmt.Sprintf("%s=%q", envName(flagName), v) },
+	}, origins)
 }
+
+// envName is the environment variable of a flag: -node-id is CAIRN_NODE_ID.
+func envName(flagName string) string {
+	return "CAIRN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// joins reports whether the node is given peers to join (-join or
+// -retry-join), rather than being a lone node.
+func (f *agentFlags) joins() bool { return f.join != "" || f.retryJoin != "" }
 
 func runAgent(args []string) error {
 	f, _, err := parseAgentFlags(args)
@@ -202,6 +234,9 @@ func runAgent(args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if f.configCheck {
+		return checkConfig(f, os.Stdout)
 	}
 	var levelVar slog.LevelVar
 	levelVar.Set(f.logLevel)
@@ -225,7 +260,9 @@ func runAgent(args []string) error {
 		}
 		return err
 	}
+	go notifyWhenReady(ctx, a.n, log)
 	err = a.wait(ctx)
+	_ = sdNotify("STOPPING=1")
 	a.stop()
 	return err
 }
@@ -240,6 +277,10 @@ type agentRun struct {
 	levelVar   *slog.LevelVar
 	httpURL    string
 	ln, msLn   net.Listener
+	apcLn      net.Listener
+	apcSrv     *api.Server
+	routerLn   net.Listener // the router of Apcera job routes (-router-addr)
+	routerSrv  *http.Server
 	n          *node.Node
 	c          *cluster.Cluster
 	rt         *settings.Settings
@@ -262,7 +303,7 @@ type agentRun struct {
 // buildAgent makes every part of a run from its flags. On error, what it
 // made is released.
 func buildAgent(f *agentFlags, log *slog.Logger, levelVar *slog.LevelVar) (a *agentRun, err error) {
-	a = &agentRun{f: f, log: log, levelVar: levelVar, serveErr: make(chan error, 2)}
+	a = &agentRun{f: f, log: log, levelVar: levelVar, serveErr: make(chan error, 4)}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -345,6 +386,22 @@ func (a *agentRun) listen() error {
 		a.msLn = msLn
 		a.onClose(func() { msLn.Close() })
 	}
+	if f.apceraAddr != "" {
+		apcLn, err := net.Listen("tcp", f.apceraAddr)
+		if err != nil {
+			return fmt.Errorf("listen on -apcera-addr %s: %w", f.apceraAddr, err)
+		}
+		a.apcLn = apcLn
+		a.onClose(func() { apcLn.Close() })
+	}
+	if f.routerAddr != "" {
+		rLn, err := net.Listen("tcp", f.routerAddr)
+		if err != nil {
+			return fmt.Errorf("listen on -router-addr %s: %w", f.routerAddr, err)
+		}
+		a.routerLn = rLn
+		a.onClose(func() { rLn.Close() })
+	}
 	return nil
 }
 
@@ -361,8 +418,8 @@ func (a *agentRun) openNode() error {
 	// A lone node (no -join, no -bootstrap-expect above 1) founds its own
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
-	cfg.Bootstrap = f.join == "" && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds(), arm.Kinds())...)
+	cfg.Bootstrap = !f.joins() && f.bootstrapExpect <= 1
+	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds(), apcera.Kinds(), tasks.Kinds(), arm.Kinds())...)
 	if err != nil {
 		return err
 	}
@@ -397,6 +454,8 @@ func (a *agentRun) startGossip() error {
 		GossipAdvertise: f.gossipAdvertise,
 		Join:            splitList(f.join),
 		JoinTimeout:     f.joinTimeout,
+		RetryJoin:       splitList(f.retryJoin),
+		RetryInterval:   f.retryInterval,
 		Logger:          a.log,
 	})
 	if err != nil {
@@ -437,11 +496,29 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	sched.RescheduleTimeout = f.rescheduleTimeout
 	sched.Ports, _ = parsePortRange(f.workloadPorts)
 	n.OnLeadership(sched.Run)
+	// Apcera's long operations (a Docker job, a manifest) are tasks the
+	// zone leader follows.
+	n.OnLeadership(tasks.NewFollower(n, log).Run)
+	apc := apcera.New(apcera.Deps{Node: n, Auth: authn, TokenTTL: f.tokenTTL, Peers: a.peers, Logger: log, MaxArtifactBytes: f.maxArtifactBytes})
+	policy := api.AuthPolicy{Auth: authn, Required: a.authRequired(), Peers: a.peers}
 	a.srv = api.NewServer(n, limits, log, api.WithMembership(c), api.WithMetrics(reg), api.WithRuntime(a.rt), api.WithDeployTimeout(f.deployTimeout),
-		api.WithMaxScale(ms.Mounted()), api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes, Peers: a.peers}),
+		api.WithMaxScale(ms.Mounted()), api.WithApcera(apc.Mounted()), api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes, Peers: a.peers}),
 		api.WithAuth(api.AuthPolicy{Auth: authn, Required: a.authRequired(), Peers: a.peers}), api.WithTokenTTL(f.tokenTTL))
 	if a.msLn != nil {
 		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath)
+	}
+	if a.apcLn != nil {
+		// Authenticated as the main listener is, and also off loopback
+		// whatever -auth says of -http-addr.
+		p := policy
+		p.Required = p.Required || !allLoopback(f.apceraAddr)
+		a.apcSrv = api.NewDialectServer(n, limits, log, apc.Listener(), apcera.MainPath, api.DialectAuth(p, apcera.Exempt, apcera.WriteError))
+	}
+	if a.routerLn != nil {
+		// Applications' traffic: neither the APIs' limits nor their
+		// credentials apply (as Apcera's router, it is the apps' own).
+		a.routerSrv = &http.Server{Handler: apc.Router(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	}
 }
 
@@ -501,9 +578,22 @@ func (a *agentRun) start(ctx context.Context) error {
 		go func() { a.serveErr <- a.msSrv.Serve(a.msLn) }()
 		log.Info("the MaxScale REST API listens on http://"+a.msLn.Addr().String()+"/v1/", "component", "maxscale")
 	}
+	if a.apcSrv != nil {
+		go func() { a.serveErr <- a.apcSrv.Serve(a.apcLn) }()
+		log.Info("the Apcera REST API listens on http://"+a.apcLn.Addr().String()+"/v1/", "component", "apcera")
+	}
+	if a.routerSrv != nil {
+		go func() {
+			if err := a.routerSrv.Serve(a.routerLn); !errors.Is(err, http.ErrServerClosed) {
+				a.serveErr <- err
+			}
+		}()
+		log.Info("the router of Apcera job routes listens on http://"+a.routerLn.Addr().String(), "component", "apcera")
+	}
 	if err := c.Join(ctx); err != nil {
 		return err
 	}
+	go c.KeepJoined(a.background)
 	how := "resumed from its data dir"
 	switch {
 	case n.Bootstrapped():
@@ -568,6 +658,16 @@ func (a *agentRun) stop() {
 			log.Warn("the MaxScale listener's shutdown did not finish cleanly", "err", e)
 		}
 	}
+	if a.apcSrv != nil {
+		if e := a.apcSrv.Shutdown(shutdownCtx); e != nil {
+			log.Warn("the Apcera listener's shutdown did not finish cleanly", "err", e)
+		}
+	}
+	if a.routerSrv != nil {
+		if e := a.routerSrv.Shutdown(shutdownCtx); e != nil {
+			log.Warn("the router's shutdown did not finish cleanly", "err", e)
+		}
+	}
 	if e := n.Close(); e != nil {
 		log.Warn("raft shutdown did not finish cleanly", "err", e)
 	}
@@ -607,16 +707,16 @@ const foreignZoneGrace = 5 * time.Second
 // adds it (cluster.Reconciler); this tells the operator why and what to do,
 // instead of running beside the zone as a second group with its name.
 func refuseForeignZone(ctx context.Context, c *cluster.Cluster, n *node.Node) error {
+	// The whole grace is watched, not only its first look: a member that
+	// was down while its zone restored a backup of another zone (cairn
+	// snapshot restore) comes back with the old zone id, but it is of the
+	// same Raft group, and the leader's snapshot brings it the new id.
 	deadline := time.Now().Add(foreignZoneGrace)
+	own, other := "", ""
 	for time.Now().Before(deadline) {
-		if own := n.KnownZoneID(); own != "" {
-			if other := c.ForeignZoneID(n.Zone(), own); other != "" {
-				return fmt.Errorf("this node's data dir %s holds the state of zone %q with id %s, but the domain's zone %q has id %s: "+
-					"the two are different Raft groups (did this node once run alone, founding its own zone?). "+
-					"To join the domain's zone, stop this node, remove its data dir and start it again; its own state is then gone. "+
-					"To keep that state as a zone of its own, start it with another -zone",
-					n.DataDir(), n.Zone(), own, n.Zone(), other)
-			}
+		own, other = n.KnownZoneID(), ""
+		if own != "" {
+			other = c.ForeignZoneID(n.Zone(), own)
 		}
 		select {
 		case <-ctx.Done():
@@ -624,7 +724,21 @@ func refuseForeignZone(ctx context.Context, c *cluster.Cluster, n *node.Node) er
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return nil
+	if other == "" {
+		return nil
+	}
+	// Led by a member of the zone with the other id: the same Raft group,
+	// still installing the leader's snapshot.
+	if lid, _ := n.Leader(); lid != "" && lid != n.ID() {
+		if m, ok := c.Member(lid); ok && m.ZoneID == other {
+			return nil
+		}
+	}
+	return fmt.Errorf("this node's data dir %s holds the state of zone %q with id %s, but the domain's zone %q has id %s: "+
+		"the two are different Raft groups (did this node once run alone, founding its own zone?). "+
+		"To join the domain's zone, stop this node, remove its data dir and start it again; its own state is then gone. "+
+		"To keep that state as a zone of its own, start it with another -zone",
+		n.DataDir(), n.Zone(), own, n.Zone(), other)
 }
 
 // bootstrapWhenExpected founds the zone once gossip shows the expected

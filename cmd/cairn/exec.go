@@ -22,7 +22,7 @@ import (
 func newSupervisor(f *agentFlags, n *node.Node, httpURL string, peers http.RoundTripper, log *slog.Logger) (*workload.Supervisor, error) {
 	enabled := f.exec == "true"
 	if f.exec == "auto" {
-		enabled = allLoopback(f.httpAddr, f.raftAddr, f.gossipAddr, f.maxscaleAddr)
+		enabled = allLoopback(f.httpAddr, f.raftAddr, f.gossipAddr, f.maxscaleAddr, f.apceraAddr, f.routerAddr)
 	}
 	var cred *syscall.Credential
 	switch {

@@ -351,9 +351,9 @@ func (a *agent) pollStartLine(late bool) (ok bool, err error) {
 // childEnv is the test process's environment without CAIRN_* variables,
 // plus extra. The MaxScale listener is off (its default port 8989 would be
 // shared by every agent a test starts) unless extra or the command line
-// sets -maxscale-addr.
+// sets -maxscale-addr; so is the Apcera listener (8190).
 func childEnv(extra []string) []string {
-	env := []string{"CAIRN_MAXSCALE_ADDR="}
+	env := []string{"CAIRN_MAXSCALE_ADDR=", "CAIRN_APCERA_ADDR="}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CAIRN_") {
 			env = append(env, kv)

@@ -9,11 +9,34 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 )
 
-// version is set at build time by the Makefile (-ldflags "-X main.version=...").
-var version = "dev"
+// version is set at build time by the Makefile (-ldflags "-X main.version=...");
+// `make dist` also stamps commit and buildDate.
+var (
+	version   = "dev"
+	commit    = ""
+	buildDate = ""
+)
+
+// versionLine is what `cairn version` prints: the version, and the commit
+// and build date when the build stamped them.
+func versionLine() string {
+	s := "cairn " + version
+	if commit != "" || buildDate != "" {
+		s += fmt.Sprintf(" (commit %s, built %s, %s)", orUnknown(commit), orUnknown(buildDate), runtime.Version())
+	}
+	return s
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
 
 const usage = `usage: cairn <command> [flags]
 
@@ -27,6 +50,7 @@ commands:
   workloads list workloads, or one's instances
   logs      print (-f: follow) a workload's logs
   user      add, change, remove and list the zone's users (cairn user -h)
+  snapshot  save the zone's state to a file, or restore it from one (cairn snapshot -h)
   bench     send load to a node or zone and report throughput and latency (cairn bench -h)
   version   print the version
 
@@ -49,12 +73,14 @@ func main() {
 		}
 	case "user":
 		exitWith("user", runUser(os.Args[2:], os.Stdin, os.Stdout))
+	case "snapshot":
+		exitWith("snapshot", runSnapshot(os.Args[2:], os.Stdout))
 	case "members", "status", "list", "get", "put", "delete", "watch", "workloads", "logs":
 		exitWith(os.Args[1], runClientVerb(os.Args[1], os.Args[2:], os.Stdout))
 	case "bench":
 		os.Exit(bench.Main(os.Args[2:], os.Stdout, os.Stderr))
 	case "version", "-version", "--version":
-		fmt.Println("cairn", version)
+		fmt.Println(versionLine())
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 	default:

@@ -194,8 +194,8 @@ func (a *workloadsAPI) deleteArtifact(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("%w: artifact %s does not exist", errNotFound, sum))
 		return
 	}
-	if user := referencedBy(v, sum); user != "" {
-		WriteError(w, http.StatusConflict, fmt.Sprintf("artifact %s is used by workload %q", sum, user))
+	if holder := workload.Holders(v)[sum]; holder != "" {
+		WriteError(w, http.StatusConflict, fmt.Sprintf("artifact %s is used by %s", sum, holder))
 		return
 	}
 	var art workload.Artifact
@@ -209,26 +209,6 @@ func (a *workloadsAPI) deleteArtifact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// referencedBy returns a workload that names artifact sum, or "".
-func referencedBy(v *fsm.View, sum string) string {
-	after := ""
-	for {
-		page, more := v.List(workload.KindWorkload, "", after, 1000)
-		for _, r := range page {
-			var probe struct {
-				Artifact string `json:"artifact"`
-			}
-			if json.Unmarshal(r.Body, &probe) == nil && probe.Artifact == sum {
-				return r.ID
-			}
-		}
-		if !more || len(page) == 0 {
-			return ""
-		}
-		after = page[len(page)-1].ID
-	}
 }
 
 // artifactTouch is workload.TouchArtifact, refusing (400) an artifact

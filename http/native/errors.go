@@ -69,7 +69,7 @@ func statusOf(err error) int {
 	case errors.Is(err, auth.ErrNoKey):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errBadRequest), errors.Is(err, fsm.ErrInvalid), errors.Is(err, httpx.ErrBadJSON), errors.Is(err, auth.ErrInvalid),
-		errors.Is(err, fsm.ErrNoIndex):
+		errors.Is(err, fsm.ErrNoIndex), errors.Is(err, node.ErrBadBackup):
 		return http.StatusBadRequest
 	case errors.Is(err, httpx.ErrBodyTooLarge):
 		return http.StatusRequestEntityTooLarge

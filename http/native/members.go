@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"cairn/http/httpx"
+	"cairn/node"
 )
 
 // MemberBody is one node in GET /cairn/v1/members.
@@ -32,7 +33,12 @@ type MembersBody struct {
 }
 
 func (a *API) members(w http.ResponseWriter, r *http.Request) {
-	st := a.node.Status()
+	httpx.WriteJSON(w, http.StatusOK, a.memberList(a.node.Status()))
+}
+
+// memberList is the domain's members as gossip and st, this node's Raft
+// status, see them.
+func (a *API) memberList(st node.Status) MembersBody {
 	suffrage := map[string]string{}
 	if servers, err := a.node.Servers(); err == nil {
 		for _, s := range servers {
@@ -46,8 +52,7 @@ func (a *API) members(w http.ResponseWriter, r *http.Request) {
 		if st.LeaderID != "" {
 			body.Leaders[st.Zone] = st.LeaderID
 		}
-		httpx.WriteJSON(w, http.StatusOK, body)
-		return
+		return body
 	}
 	for _, m := range a.membership.Members() {
 		mb := MemberBody{ID: m.ID, Zone: m.Zone, Role: "participant", Status: m.Status, HTTP: m.HTTP, Raft: m.Raft,
@@ -67,5 +72,5 @@ func (a *API) members(w http.ResponseWriter, r *http.Request) {
 	if st.LeaderID != "" {
 		body.Leaders[st.Zone] = st.LeaderID // this node's own Raft view beats gossip
 	}
-	httpx.WriteJSON(w, http.StatusOK, body)
+	return body
 }

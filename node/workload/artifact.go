@@ -25,6 +25,11 @@ const (
 	KindArtifact = "cairn.artifact"
 	// KindChunk is one chunk of an artifact (id: ChunkID).
 	KindChunk = "cairn.artifact.chunk"
+	// KindArtifactRef is a hold on an artifact by something other than
+	// a workload (an Apcera package, say): its body is {"artifact":
+	// <sha1>}, and the artifact is not collected while it exists. Its id
+	// is the holder's choice ("<kind>.<id>" of the holder).
+	KindArtifactRef = "cairn.artifact.ref"
 	// ChunkBytes is the size of every chunk but the last.
 	ChunkBytes = 1 << 20
 	// ArtifactGrace is how long an artifact nothing references, or a chunk
@@ -154,22 +159,36 @@ func WriteArtifact(v *fsm.View, sum string, w io.Writer) error {
 	return nil
 }
 
-// GarbageOps returns the deletes of artifacts no workload references and
-// of chunks no artifact owns, older than ArtifactGrace at now.
-func GarbageOps(v *fsm.View, now time.Time) []fsm.Op {
-	referenced := map[string]bool{}
-	v.ForEach(KindWorkload, func(r *fsm.Resource) {
+// Holders maps each artifact something references to one of its holders,
+// named for a message: "workload <id>", or "<kind> <id>" for a hold
+// (KindArtifactRef, such as an Apcera package's).
+func Holders(v *fsm.View) map[string]string {
+	holders := map[string]string{}
+	hold := func(r *fsm.Resource) {
 		var probe struct {
 			Artifact string `json:"artifact"`
 		}
-		if json.Unmarshal(r.Body, &probe) == nil && probe.Artifact != "" {
-			referenced[probe.Artifact] = true
+		if json.Unmarshal(r.Body, &probe) == nil && probe.Artifact != "" && holders[probe.Artifact] == "" {
+			name := r.Kind + " " + r.ID
+			if r.Kind == KindWorkload {
+				name = "workload " + r.ID
+			}
+			holders[probe.Artifact] = name
 		}
-	})
+	}
+	v.ForEach(KindWorkload, hold)
+	v.ForEach(KindArtifactRef, hold)
+	return holders
+}
+
+// GarbageOps returns the deletes of artifacts nothing holds (Holders) and
+// of chunks no artifact owns, older than ArtifactGrace at now.
+func GarbageOps(v *fsm.View, now time.Time) []fsm.Op {
+	referenced := Holders(v)
 	var ops []fsm.Op
 	live := map[string]bool{}
 	v.ForEach(KindArtifact, func(r *fsm.Resource) {
-		if referenced[r.ID] || now.Sub(r.Updated) < ArtifactGrace {
+		if referenced[r.ID] != "" || now.Sub(r.Updated) < ArtifactGrace {
 			live[r.ID] = true
 			return
 		}

@@ -67,7 +67,19 @@ func Test_Artifact_ChunkedRoundTrip_MismatchRefused_GarbageCollected(t *testing.
 	if ops := GarbageOps(store.View(), time.Now().Add(time.Hour)); len(ops) != 0 {
 		t.Fatalf("a referenced artifact collected: %+v", ops)
 	}
+	if h := Holders(store.View())[sum]; h != "workload w" {
+		t.Fatalf("holder %q, want workload w", h)
+	}
 	apply(fsm.Op{Type: fsm.OpDelete, Kind: KindWorkload, ID: "w"})
+	// A hold (an Apcera package's) keeps it as a workload does.
+	apply(fsm.Op{Type: fsm.OpPut, Kind: KindArtifactRef, ID: "pkg", Body: []byte(`{"artifact":"` + sum + `"}`)})
+	if h := Holders(store.View())[sum]; h != KindArtifactRef+" pkg" {
+		t.Fatalf("holder %q, want the hold", h)
+	}
+	if ops := GarbageOps(store.View(), time.Now().Add(time.Hour)); len(ops) != 0 {
+		t.Fatalf("a held artifact collected: %+v", ops)
+	}
+	apply(fsm.Op{Type: fsm.OpDelete, Kind: KindArtifactRef, ID: "pkg"})
 	if ops := GarbageOps(store.View(), time.Now()); len(ops) != 0 {
 		t.Fatalf("collected within the grace period: %+v", ops)
 	}

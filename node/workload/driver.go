@@ -46,8 +46,11 @@ type Run struct {
 	Argv  []string
 	Image string
 	// Dir is the working directory of the process (for a container: of
-	// the engine's CLI).
+	// the engine's CLI); for a staged artifact, its START_PATH, which the
+	// instances of one artifact share.
 	Dir string
+	// Home is the instance's own directory, its $HOME (empty: Dir).
+	Home string
 	// Env is the instance's own environment (KEY=VALUE): the workload's
 	// variables, ports, links and CAIRN_*; not the agent's.
 	Env         []string
@@ -77,7 +80,11 @@ func (processDriver) Command(r Run) *exec.Cmd {
 			env = append(env, k+"="+v)
 		}
 	}
-	cmd.Env = append(append(env, "HOME="+r.Dir), r.Env...)
+	home := r.Home
+	if home == "" {
+		home = r.Dir
+	}
+	cmd.Env = append(append(env, "HOME="+home), r.Env...)
 	if r.Credential != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: r.Credential}
 	}

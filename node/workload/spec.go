@@ -53,6 +53,7 @@ func Kinds() []fsm.KindSchema {
 		{Kind: KindInstance, Owner: owner, Indexes: []fsm.Index{fsm.FieldIndex("workload", "workload", false)}},
 		{Kind: KindArtifact, Owner: owner},
 		{Kind: KindChunk, Owner: owner},
+		{Kind: KindArtifactRef, Owner: owner},
 	}
 }
 

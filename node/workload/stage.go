@@ -384,3 +384,44 @@ func shellQuote(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// Inspect stages the artifact in file blob as a node would, in a
+// temporary directory it removes, to say what running it takes: the
+// runtime (runtime, if given; else detected from the top-level files) and
+// its start command. Unlike a node's staging it needs no interpreter on
+// this node's PATH: it is how a dialect tells a client what a package
+// will run (Apcera's staging of a package) before any node runs it.
+func Inspect(blob, runtime string) (Staged, error) {
+	tmp, err := os.MkdirTemp("", "cairn-inspect-*")
+	if err != nil {
+		return Staged{}, err
+	}
+	defer os.RemoveAll(tmp)
+	if err := unpack(blob, tmp); err != nil {
+		return Staged{}, fmt.Errorf("unpacking: %w", err)
+	}
+	root := tmp
+	if entries, _ := os.ReadDir(tmp); len(entries) == 1 && entries[0].IsDir() {
+		root = filepath.Join(tmp, entries[0].Name())
+	}
+	var files []string
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		files = append(files, e.Name())
+	}
+	sort.Strings(files)
+	var rt Runtime
+	var ok bool
+	if runtime != "" {
+		if rt, ok = runtimeByName(runtime); !ok {
+			return Staged{}, fmt.Errorf("runtime %q is not one of %s", runtime, strings.Join(RuntimeNames(), ", "))
+		}
+	} else if rt, ok = DetectRuntime(files); !ok {
+		return Staged{}, fmt.Errorf("no runtime matches the package's files (%s)", strings.Join(firstN(files, 10), ", "))
+	}
+	st := Staged{Runtime: rt.Name}
+	if st.StartCommand, err = rt.start(files); err != nil {
+		return Staged{}, fmt.Errorf("runtime %s: %w", rt.Name, err)
+	}
+	return st, nil
+}

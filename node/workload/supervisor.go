@@ -374,7 +374,7 @@ var baseEnv = []string{"PATH", "LANG", "LC_ALL", "TZ"}
 // its START_PATH, and the runtime's START_COMMAND unless the workload
 // gives a command).
 func (s *Supervisor) runOf(id string, d desired, home string, staged *Staged) Run {
-	r := Run{Instance: id, Name: containerName(s.cfg.NodeID, id), Argv: d.spec.Command, Image: d.spec.Image, Dir: home,
+	r := Run{Instance: id, Name: containerName(s.cfg.NodeID, id), Argv: d.spec.Command, Image: d.spec.Image, Dir: home, Home: home,
 		MemoryBytes: d.spec.MemoryBytes(), Credential: s.cfg.Credential}
 	if staged != nil && len(r.Argv) == 0 {
 		r.Argv = []string{"/bin/sh", "-c", staged.StartCommand}
