@@ -366,7 +366,7 @@ func (a *api) deployApplication(w http.ResponseWriter, r *http.Request) {
 		}
 		// The target's version is a precondition: a server joining it
 		// meanwhile is deployed to by one write or the other.
-		ops := []fsm.Op{take, putOp(KindApplication, n, app, nil),
+		ops := []fsm.Op{take, putOp(KindApplication, n, app, nil), holdOp(app),
 			{Type: fsm.OpCheck, Kind: t.kind(), ID: t.res.ID, Require: fsm.RequireVersion, Version: t.res.Version}}
 		return append(ops, deploy...), nil
 	})
@@ -465,7 +465,7 @@ func (a *api) patchApplication(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		return append([]fsm.Op{putOp(KindApplication, id, app, res)}, deploy...), nil
+		return append([]fsm.Op{putOp(KindApplication, id, app, res), holdOp(app)}, deploy...), nil
 	})
 	if err != nil {
 		fail(w, err)
@@ -488,7 +488,7 @@ func (a *api) deleteApplication(w http.ResponseWriter, r *http.Request) {
 		if err != nil || app == nil {
 			return nil, err
 		}
-		ops := []fsm.Op{deleteOp(KindApplication, res)}
+		ops := []fsm.Op{deleteOp(KindApplication, res), {Type: fsm.OpDelete, Kind: workload.KindArtifactRef, ID: holdID(id)}}
 		for _, sid := range app.Servers {
 			ops = append(ops, undeployOps(v, id, sid)...)
 		}

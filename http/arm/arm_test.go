@@ -3,6 +3,7 @@ package arm_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"encoding/json"
 	"fmt"
 	"mime/multipart"
@@ -209,6 +210,9 @@ func Test_Application_WorkloadPerServer(t *testing.T) {
 	e.do(1, "POST", "/hybrid/api/v1/applications", buf.Bytes(), w.FormDataContentType(), 202)
 	e.do(0, "POST", "/hybrid/api/v1/serverGroups/4/servers/3", nil, "", 200)
 	v := e.node.View()
+	if workload.Holders(v)[fmt.Sprintf("%x", sha1.Sum([]byte("#!/bin/sh\nexec sleep 100\n")))] == "" {
+		t.Fatal("the application's file is not held")
+	}
 	for sid, node := range map[int]string{1: "n1", 2: "n2", 3: "n3"} {
 		r := v.Get(workload.KindWorkload, fmt.Sprintf("arm-1-%d", sid))
 		if r == nil {
@@ -226,8 +230,8 @@ func Test_Application_WorkloadPerServer(t *testing.T) {
 	}
 	e.do(0, "DELETE", "/hybrid/api/v1/serverGroups/4", nil, "", 400) // it has an application
 	e.do(0, "DELETE", "/hybrid/api/v1/applications/1", nil, "", 204)
-	if n := e.node.View().Count(workload.KindWorkload); n != 0 {
-		t.Fatalf("%d workloads left", n)
+	if n := e.node.View().Count(workload.KindWorkload) + e.node.View().Count(workload.KindArtifactRef); n != 0 {
+		t.Fatalf("%d workloads and holds left", n)
 	}
 	e.do(0, "DELETE", "/hybrid/api/v1/serverGroups/4", nil, "", 204)
 	if out := e.do(0, "GET", "/hybrid/api/v1/nothing", nil, "", 404); !strings.Contains(string(out), "no resource") {

@@ -143,9 +143,9 @@ func deployOps(v *fsm.View, app *application, t *target, alive members, fresh bo
 	}
 	touch, err := workload.TouchArtifact(v, app.SHA1)
 	if errors.Is(err, workload.ErrNoArtifact) {
-		// Collected: no workload used it for a minute (its target had no
-		// server meanwhile).
-		return nil, badRequest("the file of application %d (%s) is no longer stored: no server ran it for a while; PATCH the application with its file", app.ID, app.Name)
+		// Held while the application exists (holdOp): only an
+		// application written before holds were kept loses it.
+		return nil, badRequest("the file of application %d (%s) is no longer stored; PATCH the application with its file", app.ID, app.Name)
 	}
 	if err != nil {
 		return nil, err
@@ -198,6 +198,16 @@ func deployOps(v *fsm.View, app *application, t *target, alive members, fresh bo
 	}
 	return ops, nil
 }
+
+// holdOp holds app's file (workload.KindArtifactRef) for as long as the
+// application exists, whether or not a workload runs it: a target with no
+// server keeps it too.
+func holdOp(app *application) fsm.Op {
+	return fsm.Op{Type: fsm.OpPut, Kind: workload.KindArtifactRef, ID: holdID(app.ID), Body: mustJSON(map[string]string{"artifact": app.SHA1})}
+}
+
+// holdID is the id of application id's hold on its file.
+func holdID(id int64) string { return "arm.application." + key(id) }
 
 // undeployOps removes application app's workload on server srv: its
 // process stops.
