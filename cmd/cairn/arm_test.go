@@ -298,6 +298,7 @@ func Test_ThreeNodes_ARM_SeedInOrder_GroupsClustersApplicationsRunForReal(t *tes
 	viewer.token = login.AccessToken
 	viewer.on(agents[1]).call("GET", "/hybrid/api/v1/servers", nil, "", 200)
 	viewer.on(agents[1]).call("POST", "/hybrid/api/v1/serverGroups", []byte(`{"name":"g","serverIds":[]}`), "", 403)
+	viewer.on(agents[1]).call("GET", "/hybrid/api/v1/servers/registrationToken", nil, "", 403)
 
 	// Register a new server: the registration token (the same from every
 	// node), then the seed's body; garbage in the request is 400.

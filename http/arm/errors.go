@@ -20,6 +20,9 @@ var errBadRequest = errors.New("bad request")
 // wrong or missing: 401.
 var errUnauthorized = errors.New("unauthorized")
 
+// errForbidden means the caller may not do this: 403.
+var errForbidden = errors.New("forbidden")
+
 // errNotFound means the resource the path names does not exist: 404.
 var errNotFound = errors.New("not found")
 
@@ -63,6 +66,8 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, errUnauthorized):
 		return http.StatusUnauthorized
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, errMethod):

@@ -11,6 +11,7 @@ import (
 
 	"cairn/cluster"
 	"cairn/fsm"
+	"cairn/http/httpx"
 	"cairn/node/auth"
 	"cairn/node/pki"
 )
@@ -152,8 +153,15 @@ func serverView(v *fsm.View, s *server, res *fsm.Resource, alive members) Server
 	return out
 }
 
-// registrationToken is GET /servers/registrationToken: {"data": token}.
+// registrationToken is GET /servers/registrationToken: {"data": token};
+// 403 for a readonly user.
 func (a *api) registrationToken(w http.ResponseWriter, r *http.Request) {
+	// The token registers servers (a write) without further credentials:
+	// only a user who may write gets it.
+	if p := httpx.PrincipalFrom(r.Context()); !p.Role.CanWrite() {
+		fail(w, newError(errForbidden, "user %q has the %s role: the registration token is for users who may write", p.Name, p.Role))
+		return
+	}
 	token, err := auth.Derive(a.Node.View(), registrationPurpose)
 	if err != nil {
 		fail(w, newError(errUnavailable, "%v", err))
