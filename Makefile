@@ -12,7 +12,7 @@ ARGS     ?=
 RACE_PKGS := ./...
 BENCHTIME ?= 2s
 
-.PHONY: all build run test chromium fmt-check vet bench bench-cluster bench-overload fuzz clean cluster cluster-stop jepsen dist
+.PHONY: all build run test chromium fmt-check vet bench bench-cluster bench-overload fuzz clean cluster cluster-stop jepsen dist arm-cli
 
 all: build
 
@@ -55,6 +55,20 @@ test: fmt-check vet chromium
 	@mkdir -p $(TEST_OUTPUT)
 	$(GO) test -race -count=1 -timeout 9m -artifacts -outputdir $(abspath $(TEST_OUTPUT)) $(RACE_PKGS)
 	$(GO) test -race -count=1 -tags failpoints ./node/failpoint/
+
+# Runtime Manager's real CLI (anypoint-cli-v4 $(ARM_CLI_VERSION) with its
+# runtime-mgr plugin, from the npm registry) drives a 3-node zone:
+# server list/describe, serverGroup create/list, cluster create/list,
+# standalone-application deploy/list/describe/redeploy/stop/start/delete,
+# checking their output and the processes (cmd/cairn/arm_cli_test.go). The
+# package is installed into a temporary directory, removed afterwards;
+# npm and node are needed. Not part of `make test`.
+ARM_CLI_VERSION ?= 1.6.12
+arm-cli:
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	echo "installing anypoint-cli-v4@$(ARM_CLI_VERSION) into $$dir" && \
+	PUPPETEER_SKIP_DOWNLOAD=1 npm install --silent --no-audit --no-fund --prefix "$$dir" anypoint-cli-v4@$(ARM_CLI_VERSION) && \
+	CAIRN_ARM_CLI="$$dir/node_modules/.bin/anypoint-cli-v4" $(GO) test -count=1 -v -timeout 10m -run '^Test_ARM_CLI_' ./cmd/cairn/
 
 # A fault-injection campaign (cluster/jepsen) against a zone of NODES real
 # agents built with failpoints: DURATION of load and faults, drawn from
@@ -227,7 +241,7 @@ FUZZTIME ?= 30s
 # (fsm), and every dialect's request decoding through the whole HTTP
 # middleware of a real node (http: no panic, no 500, a refused request
 # leaves the store's digest unchanged). `make test` runs their seeds.
-HTTP_FUZZ := FuzzNativeResource FuzzMaxScale FuzzMRFContribution FuzzWorkloadAndUser FuzzTopologyService
+HTTP_FUZZ := FuzzNativeResource FuzzMaxScale FuzzMRFContribution FuzzWorkloadAndUser FuzzTopologyService FuzzARM
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME) ./fsm
 	for t in $(HTTP_FUZZ); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./http/ || exit 1; done

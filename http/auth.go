@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"cairn/http/apcera"
+	"cairn/http/arm"
 	"cairn/http/httpx"
 	"cairn/http/mrf"
 	"cairn/http/native"
@@ -56,15 +57,20 @@ func WithAuth(p AuthPolicy) Option {
 
 // authExempt lists what answers without credentials: the probes and
 // scrape target that load balancers and Prometheus reach, the node status
-// members read from each other, the login calls, and the MaxScale API,
+// members read from each other, the login calls, a Runtime Manager server
+// registration that carries a registration token (all a registering
+// agent holds; its handler checks it), and the MaxScale API,
 // which authenticates every request itself (its own rule, on any address).
 func authExempt(r *http.Request) bool {
 	p := r.URL.Path
 	switch p {
 	case "/metrics", "/health", "/ready", "/cairn/v1/status":
 		return r.Method == http.MethodGet || r.Method == http.MethodHead
-	case native.LoginPath, native.AccountsLoginPath, apcera.LoginPath:
+	case native.LoginPath, arm.LoginPath, arm.TokenPath, apcera.LoginPath:
 		return true
+	}
+	if arm.Registration(r) {
+		return true // the handler requires Runtime Manager's registration token
 	}
 	return strings.HasPrefix(p, "/maxscale/") || ui.Exempt(r) // the console's files hold no data
 }
@@ -138,6 +144,9 @@ func refuseRequest(w http.ResponseWriter, r *http.Request, status int, msg strin
 		return
 	case topology.Owns(r.URL.Path):
 		topology.WriteError(w, status, msg)
+		return
+	case arm.Owns(r.URL.Path):
+		arm.WriteError(w, status, msg)
 		return
 	case apcera.Owns(r.URL.Path):
 		apcera.WriteError(w, status, msg)

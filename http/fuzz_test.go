@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +15,7 @@ import (
 
 	"cairn/fsm"
 	api "cairn/http"
+	"cairn/http/arm"
 	"cairn/http/maxscale"
 	"cairn/http/mrf"
 	"cairn/http/topology"
@@ -38,7 +41,7 @@ type fuzzZone struct {
 
 func newFuzzZone(t testing.TB) *fuzzZone {
 	t.Helper()
-	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds())...)
+	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds(), arm.Kinds())...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,5 +195,58 @@ func FuzzTopologyService(f *testing.F) {
 		}
 		z.check(t, http.MethodPost, "/api/topology/services/group-1?"+query, body, nil)
 		z.check(t, http.MethodPut, "/api/topology/services/group-1", body, nil)
+	})
+}
+
+// FuzzARM: Runtime Manager's writes (a server registration, a server
+// group, a cluster, an application's multipart deploy and its JSON
+// patch), against a registered server and a deployed application.
+func FuzzARM(f *testing.F) {
+	f.Add(uint8(0), []byte(`{"muleVersion":"4.4.0","signatureRequest":"-----BEGIN CERTIFICATE REQUEST-----MIIB-----END CERTIFICATE REQUEST-----","muleLabel":"x"}`))
+	f.Add(uint8(1), []byte(`{"name":"Group2","serverIds":[1,"2",3]}`))
+	f.Add(uint8(2), []byte(`{"name":"c","multicastEnabled":"false","servers":[{"serverId":"1","serverIp":"192.168.1.1"}]}`))
+	f.Add(uint8(3), []byte("--B\r\nContent-Disposition: form-data; name=\"artifactName\"\r\n\r\nb\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.zip\"\r\n\r\nPK\r\n--B\r\nContent-Disposition: form-data; name=\"targetId\"\r\n\r\n1\r\n--B--\r\n"))
+	f.Add(uint8(4), []byte(`{"desiredStatus":"STOPPED"}`))
+	z := newFuzzZone(f)
+	var token string
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		if token == "" {
+			// The registration token is derived from the signing key,
+			// which a zone's first leader makes (auth.Bootstrap).
+			if auth.KeyVersion(z.n.View()) == 0 {
+				op, err := auth.NewKeyOp(0)
+				if err == nil {
+					_, _, err = z.n.Apply(context.Background(), fsm.Command{Ops: []fsm.Op{op}, Time: time.Now()})
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			var out struct{ Data string }
+			if err := json.Unmarshal(z.do(http.MethodGet, "/hybrid/api/v1/servers/registrationToken", nil, nil).Body.Bytes(), &out); err != nil || out.Data == "" {
+				t.Fatalf("registration token: %v", err)
+			}
+			token = out.Data
+			seed, err := os.ReadFile("../testdata/arm/register-server.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			z.check(t, http.MethodPost, "/hybrid/api/v1/servers?registrationToken="+token, bytes.Replace(seed, []byte("TestServer"), []byte(z.n.ID()), 1), nil)
+			mp := http.Header{"Content-Type": {"multipart/form-data; boundary=B"}}
+			z.check(t, http.MethodPost, "/hybrid/api/v1/applications", []byte("--B\r\nContent-Disposition: form-data; name=\"artifactName\"\r\n\r\na\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.zip\"\r\n\r\n#!/bin/sh\r\n--B\r\nContent-Disposition: form-data; name=\"targetId\"\r\n\r\n1\r\n--B--\r\n"), mp)
+		}
+		switch which % 5 {
+		case 0:
+			z.check(t, http.MethodPost, "/hybrid/api/v1/servers?registrationToken="+token, body, nil)
+		case 1:
+			z.check(t, http.MethodPost, "/hybrid/api/v1/serverGroups", body, nil)
+		case 2:
+			z.check(t, http.MethodPost, "/hybrid/api/v1/clusters", body, nil)
+		case 3:
+			z.check(t, http.MethodPost, "/hybrid/api/v1/applications", body, http.Header{"Content-Type": {"multipart/form-data; boundary=B"}})
+			z.check(t, http.MethodPatch, "/hybrid/api/v1/applications/1", body, http.Header{"Content-Type": {"multipart/form-data; boundary=B"}})
+		case 4:
+			z.check(t, http.MethodPatch, "/hybrid/api/v1/applications/1", body, http.Header{"Content-Type": {"application/json"}})
+		}
 	})
 }

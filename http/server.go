@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"cairn/http/arm"
 	"cairn/http/httpx"
 	"cairn/http/mrf"
 	"cairn/http/native"
@@ -184,6 +185,10 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 			topology.NotFound(w, r)
 			return
 		}
+		if arm.Owns(r.URL.Path) {
+			arm.NotFound(w, r)
+			return
+		}
 		native.WriteError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -193,6 +198,10 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		}
 		if topology.Owns(r.URL.Path) {
 			topology.MethodNotAllowed(w, r)
+			return
+		}
+		if arm.Owns(r.URL.Path) {
+			arm.MethodNotAllowed(w, r)
 			return
 		}
 		native.WriteError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
@@ -213,6 +222,11 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		tdeps.Membership = o.membership
 	}
 	topology.Register(r, tdeps)
+	adeps := arm.Deps{Node: n, Auth: o.auth.Auth, TokenTTL: o.tokenTTL, MaxArtifactBytes: o.workloads.MaxArtifactBytes, Logger: log}
+	if o.membership != nil {
+		adeps.Membership = o.membership
+	}
+	arm.Register(r, adeps)
 	ui.Register(r) // the web console at /ui/, and GET / redirects there
 	if o.maxscale != nil {
 		r.PathPrefix("/maxscale/").Handler(o.maxscale)

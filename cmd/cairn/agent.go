@@ -26,6 +26,7 @@ import (
 	"cairn/fsm"
 	api "cairn/http"
 	"cairn/http/apcera"
+	"cairn/http/arm"
 	"cairn/http/maxscale"
 	"cairn/http/mrf"
 	"cairn/http/native"
@@ -471,7 +472,7 @@ func (a *agentRun) openNode() error {
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
 	cfg.Bootstrap = !f.joins() && f.bootstrapExpect <= 1
-	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds(), apcera.Kinds(), tasks.Kinds())...)
+	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds(), apcera.Kinds(), tasks.Kinds(), arm.Kinds())...)
 	if err != nil {
 		return err
 	}

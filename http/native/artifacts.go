@@ -211,14 +211,12 @@ func (a *workloadsAPI) deleteArtifact(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// artifactTouch is the operation a workload write that names an artifact
-// adds: it rewrites the artifact's manifest at the version read, so that
-// a garbage collection that read the artifact unreferenced fails its
-// precondition instead of deleting it under the new workload.
+// artifactTouch is workload.TouchArtifact, refusing (400) an artifact
+// not uploaded.
 func artifactTouch(v *fsm.View, sum string) (fsm.Op, error) {
-	res := v.Get(workload.KindArtifact, sum)
-	if res == nil {
+	op, err := workload.TouchArtifact(v, sum)
+	if err != nil {
 		return fsm.Op{}, fmt.Errorf("%w: artifact %s has not been uploaded (PUT /cairn/v1/artifacts/%s)", errBadRequest, sum, sum)
 	}
-	return fsm.Op{Type: fsm.OpPut, Kind: workload.KindArtifact, ID: sum, Body: res.Body, Require: fsm.RequireVersion, Version: res.Version}, nil
+	return op, nil
 }

@@ -15,13 +15,10 @@ import (
 	"github.com/gorilla/mux"
 )
 
-// The login calls answer without credentials (the authentication
-// middleware lets them through): Cairn's own, and Runtime Manager's path
-// (reference dialects.md section B), which its clients call first.
-const (
-	LoginPath         = "/cairn/v1/login"
-	AccountsLoginPath = "/accounts/login"
-)
+// LoginPath is Cairn's login call; it answers without credentials (the
+// authentication middleware lets it through). Runtime Manager's
+// /accounts/login is served by its dialect (http/arm).
+const LoginPath = "/cairn/v1/login"
 
 // DefaultTokenTTL is how long a login's token is valid by default.
 const DefaultTokenTTL = time.Hour
@@ -60,7 +57,6 @@ func RegisterUsers(r *mux.Router, n Node, o UsersOptions) {
 	r.HandleFunc("/cairn/v1/whoami", a.whoami).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/cairn/v1/auth/rotate-key", a.rotateKey).Methods(http.MethodPost)
 	r.HandleFunc(LoginPath, a.login).Methods(http.MethodPost)
-	r.HandleFunc(AccountsLoginPath, a.login).Methods(http.MethodPost)
 }
 
 // UserBody is a user as the API shows it: never its password hash.

@@ -220,12 +220,8 @@ func (a *workloadsAPI) deleteWorkload(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("%w: If-None-Match: * makes no sense on DELETE", errBadRequest))
 		return
 	}
-	v := a.node.View()
-	ops := []fsm.Op{op, {Type: fsm.OpDelete, Kind: workload.KindPlacement, ID: id}}
-	insts, _ := v.Lookup(workload.KindInstance, "workload", id)
-	for _, res := range insts {
-		ops = append(ops, fsm.Op{Type: fsm.OpDelete, Kind: workload.KindInstance, ID: res.ID})
-	}
+	ops := workload.DeleteOps(a.node.View(), id)
+	ops[0] = op
 	res, err := a.apply(w, r, ops...)
 	if err != nil {
 		fail(w, err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"cairn/cluster"
 	"cairn/fsm"
+	"cairn/node/pki"
 	nodetopo "cairn/node/topology"
 )
 
@@ -85,7 +85,7 @@ func (a *api) createLocal(ctx context.Context, in nodeInstance) error {
 	if err := a.Node.WaitIndex(wctx, in.CAIndex); err != nil {
 		return newError(errPropagation, "node %s has not caught up with the domain CA (index %d): %v", a.Node.ID(), in.CAIndex, err)
 	}
-	ca, err := storedCA(a.Node.View())
+	ca, err := pki.Stored(a.Node.View(), KindCA, caID)
 	if err != nil {
 		return newError(errPropagation, "node %s: %v", a.Node.ID(), err)
 	}
@@ -95,56 +95,19 @@ func (a *api) createLocal(ctx context.Context, in nodeInstance) error {
 	return nil
 }
 
-// storedCA reads the domain CA from v.
-func storedCA(v *fsm.View) (nodetopo.CA, error) {
-	r := v.Get(KindCA, caID)
-	if r == nil {
-		return nodetopo.CA{}, errors.New("the domain CA is not in the store")
-	}
-	var ca nodetopo.CA
-	if err := decode(r, &ca); err != nil {
-		return nodetopo.CA{}, fmt.Errorf("the stored domain CA: %w", err)
-	}
-	return ca, nil
-}
-
 // ensureCA returns the index at which the store holds the domain CA,
 // making it first if there is none (its key encrypted with
 // domainPassphrase when one is given), and checks that domainPassphrase
 // unlocks it.
 func (a *api) ensureCA(ctx context.Context, domainPassphrase string) (uint64, error) {
-	for range maxAttempts {
-		v := a.Node.View()
-		if r := v.Get(KindCA, caID); r != nil {
-			ca, err := storedCA(v)
-			if err != nil {
-				return 0, err
-			}
-			if _, _, err := ca.Unlock(domainPassphrase); err != nil {
-				if errors.Is(err, nodetopo.ErrPassphrase) {
-					return 0, badRequest("Invalid data: %v", err)
-				}
-				return 0, err
-			}
-			return r.Version, nil
-		}
-		ca, err := nodetopo.NewCA(domainPassphrase, a.now())
-		if err != nil {
-			return 0, err
-		}
-		index, _, err := a.Node.Apply(ctx, fsm.Command{Time: a.now(), Ops: []fsm.Op{
-			{Type: fsm.OpPut, Kind: KindCA, ID: caID, Body: mustJSON(ca), Require: fsm.RequireAbsent}}})
-		if err == nil {
-			return index, nil
-		}
-		if !errors.Is(err, fsm.ErrConflict) {
-			return 0, err
-		}
-		if err := a.Node.WaitIndex(ctx, index); err != nil { // another request made it: use that one
-			return 0, err
-		}
+	index, err := pki.Ensure(ctx, a.Node, KindCA, caID, domainPassphrase, a.now())
+	switch {
+	case errors.Is(err, pki.ErrPassphrase):
+		return 0, badRequest("Invalid data: %v", err)
+	case errors.Is(err, fsm.ErrConflict):
+		return 0, newError(errUnavailable, "could not make the domain CA; retry")
 	}
-	return 0, newError(errUnavailable, "could not make the domain CA; retry")
+	return index, err
 }
 
 // writeInstance writes gateway s's files, signed by the domain CA the

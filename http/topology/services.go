@@ -6,7 +6,7 @@ import (
 	"strconv"
 
 	"cairn/fsm"
-	nodetopo "cairn/node/topology"
+	"cairn/node/pki"
 
 	"github.com/gorilla/mux"
 )
@@ -84,7 +84,7 @@ func parseCreateParams(r *http.Request) (createParams, error) {
 	if s := q.Get("signAlg"); s != "" {
 		p.signAlg = s
 	}
-	if _, ok := nodetopo.SignatureAlgorithm(p.signAlg); !ok {
+	if _, ok := pki.SignatureAlgorithm(p.signAlg); !ok {
 		return p, badRequest("Invalid service data: unknown signAlg %q (sha1, sha256, sha384 or sha512)", p.signAlg)
 	}
 	return p, nil

@@ -241,3 +241,17 @@ type keyBehindError struct{ index uint64 }
 func (e *keyBehindError) Error() string {
 	return fmt.Sprintf("the token's signing key is at index %d, which this member has not applied yet", e.index)
 }
+
+// Derive returns a secret for purpose derived from the zone's signing key
+// (HMAC-SHA256 of purpose, in hex): the same on every member, without a
+// write, and changed by a rotation of the key. Runtime Manager's
+// registration token is one.
+func Derive(v *fsm.View, purpose string) (string, error) {
+	k, _, err := loadKey(v)
+	if err != nil {
+		return "", err
+	}
+	m := hmac.New(sha256.New, k.Secret)
+	m.Write([]byte("cairn derived secret\x00" + purpose))
+	return hex.EncodeToString(m.Sum(nil)), nil
+}

@@ -12,6 +12,7 @@
 package topology
 
 import (
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"os"
@@ -19,14 +20,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"cairn/node/pki"
 )
 
 // ErrExists means the instance's directory is already on disk.
 var ErrExists = errors.New("instance directory already exists")
 
-// ErrPassphrase means the domain passphrase does not unlock the domain
-// CA's private key.
-var ErrPassphrase = errors.New("the domain passphrase does not unlock the domain's private key")
+// instanceValidity is how long an instance's certificate lasts: two
+// years.
+const instanceValidity = 2 * 365 * 24 * time.Hour
 
 // Files writes and removes instances' files under one node's data dir.
 type Files struct {
@@ -57,7 +60,7 @@ func (f *Files) InstanceDir(groupID, id string) string {
 
 // Create writes inst's directory, whole or not at all: the files are
 // written into a temporary directory that is renamed into place last.
-func (f *Files) Create(ca CA, inst Instance, now time.Time) error {
+func (f *Files) Create(ca pki.CA, inst Instance, now time.Time) error {
 	if !ValidID(inst.GroupID) || !ValidID(inst.ID) {
 		return fmt.Errorf("group %q or instance %q is not a safe directory name", inst.GroupID, inst.ID)
 	}
@@ -79,7 +82,11 @@ func (f *Files) Create(ca CA, inst Instance, now time.Time) error {
 			os.RemoveAll(tmp)
 		}
 	}()
-	certPEM, keyPEM, err := ca.Issue(inst, now)
+	certPEM, keyPEM, err := ca.Issue(pki.Leaf{
+		Subject:  pkix.Name{CommonName: inst.Name, OrganizationalUnit: []string{inst.GroupID}, SerialNumber: inst.ID},
+		SignAlg:  inst.SignAlg,
+		Validity: instanceValidity,
+	}, inst.DomainPassphrase, inst.KeyPassphrase, now)
 	if err != nil {
 		return err
 	}

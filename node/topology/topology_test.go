@@ -11,12 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"cairn/node/pki"
 	"cairn/node/topology"
 )
 
-func mustCA(t *testing.T, passphrase string) topology.CA {
+func mustCA(t *testing.T, passphrase string) pki.CA {
 	t.Helper()
-	ca, err := topology.NewCA(passphrase, time.Now())
+	ca, err := pki.NewCA(passphrase, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func Test_Create_WrongDomainPassphrase_NothingWritten(t *testing.T) {
 	ca := mustCA(t, "fred")
 	f := &topology.Files{Dir: t.TempDir()}
 	err := f.Create(ca, topology.Instance{GroupID: "group-1", ID: "instance-1", Name: "x", ServicesPort: 8080, SignAlg: "sha1", DomainPassphrase: "bad"}, time.Now())
-	if !errors.Is(err, topology.ErrPassphrase) {
+	if !errors.Is(err, pki.ErrPassphrase) {
 		t.Fatalf("err %v", err)
 	}
 	entries, _ := os.ReadDir(filepath.Join(f.Dir, "groups", "group-1"))

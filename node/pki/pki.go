@@ -1,4 +1,12 @@
-package topology
+// Package pki is the domain's certificate authority, shared by the
+// dialects that hand out certificates (the Topology API's API Gateway
+// instances, Runtime Manager's registered servers): making the CA,
+// unlocking its key, signing a certificate for a key made here or for a
+// client's certificate request, and keeping the CA in the replicated
+// store (store.go). Each dialect keeps its CA in a kind of its own: the
+// Topology API's key may be encrypted with a domain passphrase that no
+// other API's request carries.
+package pki
 
 import (
 	"crypto/ecdsa"
@@ -6,6 +14,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -13,6 +22,14 @@ import (
 	"strings"
 	"time"
 )
+
+// ErrPassphrase means the domain passphrase does not unlock the domain
+// CA's private key.
+var ErrPassphrase = errors.New("the domain passphrase does not unlock the domain's private key")
+
+// ErrCSR means a certificate signing request could not be read or its
+// signature does not verify; the message says which.
+var ErrCSR = errors.New("invalid certificate request")
 
 // CA is the domain's certificate authority as the store keeps it: PEM
 // certificate and PEM private key, the key encrypted (legacy PEM
@@ -22,13 +39,9 @@ type CA struct {
 	KeyPEM  string `json:"key"`
 }
 
-// caValidity and instanceValidity are how long the certificates last.
-// Ten years for the domain, as Axway's managedomain makes it; two for an
-// instance.
-const (
-	caValidity       = 10 * 365 * 24 * time.Hour
-	instanceValidity = 2 * 365 * 24 * time.Hour
-)
+// caValidity is how long the CA's certificate lasts: ten years, as
+// Axway's managedomain makes it.
+const caValidity = 10 * 365 * 24 * time.Hour
 
 // NewCA makes a domain CA: an ECDSA P-256 key and a self-signed
 // certificate. ECDSA rather than RSA because a key is made on a request's
@@ -103,40 +116,99 @@ func (ca CA) Unlock(domainPassphrase string) (*x509.Certificate, *ecdsa.PrivateK
 	return cert, key, nil
 }
 
-// Issue makes inst's key pair and a certificate for it signed by ca with
-// inst.SignAlg: PEM certificate, and PEM private key encrypted with
-// inst.KeyPassphrase when it is set.
-func (ca CA) Issue(inst Instance, now time.Time) (certPEM, keyPEM []byte, err error) {
-	alg, ok := SignatureAlgorithm(inst.SignAlg)
-	if !ok {
-		return nil, nil, fmt.Errorf("unknown signing algorithm %q", inst.SignAlg)
-	}
-	caCert, caKey, err := ca.Unlock(inst.DomainPassphrase)
-	if err != nil {
-		return nil, nil, err
-	}
+// Leaf is what a certificate the CA issues says of its holder.
+type Leaf struct {
+	Subject pkix.Name
+	// DNSNames are the host names it is valid for (TLS clients check
+	// them, not the subject).
+	DNSNames []string
+	// SignAlg is the signing digest (sha1, sha256, sha384, sha512).
+	SignAlg  string
+	Validity time.Duration
+}
+
+// Issue makes a key pair and a certificate for it signed by ca with
+// leaf.SignAlg: PEM certificate, and PEM private key encrypted with
+// keyPassphrase when it is set. domainPassphrase unlocks ca's key.
+func (ca CA) Issue(leaf Leaf, domainPassphrase, keyPassphrase string, now time.Time) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
+	certPEM, err = ca.sign(leaf, &key.PublicKey, domainPassphrase, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyPEM, err = keyToPEM(key, keyPassphrase)
+	if err != nil {
+		return nil, nil, err
+	}
+	return certPEM, keyPEM, nil
+}
+
+// sign makes a PEM certificate for pub, as leaf says, signed by ca.
+func (ca CA) sign(leaf Leaf, pub any, domainPassphrase string, now time.Time) ([]byte, error) {
+	alg, ok := SignatureAlgorithm(leaf.SignAlg)
+	if !ok {
+		return nil, fmt.Errorf("unknown signing algorithm %q", leaf.SignAlg)
+	}
+	caCert, caKey, err := ca.Unlock(domainPassphrase)
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:       serial(),
-		Subject:            pkix.Name{CommonName: inst.Name, OrganizationalUnit: []string{inst.GroupID}, SerialNumber: inst.ID},
+		Subject:            leaf.Subject,
 		NotBefore:          now.Add(-time.Hour),
-		NotAfter:           now.Add(instanceValidity),
+		NotAfter:           now.Add(leaf.Validity),
 		KeyUsage:           x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:        []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		SignatureAlgorithm: alg,
+		DNSNames:           leaf.DNSNames,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, pub, caKey)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	keyPEM, err = keyToPEM(key, inst.KeyPassphrase)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}
+
+// ParseCSR reads a PEM certificate signing request and checks its
+// signature. The PEM may come on one line, as Runtime Manager's
+// registration example sends it ("-----BEGIN CERTIFICATE
+// REQUEST-----MIIB...-----END CERTIFICATE REQUEST-----"), which
+// encoding/pem does not take: the base64 between the markers is read
+// whatever whitespace it holds.
+func ParseCSR(text string) (*x509.CertificateRequest, error) {
+	const begin, end = "-----BEGIN CERTIFICATE REQUEST-----", "-----END CERTIFICATE REQUEST-----"
+	t := strings.TrimSpace(text)
+	i, j := strings.Index(t, begin), strings.LastIndex(t, end)
+	if i < 0 || j < i+len(begin) {
+		return nil, fmt.Errorf("%w: not a PEM certificate request (no %q ... %q)", ErrCSR, begin, end)
+	}
+	b64 := strings.Join(strings.Fields(t[i+len(begin):j]), "")
+	der, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("%w: the request's base64 does not decode: %v", ErrCSR, err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyPEM, nil
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCSR, err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("%w: its signature does not verify: %v", ErrCSR, err)
+	}
+	return csr, nil
+}
+
+// SignCSR signs csr's public key with ca for validity, with csr's subject
+// (a CN of commonName when it has none), and returns the PEM certificate.
+func (ca CA) SignCSR(csr *x509.CertificateRequest, commonName string, validity time.Duration, now time.Time) ([]byte, error) {
+	subject := csr.Subject
+	if subject.CommonName == "" {
+		subject.CommonName = commonName
+	}
+	return ca.sign(Leaf{Subject: subject, SignAlg: "sha256", Validity: validity}, csr.PublicKey, "", now)
 }
 
 // keyToPEM encodes key as "EC PRIVATE KEY", encrypted with passphrase
