@@ -85,10 +85,7 @@ func render(t *txn, base string, o *object) (*resourceObject, error) {
 		}
 		ro.Relationships[rel] = rs
 	}
-	params := map[string]any{}
-	for k, v := range o.Parameters {
-		params[k] = v
-	}
+	params := maskedParameters(o)
 	source := map[string]any{"file": nil, "type": "runtime"}
 	switch o.kind {
 	case KindServer:
@@ -155,6 +152,35 @@ func render(t *txn, base string, o *object) (*resourceObject, error) {
 		}
 	}
 	return ro, nil
+}
+
+// masked is what a secret parameter reads back as, as MaxScale 6.4 shows
+// it: the value is never served, only that one is set.
+const masked = "*****"
+
+// secretParams are the parameters of each kind that hold a password:
+// always shown, as "*****" when set and null when not.
+var secretParams = map[string][]string{
+	KindServer:  {"monitorpw"},
+	KindService: {"password"},
+	KindMonitor: {"password"},
+}
+
+// maskedParameters copies o's parameters for a document, its secrets
+// masked.
+func maskedParameters(o *object) map[string]any {
+	params := make(map[string]any, len(o.Parameters)+1)
+	for k, v := range o.Parameters {
+		params[k] = v
+	}
+	for _, k := range secretParams[o.kind] {
+		if v, ok := params[k]; ok && v != nil {
+			params[k] = masked
+		} else {
+			params[k] = nil
+		}
+	}
+	return params
 }
 
 // writeDoc writes a successful read: 200, the document, and an ETag that

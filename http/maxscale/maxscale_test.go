@@ -20,6 +20,7 @@ import (
 	"cairn/http/maxscale"
 	"cairn/http/maxscale/maxscaletest"
 	"cairn/node"
+	"cairn/node/auth"
 	"cairn/node/nodetest"
 )
 
@@ -52,11 +53,28 @@ func mustServe(t *testing.T) *fixture {
 	limits := api.NewLimits(64<<10, 10*time.Second)
 	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: "test"})
 	n.OnLeadership(monitor.New(ms.Fleet(), discard).Run)
+	// As the agent: the zone's signing key and its first admin (whose
+	// password, MaxScale's default admin/mariadb included, is accepted).
+	n.OnLeadership((&auth.Bootstrap{Node: n, DataDir: t.TempDir(), Log: discard, Print: func(string) {}}).Run)
+	mustWait(t, func() bool { v := n.View(); return auth.KeyVersion(v) != 0 && v.Count(auth.UserKind) > 0 })
 	main := httptest.NewServer(api.NewServer(n, limits, discard, api.WithMaxScale(ms.Mounted())).Handler())
 	t.Cleanup(main.Close)
 	lis := httptest.NewServer(api.NewDialectServer(n, limits, discard, ms.Listener(), maxscale.MainPath).Handler())
 	t.Cleanup(lis.Close)
 	return &fixture{t: t, n: n, listener: lis.URL, main: main.URL, client: lis.Client(), user: [2]string{"admin", "mariadb"}}
+}
+
+// mustWait polls cond until it holds, failing the test after a generous
+// deadline (the machine may be loaded).
+func mustWait(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // do sends a request to the MaxScale listener as localhost:8989, the host
