@@ -140,7 +140,7 @@ func Test_MaxScale_Monitor_OnRealAgent_ProbesServerPort(t *testing.T) {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	for _, w := range []struct{ method, path, body string }{
 		{"POST", "/v1/servers", `{"data":{"id":"db1","type":"servers","attributes":{"parameters":{"address":"127.0.0.1","port":` + port + `}}}}`},
-		{"POST", "/v1/monitors", `{"data":{"id":"mon","type":"monitors","attributes":{"module":"mariadbmon","parameters":{"monitor_interval":100}},
+		{"POST", "/v1/monitors", `{"data":{"id":"mon","type":"monitors","attributes":{"module":"mariadbmon","parameters":{"user":"maxuser","password":"maxpwd","monitor_interval":100}},
 			"relationships":{"servers":{"data":[{"id":"db1","type":"servers"}]}}}}`},
 	} {
 		if status, b, err := a.maxscaleDo(w.method, w.path, []byte(w.body)); err != nil || status != http.StatusNoContent {

@@ -36,7 +36,10 @@ const owner = "maxscale"
 // Every kind is owned by this API: only it writes them, through its schema.
 func Kinds() []fsm.KindSchema {
 	return []fsm.KindSchema{
-		{Kind: KindServer, Owner: owner, Indexes: []fsm.Index{fsm.FieldIndex("monitor", "monitor", false)}},
+		{Kind: KindServer, Owner: owner, Indexes: []fsm.Index{
+			fsm.FieldIndex("monitor", "monitor", false),
+			fsm.FieldIndex("endpoint", "endpoint", true),
+		}},
 		{Kind: KindService, Owner: owner, Indexes: []fsm.Index{
 			fsm.ListIndex("servers", "servers"),
 			fsm.ListIndex("services", "services"),
@@ -64,6 +67,9 @@ type object struct {
 	TriggeredAt string `json:"triggered_at,omitempty"`
 	// Stopped is set on a stopped service or monitor.
 	Stopped bool `json:"stopped,omitempty"`
+	// Endpoint is a server's address and port, or socket (endpointOf),
+	// kept for its unique index.
+	Endpoint string `json:"endpoint,omitempty"`
 	// Monitor is the canonical id of the monitor of a server.
 	Monitor string `json:"monitor,omitempty"`
 	// Servers, Services, Monitors and Filters are a service's targets, by
@@ -230,6 +236,9 @@ func (t *txn) command(now time.Time) (fsm.Command, error) {
 		case t.deleted[k] && o != nil:
 			cmd.Ops = append(cmd.Ops, fsm.Op{Type: fsm.OpDelete, Kind: kind, ID: id, Require: fsm.RequireVersion, Version: o.version})
 		case t.dirty[k] && o != nil:
+			if o.kind == KindServer {
+				o.Endpoint = endpointOf(o)
+			}
 			body, err := json.Marshal(o)
 			if err != nil {
 				return cmd, err

@@ -76,8 +76,10 @@ func related(t *txn, o *object, rel string) ([]*object, error) {
 // {id, type} objects, or null for none. A member whose type names another
 // kind (a monitor given as a server) is refused, as MaxScale looks each
 // one up by its type; a member without a type is taken as rel's. Ids are
-// returned canonical and deduplicated.
-func parseRelData(rel string, raw json.RawMessage) ([]string, error) {
+// returned canonical and deduplicated; with strict (a create), a member
+// named twice is refused, as MaxScale refuses linking an object twice to
+// a new one (a PATCH computes set differences, so there it collapses).
+func parseRelData(rel string, raw json.RawMessage, strict bool) ([]string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
@@ -103,7 +105,11 @@ func parseRelData(rel string, raw json.RawMessage) ([]string, error) {
 		if typ, ok := ref.Type.(string); ref.Type != nil && (!ok || typ != rel) {
 			return nil, refuse(fmt.Sprintf("The '%s' relationship holds '%s' of type %s; its members must be of type '%s'", rel, name, str(ref.Type), rel))
 		}
-		if id := canon(name); !seen[id] {
+		id := canon(name)
+		if seen[id] && strict {
+			return nil, refuse(fmt.Sprintf("The '%s' relationship names '%s' more than once", rel, name))
+		}
+		if !seen[id] {
 			seen[id] = true
 			ids = append(ids, id)
 		}
@@ -115,7 +121,7 @@ func parseRelData(rel string, raw json.RawMessage) ([]string, error) {
 // relationship of kind that is present, the ids it names. Relationships
 // the kind does not have (a service's listeners, say) are ignored, as
 // maxctrl echoes them back.
-func parseRelationships(kind string, raw json.RawMessage) (map[string][]string, error) {
+func parseRelationships(kind string, raw json.RawMessage, strict bool) (map[string][]string, error) {
 	out := map[string][]string{}
 	if len(raw) == 0 || string(raw) == "null" {
 		return out, nil
@@ -133,7 +139,7 @@ func parseRelationships(kind string, raw json.RawMessage) (map[string][]string, 
 		if err := json.Unmarshal(v, &obj); err != nil || obj == nil {
 			return nil, refuse(fmt.Sprintf("The '%s' relationship is not an object", name))
 		}
-		ids, err := parseRelData(name, obj["data"])
+		ids, err := parseRelData(name, obj["data"], strict)
 		if err != nil {
 			return nil, err
 		}
@@ -327,7 +333,7 @@ func readRelDoc(r *http.Request, rel string) ([]string, error) {
 	if !ok {
 		return nil, refuse("The request body has no 'data' field: send {\"data\": [...]} or {\"data\": null}")
 	}
-	return parseRelData(rel, data)
+	return parseRelData(rel, data, false)
 }
 
 // str is v as compact JSON, for messages.

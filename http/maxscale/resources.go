@@ -2,6 +2,7 @@ package maxscale
 
 import (
 	"cmp"
+	"maps"
 	"errors"
 	"fmt"
 	"net/http"
@@ -80,7 +81,7 @@ func (a *API) create(kind string) http.HandlerFunc {
 			name, err = doc.dataID()
 		}
 		if err == nil {
-			rels, err = parseRelationships(kind, doc.Data.Relationships)
+			rels, err = parseRelationships(kind, doc.Data.Relationships, true)
 		}
 		if err != nil {
 			fail(w, err)
@@ -88,12 +89,8 @@ func (a *API) create(kind string) http.HandlerFunc {
 		}
 		a.write(w, r, func(t *txn) error {
 			id := canon(name)
-			cur, err := t.get(kind, id)
-			if err != nil {
+			if err := checkNameFree(t, kind, id, name); err != nil {
 				return err
-			}
-			if cur != nil {
-				return refuse(fmt.Sprintf("Can't create %s '%s', a %s with that name already exists", kindWord(kind), name, kindWord(kind)))
 			}
 			o := &object{kind: kind, id: id, Name: name, Parameters: map[string]any{}}
 			var attrs inAttributes
@@ -107,6 +104,9 @@ func (a *API) create(kind string) http.HandlerFunc {
 				err = newService(o, attrs)
 			case KindMonitor:
 				err = newMonitor(o, attrs)
+			}
+			if err == nil && kind == KindServer {
+				err = checkEndpoint(t, o, true)
 			}
 			if err != nil {
 				return err
@@ -130,7 +130,7 @@ func (a *API) patch(kind string) http.HandlerFunc {
 		doc, err := readDoc(r)
 		var rels map[string][]string
 		if err == nil {
-			rels, err = parseRelationships(kind, doc.Data.Relationships)
+			rels, err = parseRelationships(kind, doc.Data.Relationships, false)
 		}
 		if err != nil {
 			fail(w, err)
@@ -145,6 +145,11 @@ func (a *API) patch(kind string) http.HandlerFunc {
 				if err := patchAttributes(o, *attrs); err != nil {
 					return err
 				}
+				if kind == KindServer {
+					if err := checkEndpoint(t, o, false); err != nil {
+						return err
+					}
+				}
 				t.touch(o)
 			}
 			return applyRelationships(t, o, rels)
@@ -152,9 +157,41 @@ func (a *API) patch(kind string) http.HandlerFunc {
 	}
 }
 
-// patchAttributes merges a PATCH's attributes into o.
+// namedKinds are the kinds whose objects share one namespace: MaxScale
+// refuses a server named as an existing service, filter or listener.
+var namedKinds = []string{KindServer, KindService, KindMonitor}
+
+// checkNameFree refuses a new object of kind named as any existing object
+// (get_object_type in MaxScale's config_runtime.cc). Each absence becomes
+// a precondition of the command.
+func checkNameFree(t *txn, kind, id, name string) error {
+	for _, k := range namedKinds {
+		cur, err := t.get(k, id)
+		if err != nil {
+			return err
+		}
+		if cur != nil {
+			return refuse(fmt.Sprintf("Can't create %s '%s', a %s with that name already exists", kindWord(kind), name, kindWord(k)))
+		}
+	}
+	return nil
+}
+
+// patchAttributes merges a PATCH's attributes into o: a null parameter
+// returns to its default (it is removed); the others are checked as a
+// create checks them, and one that cannot change at run time is refused.
 func patchAttributes(o *object, attrs inAttributes) error {
+	var keys []string
+	changed := map[string]any{}
 	for k, v := range attrs.Parameters {
+		if (o.kind == KindService && k == "router") || (o.kind == KindMonitor && k == "module") {
+			continue
+		}
+		keys = append(keys, k)
+		changed[k] = v
+	}
+	old := maps.Clone(o.Parameters)
+	for k, v := range changed {
 		if v == nil {
 			delete(o.Parameters, k)
 		} else {
@@ -168,27 +205,28 @@ func patchAttributes(o *object, attrs inAttributes) error {
 				o.Parameters["port"] = jsonInt(3306) // null resets the port to its default
 			}
 		}
-		return checkServerParameters(o)
+		if err := checkStatic(fmt.Sprintf("Server '%s'", o.Name), old, changed, serverParams); err != nil {
+			return err
+		}
+		return checkServerParameters(o, keys)
 	case KindService:
 		router := attrs.Router
 		if router == nil {
 			router = attrs.Parameters["router"]
 		}
-		delete(o.Parameters, "router")
 		if s, ok := router.(string); router != nil && (!ok || s != o.Router) {
 			return refuse(fmt.Sprintf("The router of service '%s' cannot be changed", o.Name))
 		}
-		return checkServiceParameters(o)
+		return checkServiceParameters(o, keys)
 	case KindMonitor:
 		module := attrs.Module
 		if module == nil {
 			module = attrs.Parameters["module"]
 		}
-		delete(o.Parameters, "module")
 		if s, ok := module.(string); module != nil && (!ok || s != o.Module) {
 			return refuse(fmt.Sprintf("The module of monitor '%s' cannot be changed", o.Name))
 		}
-		return checkMonitorParameters(o)
+		return checkMonitorParameters(o, keys)
 	}
 	return nil
 }
