@@ -2,9 +2,9 @@ package maxscale
 
 import (
 	"cmp"
-	"maps"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
