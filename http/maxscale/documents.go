@@ -117,6 +117,18 @@ func render(t *txn, base string, o *object) (*resourceObject, error) {
 		}
 	case KindService:
 		params["router"] = o.Router
+		ls, err := related(t, o, "listeners")
+		if err != nil {
+			return nil, err
+		}
+		listeners := make([]*resourceObject, 0, len(ls))
+		for _, l := range ls {
+			lo, err := render(t, base, l)
+			if err != nil {
+				return nil, err
+			}
+			listeners = append(listeners, lo)
+		}
 		state := "Started"
 		if o.Stopped {
 			state = "Stopped"
@@ -128,7 +140,7 @@ func render(t *txn, base string, o *object) (*resourceObject, error) {
 			"connections":        0,
 			"total_connections":  0,
 			"parameters":         params,
-			"listeners":          []any{},
+			"listeners":          listeners,
 			"router_diagnostics": map[string]any{},
 			"source":             source,
 			"statistics": map[string]any{
@@ -149,6 +161,29 @@ func render(t *txn, base string, o *object) (*resourceObject, error) {
 			"parameters":          params,
 			"monitor_diagnostics": map[string]any{},
 			"source":              source,
+		}
+	case KindFilter:
+		params["module"] = o.Module
+		ro.Attributes = map[string]any{
+			"module":     o.Module,
+			"parameters": params,
+			// Cairn runs no filter: there is nothing to diagnose.
+			"filter_diagnostics": nil,
+			"source":             source,
+		}
+	case KindListener:
+		if _, ok := params["address"]; !ok {
+			if _, sock := params["socket"]; !sock {
+				params["address"] = "::"
+			}
+		}
+		if _, ok := params["protocol"]; !ok {
+			params["protocol"] = "mariadbclient"
+		}
+		ro.Attributes = map[string]any{
+			"state":      listenerState,
+			"parameters": params,
+			"source":     source,
 		}
 	}
 	return ro, nil

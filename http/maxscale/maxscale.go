@@ -21,9 +21,9 @@
 // Running monitors probe their servers from the zone leader: the prober
 // is cluster/monitor, which reads and writes them through Fleet.
 //
-// Not built: filters and listeners (GET /v1/filters, /v1/listeners and
-// /v1/services/:name/listeners are empty collections), sparse fieldsets,
-// pagination, JWT (/v1/auth).
+// Filters and listeners are recorded with MaxScale's rules and
+// relationships, but Cairn routes no SQL: no filter sees a query and no
+// listener listens (its state says "Stopped").
 package maxscale
 
 import (
@@ -163,7 +163,7 @@ func (a *API) register(r *mux.Router, p string) {
 	for _, res := range []struct {
 		typ  string
 		kind string
-	}{{"servers", KindServer}, {"services", KindService}, {"monitors", KindMonitor}} {
+	}{{"servers", KindServer}, {"services", KindService}, {"monitors", KindMonitor}, {"filters", KindFilter}, {"listeners", KindListener}} {
 		kind := res.kind
 		r.HandleFunc(p+"/"+res.typ, a.list(kind)).Methods(get...)
 		r.HandleFunc(p+"/"+res.typ, a.create(kind)).Methods(http.MethodPost)
@@ -179,13 +179,12 @@ func (a *API) register(r *mux.Router, p string) {
 	r.HandleFunc(p+"/services/{name}/stop", a.startStop(KindService, true)).Methods(http.MethodPut)
 	r.HandleFunc(p+"/monitors/{name}/start", a.startStop(KindMonitor, false)).Methods(http.MethodPut)
 	r.HandleFunc(p+"/monitors/{name}/stop", a.startStop(KindMonitor, true)).Methods(http.MethodPut)
-	r.HandleFunc(p+"/filters", a.filters).Methods(get...)
-	r.HandleFunc(p+"/filters", a.createFilter).Methods(http.MethodPost)
-	r.HandleFunc(p+"/listeners", a.listeners).Methods(get...)
-	r.HandleFunc(p+"/listeners", a.createListener).Methods(http.MethodPost)
-	r.HandleFunc(p+"/listeners/{listener}", a.noListener)
+	r.HandleFunc(p+"/listeners/{name}/start", a.startListener).Methods(http.MethodPut)
+	r.HandleFunc(p+"/listeners/{name}/stop", a.stopListener).Methods(http.MethodPut)
 	r.HandleFunc(p+"/services/{name}/listeners", a.serviceListeners).Methods(get...)
-	r.HandleFunc(p+"/services/{name}/listeners/{listener}", a.noListener)
+	r.HandleFunc(p+"/services/{name}/listeners", a.create(KindListener)).Methods(http.MethodPost)
+	r.HandleFunc(p+"/services/{name}/listeners/{listener}", a.serviceListener).Methods(get...)
+	r.HandleFunc(p+"/services/{name}/listeners/{listener}", a.destroyServiceListener).Methods(http.MethodDelete)
 	r.HandleFunc(p+"/maxscale", a.maxscale).Methods(get...)
 	r.HandleFunc(p+"/users", a.usersRoot).Methods(get...)
 	r.HandleFunc(p+"/users/inet", a.listUsers).Methods(get...)

@@ -1,9 +1,6 @@
 package maxscale
 
-import (
-	"fmt"
-	"net/http"
-)
+import "fmt"
 
 // newMonitor fills a monitor being created: its module comes from
 // attributes.module or parameters.module. A monitor starts running.
@@ -46,16 +43,4 @@ func checkMonitorParameters(o *object, keys []string) error {
 		}
 	}
 	return nil
-}
-
-// createFilter serves POST /v1/filters: refused, as filters are not
-// modelled (403 with the reason, which maxctrl prints).
-func (a *API) createFilter(w http.ResponseWriter, r *http.Request) {
-	fail(w, refuse("Cairn does not model filters: a filter cannot be created"))
-}
-
-// filters serves GET /v1/filters: filters are not modelled, so the
-// collection is empty (maxctrl 22.08+ fetches it before every link).
-func (a *API) filters(w http.ResponseWriter, r *http.Request) {
-	writeDoc(w, r, document{Links: links{Self: baseURL(r) + "/filters/"}, Data: []any{}})
 }

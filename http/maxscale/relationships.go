@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 
 	"cairn/fsm"
@@ -13,16 +14,31 @@ import (
 )
 
 // typeOf is the JSON:API type of a kind, and kindOf its inverse.
-var typeOf = map[string]string{KindServer: "servers", KindService: "services", KindMonitor: "monitors"}
+var typeOf = map[string]string{KindServer: "servers", KindService: "services", KindMonitor: "monitors",
+	KindFilter: "filters", KindListener: "listeners"}
 
-var kindOf = map[string]string{"servers": KindServer, "services": KindService, "monitors": KindMonitor}
+var kindOf = map[string]string{"servers": KindServer, "services": KindService, "monitors": KindMonitor,
+	"filters": KindFilter, "listeners": KindListener}
 
 // relNames are the relationships of each kind, in the order documents
 // show them and PATCH applies them.
 var relNames = map[string][]string{
-	KindServer:  {"services", "monitors"},
-	KindService: {"servers", "services", "monitors", "filters"},
-	KindMonitor: {"servers", "services"},
+	KindServer:   {"services", "monitors"},
+	KindService:  {"servers", "services", "monitors", "filters", "listeners"},
+	KindMonitor:  {"servers", "services"},
+	KindFilter:   {"services"},
+	KindListener: {"services"},
+}
+
+// readOnlyRels are relationships a PATCH of that side cannot change: a
+// service's listeners (a listener names its service when created, for
+// good), a listener's service, and a filter's services (set by the
+// services' filter chains). A request that echoes them back (maxctrl's
+// link) is not refused for it; a PATCH of the relationship itself is.
+var readOnlyRels = map[string]map[string]bool{
+	KindService:  {"listeners": true},
+	KindListener: {"services": true},
+	KindFilter:   {"services": true},
 }
 
 func hasRel(kind, rel string) bool {
@@ -55,6 +71,16 @@ func related(t *txn, o *object, rel string) ([]*object, error) {
 		return t.lookup(KindServer, "monitor", o.id)
 	case o.kind == KindMonitor && rel == "services":
 		return t.lookup(KindService, "monitors", o.id)
+	case o.kind == KindService && rel == "filters":
+		ids = o.Filters
+	case o.kind == KindService && rel == "listeners":
+		return t.lookup(KindListener, "service", o.id)
+	case o.kind == KindFilter && rel == "services":
+		return t.lookup(KindService, "filters", o.id)
+	case o.kind == KindListener && rel == "services":
+		if o.Service != "" {
+			ids = []string{o.Service}
+		}
 	}
 	out := make([]*object, 0, len(ids))
 	for _, id := range ids {
@@ -132,7 +158,7 @@ func parseRelationships(kind string, raw json.RawMessage, strict bool) (map[stri
 	}
 	for _, name := range relNames[kind] {
 		v, ok := rels[name]
-		if !ok {
+		if !ok || (readOnlyRels[kind][name] && !(kind == KindListener && strict)) {
 			continue
 		}
 		var obj map[string]json.RawMessage
@@ -194,7 +220,13 @@ func setRel(t *txn, o *object, rel string, ids []string) error {
 		targets[c.id] = c
 	}
 	list, added, removed := setList(curIDs, ids)
-	if len(added) == 0 && len(removed) == 0 {
+	if rel == "filters" {
+		// A filter chain is ordered: replaced as given.
+		list = ids
+		if slices.Equal(curIDs, ids) {
+			return nil
+		}
+	} else if len(added) == 0 && len(removed) == 0 {
 		return nil
 	}
 	t.touch(o)
@@ -210,6 +242,8 @@ func setRel(t *txn, o *object, rel string, ids []string) error {
 			o.Services = list
 		case "monitors":
 			o.Monitors = list
+		case "filters":
+			o.Filters = list
 		}
 	case o.kind == KindServer && rel == "monitors":
 		if len(ids) > 1 {
@@ -283,6 +317,8 @@ func users(t *txn, o *object) ([]string, error) {
 		for _, u := range using {
 			names = append(names, u.Name)
 		}
+	case KindFilter:
+		err = add("services")
 	}
 	sort.Strings(names)
 	return names, err
@@ -291,8 +327,30 @@ func users(t *txn, o *object) ([]string, error) {
 // unlinkAll removes every relationship of o, both ways, before a forced
 // delete.
 func unlinkAll(t *txn, o *object) error {
+	switch o.kind {
+	case KindFilter:
+		using, err := t.lookup(KindService, "filters", o.id)
+		if err != nil {
+			return err
+		}
+		for _, u := range using {
+			u.Filters = without(u.Filters, o.id)
+			t.touch(u)
+		}
+		return nil
+	case KindListener:
+		return nil
+	}
 	for _, rel := range relNames[o.kind] {
-		if rel == "filters" {
+		if rel == "listeners" {
+			// A service's listeners go with it.
+			ls, err := related(t, o, rel)
+			if err != nil {
+				return err
+			}
+			for _, l := range ls {
+				t.remove(l)
+			}
 			continue
 		}
 		if err := setRel(t, o, rel, nil); err != nil {

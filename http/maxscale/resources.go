@@ -17,7 +17,17 @@ import (
 // kindWord is how messages name a kind ("server").
 func kindWord(kind string) string { return strings.TrimPrefix(kind, "maxscale.") }
 
-// list serves GET /v1/{servers,services,monitors}.
+// objectName is the name of the object a request's path names: {name},
+// or {listener} under /services/{name}/listeners/.
+func objectName(r *http.Request, kind string) string {
+	vars := mux.Vars(r)
+	if l, ok := vars["listener"]; ok && kind == KindListener {
+		return l
+	}
+	return vars["name"]
+}
+
+// list serves GET /v1/{type}.
 func (a *API) list(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v := a.node.View()
@@ -46,15 +56,42 @@ func (a *API) list(kind string) http.HandlerFunc {
 				return
 			}
 		}
-		writeDoc(w, r, document{Links: links{Self: base + "/" + typeOf[kind] + "/"}, Data: data})
+		a.writeCollection(w, r, base+"/"+typeOf[kind]+"/", data)
 	}
+}
+
+// renderAll renders the objects o relates to through rel.
+func (a *API) renderAll(t *txn, r *http.Request, o *object, rel string) ([]*resourceObject, error) {
+	objs, err := related(t, o, rel)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*resourceObject, 0, len(objs))
+	for _, x := range objs {
+		ro, err := render(t, baseURL(r), x)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ro)
+	}
+	return out, nil
+}
+
+// writeCollection writes a collection document.
+func (a *API) writeCollection(w http.ResponseWriter, r *http.Request, self string, data []*resourceObject) {
+	writeDoc(w, r, document{Links: links{Self: self}, Data: data})
+}
+
+// writeOne writes the document of one object.
+func (a *API) writeOne(w http.ResponseWriter, r *http.Request, ro *resourceObject, o *object) {
+	writeDoc(w, r, document{Links: links{Self: ro.Links.Self}, Data: ro})
 }
 
 // get serves GET /v1/{type}/:name.
 func (a *API) get(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		t := newTxn(a.node.View())
-		o, err := t.mustGet(kind, mux.Vars(r)["name"])
+		o, err := t.mustGet(kind, objectName(r, kind))
 		var ro *resourceObject
 		if err == nil {
 			ro, err = render(t, baseURL(r), o)
@@ -63,7 +100,7 @@ func (a *API) get(kind string) http.HandlerFunc {
 			fail(w, err)
 			return
 		}
-		writeDoc(w, r, document{Links: links{Self: ro.Links.Self}, Data: ro})
+		a.writeOne(w, r, ro, o)
 	}
 }
 
@@ -87,11 +124,19 @@ func (a *API) create(kind string) http.HandlerFunc {
 			fail(w, err)
 			return
 		}
+		pathService := ""
+		if kind == KindListener {
+			pathService = mux.Vars(r)["name"] // POST /v1/services/{name}/listeners
+			if pathService != "" && !a.exists(w, KindService, pathService) {
+				return
+			}
+		}
 		a.write(w, r, func(t *txn) error {
 			id := canon(name)
 			if err := checkNameFree(t, kind, id, name); err != nil {
 				return err
 			}
+			rels := maps.Clone(rels)
 			o := &object{kind: kind, id: id, Name: name, Parameters: map[string]any{}}
 			var attrs inAttributes
 			if doc.Data.Attributes != nil {
@@ -104,6 +149,17 @@ func (a *API) create(kind string) http.HandlerFunc {
 				err = newService(o, attrs)
 			case KindMonitor:
 				err = newMonitor(o, attrs)
+			case KindFilter:
+				err = newFilter(o, attrs)
+			case KindListener:
+				var svc string
+				if svc, err = listenerService(t, name, pathService, rels["services"]); err == nil {
+					delete(rels, "services")
+					err = newListener(o, attrs, svc)
+				}
+				if err == nil {
+					err = checkListenerClash(t, o)
+				}
 			}
 			if err == nil && kind == KindServer {
 				err = checkEndpoint(t, o, true)
@@ -123,7 +179,7 @@ func (a *API) create(kind string) http.HandlerFunc {
 // type, listeners) are ignored.
 func (a *API) patch(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name := mux.Vars(r)["name"]
+		name := objectName(r, kind)
 		if !a.exists(w, kind, name) {
 			return
 		}
@@ -145,10 +201,14 @@ func (a *API) patch(kind string) http.HandlerFunc {
 				if err := patchAttributes(o, *attrs); err != nil {
 					return err
 				}
-				if kind == KindServer {
-					if err := checkEndpoint(t, o, false); err != nil {
-						return err
-					}
+				switch kind {
+				case KindServer:
+					err = checkEndpoint(t, o, false)
+				case KindListener:
+					err = checkListenerClash(t, o)
+				}
+				if err != nil {
+					return err
 				}
 				t.touch(o)
 			}
@@ -157,9 +217,30 @@ func (a *API) patch(kind string) http.HandlerFunc {
 	}
 }
 
+// listenerService returns the id of the service a new listener is for:
+// the one in the path, or the one its services relationship names (as
+// maxctrl's create listener sends it), which must exist.
+func listenerService(t *txn, name, pathService string, ids []string) (string, error) {
+	id := canon(pathService)
+	if pathService == "" {
+		if len(ids) != 1 {
+			return "", refuse(fmt.Sprintf("Listener '%s' needs exactly one service: name it in 'relationships.services.data'", name))
+		}
+		id = ids[0]
+	}
+	svc, err := t.get(KindService, id)
+	if err != nil {
+		return "", err
+	}
+	if svc == nil {
+		return "", refuse(fmt.Sprintf("'%s' is not a valid service in MaxScale", id))
+	}
+	return id, nil
+}
+
 // namedKinds are the kinds whose objects share one namespace: MaxScale
 // refuses a server named as an existing service, filter or listener.
-var namedKinds = []string{KindServer, KindService, KindMonitor}
+var namedKinds = []string{KindServer, KindService, KindMonitor, KindFilter, KindListener}
 
 // checkNameFree refuses a new object of kind named as any existing object
 // (get_object_type in MaxScale's config_runtime.cc). Each absence becomes
@@ -184,7 +265,7 @@ func patchAttributes(o *object, attrs inAttributes) error {
 	var keys []string
 	changed := map[string]any{}
 	for k, v := range attrs.Parameters {
-		if (o.kind == KindService && k == "router") || (o.kind == KindMonitor && k == "module") {
+		if (o.kind == KindService && k == "router") || ((o.kind == KindMonitor || o.kind == KindFilter) && k == "module") {
 			continue
 		}
 		keys = append(keys, k)
@@ -227,6 +308,20 @@ func patchAttributes(o *object, attrs inAttributes) error {
 			return refuse(fmt.Sprintf("The module of monitor '%s' cannot be changed", o.Name))
 		}
 		return checkMonitorParameters(o, keys)
+	case KindFilter:
+		module := attrs.Module
+		if module == nil {
+			module = attrs.Parameters["module"]
+		}
+		if s, ok := module.(string); module != nil && (!ok || s != o.Module) {
+			return refuse(fmt.Sprintf("The module of filter '%s' cannot be changed", o.Name))
+		}
+		return checkFilterParameters(o, keys)
+	case KindListener:
+		if err := checkStatic(fmt.Sprintf("Listener '%s'", o.Name), old, changed, listenerParams); err != nil {
+			return err
+		}
+		return checkListenerParameters(o, keys)
 	}
 	return nil
 }
@@ -235,7 +330,7 @@ func patchAttributes(o *object, attrs inAttributes) error {
 // use, unless ?force=yes, which unlinks it first.
 func (a *API) destroy(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name := mux.Vars(r)["name"]
+		name := objectName(r, kind)
 		if !a.exists(w, kind, name) {
 			return
 		}
@@ -264,7 +359,7 @@ func (a *API) destroy(kind string) http.HandlerFunc {
 			var targetRels []string
 			switch kind {
 			case KindService:
-				targetRels = []string{"servers", "services", "monitors"}
+				targetRels = []string{"servers", "services", "monitors", "filters", "listeners"}
 			case KindMonitor:
 				targetRels = []string{"servers"}
 			}
@@ -279,6 +374,8 @@ func (a *API) destroy(kind string) http.HandlerFunc {
 			}
 			if !force {
 				switch {
+				case kind == KindFilter && len(inUse) > 0:
+					return refuse(fmt.Sprintf("Filter '%s' cannot be destroyed: Remove it from all services first", o.Name))
 				case len(inUse) > 0:
 					return refuse(fmt.Sprintf("Cannot destroy %s '%s' as it is used by: %s", kindWord(kind), o.Name, strings.Join(inUse, ", ")))
 				case len(uses) > 0:
@@ -347,6 +444,10 @@ func (a *API) patchRelationship(kind string) http.HandlerFunc {
 			fail(w, errNotFound)
 			return
 		}
+		if readOnlyRels[kind][rel] {
+			fail(w, refuse(fmt.Sprintf("The '%s' relationship of a %s cannot be changed here", rel, kindWord(kind))))
+			return
+		}
 		ids, err := readRelDoc(r, rel)
 		if err != nil {
 			fail(w, err)
@@ -365,7 +466,7 @@ func (a *API) patchRelationship(kind string) http.HandlerFunc {
 // startStop serves PUT /v1/{services,monitors}/:name/{start,stop}.
 func (a *API) startStop(kind string, stop bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name := mux.Vars(r)["name"]
+		name := objectName(r, kind)
 		if !a.exists(w, kind, name) {
 			return
 		}
