@@ -87,10 +87,14 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 	if v.Count(auth.UserKind) == 0 {
 		users = append(users, defaultAdmin)
 	}
+	mod := a.started
 	for _, u := range users {
 		data = append(data, userDoc(base, u))
+		if u.Updated.After(mod) {
+			mod = u.Updated
+		}
 	}
-	writeDoc(w, r, document{Links: links{Self: base + "/users/inet/"}, Data: data})
+	writeDoc(w, r, document{Links: links{Self: base + "/users/inet/"}, Data: data}, mod)
 }
 
 // loadUser returns the stored user name (the default admin while none is
@@ -118,7 +122,11 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := baseURL(r)
-	writeDoc(w, r, document{Links: links{Self: base + "/users/inet/" + url.PathEscape(name) + "/"}, Data: userDoc(base, u)})
+	mod := u.Updated
+	if mod.IsZero() {
+		mod = a.started
+	}
+	writeDoc(w, r, document{Links: links{Self: base + "/users/inet/" + url.PathEscape(name) + "/"}, Data: userDoc(base, u)}, mod)
 }
 
 // createUser serves POST /v1/users/inet: data.id, attributes.password and

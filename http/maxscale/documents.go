@@ -2,8 +2,6 @@ package maxscale
 
 import (
 	"bytes"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +29,8 @@ func baseURL(r *http.Request) string {
 }
 
 type links struct {
-	Self string `json:"self"`
+	Self    string `json:"self"`
+	Related string `json:"related,omitempty"`
 }
 
 // ref is a relationship member.
@@ -79,7 +78,7 @@ func render(t *txn, base string, o *object) (*resourceObject, error) {
 		if len(objs) == 0 {
 			continue // MaxScale omits an empty relationship
 		}
-		rs := &relationship{Links: links{Self: base + "/" + rel + "/"}}
+		rs := &relationship{Links: relLinks(base, ro.Links.Self, rel)}
 		for _, r := range objs {
 			rs.Data = append(rs.Data, ref{ID: r.Name, Type: rel})
 		}
@@ -218,21 +217,37 @@ func maskedParameters(o *object) map[string]any {
 	return params
 }
 
-// writeDoc writes a successful read: 200, the document, and an ETag that
-// is the quoted SHA-1 of the compact JSON (as MaxScale's).
-func writeDoc(w http.ResponseWriter, r *http.Request, doc any) {
+// writeDoc writes a successful read: 200, the document shaped by the
+// query (sparse fieldsets, pagination), an ETag that is the quoted SHA-1
+// of the compact JSON (as MaxScale's) and, when known, Last-Modified (mod:
+// when what it shows last changed). If-None-Match and If-Modified-Since
+// that hold answer 304; If-Match and If-Unmodified-Since that do not, 412.
+func writeDoc(w http.ResponseWriter, r *http.Request, doc any, mod time.Time) {
 	b, err := json.Marshal(doc)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	sum := sha1.Sum(b)
-	etag := `"` + hex.EncodeToString(sum[:]) + `"`
+	b = shape(r, b)
+	etag := etagOf(b)
 	h := w.Header()
 	h.Set("ETag", etag)
-	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag {
-		w.WriteHeader(http.StatusNotModified)
+	if !mod.IsZero() {
+		h.Set("Last-Modified", httpDate(mod))
+	}
+	if err := checkPreconditions(r, etag, mod); err != nil {
+		fail(w, err)
 		return
+	}
+	inm := r.Header.Get("If-None-Match")
+	ims, hasIMS := httpTime(r.Header.Get("If-Modified-Since"))
+	if inm != "" || hasIMS {
+		match := inm == "" || etagListHas(inm, etag) || inm == "*"
+		unmodified := !hasIMS || (!mod.IsZero() && !modifiedAfter(mod, ims))
+		if match && unmodified {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 	}
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)

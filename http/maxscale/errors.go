@@ -55,6 +55,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, errPrecondition):
+		return http.StatusPreconditionFailed
 	case errors.Is(err, errUnauthorized):
 		return http.StatusUnauthorized
 	case errors.Is(err, httpx.ErrBodyTooLarge):

@@ -47,5 +47,5 @@ func (a *API) maxscale(w http.ResponseWriter, r *http.Request) {
 			"id": "maxscale", "type": "maxscale", "attributes": attrs,
 			"links": links{Self: base + "/maxscale/"},
 		},
-	})
+	}, a.started)
 }

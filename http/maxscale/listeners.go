@@ -117,14 +117,18 @@ func (a *API) serviceListeners(w http.ResponseWriter, r *http.Request) {
 	t := newTxn(a.node.View())
 	svc, err := t.mustGet(KindService, name)
 	var data []*resourceObject
+	var ls []*object
 	if err == nil {
 		data, err = a.renderAll(t, r, svc, "listeners")
+	}
+	if err == nil {
+		ls, err = related(t, svc, "listeners")
 	}
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	a.writeCollection(w, r, baseURL(r)+"/services/"+pathName(svc.Name)+"/listeners/", data)
+	a.writeCollection(w, r, baseURL(r)+"/services/"+pathName(svc.Name)+"/listeners/", data, lastModifiedOf(append(ls, svc)...))
 }
 
 // serviceListener serves GET /v1/services/:name/listeners/:listener: 404

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"cairn/fsm"
 
@@ -38,9 +39,11 @@ func (a *API) list(kind string) http.HandlerFunc {
 		// tables show them in that order), not in the store's id order.
 		slices.SortStableFunc(items, func(x, y *fsm.Resource) int { return cmp.Compare(x.CreateIndex, y.CreateIndex) })
 		data := make([]*resourceObject, 0, len(items))
+		var mod time.Time
 		for _, it := range items {
 			o, err := t.get(it.Kind, it.ID)
 			if err == nil && o != nil {
+				mod = lastModifiedOf(&object{updated: mod}, o)
 				var ro *resourceObject
 				if ro, err = render(t, base, o); err == nil {
 					data = append(data, ro)
@@ -56,7 +59,7 @@ func (a *API) list(kind string) http.HandlerFunc {
 				return
 			}
 		}
-		a.writeCollection(w, r, base+"/"+typeOf[kind]+"/", data)
+		a.writeCollection(w, r, base+"/"+typeOf[kind]+"/", data, mod)
 	}
 }
 
@@ -77,14 +80,18 @@ func (a *API) renderAll(t *txn, r *http.Request, o *object, rel string) ([]*reso
 	return out, nil
 }
 
-// writeCollection writes a collection document.
-func (a *API) writeCollection(w http.ResponseWriter, r *http.Request, self string, data []*resourceObject) {
-	writeDoc(w, r, document{Links: links{Self: self}, Data: data})
+// writeCollection writes a collection document; mod is when its newest
+// member last changed.
+func (a *API) writeCollection(w http.ResponseWriter, r *http.Request, self string, data []*resourceObject, mod time.Time) {
+	if mod.IsZero() {
+		mod = a.started // an empty collection: unchanged since the node started
+	}
+	writeDoc(w, r, document{Links: links{Self: self}, Data: data}, mod)
 }
 
 // writeOne writes the document of one object.
 func (a *API) writeOne(w http.ResponseWriter, r *http.Request, ro *resourceObject, o *object) {
-	writeDoc(w, r, document{Links: links{Self: ro.Links.Self}, Data: ro})
+	writeDoc(w, r, document{Links: links{Self: ro.Links.Self}, Data: ro}, lastModifiedOf(o))
 }
 
 // get serves GET /v1/{type}/:name.
@@ -195,6 +202,9 @@ func (a *API) patch(kind string) http.HandlerFunc {
 		a.write(w, r, func(t *txn) error {
 			o, err := t.mustGet(kind, name)
 			if err != nil {
+				return err
+			}
+			if err := checkWrite(t, r, o); err != nil {
 				return err
 			}
 			if attrs := doc.Data.Attributes; attrs != nil {
@@ -348,6 +358,9 @@ func (a *API) destroy(kind string) http.HandlerFunc {
 			if err != nil {
 				return err
 			}
+			if err := checkWrite(t, r, o); err != nil {
+				return err
+			}
 			inUse, err := users(t, o)
 			if err != nil {
 				return err
@@ -411,24 +424,31 @@ func (a *API) getRelationship(kind string) http.HandlerFunc {
 		if err == nil && !hasRel(kind, vars["rel"]) {
 			err = errNotFound
 		}
-		var objs []*object
+		var doc map[string]any
 		if err == nil {
-			objs, err = related(t, o, vars["rel"])
+			doc, err = relationshipDoc(t, baseURL(r), o, vars["rel"])
 		}
 		if err != nil {
 			fail(w, err)
 			return
 		}
-		base := baseURL(r)
-		rs := relationship{Links: links{Self: base + "/" + vars["rel"] + "/"}, Data: []ref{}}
-		for _, x := range objs {
-			rs.Data = append(rs.Data, ref{ID: x.Name, Type: vars["rel"]})
-		}
-		writeDoc(w, r, map[string]any{
-			"links": links{Self: base + "/" + typeOf[kind] + "/" + pathName(o.Name) + "/relationships/" + vars["rel"] + "/"},
-			"data":  rs.Data,
-		})
+		writeDoc(w, r, doc, lastModifiedOf(o))
 	}
+}
+
+// relationshipDoc is the document of relationship rel of o: its links
+// and its members.
+func relationshipDoc(t *txn, base string, o *object, rel string) (map[string]any, error) {
+	objs, err := related(t, o, rel)
+	if err != nil {
+		return nil, err
+	}
+	data := []ref{}
+	for _, x := range objs {
+		data = append(data, ref{ID: x.Name, Type: rel})
+	}
+	self := base + "/" + typeOf[o.kind] + "/" + pathName(o.Name)
+	return map[string]any{"links": relLinks(base, self, rel), "data": data}, nil
 }
 
 // patchRelationship serves PATCH /v1/{type}/:name/relationships/:rel:
@@ -458,6 +478,9 @@ func (a *API) patchRelationship(kind string) http.HandlerFunc {
 			if err != nil {
 				return err
 			}
+			if err := checkWrite(t, r, o); err != nil {
+				return err
+			}
 			return setRel(t, o, rel, ids)
 		})
 	}
@@ -473,6 +496,9 @@ func (a *API) startStop(kind string, stop bool) http.HandlerFunc {
 		a.write(w, r, func(t *txn) error {
 			o, err := t.mustGet(kind, name)
 			if err != nil {
+				return err
+			}
+			if err := checkWrite(t, r, o); err != nil {
 				return err
 			}
 			o.Stopped = stop

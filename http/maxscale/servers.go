@@ -184,6 +184,9 @@ func (a *API) setState(set bool) http.HandlerFunc {
 			if err != nil {
 				return err
 			}
+			if err := checkWrite(t, r, o); err != nil {
+				return err
+			}
 			bits := without(o.Status, bit)
 			if set {
 				bits = append(bits, bit)
