@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -79,8 +80,49 @@ func Test_ThreeNodes_MaxScale_WriteThroughFollowerListener_VisibleEverywhere(t *
 				strings.Contains(last, `"services":{"links":`) && strings.Contains(last, `"id":"RW-Split-Router"`)
 		}, func() string { return last })
 	}
+	// A token one node issues (GET /v1/auth) is verified by every node,
+	// on its MaxScale listener and on Cairn's own API, and a write carrying
+	// it through a follower is authorised by the leader.
+	tokReq, _ := http.NewRequest("GET", agents[0].maxscaleURL+"/v1/auth", nil)
+	tokReq.SetBasicAuth("admin", "mariadb")
+	tokResp, err := agents[0].client.Do(tokReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		Meta struct {
+			Token string `json:"token"`
+		} `json:"meta"`
+	}
+	err = json.NewDecoder(tokResp.Body).Decode(&tok)
+	tokResp.Body.Close()
+	if err != nil || tokResp.StatusCode != http.StatusOK || tok.Meta.Token == "" {
+		t.Fatalf("GET /v1/auth: %d %v", tokResp.StatusCode, err)
+	}
+	for _, a := range agents {
+		for _, u := range []string{a.maxscaleURL + "/v1/servers/server1", a.url + "/cairn/v1/whoami"} {
+			req, _ := http.NewRequest("GET", u, nil)
+			req.Header.Set("Authorization", "Bearer "+tok.Meta.Token)
+			resp, err := a.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("%s with node %s's token: %d", u, agents[0].line.nodeID, resp.StatusCode)
+			}
+		}
+	}
+	req, _ := http.NewRequest("PUT", follower.maxscaleURL+"/v1/servers/server1/set?state=maintenance", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.Meta.Token)
+	if resp, err := follower.client.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("a write with the token through follower %s: %v %v", follower.line.nodeID, resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	// Bad credentials are refused on every listener.
-	req, _ := http.NewRequest("GET", agents[0].maxscaleURL+"/v1/servers", nil)
+	req, _ = http.NewRequest("GET", agents[0].maxscaleURL+"/v1/servers", nil)
 	req.SetBasicAuth("admin", "nope")
 	resp, err := agents[0].client.Do(req)
 	if err != nil {

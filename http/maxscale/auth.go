@@ -38,24 +38,30 @@ func roleOf(account string) auth.Role {
 	return auth.RoleReadonly
 }
 
-// authorize checks the request's credentials (HTTP Basic, or a Cairn
-// Bearer token); a basic (read-only) account may not write.
-func (a *API) authorize(r *http.Request) error {
+// authorize checks the request's credentials (HTTP Basic, a Cairn Bearer
+// token, or that token in MaxScale's two cookies); a basic (read-only)
+// account may not write. It returns who the request acts as.
+func (a *API) authorize(r *http.Request) (auth.Principal, error) {
+	if r.Header.Get("Authorization") == "" {
+		if tok := cookieToken(r); tok != "" {
+			r.Header.Set("Authorization", "Bearer "+tok)
+		}
+	}
 	p, err := a.auth.Request(r, true)
 	if auth.Unauthenticated(err) {
-		return errUnauthorized
+		return p, errUnauthorized
 	}
 	if err != nil {
-		return err
+		return p, err
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
-		return nil
+		return p, nil
 	}
 	if !p.Role.CanWrite() {
-		return refuse("Administrative access required")
+		return p, refuse("Administrative access required")
 	}
-	return nil
+	return p, nil
 }
 
 // userDoc is the resource object of an admin user.

@@ -24,6 +24,10 @@ var errRefused = errors.New("refused")
 // client's.
 var errCorrupt = errors.New("corrupt record")
 
+// errUnavailable means the node cannot answer now (no signing key yet):
+// 503, retry.
+var errUnavailable = errors.New("service unavailable")
+
 // errUnauthorized means the request carried no valid admin credentials.
 var errUnauthorized = errors.New("Access denied")
 
@@ -68,7 +72,7 @@ func statusOf(err error) int {
 	case errors.Is(err, errRefused), errors.Is(err, httpx.ErrBadJSON), errors.Is(err, fsm.ErrConflict),
 		errors.Is(err, fsm.ErrInvalid):
 		return http.StatusForbidden
-	case errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrTimeout),
+	case errors.Is(err, errUnavailable), errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrTimeout),
 		errors.Is(err, node.ErrShutdown), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable
 	}

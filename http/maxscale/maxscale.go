@@ -150,11 +150,12 @@ func (a *API) wrap(r http.Handler) http.Handler {
 			req2.URL = &u
 			req = req2
 		}
-		if err := a.authorize(req); err != nil {
+		p, err := a.authorize(req)
+		if err != nil {
 			fail(w, err)
 			return
 		}
-		r.ServeHTTP(w, req)
+		r.ServeHTTP(w, withPrincipal(req, p))
 	})
 }
 
@@ -186,6 +187,7 @@ func (a *API) register(r *mux.Router, p string) {
 	r.HandleFunc(p+"/services/{name}/listeners/{listener}", a.serviceListener).Methods(get...)
 	r.HandleFunc(p+"/services/{name}/listeners/{listener}", a.destroyServiceListener).Methods(http.MethodDelete)
 	r.HandleFunc(p+"/maxscale", a.maxscale).Methods(get...)
+	r.HandleFunc(p+"/auth", a.issueToken).Methods(get...)
 	r.HandleFunc(p+"/users", a.usersRoot).Methods(get...)
 	r.HandleFunc(p+"/users/inet", a.listUsers).Methods(get...)
 	r.HandleFunc(p+"/users/inet", a.createUser).Methods(http.MethodPost)
