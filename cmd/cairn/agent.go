@@ -199,7 +199,8 @@ func runAgent(args []string) error {
 	}
 	var levelVar slog.LevelVar
 	levelVar.Set(f.logLevel)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &levelVar}))
+	// The MaxScale API shows the last lines at /v1/maxscale/logs/data.
+	log := slog.New(maxscale.NewLogRing(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &levelVar}), 1000))
 	slog.SetDefault(log)
 	if err := failpoint.ArmFromEnv(); err != nil { // a failpoints build only
 		return err
@@ -416,7 +417,8 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	// every change.
 	a.rt = settings.New(a.levelVar, limits, n, log)
 	authn := a.authenticator()
-	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log, Auth: authn})
+	logRing, _ := log.Handler().(*maxscale.LogRing)
+	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log, Auth: authn, Logs: logRing})
 	// MaxScale's monitors probe their servers from the zone leader only.
 	n.OnLeadership(monitor.New(ms.Fleet(), log).Run)
 	// The zone leader follows the controller's MRF deployments into the

@@ -68,6 +68,9 @@ type Options struct {
 	// Auth checks credentials against the zone's users (default: one of
 	// the node's own).
 	Auth *auth.Authenticator
+	// Logs keeps the node's recent log lines for /v1/maxscale/logs/data
+	// (nil: none are shown).
+	Logs *LogRing
 }
 
 // API holds the MaxScale handlers' dependencies.
@@ -187,6 +190,18 @@ func (a *API) register(r *mux.Router, p string) {
 	r.HandleFunc(p+"/services/{name}/listeners/{listener}", a.serviceListener).Methods(get...)
 	r.HandleFunc(p+"/services/{name}/listeners/{listener}", a.destroyServiceListener).Methods(http.MethodDelete)
 	r.HandleFunc(p+"/maxscale", a.maxscale).Methods(get...)
+	r.HandleFunc(p+"/maxscale", a.patchGlobals).Methods(http.MethodPatch)
+	r.HandleFunc(p+"/maxscale/logs", a.logs).Methods(get...)
+	r.HandleFunc(p+"/maxscale/logs", a.patchGlobals).Methods(http.MethodPatch)
+	r.HandleFunc(p+"/maxscale/logs/data", a.logData).Methods(get...)
+	r.HandleFunc(p+"/maxscale/logs/flush", a.flushLogs).Methods(http.MethodPost)
+	r.HandleFunc(p+"/maxscale/modules", a.listModules).Methods(get...)
+	r.HandleFunc(p+"/maxscale/modules/{module}", a.getModule).Methods(get...)
+	r.HandleFunc(p+"/maxscale/threads", a.threads).Methods(get...)
+	r.HandleFunc(p+"/maxscale/threads/{id}", a.thread).Methods(get...)
+	r.HandleFunc(p+"/sessions", a.sessions).Methods(get...)
+	r.HandleFunc(p+"/sessions/{id}", a.noSession)
+	r.HandleFunc(p+"/services/{name}/reload", a.reloadService).Methods(http.MethodPost)
 	r.HandleFunc(p+"/auth", a.issueToken).Methods(get...)
 	r.HandleFunc(p+"/users", a.usersRoot).Methods(get...)
 	r.HandleFunc(p+"/users/inet", a.listUsers).Methods(get...)

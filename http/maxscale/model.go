@@ -54,6 +54,7 @@ func Kinds() []fsm.KindSchema {
 		}},
 		{Kind: KindMonitor, Owner: owner},
 		{Kind: KindFilter, Owner: owner},
+		{Kind: KindGlobal, Owner: owner},
 		{Kind: KindListener, Owner: owner, Indexes: []fsm.Index{
 			fsm.FieldIndex("service", "service", false),
 			fsm.FieldIndex("endpoint", "endpoint", true),
