@@ -13,11 +13,13 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"cairn/http/httpx"
+	"cairn/http/maxscale"
 	"cairn/http/mrf"
 	"cairn/http/native"
 	"cairn/http/topology"
@@ -89,6 +91,9 @@ type Server struct {
 	// that wins the race must still stop the Serve that follows.
 	srvOnce sync.Once
 	srv     *http.Server
+	// metrics is the main listener's HTTP metrics (nil without a
+	// registry), shared with dialect listeners (DialectMetrics).
+	metrics *httpMetrics
 }
 
 // Option adds an optional part to the server.
@@ -201,12 +206,12 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		o.registry.MustRegister(hm)
 		r.Handle("/metrics", metricsHandler(o.registry)).Methods(http.MethodGet, http.MethodHead)
 	}
-	s := &Server{limits: limits, log: log.With("component", "http")}
+	s := &Server{limits: limits, log: log.With("component", "http"), metrics: hm}
 	fwd := newForwarder(n, s.log)
 	fwd.metrics = hm
 	// Domain resources reach a controller in one hop, ahead of zone
 	// forwarding (mrf.ToController).
-	s.handler = mrf.CanonicalPaths(hm.instrument(r, s.recoverPanics(s.applyLimits(s.authenticate(o.auth, topology.NodeLocal(tdeps, mrf.ToController(deps, fwd.wrap(r))))))))
+	s.handler = mrf.CanonicalPaths(hm.instrument(r, maxscaleErrors(o.maxscale != nil, s.recoverPanics(s.applyLimits(s.authenticate(o.auth, topology.NodeLocal(tdeps, mrf.ToController(deps, fwd.wrap(r)))))))))
 	if fh := failpoint.Handler(); fh != nil {
 		// Only in a failpoints build: arming is per node, never forwarded.
 		m := http.NewServeMux()
@@ -218,16 +223,72 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	return s
 }
 
+// maxscaleErrors marks requests for the MaxScale API on the main listener
+// (/maxscale/...) so that the middleware's own refusals (413, 503, an
+// auth failure, a panic) use MaxScale's error body, as the API's do.
+func maxscaleErrors(on bool, next http.Handler) http.Handler {
+	if !on {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, maxscale.MountPrefix+"/") || r.URL.Path == maxscale.MountPrefix {
+			w = httpx.WithErrors(w, maxscale.WriteError)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// DialectOption configures a dialect's own listener.
+type DialectOption func(*dialectOptions)
+
+type dialectOptions struct {
+	errors  httpx.ErrorFunc
+	metrics *httpMetrics
+	dialect string
+	routeOf func(*http.Request) string
+}
+
+// DialectErrors makes the middleware's own refusals on the listener (413,
+// 503, a forward that failed, a panic) use the dialect's error body.
+func DialectErrors(write httpx.ErrorFunc) DialectOption {
+	return func(o *dialectOptions) { o.errors = write }
+}
+
+// DialectMetrics counts the listener's requests in main's HTTP metrics,
+// under dialect, each under the route routeOf names.
+func DialectMetrics(main *Server, dialect string, routeOf func(*http.Request) string) DialectOption {
+	return func(o *dialectOptions) { o.metrics, o.dialect, o.routeOf = main.metrics, dialect, routeOf }
+}
+
 // NewDialectServer serves h, a dialect's handler, on a listener of the
 // dialect's own (MaxScale's port 8989, say) with the middleware of the main
 // listener: panic recovery, the limits, and forwarding to the zone leader.
 // The leader is reached on its main listener, so mainPath maps a path of
 // this listener to the same route there.
-func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Handler, mainPath func(string) string) *Server {
-	s := &Server{limits: limits, log: log.With("component", "http")}
+func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Handler, mainPath func(string) string, opts ...DialectOption) *Server {
+	var o dialectOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s := &Server{limits: limits, log: log.With("component", "http"), metrics: o.metrics}
 	fwd := newForwarder(n, s.log)
 	fwd.rewritePath = mainPath
+	fwd.metrics = o.metrics
 	s.handler = s.recoverPanics(s.applyLimits(fwd.wrap(h)))
+	if o.errors != nil {
+		inner := s.handler
+		s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inner.ServeHTTP(httpx.WithErrors(w, o.errors), r)
+		})
+	}
+	if o.metrics != nil {
+		routeOf := o.routeOf
+		if routeOf == nil {
+			routeOf = func(*http.Request) string { return unmatchedRoute }
+		}
+		dialect := o.dialect
+		s.handler = o.metrics.instrumentRoutes(routeOf, func(string) string { return dialect }, s.handler)
+	}
 	return s
 }
 

@@ -436,7 +436,8 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 		api.WithMaxScale(ms.Mounted()), api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes, Peers: a.peers}),
 		api.WithAuth(api.AuthPolicy{Auth: authn, Required: a.authRequired(), Peers: a.peers}), api.WithTokenTTL(f.tokenTTL))
 	if a.msLn != nil {
-		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath)
+		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath,
+			api.DialectErrors(maxscale.WriteError), api.DialectMetrics(a.srv, "maxscale", ms.Route))
 	}
 }
 

@@ -201,10 +201,15 @@ var secretParams = map[string][]string{
 }
 
 // maskedParameters copies o's parameters for a document, its secrets
-// masked.
+// masked: every parameter of type password its kind or module declares
+// (a monitor's replication_password too).
 func maskedParameters(o *object) map[string]any {
 	params := make(map[string]any, len(o.Parameters)+1)
+	specs := paramSpecs(o)
 	for k, v := range o.Parameters {
+		if p, ok := lookupParam(k, specs...); ok && p.Type == ptPassword && v != nil {
+			v = masked
+		}
 		params[k] = v
 	}
 	for _, k := range secretParams[o.kind] {
@@ -215,6 +220,31 @@ func maskedParameters(o *object) map[string]any {
 		}
 	}
 	return params
+}
+
+// paramSpecs are the parameter sets o's parameters are checked against.
+func paramSpecs(o *object) [][]param {
+	switch o.kind {
+	case KindServer:
+		return [][]param{serverParams}
+	case KindService:
+		if m := findModule("Router", o.Router); m != nil {
+			return [][]param{serviceParams, m.Params}
+		}
+		return [][]param{serviceParams}
+	case KindMonitor:
+		if m := findModule("Monitor", o.Module); m != nil {
+			return [][]param{monitorParams, m.Params}
+		}
+		return [][]param{monitorParams}
+	case KindFilter:
+		if m := findModule("Filter", o.Module); m != nil {
+			return [][]param{m.Params}
+		}
+	case KindListener:
+		return [][]param{listenerParams}
+	}
+	return nil
 }
 
 // writeDoc writes a successful read: 200, the document shaped by the

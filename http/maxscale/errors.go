@@ -99,3 +99,19 @@ func fail(w http.ResponseWriter, err error) {
 	}
 	httpx.WriteJSON(w, status, errorsBody{Errors: []errorDetail{{Detail: msg}}})
 }
+
+// WriteError writes status and msg as MaxScale answers an error: its
+// errors document (404 without a body, as MaxScale's). The shared
+// middleware uses it for requests to this API (api.DialectErrors).
+func WriteError(w http.ResponseWriter, status int, msg string) {
+	switch status {
+	case http.StatusNotFound:
+		w.WriteHeader(status)
+		return
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Basic realm="maxscale"`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
+	}
+	httpx.WriteJSON(w, status, errorsBody{Errors: []errorDetail{{Detail: msg}}})
+}

@@ -417,3 +417,25 @@ func (a *API) reloadService(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// queryClassifier serves GET /v1/maxscale/query_classifier: Cairn parses
+// no SQL, so its classifier cache is empty and holds nothing.
+func (a *API) queryClassifier(w http.ResponseWriter, r *http.Request) {
+	base := baseURL(r)
+	writeDoc(w, r, document{Links: links{Self: base + "/maxscale/query_classifier/"}, Data: map[string]any{
+		"id": "query_classifier", "type": "query_classifier",
+		"attributes": map[string]any{"parameters": map[string]any{"cache_size": 0, "log_unrecognized_statements": 0}},
+		"links":      links{Self: base + "/maxscale/query_classifier/"},
+	}}, a.started)
+}
+
+// serverDiagnostics serves GET /v1/maxscale/debug/server_diagnostics,
+// which maxctrl's `create report` reads: Cairn holds no connections to
+// the servers, so there is nothing to report.
+func (a *API) serverDiagnostics(w http.ResponseWriter, r *http.Request) {
+	base := baseURL(r)
+	writeDoc(w, r, document{Links: links{Self: base + "/maxscale/debug/server_diagnostics/"}, Data: map[string]any{
+		"id": "server_diagnostics", "type": "server_diagnostics",
+		"attributes": map[string]any{"servers": []any{}},
+	}}, a.started)
+}

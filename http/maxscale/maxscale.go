@@ -79,6 +79,8 @@ type API struct {
 	opts    Options
 	auth    *auth.Authenticator
 	started time.Time
+	// lisRouter is the router of Listener, for Route.
+	lisRouter *mux.Router
 }
 
 // logger is where the API reports what it skipped (a corrupt record).
@@ -108,6 +110,7 @@ func (a *API) Listener() http.Handler {
 	a.register(r, "")
 	r.HandleFunc("/", a.health).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1", a.health).Methods(http.MethodGet, http.MethodHead)
+	a.lisRouter = r
 	return a.wrap(r)
 }
 
@@ -199,6 +202,8 @@ func (a *API) register(r *mux.Router, p string) {
 	r.HandleFunc(p+"/maxscale/modules/{module}", a.getModule).Methods(get...)
 	r.HandleFunc(p+"/maxscale/threads", a.threads).Methods(get...)
 	r.HandleFunc(p+"/maxscale/threads/{id}", a.thread).Methods(get...)
+	r.HandleFunc(p+"/maxscale/query_classifier", a.queryClassifier).Methods(get...)
+	r.HandleFunc(p+"/maxscale/debug/server_diagnostics", a.serverDiagnostics).Methods(get...)
 	r.HandleFunc(p+"/sessions", a.sessions).Methods(get...)
 	r.HandleFunc(p+"/sessions/{id}", a.noSession)
 	r.HandleFunc(p+"/services/{name}/reload", a.reloadService).Methods(http.MethodPost)
@@ -321,4 +326,16 @@ func serviceName(t *txn, id string) string {
 		return s.Name
 	}
 	return id
+}
+
+// Route names the route of the dialect's own listener r matches (its path
+// template, "unmatched" if none), for the listener's HTTP metrics.
+func (a *API) Route(r *http.Request) string {
+	var m mux.RouteMatch
+	if a.lisRouter != nil && a.lisRouter.Match(r, &m) && m.MatchErr == nil && m.Route != nil {
+		if tpl, err := m.Route.GetPathTemplate(); err == nil {
+			return tpl
+		}
+	}
+	return "unmatched"
 }

@@ -22,6 +22,8 @@ import (
 	"cairn/node"
 	"cairn/node/auth"
 	"cairn/node/nodetest"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // fixture is one real single-node zone serving the MaxScale API on a
@@ -57,9 +59,11 @@ func mustServe(t *testing.T) *fixture {
 	// password, MaxScale's default admin/mariadb included, is accepted).
 	n.OnLeadership((&auth.Bootstrap{Node: n, DataDir: t.TempDir(), Log: discard, Print: func(string) {}}).Run)
 	mustWait(t, func() bool { v := n.View(); return auth.KeyVersion(v) != 0 && v.Count(auth.UserKind) > 0 })
-	main := httptest.NewServer(api.NewServer(n, limits, discard, api.WithMaxScale(ms.Mounted())).Handler())
+	mainSrv := api.NewServer(n, limits, discard, api.WithMaxScale(ms.Mounted()), api.WithMetrics(prometheus.NewRegistry()))
+	main := httptest.NewServer(mainSrv.Handler())
 	t.Cleanup(main.Close)
-	lis := httptest.NewServer(api.NewDialectServer(n, limits, discard, ms.Listener(), maxscale.MainPath).Handler())
+	lis := httptest.NewServer(api.NewDialectServer(n, limits, discard, ms.Listener(), maxscale.MainPath,
+		api.DialectErrors(maxscale.WriteError), api.DialectMetrics(mainSrv, "maxscale", ms.Route)).Handler())
 	t.Cleanup(lis.Close)
 	return &fixture{t: t, n: n, listener: lis.URL, main: main.URL, client: lis.Client(), user: [2]string{"admin", "mariadb"}}
 }

@@ -11,7 +11,7 @@ import (
 func Test_Secrets_ReadBackMasked(t *testing.T) {
 	f := mustServe(t)
 	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S1","attributes":{"router":"readconnroute","parameters":{"user":"u","password":"s3cret-svc"}}}}`), 204)
-	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M1","attributes":{"module":"mariadbmon","parameters":{"user":"u","password":"s3cret-mon"}}}}`), 204)
+	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M1","attributes":{"module":"mariadbmon","parameters":{"user":"u","password":"s3cret-mon","replication_user":"r","replication_password":"s3cret-repl"}}}}`), 204)
 	f.must("PUT", "/v1/monitors/M1/stop", nil, 204)
 	f.must("POST", "/v1/servers", []byte(`{"data":{"id":"srv1","attributes":{"parameters":{"address":"127.0.0.1","port":3306}}}}`), 204)
 	f.must("POST", "/v1/servers", []byte(`{"data":{"id":"srv2","attributes":{"parameters":{"address":"127.0.0.1","port":3307,"monitoruser":"mu","monitorpw":"s3cret-srv"}}}}`), 204)
@@ -29,6 +29,7 @@ func Test_Secrets_ReadBackMasked(t *testing.T) {
 	}{
 		{"/v1/services/S1", "password", "*****"},
 		{"/v1/monitors/M1", "password", "*****"},
+		{"/v1/monitors/M1", "replication_password", "*****"},
 		{"/v1/servers/srv2", "monitorpw", "*****"},
 		{"/v1/servers/srv1", "monitorpw", nil},
 	} {
