@@ -35,6 +35,7 @@ type fixture struct {
 	main     string // base URL of the main listener
 	client   *http.Client
 	user     [2]string
+	limits   *api.Limits
 }
 
 type reply struct {
@@ -65,7 +66,7 @@ func mustServe(t *testing.T) *fixture {
 	lis := httptest.NewServer(api.NewDialectServer(n, limits, discard, ms.Listener(), maxscale.MainPath,
 		api.DialectErrors(maxscale.WriteError), api.DialectMetrics(mainSrv, "maxscale", ms.Route)).Handler())
 	t.Cleanup(lis.Close)
-	return &fixture{t: t, n: n, listener: lis.URL, main: main.URL, client: lis.Client(), user: [2]string{"admin", "mariadb"}}
+	return &fixture{t: t, n: n, listener: lis.URL, main: main.URL, client: lis.Client(), user: [2]string{"admin", "mariadb"}, limits: limits}
 }
 
 // mustWait polls cond until it holds, failing the test after a generous

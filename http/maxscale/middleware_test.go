@@ -2,7 +2,9 @@ package maxscale_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -39,6 +41,27 @@ func Test_Errors_MiddlewareAnswersInMaxScalesBody(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), `"error"`) || strings.Contains(string(b), `"errors"`) {
 		t.Errorf("the native API's 413: %d %s", resp.StatusCode, b)
 	}
+}
+
+// Test_Errors_ConcurrencyLimit_503InMaxScalesBody: a request over the
+// node's concurrency limit is refused by the middleware with 503 and
+// MaxScale's errors document.
+func Test_Errors_ConcurrencyLimit_503InMaxScalesBody(t *testing.T) {
+	f := mustServe(t)
+	f.limits.SetMaxConcurrentRequests(1)
+	// A request whose body stalls holds the one slot.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.listener, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/servers HTTP/1.1\r\nHost: localhost:8989\r\nAuthorization: Basic YWRtaW46bWFyaWFkYg==\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+	mustWait(t, func() bool { return f.do("GET", "/v1/servers", nil).status == http.StatusServiceUnavailable })
+	r := f.do("GET", "/v1/servers", nil)
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Fatalf("over the limit: %d %v", r.status, r.header)
+	}
+	mustErrors(t, r, "concurrent requests")
 }
 
 // Test_Metrics_CountTheMaxScaleListener: requests on MaxScale's own
