@@ -83,22 +83,25 @@ func Test_ThreeNodes_MaxScale_WriteThroughFollowerListener_VisibleEverywhere(t *
 	// A token one node issues (GET /v1/auth) is verified by every node,
 	// on its MaxScale listener and on Cairn's own API, and a write carrying
 	// it through a follower is authorised by the leader.
-	tokReq, _ := http.NewRequest("GET", agents[0].maxscaleURL+"/v1/auth", nil)
-	tokReq.SetBasicAuth("admin", "mariadb")
-	tokResp, err := agents[0].client.Do(tokReq)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var tok struct {
 		Meta struct {
 			Token string `json:"token"`
 		} `json:"meta"`
 	}
-	err = json.NewDecoder(tokResp.Body).Decode(&tok)
-	tokResp.Body.Close()
-	if err != nil || tokResp.StatusCode != http.StatusOK || tok.Meta.Token == "" {
-		t.Fatalf("GET /v1/auth: %d %v", tokResp.StatusCode, err)
-	}
+	var last string
+	// 503 until the zone's leader has written its key and first user.
+	waitFor(t, "a token from "+agents[0].line.nodeID, 20*time.Second, func() bool {
+		tokReq, _ := http.NewRequest("GET", agents[0].maxscaleURL+"/v1/auth", nil)
+		tokReq.SetBasicAuth("admin", "mariadb")
+		tokResp, err := agents[0].client.Do(tokReq)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		defer tokResp.Body.Close()
+		last = tokResp.Status
+		return tokResp.StatusCode == http.StatusOK && json.NewDecoder(tokResp.Body).Decode(&tok) == nil && tok.Meta.Token != ""
+	}, func() string { return last })
 	for _, a := range agents {
 		for _, u := range []string{a.maxscaleURL + "/v1/servers/server1", a.url + "/cairn/v1/whoami"} {
 			req, _ := http.NewRequest("GET", u, nil)

@@ -78,9 +78,12 @@ func (a *API) issueToken(w http.ResponseWriter, r *http.Request) {
 		}
 		age = time.Duration(n) * time.Second
 	}
-	token, _, err := auth.Issue(a.node.View(), p.Name, age, a.opts.Now())
-	if errors.Is(err, auth.ErrNoKey) {
-		fail(w, errors.Join(errUnavailable, errors.New("the zone has no signing key yet; retry")))
+	v := a.node.View()
+	token, _, err := auth.Issue(v, p.Name, age, a.opts.Now())
+	if errors.Is(err, auth.ErrNoKey) || (err != nil && v.Count(auth.UserKind) == 0) {
+		// A new zone's leader writes its key and first user as it starts
+		// (MaxScale's default admin is accepted before that).
+		fail(w, errors.Join(errUnavailable, errors.New("the zone has no signing key or users yet; retry")))
 		return
 	}
 	if err != nil {

@@ -1,20 +1,23 @@
 // Package maxscale serves the MaxScale REST API (JSON:API documents, the
 // API MaxScale 6.4 and its CLI maxctrl speak): servers, services, monitors,
-// the empty filters collection, admin users and /v1/maxscale. The spec is
+// filters, listeners, admin users, JWT login, and the maxscale resource
+// (runtime parameters, modules, threads, logs). The spec is
 // seeds/maxscale-server-resource.md; where it is silent, the reference notes
-// on MaxScale 6.4's server and maxctrl.
+// on MaxScale 6.4's server and maxctrl, and MaxScale 6.4.15's sources.
 //
 // Routes answer at /v1/... and /... on the dialect's own listener (default
 // port 8989), and at /maxscale/v1/... on the main one. Every request needs
-// the credentials of one of the zone's users (node/auth; HTTP Basic, or a
-// Bearer token), whatever the address the listener binds: MaxScale's own
-// rule. Its default admin/mariadb is accepted while in use (auth.go).
+// the credentials of one of the zone's users (node/auth; HTTP Basic, a
+// Bearer token, or MaxScale's token cookies; jwt.go), whatever the address
+// the listener binds: MaxScale's own rule. Its default admin/mariadb is
+// accepted while in use (auth.go).
 //
-// Servers, services and monitors are stored under a canonical id (the name
-// lower-cased, whitespace as hyphens) and keep their display name. Each
-// relationship is stored on one side only (a service holds its servers,
-// services and monitors; a server holds its monitor) and read from the other
-// by index. Every write validates against the current state and applies ONE
+// Objects are stored under a canonical id (the name lower-cased,
+// whitespace as hyphens) and keep their display name. Each relationship is
+// stored on one side only (a service holds its servers, services, monitors
+// and filter chain; a server holds its monitor; a listener its service)
+// and read from the other by index. Parameters are validated against the
+// parameter sets of modules.go (params.go). Every write validates against the current state and applies ONE
 // command in which every object read carries a version precondition; a lost
 // race is retried once, then refused with 403.
 //

@@ -253,9 +253,9 @@ func (t *txn) command(now time.Time) (fsm.Command, error) {
 		case t.dirty[k] && o != nil:
 			switch o.kind {
 			case KindServer:
-				o.Endpoint = endpointOf(o)
+				o.Endpoint = t.uniqueEndpoint(o, endpointOf(o))
 			case KindListener:
-				o.Endpoint = listenerEndpoint(o)
+				o.Endpoint = t.uniqueEndpoint(o, listenerEndpoint(o))
 			}
 			body, err := json.Marshal(o)
 			if err != nil {
@@ -274,6 +274,24 @@ func (t *txn) command(now time.Time) (fsm.Command, error) {
 	}
 	cmd.Ops = append(cmd.Ops, t.extra...)
 	return cmd, nil
+}
+
+// uniqueEndpoint is the value o's unique endpoint index gets: ep, unless
+// another object already holds it. Validation refuses a new clash; one
+// stored before the rule existed leaves the later object out of the index
+// rather than make every write to it conflict. Two racing writes both see
+// it free, and the index refuses the second.
+func (t *txn) uniqueEndpoint(o *object, ep string) string {
+	rs, err := t.view.Lookup(o.kind, "endpoint", ep)
+	if err != nil {
+		return ep
+	}
+	for _, r := range rs {
+		if r.ID != o.id {
+			return ""
+		}
+	}
+	return ep
 }
 
 // setList returns cur changed to hold exactly the ids of want: ids kept
