@@ -225,7 +225,8 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 
 // maxscaleErrors marks requests for the MaxScale API on the main listener
 // (/maxscale/...) so that the middleware's own refusals (413, 503, an
-// auth failure, a panic) use MaxScale's error body, as the API's do.
+// auth failure, a panic) use MaxScale's error body, as the API's do, and
+// lets the listener's authentication see MaxScale's token cookies.
 func maxscaleErrors(on bool, next http.Handler) http.Handler {
 	if !on {
 		return next
@@ -233,6 +234,7 @@ func maxscaleErrors(on bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, maxscale.MountPrefix+"/") || r.URL.Path == maxscale.MountPrefix {
 			w = httpx.WithErrors(w, maxscale.WriteError)
+			maxscale.CookieAuth(r)
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -200,3 +200,33 @@ func Test_MaxScale_Monitor_OnRealAgent_ProbesServerPort(t *testing.T) {
 	ln.Close()
 	waitFor(t, "db1 Down", 10*time.Second, func() bool { return strings.Contains(state(), `"state":"Down"`) }, state)
 }
+
+// Test_MaxScale_AuthOn_MainMount_MaxScaleErrorsAndCookies: with -auth on,
+// the main listener's own refusal of a MaxScale request (no credentials)
+// is in MaxScale's errors document, and the token cookies MaxScale's
+// GET /v1/auth?persist=yes sets authenticate there too.
+func Test_MaxScale_AuthOn_MainMount_MaxScaleErrorsAndCookies(t *testing.T) {
+	requireBinary(t)
+	t.Parallel()
+	a := mustStartAgent(t, agentOpts{maxscale: true, args: []string{"-auth", "on", "-admin-password", "first-secret"}})
+	admin := creds{user: "admin", password: "first-secret"}
+	waitFor(t, "the zone's first admin", 10*time.Second, func() bool {
+		return a.as(admin, a.maxscaleURL, "GET", "/v1/auth", nil).status == http.StatusOK
+	}, nil)
+	if r := a.mustAs(creds{}, a.url, "GET", "/maxscale/v1/servers", nil, 401); !bytes.Contains(r.body, []byte(`"errors"`)) {
+		t.Errorf("the main listener's 401 for the MaxScale API: %s", r.body)
+	}
+	r := a.mustAs(admin, a.maxscaleURL, "GET", "/v1/auth?persist=yes&max-age=60", nil, 204)
+	req, _ := http.NewRequest("GET", a.url+"/maxscale/v1/servers", nil)
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /maxscale/v1/servers with MaxScale's token cookies: %d", resp.StatusCode)
+	}
+}

@@ -42,11 +42,7 @@ func roleOf(account string) auth.Role {
 // token, or that token in MaxScale's two cookies); a basic (read-only)
 // account may not write. It returns who the request acts as.
 func (a *API) authorize(r *http.Request) (auth.Principal, error) {
-	if r.Header.Get("Authorization") == "" {
-		if tok := cookieToken(r); tok != "" {
-			r.Header.Set("Authorization", "Bearer "+tok)
-		}
-	}
+	CookieAuth(r)
 	p, err := a.auth.Request(r, true)
 	if auth.Unauthenticated(err) {
 		return p, errUnauthorized

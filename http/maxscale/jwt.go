@@ -62,6 +62,18 @@ func cookieToken(r *http.Request) string {
 	return b.Value + sig
 }
 
+// CookieAuth gives a request that carries MaxScale's token cookies and
+// no Authorization header that token as its Bearer credentials, so that
+// whatever authenticates it (this API, or the main listener's middleware
+// in front of /maxscale/) takes the cookies as MaxScale does.
+func CookieAuth(r *http.Request) {
+	if r.Header.Get("Authorization") == "" {
+		if tok := cookieToken(r); tok != "" {
+			r.Header.Set("Authorization", "Bearer "+tok)
+		}
+	}
+}
+
 // issueToken serves GET /v1/auth.
 func (a *API) issueToken(w http.ResponseWriter, r *http.Request) {
 	p, ok := principalOf(r)
