@@ -2,10 +2,10 @@ package auth
 
 import (
 	"context"
-	"fmt"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
