@@ -60,6 +60,8 @@ func Test_ThreeNodes_MaxScale_WriteThroughFollowerListener_VisibleEverywhere(t *
 		{"POST", "/v1/servers", `{"data":{"id":"server1","type":"servers","attributes":{"parameters":{"address":"127.0.0.1","port":3000,"protocol":"MySQLBackend"}},
 			"relationships":{"services":{"data":[{"id":"RW-Split-Router","type":"services"}]}}}}`},
 		{"PUT", "/servers/server1/set?state=master", ""}, // the prefix-less form
+		// A runtime parameter of the maxscale resource: zone-wide.
+		{"PATCH", "/v1/maxscale", `{"data":{"attributes":{"parameters":{"auth_connect_timeout":"5s"}}}}`},
 	}
 	for _, w := range writes {
 		var body []byte
@@ -78,6 +80,11 @@ func Test_ThreeNodes_MaxScale_WriteThroughFollowerListener_VisibleEverywhere(t *
 			last = string(b)
 			return err == nil && status == http.StatusOK && strings.Contains(last, `"state":"Master, Down"`) &&
 				strings.Contains(last, `"services":{"links":`) && strings.Contains(last, `"id":"RW-Split-Router"`)
+		}, func() string { return last })
+		waitFor(t, "auth_connect_timeout on "+a.line.nodeID, 10*time.Second, func() bool {
+			status, b, err := a.maxscaleDo("GET", "/v1/maxscale", nil)
+			last = string(b)
+			return err == nil && status == http.StatusOK && strings.Contains(last, `"auth_connect_timeout":"5000ms"`)
 		}, func() string { return last })
 	}
 	// A token one node issues (GET /v1/auth) is verified by every node,
