@@ -152,19 +152,28 @@ func (m *httpMetrics) forwardFailed(reason string) {
 // inside it: forwarding wraps the router, so a forwarded request never
 // reaches a route handler, yet it should count under its route.
 func (m *httpMetrics) instrument(router *mux.Router, next http.Handler) http.Handler {
+	return m.instrumentRoutes(func(r *http.Request) string {
+		var match mux.RouteMatch
+		if router.Match(r, &match) && match.MatchErr == nil && match.Route != nil {
+			if tpl, err := match.Route.GetPathTemplate(); err == nil {
+				return routeLabel(tpl)
+			}
+		}
+		return unmatchedRoute
+	}, dialectOf, next)
+}
+
+// instrumentRoutes is instrument with the route and dialect labels found
+// by routeOf and dialect: a dialect's own listener (MaxScale's) has its
+// own router and its own paths (/v1/... is not Apcera's there).
+func (m *httpMetrics) instrumentRoutes(routeOf func(*http.Request) string, dialect func(string) string, next http.Handler) http.Handler {
 	if m == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		route := unmatchedRoute
-		var match mux.RouteMatch
-		if router.Match(r, &match) && match.MatchErr == nil && match.Route != nil {
-			if tpl, err := match.Route.GetPathTemplate(); err == nil {
-				route = routeLabel(tpl)
-			}
-		}
-		dialect, method := dialectOf(r.URL.Path), methodLabel(r.Method)
+		route := routeOf(r)
+		dialect, method := dialect(r.URL.Path), methodLabel(r.Method)
 		rec := &statusRecorder{ResponseWriter: w}
 		m.inFlight.Inc()
 		// Deferred, so that a request whose handler panics (and is

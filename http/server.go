@@ -13,12 +13,14 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"cairn/http/arm"
 	"cairn/http/httpx"
+	"cairn/http/maxscale"
 	"cairn/http/mrf"
 	"cairn/http/native"
 	"cairn/http/topology"
@@ -94,6 +96,9 @@ type Server struct {
 	// that wins the race must still stop the Serve that follows.
 	srvOnce sync.Once
 	srv     *http.Server
+	// metrics is the main listener's HTTP metrics (nil without a
+	// registry), shared with dialect listeners (DialectMetrics).
+	metrics *httpMetrics
 }
 
 // Option adds an optional part to the server.
@@ -240,13 +245,13 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		o.registry.MustRegister(hm)
 		r.Handle("/metrics", metricsHandler(o.registry)).Methods(http.MethodGet, http.MethodHead)
 	}
-	s := &Server{limits: limits, log: log.With("component", "http"), auditLog: log.With("component", "audit")}
+	s := &Server{limits: limits, log: log.With("component", "http"), auditLog: log.With("component", "audit"), metrics: hm}
 	fwd := newForwarder(n, s.log)
 	fwd.transport = o.peers.Transport(128)
 	fwd.metrics = hm
 	// Domain resources reach a controller in one hop, ahead of zone
 	// forwarding (mrf.ToController).
-	s.handler = mrf.CanonicalPaths(hm.instrument(r, s.audit(s.recoverPanics(s.applyLimits(s.authenticate(o.auth, topology.NodeLocal(tdeps, mrf.ToController(deps, fwd.wrap(r)))))))))
+	s.handler = mrf.CanonicalPaths(hm.instrument(r, maxscaleErrors(o.maxscale != nil, s.audit(s.recoverPanics(s.applyLimits(s.authenticate(o.auth, topology.NodeLocal(tdeps, mrf.ToController(deps, fwd.wrap(r))))))))))
 	if fh := failpoint.Handler(); fh != nil {
 		// Only in a failpoints build: arming is per node, never forwarded.
 		m := http.NewServeMux()
@@ -256,6 +261,35 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 		s.handler = m
 	}
 	return s
+}
+
+// maxscaleErrors marks requests for the MaxScale API on the main listener
+// (/maxscale/...) so that the middleware's own refusals (413, 503, an
+// auth failure, a panic) use MaxScale's error body, as the API's do, and
+// lets the listener's authentication see MaxScale's token cookies.
+func maxscaleErrors(on bool, next http.Handler) http.Handler {
+	if !on {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, maxscale.MountPrefix+"/") || r.URL.Path == maxscale.MountPrefix {
+			w = httpx.WithErrors(w, maxscale.WriteError)
+			maxscale.CookieAuth(r)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// DialectErrors makes the middleware's own refusals on the listener (413,
+// 503, a forward that failed, a panic) use the dialect's error body.
+func DialectErrors(write httpx.ErrorFunc) DialectOption {
+	return func(o *dialectOptions) { o.errors = write }
+}
+
+// DialectMetrics counts the listener's requests in main's HTTP metrics,
+// under dialect, each under the route routeOf names.
+func DialectMetrics(main *Server, dialect string, routeOf func(*http.Request) string) DialectOption {
+	return func(o *dialectOptions) { o.metrics, o.dialect, o.routeOf = main.metrics, dialect, routeOf }
 }
 
 // NewDialectServer serves h, a dialect's handler, on a listener of the
@@ -268,10 +302,11 @@ func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Han
 	for _, opt := range opts {
 		opt(&o)
 	}
-	s := &Server{limits: limits, log: log.With("component", "http"), auditLog: log.With("component", "audit")}
+	s := &Server{limits: limits, log: log.With("component", "http"), auditLog: log.With("component", "audit"), metrics: o.metrics}
 	fwd := newForwarder(n, s.log)
 	fwd.transport = o.peers.Transport(128)
 	fwd.rewritePath = mainPath
+	fwd.metrics = o.metrics
 	inner := fwd.wrap(h)
 	if o.auth != nil {
 		// Before forwarding, as on the main listener: the leader then
@@ -279,6 +314,20 @@ func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Han
 		inner = s.authenticateWith(*o.auth, o.exempt, o.refuse, inner)
 	}
 	s.handler = s.audit(s.recoverPanics(s.applyLimits(inner)))
+	if o.errors != nil {
+		inner := s.handler
+		s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inner.ServeHTTP(httpx.WithErrors(w, o.errors), r)
+		})
+	}
+	if o.metrics != nil {
+		routeOf := o.routeOf
+		if routeOf == nil {
+			routeOf = func(*http.Request) string { return unmatchedRoute }
+		}
+		dialect := o.dialect
+		s.handler = o.metrics.instrumentRoutes(routeOf, func(string) string { return dialect }, s.handler)
+	}
 	return s
 }
 
@@ -291,6 +340,11 @@ type dialectOptions struct {
 	refuse func(w http.ResponseWriter, status int, msg string)
 	// peers is the TLS setup of forwards to the leader (nil: plain HTTP).
 	peers *tlsconfig.Config
+	// errors writes the middleware's own refusals in the dialect's body.
+	errors  httpx.ErrorFunc
+	metrics *httpMetrics
+	dialect string
+	routeOf func(*http.Request) string
 }
 
 // DialectPeerTLS makes a dialect's own listener forward to the zone

@@ -273,7 +273,8 @@ func runAgent(args []string) error {
 	}
 	var levelVar slog.LevelVar
 	levelVar.Set(f.logLevel)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &levelVar}))
+	// The MaxScale API shows the last lines at /v1/maxscale/logs/data.
+	log := slog.New(maxscale.NewLogRing(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &levelVar}), 1000))
 	slog.SetDefault(log)
 	if err := failpoint.ArmFromEnv(); err != nil { // a failpoints build only
 		return err
@@ -539,7 +540,8 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 	// every change.
 	a.rt = settings.New(a.levelVar, limits, n, log)
 	authn := a.authenticator()
-	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log, Auth: authn})
+	logRing, _ := log.Handler().(*maxscale.LogRing)
+	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: version, Logger: log, Auth: authn, Logs: logRing})
 	// MaxScale's monitors probe their servers from the zone leader only.
 	n.OnLeadership(monitor.New(ms.Fleet(), log).Run)
 	// The zone leader follows the controller's MRF deployments into the
@@ -563,7 +565,8 @@ func (a *agentRun) buildAPIs(reg *prometheus.Registry) {
 		api.WithWorkloads(native.WorkloadOptions{Logs: a.sup, MaxArtifactBytes: f.maxArtifactBytes, Peers: a.peers}),
 		api.WithAuth(api.AuthPolicy{Auth: authn, Required: a.authRequired(), Peers: a.peers}), api.WithTokenTTL(f.tokenTTL))
 	if a.msLn != nil {
-		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath, api.DialectPeerTLS(a.tls))
+		a.msSrv = api.NewDialectServer(n, limits, log, ms.Listener(), maxscale.MainPath, api.DialectPeerTLS(a.tls),
+			api.DialectErrors(maxscale.WriteError), api.DialectMetrics(a.srv, "maxscale", ms.Route))
 	}
 	if a.apcLn != nil {
 		// Authenticated as the main listener is, and also off loopback

@@ -39,26 +39,28 @@ func roleOf(account string) auth.Role {
 	return auth.RoleReadonly
 }
 
-// authorize checks the request's credentials (HTTP Basic, or a Cairn
-// Bearer token); a basic (read-only) account may not write.
-func (a *API) authorize(r *http.Request) error {
+// authorize checks the request's credentials (HTTP Basic, a Cairn Bearer
+// token, or that token in MaxScale's two cookies); a basic (read-only)
+// account may not write. It returns who the request acts as.
+func (a *API) authorize(r *http.Request) (auth.Principal, error) {
+	CookieAuth(r)
 	p, err := a.auth.Request(r, true)
 	if auth.Unauthenticated(err) {
-		return errUnauthorized
+		return p, errUnauthorized
 	}
 	if err != nil {
-		return err
+		return p, err
 	}
 	// Into the slot the listener's audit line reads (httpx.WithPrincipalSlot).
 	httpx.WithPrincipal(r.Context(), p)
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
-		return nil
+		return p, nil
 	}
 	if !p.Role.CanWrite() {
-		return refuse("Administrative access required")
+		return p, refuse("Administrative access required")
 	}
-	return nil
+	return p, nil
 }
 
 // userDoc is the resource object of an admin user.
@@ -90,10 +92,14 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 	if v.Count(auth.UserKind) == 0 {
 		users = append(users, defaultAdmin)
 	}
+	mod := a.started
 	for _, u := range users {
 		data = append(data, userDoc(base, u))
+		if u.Updated.After(mod) {
+			mod = u.Updated
+		}
 	}
-	writeDoc(w, r, document{Links: links{Self: base + "/users/inet/"}, Data: data})
+	writeDoc(w, r, document{Links: links{Self: base + "/users/inet/"}, Data: data}, mod)
 }
 
 // loadUser returns the stored user name (the default admin while none is
@@ -121,7 +127,11 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := baseURL(r)
-	writeDoc(w, r, document{Links: links{Self: base + "/users/inet/" + url.PathEscape(name) + "/"}, Data: userDoc(base, u)})
+	mod := u.Updated
+	if mod.IsZero() {
+		mod = a.started
+	}
+	writeDoc(w, r, document{Links: links{Self: base + "/users/inet/" + url.PathEscape(name) + "/"}, Data: userDoc(base, u)}, mod)
 }
 
 // createUser serves POST /v1/users/inet: data.id, attributes.password and

@@ -2,8 +2,6 @@ package maxscale
 
 import (
 	"bytes"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +29,8 @@ func baseURL(r *http.Request) string {
 }
 
 type links struct {
-	Self string `json:"self"`
+	Self    string `json:"self"`
+	Related string `json:"related,omitempty"`
 }
 
 // ref is a relationship member.
@@ -79,16 +78,13 @@ func render(t *txn, base string, o *object) (*resourceObject, error) {
 		if len(objs) == 0 {
 			continue // MaxScale omits an empty relationship
 		}
-		rs := &relationship{Links: links{Self: base + "/" + rel + "/"}}
+		rs := &relationship{Links: relLinks(base, ro.Links.Self, rel)}
 		for _, r := range objs {
 			rs.Data = append(rs.Data, ref{ID: r.Name, Type: rel})
 		}
 		ro.Relationships[rel] = rs
 	}
-	params := map[string]any{}
-	for k, v := range o.Parameters {
-		params[k] = v
-	}
+	params := maskedParameters(o)
 	source := map[string]any{"file": nil, "type": "runtime"}
 	switch o.kind {
 	case KindServer:
@@ -120,6 +116,18 @@ func render(t *txn, base string, o *object) (*resourceObject, error) {
 		}
 	case KindService:
 		params["router"] = o.Router
+		ls, err := related(t, o, "listeners")
+		if err != nil {
+			return nil, err
+		}
+		listeners := make([]*resourceObject, 0, len(ls))
+		for _, l := range ls {
+			lo, err := render(t, base, l)
+			if err != nil {
+				return nil, err
+			}
+			listeners = append(listeners, lo)
+		}
 		state := "Started"
 		if o.Stopped {
 			state = "Stopped"
@@ -131,7 +139,7 @@ func render(t *txn, base string, o *object) (*resourceObject, error) {
 			"connections":        0,
 			"total_connections":  0,
 			"parameters":         params,
-			"listeners":          []any{},
+			"listeners":          listeners,
 			"router_diagnostics": map[string]any{},
 			"source":             source,
 			"statistics": map[string]any{
@@ -153,25 +161,123 @@ func render(t *txn, base string, o *object) (*resourceObject, error) {
 			"monitor_diagnostics": map[string]any{},
 			"source":              source,
 		}
+	case KindFilter:
+		params["module"] = o.Module
+		ro.Attributes = map[string]any{
+			"module":     o.Module,
+			"parameters": params,
+			// Cairn runs no filter: there is nothing to diagnose.
+			"filter_diagnostics": nil,
+			"source":             source,
+		}
+	case KindListener:
+		if _, ok := params["address"]; !ok {
+			if _, sock := params["socket"]; !sock {
+				params["address"] = "::"
+			}
+		}
+		if _, ok := params["protocol"]; !ok {
+			params["protocol"] = "mariadbclient"
+		}
+		ro.Attributes = map[string]any{
+			"state":      listenerState,
+			"parameters": params,
+			"source":     source,
+		}
 	}
 	return ro, nil
 }
 
-// writeDoc writes a successful read: 200, the document, and an ETag that
-// is the quoted SHA-1 of the compact JSON (as MaxScale's).
-func writeDoc(w http.ResponseWriter, r *http.Request, doc any) {
+// masked is what a secret parameter reads back as, as MaxScale 6.4 shows
+// it: the value is never served, only that one is set.
+const masked = "*****"
+
+// secretParams are the parameters of each kind that hold a password:
+// always shown, as "*****" when set and null when not.
+var secretParams = map[string][]string{
+	KindServer:  {"monitorpw"},
+	KindService: {"password"},
+	KindMonitor: {"password"},
+}
+
+// maskedParameters copies o's parameters for a document, its secrets
+// masked: every parameter of type password its kind or module declares
+// (a monitor's replication_password too).
+func maskedParameters(o *object) map[string]any {
+	params := make(map[string]any, len(o.Parameters)+1)
+	specs := paramSpecs(o)
+	for k, v := range o.Parameters {
+		if p, ok := lookupParam(k, specs...); ok && p.Type == ptPassword && v != nil {
+			v = masked
+		}
+		params[k] = v
+	}
+	for _, k := range secretParams[o.kind] {
+		if v, ok := params[k]; ok && v != nil {
+			params[k] = masked
+		} else {
+			params[k] = nil
+		}
+	}
+	return params
+}
+
+// paramSpecs are the parameter sets o's parameters are checked against.
+func paramSpecs(o *object) [][]param {
+	switch o.kind {
+	case KindServer:
+		return [][]param{serverParams}
+	case KindService:
+		if m := findModule("Router", o.Router); m != nil {
+			return [][]param{serviceParams, m.Params}
+		}
+		return [][]param{serviceParams}
+	case KindMonitor:
+		if m := findModule("Monitor", o.Module); m != nil {
+			return [][]param{monitorParams, m.Params}
+		}
+		return [][]param{monitorParams}
+	case KindFilter:
+		if m := findModule("Filter", o.Module); m != nil {
+			return [][]param{m.Params}
+		}
+	case KindListener:
+		return [][]param{listenerParams}
+	}
+	return nil
+}
+
+// writeDoc writes a successful read: 200, the document shaped by the
+// query (sparse fieldsets, pagination), an ETag that is the quoted SHA-1
+// of the compact JSON (as MaxScale's) and, when known, Last-Modified (mod:
+// when what it shows last changed). If-None-Match and If-Modified-Since
+// that hold answer 304; If-Match and If-Unmodified-Since that do not, 412.
+func writeDoc(w http.ResponseWriter, r *http.Request, doc any, mod time.Time) {
 	b, err := json.Marshal(doc)
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	sum := sha1.Sum(b)
-	etag := `"` + hex.EncodeToString(sum[:]) + `"`
+	b = shape(r, b)
+	etag := etagOf(b)
 	h := w.Header()
 	h.Set("ETag", etag)
-	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag {
-		w.WriteHeader(http.StatusNotModified)
+	if !mod.IsZero() {
+		h.Set("Last-Modified", httpDate(mod))
+	}
+	if err := checkPreconditions(r, etag, mod); err != nil {
+		fail(w, err)
 		return
+	}
+	inm := r.Header.Get("If-None-Match")
+	ims, hasIMS := httpTime(r.Header.Get("If-Modified-Since"))
+	if inm != "" || hasIMS {
+		match := inm == "" || etagListHas(inm, etag) || inm == "*"
+		unmodified := !hasIMS || (!mod.IsZero() && !modifiedAfter(mod, ims))
+		if match && unmodified {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 	}
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)

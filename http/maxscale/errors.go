@@ -24,6 +24,10 @@ var errRefused = errors.New("refused")
 // client's.
 var errCorrupt = errors.New("corrupt record")
 
+// errUnavailable means the node cannot answer now (no signing key yet):
+// 503, retry.
+var errUnavailable = errors.New("service unavailable")
+
 // errUnauthorized means the request carried no valid admin credentials.
 var errUnauthorized = errors.New("Access denied")
 
@@ -55,6 +59,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, errPrecondition):
+		return http.StatusPreconditionFailed
 	case errors.Is(err, errUnauthorized):
 		return http.StatusUnauthorized
 	case errors.Is(err, httpx.ErrBodyTooLarge):
@@ -66,7 +72,7 @@ func statusOf(err error) int {
 	case errors.Is(err, errRefused), errors.Is(err, httpx.ErrBadJSON), errors.Is(err, fsm.ErrConflict),
 		errors.Is(err, fsm.ErrInvalid):
 		return http.StatusForbidden
-	case errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrTimeout),
+	case errors.Is(err, errUnavailable), errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrTimeout),
 		errors.Is(err, node.ErrShutdown), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable
 	}
@@ -90,6 +96,22 @@ func fail(w http.ResponseWriter, err error) {
 	msg := err.Error()
 	if errors.Is(err, httpx.ErrBadJSON) {
 		msg = "Invalid JSON in request: " + msg
+	}
+	httpx.WriteJSON(w, status, errorsBody{Errors: []errorDetail{{Detail: msg}}})
+}
+
+// WriteError writes status and msg as MaxScale answers an error: its
+// errors document (404 without a body, as MaxScale's). The shared
+// middleware uses it for requests to this API (api.DialectErrors).
+func WriteError(w http.ResponseWriter, status int, msg string) {
+	switch status {
+	case http.StatusNotFound:
+		w.WriteHeader(status)
+		return
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Basic realm="maxscale"`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
 	}
 	httpx.WriteJSON(w, status, errorsBody{Errors: []errorDetail{{Detail: msg}}})
 }

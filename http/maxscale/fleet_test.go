@@ -30,7 +30,7 @@ func Test_Monitor_MarksServerDownAndRunning(t *testing.T) {
 	if b := f.must("GET", "/v1/servers/db1", nil, 200).body; strings.Contains(string(b), "last_event") || strings.Contains(string(b), "triggered_at") {
 		t.Errorf("an unmonitored server shows an event: %s", b)
 	}
-	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"mon","type":"monitors","attributes":{"module":"mariadbmon","parameters":{"monitor_interval":50}},
+	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"mon","type":"monitors","attributes":{"module":"mariadbmon","parameters":{"user":"maxuser","password":"maxpwd","monitor_interval":50}},
 		"relationships":{"servers":{"data":[{"id":"db1","type":"servers"}]}}}}`), 204)
 	waitState := func(want string) {
 		t.Helper()

@@ -50,7 +50,18 @@ func Test_Maxctrl_Session_Covers(t *testing.T) {
 		"destroy-monitor-force": 0, "destroy-server-unknown": 1, "create-service-cycle-refused": 1,
 		"bad-password": 1, "list-users": 0, "create-user": 0, "alter-user": 0, "destroy-user": 0,
 		"basic-user-read": 0, "basic-user-write": 1, "destroy-user-last-admin": 1,
-		"create-server-name-slash": 1, "create-listener-refused": 1, "create-filter-refused": 1,
+		"create-server-name-slash": 1, "validate-server-unknown-param": 1, "validate-server-bad-address": 1,
+		"validate-server-same-address": 1, "validate-alter-server-same-address": 1, "validate-server-empty-param-name": 1,
+		"validate-monitor-no-user": 1, "validate-service-unknown-router": 1, "validate-monitor-unknown-module": 1,
+		"validate-monitor-dup-servers": 1, "validate-service-unknown-param": 1, "validate-monitor-duration": 0,
+		"validate-name-taken": 1, "alter-maxscale": 0, "alter-maxscale-static-refused": 1, "list-modules": 0, "show-module": 0,
+		"list-threads": 0, "show-threads": 0, "show-logging": 0, "enable-log-info": 0, "list-sessions": 0, "reload-service": 0, "create-filter": 0, "create-filter-unknown-module": 1, "create-filter-missing-mandatory": 1,
+		"create-filter-unknown-param": 1, "list-filters-created": 0, "show-filter": 0, "alter-filter": 0,
+		"alter-service-filters-chain": 0, "destroy-filter-in-use": 1, "destroy-filter-force": 0, "create-listener": 0,
+		"create-listener-same-port": 1, "create-listener-other-address": 1,
+		"create-listener-unknown-service": 1, "list-listeners-created": 0, "list-listeners-of-service": 0, "show-listener": 0,
+		"destroy-service-with-listener": 1, "destroy-listener-wrong-service": 1, "destroy-listener-of-service": 0,
+		"destroy-listener": 0, "destroy-service-force-listeners": 0,
 	} {
 		got, ok := exit[name]
 		if !ok {

@@ -1,29 +1,32 @@
 // Package maxscale serves the MaxScale REST API (JSON:API documents, the
 // API MaxScale 6.4 and its CLI maxctrl speak): servers, services, monitors,
-// the empty filters collection, admin users and /v1/maxscale. The spec is
+// filters, listeners, admin users, JWT login, and the maxscale resource
+// (runtime parameters, modules, threads, logs). The spec is
 // seeds/maxscale-server-resource.md; where it is silent, the reference notes
-// on MaxScale 6.4's server and maxctrl.
+// on MaxScale 6.4's server and maxctrl, and MaxScale 6.4.15's sources.
 //
 // Routes answer at /v1/... and /... on the dialect's own listener (default
 // port 8989), and at /maxscale/v1/... on the main one. Every request needs
-// the credentials of one of the zone's users (node/auth; HTTP Basic, or a
-// Bearer token), whatever the address the listener binds: MaxScale's own
-// rule. Its default admin/mariadb is accepted while in use (auth.go).
+// the credentials of one of the zone's users (node/auth; HTTP Basic, a
+// Bearer token, or MaxScale's token cookies; jwt.go), whatever the address
+// the listener binds: MaxScale's own rule. Its default admin/mariadb is
+// accepted while in use (auth.go).
 //
-// Servers, services and monitors are stored under a canonical id (the name
-// lower-cased, whitespace as hyphens) and keep their display name. Each
-// relationship is stored on one side only (a service holds its servers,
-// services and monitors; a server holds its monitor) and read from the other
-// by index. Every write validates against the current state and applies ONE
+// Objects are stored under a canonical id (the name lower-cased,
+// whitespace as hyphens) and keep their display name. Each relationship is
+// stored on one side only (a service holds its servers, services, monitors
+// and filter chain; a server holds its monitor; a listener its service)
+// and read from the other by index. Parameters are validated against the
+// parameter sets of modules.go (params.go). Every write validates against the current state and applies ONE
 // command in which every object read carries a version precondition; a lost
 // race is retried once, then refused with 403.
 //
 // Running monitors probe their servers from the zone leader: the prober
 // is cluster/monitor, which reads and writes them through Fleet.
 //
-// Not built: filters and listeners (GET /v1/filters, /v1/listeners and
-// /v1/services/:name/listeners are empty collections), sparse fieldsets,
-// pagination, JWT (/v1/auth).
+// Filters and listeners are recorded with MaxScale's rules and
+// relationships, but Cairn routes no SQL: no filter sees a query and no
+// listener listens (its state says "Stopped").
 package maxscale
 
 import (
@@ -68,6 +71,9 @@ type Options struct {
 	// Auth checks credentials against the zone's users (default: one of
 	// the node's own).
 	Auth *auth.Authenticator
+	// Logs keeps the node's recent log lines for /v1/maxscale/logs/data
+	// (nil: none are shown).
+	Logs *LogRing
 }
 
 // API holds the MaxScale handlers' dependencies.
@@ -76,6 +82,8 @@ type API struct {
 	opts    Options
 	auth    *auth.Authenticator
 	started time.Time
+	// lisRouter is the router of Listener, for Route.
+	lisRouter *mux.Router
 }
 
 // logger is where the API reports what it skipped (a corrupt record).
@@ -105,6 +113,7 @@ func (a *API) Listener() http.Handler {
 	a.register(r, "")
 	r.HandleFunc("/", a.health).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1", a.health).Methods(http.MethodGet, http.MethodHead)
+	a.lisRouter = r
 	return a.wrap(r)
 }
 
@@ -150,11 +159,12 @@ func (a *API) wrap(r http.Handler) http.Handler {
 			req2.URL = &u
 			req = req2
 		}
-		if err := a.authorize(req); err != nil {
+		p, err := a.authorize(req)
+		if err != nil {
 			fail(w, err)
 			return
 		}
-		r.ServeHTTP(w, req)
+		r.ServeHTTP(w, withPrincipal(req, p))
 	})
 }
 
@@ -163,7 +173,7 @@ func (a *API) register(r *mux.Router, p string) {
 	for _, res := range []struct {
 		typ  string
 		kind string
-	}{{"servers", KindServer}, {"services", KindService}, {"monitors", KindMonitor}} {
+	}{{"servers", KindServer}, {"services", KindService}, {"monitors", KindMonitor}, {"filters", KindFilter}, {"listeners", KindListener}} {
 		kind := res.kind
 		r.HandleFunc(p+"/"+res.typ, a.list(kind)).Methods(get...)
 		r.HandleFunc(p+"/"+res.typ, a.create(kind)).Methods(http.MethodPost)
@@ -179,14 +189,28 @@ func (a *API) register(r *mux.Router, p string) {
 	r.HandleFunc(p+"/services/{name}/stop", a.startStop(KindService, true)).Methods(http.MethodPut)
 	r.HandleFunc(p+"/monitors/{name}/start", a.startStop(KindMonitor, false)).Methods(http.MethodPut)
 	r.HandleFunc(p+"/monitors/{name}/stop", a.startStop(KindMonitor, true)).Methods(http.MethodPut)
-	r.HandleFunc(p+"/filters", a.filters).Methods(get...)
-	r.HandleFunc(p+"/filters", a.createFilter).Methods(http.MethodPost)
-	r.HandleFunc(p+"/listeners", a.listeners).Methods(get...)
-	r.HandleFunc(p+"/listeners", a.createListener).Methods(http.MethodPost)
-	r.HandleFunc(p+"/listeners/{listener}", a.noListener)
+	r.HandleFunc(p+"/listeners/{name}/start", a.startListener).Methods(http.MethodPut)
+	r.HandleFunc(p+"/listeners/{name}/stop", a.stopListener).Methods(http.MethodPut)
 	r.HandleFunc(p+"/services/{name}/listeners", a.serviceListeners).Methods(get...)
-	r.HandleFunc(p+"/services/{name}/listeners/{listener}", a.noListener)
+	r.HandleFunc(p+"/services/{name}/listeners", a.create(KindListener)).Methods(http.MethodPost)
+	r.HandleFunc(p+"/services/{name}/listeners/{listener}", a.serviceListener).Methods(get...)
+	r.HandleFunc(p+"/services/{name}/listeners/{listener}", a.destroyServiceListener).Methods(http.MethodDelete)
 	r.HandleFunc(p+"/maxscale", a.maxscale).Methods(get...)
+	r.HandleFunc(p+"/maxscale", a.patchGlobals).Methods(http.MethodPatch)
+	r.HandleFunc(p+"/maxscale/logs", a.logs).Methods(get...)
+	r.HandleFunc(p+"/maxscale/logs", a.patchGlobals).Methods(http.MethodPatch)
+	r.HandleFunc(p+"/maxscale/logs/data", a.logData).Methods(get...)
+	r.HandleFunc(p+"/maxscale/logs/flush", a.flushLogs).Methods(http.MethodPost)
+	r.HandleFunc(p+"/maxscale/modules", a.listModules).Methods(get...)
+	r.HandleFunc(p+"/maxscale/modules/{module}", a.getModule).Methods(get...)
+	r.HandleFunc(p+"/maxscale/threads", a.threads).Methods(get...)
+	r.HandleFunc(p+"/maxscale/threads/{id}", a.thread).Methods(get...)
+	r.HandleFunc(p+"/maxscale/query_classifier", a.queryClassifier).Methods(get...)
+	r.HandleFunc(p+"/maxscale/debug/server_diagnostics", a.serverDiagnostics).Methods(get...)
+	r.HandleFunc(p+"/sessions", a.sessions).Methods(get...)
+	r.HandleFunc(p+"/sessions/{id}", a.noSession)
+	r.HandleFunc(p+"/services/{name}/reload", a.reloadService).Methods(http.MethodPost)
+	r.HandleFunc(p+"/auth", a.issueToken).Methods(get...)
 	r.HandleFunc(p+"/users", a.usersRoot).Methods(get...)
 	r.HandleFunc(p+"/users/inet", a.listUsers).Methods(get...)
 	r.HandleFunc(p+"/users/inet", a.createUser).Methods(http.MethodPost)
@@ -305,4 +329,16 @@ func serviceName(t *txn, id string) string {
 		return s.Name
 	}
 	return id
+}
+
+// Route names the route of the dialect's own listener r matches (its path
+// template, "unmatched" if none), for the listener's HTTP metrics.
+func (a *API) Route(r *http.Request) string {
+	var m mux.RouteMatch
+	if a.lisRouter != nil && a.lisRouter.Match(r, &m) && m.MatchErr == nil && m.Route != nil {
+		if tpl, err := m.Route.GetPathTemplate(); err == nil {
+			return tpl
+		}
+	}
+	return "unmatched"
 }

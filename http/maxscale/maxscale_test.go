@@ -20,7 +20,10 @@ import (
 	"cairn/http/maxscale"
 	"cairn/http/maxscale/maxscaletest"
 	"cairn/node"
+	"cairn/node/auth"
 	"cairn/node/nodetest"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // fixture is one real single-node zone serving the MaxScale API on a
@@ -32,6 +35,7 @@ type fixture struct {
 	main     string // base URL of the main listener
 	client   *http.Client
 	user     [2]string
+	limits   *api.Limits
 }
 
 type reply struct {
@@ -52,11 +56,30 @@ func mustServe(t *testing.T) *fixture {
 	limits := api.NewLimits(64<<10, 10*time.Second)
 	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), CairnVersion: "test"})
 	n.OnLeadership(monitor.New(ms.Fleet(), discard).Run)
-	main := httptest.NewServer(api.NewServer(n, limits, discard, api.WithMaxScale(ms.Mounted())).Handler())
+	// As the agent: the zone's signing key and its first admin (whose
+	// password, MaxScale's default admin/mariadb included, is accepted).
+	n.OnLeadership((&auth.Bootstrap{Node: n, DataDir: t.TempDir(), Log: discard, Print: func(string) {}}).Run)
+	mustWait(t, func() bool { v := n.View(); return auth.KeyVersion(v) != 0 && v.Count(auth.UserKind) > 0 })
+	mainSrv := api.NewServer(n, limits, discard, api.WithMaxScale(ms.Mounted()), api.WithMetrics(prometheus.NewRegistry()))
+	main := httptest.NewServer(mainSrv.Handler())
 	t.Cleanup(main.Close)
-	lis := httptest.NewServer(api.NewDialectServer(n, limits, discard, ms.Listener(), maxscale.MainPath).Handler())
+	lis := httptest.NewServer(api.NewDialectServer(n, limits, discard, ms.Listener(), maxscale.MainPath,
+		api.DialectErrors(maxscale.WriteError), api.DialectMetrics(mainSrv, "maxscale", ms.Route)).Handler())
 	t.Cleanup(lis.Close)
-	return &fixture{t: t, n: n, listener: lis.URL, main: main.URL, client: lis.Client(), user: [2]string{"admin", "mariadb"}}
+	return &fixture{t: t, n: n, listener: lis.URL, main: main.URL, client: lis.Client(), user: [2]string{"admin", "mariadb"}, limits: limits}
+}
+
+// mustWait polls cond until it holds, failing the test after a generous
+// deadline (the machine may be loaded).
+func mustWait(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // do sends a request to the MaxScale listener as localhost:8989, the host
@@ -142,7 +165,7 @@ func mustMatch(t *testing.T, what string, want []byte, got reply) {
 func mustSeedTopology(f *fixture) {
 	f.must("POST", "/v1/services", []byte(`{"data":{"id":"RW-Split-Router","type":"services","attributes":{"router":"readwritesplit","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 204)
 	f.must("POST", "/v1/services", []byte(`{"data":{"id":"Read-Connection-Router","type":"services","attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 204)
-	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"MySQL-Monitor","type":"monitors","attributes":{"module":"mysqlmon","parameters":{"monitor_interval":1000}}}}`), 204)
+	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"MySQL-Monitor","type":"monitors","attributes":{"module":"mysqlmon","parameters":{"user":"maxuser","password":"maxpwd","monitor_interval":1000}}}}`), 204)
 	// Stopped, so that the states set below stay: a running monitor would
 	// probe 127.0.0.1:3000 and :3001, find nothing there and mark both
 	// servers Down within a second (a flake on a loaded machine).
@@ -209,15 +232,15 @@ func Test_Seed_PatchServer(t *testing.T) {
 	f.must("PATCH", "/v1/servers/server1", []byte(`{"data":`), 403)
 
 	// Parameters merge; null removes one; absent parts are untouched.
-	f.must("PATCH", "/v1/servers/server1", []byte(`{"data":{"attributes":{"parameters":{"port":3310,"weight":"7"}}}}`), 204)
-	f.must("PATCH", "/v1/servers/server1", []byte(`{"data":{"attributes":{"parameters":{"weight":null}}}}`), 204)
+	f.must("PATCH", "/v1/servers/server1", []byte(`{"data":{"attributes":{"parameters":{"port":3310,"priority":"7"}}}}`), 204)
+	f.must("PATCH", "/v1/servers/server1", []byte(`{"data":{"attributes":{"parameters":{"priority":null}}}}`), 204)
 	got := decode(t, f.must("GET", "/v1/servers/server1", nil, 200).body)
 	want := `{"data":{"attributes":{"parameters":{"address":"127.0.0.1","port":3310,"protocol":"MySQLBackend"}},
 		"relationships":{"services":{"data":[{"id":"Read-Connection-Router","type":"services"}]}}}}`
 	if d := contains("", decode(t, []byte(want)), got); len(d) > 0 {
 		t.Fatal(d)
 	}
-	if _, ok := got.(map[string]any)["data"].(map[string]any)["attributes"].(map[string]any)["parameters"].(map[string]any)["weight"]; ok {
+	if _, ok := got.(map[string]any)["data"].(map[string]any)["attributes"].(map[string]any)["parameters"].(map[string]any)["priority"]; ok {
 		t.Error("a null parameter was not removed")
 	}
 	f.must("PATCH", "/v1/servers/server1", []byte(`{"data":{"attributes":{"parameters":{"port":"x"}}}}`), 403)
@@ -267,7 +290,7 @@ func Test_Seed_SetClearState(t *testing.T) {
 func Test_Relationships_TwoSided(t *testing.T) {
 	f := mustServe(t)
 	mustSeedTopology(f)
-	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"Other Monitor","type":"monitors","attributes":{"module":"mariadbmon"}}}`), 204)
+	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"Other Monitor","type":"monitors","attributes":{"module":"mariadbmon","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 204)
 	f.must("POST", "/v1/servers", mustFixture(t, "create-server3.request.json"), 204)
 
 	// Linking from the service side shows on the server, duplicates collapse.
@@ -470,7 +493,7 @@ func Test_Services_NoCycle(t *testing.T) {
 func Test_Destroy_ServiceStillUsingTargets(t *testing.T) {
 	f := mustServe(t)
 	f.must("POST", "/v1/servers", mustFixture(t, "create-server3.request.json"), 204)
-	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M","attributes":{"module":"mariadbmon"}}}`), 204)
+	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M","attributes":{"module":"mariadbmon","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 204)
 	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S","attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}},"relationships":{"servers":{"data":[{"id":"server3","type":"servers"}]}}}}`), 204)
 	f.must("POST", "/v1/services", []byte(`{"data":{"id":"Cl","attributes":{"router":"readwritesplit","parameters":{"user":"maxuser","password":"maxpwd"}},"relationships":{"monitors":{"data":[{"id":"M","type":"monitors"}]}}}}`), 204)
 	f.must("POST", "/v1/services", []byte(`{"data":{"id":"Top","attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}},"relationships":{"services":{"data":[{"id":"S","type":"services"}]}}}}`), 204)
@@ -494,7 +517,7 @@ func Test_Names_OnlyAddressableOnes(t *testing.T) {
 		{"/v1/servers", `{"data":{"id":"@@x","attributes":{"parameters":{"address":"127.0.0.1","port":1}}}}`},
 		{"/v1/servers", `{"data":{"id":"x\u0001","attributes":{"parameters":{"address":"127.0.0.1","port":1}}}}`},
 		{"/v1/services", `{"data":{"id":"s/1","attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}}}}`},
-		{"/v1/monitors", `{"data":{"id":"m/1","attributes":{"module":"mariadbmon"}}}`},
+		{"/v1/monitors", `{"data":{"id":"m/1","attributes":{"module":"mariadbmon","parameters":{"user":"maxuser","password":"maxpwd"}}}}`},
 		{"/v1/users/inet", `{"data":{"id":"u/1","attributes":{"password":"pw"}}}`},
 	} {
 		r := f.must("POST", c.path, []byte(c.body), 403)
@@ -513,7 +536,7 @@ func Test_Names_OnlyAddressableOnes(t *testing.T) {
 func Test_Patch_RouterAndModuleStay(t *testing.T) {
 	f := mustServe(t)
 	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S","attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 204)
-	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M","attributes":{"module":"mariadbmon"}}}`), 204)
+	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M","attributes":{"module":"mariadbmon","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 204)
 	f.must("PATCH", "/v1/services/S", []byte(`{"data":{"attributes":{"router":5}}}`), 403)
 	f.must("PATCH", "/v1/services/S", []byte(`{"data":{"attributes":{"router":"readwritesplit","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 403)
 	f.must("PATCH", "/v1/services/S", []byte(`{"data":{"attributes":{"router":"readconnroute","parameters":{"user":"u"}}}}`), 204)
@@ -533,7 +556,7 @@ func Test_MaxScale_AdminHostAndPort(t *testing.T) {
 func Test_Relationships_MemberOfAnotherType_Refused(t *testing.T) {
 	f := mustServe(t)
 	f.must("POST", "/v1/servers", mustFixture(t, "create-server3.request.json"), 204)
-	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M","attributes":{"module":"mariadbmon"}}}`), 204)
+	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M","attributes":{"module":"mariadbmon","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 204)
 	f.must("POST", "/v1/services", []byte(`{"data":{"id":"S","attributes":{"router":"readconnroute","parameters":{"user":"maxuser","password":"maxpwd"}}}}`), 204)
 	// The monitor given as a server, by its type; and a type that is not a string.
 	mustErrors(t, f.must("PATCH", "/v1/services/S/relationships/servers", []byte(`{"data":[{"id":"M","type":"monitors"}]}`), 403), "must be of type 'servers'")
@@ -548,17 +571,17 @@ func Test_Relationships_MemberOfAnotherType_Refused(t *testing.T) {
 func Test_Monitor_InvalidInterval_Refused(t *testing.T) {
 	f := mustServe(t)
 	for _, v := range []string{`"abc"`, `-5`, `0`, `"-2s"`, `true`, `1.5`} {
-		f.must("POST", "/v1/monitors", fmt.Appendf(nil, `{"data":{"id":"M","attributes":{"module":"mariadbmon","parameters":{"monitor_interval":%s}}}}`, v), 403)
+		f.must("POST", "/v1/monitors", fmt.Appendf(nil, `{"data":{"id":"M","attributes":{"module":"mariadbmon","parameters":{"user":"maxuser","password":"maxpwd","monitor_interval":%s}}}}`, v), 403)
 	}
 	f.must("GET", "/v1/monitors/M", nil, 404)
 	for _, v := range []string{`1000`, `"1000"`, `"2s"`, `"500ms"`} {
-		f.must("POST", "/v1/monitors", fmt.Appendf(nil, `{"data":{"id":"M","attributes":{"module":"mariadbmon","parameters":{"monitor_interval":%s}}}}`, v), 204)
+		f.must("POST", "/v1/monitors", fmt.Appendf(nil, `{"data":{"id":"M","attributes":{"module":"mariadbmon","parameters":{"user":"maxuser","password":"maxpwd","monitor_interval":%s}}}}`, v), 204)
 		f.must("DELETE", "/v1/monitors/M", nil, 204)
 	}
-	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M","attributes":{"module":"mariadbmon","parameters":{"monitor_interval":1000}}}}`), 204)
+	f.must("POST", "/v1/monitors", []byte(`{"data":{"id":"M","attributes":{"module":"mariadbmon","parameters":{"user":"maxuser","password":"maxpwd","monitor_interval":1000}}}}`), 204)
 	mustErrors(t, f.must("PATCH", "/v1/monitors/M", []byte(`{"data":{"attributes":{"parameters":{"monitor_interval":"soon"}}}}`), 403), "monitor_interval")
 	m := decode(t, f.must("GET", "/v1/monitors/M", nil, 200).body)
-	if d := contains("", decode(t, []byte(`{"data":{"attributes":{"parameters":{"monitor_interval":1000}}}}`)), m); len(d) > 0 {
+	if d := contains("", decode(t, []byte(`{"data":{"attributes":{"parameters":{"monitor_interval":"1000ms"}}}}`)), m); len(d) > 0 {
 		t.Fatalf("a refused PATCH changed the monitor: %v", d)
 	}
 }

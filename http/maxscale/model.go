@@ -20,6 +20,10 @@ const (
 	KindServer  = "maxscale.server"
 	KindService = "maxscale.service"
 	KindMonitor = "maxscale.monitor"
+	// KindFilter and KindListener are recorded as MaxScale records them;
+	// Cairn runs neither (it routes no SQL).
+	KindFilter   = "maxscale.filter"
+	KindListener = "maxscale.listener"
 	// KindUser is the legacy kind of MaxScale users (auth.LegacyMaxScaleUserKind).
 	KindUser = "maxscale.user"
 )
@@ -31,18 +35,30 @@ const owner = "maxscale"
 // relationship is stored on one side only and found from the other by
 // index, so the two sides can never disagree:
 //   - a service stores its servers, services and monitors (lists);
-//   - a server stores its monitor (one at most, by construction).
+//   - a server stores its monitor (one at most, by construction);
+//   - a service stores its filters (an ordered chain);
+//   - a listener stores its service (exactly one).
 //
 // Every kind is owned by this API: only it writes them, through its schema.
 func Kinds() []fsm.KindSchema {
 	return []fsm.KindSchema{
-		{Kind: KindServer, Owner: owner, Indexes: []fsm.Index{fsm.FieldIndex("monitor", "monitor", false)}},
+		{Kind: KindServer, Owner: owner, Indexes: []fsm.Index{
+			fsm.FieldIndex("monitor", "monitor", false),
+			fsm.FieldIndex("endpoint", "endpoint", true),
+		}},
 		{Kind: KindService, Owner: owner, Indexes: []fsm.Index{
 			fsm.ListIndex("servers", "servers"),
 			fsm.ListIndex("services", "services"),
 			fsm.ListIndex("monitors", "monitors"),
+			fsm.ListIndex("filters", "filters"),
 		}},
 		{Kind: KindMonitor, Owner: owner},
+		{Kind: KindFilter, Owner: owner},
+		{Kind: KindGlobal, Owner: owner},
+		{Kind: KindListener, Owner: owner, Indexes: []fsm.Index{
+			fsm.FieldIndex("service", "service", false),
+			fsm.FieldIndex("endpoint", "endpoint", true),
+		}},
 		// Users this API stored before users were Cairn's (node/auth
 		// moves them into auth.UserKind): kept so old logs still apply.
 		{Kind: KindUser, Owner: owner, Secret: true},
@@ -54,7 +70,7 @@ func Kinds() []fsm.KindSchema {
 type object struct {
 	Name       string         `json:"name"`
 	Router     string         `json:"router,omitempty"` // service
-	Module     string         `json:"module,omitempty"` // monitor
+	Module     string         `json:"module,omitempty"` // monitor, filter
 	Parameters map[string]any `json:"parameters"`
 	// Status holds a server's state bits (statusOrder names them).
 	Status []string `json:"status,omitempty"`
@@ -64,6 +80,11 @@ type object struct {
 	TriggeredAt string `json:"triggered_at,omitempty"`
 	// Stopped is set on a stopped service or monitor.
 	Stopped bool `json:"stopped,omitempty"`
+	// Endpoint is a server's address and port, or socket (endpointOf),
+	// kept for its unique index.
+	Endpoint string `json:"endpoint,omitempty"`
+	// Service is the canonical id of a listener's service.
+	Service string `json:"service,omitempty"`
 	// Monitor is the canonical id of the monitor of a server.
 	Monitor string `json:"monitor,omitempty"`
 	// Servers, Services, Monitors and Filters are a service's targets, by
@@ -230,6 +251,12 @@ func (t *txn) command(now time.Time) (fsm.Command, error) {
 		case t.deleted[k] && o != nil:
 			cmd.Ops = append(cmd.Ops, fsm.Op{Type: fsm.OpDelete, Kind: kind, ID: id, Require: fsm.RequireVersion, Version: o.version})
 		case t.dirty[k] && o != nil:
+			switch o.kind {
+			case KindServer:
+				o.Endpoint = t.uniqueEndpoint(o, endpointOf(o))
+			case KindListener:
+				o.Endpoint = t.uniqueEndpoint(o, listenerEndpoint(o))
+			}
 			body, err := json.Marshal(o)
 			if err != nil {
 				return cmd, err
@@ -247,6 +274,24 @@ func (t *txn) command(now time.Time) (fsm.Command, error) {
 	}
 	cmd.Ops = append(cmd.Ops, t.extra...)
 	return cmd, nil
+}
+
+// uniqueEndpoint is the value o's unique endpoint index gets: ep, unless
+// another object already holds it. Validation refuses a new clash; one
+// stored before the rule existed leaves the later object out of the index
+// rather than make every write to it conflict. Two racing writes both see
+// it free, and the index refuses the second.
+func (t *txn) uniqueEndpoint(o *object, ep string) string {
+	rs, err := t.view.Lookup(o.kind, "endpoint", ep)
+	if err != nil {
+		return ep
+	}
+	for _, r := range rs {
+		if r.ID != o.id {
+			return ""
+		}
+	}
+	return ep
 }
 
 // setList returns cur changed to hold exactly the ids of want: ids kept

@@ -1,9 +1,6 @@
 package maxscale
 
-import (
-	"fmt"
-	"net/http"
-)
+import "fmt"
 
 // newMonitor fills a monitor being created: its module comes from
 // attributes.module or parameters.module. A monitor starts running.
@@ -21,29 +18,29 @@ func newMonitor(o *object, attrs inAttributes) error {
 	if !ok || s == "" {
 		return refuse(fmt.Sprintf("Monitor '%s' has no 'module': define 'attributes.module'", o.Name))
 	}
+	if findModule("Monitor", s) == nil {
+		return refuse(fmt.Sprintf("Could not create monitor '%s' with module '%s': there is no monitor module of that name", o.Name, s))
+	}
 	o.Module = s
-	return checkMonitorParameters(o)
+	return checkMonitorParameters(o, nil)
 }
 
-// checkMonitorParameters refuses a monitor_interval the monitor could not
-// run at (MaxScale answers 403 for an invalid parameter value).
-func checkMonitorParameters(o *object) error {
+// checkMonitorParameters checks a monitor's parameters (keys: those a
+// PATCH changes; nil: all) against every monitor's and its module's
+// (user and password are required), and refuses a monitor_interval the
+// monitor could not run at.
+func checkMonitorParameters(o *object, keys []string) error {
+	var own []param
+	if m := findModule("Monitor", o.Module); m != nil {
+		own = m.Params
+	}
+	if err := checkParams(fmt.Sprintf("Monitor '%s'", o.Name), o.Parameters, keys, monitorParams, own); err != nil {
+		return err
+	}
 	if v, ok := o.Parameters["monitor_interval"]; ok {
 		if d, ok := parseInterval(v); !ok || d <= 0 {
 			return refuse(fmt.Sprintf("Monitor '%s': invalid value for parameter 'monitor_interval': %v (want milliseconds, or a duration such as \"2s\")", o.Name, v))
 		}
 	}
 	return nil
-}
-
-// createFilter serves POST /v1/filters: refused, as filters are not
-// modelled (403 with the reason, which maxctrl prints).
-func (a *API) createFilter(w http.ResponseWriter, r *http.Request) {
-	fail(w, refuse("Cairn does not model filters: a filter cannot be created"))
-}
-
-// filters serves GET /v1/filters: filters are not modelled, so the
-// collection is empty (maxctrl 22.08+ fetches it before every link).
-func (a *API) filters(w http.ResponseWriter, r *http.Request) {
-	writeDoc(w, r, document{Links: links{Self: baseURL(r) + "/filters/"}, Data: []any{}})
 }

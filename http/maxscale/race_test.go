@@ -15,7 +15,7 @@ func Test_ConcurrentLinks_ServerGetsOneMonitor(t *testing.T) {
 	f.must("POST", "/v1/servers", mustFixture(t, "create-server3.request.json"), 204)
 	const n = 8
 	for i := range n {
-		f.must("POST", "/v1/monitors", fmt.Appendf(nil, `{"data":{"id":"m%d","type":"monitors","attributes":{"module":"mariadbmon"}}}`, i), 204)
+		f.must("POST", "/v1/monitors", fmt.Appendf(nil, `{"data":{"id":"m%d","type":"monitors","attributes":{"module":"mariadbmon","parameters":{"user":"maxuser","password":"maxpwd"}}}}`, i), 204)
 	}
 	var wg sync.WaitGroup
 	statuses := make([]int, n)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 
 	"cairn/fsm"
@@ -13,16 +14,31 @@ import (
 )
 
 // typeOf is the JSON:API type of a kind, and kindOf its inverse.
-var typeOf = map[string]string{KindServer: "servers", KindService: "services", KindMonitor: "monitors"}
+var typeOf = map[string]string{KindServer: "servers", KindService: "services", KindMonitor: "monitors",
+	KindFilter: "filters", KindListener: "listeners"}
 
-var kindOf = map[string]string{"servers": KindServer, "services": KindService, "monitors": KindMonitor}
+var kindOf = map[string]string{"servers": KindServer, "services": KindService, "monitors": KindMonitor,
+	"filters": KindFilter, "listeners": KindListener}
 
 // relNames are the relationships of each kind, in the order documents
 // show them and PATCH applies them.
 var relNames = map[string][]string{
-	KindServer:  {"services", "monitors"},
-	KindService: {"servers", "services", "monitors", "filters"},
-	KindMonitor: {"servers", "services"},
+	KindServer:   {"services", "monitors"},
+	KindService:  {"servers", "services", "monitors", "filters", "listeners"},
+	KindMonitor:  {"servers", "services"},
+	KindFilter:   {"services"},
+	KindListener: {"services"},
+}
+
+// readOnlyRels are relationships a PATCH of that side cannot change: a
+// service's listeners (a listener names its service when created, for
+// good), a listener's service, and a filter's services (set by the
+// services' filter chains). A request that echoes them back (maxctrl's
+// link) is not refused for it; a PATCH of the relationship itself is.
+var readOnlyRels = map[string]map[string]bool{
+	KindService:  {"listeners": true},
+	KindListener: {"services": true},
+	KindFilter:   {"services": true},
 }
 
 func hasRel(kind, rel string) bool {
@@ -55,6 +71,16 @@ func related(t *txn, o *object, rel string) ([]*object, error) {
 		return t.lookup(KindServer, "monitor", o.id)
 	case o.kind == KindMonitor && rel == "services":
 		return t.lookup(KindService, "monitors", o.id)
+	case o.kind == KindService && rel == "filters":
+		ids = o.Filters
+	case o.kind == KindService && rel == "listeners":
+		return t.lookup(KindListener, "service", o.id)
+	case o.kind == KindFilter && rel == "services":
+		return t.lookup(KindService, "filters", o.id)
+	case o.kind == KindListener && rel == "services":
+		if o.Service != "" {
+			ids = []string{o.Service}
+		}
 	}
 	out := make([]*object, 0, len(ids))
 	for _, id := range ids {
@@ -76,8 +102,10 @@ func related(t *txn, o *object, rel string) ([]*object, error) {
 // {id, type} objects, or null for none. A member whose type names another
 // kind (a monitor given as a server) is refused, as MaxScale looks each
 // one up by its type; a member without a type is taken as rel's. Ids are
-// returned canonical and deduplicated.
-func parseRelData(rel string, raw json.RawMessage) ([]string, error) {
+// returned canonical and deduplicated; with strict (a create), a member
+// named twice is refused, as MaxScale refuses linking an object twice to
+// a new one (a PATCH computes set differences, so there it collapses).
+func parseRelData(rel string, raw json.RawMessage, strict bool) ([]string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
@@ -103,7 +131,11 @@ func parseRelData(rel string, raw json.RawMessage) ([]string, error) {
 		if typ, ok := ref.Type.(string); ref.Type != nil && (!ok || typ != rel) {
 			return nil, refuse(fmt.Sprintf("The '%s' relationship holds '%s' of type %s; its members must be of type '%s'", rel, name, str(ref.Type), rel))
 		}
-		if id := canon(name); !seen[id] {
+		id := canon(name)
+		if seen[id] && strict {
+			return nil, refuse(fmt.Sprintf("The '%s' relationship names '%s' more than once", rel, name))
+		}
+		if !seen[id] {
 			seen[id] = true
 			ids = append(ids, id)
 		}
@@ -115,7 +147,7 @@ func parseRelData(rel string, raw json.RawMessage) ([]string, error) {
 // relationship of kind that is present, the ids it names. Relationships
 // the kind does not have (a service's listeners, say) are ignored, as
 // maxctrl echoes them back.
-func parseRelationships(kind string, raw json.RawMessage) (map[string][]string, error) {
+func parseRelationships(kind string, raw json.RawMessage, strict bool) (map[string][]string, error) {
 	out := map[string][]string{}
 	if len(raw) == 0 || string(raw) == "null" {
 		return out, nil
@@ -126,14 +158,14 @@ func parseRelationships(kind string, raw json.RawMessage) (map[string][]string, 
 	}
 	for _, name := range relNames[kind] {
 		v, ok := rels[name]
-		if !ok {
+		if !ok || (readOnlyRels[kind][name] && !(kind == KindListener && strict)) {
 			continue
 		}
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(v, &obj); err != nil || obj == nil {
 			return nil, refuse(fmt.Sprintf("The '%s' relationship is not an object", name))
 		}
-		ids, err := parseRelData(name, obj["data"])
+		ids, err := parseRelData(name, obj["data"], strict)
 		if err != nil {
 			return nil, err
 		}
@@ -188,7 +220,13 @@ func setRel(t *txn, o *object, rel string, ids []string) error {
 		targets[c.id] = c
 	}
 	list, added, removed := setList(curIDs, ids)
-	if len(added) == 0 && len(removed) == 0 {
+	if rel == "filters" {
+		// A filter chain is ordered: replaced as given.
+		list = ids
+		if slices.Equal(curIDs, ids) {
+			return nil
+		}
+	} else if len(added) == 0 && len(removed) == 0 {
 		return nil
 	}
 	t.touch(o)
@@ -204,6 +242,8 @@ func setRel(t *txn, o *object, rel string, ids []string) error {
 			o.Services = list
 		case "monitors":
 			o.Monitors = list
+		case "filters":
+			o.Filters = list
 		}
 	case o.kind == KindServer && rel == "monitors":
 		if len(ids) > 1 {
@@ -277,6 +317,8 @@ func users(t *txn, o *object) ([]string, error) {
 		for _, u := range using {
 			names = append(names, u.Name)
 		}
+	case KindFilter:
+		err = add("services")
 	}
 	sort.Strings(names)
 	return names, err
@@ -285,8 +327,30 @@ func users(t *txn, o *object) ([]string, error) {
 // unlinkAll removes every relationship of o, both ways, before a forced
 // delete.
 func unlinkAll(t *txn, o *object) error {
+	switch o.kind {
+	case KindFilter:
+		using, err := t.lookup(KindService, "filters", o.id)
+		if err != nil {
+			return err
+		}
+		for _, u := range using {
+			u.Filters = without(u.Filters, o.id)
+			t.touch(u)
+		}
+		return nil
+	case KindListener:
+		return nil
+	}
 	for _, rel := range relNames[o.kind] {
-		if rel == "filters" {
+		if rel == "listeners" {
+			// A service's listeners go with it.
+			ls, err := related(t, o, rel)
+			if err != nil {
+				return err
+			}
+			for _, l := range ls {
+				t.remove(l)
+			}
 			continue
 		}
 		if err := setRel(t, o, rel, nil); err != nil {
@@ -327,7 +391,7 @@ func readRelDoc(r *http.Request, rel string) ([]string, error) {
 	if !ok {
 		return nil, refuse("The request body has no 'data' field: send {\"data\": [...]} or {\"data\": null}")
 	}
-	return parseRelData(rel, data)
+	return parseRelData(rel, data, false)
 }
 
 // str is v as compact JSON, for messages.

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"cairn/fsm"
 
@@ -16,7 +18,17 @@ import (
 // kindWord is how messages name a kind ("server").
 func kindWord(kind string) string { return strings.TrimPrefix(kind, "maxscale.") }
 
-// list serves GET /v1/{servers,services,monitors}.
+// objectName is the name of the object a request's path names: {name},
+// or {listener} under /services/{name}/listeners/.
+func objectName(r *http.Request, kind string) string {
+	vars := mux.Vars(r)
+	if l, ok := vars["listener"]; ok && kind == KindListener {
+		return l
+	}
+	return vars["name"]
+}
+
+// list serves GET /v1/{type}.
 func (a *API) list(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v := a.node.View()
@@ -27,9 +39,11 @@ func (a *API) list(kind string) http.HandlerFunc {
 		// tables show them in that order), not in the store's id order.
 		slices.SortStableFunc(items, func(x, y *fsm.Resource) int { return cmp.Compare(x.CreateIndex, y.CreateIndex) })
 		data := make([]*resourceObject, 0, len(items))
+		var mod time.Time
 		for _, it := range items {
 			o, err := t.get(it.Kind, it.ID)
 			if err == nil && o != nil {
+				mod = lastModifiedOf(&object{updated: mod}, o)
 				var ro *resourceObject
 				if ro, err = render(t, base, o); err == nil {
 					data = append(data, ro)
@@ -45,15 +59,46 @@ func (a *API) list(kind string) http.HandlerFunc {
 				return
 			}
 		}
-		writeDoc(w, r, document{Links: links{Self: base + "/" + typeOf[kind] + "/"}, Data: data})
+		a.writeCollection(w, r, base+"/"+typeOf[kind]+"/", data, mod)
 	}
+}
+
+// renderAll renders the objects o relates to through rel.
+func (a *API) renderAll(t *txn, r *http.Request, o *object, rel string) ([]*resourceObject, error) {
+	objs, err := related(t, o, rel)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*resourceObject, 0, len(objs))
+	for _, x := range objs {
+		ro, err := render(t, baseURL(r), x)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ro)
+	}
+	return out, nil
+}
+
+// writeCollection writes a collection document; mod is when its newest
+// member last changed.
+func (a *API) writeCollection(w http.ResponseWriter, r *http.Request, self string, data []*resourceObject, mod time.Time) {
+	if mod.IsZero() {
+		mod = a.started // an empty collection: unchanged since the node started
+	}
+	writeDoc(w, r, document{Links: links{Self: self}, Data: data}, mod)
+}
+
+// writeOne writes the document of one object.
+func (a *API) writeOne(w http.ResponseWriter, r *http.Request, ro *resourceObject, o *object) {
+	writeDoc(w, r, document{Links: links{Self: ro.Links.Self}, Data: ro}, lastModifiedOf(o))
 }
 
 // get serves GET /v1/{type}/:name.
 func (a *API) get(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		t := newTxn(a.node.View())
-		o, err := t.mustGet(kind, mux.Vars(r)["name"])
+		o, err := t.mustGet(kind, objectName(r, kind))
 		var ro *resourceObject
 		if err == nil {
 			ro, err = render(t, baseURL(r), o)
@@ -62,7 +107,7 @@ func (a *API) get(kind string) http.HandlerFunc {
 			fail(w, err)
 			return
 		}
-		writeDoc(w, r, document{Links: links{Self: ro.Links.Self}, Data: ro})
+		a.writeOne(w, r, ro, o)
 	}
 }
 
@@ -80,21 +125,25 @@ func (a *API) create(kind string) http.HandlerFunc {
 			name, err = doc.dataID()
 		}
 		if err == nil {
-			rels, err = parseRelationships(kind, doc.Data.Relationships)
+			rels, err = parseRelationships(kind, doc.Data.Relationships, true)
 		}
 		if err != nil {
 			fail(w, err)
 			return
 		}
+		pathService := ""
+		if kind == KindListener {
+			pathService = mux.Vars(r)["name"] // POST /v1/services/{name}/listeners
+			if pathService != "" && !a.exists(w, KindService, pathService) {
+				return
+			}
+		}
 		a.write(w, r, func(t *txn) error {
 			id := canon(name)
-			cur, err := t.get(kind, id)
-			if err != nil {
+			if err := checkNameFree(t, kind, id, name); err != nil {
 				return err
 			}
-			if cur != nil {
-				return refuse(fmt.Sprintf("Can't create %s '%s', a %s with that name already exists", kindWord(kind), name, kindWord(kind)))
-			}
+			rels := maps.Clone(rels)
 			o := &object{kind: kind, id: id, Name: name, Parameters: map[string]any{}}
 			var attrs inAttributes
 			if doc.Data.Attributes != nil {
@@ -107,6 +156,20 @@ func (a *API) create(kind string) http.HandlerFunc {
 				err = newService(o, attrs)
 			case KindMonitor:
 				err = newMonitor(o, attrs)
+			case KindFilter:
+				err = newFilter(o, attrs)
+			case KindListener:
+				var svc string
+				if svc, err = listenerService(t, name, pathService, rels["services"]); err == nil {
+					delete(rels, "services")
+					err = newListener(o, attrs, svc)
+				}
+				if err == nil {
+					err = checkListenerClash(t, o)
+				}
+			}
+			if err == nil && kind == KindServer {
+				err = checkEndpoint(t, o, true)
 			}
 			if err != nil {
 				return err
@@ -123,14 +186,14 @@ func (a *API) create(kind string) http.HandlerFunc {
 // type, listeners) are ignored.
 func (a *API) patch(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name := mux.Vars(r)["name"]
+		name := objectName(r, kind)
 		if !a.exists(w, kind, name) {
 			return
 		}
 		doc, err := readDoc(r)
 		var rels map[string][]string
 		if err == nil {
-			rels, err = parseRelationships(kind, doc.Data.Relationships)
+			rels, err = parseRelationships(kind, doc.Data.Relationships, false)
 		}
 		if err != nil {
 			fail(w, err)
@@ -141,8 +204,20 @@ func (a *API) patch(kind string) http.HandlerFunc {
 			if err != nil {
 				return err
 			}
+			if err := checkWrite(t, r, o); err != nil {
+				return err
+			}
 			if attrs := doc.Data.Attributes; attrs != nil {
 				if err := patchAttributes(o, *attrs); err != nil {
+					return err
+				}
+				switch kind {
+				case KindServer:
+					err = checkEndpoint(t, o, false)
+				case KindListener:
+					err = checkListenerClash(t, o)
+				}
+				if err != nil {
 					return err
 				}
 				t.touch(o)
@@ -152,9 +227,62 @@ func (a *API) patch(kind string) http.HandlerFunc {
 	}
 }
 
-// patchAttributes merges a PATCH's attributes into o.
+// listenerService returns the id of the service a new listener is for:
+// the one in the path, or the one its services relationship names (as
+// maxctrl's create listener sends it), which must exist.
+func listenerService(t *txn, name, pathService string, ids []string) (string, error) {
+	id := canon(pathService)
+	if pathService == "" {
+		if len(ids) != 1 {
+			return "", refuse(fmt.Sprintf("Listener '%s' needs exactly one service: name it in 'relationships.services.data'", name))
+		}
+		id = ids[0]
+	}
+	svc, err := t.get(KindService, id)
+	if err != nil {
+		return "", err
+	}
+	if svc == nil {
+		return "", refuse(fmt.Sprintf("'%s' is not a valid service in MaxScale", id))
+	}
+	return id, nil
+}
+
+// namedKinds are the kinds whose objects share one namespace: MaxScale
+// refuses a server named as an existing service, filter or listener.
+var namedKinds = []string{KindServer, KindService, KindMonitor, KindFilter, KindListener}
+
+// checkNameFree refuses a new object of kind named as any existing object
+// (get_object_type in MaxScale's config_runtime.cc). Each absence becomes
+// a precondition of the command.
+func checkNameFree(t *txn, kind, id, name string) error {
+	for _, k := range namedKinds {
+		cur, err := t.get(k, id)
+		if err != nil {
+			return err
+		}
+		if cur != nil {
+			return refuse(fmt.Sprintf("Can't create %s '%s', a %s with that name already exists", kindWord(kind), name, kindWord(k)))
+		}
+	}
+	return nil
+}
+
+// patchAttributes merges a PATCH's attributes into o: a null parameter
+// returns to its default (it is removed); the others are checked as a
+// create checks them, and one that cannot change at run time is refused.
 func patchAttributes(o *object, attrs inAttributes) error {
+	var keys []string
+	changed := map[string]any{}
 	for k, v := range attrs.Parameters {
+		if (o.kind == KindService && k == "router") || ((o.kind == KindMonitor || o.kind == KindFilter) && k == "module") {
+			continue
+		}
+		keys = append(keys, k)
+		changed[k] = v
+	}
+	old := maps.Clone(o.Parameters)
+	for k, v := range changed {
 		if v == nil {
 			delete(o.Parameters, k)
 		} else {
@@ -168,27 +296,42 @@ func patchAttributes(o *object, attrs inAttributes) error {
 				o.Parameters["port"] = jsonInt(3306) // null resets the port to its default
 			}
 		}
-		return checkServerParameters(o)
+		if err := checkStatic(fmt.Sprintf("Server '%s'", o.Name), old, changed, serverParams); err != nil {
+			return err
+		}
+		return checkServerParameters(o, keys)
 	case KindService:
 		router := attrs.Router
 		if router == nil {
 			router = attrs.Parameters["router"]
 		}
-		delete(o.Parameters, "router")
 		if s, ok := router.(string); router != nil && (!ok || s != o.Router) {
 			return refuse(fmt.Sprintf("The router of service '%s' cannot be changed", o.Name))
 		}
-		return checkServiceParameters(o)
+		return checkServiceParameters(o, keys)
 	case KindMonitor:
 		module := attrs.Module
 		if module == nil {
 			module = attrs.Parameters["module"]
 		}
-		delete(o.Parameters, "module")
 		if s, ok := module.(string); module != nil && (!ok || s != o.Module) {
 			return refuse(fmt.Sprintf("The module of monitor '%s' cannot be changed", o.Name))
 		}
-		return checkMonitorParameters(o)
+		return checkMonitorParameters(o, keys)
+	case KindFilter:
+		module := attrs.Module
+		if module == nil {
+			module = attrs.Parameters["module"]
+		}
+		if s, ok := module.(string); module != nil && (!ok || s != o.Module) {
+			return refuse(fmt.Sprintf("The module of filter '%s' cannot be changed", o.Name))
+		}
+		return checkFilterParameters(o, keys)
+	case KindListener:
+		if err := checkStatic(fmt.Sprintf("Listener '%s'", o.Name), old, changed, listenerParams); err != nil {
+			return err
+		}
+		return checkListenerParameters(o, keys)
 	}
 	return nil
 }
@@ -197,7 +340,7 @@ func patchAttributes(o *object, attrs inAttributes) error {
 // use, unless ?force=yes, which unlinks it first.
 func (a *API) destroy(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name := mux.Vars(r)["name"]
+		name := objectName(r, kind)
 		if !a.exists(w, kind, name) {
 			return
 		}
@@ -215,6 +358,9 @@ func (a *API) destroy(kind string) http.HandlerFunc {
 			if err != nil {
 				return err
 			}
+			if err := checkWrite(t, r, o); err != nil {
+				return err
+			}
 			inUse, err := users(t, o)
 			if err != nil {
 				return err
@@ -226,7 +372,7 @@ func (a *API) destroy(kind string) http.HandlerFunc {
 			var targetRels []string
 			switch kind {
 			case KindService:
-				targetRels = []string{"servers", "services", "monitors"}
+				targetRels = []string{"servers", "services", "monitors", "filters", "listeners"}
 			case KindMonitor:
 				targetRels = []string{"servers"}
 			}
@@ -241,6 +387,8 @@ func (a *API) destroy(kind string) http.HandlerFunc {
 			}
 			if !force {
 				switch {
+				case kind == KindFilter && len(inUse) > 0:
+					return refuse(fmt.Sprintf("Filter '%s' cannot be destroyed: Remove it from all services first", o.Name))
 				case len(inUse) > 0:
 					return refuse(fmt.Sprintf("Cannot destroy %s '%s' as it is used by: %s", kindWord(kind), o.Name, strings.Join(inUse, ", ")))
 				case len(uses) > 0:
@@ -276,24 +424,31 @@ func (a *API) getRelationship(kind string) http.HandlerFunc {
 		if err == nil && !hasRel(kind, vars["rel"]) {
 			err = errNotFound
 		}
-		var objs []*object
+		var doc map[string]any
 		if err == nil {
-			objs, err = related(t, o, vars["rel"])
+			doc, err = relationshipDoc(t, baseURL(r), o, vars["rel"])
 		}
 		if err != nil {
 			fail(w, err)
 			return
 		}
-		base := baseURL(r)
-		rs := relationship{Links: links{Self: base + "/" + vars["rel"] + "/"}, Data: []ref{}}
-		for _, x := range objs {
-			rs.Data = append(rs.Data, ref{ID: x.Name, Type: vars["rel"]})
-		}
-		writeDoc(w, r, map[string]any{
-			"links": links{Self: base + "/" + typeOf[kind] + "/" + pathName(o.Name) + "/relationships/" + vars["rel"] + "/"},
-			"data":  rs.Data,
-		})
+		writeDoc(w, r, doc, lastModifiedOf(o))
 	}
+}
+
+// relationshipDoc is the document of relationship rel of o: its links
+// and its members.
+func relationshipDoc(t *txn, base string, o *object, rel string) (map[string]any, error) {
+	objs, err := related(t, o, rel)
+	if err != nil {
+		return nil, err
+	}
+	data := []ref{}
+	for _, x := range objs {
+		data = append(data, ref{ID: x.Name, Type: rel})
+	}
+	self := base + "/" + typeOf[o.kind] + "/" + pathName(o.Name)
+	return map[string]any{"links": relLinks(base, self, rel), "data": data}, nil
 }
 
 // patchRelationship serves PATCH /v1/{type}/:name/relationships/:rel:
@@ -309,6 +464,10 @@ func (a *API) patchRelationship(kind string) http.HandlerFunc {
 			fail(w, errNotFound)
 			return
 		}
+		if readOnlyRels[kind][rel] {
+			fail(w, refuse(fmt.Sprintf("The '%s' relationship of a %s cannot be changed here", rel, kindWord(kind))))
+			return
+		}
 		ids, err := readRelDoc(r, rel)
 		if err != nil {
 			fail(w, err)
@@ -319,6 +478,9 @@ func (a *API) patchRelationship(kind string) http.HandlerFunc {
 			if err != nil {
 				return err
 			}
+			if err := checkWrite(t, r, o); err != nil {
+				return err
+			}
 			return setRel(t, o, rel, ids)
 		})
 	}
@@ -327,13 +489,16 @@ func (a *API) patchRelationship(kind string) http.HandlerFunc {
 // startStop serves PUT /v1/{services,monitors}/:name/{start,stop}.
 func (a *API) startStop(kind string, stop bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		name := mux.Vars(r)["name"]
+		name := objectName(r, kind)
 		if !a.exists(w, kind, name) {
 			return
 		}
 		a.write(w, r, func(t *txn) error {
 			o, err := t.mustGet(kind, name)
 			if err != nil {
+				return err
+			}
+			if err := checkWrite(t, r, o); err != nil {
 				return err
 			}
 			o.Stopped = stop

@@ -30,41 +30,89 @@ func newServer(o *object, attrs inAttributes) error {
 	if !hasSocket && !(hasAddr && hasPort) {
 		return refuse(fmt.Sprintf("Server '%s' is missing a required parameter: define 'address' and 'port', or 'socket'", o.Name))
 	}
-	return checkServerParameters(o)
+	return checkServerParameters(o, nil)
 }
 
-// checkServerParameters validates the parameters a server must have right.
-func checkServerParameters(o *object) error {
+// checkServerParameters validates a server's parameters (keys: those a
+// PATCH changes; nil: all) as MaxScale 6.4 does: each one known and of its
+// type, an address or a socket but not both, the address an IP or a
+// hostname.
+func checkServerParameters(o *object, keys []string) error {
+	who := fmt.Sprintf("Server '%s'", o.Name)
+	if err := checkParams(who, o.Parameters, keys, serverParams); err != nil {
+		return err
+	}
 	p := o.Parameters
-	_, hasAddr := p["address"]
+	addr, hasAddr := p["address"].(string)
 	_, hasSocket := p["socket"]
 	if hasAddr && hasSocket {
 		return refuse(fmt.Sprintf("Server '%s': both 'address' and 'socket' are defined; define one of them", o.Name))
 	}
 	if !hasAddr && !hasSocket {
-		return refuse(fmt.Sprintf("Server '%s' needs an 'address' or a 'socket'", o.Name))
+		return refuse(fmt.Sprintf("Server '%s': Missing a required parameter: either 'address' or 'socket' must be defined", o.Name))
 	}
 	for _, k := range []string{"address", "socket", "protocol"} {
-		if v, ok := p[k]; ok {
-			if s, isStr := v.(string); !isStr || s == "" {
-				return refuse(fmt.Sprintf("Server '%s': parameter '%s' must be a non-empty string", o.Name, k))
-			}
+		if s, ok := p[k].(string); ok && s == "" {
+			return refuse(fmt.Sprintf("Server '%s': parameter '%s' must be a non-empty string", o.Name, k))
 		}
 	}
-	if v, ok := p["port"]; ok {
-		var n int64
-		var err error
-		switch x := v.(type) {
-		case json.Number:
-			n, err = x.Int64()
-		case string:
-			n, err = strconv.ParseInt(x, 10, 64)
-			p["port"] = json.Number(x)
-		default:
-			err = fmt.Errorf("not a number")
+	if hasAddr && !validHost(addr) {
+		return refuse(fmt.Sprintf("Server '%s': The 'address' parameter is not a valid IP or hostname (a Unix socket path goes in 'socket')", o.Name))
+	}
+	if n, ok := integer(p["port"]); ok && n > 65535 {
+		return refuse(fmt.Sprintf("Server '%s': Invalid value for parameter 'port': %d (want a number from 0 to 65535)", o.Name, n))
+	}
+	if proto, ok := p["protocol"].(string); ok && findModule("Protocol", proto) == nil {
+		return refuse(fmt.Sprintf("Server '%s': Unknown protocol module '%s'", o.Name, proto))
+	}
+	return nil
+}
+
+// endpointOf is where a server is reached ("address|port", or
+// "socket|path"), the value of the unique index that keeps two servers
+// off one address and port even when two creates race.
+func endpointOf(o *object) string {
+	if s, ok := o.Parameters["socket"].(string); ok {
+		return "socket|" + s
+	}
+	addr, _ := o.Parameters["address"].(string)
+	port := "3306"
+	if n, ok := integer(o.Parameters["port"]); ok {
+		port = strconv.FormatInt(n, 10)
+	}
+	return strings.ToLower(addr) + "|" + port
+}
+
+// checkEndpoint refuses a server at the address and port (or socket) of
+// another, with MaxScale's messages for a create and an update.
+func checkEndpoint(t *txn, o *object, creating bool) error {
+	ep := endpointOf(o)
+	items, _ := t.view.List(KindServer, "", "", 0)
+	for _, it := range items {
+		if it.ID == o.id {
+			continue
 		}
-		if err != nil || n < 0 || n > 65535 {
-			return refuse(fmt.Sprintf("Server '%s': invalid value for parameter 'port': %v (want a number from 0 to 65535)", o.Name, v))
+		// Read without a precondition: the unique index on the endpoint
+		// refuses a concurrent clash, and other servers' writes need not
+		// conflict with this one.
+		other, err := decodeObject(it)
+		if cached, ok := t.objs[key(KindServer, it.ID)]; ok {
+			other = cached
+		}
+		if err != nil || other == nil || t.deleted[key(other.kind, other.id)] {
+			continue
+		}
+		if endpointOf(other) == ep {
+			where := strings.ReplaceAll(ep, "|", "]:")
+			if strings.HasPrefix(ep, "socket|") {
+				where = strings.TrimPrefix(ep, "socket|")
+			} else {
+				where = "[" + where
+			}
+			if creating {
+				return refuse(fmt.Sprintf("Cannot create server '%s' at '%s', server '%s' exists there already.", o.Name, where, other.Name))
+			}
+			return refuse(fmt.Sprintf("Cannot update server '%s' to '%s', server '%s' exists there already.", o.Name, where, other.Name))
 		}
 	}
 	return nil
@@ -134,6 +182,9 @@ func (a *API) setState(set bool) http.HandlerFunc {
 		a.write(w, r, func(t *txn) error {
 			o, err := t.mustGet(KindServer, name)
 			if err != nil {
+				return err
+			}
+			if err := checkWrite(t, r, o); err != nil {
 				return err
 			}
 			bits := without(o.Status, bit)

@@ -18,15 +18,26 @@ func newService(o *object, attrs inAttributes) error {
 	if !ok || s == "" {
 		return refuse(fmt.Sprintf("Service '%s' has no 'router': define 'attributes.router'", o.Name))
 	}
+	if findModule("Router", s) == nil {
+		return refuse(fmt.Sprintf("Could not create service '%s' with module '%s': there is no router module of that name", o.Name, s))
+	}
 	o.Router = s
-	return checkServiceParameters(o)
+	return checkServiceParameters(o, nil)
 }
 
-// checkServiceParameters refuses a service without the credentials it
-// logs in to its servers with: MaxScale requires 'user' and 'password'
-// (maxctrl's `create service` says so), and refuses a PATCH that removes
-// them.
-func checkServiceParameters(o *object) error {
+// checkServiceParameters checks a service's parameters (keys: those a
+// PATCH changes; nil: all) against the service's and its router's
+// parameters, and refuses a service without the credentials it logs in to
+// its servers with: MaxScale requires 'user' and 'password' (maxctrl's
+// `create service` says so), and refuses a PATCH that removes them.
+func checkServiceParameters(o *object, keys []string) error {
+	var own []param
+	if m := findModule("Router", o.Router); m != nil {
+		own = m.Params
+	}
+	if err := checkParams(fmt.Sprintf("Service '%s'", o.Name), o.Parameters, keys, serviceParams, own); err != nil {
+		return err
+	}
 	for _, k := range []string{"user", "password"} {
 		v, ok := o.Parameters[k]
 		s, isStr := v.(string)

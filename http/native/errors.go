@@ -41,10 +41,15 @@ func WriteNotApplied(w http.ResponseWriter, status int, msg string) {
 	WriteError(w, status, msg)
 }
 
-// WriteError writes the native error document with status.
+// WriteError writes the native error document with status, or, on a
+// request marked with another API's format (httpx.WithErrors: the
+// middleware answering for that API), that API's.
 func WriteError(w http.ResponseWriter, status int, msg string) {
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
+	}
+	if httpx.WriteDialectError(w, status, msg) {
+		return
 	}
 	httpx.WriteJSON(w, status, ErrorBody{Error: msg, Code: status})
 }
