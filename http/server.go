@@ -251,7 +251,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	fwd.metrics = hm
 	// Domain resources reach a controller in one hop, ahead of zone
 	// forwarding (mrf.ToController).
-	s.handler = mrf.CanonicalPaths(hm.instrument(r, maxscaleErrors(o.maxscale != nil, s.audit(s.recoverPanics(s.applyLimits(s.authenticate(o.auth, topology.NodeLocal(tdeps, mrf.ToController(deps, fwd.wrap(r))))))))))
+	s.handler = mrf.CanonicalPaths(hm.instrument(r, maxscaleErrors(o.maxscale != nil, s.audit(s.recoverPanics(s.applyLimits(s.authenticate(o.auth, arm.CloseAfterPatch(topology.NodeLocal(tdeps, mrf.ToController(deps, fwd.wrap(r)))))))))))
 	if fh := failpoint.Handler(); fh != nil {
 		// Only in a failpoints build: arming is per node, never forwarded.
 		m := http.NewServeMux()

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509/pkix"
+	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -16,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"cairn/node/pki"
+	"cairn/node/tlsconfig/tlstest"
 )
 
 // Runtime Manager's real CLI (anypoint-cli-v4 and its runtime-mgr plugin,
@@ -24,19 +21,36 @@ import (
 // into a temporary directory and runs this test with CAIRN_ARM_CLI set to
 // its binary. Skipped otherwise (it is not part of `make test`).
 //
-// The CLI speaks HTTPS only. Until the agent serves HTTPS itself, the test
-// puts a TLS-terminating reverse proxy in front of one node (its
-// certificate signed by a CA the CLI is told to trust); the API
-// behind it is the agent's, byte for byte. The CLI attaches its token
+// The CLI speaks HTTPS only: the nodes serve it (-tls-cert, -tls-key,
+// -tls-ca), their certificates signed by a CA of the test's, which the
+// CLI is told to trust (NODE_EXTRA_CA_CERTS). The CLI attaches its token
 // only to Anypoint-looking hosts, so it is pointed at
-// anypoint.mulesoft.test:<port>, which testdata/arm/cli/resolve-local.js
-// resolves to 127.0.0.1.
+// anypoint.mulesoft.test:<port of the first node>, which the
+// certificates name and testdata/arm/cli/resolve-local.js resolves to
+// 127.0.0.1.
 func Test_ARM_CLI_DrivesAThreeNodeZone(t *testing.T) {
 	cli := os.Getenv("CAIRN_ARM_CLI")
 	if cli == "" {
 		t.Skip("CAIRN_ARM_CLI is not set: run `make arm-cli`")
 	}
-	agents := startCluster(t, 3, agentOpts{args: []string{"-auth", "on", "-admin-password", "cli-secret"}})
+	const host = "anypoint.mulesoft.test"
+	ca := tlstest.MustNewCA(t, "arm-cli")
+	gossip := make([]string, 3)
+	for i, p := range freePorts(t, 3) {
+		gossip[i] = hostPort(p)
+	}
+	opts := make([]agentOpts, 3)
+	for i := range opts {
+		id := fmt.Sprintf("n%d", i+1)
+		cert, key := ca.MustIssue(t, id, "127.0.0.1", "localhost", host)
+		opts[i] = agentOpts{dataDir: filepath.Join(t.TempDir(), "data"), nodeID: id, gossipAddr: gossip[i], clientTLS: ca.ClientConfig(),
+			args: []string{"-join", strings.Join(gossip, ","), "-bootstrap-expect", "3", "-auth", "on", "-admin-password", "cli-secret",
+				"-tls-cert", cert, "-tls-key", key, "-tls-ca", ca.File}}
+	}
+	agents := mustLaunchAgents(t, opts...)
+	for _, a := range agents {
+		a.mustBeReady()
+	}
 	killInstancesAtCleanup(t, agents...)
 	admin := creds{user: "admin", password: "cli-secret"}
 	waitFor(t, "the zone's admin on every member", 15*time.Second, func() bool {
@@ -62,49 +76,9 @@ func Test_ARM_CLI_DrivesAThreeNodeZone(t *testing.T) {
 			[]byte(strings.Replace(string(armFixture(t, "register-server.json")), `"TestServer"`, `"`+a.line.nodeID+`"`, 1)), "", 201)
 	}
 
-	target, _ := url.Parse(agents[0].url)
-	rp := httputil.NewSingleHostReverseProxy(target)
-	proxy := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		if r.Method == http.MethodPatch {
-			// The CLI's HTTP client (axios with maxBodyLength, through
-			// follow-redirects) never ends a request whose answer came
-			// before it ended the body stream, and the process then
-			// never exits: a restart's tiny form, answered at once by a
-			// local server. A remote server's latency hides it; closing
-			// the connection frees the process.
-			w.Header().Set("Connection", "close")
-		}
-		rec := &statusRecorder{ResponseWriter: w}
-		rp.ServeHTTP(rec, r)
-		t.Logf("proxy: %s %s (%s, %d bytes) → %d in %s", r.Method, r.URL, r.Header.Get("Content-Type"), r.ContentLength, rec.status, time.Since(start).Round(time.Millisecond))
-	}))
-	// Its certificate, for the host name the CLI is given, is signed by
-	// a CA of the test's, which node trusts through NODE_EXTRA_CA_CERTS:
-	// the CLI verifies it as it would a node's own.
-	const host = "anypoint.mulesoft.test"
-	ca, err := pki.NewCA("", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, keyPEM, err := ca.Issue(pki.Leaf{Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
-		SignAlg: "sha256", Validity: time.Hour}, "", "", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, []byte(ca.CertPEM), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	proxy.StartTLS()
-	t.Cleanup(proxy.Close)
-	port := proxy.Listener.Addr().String()
-	port = port[strings.LastIndexByte(port, ':')+1:]
+	caFile := ca.File
+	u, _ := url.Parse(agents[0].url)
+	port := u.Port()
 	preload, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "arm", "cli", "resolve-local.js"))
 	home := t.TempDir()
 	run := func(args ...string) string {
@@ -179,15 +153,4 @@ func Test_ARM_CLI_DrivesAThreeNodeZone(t *testing.T) {
 	expect(run("runtime-mgr:standalone-application:delete", "cli-app"), `deleted`)
 	waitProcs(t, agents[0], 1, 1, "")
 	waitProcs(t, agents[1], 1, 2, "")
-}
-
-// statusRecorder notes the status a handler answered.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
 }

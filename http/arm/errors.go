@@ -119,3 +119,20 @@ func NotFound(w http.ResponseWriter, r *http.Request) {
 func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	fail(w, newError(errMethod, "method %s is not allowed on %s", r.Method, r.URL.Path))
 }
+
+// CloseAfterPatch ends the connection after the answer to a PATCH of
+// this API, on whichever node the client reached (before forwarding: a
+// proxied answer loses hop-by-hop headers). Runtime Manager's CLI
+// (anypoint-cli-v4: axios through follow-redirects) never ends a request
+// whose answer arrives before it has ended its body stream, and its
+// process then never exits: a restart's tiny form, answered at once by a
+// nearby node, does that. A closed connection frees it; a PATCH is rare
+// enough that the new connection costs nothing.
+func CloseAfterPatch(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPatch && Owns(r.URL.Path) {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
