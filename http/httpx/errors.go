@@ -25,11 +25,20 @@ func WithErrors(w http.ResponseWriter, write ErrorFunc) http.ResponseWriter {
 // WriteDialectError writes status and msg in the format WithErrors marked
 // w with, and reports whether it did (false: w carries no format; the
 // caller writes its own).
+//
+// The mark is found through writers wrapped around it since (those that
+// Unwrap, as the audit's recorder does), and the answer goes through w,
+// so that they see it too.
 func WriteDialectError(w http.ResponseWriter, status int, msg string) bool {
-	d, ok := w.(*dialectWriter)
-	if !ok {
-		return false
+	for inner := w; ; {
+		if d, ok := inner.(*dialectWriter); ok {
+			d.write(w, status, msg)
+			return true
+		}
+		u, ok := inner.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		inner = u.Unwrap()
 	}
-	d.write(d.ResponseWriter, status, msg)
-	return true
 }
