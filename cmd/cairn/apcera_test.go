@@ -369,6 +369,7 @@ func mustTaskByWebSocket(t testing.TB, location, token string) []map[string]any 
 // stale job PUT, a duplicate FQN, a manifest's task, refusals without a
 // token.
 func Test_Apcera_Recipes(t *testing.T) {
+	t.Parallel() // mostly waiting on its zone: runs beside another test
 	ports := freePorts(t, 3)
 	apcAddr, routerAddr := hostPort(ports[0]), hostPort(ports[1])
 	a := mustStartAgent(t, agentOpts{args: []string{"-auth", "on", "-admin-password", "adminpw", "-apcera-addr", apcAddr, "-router-addr", routerAddr,

@@ -80,6 +80,7 @@ func (a *agent) mustLogin(user, password string) string {
 // until they expire, are revoked, or the key rotates; a forged one never
 // does; users and passwords survive a restart (#16 items 1, 2, 7).
 func Test_Auth_On_EveryAPI_RefusesAnonymousAndReadonlyWrites(t *testing.T) {
+	t.Parallel() // mostly waiting on its zone: runs beside another test
 	a := mustStartAgent(t, agentOpts{maxscale: true, args: []string{"-auth", "on", "-admin-password", "first-secret", "-token-ttl", "2s"}})
 	admin := creds{user: "admin", password: "first-secret"}
 	waitFor(t, "the zone's first admin", 10*time.Second, func() bool {

@@ -96,6 +96,7 @@ func componentZones(t *testing.T, url string) []string {
 }
 
 func Test_MRF_Fabric3CLI_InstallAnywhere_SyncDeploy_Runtimes_Posts_Profiles_SurviveRestart(t *testing.T) {
+	t.Parallel() // mostly waiting on its zone: runs beside another test
 	d := startMRFDomain(t, "-mrf-deploy-timeout", "3s")
 	ctl := d.controller.url + "/management"
 	leader := mustAgreeOnLeader(t, d.zone1, 20*time.Second)

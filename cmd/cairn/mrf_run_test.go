@@ -63,6 +63,7 @@ func componentState(url, component, zone string) (string, map[string]any) {
 // killed and restarted leaves and rejoins the workload; undeploy stops
 // every process and the component is gone.
 func Test_MRF_RunnableContribution_RunsOnEveryMember_RunningUntilUndeployed(t *testing.T) {
+	t.Parallel() // mostly waiting on its zone: runs beside another test
 	d := startMRFDomain(t)
 	killInstancesAtCleanup(t, d.zone1...)
 	_, doc, _ := getDoc(d.controller.url + "/management/domain")

@@ -162,6 +162,7 @@ func mustSettledDigest(t *testing.T, nodes []*agent) string {
 // and that a damaged file is refused by the CLI and by the API, changing
 // nothing.
 func Test_Snapshot_SaveFromFollower_RestoreIntoFreshZone_SameDigest(t *testing.T) {
+	t.Parallel() // mostly waiting on its zone: runs beside another test
 	src := startCluster(t, 3, agentOpts{})
 	leader := mustAgreeOnLeader(t, src, electionTimeout)
 	for i := 0; i < 20; i++ {
@@ -274,6 +275,7 @@ func Test_Snapshot_NeedsAdmin(t *testing.T) {
 // backup's state, zone id included; the member that comes back afterwards
 // gets it too.
 func Test_Snapshot_RestoreFromAnotherZone_MemberDownDuringIt_CatchesUp(t *testing.T) {
+	t.Parallel() // mostly waiting on its zone: runs beside another test
 	other := mustStartAgent(t, agentOpts{})
 	other.mustPut("test.elsewhere", "e1", []byte(`{"from":"the other zone"}`), http.StatusCreated)
 	otherID := other.mustStatus().ZoneID
@@ -328,6 +330,7 @@ func Test_Agent_DataDirOfNewerFormat_Refused(t *testing.T) {
 // Test_Snapshot_LargerThanMaxBody_Restores: a backup larger than the max
 // body size of ordinary requests is restored (its bound is its own).
 func Test_Snapshot_LargerThanMaxBody_Restores(t *testing.T) {
+	t.Parallel() // mostly waiting on its zone: runs beside another test
 	limit := []string{"-max-body-bytes", "65536"}
 	src := mustStartAgent(t, agentOpts{args: limit})
 	big := fmt.Sprintf(`{"pad":%q}`, strings.Repeat("x", 10<<10))

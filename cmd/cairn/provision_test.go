@@ -27,6 +27,7 @@ import (
 // once, as on the host; each node is provisioned as Vagrant would; then
 // following the controller's links reaches zone1's leader.
 func Test_Provision_FourNamespaces_ControllerLinksZone1Leader(t *testing.T) {
+	t.Parallel() // mostly waiting on its zone: runs beside another test
 	requireBinary(t)
 	if os.Geteuid() != 0 {
 		t.Skip("network namespaces need root")
