@@ -367,6 +367,11 @@ func Test_Auth_MRFDomain_ZonesReachTheControllerWithTheGossipKey(t *testing.T) {
 	// the controller and reported back, both under member tokens.
 	c.mustAs(admin, c.url, "PUT", "/management/domain/deployments/contribution/calculator.zip?zone=zone1", nil, 201)
 	zadmin := creds{user: "admin", password: "zone-secret"}
+	// zone1's leader writes its first admin as it starts: maybe after
+	// the deployment already reached it.
+	waitFor(t, "zone1's admin", 10*time.Second, func() bool {
+		return z.as(zadmin, z.url, "GET", "/cairn/v1/whoami", nil).status == 200
+	}, nil)
 	r := z.mustAs(zadmin, z.url, "GET", "/management/zone/deployments", nil, 200)
 	if !bytes.Contains(r.body, []byte("calculator.zip")) {
 		t.Errorf("zone1 does not hold the deployment: %s", r.body)
