@@ -377,6 +377,7 @@ func Test_Apcera_Recipes(t *testing.T) {
 	killInstancesAtCleanup(t, a)
 	a.mustBeReady()
 	admin := creds{user: "admin", password: "adminpw"}
+	a.mustWaitForUser(admin)
 	a.mustAs(admin, a.url, "PUT", "/cairn/v1/users/demouser@apcera.com", mustJSON(t, map[string]string{"password": "demopw", "role": "admin"}), 201)
 
 	pkg := mustPackageArchive(t)

@@ -60,6 +60,16 @@ func (a *agent) mustAs(c creds, base, method, path string, body []byte, want int
 	return r
 }
 
+// mustWaitForUser waits until c's user can log in on a: a zone's first
+// leader writes its admin a moment after it is elected, possibly after the
+// node reports ready.
+func (a *agent) mustWaitForUser(c creds) {
+	a.t.Helper()
+	waitFor(a.t, c.user+" to exist on "+a.id(), 10*time.Second, func() bool {
+		return a.as(c, a.url, "GET", "/cairn/v1/whoami", nil).status == 200
+	}, nil)
+}
+
 func (a *agent) mustLogin(user, password string) string {
 	a.t.Helper()
 	r := a.mustAs(creds{}, a.url, "POST", "/cairn/v1/login", mustJSON(a.t, map[string]string{"username": user, "password": password}), 200)
@@ -83,9 +93,7 @@ func Test_Auth_On_EveryAPI_RefusesAnonymousAndReadonlyWrites(t *testing.T) {
 	t.Parallel() // mostly waiting on its zone: runs beside another test
 	a := mustStartAgent(t, agentOpts{maxscale: true, args: []string{"-auth", "on", "-admin-password", "first-secret", "-token-ttl", "2s"}})
 	admin := creds{user: "admin", password: "first-secret"}
-	waitFor(t, "the zone's first admin", 10*time.Second, func() bool {
-		return a.as(admin, a.url, "GET", "/cairn/v1/whoami", nil).status == 200
-	}, nil)
+	a.mustWaitForUser(admin)
 	if _, err := os.Stat(filepath.Join(a.opts.dataDir, "initial-admin-password")); !os.IsNotExist(err) {
 		t.Errorf("a password file was written although -admin-password was given: %v", err)
 	}
@@ -357,9 +365,7 @@ func Test_Auth_MRFDomain_ZonesReachTheControllerWithTheGossipKey(t *testing.T) {
 	z := mustStartAgent(t, agentOpts{nodeID: "z1", args: []string{"-zone", "zone1", "-join", c.line.gossip, "-bootstrap-expect", "1",
 		"-auth", "on", "-admin-password", "zone-secret", "-gossip-key", key}})
 	admin := creds{user: "admin", password: "ctl-secret"}
-	waitFor(t, "the controller's admin", 10*time.Second, func() bool {
-		return c.as(admin, c.url, "GET", "/cairn/v1/whoami", nil).status == 200
-	}, nil)
+	c.mustWaitForUser(admin)
 	calc := sampleArchive(t, "calculator.zip")
 	c.mustAs(creds{}, c.url, "PUT", "/management/domain/contributions/contribution/calculator.zip", calc, 401)
 	c.mustAs(admin, c.url, "PUT", "/management/domain/contributions/contribution/calculator.zip", calc, 201)
@@ -369,9 +375,7 @@ func Test_Auth_MRFDomain_ZonesReachTheControllerWithTheGossipKey(t *testing.T) {
 	zadmin := creds{user: "admin", password: "zone-secret"}
 	// zone1's leader writes its first admin as it starts: maybe after
 	// the deployment already reached it.
-	waitFor(t, "zone1's admin", 10*time.Second, func() bool {
-		return z.as(zadmin, z.url, "GET", "/cairn/v1/whoami", nil).status == 200
-	}, nil)
+	z.mustWaitForUser(zadmin)
 	r := z.mustAs(zadmin, z.url, "GET", "/management/zone/deployments", nil, 200)
 	if !bytes.Contains(r.body, []byte("calculator.zip")) {
 		t.Errorf("zone1 does not hold the deployment: %s", r.body)

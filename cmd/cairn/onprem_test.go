@@ -245,6 +245,7 @@ func Test_Snapshot_SaveFromFollower_RestoreIntoFreshZone_SameDigest(t *testing.T
 func Test_Snapshot_NeedsAdmin(t *testing.T) {
 	a := mustStartAgent(t, agentOpts{args: []string{"-auth", "on", "-admin-password", "admin-secret-1"}})
 	admin := creds{user: "admin", password: "admin-secret-1"}
+	a.mustWaitForUser(admin)
 	a.mustAs(admin, a.url, http.MethodPut, "/cairn/v1/users/viewer", mustJSON(t, map[string]string{"password": "viewer-secret-1", "role": "readonly"}), http.StatusCreated)
 	viewer := creds{user: "viewer", password: "viewer-secret-1"}
 	a.mustAs(viewer, a.url, http.MethodGet, "/cairn/v1/snapshot", nil, http.StatusForbidden)
