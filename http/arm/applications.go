@@ -126,10 +126,7 @@ func (a *api) getApplication(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) answerApplication(w http.ResponseWriter, status int, index uint64, id int64) {
 	v := a.Node.View()
-	app, res, err := get[application](v, KindApplication, id)
-	if err == nil && app == nil {
-		err = notFound("application %d does not exist", id)
-	}
+	app, res, err := existing[application](v, KindApplication, id, "application")
 	if err != nil {
 		fail(w, err)
 		return
@@ -146,10 +143,7 @@ func (a *api) applicationArtifact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := a.Node.View()
-	app, _, err := get[application](v, KindApplication, id)
-	if err == nil && app == nil {
-		err = notFound("application %d does not exist", id)
-	}
+	app, _, err := existing[application](v, KindApplication, id, "application")
 	if err == nil && v.Get(workload.KindArtifact, app.SHA1) == nil {
 		err = notFound("the file of application %d is no longer stored", id)
 	}
@@ -434,10 +428,7 @@ func (a *api) patchApplication(w http.ResponseWriter, r *http.Request) {
 	}
 	alive := a.alive()
 	index, _, err := a.write(r.Context(), func(v *fsm.View) ([]fsm.Op, error) {
-		app, res, err := get[application](v, KindApplication, id)
-		if err == nil && app == nil {
-			err = notFound("application %d does not exist", id)
-		}
+		app, res, err := existing[application](v, KindApplication, id, "application")
 		if err != nil {
 			return nil, err
 		}

@@ -124,10 +124,7 @@ func (a *api) createCluster(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) answerCluster(w http.ResponseWriter, status int, index uint64, id int64, alive members) {
 	v := a.Node.View()
-	c, res, err := get[clusterBody](v, KindCluster, id)
-	if err == nil && c == nil {
-		err = notFound("cluster %d does not exist", id)
-	}
+	c, res, err := existing[clusterBody](v, KindCluster, id, "cluster")
 	if err != nil {
 		fail(w, err)
 		return
@@ -178,10 +175,7 @@ func (a *api) renameCluster(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	index, _, err := a.write(r.Context(), func(v *fsm.View) ([]fsm.Op, error) {
-		c, res, err := get[clusterBody](v, KindCluster, id)
-		if err == nil && c == nil {
-			err = notFound("cluster %d does not exist", id)
-		}
+		c, res, err := existing[clusterBody](v, KindCluster, id, "cluster")
 		if err != nil {
 			return nil, err
 		}
@@ -204,10 +198,7 @@ func (a *api) deleteCluster(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	index, _, err := a.write(r.Context(), func(v *fsm.View) ([]fsm.Op, error) {
-		c, res, err := get[clusterBody](v, KindCluster, id)
-		if err == nil && c == nil {
-			err = notFound("cluster %d does not exist", id)
-		}
+		c, res, err := existing[clusterBody](v, KindCluster, id, "cluster")
 		if err != nil {
 			return nil, err
 		}
@@ -265,10 +256,7 @@ func (a *api) addClusterServer(w http.ResponseWriter, r *http.Request) {
 	}
 	alive := a.alive()
 	index, _, err := a.write(r.Context(), func(v *fsm.View) ([]fsm.Op, error) {
-		c, cres, err := get[clusterBody](v, KindCluster, id)
-		if err == nil && c == nil {
-			err = notFound("cluster %d does not exist", id)
-		}
+		c, cres, err := existing[clusterBody](v, KindCluster, id, "cluster")
 		if err != nil {
 			return nil, err
 		}
@@ -314,10 +302,7 @@ func (a *api) removeClusterServer(w http.ResponseWriter, r *http.Request) {
 	}
 	alive := a.alive()
 	index, _, err := a.write(r.Context(), func(v *fsm.View) ([]fsm.Op, error) {
-		c, cres, err := get[clusterBody](v, KindCluster, id)
-		if err == nil && c == nil {
-			err = notFound("cluster %d does not exist", id)
-		}
+		c, cres, err := existing[clusterBody](v, KindCluster, id, "cluster")
 		if err != nil {
 			return nil, err
 		}

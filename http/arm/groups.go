@@ -125,10 +125,7 @@ func (a *api) createGroup(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) answerGroup(w http.ResponseWriter, status int, index uint64, id int64, alive members) {
 	v := a.Node.View()
-	g, res, err := get[group](v, KindGroup, id)
-	if err == nil && g == nil {
-		err = notFound("server group %d does not exist", id)
-	}
+	g, res, err := existing[group](v, KindGroup, id, "server group")
 	if err != nil {
 		fail(w, err)
 		return
@@ -179,10 +176,7 @@ func (a *api) renameGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	index, _, err := a.write(r.Context(), func(v *fsm.View) ([]fsm.Op, error) {
-		g, res, err := get[group](v, KindGroup, id)
-		if err == nil && g == nil {
-			err = notFound("server group %d does not exist", id)
-		}
+		g, res, err := existing[group](v, KindGroup, id, "server group")
 		if err != nil {
 			return nil, err
 		}
@@ -206,10 +200,7 @@ func (a *api) deleteGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	index, _, err := a.write(r.Context(), func(v *fsm.View) ([]fsm.Op, error) {
-		g, res, err := get[group](v, KindGroup, id)
-		if err == nil && g == nil {
-			err = notFound("server group %d does not exist", id)
-		}
+		g, res, err := existing[group](v, KindGroup, id, "server group")
 		if err != nil {
 			return nil, err
 		}
@@ -265,10 +256,7 @@ func (a *api) addGroupServer(w http.ResponseWriter, r *http.Request) {
 	}
 	alive := a.alive()
 	index, _, err := a.write(r.Context(), func(v *fsm.View) ([]fsm.Op, error) {
-		g, gres, err := get[group](v, KindGroup, id)
-		if err == nil && g == nil {
-			err = notFound("server group %d does not exist", id)
-		}
+		g, gres, err := existing[group](v, KindGroup, id, "server group")
 		if err != nil {
 			return nil, err
 		}
@@ -331,10 +319,7 @@ func (a *api) removeGroupServer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	index, _, err := a.write(r.Context(), func(v *fsm.View) ([]fsm.Op, error) {
-		g, gres, err := get[group](v, KindGroup, id)
-		if err == nil && g == nil {
-			err = notFound("server group %d does not exist", id)
-		}
+		g, gres, err := existing[group](v, KindGroup, id, "server group")
 		if err != nil {
 			return nil, err
 		}

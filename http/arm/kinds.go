@@ -139,6 +139,16 @@ func get[T any](v *fsm.View, kind string, id int64) (*T, *fsm.Resource, error) {
 	return &t, r, nil
 }
 
+// existing is get for a resource the request names: its absence is a 404
+// saying "<what> <id> does not exist".
+func existing[T any](v *fsm.View, kind string, id int64, what string) (*T, *fsm.Resource, error) {
+	t, r, err := get[T](v, kind, id)
+	if err == nil && t == nil {
+		err = notFound("%s %d does not exist", what, id)
+	}
+	return t, r, err
+}
+
 // item is a decoded resource with its stored metadata.
 type item[T any] struct {
 	body *T

@@ -330,10 +330,7 @@ func (a *api) getServer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := a.Node.View()
-	s, res, err := get[server](v, KindServer, id)
-	if err == nil && s == nil {
-		err = notFound("server %d does not exist", id)
-	}
+	s, res, err := existing[server](v, KindServer, id, "server")
 	if err != nil {
 		fail(w, err)
 		return
@@ -361,10 +358,7 @@ func (a *api) renameServer(w http.ResponseWriter, r *http.Request) {
 	}
 	alive := a.alive()
 	index, _, err := a.write(r.Context(), func(v *fsm.View) ([]fsm.Op, error) {
-		s, res, err := get[server](v, KindServer, id)
-		if err == nil && s == nil {
-			err = notFound("server %d does not exist", id)
-		}
+		s, res, err := existing[server](v, KindServer, id, "server")
 		if err != nil {
 			return nil, err
 		}
