@@ -99,8 +99,19 @@ func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		b.t.Fatalf("browser: %s: %v (page: %s)", what, err, b.describe())
+	for {
+		err := chromedp.Do(ctx, steps...)
+		// The page re-renders its lists as the store changes: a node
+		// found by a step's query may be replaced before the step acts
+		// on it. That is the page being live, not wrong: do it again.
+		if err != nil && strings.Contains(err.Error(), "Could not find node with given id") && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			b.t.Fatalf("browser: %s: %v (page: %s)", what, err, b.describe())
+		}
+		return
 	}
 }
 
