@@ -30,8 +30,8 @@ const HopHeader = "X-Cairn-Forwarded-By"
 // election in progress) before it is refused with 503.
 const leaderWait = 3 * time.Second
 
-// catchUpWait bounds how long a follower, after forwarding a write, waits to
-// apply the leader's index before answering anyway.
+// catchUpWait bounds how long a read on a follower waits for the follower
+// to apply the writes it forwarded before it is served anyway.
 const catchUpWait = 5 * time.Second
 
 // Leadership is what forwarding needs of the node.
@@ -40,6 +40,10 @@ type Leadership interface {
 	IsLeader() bool
 	Leader() (id, httpURL string)
 	WaitIndex(ctx context.Context, index uint64) error
+	// NoteForwarded records the index of a write this node forwarded and
+	// the leader applied; ForwardedIndex is the highest so recorded.
+	NoteForwarded(index uint64)
+	ForwardedIndex() uint64
 	// ReadBarrier makes the next local read linearizable; leader only.
 	ReadBarrier(ctx context.Context) error
 	// Servers is the zone's Raft configuration: the members whose hop
@@ -47,9 +51,9 @@ type Leadership interface {
 	Servers() ([]node.Server, error)
 }
 
-// CaughtUpHeader is set to "false" on a forwarded write's answer when this
-// node had not applied the write yet when it answered (it waited
-// catchUpWait): a read through this node right after may not see it.
+// CaughtUpHeader is set to "false" on a read's answer when this node had
+// not yet applied every write it forwarded (it waited catchUpWait): the
+// answer may not show them.
 const CaughtUpHeader = "X-Cairn-Caught-Up"
 
 // forwarder proxies writes and consistent reads to the zone leader.
@@ -83,6 +87,7 @@ func mustForward(r *http.Request) bool {
 func (f *forwarder) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !mustForward(r) || f.node.IsLeader() {
+			f.awaitForwarded(w, r)
 			f.serveHere(next, w, r)
 			return
 		}
@@ -180,6 +185,25 @@ func (f *forwarder) forwardOnce(w http.ResponseWriter, r *http.Request, leaderUR
 	attempt := &forwardAttempt{mayRetry: mayRetry}
 	p.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), outcomeKey{}, attempt)))
 	return attempt.outcome
+}
+
+// awaitForwarded holds a request served here until this node has applied
+// every write it forwarded to the leader and saw applied there: read your
+// writes through one node. The forwarded write itself is answered as soon
+// as the leader answers; the follower learns the commit index only with
+// the leader's next append (up to the commit timeout later), and making
+// every forwarded write wait for that halved a follower's write rate.
+func (f *forwarder) awaitForwarded(w http.ResponseWriter, r *http.Request) {
+	idx := f.node.ForwardedIndex()
+	if idx == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), catchUpWait)
+	defer cancel()
+	if err := f.node.WaitIndex(ctx, idx); err != nil && r.Context().Err() == nil {
+		w.Header().Set(CaughtUpHeader, "false")
+		f.log.Warn("serving a request before this node applied the writes it forwarded", "index", idx, "err", err)
+	}
 }
 
 // serveHere serves r on this node. A ?consistent read first passes the
@@ -336,18 +360,13 @@ func (f *forwarder) proxyTo(leaderURL string) (*httputil.ReverseProxy, error) {
 			pr.SetXForwarded()
 			pr.Out.Header.Set(HopHeader, f.node.ID())
 		},
-		// Read-your-writes through this node: hold the answer until the
-		// local store has applied what the leader applied.
+		// Read-your-writes through this node: what is served here next
+		// waits for the index the leader applied this write at
+		// (awaitForwarded).
 		ModifyResponse: func(resp *http.Response) error {
 			idx, err := strconv.ParseUint(resp.Header.Get("X-Cairn-Index"), 10, 64)
-			if err != nil || resp.Request.Method == http.MethodGet {
-				return nil
-			}
-			ctx, cancel := context.WithTimeout(resp.Request.Context(), catchUpWait)
-			defer cancel()
-			if err := f.node.WaitIndex(ctx, idx); err != nil {
-				resp.Header.Set(CaughtUpHeader, "false")
-				f.log.Warn("answering a forwarded write before this node applied it", "index", idx, "err", err)
+			if err == nil && resp.Request.Method != http.MethodGet && resp.Request.Method != http.MethodHead {
+				f.node.NoteForwarded(idx)
 			}
 			return nil
 		},

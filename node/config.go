@@ -29,6 +29,11 @@ type Config struct {
 	// single-node zone of its own. An existing data dir always resumes.
 	Bootstrap bool
 
+	// LogStore is where a new data dir keeps its Raft log: LogStoreWAL or
+	// LogStoreBolt ("": DefaultLogStore). An existing data dir keeps the
+	// one it has; asking for the other is an error.
+	LogStore string
+
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64

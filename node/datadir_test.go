@@ -27,15 +27,15 @@ func Test_Open_RecordsDataDirFormat_RefusesNewer(t *testing.T) {
 	n := mustOpen(t, testConfig(t, dir), mustSchema(t))
 	mustClose(t, n)
 	b, err := os.ReadFile(filepath.Join(dir, "format"))
-	if err != nil || strings.TrimSpace(string(b)) != "cairn-data-dir 1" {
-		t.Fatalf("format file: %q, %v; want cairn-data-dir 1", b, err)
+	if err != nil || strings.TrimSpace(string(b)) != "cairn-data-dir 2" {
+		t.Fatalf("format file: %q, %v; want cairn-data-dir 2 (the log in raft-wal)", b, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "format"), []byte("cairn-data-dir 2\n"), 0o640); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "format"), []byte("cairn-data-dir 3\n"), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	_, err = node.Open(testConfig(t, dir), mustSchema(t))
-	if !errors.Is(err, node.ErrNewerData) || !strings.Contains(err.Error(), "format 2") || !strings.Contains(err.Error(), "up to 1") {
-		t.Fatalf("open a data dir of format 2: %v; want ErrNewerData naming both formats", err)
+	if !errors.Is(err, node.ErrNewerData) || !strings.Contains(err.Error(), "format 3") || !strings.Contains(err.Error(), "up to 2") {
+		t.Fatalf("open a data dir of format 3: %v; want ErrNewerData naming both formats", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "format"), []byte("something else\n"), 0o640); err != nil {
 		t.Fatal(err)

@@ -132,7 +132,18 @@ var raftGoMetrics = []goMetric{
 	{key: "raft.thread.fsm.saturation", name: "raft_thread_saturation_ratio", kind: goSample, buckets: ratioBuckets, fixed: [2]string{"thread", "fsm"},
 		help: "Share of time a raft goroutine spent working rather than waiting, sampled each second."},
 
-	// The log store (raft-boltdb/v2).
+	// The log store with -raft-log-store wal (raft-wal).
+	{key: "raft.wal.log_appends", name: "raft_wal_log_appends_total", kind: goCounter,
+		help: "Appends (each one fsync) to the raft-wal log."},
+	{key: "raft.wal.log_entries_written", name: "raft_wal_log_entries_written_total", kind: goCounter,
+		help: "Log entries written to the raft-wal log."},
+	{key: "raft.wal.log_entry_bytes_written", name: "raft_wal_log_entry_bytes_written_total", kind: goCounter,
+		help: "Bytes of log entries written to the raft-wal log."},
+	{key: "raft.wal.segment_rotations", name: "raft_wal_segment_rotations_total", kind: goCounter,
+		help: "Times the raft-wal log started a new segment file."},
+
+	// The log store with -raft-log-store bolt, and the stable store
+	// (raft-boltdb/v2).
 	dur("raft.boltdb.storeLogs", "raft_boltdb_store_logs_duration_seconds", "Time a write of log entries to bbolt took, fsync included."),
 	dur("raft.boltdb.getLog", "raft_boltdb_get_log_duration_seconds", "Time reading one log entry from bbolt took."),
 	{key: "raft.boltdb.logBatchSize", name: "raft_boltdb_log_batch_size_bytes", kind: goSample, buckets: sizeBuckets,

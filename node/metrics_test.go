@@ -151,7 +151,8 @@ func Test_GoMetricsBridge_Installed_ReceivesRaftMeasurements(t *testing.T) {
 	reg.MustRegister(b)
 	n, _ := mustOpenLeader(t)
 	mustApply(t, n, putOp(kindOther, "x", `{}`))
-	for _, name := range []string{"raft_commit_time_seconds", "raft_fsm_apply_duration_seconds", "raft_boltdb_store_logs_duration_seconds", "raft_apply_total"} {
+	for _, name := range []string{"raft_commit_time_seconds", "raft_fsm_apply_duration_seconds", "raft_leader_dispatch_log_duration_seconds",
+		"raft_wal_log_appends_total", "raft_wal_log_entries_written_total", "raft_apply_total"} {
 		if got := mustMetric(t, reg, name, nil); got < 1 {
 			t.Errorf("%s = %v after a commit, want at least 1", name, got)
 		}

@@ -22,8 +22,6 @@ import (
 	"cairn/node/failpoint"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Node is one running member of a zone.
@@ -32,7 +30,7 @@ type Node struct {
 	log          *slog.Logger
 	raft         *raft.Raft
 	store        *fsm.Store
-	boltStore    *raftboltdb.BoltStore
+	stores       *raftStores
 	transport    *voteGuardTransport
 	raftID       string // this node's Raft server id: "<node id>@<data dir incarnation>"
 	snaps        raft.SnapshotStore
@@ -70,6 +68,10 @@ type Node struct {
 	caughtUp      atomic.Bool
 	catchUpTarget atomic.Uint64
 
+	// forwardedIndex is the highest index of a write this node forwarded
+	// to the leader and the leader applied (NoteForwarded).
+	forwardedIndex atomic.Uint64
+
 	verifyMu      sync.Mutex
 	nextVerify    *verifyRound // the round new consistent reads join
 	verifyRunning bool
@@ -95,7 +97,12 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if err := checkDataDirOwner(cfg.DataDir, cfg.NodeID); err != nil {
 		return nil, err
 	}
-	if err := checkDataDirFormat(cfg.DataDir); err != nil {
+	format, err := checkDataDirFormat(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	logStoreKind, err := chooseLogStore(cfg.DataDir, format, cfg.LogStore)
+	if err != nil {
 		return nil, err
 	}
 	raftDir := filepath.Join(cfg.DataDir, "raft")
@@ -109,17 +116,15 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 		n.inFlight = make(chan struct{}, cfg.MaxApplyInFlight)
 	}
 
-	bs, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(raftDir, "raft.db"),
-		BoltOptions: &bolt.Options{Timeout: time.Second},
-	})
+	stores, err := openRaftStores(raftDir, logStoreKind, log)
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, ErrDataDirInUse) {
 			return nil, fmt.Errorf("%w: %s", ErrDataDirInUse, cfg.DataDir)
 		}
-		return nil, fmt.Errorf("open raft log: %w", err)
+		return nil, err
 	}
-	n.boltStore = bs
+	n.stores = stores
+	bs := stores.stable
 	ok := false
 	defer func() {
 		if !ok {
@@ -127,7 +132,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 		}
 	}()
 
-	logStore, fsmAdapter := withFailpoints(bs, fsm.NewFSM(n.store, log))
+	logStore, fsmAdapter := withFailpoints(stores.log, fsm.NewFSM(n.store, log))
 	fsmAdapter = restoreTracker{fsmAdapter, n}
 	logs, err := raft.NewLogCache(1024, logStore)
 	if err != nil {
@@ -152,7 +157,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if n.raftID, err = recordIdentity(cfg.DataDir, cfg.NodeID, existing); err != nil {
 		return nil, err
 	}
-	if err := recordDataDirFormat(cfg.DataDir); err != nil {
+	if err := recordDataDirFormat(cfg.DataDir, logStoreKind); err != nil {
 		return nil, err
 	}
 	removeSpools(cfg.DataDir)
@@ -280,6 +285,21 @@ func (n *Node) View() *fsm.View { return n.store.View() }
 func (n *Node) WaitIndex(ctx context.Context, index uint64) error {
 	return n.store.WaitIndex(ctx, index)
 }
+
+// NoteForwarded records that a write this node forwarded was applied by
+// the leader at index: what this node serves next waits for it
+// (read-your-writes through one node).
+func (n *Node) NoteForwarded(index uint64) {
+	for {
+		cur := n.forwardedIndex.Load()
+		if index <= cur || n.forwardedIndex.CompareAndSwap(cur, index) {
+			return
+		}
+	}
+}
+
+// ForwardedIndex is the highest index NoteForwarded recorded.
+func (n *Node) ForwardedIndex() uint64 { return n.forwardedIndex.Load() }
 
 // SetPeerHTTP installs the function that maps another node's id to its HTTP
 // URL (the cluster package feeds it from gossip).
@@ -715,7 +735,7 @@ func (n *Node) closeStores() {
 	if n.transport != nil {
 		n.transport.Close()
 	}
-	if n.boltStore != nil {
-		n.boltStore.Close()
+	if n.stores != nil {
+		n.stores.Close()
 	}
 }

@@ -55,6 +55,7 @@ type agentFlags struct {
 	snapshotInterval                time.Duration
 	heartbeat, election, lease      time.Duration
 	commit                          time.Duration
+	logStore                        string
 	gossipAddr, gossipAdvertise     string
 	join                            string
 	joinTimeout, deadServerTimeout  time.Duration
@@ -110,6 +111,7 @@ func parseAgentFlags(args []string) (_ *agentFlags, _ *flag.FlagSet, err error) 
 	fs.DurationVar(&f.election, "raft-election-timeout", def.ElectionTimeout, "candidate's wait for votes")
 	fs.DurationVar(&f.lease, "raft-leader-lease-timeout", def.LeaderLeaseTimeout, "leader steps down after this long without quorum contact")
 	fs.DurationVar(&f.commit, "raft-commit-timeout", def.CommitTimeout, "longest wait before a heartbeat carries the commit index")
+	fs.StringVar(&f.logStore, "raft-log-store", "", "where a new data dir keeps its Raft log: wal (raft-wal, one fsync per append) or bolt (raft-boltdb); empty: wal; an existing data dir keeps the one it has")
 	fs.StringVar(&f.gossipAddr, "gossip-addr", "127.0.0.1:8182", "address gossip (memberlist, UDP and TCP) listens on")
 	fs.StringVar(&f.gossipAdvertise, "gossip-advertise", "", "gossip address other nodes dial (default: gossip-addr)")
 	fs.StringVar(&f.join, "join", "", "comma-separated gossip addresses of nodes already in the domain")
@@ -467,6 +469,7 @@ func (a *agentRun) openNode() error {
 	cfg.TLS = a.tls
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = f.snapshotThreshold, f.snapshotInterval, f.trailingLogs
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout, cfg.CommitTimeout = f.heartbeat, f.election, f.lease, f.commit
+	cfg.LogStore = f.logStore
 	cfg.Logger = a.log
 	cfg.MaxApplyInFlight = f.maxApplyInFlight
 	// A lone node (no -join, no -bootstrap-expect above 1) founds its own

@@ -553,6 +553,27 @@ func Test_ThreeNodes_BootstrapExpect_FormOneCluster(t *testing.T) {
 		f.mustDo(http.MethodGet, resPath(kind, "via-"+f.id()), nil, http.StatusNotFound)
 	})
 
+	// The follower answers a forwarded write as soon as the leader does,
+	// before it learns the commit index itself (the leader's next append,
+	// up to 2× the commit timeout later); its reads wait for it instead.
+	// Each read here comes at once after its write: without that wait most
+	// would miss it.
+	t.Run("ReadRightAfterEachForwardedWrite_SeesIt", func(t *testing.T) {
+		_, followers := mustRoles(t, nodes)
+		f := followers[0]
+		const kind, id = "test.ryw", "one"
+		for i := range 40 {
+			body := mustJSON(t, map[string]any{"n": i})
+			r := f.mustDo(http.MethodPut, resPath(kind, id), body, map[bool]int{true: http.StatusCreated, false: http.StatusOK}[i == 0])
+			var put resource
+			mustUnmarshal(t, r.body, &put)
+			if got := f.mustGet(kind, id); got.Version != put.Version || !bytes.Equal(got.Body, body) {
+				t.Fatalf("write %d through %s answered version %d; a GET through it right after gave version %d body %s",
+					i, f.id(), put.Version, got.Version, got.Body)
+			}
+		}
+	})
+
 	t.Run("ConsistentReadFromFollower_SeesWriteThroughAnother", func(t *testing.T) {
 		leader, followers := mustRoles(t, nodes)
 		const kind = "test.lin"
