@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -43,10 +44,15 @@ const cgroupProbe = "cairn-probe"
 
 // memLimits is the node's mechanism: mode, and for a cgroup mode the
 // directory of the cgroup (parent) that holds one cgroup per running
-// instance, named by the instance id.
+// instance, named by the instance id. The parent is there only while an
+// instance's cgroup is: an agent that dies leaves none behind unless it
+// left an instance's cgroup too (the next start removes both).
 type memLimits struct {
 	mode   string
 	parent string
+	// mu orders making the parent and an instance's cgroup in it against
+	// removing the parent once empty.
+	mu *sync.Mutex
 	// previous is the parent a previous run of the agent on this data dir
 	// recorded, if not parent; record is the file recording it.
 	previous, record string
@@ -81,7 +87,7 @@ func detectMemLimits(want, dataDir string) (m memLimits, notes []string, err err
 			notes = append(notes, mode+": "+err.Error())
 			continue
 		}
-		m = memLimits{mode: mode, parent: parent}
+		m = memLimits{mode: mode, parent: parent, mu: &sync.Mutex{}}
 		break
 	}
 	if m.mode == "" {
@@ -102,9 +108,10 @@ func detectMemLimits(want, dataDir string) (m memLimits, notes []string, err err
 	return m, notes, nil
 }
 
-// makeParent makes cgroup name, for mode's hierarchy, in the agent's own
-// cgroup or else at the hierarchy's root, and checks that a cgroup made
-// in it takes a memory limit.
+// makeParent finds where cgroup name goes, for mode's hierarchy: in the
+// agent's own cgroup or else at the hierarchy's root, wherever it can be
+// made and a cgroup made in it takes a memory limit. It is removed again
+// if empty.
 func makeParent(mode, name string) (string, error) {
 	mount, own, err := hierarchy(mode == MemoryCgroupV2)
 	if err != nil {
@@ -143,18 +150,13 @@ func makeParentIn(mode, base, parent string) error {
 			return err
 		}
 	}
-	made := false
-	if err := os.Mkdir(parent, 0o755); err == nil {
-		made = true
-	} else if !errors.Is(err, fs.ErrExist) {
+	if err := makeCgroup(mode, parent); err != nil {
 		return err
 	}
-	err := func() error {
-		if mode == MemoryCgroupV2 {
-			if err := enableMemory(parent); err != nil {
-				return err
-			}
-		}
+	// Removed if empty: not if a previous run left instances' cgroups in
+	// it (CleanLeftovers removes them, then it).
+	defer os.Remove(parent)
+	return func() error {
 		probe := filepath.Join(parent, cgroupProbe)
 		if err := os.Mkdir(probe, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
@@ -166,10 +168,18 @@ func makeParentIn(mode, base, parent string) error {
 		}
 		return writeFile(filepath.Join(probe, file), value)
 	}()
-	if err != nil && made {
-		_ = os.Remove(parent)
+}
+
+// makeCgroup makes the parent cgroup dir if it is not there; on v2 with
+// the memory controller enabled for its children.
+func makeCgroup(mode, dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
 	}
-	return err
+	if mode == MemoryCgroupV2 {
+		return enableMemory(dir)
+	}
+	return nil
 }
 
 // enableMemory enables the memory controller in dir's children.
@@ -282,6 +292,7 @@ func unescapeMount(s string) string {
 
 // cgroup is one run's cgroup.
 type cgroup struct {
+	m     memLimits
 	mode  string
 	dir   string
 	limit int64
@@ -293,14 +304,21 @@ type cgroup struct {
 
 // create makes the cgroup of instance id with a limit of bytes.
 func (m memLimits) create(id string, bytes int64) (*cgroup, error) {
-	c := &cgroup{mode: m.mode, dir: filepath.Join(m.parent, id), limit: bytes}
+	c := &cgroup{m: m, mode: m.mode, dir: filepath.Join(m.parent, id), limit: bytes}
+	m.mu.Lock()
+	err := makeCgroup(m.mode, m.parent)
 	// It may be there already: an earlier run's that could not be
 	// removed. It is used again.
-	if err := os.Mkdir(c.dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err == nil {
+		if err = os.Mkdir(c.dir, 0o755); errors.Is(err, fs.ErrExist) {
+			err = nil
+		}
+	}
+	m.mu.Unlock()
+	if err != nil {
 		return nil, err
 	}
 	n := strconv.FormatInt(bytes, 10)
-	var err error
 	if m.mode == MemoryCgroupV2 {
 		err = writeFile(c.file("memory.max"), n)
 		if err == nil && exists(c.file("memory.swap.max")) {
@@ -453,8 +471,8 @@ func (c *cgroup) procs() []int {
 
 // remove SIGKILLs whatever is left in the cgroup (processes that left
 // the instance's process group are still in it) and removes it, trying
-// for up to timeout; it returns how many processes it killed. A cgroup
-// already gone is no error.
+// for up to timeout, then the parent if it is empty; it returns how many
+// processes it killed. A cgroup already gone is no error.
 func (c *cgroup) remove(timeout time.Duration) error {
 	_, err := c.removeCount(timeout)
 	return err
@@ -472,6 +490,7 @@ func (c *cgroup) removeCount(timeout time.Duration) (killed int, err error) {
 		if len(pids) == 0 {
 			err = os.Remove(c.dir)
 			if err == nil || errors.Is(err, fs.ErrNotExist) {
+				c.m.removeParent()
 				return killed, nil
 			}
 		}
@@ -515,10 +534,21 @@ func (m memLimits) clean() (killed int) {
 			killed += n
 		}
 	}
+	m.removeParent()
 	if m.previous != "" && os.Remove(m.previous) == nil && m.parent == "" {
 		_ = os.Remove(m.record)
 	}
 	return killed
+}
+
+// removeParent removes the parent cgroup if it is empty.
+func (m memLimits) removeParent() {
+	if m.parent == "" {
+		return
+	}
+	m.mu.Lock()
+	_ = os.Remove(m.parent)
+	m.mu.Unlock()
 }
 
 // sizeString writes n bytes as memory_limit would: "32M", "2G".
