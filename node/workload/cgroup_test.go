@@ -172,3 +172,79 @@ func Test_CleanLeftovers_RemovesLeftoverCgroups(t *testing.T) {
 		}
 	}
 }
+
+func Test_MemoryLimits_UnknownMechanism_Refused(t *testing.T) {
+	_, err := New(Config{NodeID: "n1", DataDir: t.TempDir(), Enabled: true, MemoryLimits: "cgroup-v3"}, nil)
+	if err == nil || !strings.Contains(err.Error(), `memory limits "cgroup-v3"`) {
+		t.Fatalf("New with memory limits cgroup-v3: %v", err)
+	}
+}
+
+// detectEnv makes the test binary, run by
+// Test_MemoryLimits_NotRoot_FallBackToRlimit, print what detectMemLimits
+// chooses for the data dir it names.
+const detectEnv = "CAIRN_TEST_DETECT_DATA_DIR"
+
+func Test_DetectHelper(t *testing.T) {
+	dir := os.Getenv(detectEnv)
+	if dir == "" {
+		t.Skip("run by Test_MemoryLimits_NotRoot_FallBackToRlimit")
+	}
+	m, notes, err := detectMemLimits("", dir)
+	fmt.Printf("mode=%s err=%v notes=%s\n", m.mode, err, strings.Join(notes, "; "))
+}
+
+// An agent that is not root, with cgroups that only root may write,
+// settles for RLIMIT_AS without an error, saying why.
+func Test_MemoryLimits_NotRoot_FallBackToRlimit(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run the check as another user")
+	}
+	if _, err := exec.LookPath(os.Args[0]); err != nil {
+		t.Skipf("the test binary: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "cairn-detect-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "workload.test")
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(filepath.Join(data, "workloads"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, data, filepath.Join(data, "workloads")} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "-test.run", "^Test_DetectHelper$", "-test.count", "1")
+	cmd.Env = []string{detectEnv + "=" + data, "PATH=" + os.Getenv("PATH")}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the check as uid 65534: %v\n%s", err, out)
+	}
+	t.Logf("as uid 65534: %s", strings.TrimSpace(string(out)))
+	line := ""
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "mode=") {
+			line = l
+		}
+	}
+	if !strings.HasPrefix(line, "mode=rlimit err=<nil> notes=") {
+		t.Fatalf("as uid 65534, detection says %q, want rlimit and no error", line)
+	}
+	// Why the cgroup mechanisms were passed over: v1's parent could not
+	// be made (the v2 note depends on the machine).
+	if mount, _, err := hierarchy(false); err == nil && !strings.Contains(line, "cgroup-v1: ") {
+		t.Fatalf("no word on why cgroup v1 (mounted at %s) was not used: %q", mount, line)
+	}
+}
