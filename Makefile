@@ -12,7 +12,7 @@ ARGS     ?=
 RACE_PKGS := ./...
 BENCHTIME ?= 2s
 
-.PHONY: all build run test chromium fmt-check vet bench bench-cluster bench-overload fuzz clean cluster cluster-stop jepsen dist arm-cli
+.PHONY: all build run test chromium fmt-check vet bench bench-cluster bench-overload fuzz clean cluster cluster-stop jepsen dist arm-cli container-test
 
 all: build
 
@@ -69,6 +69,34 @@ arm-cli:
 	echo "installing anypoint-cli-v4@$(ARM_CLI_VERSION) into $$dir" && \
 	PUPPETEER_SKIP_DOWNLOAD=1 npm install --silent --no-audit --no-fund --prefix "$$dir" anypoint-cli-v4@$(ARM_CLI_VERSION) && \
 	CAIRN_ARM_CLI="$$dir/node_modules/.bin/anypoint-cli-v4" $(GO) test -count=1 -v -timeout 10m -run '^Test_ARM_CLI_' ./cmd/cairn/
+
+# The container driver against a real engine (node/workload's
+# Test_ContainerDriver_RealEngine_...): podman and runc, installed with
+# apt-get when podman is missing (as root, else with sudo); an image made
+# here, without a registry, from the static busybox of Debian's
+# busybox-static (apt-get download, nothing installed), imported as
+# $(CONTAINER_IMAGE) unless it is there; podman configured by
+# $(CONTAINERS_CONF) (see the file for why). Not part of `make test`.
+CONTAINER_IMAGE ?= localhost/cairn-test/busybox:1
+CONTAINERS_CONF ?= $(abspath testdata/podman/containers.conf)
+container-test:
+	@if ! command -v podman >/dev/null; then \
+	  echo "installing podman and runc (apt-get)"; \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq podman runc >/dev/null; \
+	fi
+	@export CONTAINERS_CONF=$(CONTAINERS_CONF); \
+	if ! podman image exists $(CONTAINER_IMAGE); then \
+	  dir=$$(mktemp -d) && chmod 755 "$$dir" && trap 'rm -rf "$$dir"' EXIT && cd "$$dir" && \
+	  echo "making $(CONTAINER_IMAGE) from Debian's busybox-static" && \
+	  apt-get download busybox-static >/dev/null 2>&1 && dpkg-deb -x busybox-static_*.deb x && \
+	  mkdir -p root/bin root/tmp && cp x/bin/busybox root/bin/ && \
+	  for a in sh echo cat sleep; do ln -s busybox root/bin/$$a; done && \
+	  tar -C root -cf rootfs.tar . && \
+	  podman import -q --change 'ENV PATH=/bin' --change 'CMD ["/bin/sh"]' rootfs.tar $(CONTAINER_IMAGE) >/dev/null || exit 1; \
+	fi
+	CONTAINERS_CONF=$(CONTAINERS_CONF) CAIRN_CONTAINER_TEST_IMAGE=$(CONTAINER_IMAGE) \
+	  $(GO) test -count=1 -v -timeout 5m -run '^Test_ContainerDriver_RealEngine_' ./node/workload/
 
 # A fault-injection campaign (cluster/jepsen) against a zone of NODES real
 # agents built with failpoints: DURATION of load and faults, drawn from

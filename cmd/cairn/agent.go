@@ -387,6 +387,9 @@ func buildAgent(f *agentFlags, log *slog.Logger, levelVar *slog.LevelVar) (a *ag
 		return a, err
 	}
 	reg.MustRegister(a.n.Collector())
+	if m := a.sup.MemoryLimits(); m != "" {
+		reg.MustRegister(memoryLimitsInfo(m))
+	}
 	if err := a.startGossip(); err != nil {
 		return a, err
 	}

@@ -40,3 +40,17 @@ func newRegistry() (*prometheus.Registry, error) {
 	}
 	return reg, nil
 }
+
+// memoryLimitsInfo is cairn_workload_memory_limits_info: always 1, its
+// label names how this node enforces the memory_limit of process
+// instances (cgroup-v2, cgroup-v1 or rlimit; see the supervisor's log line
+// at start).
+func memoryLimitsInfo(mechanism string) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "cairn_workload_memory_limits_info",
+		Help:        "Always 1; its label names how this node enforces process instances' memory_limit: cgroup-v2, cgroup-v1 or rlimit.",
+		ConstLabels: prometheus.Labels{"mechanism": mechanism},
+	})
+	g.Set(1)
+	return g
+}

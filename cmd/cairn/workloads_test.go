@@ -635,3 +635,44 @@ func Test_ThreeNodes_Link_ReachesTargetPort(t *testing.T) {
 		return n == 0
 	}, nil)
 }
+
+// Test_OneNode_MemoryLimits_MechanismInLogAndMetrics_OOMReported starts
+// an agent, reads which mechanism enforces memory_limit on this machine
+// from its log line and from cairn_workload_memory_limits_info, and, with
+// a cgroup mechanism, runs an instance past its limit: it is CRASHED with
+// an out-of-memory reason in the workload's document.
+func Test_OneNode_MemoryLimits_MechanismInLogAndMetrics_OOMReported(t *testing.T) {
+	a := mustStartAgent(t, agentOpts{args: []string{"-exec", "true"}})
+	killInstancesAtCleanup(t, a)
+	s := a.mustScrape()
+	mechanism := ""
+	for _, m := range []string{workload.MemoryCgroupV2, workload.MemoryCgroupV1, workload.MemoryRlimit} {
+		if v, ok := s.value("cairn_workload_memory_limits_info", "mechanism", m); ok && v == 1 {
+			if mechanism != "" {
+				t.Fatalf("cairn_workload_memory_limits_info names both %s and %s", mechanism, m)
+			}
+			mechanism = m
+		}
+	}
+	if mechanism == "" {
+		t.Fatal("no cairn_workload_memory_limits_info{mechanism=...} 1 in /metrics")
+	}
+	out, _ := os.ReadFile(a.stdout)
+	errOut, _ := os.ReadFile(a.stderr)
+	if want := "memory_limit is enforced with " + mechanism; !strings.Contains(string(out)+string(errOut), want) {
+		t.Fatalf("the agent's log does not say %q", want)
+	}
+	t.Logf("memory limits on this machine: %s", mechanism)
+	if mechanism == workload.MemoryRlimit {
+		t.Skip("no cgroup memory controller usable here: the OOM report is not checked")
+	}
+	a.mustDo(http.MethodPut, "/cairn/v1/workloads/hog", []byte(`{"command":["bash","-c","head -c 200m /dev/zero | tail"],
+		"instances":1,"memory_limit":"32M","restart":{"mode":"never"}}`), http.StatusCreated)
+	var doc workloadDoc
+	waitFor(t, "the instance crashed out of memory", workloadTimeout, func() bool {
+		doc = a.mustWorkload("hog")
+		return len(doc.Instances) == 1 && doc.Instances[0].State == workload.InstanceCrashed &&
+			strings.HasPrefix(doc.Instances[0].Reason, "out of memory: ")
+	}, func() string { return fmt.Sprintf("%+v", doc) })
+	t.Logf("hog: %+v", doc.Instances[0])
+}

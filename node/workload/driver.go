@@ -58,14 +58,16 @@ type Run struct {
 	Credential  *syscall.Credential
 }
 
-// processDriver runs instances as local processes.
-type processDriver struct{}
+// processDriver runs instances as local processes. With rlimitAS, it
+// enforces a memory limit with RLIMIT_AS; otherwise the supervisor puts
+// the process in a cgroup.
+type processDriver struct{ rlimitAS bool }
 
 func (processDriver) Name() string { return "process" }
 
-func (processDriver) Command(r Run) *exec.Cmd {
+func (d processDriver) Command(r Run) *exec.Cmd {
 	argv := r.Argv
-	if r.MemoryBytes > 0 {
+	if r.MemoryBytes > 0 && d.rlimitAS {
 		// RLIMIT_AS from the shell, then exec: the limit is in place
 		// before the command's first instruction, and the command keeps
 		// the pid (and process group) the supervisor knows.

@@ -143,7 +143,7 @@ func (i *instance) run() {
 		}
 		i.report(Status{State: InstanceStarting, Restarts: restarts})
 		started := time.Now()
-		code, stopped, err := i.runOnce(drv, i.s.runOf(i.id, i.d, dir, staged), restarts)
+		code, reason, stopped, err := i.runOnce(drv, i.s.runOf(i.id, i.d, dir, staged), restarts)
 		if stopped {
 			i.report(Status{State: InstanceRemoved, Exited: true, ExitCode: code, Restarts: restarts})
 			return
@@ -153,9 +153,15 @@ func (i *instance) run() {
 			<-i.stopCh
 			return
 		}
+		if reason != "" {
+			i.s.log.Warn("an instance ran out of memory", "instance", i.id, "exit_code", code, "reason", reason)
+		}
 		dec := policy.Exited(code, time.Since(started), time.Now())
 		switch {
 		case dec.Failed:
+			if reason != "" {
+				dec.Reason += "; last run: " + reason
+			}
 			i.s.log.Warn("instance failed: it crash-loops past its restart policy", "instance", i.id, "reason", dec.Reason)
 			i.report(Status{State: InstanceCrashed, Exited: true, ExitCode: code, Failed: true, Reason: dec.Reason, Restarts: restarts})
 			<-i.stopCh
@@ -165,11 +171,11 @@ func (i *instance) run() {
 			if code == 0 {
 				state = InstanceRemoved // finished; nothing to restart
 			}
-			i.report(Status{State: state, Exited: true, ExitCode: code, Restarts: restarts})
+			i.report(Status{State: state, Exited: true, ExitCode: code, Reason: reason, Restarts: restarts})
 			<-i.stopCh
 			return
 		}
-		i.report(Status{State: InstanceCrashed, Exited: true, ExitCode: code, Restarts: restarts})
+		i.report(Status{State: InstanceCrashed, Exited: true, ExitCode: code, Reason: reason, Restarts: restarts})
 		select {
 		case <-i.stopCh:
 			i.report(Status{State: InstanceRemoved, Exited: true, ExitCode: code, Restarts: restarts})
@@ -193,31 +199,69 @@ func (i *instance) prepareDir(dir string) error {
 // runOnce starts the process and waits until it exits (code; -1 for a
 // signal) or the instance is stopped (stopped: the process was stopped by
 // the supervisor). err says the process could not be started.
-func (i *instance) runOnce(drv Driver, r Run, restarts int) (code int, stopped bool, err error) {
+func (i *instance) runOnce(drv Driver, r Run, restarts int) (code int, reason string, stopped bool, err error) {
 	cmd := drv.Command(r)
+	name := cmd.Args[0]
+	// A process with a memory limit on a node with cgroups runs in a
+	// cgroup of its own: the process waits at a gate until the supervisor
+	// has put it in, then executes the command. The cgroup goes once the
+	// process group is gone, with whatever is still in it.
+	var cg *cgroup
+	var gate *os.File
+	if _, proc := drv.(processDriver); proc && r.MemoryBytes > 0 && i.s.mem.cgroups() {
+		if cg, err = i.s.mem.create(i.id, r.MemoryBytes); err != nil {
+			return 0, "", false, fmt.Errorf("memory_limit: making the instance's cgroup: %w", err)
+		}
+		defer func() {
+			if err := cg.remove(5 * time.Second); err != nil {
+				i.s.log.Warn("could not remove an instance's cgroup", "instance", i.id, "err", err)
+			}
+		}()
+		if gate, err = cg.wrap(cmd); err != nil {
+			return 0, "", false, fmt.Errorf("start %q: %w", name, err)
+		}
+		defer gate.Close()
+	}
 	// Pipes of our own rather than StdoutPipe: Wait then returns when the
 	// leader exits, even while others of its group still hold the pipes.
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		return 0, false, err
+		return 0, "", false, err
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
-		return 0, false, err
+		return 0, "", false, err
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
 	err = i.s.spawn.start(cmd)
 	outW.Close()
 	errW.Close()
+	for _, f := range cmd.ExtraFiles {
+		f.Close() // the gate's reading end is the child's now
+	}
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		return 0, false, fmt.Errorf("start %q: %w", cmd.Args[0], err)
+		return 0, "", false, fmt.Errorf("start %q: %w", name, err)
 	}
 	defer drv.Ended(r)
 	pgid := cmd.Process.Pid
+	if gate != nil {
+		err := cg.join(pgid)
+		if err == nil {
+			_, err = gate.WriteString("\n")
+		}
+		if err != nil {
+			killGroupWait(pgid, 5*time.Second)
+			_ = cmd.Wait()
+			outR.Close()
+			errR.Close()
+			return 0, "", false, fmt.Errorf("memory_limit: putting the instance in its cgroup: %w", err)
+		}
+		gate.Close()
+	}
 	if err := i.s.groups.add(i.id, pgid); err != nil {
 		i.s.log.Warn("could not record an instance's process group for the next run of the agent", "instance", i.id, "pgid", pgid, "err", err)
 	}
@@ -246,7 +290,8 @@ func (i *instance) runOnce(drv Driver, r Run, restarts int) (code int, stopped b
 		if killGroupWait(pgid, time.Second) {
 			_ = i.s.groups.remove(pgid)
 		}
-		return exitCode(err), false, nil
+		code := exitCode(err)
+		return code, cg.oomReason(code), false, nil
 	case <-i.stopCh:
 	}
 	i.report(Status{State: InstanceStopping, PID: pgid, Restarts: restarts})
@@ -263,7 +308,7 @@ func (i *instance) runOnce(drv Driver, r Run, restarts int) (code int, stopped b
 	} else {
 		_ = i.s.groups.remove(pgid)
 	}
-	return exitCode(werr), true, nil
+	return exitCode(werr), "", true, nil
 }
 
 func exitCode(err error) int {

@@ -7,8 +7,8 @@
 // Instances are processes, not containers, unless the workload names an
 // image: a driver (Driver) runs each instance, the process driver by
 // default, a container driver through the docker or podman CLI where one
-// works. Not built yet (issue #17): cgroup memory limits (memory_limit
-// sets RLIMIT_AS for processes).
+// works. A process's memory_limit is a cgroup limit (v2, else v1) where
+// the node can make cgroups, else RLIMIT_AS (cgroup.go).
 package workload
 
 import (
@@ -115,9 +115,10 @@ type Spec struct {
 	// Links give the instances the address of a running instance of
 	// another workload.
 	Links []Link `json:"links,omitempty"`
-	// MemoryLimit bounds each instance's address space (RLIMIT_AS, set
-	// with the shell's ulimit -v before the command is executed): "512M",
-	// "2G", or bytes. Not cgroups: see the README.
+	// MemoryLimit bounds each instance's memory: "512M", "2G", or bytes.
+	// A process gets a cgroup of its own with the limit where the node
+	// can make one (cgroup v2, else v1), else an address-space limit
+	// (RLIMIT_AS); see the README and cgroup.go.
 	MemoryLimit string `json:"memory_limit,omitempty"`
 }
 

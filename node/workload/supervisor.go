@@ -46,8 +46,13 @@ type Config struct {
 	// Engine, if set, runs the instances of workloads with an image;
 	// without one, such an instance assigned here fails saying so.
 	Engine *ContainerDriver
-	Report ReportFunc
-	Logger *slog.Logger
+	// MemoryLimits is how process instances' memory_limit is enforced:
+	// MemoryCgroupV2, MemoryCgroupV1 or MemoryRlimit; empty chooses the
+	// first of them that works on this node (logged once). A mechanism
+	// named here that does not work makes New fail.
+	MemoryLimits string
+	Report       ReportFunc
+	Logger       *slog.Logger
 }
 
 // Supervisor runs the instances the zone assigns to this node as local
@@ -65,6 +70,8 @@ type Supervisor struct {
 	// groups records the instances' process groups for the next run of
 	// the agent (CleanLeftovers).
 	groups *ledger
+	// mem is how process instances' memory is limited.
+	mem memLimits
 
 	mu        sync.Mutex
 	instances map[string]*instance // by instance id
@@ -99,8 +106,31 @@ func New(cfg Config, store Store) (*Supervisor, error) {
 	}
 	s.reports = newReporter(cfg.Report, s.log)
 	s.groups = newLedger(filepath.Join(abs, "workloads"))
+	if cfg.Enabled {
+		mem, notes, err := detectMemLimits(cfg.MemoryLimits, abs)
+		if err != nil {
+			return nil, err
+		}
+		s.mem = mem
+		msg := "process instances' memory_limit is enforced with " + mem.mode
+		switch mem.mode {
+		case MemoryCgroupV2, MemoryCgroupV1:
+			msg += ": each instance in a cgroup of its own"
+		default:
+			msg += " (address space, not resident memory)"
+			if cfg.MemoryLimits == "" {
+				msg += ": no writable cgroup hierarchy with the memory controller"
+			}
+		}
+		s.log.Info(msg, "memory_limits", mem.mode, "cgroup", mem.parent, "not_used", strings.Join(notes, "; "))
+	}
 	return s, nil
 }
+
+// MemoryLimits names how this node enforces the memory_limit of process
+// instances: MemoryCgroupV2, MemoryCgroupV1 or MemoryRlimit ("" with the
+// executor off).
+func (s *Supervisor) MemoryLimits() string { return s.mem.mode }
 
 // CleanLeftovers kills what a previous run of the agent on this data dir
 // left behind (instances are started afresh, as the zone assigns them): no
@@ -114,6 +144,9 @@ func New(cfg Config, store Store) (*Supervisor, error) {
 func (s *Supervisor) CleanLeftovers() {
 	if n := KillLeftovers(s.cfg.DataDir); n > 0 {
 		s.log.Info("killed processes a previous run of this agent left behind", "processes", n, "data_dir", s.cfg.DataDir)
+	}
+	if n := s.mem.clean(); n > 0 {
+		s.log.Info("killed processes a previous run of this agent left in its instances' cgroups", "processes", n, "cgroup", s.mem.parent)
 	}
 	if s.cfg.Engine != nil {
 		if n := s.cfg.Engine.Clean(); n > 0 {
@@ -345,6 +378,9 @@ func (s *Supervisor) stopAll() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	if s.mem.parent != "" {
+		_ = os.Remove(s.mem.parent) // empty now; made again at the next start
+	}
 	s.mu.Lock()
 	for _, l := range s.logs {
 		l.close()
@@ -418,7 +454,7 @@ func (s *Supervisor) runOf(id string, d desired, home string, staged *Staged) Ru
 // driver for an image, else the process driver.
 func (s *Supervisor) driverFor(d desired) (Driver, error) {
 	if d.spec.Image == "" {
-		return processDriver{}, nil
+		return processDriver{rlimitAS: !s.mem.cgroups()}, nil
 	}
 	if s.cfg.Engine == nil {
 		return nil, fmt.Errorf("no container engine on node %s (the zone leader assigns image workloads only to nodes that advertise one)", s.cfg.NodeID)

@@ -240,7 +240,10 @@ func Test_Supervisor_PortsAndLinks_InEnvironment_RefreshedWhenTargetMoves(t *tes
 }
 
 func Test_Supervisor_MemoryLimit_SetsRlimitAS(t *testing.T) {
-	h := mustSupervisor(t)
+	h := mustSupervisor(t, func(c *Config) { c.MemoryLimits = MemoryRlimit })
+	if got := h.sup.MemoryLimits(); got != MemoryRlimit {
+		t.Fatalf("MemoryLimits() = %q, want %q", got, MemoryRlimit)
+	}
 	h.mustRun("mem", `{"command":["bash","-c","ulimit -v; exec sleep 60"],"instances":1,"memory_limit":"64M","stop_timeout":"100ms"}`)
 	var lines []Line
 	waitUntil(t, "the limit printed", func() bool {
