@@ -12,7 +12,7 @@ ARGS     ?=
 RACE_PKGS := ./...
 BENCHTIME ?= 2s
 
-.PHONY: all build run test chromium fmt-check vet bench bench-cluster bench-overload fuzz clean cluster cluster-stop jepsen dist arm-cli container-test
+.PHONY: all build run test chromium fmt-check vet bench bench-cluster bench-ab bench-overload fuzz clean cluster cluster-stop jepsen dist arm-cli container-test
 
 all: build
 
@@ -180,6 +180,24 @@ bench-cluster: build
 	echo; echo "3-node zone on 127.0.0.1 (Raft fsync on), 1 KiB values, 1000 ids, $(BENCH_D) a case; leader $$leader, follower $$follower:"; \
 	./$(BIN) bench -table $$res $(BENCH_EXTRA) || exit 1; \
 	exit $$failed
+
+# A/B of the write path against an earlier commit (#22): builds BASE
+# (a commit, default 80df368, the figures the write-path issue started
+# from) in a temporary worktree, then starts a fresh 3-node loopback zone
+# with each binary in turn, AB_ROUNDS times alternating, runs the same
+# cases on each (AB_D a case; AB_CASES to pick) and prints both tables and
+# the ratio of each case's medians. Ports 2N180-2N182; data in
+# $(BENCH_DIR)/ab. Run it on a quiet machine: only ratios count.
+BASE      ?= 80df368
+AB_D      ?= 10s
+AB_ROUNDS ?= 2
+AB_CASES  ?=
+bench-ab: build
+	@d=$(abspath $(BENCH_DIR))/ab; rm -rf $$d && mkdir -p $$d || exit 1; \
+	wt=$$d/base-src; git worktree add -q --detach $$wt $(BASE) || exit 1; \
+	( cd $$wt && $(GO) build -o $$d/cairn-base ./cmd/cairn ); rc=$$?; \
+	git worktree remove --force $$wt; [ $$rc = 0 ] || exit $$rc; \
+	D=$(AB_D) ROUNDS=$(AB_ROUNDS) CASES="$(AB_CASES)" cmd/cairn/bench/ab.sh $$d/cairn-base $(abspath $(BIN)) $$d
 
 # Overload (#23 item 2): a 3-node zone of its own (as bench-cluster, same
 # ports), 1 KiB PUTs at c=64 through the leader for BENCH_D (the baseline),

@@ -52,7 +52,7 @@ start_zone() { # bin dir extra-flags...
 	for i in 1 2 3; do [ "http://127.0.0.1:2${i}180" != "$leader" ] && follower=http://127.0.0.1:2${i}180 && break; done
 }
 
-CASES=${CASES:-"put-leader-1 put-leader-16 put-leader-64 put-follower-1 put-follower-64 get-leader-64 get-consistent-follower-64"}
+CASES=${CASES:-"put-leader-1 put-leader-16 put-leader-64 put-follower-1 put-follower-16 put-follower-64 get-leader-64 get-consistent-follower-64"}
 for r in $(seq "$ROUNDS"); do
 	for side in A B; do
 		bin=$A extra=${EXTRA_A:-}
