@@ -66,6 +66,16 @@ type forwarder struct {
 	// dialect's own listener forwards to the leader's main listener.
 	rewritePath func(string) string // proxies holds one *httputil.ReverseProxy per leader URL.
 	proxies     sync.Map
+	// forwarding holds a token per request being forwarded (nil: no
+	// bound): beyond the leader's own bound of writes in flight, more would
+	// only queue there to be refused.
+	forwarding chan struct{}
+}
+
+// saturated reports whether this node has its limit of requests being
+// forwarded to the leader.
+func (f *forwarder) saturated() bool {
+	return f.forwarding != nil && len(f.forwarding) >= cap(f.forwarding)
 }
 
 func newForwarder(n Leadership, log *slog.Logger) *forwarder {
@@ -101,6 +111,16 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 			unavailableNotApplied(w, r,
 				fmt.Sprintf("node %s forwarded this request here, but %s does not lead the zone either (leadership is changing); retry", by, f.node.ID()))
 			return
+		}
+		if f.forwarding != nil {
+			select {
+			case f.forwarding <- struct{}{}:
+				defer func() { <-f.forwarding }()
+			default:
+				f.metrics.forwardFailed(forwardSaturated)
+				unavailableNotApplied(w, r, fmt.Sprintf("node %s is already forwarding its limit of %d requests to the zone leader (overloaded); retry", f.node.ID(), cap(f.forwarding)))
+				return
+			}
 		}
 		if r.Body != nil && r.Body != http.NoBody {
 			// The body is read whole before anything is sent (it is

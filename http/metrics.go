@@ -72,10 +72,13 @@ const (
 	// forwardCanceled: the client went away or the deadline passed while
 	// the leader was answering.
 	forwardCanceled = "canceled"
+	// forwardSaturated: this node was already forwarding its limit of
+	// requests; refused at once.
+	forwardSaturated = "saturated"
 )
 
 var forwardReasons = []string{forwardNoLeader, forwardLeaderAddrUnknown, forwardHopRefused,
-	forwardBadLeaderURL, forwardUnreachable, forwardCanceled}
+	forwardBadLeaderURL, forwardUnreachable, forwardCanceled, forwardSaturated}
 
 // httpMetrics are the metrics the HTTP front moves. A nil *httpMetrics is
 // valid and records nothing (a server built without WithMetrics).

@@ -99,6 +99,19 @@ type Server struct {
 	// metrics is the main listener's HTTP metrics (nil without a
 	// registry), shared with dialect listeners (DialectMetrics).
 	metrics *httpMetrics
+	// overloaded reports whether a write arriving now would be refused
+	// as overload anyway (the leader's writes in flight, or this node's
+	// forwards, at their bound): applyLimits then refuses it before
+	// anything reads or parses it. nil: never.
+	overloaded func() bool
+}
+
+// shedWrites makes s refuse writes at once while n or fwd is at its bound.
+func (s *Server) shedWrites(n *node.Node, fwd *forwarder) {
+	if max := n.MaxApplyInFlight(); max > 0 {
+		fwd.forwarding = make(chan struct{}, max)
+	}
+	s.overloaded = func() bool { return n.Overloaded() || fwd.saturated() }
 }
 
 // Option adds an optional part to the server.
@@ -249,6 +262,7 @@ func NewServer(n *node.Node, limits *Limits, log *slog.Logger, opts ...Option) *
 	fwd := newForwarder(n, s.log)
 	fwd.transport = o.peers.Transport(128)
 	fwd.metrics = hm
+	s.shedWrites(n, fwd)
 	// Domain resources reach a controller in one hop, ahead of zone
 	// forwarding (mrf.ToController).
 	s.handler = mrf.CanonicalPaths(hm.instrument(r, maxscaleErrors(o.maxscale != nil, s.audit(s.recoverPanics(s.applyLimits(s.authenticate(o.auth, arm.CloseAfterPatch(topology.NodeLocal(tdeps, mrf.ToController(deps, fwd.wrap(r)))))))))))
@@ -307,6 +321,7 @@ func NewDialectServer(n *node.Node, limits *Limits, log *slog.Logger, h http.Han
 	fwd.transport = o.peers.Transport(128)
 	fwd.rewritePath = mainPath
 	fwd.metrics = o.metrics
+	s.shedWrites(n, fwd)
 	inner := fwd.wrap(h)
 	if o.auth != nil {
 		// Before forwarding, as on the main listener: the leader then
@@ -439,6 +454,10 @@ func (s *Server) applyLimits(next http.Handler) http.Handler {
 		if limit := s.limits.MaxConcurrentRequests(); limit > 0 && n > limit {
 			native.WriteError(w, http.StatusServiceUnavailable,
 				fmt.Sprintf("this node is serving its limit of %d concurrent requests; retry", limit))
+			return
+		}
+		if s.overloaded != nil && mustForward(r) && !isConsistentRead(r) && s.overloaded() {
+			native.WriteNotApplied(w, http.StatusServiceUnavailable, "this node has its limit of writes in flight (overloaded); retry")
 			return
 		}
 		if r.ContentLength > max {

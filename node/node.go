@@ -362,6 +362,17 @@ func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result,
 	return index, res, err
 }
 
+// Overloaded reports whether this node, as leader, has its limit of
+// commands in flight: a write arriving now would get ErrOverloaded, so the
+// HTTP front refuses it before reading it. A follower is never overloaded
+// here (its forwards have a bound of their own).
+func (n *Node) Overloaded() bool {
+	return n.inFlight != nil && len(n.inFlight) >= cap(n.inFlight) && n.IsLeader()
+}
+
+// MaxApplyInFlight is the bound on commands in flight (0: none).
+func (n *Node) MaxApplyInFlight() int { return cap(n.inFlight) }
+
 func (n *Node) apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
 	if n.inFlight != nil {
 		select {
