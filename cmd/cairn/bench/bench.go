@@ -170,6 +170,7 @@ type Config struct {
 	consistency string
 	warmup      Warmup
 	timeout     time.Duration
+	retryAfter  bool
 	label       string
 }
 
@@ -241,6 +242,7 @@ func ParseFlags(args []string, stderr io.Writer) (cfg *Config, jsonOut, table bo
 	fs.StringVar(&cfg.consistency, "consistency", "default", "reads: default (local store), consistent (?consistent: linearizable, via the leader) or stale (?stale)")
 	warmup := fs.String("warmup", "1s", "load sent before measuring, not counted: a duration (2s) or a request count (500); 0 for none. For get, cas and mixed it first creates every id")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "deadline of one request (a cas: of each of its two)")
+	fs.BoolVar(&cfg.retryAfter, "retry-after", false, "after a PUT answered 503 or 429, the worker waits about a second (the Retry-After every node sends) before its next request, as a well-behaved client does")
 	fs.StringVar(&cfg.label, "label", "", "name of this run in the summary, the JSON and -table (default: op, concurrency and node)")
 	fs.BoolVar(&jsonOut, "json", false, "print the summary as one line of JSON")
 	fs.BoolVar(&table, "table", false, "read -json lines and go test -bench output from the named files (or stdin) and print one table")
@@ -475,6 +477,8 @@ type outcome struct {
 	err      error // transport failure
 	ok       bool
 	conflict bool
+	// retryAfter is the answer's Retry-After (0: none, or not honoured).
+	retryAfter time.Duration
 }
 
 // workerStats accumulates one worker's outcomes, without locks.
@@ -700,6 +704,16 @@ func (r *runner) phase(ctx context.Context, name string, limit int64, deadline t
 				} else if !o.ok {
 					live.errors.Add(1)
 				}
+				if o.retryAfter > 0 {
+					// -retry-after: wait as the server asked, as a
+					// well-behaved client does, within the run.
+					wait := time.NewTimer(o.retryAfter)
+					select {
+					case <-ctx.Done():
+					case <-wait.C:
+					}
+					wait.Stop()
+				}
 			}
 		}()
 	}
@@ -801,13 +815,29 @@ func (r *runner) do(ctx context.Context, rng *rand.Rand, op Op, key string) outc
 		return outcome{status: status, err: err, ok: err == nil && (status == http.StatusOK || status == http.StatusCreated),
 			conflict: err == nil && status == http.StatusPreconditionFailed}
 	}
-	status, _, err := r.send(ctx, http.MethodPut, r.url(base, key, ""), r.value, "", "")
-	return outcome{status: status, err: err, ok: err == nil && (status == http.StatusOK || status == http.StatusCreated)}
+	status, retry, err := r.send(ctx, http.MethodPut, r.url(base, key, ""), r.value, "", "")
+	return outcome{status: status, err: err, ok: err == nil && (status == http.StatusOK || status == http.StatusCreated),
+		retryAfter: r.waitAfter(status, retry)}
+}
+
+// waitAfter is how long a worker waits after a PUT answered status with
+// that Retry-After header: with -retry-after, a 503 or 429 waits its
+// Retry-After seconds (1 if absent or unreadable) plus a jitter of up to a
+// tenth, so workers do not return in lockstep; else nothing.
+func (r *runner) waitAfter(status int, retryAfter string) time.Duration {
+	if !r.cfg.retryAfter || (status != http.StatusServiceUnavailable && status != http.StatusTooManyRequests) {
+		return 0
+	}
+	d := time.Second
+	if n, err := strconv.Atoi(retryAfter); err == nil && n > 0 {
+		d = time.Duration(n) * time.Second
+	}
+	return d + time.Duration(rand.Int64N(int64(d/10)))
 }
 
 // send makes one HTTP request within -timeout, reads the answer to its end
 // (so the connection goes back to the pool) and returns its status and
-// ETag.
+// ETag (a GET) or Retry-After (a PUT).
 func (r *runner) send(ctx context.Context, method, u string, body []byte, hdr, val string) (int, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
 	defer cancel()
@@ -833,6 +863,9 @@ func (r *runner) send(ctx context.Context, method, u string, body []byte, hdr, v
 	resp.Body.Close()
 	if err != nil {
 		return 0, "", err
+	}
+	if method == http.MethodPut {
+		return resp.StatusCode, resp.Header.Get("Retry-After"), nil
 	}
 	return resp.StatusCode, resp.Header.Get("ETag"), nil
 }

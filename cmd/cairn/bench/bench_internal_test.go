@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +198,27 @@ func Test_BenchTable_JSONAndGoBenchRows(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 7 || !strings.HasPrefix(lines[0], "case") || !strings.Contains(lines[2], "1234") {
 		t.Errorf("table:\n%s", &out)
+	}
+}
+
+func Test_WaitAfter_HonoursRetryAfterOnlyWhenAsked(t *testing.T) {
+	on := &runner{cfg: &Config{retryAfter: true}}
+	off := &runner{cfg: &Config{}}
+	for _, c := range []struct {
+		r      *runner
+		status int
+		header string
+		min    time.Duration
+		max    time.Duration
+	}{
+		{on, http.StatusServiceUnavailable, "2", 2 * time.Second, 2200 * time.Millisecond},
+		{on, http.StatusTooManyRequests, "", time.Second, 1100 * time.Millisecond},
+		{on, http.StatusServiceUnavailable, "soon", time.Second, 1100 * time.Millisecond},
+		{on, http.StatusOK, "5", 0, 0},
+		{off, http.StatusServiceUnavailable, "1", 0, 0},
+	} {
+		if got := c.r.waitAfter(c.status, c.header); got < c.min || got > c.max {
+			t.Errorf("retry-after %v, status %d, header %q: wait %s, want %s..%s", c.r.cfg.retryAfter, c.status, c.header, got, c.min, c.max)
+		}
 	}
 }
