@@ -120,11 +120,3 @@ func indexKeys(schema Schema, kind string, body json.RawMessage) ([]IndexKey, er
 	return out, nil
 }
 
-// entriesOf turns a resource's index keys into the store's entries.
-func entriesOf(kind, id string, keys []IndexKey) []*entry {
-	out := make([]*entry, len(keys))
-	for i, k := range keys {
-		out[i] = &entry{Kind: kind, Index: k.Index, Value: k.Value, ID: id, Unique: k.Unique}
-	}
-	return out
-}

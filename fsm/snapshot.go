@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Snapshot format: one JSON header line, which counts the resources, then
@@ -116,15 +117,13 @@ func (s *Store) restore(r io.Reader) error {
 	if h.LogFormat > LatestFormat {
 		return fmt.Errorf("the snapshot is of log format %d, %w; this node's is %d: upgrade this node", h.LogFormat, ErrNewer, LatestFormat)
 	}
-	db := newDB()
-	txn := db.Txn(true)
+	t := newTrees()
 	prev := ""
 	counts := map[string]int{}
 	for n := 0; ; n++ {
 		line, err := readLine(br)
 		if err == io.EOF {
 			if n != h.Count {
-				txn.Abort()
 				return fmt.Errorf("snapshot ends after %d of %d resources", n, h.Count)
 			}
 			break
@@ -151,36 +150,32 @@ func (s *Store) restore(r io.Reader) error {
 			}
 		}
 		if err != nil {
-			txn.Abort()
 			return fmt.Errorf("read snapshot resource %d: %w", n, err)
 		}
 		if h.Version == snapshotVersionKeys {
-			res.keys = rec.Keys
+			// Exactly as long as it is: the decoder's spare capacity
+			// would stay allocated with the resource.
+			res.keys = slices.Clone(rec.Keys)
 		} else {
 			// Keys that no longer compute (a schema change between
 			// versions) are left out rather than failing the restore;
 			// every replica running this binary leaves out the same ones.
 			keys, err := indexKeys(s.schema, res.Kind, res.Body)
-			if err != nil || uniqueClash(txn, res, entriesOf(res.Kind, res.ID, keys)) != nil {
-				keys = nil
-			}
 			res.keys = keys
+			if err != nil || uniqueClash(t, res) != nil {
+				res.keys = nil
+			}
 		}
-		insertResource(txn, res, entriesOf(res.Kind, res.ID, res.keys))
+		insertResource(t, res)
 		counts[res.Kind]++
 	}
-	setIndex(txn, h.Index)
-	setFormat(txn, h.LogFormat)
-	txn.Commit()
+	t.meta = meta{Index: h.Index, Format: h.LogFormat}
 
 	s.countsMu.Lock()
 	s.counts = counts
 	s.countsMu.Unlock()
-	s.mu.Lock()
-	s.db = db
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.mu.Unlock()
+	s.install(t)
+	s.advanced()
 	return nil
 }
 

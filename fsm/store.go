@@ -1,77 +1,92 @@
 package fsm
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
 
-	"github.com/hashicorp/go-memdb"
+	"github.com/google/btree"
 )
 
-const (
-	tableResources = "resources"
-	tableEntries   = "entries" // secondary index entries
-	tableMeta      = "meta"
-)
-
-// entry is one value of one secondary index for one resource.
+// entry is one value of one secondary index for one resource: the
+// resource's key number k. Its kind and id are the resource's, its index,
+// value and uniqueness the key's; 16 bytes in the tree, nothing copied.
 type entry struct {
-	Kind, Index, Value, ID string
-	Unique                 bool // the index holds one resource per value
+	r *Resource
+	k int
 }
 
+func (e entry) key() *IndexKey { return &e.r.keys[e.k] }
+
 // meta holds the Raft index of the last applied command, kept in the same
-// memdb as the data so that every View sees an index consistent with it,
+// state as the data so that every View sees an index consistent with it,
 // and the zone's log format (FormatLegacy, FormatPrepared).
 type meta struct {
 	Index  uint64
 	Format int
 }
 
-// keyIndexer makes memdb keys that Cairn builds itself (NUL-separated and
-// NUL-terminated), so that prefix and lower-bound scans are plain byte ranges.
-type keyIndexer struct{ key func(obj any) string }
-
-func (k keyIndexer) FromObject(obj any) (bool, []byte, error) {
-	return true, []byte(k.key(obj)), nil
+// trees is one version of the store: the resources in kind and id order,
+// their secondary index entries in kind, index, value and id order, and
+// meta. The trees are copy-on-write B-trees (google/btree): clone is O(1),
+// and a write to a clone copies only the nodes on its path, so a version
+// handed to readers never changes. Unlike go-memdb's radix trees, whose
+// every node carried a watch channel Cairn never used, a resource costs
+// its own allocation, its entries' and a pointer in each tree.
+type trees struct {
+	resources *btree.BTreeG[*Resource]
+	entries   *btree.BTreeG[entry]
+	meta      meta
 }
 
-func (k keyIndexer) FromArgs(args ...any) ([]byte, error) {
-	if len(args) != 1 {
-		return nil, fmt.Errorf("want one key argument, got %d", len(args))
+// B-tree degrees: nodes of up to 63 and 31 items. Wider nodes make
+// lookups shallower and cost more to copy on a write.
+const (
+	resourceDegree = 32
+	entryDegree    = 16
+)
+
+func newTrees() *trees {
+	return &trees{
+		resources: btree.NewG(resourceDegree, resourceLess),
+		entries:   btree.NewG(entryDegree, entryLess),
 	}
-	s, ok := args[0].(string)
-	if !ok {
-		return nil, fmt.Errorf("key argument must be a string, got %T", args[0])
+}
+
+// clone returns a copy of t that may be written without changing t.
+// Clone writes to the tree it copies (its copy-on-write context): only
+// the writer's own trees are ever cloned, never a version readers hold.
+func (t *trees) clone() *trees {
+	return &trees{resources: t.resources.Clone(), entries: t.entries.Clone(), meta: t.meta}
+}
+
+// resourceLess orders resources by kind, then id: the byte order of
+// kind+NUL+id, as neither holds a NUL byte.
+func resourceLess(a, b *Resource) bool {
+	if a.Kind != b.Kind {
+		return a.Kind < b.Kind
 	}
-	return []byte(s), nil
+	return a.ID < b.ID
 }
 
-func (k keyIndexer) PrefixFromArgs(args ...any) ([]byte, error) { return k.FromArgs(args...) }
-
-func entryPrefix(kind, index, value string) string {
-	return kind + "\x00" + index + "\x00" + value + "\x00"
+// entryLess orders entries by kind, index, value, then id: a value's
+// holders are contiguous and in id order.
+func entryLess(a, b entry) bool {
+	if c := cmp.Compare(a.r.Kind, b.r.Kind); c != 0 {
+		return c < 0
+	}
+	ka, kb := a.key(), b.key()
+	if c := cmp.Compare(ka.Index, kb.Index); c != 0 {
+		return c < 0
+	}
+	if c := cmp.Compare(ka.Value, kb.Value); c != 0 {
+		return c < 0
+	}
+	return a.r.ID < b.r.ID
 }
-
-var dbSchema = &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
-	tableResources: {Name: tableResources, Indexes: map[string]*memdb.IndexSchema{
-		"id": {Name: "id", Unique: true, Indexer: keyIndexer{func(o any) string {
-			r := o.(*Resource)
-			return resourceKey(r.Kind, r.ID) + "\x00"
-		}}},
-	}},
-	tableEntries: {Name: tableEntries, Indexes: map[string]*memdb.IndexSchema{
-		"id": {Name: "id", Unique: true, Indexer: keyIndexer{func(o any) string {
-			e := o.(*entry)
-			return entryPrefix(e.Kind, e.Index, e.Value) + e.ID + "\x00"
-		}}},
-	}},
-	tableMeta: {Name: tableMeta, Indexes: map[string]*memdb.IndexSchema{
-		"id": {Name: "id", Unique: true, Indexer: keyIndexer{func(any) string { return "meta" }}},
-	}},
-}}
 
 // Store is the in-memory resource store. Apply and Restore must be called
 // from one goroutine at a time (Raft's FSM goroutine does so); reads may run
@@ -79,31 +94,34 @@ var dbSchema = &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 type Store struct {
 	schema Schema
 
-	mu      sync.RWMutex // guards db (swapped wholesale by Restore) and changed
-	db      *memdb.MemDB
+	// writer is the writer's own version, changed in place by Apply
+	// (under copy-on-write); current is the version readers get, a clone
+	// of writer published after each Apply and never written.
+	writer  *trees
+	current atomic.Pointer[trees]
+
+	mu      sync.Mutex    // guards changed
 	changed chan struct{} // closed and replaced whenever the index advances
 
 	restoreFailures atomic.Uint64
 
 	// counts are the resources per kind, kept by Apply and Restore so that
 	// a /metrics scrape reads them instead of counting the whole store.
-	// Outside memdb: an extra table row per write cost a third more
-	// allocations on the put path, and metrics need no view consistency.
 	countsMu sync.Mutex
 	counts   map[string]int
 }
 
 // NewStore returns an empty store that indexes the kinds in schema.
 func NewStore(schema Schema) *Store {
-	return &Store{schema: schema, db: newDB(), changed: make(chan struct{}), counts: map[string]int{}}
+	s := &Store{schema: schema, changed: make(chan struct{}), counts: map[string]int{}}
+	s.install(newTrees())
+	return s
 }
 
-func newDB() *memdb.MemDB {
-	db, err := memdb.NewMemDB(dbSchema)
-	if err != nil {
-		panic(err) // the schema is a constant; a failure is a programming error
-	}
-	return db
+// install makes t the writer's version and publishes a clone of it.
+func (s *Store) install(t *trees) {
+	s.writer = t
+	s.current.Store(t.clone())
 }
 
 // Schema returns the kinds the store indexes.
@@ -111,20 +129,18 @@ func (s *Store) Schema() Schema { return s.schema }
 
 // View returns an immutable, consistent view of the whole store.
 func (s *Store) View() *View {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return &View{txn: s.db.Txn(false), schema: s.schema}
+	return &View{t: s.current.Load(), schema: s.schema}
 }
 
 // Index returns the Raft index of the last applied command.
-func (s *Store) Index() uint64 { return s.View().Index() }
+func (s *Store) Index() uint64 { return s.current.Load().meta.Index }
 
 // WaitIndex blocks until the store has applied index, or ctx ends.
 func (s *Store) WaitIndex(ctx context.Context, index uint64) error {
 	for {
-		s.mu.RLock()
+		s.mu.Lock()
 		ch := s.changed
-		s.mu.RUnlock()
+		s.mu.Unlock()
 		if s.Index() >= index {
 			return nil
 		}
@@ -147,18 +163,14 @@ func (s *Store) advanced() {
 // Apply applies cmd as Raft log entry index: all of it, or none of it with
 // the reason in the Result. The index advances either way.
 func (s *Store) Apply(index uint64, cmd Command) *Result {
-	s.mu.RLock()
-	db := s.db
-	s.mu.RUnlock()
-	txn := db.Txn(true)
-	res := applyOps(txn, s.schema, index, cmd)
+	before := s.writer.clone() // O(1): what a refused batch rolls back to
+	res := applyOps(s.writer, s.schema, index, cmd)
 	if res.Conflict != nil || res.Invalid != "" {
-		txn.Abort()
+		s.writer = before
 		res.Resources, res.Existed = nil, nil
-		txn = db.Txn(true)
 	}
-	setIndex(txn, index)
-	txn.Commit()
+	s.writer.meta.Index = index
+	s.current.Store(s.writer.clone())
 	if res.Conflict == nil && res.Invalid == "" {
 		s.count(cmd, res)
 	}
@@ -200,42 +212,14 @@ func (s *Store) KindCounts() map[string]int {
 // SkipIndex records that a Raft log entry carrying no command (or one that
 // could not be decoded) was applied, so the store's index keeps pace.
 func (s *Store) SkipIndex(index uint64) {
-	s.mu.RLock()
-	txn := s.db.Txn(true)
-	s.mu.RUnlock()
-	setIndex(txn, index)
-	txn.Commit()
+	s.writer.meta.Index = index
+	// The trees did not change: the published ones serve again.
+	cur := s.current.Load()
+	s.current.Store(&trees{resources: cur.resources, entries: cur.entries, meta: s.writer.meta})
 	s.advanced()
 }
 
-func setIndex(txn *memdb.Txn, index uint64) {
-	m := currentMeta(txn)
-	m.Index = index
-	if err := txn.Insert(tableMeta, &m); err != nil {
-		panic(err)
-	}
-}
-
-func currentMeta(txn *memdb.Txn) meta {
-	raw, err := txn.First(tableMeta, "id", "meta")
-	if err != nil {
-		panic(err)
-	}
-	if raw == nil {
-		return meta{}
-	}
-	return *raw.(*meta)
-}
-
-func setFormat(txn *memdb.Txn, format int) {
-	m := currentMeta(txn)
-	m.Format = format
-	if err := txn.Insert(tableMeta, &m); err != nil {
-		panic(err)
-	}
-}
-
-func applyOps(txn *memdb.Txn, schema Schema, index uint64, cmd Command) *Result {
+func applyOps(txn *trees, schema Schema, index uint64, cmd Command) *Result {
 	res := &Result{Index: index, Resources: make([]*Resource, len(cmd.Ops)), Existed: make([]bool, len(cmd.Ops))}
 	// Whether a batch is malformed depends on the batch alone, never on the
 	// store's state: check every operation before looking at any resource.
@@ -267,8 +251,8 @@ func applyOps(txn *memdb.Txn, schema Schema, index uint64, cmd Command) *Result 
 	}
 	for i, op := range cmd.Ops {
 		if op.Type == OpSetFormat {
-			if int(op.Version) > currentMeta(txn).Format {
-				setFormat(txn, int(op.Version))
+			if int(op.Version) > txn.meta.Format {
+				txn.meta.Format = int(op.Version)
 			}
 			continue
 		}
@@ -289,8 +273,7 @@ func applyOps(txn *memdb.Txn, schema Schema, index uint64, cmd Command) *Result 
 			if cur != nil {
 				r.CreateIndex, r.Created = cur.CreateIndex, cur.Created
 			}
-			entries := entriesOf(r.Kind, r.ID, r.keys)
-			if c := uniqueClash(txn, r, entries); c != nil {
+			if c := uniqueClash(txn, r); c != nil {
 				if cur != nil {
 					c.Version = cur.Version
 				}
@@ -300,7 +283,7 @@ func applyOps(txn *memdb.Txn, schema Schema, index uint64, cmd Command) *Result 
 			if cur != nil {
 				removeResource(txn, cur)
 			}
-			insertResource(txn, r, entries)
+			insertResource(txn, r)
 			res.Resources[i] = r
 		}
 	}
@@ -352,61 +335,58 @@ func checkRequire(op Op, cur *Resource) *Conflict {
 	return &Conflict{Kind: op.Kind, ID: op.ID, Version: version, Require: op.Require}
 }
 
-func getResource(txn *memdb.Txn, kind, id string) *Resource {
-	raw, err := txn.First(tableResources, "id", resourceKey(kind, id)+"\x00")
-	if err != nil {
-		panic(err)
-	}
-	if raw == nil {
-		return nil
-	}
-	return raw.(*Resource)
+func getResource(t *trees, kind, id string) *Resource {
+	r, _ := t.resources.Get(&Resource{Kind: kind, ID: id})
+	return r
+}
+
+// eachHolder calls fn for the resource of every entry of kind's index
+// holding value, in id order, until fn returns false; ids up to from are
+// skipped ("" starts at the first).
+func (t *trees) eachHolder(kind, index, value, from string, fn func(*Resource) bool) {
+	probe := entry{r: &Resource{Kind: kind, ID: from, keys: []IndexKey{{Index: index, Value: value}}}}
+	t.entries.AscendGreaterOrEqual(probe, func(e entry) bool {
+		if k := e.key(); e.r.Kind != kind || k.Index != index || k.Value != value {
+			return false
+		}
+		return fn(e.r)
+	})
 }
 
 // uniqueClash reports a unique index value of r already held by another
 // resource of its kind. The caller fills in r's current version.
-func uniqueClash(txn *memdb.Txn, r *Resource, entries []*entry) *Conflict {
-	for _, e := range entries {
-		if !e.Unique {
+func uniqueClash(t *trees, r *Resource) *Conflict {
+	for _, k := range r.keys {
+		if !k.Unique {
 			continue
 		}
-		it, err := txn.Get(tableEntries, "id_prefix", entryPrefix(e.Kind, e.Index, e.Value))
-		if err != nil {
-			panic(err)
-		}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			holder := raw.(*entry)
-			// The prefix also matches longer values that continue with a
-			// NUL byte ("x\u0000y" for "x"): skip those too.
-			if holder.ID == r.ID || holder.Value != e.Value {
-				continue
+		var c *Conflict
+		t.eachHolder(r.Kind, k.Index, k.Value, "", func(holder *Resource) bool {
+			if holder.ID == r.ID {
+				return true
 			}
-			return &Conflict{Kind: r.Kind, ID: r.ID, Index: e.Index, Value: e.Value, HolderID: holder.ID}
+			c = &Conflict{Kind: r.Kind, ID: r.ID, Index: k.Index, Value: k.Value, HolderID: holder.ID}
+			return false
+		})
+		if c != nil {
+			return c
 		}
 	}
 	return nil
 }
 
-func insertResource(txn *memdb.Txn, r *Resource, entries []*entry) {
-	if err := txn.Insert(tableResources, r); err != nil {
-		panic(err)
-	}
-	for _, e := range entries {
-		if err := txn.Insert(tableEntries, e); err != nil {
-			panic(err)
-		}
+func insertResource(t *trees, r *Resource) {
+	t.resources.ReplaceOrInsert(r)
+	for k := range r.keys {
+		t.entries.ReplaceOrInsert(entry{r: r, k: k})
 	}
 }
 
 // removeResource deletes r and its index entries: the keys stored with it,
 // whatever this binary's schema would compute from its body now.
-func removeResource(txn *memdb.Txn, r *Resource) {
-	if err := txn.Delete(tableResources, r); err != nil {
-		panic(err)
-	}
-	for _, e := range entriesOf(r.Kind, r.ID, r.keys) {
-		if err := txn.Delete(tableEntries, e); err != nil && err != memdb.ErrNotFound {
-			panic(err)
-		}
+func removeResource(t *trees, r *Resource) {
+	t.resources.Delete(r)
+	for k := range r.keys {
+		t.entries.Delete(entry{r: r, k: k})
 	}
 }

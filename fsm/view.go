@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
-
-	"github.com/hashicorp/go-memdb"
 )
 
 // ErrNoIndex means a look-up named an index the kind does not declare.
@@ -16,93 +14,73 @@ var ErrNoIndex = fmt.Errorf("no such index")
 // View is an immutable, consistent view of the store: every read through it
 // sees the state as of Index, whatever is applied meanwhile.
 type View struct {
-	txn    *memdb.Txn
+	t      *trees // a published version: never written
 	schema Schema
 }
 
 // Index returns the Raft index of the last command applied in this view.
-func (v *View) Index() uint64 {
-	raw, err := v.txn.First(tableMeta, "id", "meta")
-	if err != nil {
-		panic(err)
-	}
-	if raw == nil {
-		return 0
-	}
-	return raw.(*meta).Index
-}
+func (v *View) Index() uint64 { return v.t.meta.Index }
 
 // Schema returns the kinds and indexes of the store this view reads.
 func (v *View) Schema() Schema { return v.schema }
 
 // LogFormat returns the zone's log format as of this view.
-func (v *View) LogFormat() int { return currentMeta(v.txn).Format }
+func (v *View) LogFormat() int { return v.t.meta.Format }
 
 // Get returns the resource kind/id, or nil if it does not exist.
 func (v *View) Get(kind, id string) *Resource {
-	return getResource(v.txn, kind, id)
+	return getResource(v.t, kind, id)
 }
 
 // List returns up to limit resources of kind whose ids start with prefix and
 // sort after the id after (exclusive; "" starts at the beginning), in id
 // order. more reports whether further resources follow.
 func (v *View) List(kind, prefix, after string, limit int) (items []*Resource, more bool) {
-	start := resourceKey(kind, prefix)
+	start := prefix
 	if after > prefix {
-		start = resourceKey(kind, after) + "\x00\x00" // just past after's own key
+		start = after + "\x00" // just past after itself
 	}
-	it, err := v.txn.LowerBound(tableResources, "id", start)
-	if err != nil {
-		panic(err)
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		r := raw.(*Resource)
+	v.t.resources.AscendGreaterOrEqual(&Resource{Kind: kind, ID: start}, func(r *Resource) bool {
 		if r.Kind != kind || !strings.HasPrefix(r.ID, prefix) {
-			break
+			return false
 		}
 		if r.ID == after {
-			continue
+			return true
 		}
 		if limit > 0 && len(items) == limit {
-			return items, true
+			more = true
+			return false
 		}
 		items = append(items, r)
-	}
-	return items, false
+		return true
+	})
+	return items, more
 }
 
 // Count returns how many resources of kind exist.
 func (v *View) Count(kind string) int {
-	it, err := v.txn.Get(tableResources, "id_prefix", resourceKey(kind, ""))
-	if err != nil {
-		panic(err)
-	}
 	n := 0
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		n++
-	}
+	v.ForEach(kind, func(*Resource) { n++ })
 	return n
 }
 
 // Kinds returns every kind that has at least one resource, in byte order.
 // It seeks from one kind to the next rather than visiting every resource:
-// a resource's key is its kind, a NUL byte and its id, so the first key at
-// or above kind+"\x01" belongs to the next kind.
+// kind+"\x00" is the least kind after kind.
 func (v *View) Kinds() []string {
 	var kinds []string
 	from := ""
 	for {
-		it, err := v.txn.LowerBound(tableResources, "id", from)
-		if err != nil {
-			panic(err)
-		}
-		raw := it.Next()
-		if raw == nil {
+		var next *Resource
+		v.t.resources.AscendGreaterOrEqual(&Resource{Kind: from}, func(r *Resource) bool {
+			next = r
+			return false
+		})
+		if next == nil {
 			return kinds
 		}
-		kind := raw.(*Resource).Kind
-		kinds = append(kinds, kind)
-		from = kind + "\x01"
+		kinds = append(kinds, next.Kind)
+		from = next.Kind + "\x00"
 	}
 }
 
@@ -113,20 +91,11 @@ func (v *View) Lookup(kind, index, value string) ([]*Resource, error) {
 	if _, ok := v.schema.index(kind, index); !ok {
 		return nil, fmt.Errorf("%w: kind %q has no index %q", ErrNoIndex, kind, index)
 	}
-	it, err := v.txn.Get(tableEntries, "id_prefix", entryPrefix(kind, index, value))
-	if err != nil {
-		panic(err)
-	}
 	var out []*Resource
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		e := raw.(*entry)
-		if e.Value != value {
-			continue // a longer value that continues with a NUL byte
-		}
-		if r := getResource(v.txn, e.Kind, e.ID); r != nil {
-			out = append(out, r)
-		}
-	}
+	v.t.eachHolder(kind, index, value, "", func(r *Resource) bool {
+		out = append(out, r)
+		return true
+	})
 	return out, nil
 }
 
@@ -138,60 +107,36 @@ func (v *View) LookupPage(kind, index, value, after string, limit int) (items []
 	if _, ok := v.schema.index(kind, index); !ok {
 		return nil, false, fmt.Errorf("%w: kind %q has no index %q", ErrNoIndex, kind, index)
 	}
-	prefix := entryPrefix(kind, index, value)
-	// Ids hold no NUL byte, so prefix+after+"\x00\x00" sorts just past
-	// after's own entry (prefix+after+"\x00") and before any later id's.
-	start := prefix
+	from := ""
 	if after != "" {
-		start = prefix + after + "\x00\x00"
+		from = after + "\x00" // just past after itself (ids hold no NUL)
 	}
-	it, err := v.txn.LowerBound(tableEntries, "id", start)
-	if err != nil {
-		panic(err)
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		e := raw.(*entry)
-		if !strings.HasPrefix(entryPrefix(e.Kind, e.Index, e.Value), prefix) {
-			break
-		}
-		if e.Value != value {
-			continue // a longer value that continues with a NUL byte
-		}
-		r := getResource(v.txn, e.Kind, e.ID)
-		if r == nil {
-			continue
-		}
+	v.t.eachHolder(kind, index, value, from, func(r *Resource) bool {
 		if limit > 0 && len(items) == limit {
-			return items, true, nil
+			more = true
+			return false
 		}
 		items = append(items, r)
-	}
-	return items, false, nil
+		return true
+	})
+	return items, more, nil
 }
 
 // ForEach calls fn for every resource of kind, in id order.
 func (v *View) ForEach(kind string, fn func(*Resource)) {
-	it, err := v.txn.Get(tableResources, "id_prefix", resourceKey(kind, ""))
-	if err != nil {
-		panic(err)
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		fn(raw.(*Resource))
-	}
+	v.t.resources.AscendGreaterOrEqual(&Resource{Kind: kind}, func(r *Resource) bool {
+		if r.Kind != kind {
+			return false
+		}
+		fn(r)
+		return true
+	})
 }
 
 // each calls fn for every resource, in kind and id order, until fn returns
 // false.
 func (v *View) each(fn func(*Resource) bool) {
-	it, err := v.txn.Get(tableResources, "id_prefix", "")
-	if err != nil {
-		panic(err)
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if !fn(raw.(*Resource)) {
-			return
-		}
-	}
+	v.t.resources.Ascend(fn)
 }
 
 // Digest is a SHA-256 over every resource (kind, id, versions, timestamps and
