@@ -119,4 +119,3 @@ func indexKeys(schema Schema, kind string, body json.RawMessage) ([]IndexKey, er
 	}
 	return out, nil
 }
-
