@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 )
 
@@ -120,21 +121,27 @@ func (s *Store) restore(r io.Reader) error {
 	t := newTrees()
 	prev := ""
 	counts := map[string]int{}
+	names := map[string]string{} // kinds and index names, stored once
+	intern := func(s string) string {
+		if v, ok := names[s]; ok {
+			return v
+		}
+		names[s] = s
+		return s
+	}
+	lines := decodeLines(br)
+	defer lines.stop()
 	for n := 0; ; n++ {
-		line, err := readLine(br)
+		d, err := lines.next()
 		if err == io.EOF {
 			if n != h.Count {
 				return fmt.Errorf("snapshot ends after %d of %d resources", n, h.Count)
 			}
 			break
 		}
-		res := new(Resource)
-		rec := snapshotResource{Resource: res}
+		res := d.res
 		if err == nil {
-			if err = json.Unmarshal(line, &rec); err != nil {
-				kind, id := lineResource(line)
-				err = fmt.Errorf("%s %q: %w", kind, id, err)
-			}
+			err = d.err
 		}
 		if err == nil {
 			err = ValidateKind(res.Kind)
@@ -152,10 +159,12 @@ func (s *Store) restore(r io.Reader) error {
 		if err != nil {
 			return fmt.Errorf("read snapshot resource %d: %w", n, err)
 		}
+		res.Kind = intern(res.Kind)
 		if h.Version == snapshotVersionKeys {
-			// Exactly as long as it is: the decoder's spare capacity
-			// would stay allocated with the resource.
-			res.keys = slices.Clone(rec.Keys)
+			res.keys = d.keys
+			for i := range res.keys {
+				res.keys[i].Index = intern(res.keys[i].Index)
+			}
 		} else {
 			// Keys that no longer compute (a schema change between
 			// versions) are left out rather than failing the restore;
@@ -177,6 +186,111 @@ func (s *Store) restore(r io.Reader) error {
 	s.install(t)
 	s.advanced()
 	return nil
+}
+
+// decodedLine is one resource line of a snapshot, decoded.
+type decodedLine struct {
+	res  *Resource
+	keys []IndexKey // version 3's keys, exactly as long as they are
+	err  error      // the line does not decode (names the resource if it can)
+}
+
+// lineDecoder decodes a snapshot's resource lines on every CPU while
+// Restore inserts them, in order: JSON decoding is most of a restore's
+// time. Lines go in batches; each batch's answer channel is queued in
+// order, so the reader gets them back in the order they were read.
+type lineDecoder struct {
+	order   chan chan lineBatch
+	quit    chan struct{}
+	current lineBatch
+	pos     int
+}
+
+type lineBatch struct {
+	lines []decodedLine
+	err   error // the read error after the batch's lines (io.EOF at the end)
+}
+
+const decodeBatch = 256
+
+func decodeLines(br *bufio.Reader) *lineDecoder {
+	workers := max(runtime.GOMAXPROCS(0), 1)
+	d := &lineDecoder{order: make(chan chan lineBatch, 2*workers), quit: make(chan struct{})}
+	type job struct {
+		lines [][]byte
+		err   error
+		out   chan lineBatch
+	}
+	jobs := make(chan job, workers)
+	for range workers {
+		go func() {
+			for j := range jobs {
+				b := lineBatch{lines: make([]decodedLine, len(j.lines)), err: j.err}
+				for i, line := range j.lines {
+					b.lines[i] = decodeLine(line)
+				}
+				j.out <- b
+			}
+		}()
+	}
+	go func() {
+		defer close(d.order)
+		defer close(jobs)
+		for {
+			j := job{out: make(chan lineBatch, 1)}
+			for len(j.lines) < decodeBatch {
+				line, err := readLine(br)
+				if err != nil {
+					j.err = err
+					break
+				}
+				j.lines = append(j.lines, line)
+			}
+			select {
+			case jobs <- j:
+			case <-d.quit:
+				return
+			}
+			select {
+			case d.order <- j.out:
+			case <-d.quit:
+				return
+			}
+			if j.err != nil {
+				return
+			}
+		}
+	}()
+	return d
+}
+
+// next returns the next decoded line, or the read error that ends them.
+func (d *lineDecoder) next() (decodedLine, error) {
+	for d.pos == len(d.current.lines) {
+		if d.current.err != nil {
+			return decodedLine{}, d.current.err
+		}
+		out, ok := <-d.order
+		if !ok {
+			return decodedLine{}, io.ErrUnexpectedEOF
+		}
+		d.current, d.pos = <-out, 0
+	}
+	d.pos++
+	return d.current.lines[d.pos-1], nil
+}
+
+// stop ends the reader and the workers (Restore is done or failed).
+func (d *lineDecoder) stop() { close(d.quit) }
+
+func decodeLine(line []byte) decodedLine {
+	res := new(Resource)
+	rec := snapshotResource{Resource: res}
+	if err := json.Unmarshal(line, &rec); err != nil {
+		kind, id := lineResource(line)
+		return decodedLine{res: res, err: fmt.Errorf("%s %q: %w", kind, id, err)}
+	}
+	return decodedLine{res: res, keys: slices.Clone(rec.Keys)}
 }
 
 // readLine returns the next line of a snapshot without its newline; io.EOF
