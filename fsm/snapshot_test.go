@@ -2,10 +2,12 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -286,5 +288,46 @@ func Test_Restore_ClashingSnapshot_DropsClashingIndexEntries(t *testing.T) {
 	}
 	if got := ids(mustLookup(t, s.View(), kindHost, "tags", "t")); len(got) != 1 || got[0] != "a" {
 		t.Fatalf("after deleting b: Lookup(tags, t) = %q; want [a]", got)
+	}
+}
+
+// A line decodes to the same resource and keys through decodeLine (json
+// v2, falling back to v1) as through encoding/json v1, which restores
+// always used: bodies byte for byte, times with their location.
+func Test_DecodeLine_SameAsV1(t *testing.T) {
+	s := newTestStore(t)
+	mustApplyCmd := func(index uint64, ops ...Op) {
+		if err := s.Apply(index, Command{Ops: ops, Time: baseTime.Add(time.Duration(index) * time.Nanosecond)}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustApplyCmd(1, Op{Type: OpSetFormat, Version: FormatPrepared})
+	bodies := []string{`{"name":"a","tags":["x","y"],"host":"h","port":1}`, `"\u2028<&>"`, `{"name":"é\u00e9","deep":[[[{"a":null}]]],"n":1e300}`,
+		`[1,2.5,-0,true,false,null,"\"\\"]`, `{"name":"b","host":"h\u0000x","port":2}`}
+	for i, b := range bodies {
+		mustApplyCmd(uint64(i+2), Op{Type: OpPut, Kind: kindHost, ID: fmt.Sprintf("r%d", i), Body: json.RawMessage(b)})
+		mustApplyCmd(uint64(i+100), Op{Type: OpPut, Kind: kindJob, ID: fmt.Sprintf("j%d", i), Body: json.RawMessage(b)})
+	}
+	var buf bytes.Buffer
+	if err := s.View().WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))[1:]
+	if len(lines) != 2*len(bodies) {
+		t.Fatalf("%d lines", len(lines))
+	}
+	for _, line := range lines {
+		res := new(Resource)
+		rec := snapshotResource{Resource: res}
+		if err := json.Unmarshal(line, &rec); err != nil {
+			t.Fatal(err)
+		}
+		d := decodeLine(line)
+		if d.err != nil {
+			t.Fatalf("decodeLine %s: %v", line, d.err)
+		}
+		if !reflect.DeepEqual(d.res, res) || !reflect.DeepEqual(d.keys, rec.Keys) {
+			t.Errorf("line %s:\ndecodeLine %+v %+v\nv1         %+v %+v", line, d.res, d.keys, res, rec.Keys)
+		}
 	}
 }
