@@ -12,7 +12,7 @@ ARGS     ?=
 RACE_PKGS := ./...
 BENCHTIME ?= 2s
 
-.PHONY: all build run test chromium fmt-check vet bench bench-cluster bench-ab bench-overload fuzz clean cluster cluster-stop jepsen dist arm-cli container-test
+.PHONY: all build run test chromium fmt-check vet bench bench-cluster bench-ab bench-overload fuzz clean cluster cluster-stop jepsen jepsen-campaign dist arm-cli container-test
 
 all: build
 
@@ -117,6 +117,23 @@ jepsen:
 	CAIRN_JEPSEN_BINARY=$(abspath bin/cairn-failpoints) CAIRN_JEPSEN_DURATION=$(DURATION) CAIRN_JEPSEN_NODES=$(NODES) \
 	  CAIRN_JEPSEN_SEED=$(SEED) CAIRN_JEPSEN_FAULTS=$(FAULTS) CAIRN_JEPSEN_CLIENTS=$(CLIENTS) CAIRN_JEPSEN_TLS=$(TLS) \
 	  $(GO) test -count=1 -v -timeout 0 -run '^Test_Jepsen_Campaign$$' ./cluster/jepsen/
+
+# A campaign of SEEDS jepsen runs of DURATION each (default 120s here),
+# seeds SEED_BASE+1.. split into one block per node count of NODES_LIST
+# (20 and "3 5": seeds 1-10 on 3 nodes, 11-20 on 5), every fault unless
+# FAULTS says otherwise. The binaries are built once and a failing run does
+# not stop it; each run's log and summary line are kept in CAMPAIGN_DIR,
+# and it ends with a markdown table of every run (CAMPAIGN_DIR/table.md),
+# failing if any run did.
+SEEDS        ?= 20
+SEED_BASE    ?= 0
+NODES_LIST   ?= 3 5
+CAMPAIGN_DIR ?= data/jepsen-campaign
+jepsen-campaign:
+	$(GO) build -tags failpoints -ldflags "$(LDFLAGS)" -o bin/cairn-failpoints ./cmd/cairn
+	GO="$(GO)" BINARY=$(abspath bin/cairn-failpoints) OUT=$(CAMPAIGN_DIR) SEEDS=$(SEEDS) SEED_BASE=$(SEED_BASE) \
+	  DURATION=$(if $(filter file default undefined,$(origin DURATION)),120s,$(DURATION)) NODES_LIST="$(NODES_LIST)" \
+	  FAULTS=$(FAULTS) CLIENTS=$(CLIENTS) TLS=$(TLS) ./cluster/jepsen/campaign.sh
 
 # Benchmarks: the FSM micro-benchmarks, PUT/GET over HTTP against a real
 # single node with Raft fsync on, resident memory per 100k resources, the

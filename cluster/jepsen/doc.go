@@ -29,7 +29,10 @@
 // For a few seconds each, with calm in between, mostly one at a time and
 // every third round two at once (a kill during a partition): kill -9 of a
 // node (the leader half the time) and its restart; SIGSTOP/SIGCONT pauses
-// longer than the election timeout; network partitions (a majority and a
+// of 2-6 s (of the leader half the time or more), far past the election timeout and
+// the leader lease (LeaderLease, 250 ms, given to the nodes explicitly), so
+// that a leader wakes from a pause deposed while reads and writes queued on
+// it are answered; network partitions (a majority and a
 // minority, an isolated leader, or a bridge node that sees two sides which
 // cannot see each other); a member leaving the zone (SIGTERM: leadership
 // transfer, then removal from the Raft configuration) and rejoining; and
@@ -64,6 +67,13 @@
 // When a check fails, the run's directory is kept with the nodes' data and
 // logs, history.json and porcupine's history.html, and the report names it
 // and the seed.
+//
+// Every run ends with one line "JEPSEN-SUMMARY {json}" (Summary: seed,
+// nodes, register ops, those of unknown outcome, acknowledged set
+// additions, the consistent reads answered during leader pauses, the
+// anomalies, PASS or FAIL), also appended to the file CAIRN_JEPSEN_SUMMARY
+// names; `make jepsen-campaign` runs many seeds (campaign.sh) and prints
+// their table (campaigntable).
 //
 // The seed fixes every random choice of the harness (ports, faults and
 // their victims and durations, each client's operations); timing does not

@@ -2,6 +2,7 @@ package jepsen
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,11 +43,36 @@ func runAndReport(t *testing.T, cfg Config) {
 	cfg.Logf = t.Logf
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
+		writeSummary(t, Summary{Seed: cfg.Seed, Nodes: cfg.Nodes, Duration: cfg.Duration.String(), TLS: cfg.TLS,
+			Anomalies: []string{"the run could not be carried out: " + err.Error()}, Result: "ERROR"})
 		t.Fatal(err)
 	}
 	t.Log("\n" + rep.String())
+	writeSummary(t, rep.Summary(cfg.TLS))
 	if !rep.OK() {
 		t.Fatalf("anomalies found; history in %s/history.json and %s/history.html; seed %d", rep.Dir, rep.Dir, rep.Seed)
+	}
+}
+
+// writeSummary logs s as one line of JSON after "JEPSEN-SUMMARY " and
+// appends that JSON line to the file $CAIRN_JEPSEN_SUMMARY names, if any.
+func writeSummary(t *testing.T, s Summary) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("JEPSEN-SUMMARY %s", b)
+	if f := os.Getenv("CAIRN_JEPSEN_SUMMARY"); f != "" {
+		fh, err := os.OpenFile(f, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err == nil {
+			_, err = fh.Write(append(b, '\n'))
+			if cerr := fh.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			t.Errorf("writing the summary to %s: %v", f, err)
+		}
 	}
 }
 

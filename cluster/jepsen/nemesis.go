@@ -44,7 +44,14 @@ type nemesis struct {
 	// second wipe then could take a majority's data.
 	wiping bool
 	rogues int
+	// leaderPauses are the spans during which the zone's leader was
+	// SIGSTOPped.
+	leaderPauses [][2]time.Time
 }
+
+// minPauseHold is the shortest pause: many leader leases (and election
+// timeouts) long.
+const minPauseHold = 8 * LeaderLease
 
 func (n *nemesis) run(ctx context.Context) {
 	for {
@@ -90,10 +97,24 @@ func (n *nemesis) inject(ctx context.Context, f string, rng *rand.Rand) {
 		sleepCtx(ctx, hold)
 		n.restart(victim, nil)
 	case FaultPause:
-		n.note("pause", "pause %s for %s", victim.ID, hold.Round(time.Millisecond))
+		// Past the leader lease (and the election timeout): a paused
+		// leader must not serve a consistent read from its old term when
+		// it wakes. Whether the victim leads is asked just before.
+		hold = max(hold, minPauseHold)
+		kind := "pause follower"
+		if l := z.Leader(context.Background()); l == victim {
+			kind = "pause leader"
+		}
+		n.note(kind, "pause %s (%s) for %s", victim.ID, kind[len("pause "):], hold.Round(time.Millisecond))
+		from := time.Now()
 		victim.Pause()
 		sleepCtx(ctx, hold)
 		victim.Resume()
+		if kind == "pause leader" {
+			n.mu.Lock()
+			n.leaderPauses = append(n.leaderPauses, [2]time.Time{from, time.Now()})
+			n.mu.Unlock()
+		}
 	case FaultPartition:
 		n.partition(ctx, rng, hold)
 	case FaultMember:

@@ -94,6 +94,15 @@ type Report struct {
 	// SetAcked is the number of acknowledged set additions, all of which
 	// must be present at the end.
 	SetAcked int
+	// Indeterminate is the number of register ops of unknown outcome (a
+	// timeout, a connection lost after sending, a 5xx), part of Ops;
+	// SetIndeterminate that of set additions.
+	Indeterminate, SetIndeterminate int
+	// LeaderPauses is the number of times the leader was SIGSTOPped past
+	// its lease; ReadsInLeaderPause the consistent reads in the checked
+	// history that were answered while one of those pauses lasted (their
+	// call before its end, their return after its start).
+	LeaderPauses, ReadsInLeaderPause int
 	// RecoveredIn is how long after healing every node accepted a write.
 	RecoveredIn time.Duration
 	// Anomalies lists every check that failed.
@@ -113,6 +122,8 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "  operations: %s\n", tally(r.Counts))
 	fmt.Fprintf(&b, "  unknown outcomes: %s\n", tally(r.UnknownWhy))
 	fmt.Fprintf(&b, "  faults: %s\n", tally(r.Faults))
+	fmt.Fprintf(&b, "  consistent reads answered while the leader was paused past its %s lease: %d (over %d leader pauses)\n",
+		LeaderLease, r.ReadsInLeaderPause, r.LeaderPauses)
 	for _, a := range r.Anomalies {
 		fmt.Fprintf(&b, "  ANOMALY: %s\n", a)
 	}
@@ -120,6 +131,43 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "  history and logs kept in %s (rerun with SEED=%d)\n", r.Dir, r.Seed)
 	}
 	return b.String()
+}
+
+// Summary is one line of JSON with what a campaign's table needs:
+// `make jepsen-campaign` collects these (CAIRN_JEPSEN_SUMMARY names the
+// file each run appends its line to).
+type Summary struct {
+	Seed               uint64   `json:"seed"`
+	Nodes              int      `json:"nodes"`
+	Duration           string   `json:"duration"`
+	TLS                bool     `json:"tls"`
+	Ops                int      `json:"ops"`
+	Indeterminate      int      `json:"indeterminate"`
+	SetAcked           int      `json:"set_acked"`
+	SetIndeterminate   int      `json:"set_indeterminate"`
+	Linearizable       string   `json:"linearizable"`
+	Faults             int      `json:"faults"`
+	LeaderPauses       int      `json:"leader_pauses"`
+	ReadsInLeaderPause int      `json:"reads_in_leader_pause"`
+	RecoveredIn        string   `json:"recovered_in"`
+	Anomalies          []string `json:"anomalies"`
+	Result             string   `json:"result"` // PASS or FAIL
+	Dir                string   `json:"dir,omitempty"`
+}
+
+// Summary returns the report's summary; Dir only when it is kept.
+func (r *Report) Summary(tls bool) Summary {
+	s := Summary{Seed: r.Seed, Nodes: r.Nodes, Duration: r.Duration.String(), TLS: tls, Ops: r.Ops,
+		Indeterminate: r.Indeterminate, SetAcked: r.SetAcked, SetIndeterminate: r.SetIndeterminate,
+		Linearizable: string(r.Linearizable), LeaderPauses: r.LeaderPauses, ReadsInLeaderPause: r.ReadsInLeaderPause,
+		RecoveredIn: r.RecoveredIn.Round(time.Millisecond).String(), Anomalies: append([]string{}, r.Anomalies...), Result: "PASS"}
+	for _, n := range r.Faults {
+		s.Faults += n
+	}
+	if !r.OK() {
+		s.Result, s.Dir = "FAIL", r.Dir
+	}
+	return s
 }
 
 func tally(m map[string]int) string {
@@ -186,6 +234,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	wg.Wait()
 
 	rep.Anomalies = append(rep.Anomalies, nem.anomalies...)
+	rep.LeaderPauses = len(nem.leaderPauses)
+	for _, op := range h.Operations() {
+		in, out := op.Input.(RegisterInput), op.Output.(RegisterOutput)
+		if in.Kind != OpRead || out.Outcome != OK {
+			continue
+		}
+		for _, p := range nem.leaderPauses {
+			if op.Call < p[1].Sub(h.start).Nanoseconds() && op.Return > p[0].Sub(h.start).Nanoseconds() {
+				rep.ReadsInLeaderPause++
+				break
+			}
+		}
+	}
 	cfg.Logf("jepsen: healing")
 	healed := time.Now()
 	zone.Net.Heal()
@@ -284,6 +345,16 @@ func check(ctx context.Context, cfg Config, zone *Zone, h *History, healed time.
 	// The register history is linearizable.
 	ops := h.Operations()
 	rep.Ops = len(ops)
+	for _, op := range ops {
+		if op.Output.(RegisterOutput).Outcome == Unknown {
+			rep.Indeterminate++
+		}
+	}
+	for _, o := range adds {
+		if o == Unknown {
+			rep.SetIndeterminate++
+		}
+	}
 	model := Model()
 	res, info := porcupine.CheckOperationsVerbose(model, ops, cfg.CheckTimeout)
 	rep.Linearizable = res

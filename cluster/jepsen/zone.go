@@ -82,6 +82,11 @@ func (z *Zone) Client(timeout time.Duration) *http.Client {
 	return &http.Client{Timeout: timeout, Transport: t}
 }
 
+// LeaderLease is the Raft leader lease timeout the nodes run with (the
+// default of `cairn agent`, given explicitly); the pause fault holds a
+// node stopped for at least minPauseHold, well past it.
+const LeaderLease = 250 * time.Millisecond
+
 // Node is one member of the zone, across its restarts.
 type Node struct {
 	Index  int
@@ -200,7 +205,10 @@ func StartZone(ctx context.Context, bin, dir string, n int, rng *rand.Rand, secu
 			// Small snapshots, often, and few trailing logs: a node that was
 			// down or cut off for a while gets an InstallSnapshot.
 			"-snapshot-threshold", "256", "-snapshot-interval", "2s", "-trailing-logs", "128",
-			"-request-timeout", "10s"}
+			"-request-timeout", "10s",
+			// The lease, explicit: a pause (SIGSTOP) holds longer than
+			// this, so a paused leader's lease has run out when it wakes.
+			"-raft-leader-lease-timeout", LeaderLease.String()}
 		// The certificate names the HTTP host and the node's own IP, that
 		// of its Raft proxy (the address peers dial).
 		sec, err := z.securityArgs(nd.ID, "127.0.0.1", ips[i])
