@@ -179,9 +179,10 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	rc.ElectionTimeout = cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
 	rc.CommitTimeout = cfg.CommitTimeout
-	// Group commit: proposals queue in a buffered channel and the leader
-	// takes up to MaxAppendEntries of them into one append (one fsync).
-	rc.BatchApplyCh = true
+	// Group commit: the leader takes up to MaxAppendEntries waiting
+	// proposals into one append (one fsync). Not BatchApplyCh: with a
+	// buffered apply channel, an Apply racing Shutdown can be queued where
+	// nothing reads it and never answer (seen: Test_Apply_AfterClose hung).
 	rc.MaxAppendEntries = 256
 	// Only the labelled metrics (the bridge reads no others).
 	rc.NoLegacyTelemetry = true
