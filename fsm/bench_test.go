@@ -136,10 +136,7 @@ func BenchmarkEncodeDecodeCommand(b *testing.B) {
 }
 
 // buildStore returns a store holding n resources of kind with 1 KiB
-// bodies, applied in batches of 64. (Much larger batches get slow:
-// go-immutable-radix falls back to walking the whole tree to notify
-// watchers when a transaction modifies more than 8192 nodes, making such a
-// commit O(store size).)
+// bodies, applied in batches of 64.
 func buildStore(tb testing.TB, n int, kind string) *Store {
 	ids := benchIDs()
 	s := newTestStore(tb)
