@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -155,7 +156,17 @@ func (m *httpMetrics) forwardFailed(reason string) {
 // inside it: forwarding wraps the router, so a forwarded request never
 // reaches a route handler, yet it should count under its route.
 func (m *httpMetrics) instrument(router *mux.Router, next http.Handler) http.Handler {
-	return m.instrumentRoutes(func(r *http.Request) string {
+	if m == nil {
+		return next
+	}
+	// The router records the route it matched (recordRoute): a request
+	// served here is matched once. One that never reached the router (it
+	// was forwarded) is matched for its label afterwards.
+	router.Use(recordRoute)
+	labels := m.instrumentRoutes(func(r *http.Request) string {
+		if h, _ := r.Context().Value(routeKey{}).(*matchedRoute); h != nil && h.label != "" {
+			return h.label
+		}
 		var match mux.RouteMatch
 		if router.Match(r, &match) && match.MatchErr == nil && match.Route != nil {
 			if tpl, err := match.Route.GetPathTemplate(); err == nil {
@@ -164,6 +175,29 @@ func (m *httpMetrics) instrument(router *mux.Router, next http.Handler) http.Han
 		}
 		return unmatchedRoute
 	}, dialectOf, next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		labels.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, &matchedRoute{})))
+	})
+}
+
+// matchedRoute carries, in a request's context, the route label of the
+// route the router matched, from the router back out to the metrics.
+type matchedRoute struct{ label string }
+
+type routeKey struct{}
+
+// recordRoute is router middleware: it notes the matched route's label.
+func recordRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, _ := r.Context().Value(routeKey{}).(*matchedRoute); h != nil {
+			if route := mux.CurrentRoute(r); route != nil {
+				if tpl, err := route.GetPathTemplate(); err == nil {
+					h.label = routeLabel(tpl)
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // instrumentRoutes is instrument with the route and dialect labels found
@@ -175,13 +209,14 @@ func (m *httpMetrics) instrumentRoutes(routeOf func(*http.Request) string, diale
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		route := routeOf(r)
 		dialect, method := dialect(r.URL.Path), methodLabel(r.Method)
 		rec := &statusRecorder{ResponseWriter: w}
 		m.inFlight.Inc()
 		// Deferred, so that a request whose handler panics (and is
-		// aborted, http.ErrAbortHandler) still leaves in-flight.
+		// aborted, http.ErrAbortHandler) still leaves in-flight. The
+		// route is known once the router has seen the request.
 		defer func() {
+			route := routeOf(r)
 			m.inFlight.Dec()
 			m.requests.WithLabelValues(dialect, route, method, strconv.Itoa(rec.code())).Inc()
 			m.duration.WithLabelValues(dialect, route, method).Observe(time.Since(start).Seconds())
