@@ -14,9 +14,12 @@
 //     GET /debug/failpoints to list what is armed.
 //
 // An action is [P%][N*]kind: kind is panic, exit (os.Exit(2) without any
-// cleanup, like kill -9), sleep(DURATION) or off; P% fires with that
-// probability, N* fires at most N times and then disarms itself. Examples:
-// "panic", "10%exit", "1*sleep(3s)".
+// cleanup, like kill -9), sleep(DURATION), error(ERRNO) or off; P% fires
+// with that probability, N* fires at most N times and then disarms itself.
+// Examples: "panic", "10%exit", "1*sleep(3s)", "error(ENOSPC)". error(ERRNO)
+// (ENOSPC, EIO, EROFS) makes the disk write at that point fail with that
+// errno, as a full or failing disk would; only the points in ErrorNames
+// take it.
 package failpoint
 
 // The named failpoints, in the order a write meets them.
@@ -33,10 +36,23 @@ const (
 	SnapshotPersist = "snapshot-persist"
 	// SnapshotRestore fires in the middle of restoring an FSM snapshot.
 	SnapshotRestore = "snapshot-restore"
+	// LogStoreError fires as Raft writes to its log or stable store (log
+	// entries, a term, a vote), before the write; error(ERRNO) makes the
+	// write fail, as a full or failing disk would.
+	LogStoreError = "raft-log-store-error"
+	// SnapshotWriteError fires as a snapshot's bytes are written to disk
+	// (one taken here or one installed from the leader) and as it is
+	// closed; error(ERRNO) makes the write fail.
+	SnapshotWriteError = "snapshot-write-error"
 )
 
 // Names lists every failpoint.
-var Names = []string{LogBeforeStore, LogAfterStore, ApplyBeforeReply, SnapshotPersist, SnapshotRestore}
+var Names = []string{LogBeforeStore, LogAfterStore, ApplyBeforeReply, SnapshotPersist, SnapshotRestore,
+	LogStoreError, SnapshotWriteError}
+
+// ErrorNames lists the failpoints that can return an error
+// (error(ERRNO)): the ones at a disk write.
+var ErrorNames = []string{LogStoreError, SnapshotWriteError}
 
 // EnvVar is the environment variable a failpoints build arms from at start.
 const EnvVar = "CAIRN_FAILPOINTS"

@@ -10,6 +10,9 @@ const Enabled = false
 // Inject does nothing: this build has no failpoints.
 func Inject(string) {}
 
+// InjectError does nothing and returns nil: this build has no failpoints.
+func InjectError(string) error { return nil }
+
 // Handler is nil: this build serves no arming endpoint.
 func Handler() http.Handler { return nil }
 

@@ -15,8 +15,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
+
+// errnos are the errors error(ERRNO) can return.
+var errnos = map[string]syscall.Errno{"ENOSPC": syscall.ENOSPC, "EIO": syscall.EIO, "EROFS": syscall.EROFS}
 
 // Enabled reports whether this binary was built with failpoints.
 const Enabled = true
@@ -24,10 +28,11 @@ const Enabled = true
 // action is what an armed failpoint does when reached.
 type action struct {
 	spec    string // as armed, for GET
-	kind    string // panic, exit, sleep
+	kind    string // panic, exit, sleep, error
 	sleep   time.Duration
-	percent float64 // 0 < percent <= 100
-	left    int     // fires left; -1 for unlimited
+	errno   syscall.Errno // for error
+	percent float64       // 0 < percent <= 100
+	left    int           // fires left; -1 for unlimited
 }
 
 var (
@@ -65,8 +70,14 @@ func parse(spec string) (*action, error) {
 			return nil, fmt.Errorf("sleep needs a positive duration such as sleep(2s), got %q", s)
 		}
 		a.kind, a.sleep = "sleep", d
+	case strings.HasPrefix(s, "error(") && strings.HasSuffix(s, ")"):
+		e, ok := errnos[s[len("error("):len(s)-1]]
+		if !ok {
+			return nil, fmt.Errorf("error needs one of ENOSPC, EIO, EROFS, such as error(ENOSPC), got %q", s)
+		}
+		a.kind, a.errno = "error", e
 	default:
-		return nil, fmt.Errorf("action %q is none of panic, exit, sleep(DURATION), off", s)
+		return nil, fmt.Errorf("action %q is none of panic, exit, sleep(DURATION), error(ERRNO), off", s)
 	}
 	return a, nil
 }
@@ -79,6 +90,9 @@ func Arm(name, spec string) error {
 	a, err := parse(spec)
 	if err != nil {
 		return err
+	}
+	if a.kind == "error" && !slices.Contains(ErrorNames, name) {
+		return fmt.Errorf("failpoint %s cannot return an error (those that can: %s)", name, strings.Join(ErrorNames, ", "))
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -109,19 +123,23 @@ func ArmFromEnv() error {
 }
 
 // Inject runs the action armed at name, if any.
-func Inject(name string) {
+func Inject(name string) { InjectError(name) }
+
+// InjectError runs the action armed at name, if any, and returns the
+// error an error(ERRNO) action makes; nil otherwise.
+func InjectError(name string) error {
 	mu.Lock()
 	a := armed[name]
 	if a == nil || a.percent < 100 && rand.Float64()*100 >= a.percent {
 		mu.Unlock()
-		return
+		return nil
 	}
 	if a.left > 0 {
 		if a.left--; a.left == 0 {
 			delete(armed, name)
 		}
 	}
-	kind, sleep := a.kind, a.sleep
+	kind, sleep, errno := a.kind, a.sleep, a.errno
 	mu.Unlock()
 	switch kind {
 	case "panic":
@@ -134,7 +152,10 @@ func Inject(name string) {
 		os.Exit(2)
 	case "sleep":
 		time.Sleep(sleep)
+	case "error":
+		return fmt.Errorf("failpoint %s fired: %w", name, errno)
 	}
+	return nil
 }
 
 // Handler serves GET /debug/failpoints, PUT and DELETE

@@ -3,9 +3,11 @@
 package failpoint
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -18,6 +20,7 @@ func TestParse(t *testing.T) {
 		"2*sleep(50ms)": {kind: "sleep", sleep: 50 * time.Millisecond, percent: 100, left: 2},
 		"50%3*panic":    {kind: "panic", percent: 50, left: 3},
 		" off ":         {kind: "off", percent: 100, left: -1},
+		"1*error(EIO)":  {kind: "error", errno: syscall.EIO, percent: 100, left: 1},
 	} {
 		a, err := parse(spec)
 		if err != nil {
@@ -29,7 +32,7 @@ func TestParse(t *testing.T) {
 			t.Errorf("parse(%q) = %+v, want %+v", spec, *a, want)
 		}
 	}
-	for _, bad := range []string{"", "crash", "0%panic", "101%panic", "x%panic", "0*panic", "sleep()", "sleep(-1s)", "sleep(2s"} {
+	for _, bad := range []string{"", "crash", "0%panic", "101%panic", "x%panic", "0*panic", "sleep()", "sleep(-1s)", "sleep(2s", "error()", "error(EPERM)"} {
 		if _, err := parse(bad); err == nil {
 			t.Errorf("parse(%q) accepted", bad)
 		}
@@ -47,6 +50,18 @@ func TestArm_CountDisarms(t *testing.T) {
 	mu.Unlock()
 	if still {
 		t.Fatal("a 2* failpoint is still armed after firing twice")
+	}
+	if err := Arm(ApplyBeforeReply, "error(ENOSPC)"); err == nil {
+		t.Fatal("error(ENOSPC) was armed on a failpoint that returns no error")
+	}
+	if err := Arm(LogStoreError, "1*error(ENOSPC)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := InjectError(LogStoreError); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("InjectError = %v, want ENOSPC", err)
+	}
+	if err := InjectError(LogStoreError); err != nil {
+		t.Fatalf("a 1* error failpoint fired twice: %v", err)
 	}
 	if err := Arm("no-such-point", "panic"); err == nil {
 		t.Fatal("an unknown failpoint was armed")
