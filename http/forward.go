@@ -96,6 +96,10 @@ func mustForward(r *http.Request) bool {
 // wrap forwards what the leader must serve and passes the rest to next.
 func (f *forwarder) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := f.diskFault(r); err != nil {
+			unavailableNotApplied(w, r, fmt.Sprintf("node %s takes no writes: %v", f.node.ID(), err))
+			return
+		}
 		if !mustForward(r) || f.node.IsLeader() {
 			f.awaitForwarded(w, r)
 			f.serveHere(next, w, r)
@@ -238,6 +242,20 @@ func (f *forwarder) serveHere(next http.Handler, w http.ResponseWriter, r *http.
 		r = r.WithContext(httpx.WithReadBarrier(r.Context()))
 	}
 	next.ServeHTTP(w, r)
+}
+
+// diskFault returns the node's disk fault (node.ErrDiskFault) if r is a
+// write and the node has one: a node that cannot store Raft's log takes
+// no writes, not even to forward them (it could not apply them, so a read
+// through it would not see them). Reads go on, from what it holds.
+func (f *forwarder) diskFault(r *http.Request) error {
+	if !mustForward(r) || isConsistentRead(r) {
+		return nil
+	}
+	if d, ok := f.node.(interface{ DiskFault() error }); ok {
+		return d.DiskFault()
+	}
+	return nil
 }
 
 // isConsistentRead reports whether r is a read that asks for ?consistent.

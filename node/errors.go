@@ -32,6 +32,12 @@ var ErrOverloaded = fmt.Errorf("%w: the zone leader has its limit of writes in f
 // ErrShutdown means the node is shutting down.
 var ErrShutdown = errors.New("node is shutting down")
 
+// ErrDiskFault means a write of this node's Raft state (log, term, vote,
+// snapshot) failed on its disk: the node takes no writes and is not ready
+// until it is restarted with the disk fixed. The error is a *DiskFault
+// that names the write and the disk's error.
+var ErrDiskFault = errors.New("disk fault")
+
 // ErrDataDirInUse means another process holds this data dir.
 var ErrDataDirInUse = errors.New("data dir is in use by another process")
 
@@ -64,6 +70,9 @@ func translate(err error) error {
 func NotApplied(err error) bool {
 	if errors.Is(err, ErrLeadershipLost) {
 		return false
+	}
+	if errors.As(err, new(writeRefused)) {
+		return true // refused before it was proposed
 	}
 	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader) || errors.Is(err, ErrTimeout)
 }

@@ -33,6 +33,12 @@ func (s failpointLogStore) StoreLogs(logs []*raft.Log) error {
 	return err
 }
 
+// IsMonotonic passes on the wrapped store's answer (raft.MonotonicLogStore).
+func (s failpointLogStore) IsMonotonic() bool {
+	m, ok := s.LogStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
+}
+
 // failpointFSM fires SnapshotPersist after a snapshot's first bytes are
 // written and SnapshotRestore after a restore's first bytes are read: both in
 // the middle of the stream. Embedding the ConfigurationStore keeps

@@ -30,7 +30,7 @@ var raftStates = []raft.RaftState{raft.Follower, raft.Candidate, raft.Leader, ra
 
 // applyResults are the values of cairn_node_apply_duration_seconds'
 // result label.
-var applyResults = []string{"ok", "conflict", "invalid", "not_leader", "overloaded", "timeout", "shutdown", "error"}
+var applyResults = []string{"ok", "conflict", "invalid", "not_leader", "overloaded", "timeout", "shutdown", "disk_fault", "error"}
 
 // nodeMetrics holds the metrics the node moves itself.
 type nodeMetrics struct {
@@ -77,6 +77,8 @@ func applyResult(err error) string {
 		return "timeout"
 	case errors.Is(err, ErrShutdown):
 		return "shutdown"
+	case errors.Is(err, ErrDiskFault):
+		return "disk_fault"
 	}
 	return "error"
 }
@@ -119,6 +121,8 @@ var (
 		"Size of this node's newest Raft snapshot (0 before the first).", nil, nil)
 	descRestoreFailures = prometheus.NewDesc("cairn_fsm_snapshot_restore_failures_total",
 		"Snapshots this node failed to install (on restart or sent by the leader); the node log names the resource.", nil, nil)
+	descDiskFault = prometheus.NewDesc("cairn_node_disk_fault",
+		"1 once a write of this node's Raft state (log, term, vote, snapshot) failed on its disk: it takes no writes and is not ready until restarted; else 0.", nil, nil)
 	descResources = prometheus.NewDesc("cairn_store_resources",
 		"Resources in this node's store, by kind (kinds past the first 100 are summed under \"_other\").", []string{"kind"}, nil)
 )
@@ -129,7 +133,7 @@ type nodeCollector struct{ n *Node }
 // Describe implements prometheus.Collector.
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descIsLeader, descTerm, descLastIndex, descCommitIndex,
-		descAppliedIndex, descStoreIndex, descLastContact, descPeers, descSnapshotIndex, descSnapshotSize, descRestoreFailures, descResources} {
+		descAppliedIndex, descStoreIndex, descLastContact, descPeers, descSnapshotIndex, descSnapshotSize, descRestoreFailures, descDiskFault, descResources} {
 		ch <- d
 	}
 	c.n.metrics.applyDuration.Describe(ch)
@@ -174,6 +178,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descSnapshotSize, snapSize)
 	ch <- prometheus.MustNewConstMetric(descRestoreFailures, prometheus.CounterValue, float64(n.store.RestoreFailures()))
 
+	gauge(descDiskFault, b2f(n.DiskFault() != nil))
 	gauge(descStoreIndex, float64(n.store.Index()))
 	for kind, count := range resourcesByKind(n.store.KindCounts()) {
 		gauge(descResources, float64(count), kind)

@@ -34,6 +34,7 @@ type Node struct {
 	transport    *voteGuardTransport
 	raftID       string // this node's Raft server id: "<node id>@<data dir incarnation>"
 	snaps        raft.SnapshotStore
+	disk         *diskWatch // the first failed write of Raft state (diskfault.go)
 	bootstrapped bool
 	metrics      *nodeMetrics
 	// inFlight holds a token per command proposed and not yet applied
@@ -115,6 +116,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if cfg.MaxApplyInFlight > 0 {
 		n.inFlight = make(chan struct{}, cfg.MaxApplyInFlight)
 	}
+	n.disk = newDiskWatch(n.log)
 
 	stores, err := openRaftStores(raftDir, logStoreKind, log)
 	if err != nil {
@@ -134,6 +136,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 
 	logStore, fsmAdapter := withFailpoints(stores.log, fsm.NewFSM(n.store, log))
 	fsmAdapter = restoreTracker{fsmAdapter, n}
+	logStore = n.disk.watchLogs(logStore)
 	logs, err := raft.NewLogCache(1024, logStore)
 	if err != nil {
 		return nil, err
@@ -142,7 +145,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open snapshot store: %w", err)
 	}
-	n.snaps = snaps
+	n.snaps = n.disk.watchSnapshots(snaps)
 	var advertise net.Addr
 	if cfg.RaftAdvertise != "" {
 		if advertise, err = net.ResolveTCPAddr("tcp", cfg.RaftAdvertise); err != nil {
@@ -168,6 +171,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	n.transport = newVoteGuardTransport(nt, raft.ServerID(n.raftID), func(index, term uint64) bool {
 		return holdsEntry(logs, snaps, index, term)
 	})
+	n.transport.isolateOnDiskFault(n.disk)
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.raftID)
@@ -193,7 +197,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	// Raft blocks on NotifyCh; leaderNotifications drains it at once.
 	leaderNotify := make(chan bool, 1)
 	rc.NotifyCh = leaderNotify
-	n.raft, err = raft.NewRaft(rc, fsmAdapter, logs, bs, snaps, n.transport)
+	n.raft, err = raft.NewRaft(rc, fsmAdapter, logs, n.disk.watchStable(bs), n.snaps, n.transport)
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
@@ -375,6 +379,9 @@ func (n *Node) Overloaded() bool {
 func (n *Node) MaxApplyInFlight() int { return cap(n.inFlight) }
 
 func (n *Node) apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
+	if err := n.disk.refuse(); err != nil {
+		return 0, nil, err
+	}
 	if n.inFlight != nil {
 		select {
 		case n.inFlight <- struct{}{}:
@@ -405,7 +412,7 @@ func (n *Node) apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result,
 	}
 	f := n.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
-		return 0, nil, translate(err)
+		return 0, nil, n.disk.explain(translate(err))
 	}
 	failpoint.Inject(failpoint.ApplyBeforeReply)
 	res, ok := f.Response().(*fsm.Result)
@@ -547,6 +554,9 @@ type Status struct {
 	Voter bool `json:"voter"`
 	// RestoreFailed is set while the last snapshot install failed.
 	RestoreFailed bool `json:"restore_failed,omitempty"`
+	// DiskFault names the failed write of Raft state that took this node
+	// out of the zone until it is restarted (ErrDiskFault); "" for none.
+	DiskFault string `json:"disk_fault,omitempty"`
 	// StoreDigest is a digest of the whole store, taken at
 	// StoreDigestIndex (StatusWithDigest only): replicas at the same index
 	// have the same digest.
@@ -583,6 +593,7 @@ func (n *Node) Status() Status {
 		RaftAddr:      n.RaftAddr(),
 		HTTPURL:       n.cfg.HTTPURL,
 		RestoreFailed: n.restoreFailed.Load(),
+		DiskFault:     n.diskFaultText(),
 	}
 	if st.State == raft.Leader.String() {
 		st.LastContactMS = 0
@@ -631,6 +642,9 @@ const ReadyMaxLag = 1000
 // up with the commit index once since it started, and is at most
 // ReadyMaxLag entries behind it now. The reason says why not.
 func (n *Node) Ready() (bool, string) {
+	if err := n.DiskFault(); err != nil {
+		return false, err.Error()
+	}
 	if id, _ := n.Leader(); id == "" {
 		return false, ErrNoLeader.Error()
 	}

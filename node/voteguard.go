@@ -40,6 +40,9 @@ type voteGuardTransport struct {
 	// holds reports whether this node's log or snapshot holds the entry at
 	// index with term.
 	holds func(index, term uint64) bool
+	// disk, once set, isolates this node from Raft when it records a disk
+	// fault (isolateOnDiskFault).
+	disk atomic.Pointer[diskWatch]
 
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -65,6 +68,9 @@ func (g *voteGuardTransport) filter() {
 		case rpc = <-in:
 		case <-g.shutdownCh():
 			return
+		}
+		if g.refuseForDisk(rpc) {
+			continue
 		}
 		if resp := g.refusal(rpc); resp != nil {
 			g.refused.Add(1)

@@ -72,7 +72,7 @@ func statusOf(err error) int {
 	case errors.Is(err, errRefused), errors.Is(err, httpx.ErrBadJSON), errors.Is(err, fsm.ErrConflict),
 		errors.Is(err, fsm.ErrInvalid):
 		return http.StatusForbidden
-	case errors.Is(err, errUnavailable), errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrTimeout),
+	case errors.Is(err, errUnavailable), errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrDiskFault), errors.Is(err, node.ErrTimeout),
 		errors.Is(err, node.ErrShutdown), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable
 	}

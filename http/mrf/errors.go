@@ -121,7 +121,7 @@ func statusOf(err error) int {
 		return statusValidation
 	case errors.Is(err, errConflict), errors.Is(err, fsm.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, errUnavailable), errors.Is(err, deploy.ErrNoController), errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader),
+	case errors.Is(err, errUnavailable), errors.Is(err, deploy.ErrNoController), errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrDiskFault),
 		errors.Is(err, node.ErrTimeout), errors.Is(err, node.ErrShutdown),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable

@@ -82,7 +82,7 @@ func statusOf(err error) int {
 		return http.StatusRequestTimeout
 	case errors.Is(err, httpx.ErrBrokenBody):
 		return http.StatusBadRequest
-	case errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrTimeout),
+	case errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrDiskFault), errors.Is(err, node.ErrTimeout),
 		errors.Is(err, node.ErrShutdown), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable
 	}

@@ -63,7 +63,7 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, httpx.ErrBodyTimeout):
 		return http.StatusRequestTimeout
-	case errors.Is(err, errUnavailable), errors.Is(err, fsm.ErrConflict), errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader),
+	case errors.Is(err, errUnavailable), errors.Is(err, fsm.ErrConflict), errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrDiskFault),
 		errors.Is(err, node.ErrTimeout), errors.Is(err, node.ErrShutdown),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable
