@@ -118,6 +118,9 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	}
 	n.disk = newDiskWatch(n.log)
 
+	if err := checkDataFiles(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	stores, err := openRaftStores(raftDir, logStoreKind, log)
 	if err != nil {
 		if errors.Is(err, ErrDataDirInUse) {
@@ -197,7 +200,11 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	// Raft blocks on NotifyCh; leaderNotifications drains it at once.
 	leaderNotify := make(chan bool, 1)
 	rc.NotifyCh = leaderNotify
+	newest, _ := newestSnapshot(n.snaps)
 	n.raft, err = raft.NewRaft(rc, fsmAdapter, logs, n.disk.watchStable(bs), n.snaps, n.transport)
+	if cerr := n.checkRestored(newest, err); cerr != nil {
+		return nil, cerr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}

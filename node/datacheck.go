@@ -1,0 +1,246 @@
+package node
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-msgpack/v2/codec"
+	"github.com/hashicorp/raft"
+	bolt "go.etcd.io/bbolt"
+)
+
+// A node that finds its Raft log or newest snapshot corrupt on start
+// refuses to start, naming the file, rather than serve wrong data or
+// panic. Left to themselves, bolt panics (or faults) on a damaged page,
+// and hashicorp/raft skips a snapshot whose meta.json it cannot read or
+// whose state.bin fails its CRC and restores an older one (or none), then
+// replays a log that no longer reaches back that far: wrong state, served.
+//
+// The checks, before Raft starts:
+//   - raft.db (checkRaftDB): opened read-only and walked, every bucket and
+//     key, in this goroutine with faults turned into panics and recovered;
+//     the log's keys must be consecutive indexes and each entry must
+//     decode and name its own index. Bolt keeps no checksums of its data
+//     pages: a flipped bit inside an entry's payload that leaves it
+//     decodable is not found.
+//   - snapshots (checkSnapshots): each one's meta.json must parse, agree
+//     with its directory's name (term and index) and name state.bin's
+//     size; and after Raft started, the newest must be the one it restored
+//     (checkRestored): raft's Open verifies state.bin's CRC, so a flipped
+//     bit there is found by the read the restore makes anyway.
+
+// ErrCorruptData means a file of the data dir is damaged: the node
+// refuses to start. The error names the file.
+var ErrCorruptData = errors.New("corrupt data")
+
+// corruptHint is what the operator can do about a corrupt data dir.
+const corruptHint = "the node refuses to start rather than serve wrong data: move the data dir away and start the node with an empty one so that it rejoins its zone and gets everything from the leader (or restore a backup if it was the zone's only node)"
+
+func corrupt(path string, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s; %s", ErrCorruptData, path, fmt.Sprintf(format, args...), corruptHint)
+}
+
+// checkDataFiles checks the data dir's raft.db and snapshots before the
+// node opens them.
+func checkDataFiles(dataDir string) error {
+	raftDir := filepath.Join(dataDir, "raft")
+	if err := checkRaftDB(filepath.Join(raftDir, "raft.db")); err != nil {
+		if errors.Is(err, errRaftDBInUse) {
+			return fmt.Errorf("%w: %s", ErrDataDirInUse, dataDir)
+		}
+		return err
+	}
+	return checkSnapshots(raftDir)
+}
+
+// checkRaftDB checks the bolt file at path (absent: nothing to check).
+// errRaftDBInUse reports another process holding it.
+func checkRaftDB(path string) (err error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = corrupt(path, "bolt could not read it (a damaged or missing page): %v", r)
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return errRaftDBInUse
+	}
+	if err != nil {
+		return corrupt(path, "bolt cannot open it: %v", err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			if string(name) == "logs" {
+				return checkLogBucket(path, b)
+			}
+			return walkBucket(b)
+		})
+	})
+}
+
+// errRaftDBInUse means another process has raft.db open.
+var errRaftDBInUse = errors.New("raft.db is in use")
+
+// walkBucket reads every key and value of b and its nested buckets.
+func walkBucket(b *bolt.Bucket) error {
+	var sink int
+	return b.ForEach(func(k, v []byte) error {
+		if v == nil {
+			if nb := b.Bucket(k); nb != nil {
+				return walkBucket(nb)
+			}
+		}
+		for _, c := range v { // touch every byte: a missing page faults here
+			sink += int(c)
+		}
+		_ = sink
+		return nil
+	})
+}
+
+// checkLogBucket checks raft-boltdb's "logs" bucket: 8-byte big-endian
+// indexes, consecutive, each entry decoding to a log of that index.
+func checkLogBucket(path string, b *bolt.Bucket) error {
+	var prev uint64
+	h := &codec.MsgpackHandle{}
+	return b.ForEach(func(k, v []byte) error {
+		if len(k) != 8 {
+			return corrupt(path, "a log entry's key is %d bytes long, not 8", len(k))
+		}
+		idx := binary.BigEndian.Uint64(k)
+		if prev != 0 && idx != prev+1 {
+			return corrupt(path, "the log jumps from index %d to %d", prev, idx)
+		}
+		prev = idx
+		var l raft.Log
+		if err := codec.NewDecoder(bytes.NewReader(v), h).Decode(&l); err != nil {
+			return corrupt(path, "the log entry at index %d does not decode: %v", idx, err)
+		}
+		if l.Index != idx {
+			return corrupt(path, "the log entry stored at index %d says it is entry %d", idx, l.Index)
+		}
+		return nil
+	})
+}
+
+// snapshotMeta is what the file snapshot store writes to meta.json.
+type snapshotMeta struct {
+	raft.SnapshotMeta
+	CRC []byte
+}
+
+// checkSnapshots checks every snapshot of the file snapshot store under
+// raftDir (see the top of this file).
+func checkSnapshots(raftDir string) error {
+	dir := filepath.Join(raftDir, "snapshots")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the snapshot dir: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasSuffix(e.Name(), ".tmp") {
+			continue // raft ignores (and removes) unfinished snapshots
+		}
+		if err := checkSnapshot(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkSnapshot(dir string) error {
+	metaPath := filepath.Join(dir, "meta.json")
+	b, err := os.ReadFile(metaPath)
+	if err != nil {
+		return corrupt(metaPath, "%v", err)
+	}
+	var m snapshotMeta
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&m); err != nil {
+		return corrupt(metaPath, "it does not parse: %v", err)
+	}
+	if dec.More() {
+		return corrupt(metaPath, "it has data after its JSON document")
+	}
+	// The directory is named term-index-milliseconds when it is made.
+	name := filepath.Base(dir)
+	parts := strings.Split(name, "-")
+	if len(parts) == 3 {
+		term, err1 := strconv.ParseUint(parts[0], 10, 64)
+		index, err2 := strconv.ParseUint(parts[1], 10, 64)
+		if err1 == nil && err2 == nil && (m.ID != name || m.Term != term || m.Index != index) {
+			return corrupt(metaPath, "it says snapshot %q of term %d, index %d; its directory says %q", m.ID, m.Term, m.Index, name)
+		}
+	}
+	if len(m.CRC) == 0 {
+		return corrupt(metaPath, "it records no checksum of state.bin")
+	}
+	statePath := filepath.Join(dir, "state.bin")
+	st, err := os.Stat(statePath)
+	if err != nil {
+		return corrupt(statePath, "%v", err)
+	}
+	if st.Size() != m.Size {
+		return corrupt(statePath, "it is %d bytes long; meta.json says %d", st.Size(), m.Size)
+	}
+	return nil
+}
+
+// newestSnapshot returns the newest snapshot of snaps, nil for none.
+func newestSnapshot(snaps raft.SnapshotStore) (*raft.SnapshotMeta, error) {
+	metas, err := snaps.List()
+	if err != nil || len(metas) == 0 {
+		return nil, err
+	}
+	return metas[0], nil
+}
+
+// checkRestored reports an error naming the newest snapshot's state.bin
+// unless Raft restored that snapshot on start (startErr: NewRaft's
+// error, nil if it started); it then shuts Raft down. raft tries older
+// snapshots when the newest fails; that is refused.
+func (n *Node) checkRestored(newest *raft.SnapshotMeta, startErr error) error {
+	if newest == nil {
+		return nil
+	}
+	restored := ""
+	if startErr == nil {
+		restored = n.raft.Stats()["last_snapshot_index"]
+		if restored == strconv.FormatUint(newest.Index, 10) {
+			return nil
+		}
+	}
+	if n.raft != nil {
+		n.raft.Shutdown().Error()
+	}
+	statePath := filepath.Join(n.cfg.DataDir, "raft", "snapshots", newest.ID, "state.bin")
+	why := "it could not be restored"
+	if w, ok := n.snaps.(*watchedSnapshotStore); ok {
+		if err := w.openError(newest.ID); err != nil {
+			why = fmt.Sprintf("it could not be opened: %v", err)
+		}
+	}
+	if startErr != nil {
+		why += fmt.Sprintf(" (raft: %v)", startErr)
+	} else {
+		why += fmt.Sprintf(" (raft fell back to older state, a snapshot at index %s, which it would have served)", restored)
+	}
+	return corrupt(statePath, "%s", why)
+}
