@@ -312,7 +312,27 @@ func (g *voteGuardTransport) AppendEntriesPipeline(id raft.ServerID, target raft
 	if err := g.diskErr(); err != nil {
 		return nil, err
 	}
-	return g.NetworkTransport.AppendEntriesPipeline(id, target)
+	p, err := g.NetworkTransport.AppendEntriesPipeline(id, target)
+	if err != nil {
+		return nil, err
+	}
+	return guardedPipeline{p, g}, nil
+}
+
+// guardedPipeline is a pipeline that fails once the node has a disk
+// fault: a pipeline opened before the fault would otherwise go on
+// sending (raft sends on it every CommitTimeout, entries or not, and
+// counts the answers as contact), and keep a faulty leader in office.
+type guardedPipeline struct {
+	raft.AppendPipeline
+	g *voteGuardTransport
+}
+
+func (p guardedPipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) (raft.AppendFuture, error) {
+	if err := p.g.diskErr(); err != nil {
+		return nil, err
+	}
+	return p.AppendPipeline.AppendEntries(args, resp)
 }
 
 func (g *voteGuardTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
