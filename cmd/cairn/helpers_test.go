@@ -72,6 +72,9 @@ type agentOpts struct {
 	// clientTLS, if set, is the TLS configuration of the test's client
 	// (the agent serves HTTPS: its args carry the TLS flags).
 	clientTLS *tls.Config
+	// bin, if set, is the binary to run instead of cairnBin (the
+	// failpoints build, say).
+	bin string
 }
 
 // startLine is what `cairn agent` prints on stdout once it serves.
@@ -275,7 +278,11 @@ func spawnAgent(t testing.TB, opts agentOpts) *agent {
 		stdout: filepath.Join(logDir, fmt.Sprintf("agent-%d.stdout", seq)),
 		stderr: filepath.Join(logDir, fmt.Sprintf("agent-%d.stderr", seq)),
 	}
-	a.cmd = exec.Command(cairnBin, args...)
+	bin := cairnBin
+	if opts.bin != "" {
+		bin = opts.bin
+	}
+	a.cmd = exec.Command(bin, args...)
 	a.cmd.Env = childEnv(opts.env)
 	a.cmd.SysProcAttr = childProcAttr()
 	stdout, err := os.Create(a.stdout)
@@ -290,7 +297,7 @@ func spawnAgent(t testing.TB, opts agentOpts) *agent {
 	defer stderr.Close()
 	a.cmd.Stdout, a.cmd.Stderr = stdout, stderr
 	if err := a.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", cairnBin, err)
+		t.Fatalf("start %s: %v", bin, err)
 	}
 	go func() {
 		a.cmd.Wait()
@@ -549,6 +556,7 @@ type nodeStatus struct {
 	RaftAddr          string `json:"raft_addr"`
 	HTTPURL           string `json:"http_url"`
 	Voters            int    `json:"voters"`
+	DiskFault         string `json:"disk_fault"`
 }
 
 func (a *agent) mustStatus() nodeStatus {
@@ -772,6 +780,13 @@ func runCairn(t testing.TB, timeout time.Duration, env []string, args ...string)
 // flags and options; its dataDir, nodeID and gossipAddr are ignored.
 func startCluster(t testing.TB, n int, base agentOpts) []*agent {
 	t.Helper()
+	return startClusterIn(t, n, base, nil)
+}
+
+// startClusterIn is startCluster with node i's data dir dataDir(i) where
+// that is not empty (nil: temp dirs for all).
+func startClusterIn(t testing.TB, n int, base agentOpts, dataDir func(i int) string) []*agent {
+	t.Helper()
 	gossip := make([]string, n)
 	for i, p := range freePorts(t, n) {
 		gossip[i] = hostPort(p)
@@ -780,6 +795,9 @@ func startCluster(t testing.TB, n int, base agentOpts) []*agent {
 	for i := range opts {
 		o := base
 		o.dataDir = filepath.Join(t.TempDir(), "data")
+		if dataDir != nil && dataDir(i) != "" {
+			o.dataDir = dataDir(i)
+		}
 		o.nodeID = fmt.Sprintf("n%d", i+1)
 		o.gossipAddr = gossip[i]
 		o.args = append([]string{"-join", strings.Join(gossip, ","), "-bootstrap-expect", strconv.Itoa(n)}, base.args...)
