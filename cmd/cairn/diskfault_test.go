@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"cairn/node/nodetest"
 )
 
 // Tests of issue #23 item 3, disk faults: a node whose Raft log or
@@ -321,4 +323,40 @@ func Test_ThreeNodes_DiskFault_FullTmpfs(t *testing.T) {
 		return back.mustStatus().StoreIndex >= leader.mustStatus().CommitIndex-1
 	}, nil)
 	l.mustHoldAll(t, back)
+}
+
+// Test_Agent_CorruptFile_RefusesToStart: for each way nodetest.Corruptions
+// damages a stopped node's raft.db, or its newest snapshot's state.bin or
+// meta.json, `cairn agent` on that data dir exits non-zero naming the
+// file, without a panic, instead of serving wrong or older state.
+func Test_Agent_CorruptFile_RefusesToStart(t *testing.T) {
+	requireBinary(t)
+	for what, damage := range nodetest.Corruptions {
+		t.Run(strings.ReplaceAll(what, " ", "_"), func(t *testing.T) {
+			// Snapshots every few entries: two of them, and a log that no
+			// longer reaches back to the older one.
+			a := mustStartAgent(t, agentOpts{args: []string{"-snapshot-threshold", "8", "-snapshot-interval", "200ms", "-trailing-logs", "4"}})
+			for i := 0; i < 30; i++ {
+				a.mustPut("corrupt.me", fmt.Sprintf("r%02d", i), []byte(`{"v":1}`), http.StatusCreated)
+			}
+			waitStatus(t, a, "a second snapshot", 20*time.Second, func(st nodeStatus) bool { return st.LastSnapshotIndex >= 16 })
+			a.mustStop()
+			path := damage(t, a.opts.dataDir)
+
+			b := spawnAgent(t, a.restartOpts())
+			select {
+			case <-b.done:
+			case <-time.After(startTimeout):
+				t.Fatalf("cairn agent with %s still runs after %s", what, startTimeout)
+			}
+			errOut, _ := os.ReadFile(b.stderr)
+			if b.state.ExitCode() == 0 || !bytes.Contains(errOut, []byte(path)) || !bytes.Contains(errOut, []byte("corrupt data")) {
+				t.Fatalf("cairn agent with %s exited %d; want non-zero, and stderr naming %s as corrupt data; stderr:\n%s", what, b.state.ExitCode(), path, errOut)
+			}
+			if bytes.Contains(errOut, []byte("panic")) || bytes.Contains(errOut, []byte("goroutine ")) {
+				t.Fatalf("cairn agent with %s panicked:\n%s", what, errOut)
+			}
+			t.Logf("exit %d: %s", b.state.ExitCode(), lastLines(errOut, 1))
+		})
+	}
 }
