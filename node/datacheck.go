@@ -81,8 +81,7 @@ func checkRaftDB(path string) (err error) {
 	if err != nil {
 		return corrupt(path, "bolt cannot open it: %v", err)
 	}
-	defer db.Close()
-	return db.View(func(tx *bolt.Tx) error {
+	err = db.View(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
 			if string(name) == "logs" {
 				return checkLogBucket(path, b)
@@ -90,6 +89,11 @@ func checkRaftDB(path string) (err error) {
 			return walkBucket(b)
 		})
 	})
+	// Not deferred: after a panic inside View its read transaction still
+	// holds bolt's mmap lock, and Close would wait for it for ever. The
+	// node then refuses to start; the file stays open until it exits.
+	db.Close()
+	return err
 }
 
 // errRaftDBInUse means another process has raft.db open.
@@ -232,10 +236,18 @@ func (n *Node) checkRestored(newest *raft.SnapshotMeta, startErr error) error {
 	}
 	statePath := filepath.Join(n.cfg.DataDir, "raft", "snapshots", newest.ID, "state.bin")
 	why := "it could not be restored"
+	var openErr error
 	if w, ok := n.snaps.(*watchedSnapshotStore); ok {
-		if err := w.openError(newest.ID); err != nil {
-			why = fmt.Sprintf("it could not be opened: %v", err)
+		openErr = w.openError(newest.ID)
+	}
+	if openErr != nil {
+		why = fmt.Sprintf("it could not be opened: %v", openErr)
+	} else if p := n.restoreErr.Load(); p != nil { // raft restores the newest first
+		if errors.Is(*p, ErrNewerData) {
+			// Not damage: a newer Cairn wrote it; the message says so.
+			return fmt.Errorf("snapshot %s: %w", statePath, *p)
 		}
+		why = fmt.Sprintf("it could not be restored: %v", *p)
 	}
 	if startErr != nil {
 		why += fmt.Sprintf(" (raft: %v)", startErr)

@@ -102,6 +102,7 @@ type restoreTracker struct {
 func (t restoreTracker) Restore(rc io.ReadCloser) error {
 	err := t.ConfigurationStore.Restore(rc)
 	if err != nil {
+		t.n.restoreErr.CompareAndSwap(nil, &err)
 		if !t.n.restoreFailed.Swap(true) {
 			t.n.log.Error("installing a snapshot failed; this node is not ready until one installs", "err", err)
 		}

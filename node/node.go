@@ -58,6 +58,7 @@ type Node struct {
 	// install failed: it then serves nothing newer than before, and must
 	// neither report ready nor be promoted to voter.
 	restoreFailed atomic.Bool
+	restoreErr    atomic.Pointer[error] // the first failed install's error
 	// recordedZoneID is the zone id the data dir recorded (a string).
 	recordedZoneID atomic.Value
 
