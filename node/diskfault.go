@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -22,13 +23,16 @@ import (
 //   - it is not ready (Ready names the fault) and takes no writes: Apply
 //     and the HTTP forwarder refuse them with the fault (ErrDiskFault);
 //   - it drops out of Raft: its transport refuses every RPC in and out
-//     (isolateOnDiskFault), so it neither stands for election, nor votes,
-//     nor takes entries it cannot store. hashicorp/raft makes a leader
-//     whose log write fails step down at once (dispatchLogs); a leader
-//     whose snapshot write failed steps down when its lease runs out
-//     without heartbeats. Raft would panic if it then had to persist a
-//     new term on the failed disk (setCurrentTerm); isolated, it never
-//     sees one.
+//     (isolateOnDiskFault), so it neither votes nor takes entries it
+//     cannot store, and its election and heartbeat timeouts are raised
+//     out of reach (stopStanding), so it never stands for election, not
+//     even alone in a single-node zone; nor does it take snapshots.
+//     hashicorp/raft makes a leader whose log write fails step down at
+//     once (dispatchLogs); a leader whose snapshot write failed steps
+//     down when its lease runs out without heartbeats (a single-node
+//     zone's leader stays, refusing writes). Raft would panic if it had
+//     to persist a new term on the failed disk (setCurrentTerm); isolated
+//     and never a candidate, it never has to.
 //
 // Nothing acknowledged is lost: a write is acknowledged once a quorum
 // stored it, and the faulty node acknowledges nothing it did not store.
@@ -78,9 +82,14 @@ func classify(err error) string {
 type diskWatch struct {
 	fault atomic.Pointer[DiskFault]
 	log   *slog.Logger
+	// onFault runs once, on the first fault, in the goroutine that met it
+	// (raft's own, often): it must not block.
+	onFault func()
 }
 
-func newDiskWatch(log *slog.Logger) *diskWatch { return &diskWatch{log: log} }
+func newDiskWatch(log *slog.Logger, onFault func()) *diskWatch {
+	return &diskWatch{log: log, onFault: onFault}
+}
 
 // record notes that op failed with err (nil: it did not) and returns the
 // error to hand on.
@@ -92,6 +101,9 @@ func (w *diskWatch) record(op string, err error) error {
 	if w.fault.CompareAndSwap(nil, f) {
 		w.log.Error("disk fault: a write of raft state failed; this node takes no writes, is not ready and leaves raft until it is restarted with the disk fixed",
 			"op", op, "kind", f.Kind, "err", err)
+		if w.onFault != nil {
+			w.onFault()
+		}
 	} else {
 		w.log.Warn("disk fault: another write of raft state failed", "op", op, "kind", f.Kind, "err", err)
 	}
@@ -122,13 +134,42 @@ func (w *diskWatch) refuse() error {
 }
 
 // explain returns the recorded fault in place of a proposed write's
-// error (raft's own error names no cause: the log cache flattens it);
-// err itself while the disk is fine. The write's outcome is unknown.
+// error (raft's own error names no cause: the log cache flattens it),
+// unless err is one this package knows, which says more (ErrNotLeader,
+// ErrTimeout: certainly not applied); err itself while the disk is fine.
+// The fault leaves the write's outcome unknown.
 func (w *diskWatch) explain(err error) error {
-	if f := w.err(); f != nil && err != nil && !errors.Is(err, ErrShutdown) {
-		return f
+	f := w.err()
+	if f == nil || err == nil || errors.Is(err, ErrShutdown) || errors.Is(err, ErrTimeout) ||
+		errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrLeadershipLost) {
+		return err
 	}
-	return err
+	return f
+}
+
+// neverTimeout is a Raft timeout that does not run out (about 73 years;
+// raft draws a random timeout up to twice it, within time.Duration).
+const neverTimeout = time.Duration(math.MaxInt64 / 4)
+
+// stopStanding raises the node's Raft election and heartbeat timeouts
+// and snapshot threshold out of reach, through raft's ReloadConfig (which
+// does not block): with a disk fault it must never stand for election,
+// whose first step, persisting a new term, raft cannot survive failing.
+func (n *Node) stopStanding() {
+	if n.transport == nil {
+		return
+	}
+	r := n.transport.raft.Load()
+	if r == nil {
+		return
+	}
+	rc := r.ReloadableConfig()
+	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.SnapshotThreshold = neverTimeout, neverTimeout, math.MaxUint64
+	if err := r.ReloadConfig(rc); err != nil {
+		n.log.Error("disk fault: could not stop this node from standing for election", "err", err)
+		return
+	}
+	n.log.Warn("disk fault: this node no longer stands for election nor takes snapshots until it is restarted")
 }
 
 // DiskFault returns the disk fault this node recorded (a *DiskFault), or

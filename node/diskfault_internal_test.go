@@ -22,7 +22,8 @@ type failingLogs struct {
 func (s failingLogs) StoreLogs([]*raft.Log) error { return s.err }
 
 func TestDiskWatch_RecordsTheFirstFault(t *testing.T) {
-	w := newDiskWatch(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	faults := 0
+	w := newDiskWatch(slog.New(slog.NewTextHandler(io.Discard, nil)), func() { faults++ })
 	if w.err() != nil || w.refuse() != nil {
 		t.Fatal("a new watch reports a fault")
 	}
@@ -37,11 +38,17 @@ func TestDiskWatch_RecordsTheFirstFault(t *testing.T) {
 	if got == nil || !strings.Contains(got.Error(), "append entries to the raft log") || !strings.Contains(got.Error(), "(ENOSPC)") {
 		t.Fatalf("recorded %v, want the log append's ENOSPC", got)
 	}
+	if faults != 1 {
+		t.Fatalf("onFault ran %d times for two faults, want once", faults)
+	}
 	if r := w.refuse(); !errors.Is(r, ErrDiskFault) || !NotApplied(r) {
 		t.Fatalf("refuse() = %v: want an ErrDiskFault that is NotApplied", r)
 	}
 	if e := w.explain(errors.New("unable to store logs")); !errors.Is(e, ErrDiskFault) || NotApplied(e) {
 		t.Fatalf("explain = %v: want an ErrDiskFault whose outcome is unknown", e)
+	}
+	if e := w.explain(ErrNotLeader); e != ErrNotLeader {
+		t.Fatalf("explain(ErrNotLeader) = %v: a known error says more than the fault", e)
 	}
 	if _, ok := logs.(raft.MonotonicLogStore); !ok {
 		t.Fatal("the watched log store hides raft.MonotonicLogStore")

@@ -117,7 +117,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if cfg.MaxApplyInFlight > 0 {
 		n.inFlight = make(chan struct{}, cfg.MaxApplyInFlight)
 	}
-	n.disk = newDiskWatch(n.log)
+	n.disk = newDiskWatch(n.log, n.stopStanding)
 
 	if err := checkDataFiles(cfg.DataDir); err != nil {
 		return nil, err

@@ -360,3 +360,41 @@ func Test_Agent_CorruptFile_RefusesToStart(t *testing.T) {
 		})
 	}
 }
+
+// Test_OneNode_DiskFault_Failpoint: a single-node zone's only node, whose
+// log write fails, cannot hand over to anyone: it must stop taking
+// writes and report not-ready, and must not stand for election again
+// (persisting the new term on the failed disk would make raft panic): it
+// stays up, serving reads, until restarted.
+func Test_OneNode_DiskFault_Failpoint(t *testing.T) {
+	a := mustStartAgent(t, agentOpts{bin: mustFailpointsBinary(t)})
+	l := newLedger("disk.alone")
+	for i := 0; i < 5; i++ {
+		l.mustPut(t, a, 100, 10*time.Second)
+	}
+	a.mustDo(http.MethodPut, "/debug/failpoints/raft-log-store-error", []byte("error(ENOSPC)"), http.StatusNoContent)
+	r, err := l.put(a, 100)
+	if err != nil || r.status != http.StatusServiceUnavailable || !bytes.Contains(r.body, []byte("ENOSPC")) {
+		t.Fatalf("a write on a failed disk: %d %s %v; want 503 naming ENOSPC", r.status, bytes.TrimSpace(r.body), err)
+	}
+	mustNotReadyFor(t, a, "disk fault", "ENOSPC")
+	term := a.mustStatus().Term
+	time.Sleep(3 * time.Second) // many election timeouts
+	if !a.running() {
+		errOut, _ := os.ReadFile(a.stderr)
+		t.Fatalf("the node exited (%v) after its disk failed:\n%s", a.state, lastLines(errOut, 30))
+	}
+	if st := a.mustStatus(); st.State == "Leader" || st.State == "Candidate" || st.Term != term {
+		t.Fatalf("the node with a failed disk stood for election: %+v (term was %d)", st, term)
+	}
+	mustRefuseWrites(t, a, l, "ENOSPC")
+	l.mustHoldAll(t, a) // reads go on
+
+	t0 := time.Now()
+	a.mustStop()
+	t.Logf("stopped in %s", time.Since(t0))
+	back := mustStartAgent(t, a.restartOpts())
+	t.Logf("restarted and ready in %s", time.Since(t0))
+	l.mustPut(t, back, 100, 10*time.Second)
+	l.mustHoldAll(t, back)
+}
