@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -212,6 +213,46 @@ func (s watchedLogStore) DeleteRange(min, max uint64) error {
 func (s watchedLogStore) IsMonotonic() bool {
 	m, ok := s.LogStore.(raft.MonotonicLogStore)
 	return ok && m.IsMonotonic()
+}
+
+// watchLog returns log with its records also watched for raft-wal's
+// "rotate error": raft-wal starts each new segment file in a goroutine of
+// its own and only logs why that failed (ENOSPC, say); the next append
+// then fails with "segment is sealed", which names no cause.
+func (w *diskWatch) watchLog(log *slog.Logger) *slog.Logger {
+	return slog.New(rotateErrHandler{log.Handler(), w})
+}
+
+type rotateErrHandler struct {
+	slog.Handler
+	w *diskWatch
+}
+
+func (h rotateErrHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError && r.Message == "rotate error" {
+		err := errors.New("raft-wal could not start a new segment file")
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key != "err" {
+				return true
+			}
+			if e, ok := a.Value.Any().(error); ok {
+				err = e
+			} else {
+				err = errors.New(a.Value.String())
+			}
+			return false
+		})
+		h.w.record("start a new segment of the raft log", err)
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h rotateErrHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return rotateErrHandler{h.Handler.WithAttrs(as), h.w}
+}
+
+func (h rotateErrHandler) WithGroup(name string) slog.Handler {
+	return rotateErrHandler{h.Handler.WithGroup(name), h.w}
 }
 
 // watchStable wraps Raft's stable store (term, vote) likewise.

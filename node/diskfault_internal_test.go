@@ -67,3 +67,16 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+func TestDiskWatch_RaftWALRotateError(t *testing.T) {
+	w := newDiskWatch(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	log := w.watchLog(slog.New(slog.NewTextHandler(io.Discard, nil))).With("component", "raft-wal")
+	log.Info("rotate error", "err", syscall.ENOSPC) // not an error record: ignored
+	if w.err() != nil {
+		t.Fatal("an info record was taken for a fault")
+	}
+	newHCLog(log, "raft-wal").Error("rotate error", "err", &os.PathError{Op: "open", Path: "00002.wal", Err: syscall.ENOSPC})
+	if err := w.err(); !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "segment") {
+		t.Fatalf("after raft-wal's rotate error the fault is %v, want ENOSPC starting a segment", err)
+	}
+}

@@ -122,7 +122,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if err := checkDataFiles(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	stores, err := openRaftStores(raftDir, logStoreKind, log)
+	stores, err := openRaftStores(raftDir, logStoreKind, n.disk.watchLog(log))
 	if err != nil {
 		if errors.Is(err, ErrDataDirInUse) {
 			return nil, fmt.Errorf("%w: %s", ErrDataDirInUse, cfg.DataDir)
