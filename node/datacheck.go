@@ -32,6 +32,7 @@ import (
 //     decode and name its own index. Bolt keeps no checksums of its data
 //     pages: a flipped bit inside an entry's payload that leaves it
 //     decodable is not found.
+//   - the wal log store's segments (checkWAL): their CRCs and framing.
 //   - snapshots (checkSnapshots): each one's meta.json must parse, agree
 //     with its directory's name (term and index) and name state.bin's
 //     size; and after Raft started, the newest must be the one it restored
@@ -57,6 +58,9 @@ func checkDataFiles(dataDir string) error {
 		if errors.Is(err, errRaftDBInUse) {
 			return fmt.Errorf("%w: %s", ErrDataDirInUse, dataDir)
 		}
+		return err
+	}
+	if err := checkWAL(raftDir); err != nil {
 		return err
 	}
 	return checkSnapshots(raftDir)

@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 )
 
 // Corruptions damage one file of a stopped node's data dir, each in its
-// own way, and return the file's path: raft.db, the newest snapshot's
-// state.bin and meta.json, each truncated and bit-flipped.
+// own way, and return the file's path: raft.db, the wal log store's
+// newest segment (a data dir with the wal: the default), the newest
+// snapshot's state.bin and meta.json, each truncated and bit-flipped.
 var Corruptions = map[string]func(t testing.TB, dataDir string) string{
 	"raft.db truncated": func(t testing.TB, dataDir string) string {
 		// Cut where the current root page starts: bolt reuses low pages,
@@ -27,6 +29,19 @@ var Corruptions = map[string]func(t testing.TB, dataDir string) string{
 		p := filepath.Join(dataDir, "raft", "raft.db")
 		root, pageSize := boltRoot(t, p)
 		flipBit(t, p, int64(root)*int64(pageSize)+8, 1)
+		return p
+	},
+	"wal segment truncated": func(t testing.TB, dataDir string) string {
+		p := tailSegment(t, dataDir)
+		mustTruncate(t, p, 1000)
+		return p
+	},
+	"wal segment bit-flipped": func(t testing.TB, dataDir string) string {
+		// Inside the first entry (past the 32-byte file header and its
+		// frame's header): a batch that is not the last, whose CRC no
+		// longer holds.
+		p := tailSegment(t, dataDir)
+		flipBit(t, p, 32+8+2, 5)
 		return p
 	},
 	"state.bin truncated": func(t testing.TB, dataDir string) string {
@@ -139,4 +154,15 @@ func newestSnapshotDir(t testing.TB, dataDir string) string {
 		}
 	}
 	return newest
+}
+
+// tailSegment is the newest segment of a wal data dir.
+func tailSegment(t testing.TB, dataDir string) string {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(dataDir, "raft", "wal", "*.wal"))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("no wal segments in %s: %v", dataDir, err)
+	}
+	sort.Strings(segs)
+	return segs[len(segs)-1]
 }
