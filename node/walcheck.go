@@ -18,7 +18,8 @@ import (
 // the end of its file, and every segment but the last must be sealed
 // (end in an index frame). The last segment's last batch is allowed to
 // fail its CRC, or to have no commit: that is a write torn by a crash,
-// never acknowledged, which raft-wal drops. The segment list
+// never acknowledged, which raft-wal drops; and a newest segment that
+// holds no batch at all passes (so would one cut to nothing). The segment list
 // (wal-meta.db, bolt) is walked as raft.db is.
 func checkWAL(raftDir string) error {
 	dir := filepath.Join(raftDir, "wal")
@@ -58,6 +59,12 @@ func checkWALSegment(path string, tail bool) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return corrupt(path, "%v", err)
+	}
+	if tail && strings.Trim(string(b[:min(len(b), walFileHeaderLen)]), "\x00") == "" {
+		// A newest segment raft-wal made and wrote no batch to (its header
+		// goes out with the first batch): one whose making failed on a
+		// full disk, say. raft-wal sets it up anew.
+		return nil
 	}
 	if len(b) < walFileHeaderLen || binary.LittleEndian.Uint32(b) != walMagic {
 		return corrupt(path, "it does not start with a raft-wal segment header")
