@@ -252,13 +252,16 @@ bench-overload: build
 # on 1N181 and gossip on 1N182, with data, logs and its PID under
 # ./data/cluster/nodeN. `make cluster-stop` stops exactly those processes.
 CLUSTER_DIR ?= data/cluster
+# Extra agent flags for every node of `make cluster`, e.g.
+# CLUSTER_ARGS="-max-writes-in-flight 64".
+CLUSTER_ARGS ?=
 CLUSTER_JOIN := 127.0.0.1:11182,127.0.0.1:12182,127.0.0.1:13182
 cluster: build
 	@for i in 1 2 3; do \
 	  d=$(CLUSTER_DIR)/node$$i; mkdir -p $$d; \
 	  if [ -f $$d/pid ] && kill -0 $$(cat $$d/pid) 2>/dev/null; then echo "node$$i already runs (pid $$(cat $$d/pid))"; continue; fi; \
 	  nohup ./$(BIN) agent -node-id node$$i -data-dir $$d -http-addr 127.0.0.1:1$${i}180 -raft-addr 127.0.0.1:1$${i}181 \
-	    -gossip-addr 127.0.0.1:1$${i}182 -maxscale-addr 127.0.0.1:1$${i}989 -apcera-addr 127.0.0.1:1$${i}190 -join $(CLUSTER_JOIN) -bootstrap-expect 3 >$$d/agent.out 2>$$d/agent.log & echo $$! >$$d/pid; \
+	    -gossip-addr 127.0.0.1:1$${i}182 -maxscale-addr 127.0.0.1:1$${i}989 -apcera-addr 127.0.0.1:1$${i}190 -join $(CLUSTER_JOIN) -bootstrap-expect 3 $(CLUSTER_ARGS) >$$d/agent.out 2>$$d/agent.log & echo $$! >$$d/pid; \
 	done
 	@for i in 1 2 3; do \
 	  for t in $$(seq 100); do curl -sf -o /dev/null http://127.0.0.1:1$${i}180/ready && break; sleep 0.1; done; \
