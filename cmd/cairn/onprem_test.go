@@ -320,7 +320,7 @@ func Test_Agent_DataDirOfNewerFormat_Refused(t *testing.T) {
 	ports := freePorts(t, 3)
 	code, _, errOut := runCairn(t, 30*time.Second, nil, "agent", "-data-dir", a.opts.dataDir, "-http-addr", hostPort(ports[0]),
 		"-raft-addr", hostPort(ports[1]), "-gossip-addr", hostPort(ports[2]))
-	if code != 1 || !strings.Contains(errOut, "is of format 9, written by a newer Cairn; this node reads formats up to 1") {
+	if code != 1 || !strings.Contains(errOut, "is of format 9, written by a newer Cairn; this node reads formats up to 2") {
 		t.Fatalf("start on a data dir of format 9: exit %d, stderr %q", code, lastLines([]byte(errOut), 5))
 	}
 	if b, _ := os.ReadFile(format); string(b) != "cairn-data-dir 9\n" {
