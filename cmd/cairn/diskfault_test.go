@@ -178,6 +178,7 @@ func mustNeverLeadFor(t *testing.T, nodes []*agent, faulty *agent, d time.Durati
 // not-ready with the reason; nothing acknowledged is lost; restarted (the
 // failpoint gone, as a disk with space again), it catches up.
 func Test_ThreeNodes_DiskFault_Failpoints(t *testing.T) {
+	t.Parallel() // processes of its own, temp dirs, ephemeral ports
 	for _, tc := range []struct {
 		name, failpoint, action, want string
 		args                          []string
@@ -252,6 +253,7 @@ func Test_ThreeNodes_DiskFault_Failpoints(t *testing.T) {
 // With the wal log store the tmpfs holds one 16 MiB segment (raft-wal
 // allocates it whole) and a little more: the next segment does not fit.
 func Test_ThreeNodes_DiskFault_FullTmpfs(t *testing.T) {
+	t.Parallel() // processes of its own, temp dirs, ephemeral ports
 	requireBinary(t)
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a tmpfs needs root; this test runs as uid", os.Geteuid())
@@ -345,6 +347,7 @@ func fillTmpfs(t *testing.T, logStore, size string, body int) {
 // meta.json, `cairn agent` on that data dir exits non-zero naming the
 // file, without a panic, instead of serving wrong or older state.
 func Test_Agent_CorruptFile_RefusesToStart(t *testing.T) {
+	t.Parallel() // processes of its own, temp dirs, ephemeral ports
 	requireBinary(t)
 	for what, damage := range nodetest.Corruptions {
 		t.Run(strings.ReplaceAll(what, " ", "_"), func(t *testing.T) {
@@ -382,6 +385,7 @@ func Test_Agent_CorruptFile_RefusesToStart(t *testing.T) {
 // (persisting the new term on the failed disk would make raft panic): it
 // stays up, serving reads, until restarted.
 func Test_OneNode_DiskFault_Failpoint(t *testing.T) {
+	t.Parallel() // processes of its own, temp dirs, ephemeral ports
 	a := mustStartAgent(t, agentOpts{bin: mustFailpointsBinary(t)})
 	l := newLedger("disk.alone")
 	for i := 0; i < 5; i++ {
