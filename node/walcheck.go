@@ -15,8 +15,9 @@ import (
 // it recovers a tail after a crash: a damaged sealed segment would be
 // read as it is. Every segment is read: each commit's CRC (over the
 // frames since the previous commit) must match, no frame may run past
-// the end of its file, and every segment but the last must be sealed
-// (end in an index frame). The last segment's last batch is allowed to
+// the end of its file, and every segment but the last must end on a
+// committed batch (sealed by an index frame, or in the segment list only,
+// after a tail truncation). The last segment's last batch is allowed to
 // fail its CRC, or to have no commit: that is a write torn by a crash,
 // never acknowledged, which raft-wal drops; and a newest segment that
 // holds no batch at all passes (so would one cut to nothing). The segment list
@@ -70,7 +71,7 @@ func checkWALSegment(path string, tail bool) error {
 		return corrupt(path, "it does not start with a raft-wal segment header")
 	}
 	off, crcStart := walFileHeaderLen, 0
-	sealed, ended := false, false
+	sealed := false
 	var badCommit error // a CRC mismatch not yet known to be the tail's last batch
 	for off+walFrameHeaderLen <= len(b) {
 		typ, n := b[off], int(binary.LittleEndian.Uint32(b[off+4:]))
@@ -78,8 +79,7 @@ func checkWALSegment(path string, tail bool) error {
 			if strings.Trim(string(b[off:off+walFrameHeaderLen]), "\x00") != "" {
 				return corrupt(path, "a damaged frame header at offset %d", off)
 			}
-			ended = true // the end of what was written (raft-wal allocates a segment whole)
-			break
+			break // the end of what was written (raft-wal allocates a segment whole)
 		}
 		if badCommit != nil {
 			return badCommit // more followed it: not a torn tail
@@ -105,8 +105,12 @@ func checkWALSegment(path string, tail bool) error {
 			return corrupt(path, "a frame of unknown type %d at offset %d", typ, off)
 		}
 	}
-	if !sealed && (!tail || !ended) {
-		return corrupt(path, "it ends (at %d bytes) in the middle of its frames: it was truncated", len(b))
+	// An older segment need not end in an index frame: raft-wal seals a
+	// segment whose tail Raft truncated (a follower clearing a conflicting
+	// suffix) in its segment list only, and starts a new one. It must end
+	// on a committed batch, though; only the newest may end inside one.
+	if !sealed && !tail && off != crcStart {
+		return corrupt(path, "it ends (at %d bytes) inside a batch that was never committed: it was truncated", len(b))
 	}
 	return nil
 }

@@ -60,3 +60,60 @@ func TestCheckWAL_EmptyNewestSegment(t *testing.T) {
 		t.Fatalf("an empty segment before the newest: %v, want ErrCorruptData", err)
 	}
 }
+
+// TestCheckWAL_TailTruncatedSegment: when Raft truncates the log's tail (a
+// follower clearing a suffix that conflicts with the leader's), raft-wal
+// seals the segment in its segment list only, with no index frame, and
+// starts a new one. That older segment, ending on a committed batch, is
+// healthy: a jepsen run (seed 7006) saw a node refuse to restart on one.
+// One that ends inside a batch is still refused.
+func TestCheckWAL_TailTruncatedSegment(t *testing.T) {
+	raftDir := t.TempDir()
+	dir := filepath.Join(raftDir, "wal")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	meta := &metadb.BoltMetaDB{}
+	w, err := wal.Open(dir, wal.WithMetaStore(meta), wal.WithSegmentSize(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := func(from, to uint64, term uint64) {
+		for i := from; i <= to; i++ {
+			if err := w.StoreLogs([]*raft.Log{{Index: i, Term: term, Data: make([]byte, 100)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	store(1, 10, 1)
+	if err := w.DeleteRange(8, 10); err != nil { // what raft does to clear a suffix
+		t.Fatal(err)
+	}
+	store(8, 12, 2)
+	w.Close()
+	meta.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
+	if len(segs) < 2 {
+		t.Fatalf("segments after a tail truncation: %v, want a new one", segs)
+	}
+	if err := checkWAL(raftDir); err != nil {
+		t.Fatalf("a wal whose tail was truncated: %v", err)
+	}
+
+	// The older segment cut inside its last batch (its commit frame gone).
+	sort.Strings(segs)
+	b, err := os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := len(b)
+	for end > 0 && b[end-1] == 0 {
+		end--
+	}
+	if err := os.WriteFile(segs[0], b[:end-walFrameHeaderLen], 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkWAL(raftDir); !errors.Is(err, ErrCorruptData) {
+		t.Fatalf("an older segment cut inside a batch: %v, want ErrCorruptData", err)
+	}
+}
