@@ -801,7 +801,8 @@ func (r *runner) do(ctx context.Context, rng *rand.Rand, op Op, key string) outc
 		status, _, err := r.send(ctx, http.MethodGet, r.url(base, key, r.query), nil, "", "")
 		return outcome{status: status, err: err, ok: err == nil && status == http.StatusOK}
 	case OpCAS:
-		status, etag, err := r.send(ctx, http.MethodGet, r.url(base, key, r.query), nil, "", "")
+		status, hdr, err := r.send(ctx, http.MethodGet, r.url(base, key, r.query), nil, "", "")
+		etag := hdr.Get("ETag")
 		cond, val := "If-Match", etag
 		switch {
 		case err != nil:
@@ -815,9 +816,9 @@ func (r *runner) do(ctx context.Context, rng *rand.Rand, op Op, key string) outc
 		return outcome{status: status, err: err, ok: err == nil && (status == http.StatusOK || status == http.StatusCreated),
 			conflict: err == nil && status == http.StatusPreconditionFailed}
 	}
-	status, retry, err := r.send(ctx, http.MethodPut, r.url(base, key, ""), r.value, "", "")
+	status, hdr, err := r.send(ctx, http.MethodPut, r.url(base, key, ""), r.value, "", "")
 	return outcome{status: status, err: err, ok: err == nil && (status == http.StatusOK || status == http.StatusCreated),
-		retryAfter: r.waitAfter(status, retry)}
+		retryAfter: r.waitAfter(status, hdr.Get("Retry-After"))}
 }
 
 // waitAfter is how long a worker waits after a PUT answered status with
@@ -837,8 +838,8 @@ func (r *runner) waitAfter(status int, retryAfter string) time.Duration {
 
 // send makes one HTTP request within -timeout, reads the answer to its end
 // (so the connection goes back to the pool) and returns its status and
-// ETag (a GET) or Retry-After (a PUT).
-func (r *runner) send(ctx context.Context, method, u string, body []byte, hdr, val string) (int, string, error) {
+// headers.
+func (r *runner) send(ctx context.Context, method, u string, body []byte, hdr, val string) (int, http.Header, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
 	defer cancel()
 	var rd io.Reader
@@ -847,7 +848,7 @@ func (r *runner) send(ctx context.Context, method, u string, body []byte, hdr, v
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return 0, "", err
+		return 0, nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -857,17 +858,14 @@ func (r *runner) send(ctx context.Context, method, u string, body []byte, hdr, v
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return 0, "", err
+		return 0, nil, err
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return 0, "", err
+		return 0, nil, err
 	}
-	if method == http.MethodPut {
-		return resp.StatusCode, resp.Header.Get("Retry-After"), nil
-	}
-	return resp.StatusCode, resp.Header.Get("ETag"), nil
+	return resp.StatusCode, resp.Header, nil
 }
 
 // report turns a phase's outcomes into the summary.
