@@ -249,7 +249,7 @@ func (f *forwarder) serveHere(next http.Handler, w http.ResponseWriter, r *http.
 // no writes, not even to forward them (it could not apply them, so a read
 // through it would not see them). Reads go on, from what it holds.
 func (f *forwarder) diskFault(r *http.Request) error {
-	if !mustForward(r) || isConsistentRead(r) {
+	if !isWrite(r) {
 		return nil
 	}
 	if d, ok := f.node.(interface{ DiskFault() error }); ok {

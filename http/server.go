@@ -456,7 +456,7 @@ func (s *Server) applyLimits(next http.Handler) http.Handler {
 				fmt.Sprintf("this node is serving its limit of %d concurrent requests; retry", limit))
 			return
 		}
-		if s.overloaded != nil && mustForward(r) && !isConsistentRead(r) && s.overloaded() {
+		if s.overloaded != nil && isWrite(r) && s.overloaded() {
 			native.WriteNotApplied(w, http.StatusServiceUnavailable, "this node has its limit of writes in flight (overloaded); retry")
 			return
 		}
