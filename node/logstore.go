@@ -38,7 +38,6 @@ var ErrLogStoreMismatch = errors.New("the data dir keeps its Raft log in another
 // raft.db: the current term and vote) and the log, in raft.db too (bolt)
 // or in raft/wal (wal).
 type raftStores struct {
-	kind   string
 	stable *raftboltdb.BoltStore
 	log    raft.LogStore
 	wal    *wal.WAL // nil with bolt
@@ -100,7 +99,7 @@ func openRaftStores(raftDir, kind string, log *slog.Logger) (*raftStores, error)
 		}
 		return nil, fmt.Errorf("open %s: %w", filepath.Join(raftDir, "raft.db"), err)
 	}
-	s := &raftStores{kind: kind, stable: bs, log: bs}
+	s := &raftStores{stable: bs, log: bs}
 	if kind == LogStoreWAL {
 		dir := filepath.Join(raftDir, "wal")
 		if err := os.MkdirAll(dir, 0o750); err != nil {
