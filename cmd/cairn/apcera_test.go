@@ -751,6 +751,7 @@ func bashPackage(t testing.TB) []byte {
 // is followed by WebSocket on a node other than the one that took it
 // (#18 items 2, 5, 7).
 func Test_ThreeNodes_Apcera_PackageJobRunsAndStops(t *testing.T) {
+	t.Parallel()
 	lo := freePorts(t, 1)[0]
 	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-auth", "on", "-admin-password", "pw", "-workload-ports", fmt.Sprintf("%d-%d", lo, lo+20)}})
 	killInstancesAtCleanup(t, zone...)
@@ -884,6 +885,7 @@ func Test_ThreeNodes_Apcera_PackageJobRunsAndStops(t *testing.T) {
 // leader's follower, and ends complete once its job runs; it is read
 // from a surviving node throughout (#18 item 5).
 func Test_ThreeNodes_Apcera_TaskSurvivesLeaderChange(t *testing.T) {
+	t.Parallel()
 	lo := freePorts(t, 1)[0]
 	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-workload-reschedule-timeout", "1s",
 		"-workload-ports", fmt.Sprintf("%d-%d", lo, lo+20)}})

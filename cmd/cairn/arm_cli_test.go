@@ -28,6 +28,7 @@ import (
 // certificates name and testdata/arm/cli/resolve-local.js resolves to
 // 127.0.0.1.
 func Test_ARM_CLI_DrivesAThreeNodeZone(t *testing.T) {
+	t.Parallel()
 	cli := os.Getenv("CAIRN_ARM_CLI")
 	if cli == "" {
 		t.Skip("CAIRN_ARM_CLI is not set: run `make arm-cli`")

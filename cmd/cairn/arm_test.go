@@ -234,6 +234,7 @@ func envVar(environ, name string) (string, bool) {
 // DEPLOYMENT_FAILED with the reason. Instances in a cluster get their
 // peers' addresses; in a group they get none.
 func Test_ThreeNodes_ARM_SeedInOrder_GroupsClustersApplicationsRunForReal(t *testing.T) {
+	t.Parallel()
 	agents := startCluster(t, 3, agentOpts{args: []string{"-auth", "on", "-admin-password", "arm-secret"}})
 	killInstancesAtCleanup(t, agents...)
 	c := &armClient{t: t, a: agents[0]}

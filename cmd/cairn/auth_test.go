@@ -204,6 +204,7 @@ func Test_Auth_On_EveryAPI_RefusesAnonymousAndReadonlyWrites(t *testing.T) {
 // written to the data dir (0600) and printed once; -auth off there is
 // refused without -insecure (#16 items 1, 3).
 func Test_Auth_Auto_OffLoopback_GeneratesAdminAndRefusesAnonymousWrites(t *testing.T) {
+	t.Parallel()
 	port := strconv.Itoa(freePorts(t, 1)[0])
 	a := mustStartAgent(t, agentOpts{args: []string{"-http-addr", "0.0.0.0:" + port, "-advertise-http", "http://127.0.0.1:" + port}})
 	file := filepath.Join(a.opts.dataDir, "initial-admin-password")
@@ -243,6 +244,7 @@ func Test_Auth_Auto_OffLoopback_GeneratesAdminAndRefusesAnonymousWrites(t *testi
 // member is honoured by the others, and a revocation on one reaches all
 // (#16 items 2, 5).
 func Test_Auth_Zone_ForwardedWritesKeepTheCallersIdentity(t *testing.T) {
+	t.Parallel()
 	agents := startCluster(t, 3, agentOpts{args: []string{"-auth", "on", "-admin-password", "zone-secret", "-exec", "true"}})
 	killInstancesAtCleanup(t, agents...)
 	admin := creds{user: "admin", password: "zone-secret"}
@@ -356,6 +358,7 @@ func runCairnStdin(t testing.TB, stdin string, env []string, args ...string) (co
 // controller's deployments and reports to it, with member tokens keyed by
 // the domain's shared gossip key (#16 item 5, across zones).
 func Test_Auth_MRFDomain_ZonesReachTheControllerWithTheGossipKey(t *testing.T) {
+	t.Parallel()
 	code, key, _ := runCairn(t, 20*time.Second, nil, "keygen")
 	key = strings.TrimSpace(key)
 	if code != 0 || key == "" {

@@ -14,6 +14,7 @@ import (
 // tables by default, -json for scripts, and the documented exit codes
 // (#24 item 3).
 func Test_CLI_Verbs_AgainstARealNode(t *testing.T) {
+	t.Parallel()
 	a := mustStartAgent(t, agentOpts{args: []string{"-auth", "on", "-admin-password", "cli-secret"}})
 	env := []string{"CAIRN_ADDR=" + a.url, "CAIRN_USER=admin", "CAIRN_PASSWORD=cli-secret"}
 	waitFor(t, "the zone's admin", 10*time.Second, func() bool {

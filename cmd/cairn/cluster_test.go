@@ -2,9 +2,10 @@ package main
 
 // Multi-process zone tests (issue 3, item 8): real `cairn agent`
 // processes on 127.0.0.1 form zones through gossip and Raft, and are
-// killed (SIGKILL) or stopped (SIGTERM) for real. They run one after
-// another, not in parallel: a zone is three to six processes, and the
-// machines these tests run on may have two cores.
+// killed (SIGKILL) or stopped (SIGTERM) for real. They run in parallel,
+// at most GOMAXPROCS at once (go test's -parallel default: two on a
+// two-core machine), since they mostly wait on their zones; the six-node
+// test and the browser tests, the heaviest, run alone.
 
 import (
 	"bytes"
@@ -413,6 +414,7 @@ func mustAllVoters(t testing.TB, a *agent, leaderID string, ids ...string) membe
 // then serves the subtests: forwarding, read-your-writes, consistent and
 // blocking reads through followers.
 func Test_ThreeNodes_BootstrapExpect_FormOneCluster(t *testing.T) {
+	t.Parallel()
 	nodes := startCluster(t, 3, agentOpts{})
 	for _, a := range nodes {
 		// The others may have bootstrapped, elected a leader and replicated
@@ -798,6 +800,7 @@ func Test_ThreeNodes_BootstrapExpect_FormOneCluster(t *testing.T) {
 // the killed node, restarted on its data dir, catches up to exactly the
 // state the others hold.
 func Test_ThreeNodes_LeaderKilled_WritesResume(t *testing.T) {
+	t.Parallel()
 	nodes := startCluster(t, 3, agentOpts{})
 	old := mustAgreeOnLeader(t, nodes, electionTimeout)
 	oldTerm := old.mustStatus().Term
@@ -858,6 +861,7 @@ func Test_ThreeNodes_LeaderKilled_WritesResume(t *testing.T) {
 // the Raft configuration at once, without an election. Started again, it
 // is added back.
 func Test_ThreeNodes_FollowerLeaves_ConfigurationShrinks(t *testing.T) {
+	t.Parallel()
 	nodes := startCluster(t, 3, agentOpts{})
 	leader := mustAgreeOnLeader(t, nodes, electionTimeout)
 	term := leader.mustStatus().Term
@@ -905,6 +909,7 @@ func Test_ThreeNodes_FollowerLeaves_ConfigurationShrinks(t *testing.T) {
 // leader removes it from the configuration, and the two that remain keep
 // taking writes.
 func Test_ThreeNodes_LeaderLeaves_TransfersLeadership(t *testing.T) {
+	t.Parallel()
 	nodes := startCluster(t, 3, agentOpts{})
 	old := mustAgreeOnLeader(t, nodes, electionTimeout)
 	rest := others(nodes, old)
@@ -1059,6 +1064,7 @@ func Test_SixNodes_FiveVoters_SixthNonvoter_DeadVotersReplaced(t *testing.T) {
 // leader must correct its address in the configuration (still three
 // voters, no second entry) and replicate to the new address.
 func Test_ThreeNodes_RestartOnNewRaftPort_UpdatedInPlace(t *testing.T) {
+	t.Parallel()
 	nodes := startCluster(t, 3, agentOpts{})
 	leader := mustAgreeOnLeader(t, nodes, electionTimeout)
 	f := others(nodes, leader)[0]
@@ -1112,6 +1118,7 @@ func Test_ThreeNodes_RestartOnNewRaftPort_UpdatedInPlace(t *testing.T) {
 // passed the leader removes it from the configuration (2 voters). Started
 // again, it is added back.
 func Test_ThreeNodes_FollowerKilled_RemovedAfterDeadServerTimeout(t *testing.T) {
+	t.Parallel()
 	nodes := startCluster(t, 3, agentOpts{args: []string{"-dead-server-timeout", deadServerTimeout.String()}})
 	leader := mustAgreeOnLeader(t, nodes, electionTimeout)
 	f := others(nodes, leader)[0]
@@ -1151,6 +1158,7 @@ func Test_ThreeNodes_FollowerKilled_RemovedAfterDeadServerTimeout(t *testing.T) 
 // are refused the same way; default reads are still served from its store.
 // With a second node back, writes work again.
 func Test_ThreeNodes_QuorumLost_WritesGet503(t *testing.T) {
+	t.Parallel()
 	nodes := startCluster(t, 3, agentOpts{})
 	leader := mustAgreeOnLeader(t, nodes, electionTimeout)
 	s := others(nodes, leader)[0]
@@ -1258,6 +1266,7 @@ func (a *agent) logHas(parts ...string) bool {
 // own removal), so the leader must keep it. Once the dead node is back,
 // the zone regains quorum and the node that left is removed.
 func Test_ThreeNodes_LeaveWhileAnotherDead_QuorumGuardKeepsVoter(t *testing.T) {
+	t.Parallel()
 	const timeout = 8 * time.Second // long enough that the dead node stays until the other has left
 	nodes := startCluster(t, 3, agentOpts{args: []string{"-dead-server-timeout", timeout.String()}})
 	leader, followers := mustRoles(t, nodes)

@@ -53,6 +53,7 @@ func mustRun(t *testing.T, name string, args ...string) string {
 // example config passes -config-check, and the unit with systemd-analyze
 // verify (where that tool exists).
 func Test_Dist_Deb_ContentsScriptsAndUnit(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("dpkg-deb"); err != nil {
 		t.Skip("dpkg-deb is not installed: the .deb cannot be inspected here")
 	}
@@ -147,6 +148,7 @@ func Test_Dist_Deb_ContentsScriptsAndUnit(t *testing.T) {
 // way systemd's Type=notify does (NOTIFY_SOCKET set) and reads what it
 // says: READY=1 only once /ready answers 200, and STOPPING=1 on SIGTERM.
 func Test_Agent_SdNotify_ReadyOnceReady_StoppingOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	requireBinary(t)
 	sock := filepath.Join(t.TempDir(), "notify")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})

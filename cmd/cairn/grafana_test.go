@@ -135,6 +135,7 @@ func promQLMetricNames(expr string) []string {
 }
 
 func Test_PromQLMetricNames(t *testing.T) {
+	t.Parallel()
 	for expr, want := range map[string][]string{
 		`cairn_raft_term`: {"cairn_raft_term"},
 		`sum by (zone) (cairn_raft_is_leader{zone=~"$zone"})`:                                                  {"cairn_raft_is_leader"},
@@ -155,6 +156,7 @@ func Test_PromQLMetricNames(t *testing.T) {
 // every query names at least one metric, and every metric it names is in
 // the node's /metrics.
 func Test_GrafanaDashboard_EveryQueryNamesAServedMetric(t *testing.T) {
+	t.Parallel()
 	requireBinary(t)
 	d := mustDashboard(t)
 	if d.UID == "" || d.Title == "" {

@@ -19,6 +19,7 @@ import (
 // (acknowledged writes vanished from consistent reads). Now it exits with a
 // message saying what to do, and the zone never adds it.
 func Test_NodeThatFoundedItsOwnZone_JoinsAnother_IsRefused(t *testing.T) {
+	t.Parallel()
 	zone := startCluster(t, 3, agentOpts{})
 	leader, _ := mustRoles(t, zone)
 	leader.mustPut("test.zone", "acked", []byte(`{"v":1}`), http.StatusCreated)
@@ -82,6 +83,7 @@ func Test_NodeThatFoundedItsOwnZone_JoinsAnother_IsRefused(t *testing.T) {
 // of the configuration it knows, and the wiped dir is a new Raft server
 // that the leader adds as a non-voter and promotes once caught up.
 func Test_WipedVoter_RejoinsWhileAPeerLags_NoAcknowledgedWriteLost(t *testing.T) {
+	t.Parallel()
 	nodes := startCluster(t, 3, agentOpts{})
 	leader, followers := mustRoles(t, nodes)
 	wiped, lagging := followers[0], followers[1]
@@ -156,6 +158,7 @@ func Test_WipedVoter_RejoinsWhileAPeerLags_NoAcknowledgedWriteLost(t *testing.T)
 // three nodes found theirs with -bootstrap-expect 3, and the controller's
 // root links to zone1's leader.
 func Test_ControllerZone_BootstrapExpect1_WithJoin_ComesUp(t *testing.T) {
+	t.Parallel()
 	gossip := make([]string, 4)
 	for i, p := range freePorts(t, 4) {
 		gossip[i] = hostPort(p)
@@ -207,6 +210,7 @@ func Test_ControllerZone_BootstrapExpect1_WithJoin_ComesUp(t *testing.T) {
 // memberlist's leave timeout (it took 5 s, measured 0.3-1.3 s now). The
 // times are logged, not asserted.
 func Test_Domain_StoppedAllAtOnce_EveryNodeExitsCleanly(t *testing.T) {
+	t.Parallel()
 	nodes := startCluster(t, 3, agentOpts{})
 	start := time.Now()
 	for _, a := range nodes {

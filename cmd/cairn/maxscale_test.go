@@ -173,6 +173,7 @@ func Test_ThreeNodes_MaxscaleMaxctrlSession_ThroughFollower_Replays(t *testing.T
 // cluster/monitor): its server is Running while its port listens and Down
 // once the port closes.
 func Test_MaxScale_Monitor_OnRealAgent_ProbesServerPort(t *testing.T) {
+	t.Parallel()
 	requireBinary(t)
 	a := mustStartAgent(t, agentOpts{maxscale: true})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

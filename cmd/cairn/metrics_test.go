@@ -151,6 +151,7 @@ func metricsLeader(t testing.TB, nodes []*agent) *agent {
 // of three agents through writes, a forwarded write and the leader's
 // death, and reads it all back from /metrics.
 func Test_ThreeNodes_Metrics_IndexesForwardsAndLeaderChange(t *testing.T) {
+	t.Parallel()
 	nodes := startCluster(t, 3, agentOpts{})
 	leader := metricsLeader(t, nodes)
 	var followers []*agent
@@ -395,6 +396,7 @@ func alertMetricNames(t testing.TB) []string {
 // are the ones `make cluster` starts, and every rule is complete. The
 // cluster test above checks that the metrics they name exist.
 func Test_PrometheusExamples_Parse(t *testing.T) {
+	t.Parallel()
 	var cfg promConfig
 	mustYAML(t, "prometheus.yml", &cfg)
 	if !slices.Contains(cfg.RuleFiles, "alerts.yml") {

@@ -293,6 +293,7 @@ func runJavaCLI(t *testing.T, java string, args ...string) (int, string) {
 }
 
 func Test_MRF_JavaHttpURLConnection_ChunkedInstallThroughParticipant_DeployPost(t *testing.T) {
+	t.Parallel()
 	java, err := exec.LookPath("java")
 	if err != nil {
 		t.Skip("no java on PATH")

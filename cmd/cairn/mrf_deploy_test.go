@@ -115,6 +115,7 @@ func componentsAt(url string) []string {
 }
 
 func Test_MRF_Contribution_DeployedToZone1_OnEveryMember_LeaderKilled_Converges(t *testing.T) {
+	t.Parallel()
 	d := startMRFDomain(t)
 	root := d.controller.url + "/management/domain"
 	code, doc, err := getDoc(root)
@@ -237,6 +238,7 @@ func randomZip(t *testing.T, n int) []byte {
 }
 
 func Test_MRF_Contribution_PutThroughFollower_ForwardedIntact_SurvivesReceiverLoss(t *testing.T) {
+	t.Parallel()
 	// A zone of three controllers: the domain's resources are in its Raft group.
 	nodes := startCluster(t, 3, agentOpts{args: []string{"-controller"}})
 	leader := mustAgreeOnLeader(t, nodes, 20*time.Second)

@@ -159,6 +159,7 @@ func Test_MRF_RunnableContribution_RunsOnEveryMember_RunningUntilUndeployed(t *t
 // the component is FAILED, never RUNNING, and the deployment's zone says
 // the executor is off.
 func Test_MRF_RunnableContribution_ExecutorOff_SaysNothingRuns(t *testing.T) {
+	t.Parallel()
 	c := mustStartAgent(t, agentOpts{nodeID: "c1", args: []string{"-exec", "false"}})
 	killInstancesAtCleanup(t, c)
 	base := c.url + "/management/domain"

@@ -133,6 +133,7 @@ func agentByID(nodes []*agent, id any) *agent {
 }
 
 func Test_MRF_Domain_ZoneLinksFollowLeader_ZoneRuntimeReachesEveryMember(t *testing.T) {
+	t.Parallel()
 	d := startMRFDomain(t)
 	root := d.controller.url + "/management/domain" // the one URL a client is given
 

@@ -16,6 +16,7 @@ import (
 // a line saying so for a valid file, 1 naming the file, line and key for a
 // bad one; neither binds a port nor touches the data dir.
 func Test_ConfigCheck_ValidAndInvalid(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	dataDir := filepath.Join(dir, "data")
@@ -50,6 +51,7 @@ func Test_ConfigCheck_ValidAndInvalid(t *testing.T) {
 // address at all. memberlist never contacts a member it saw fail again;
 // the peers' -retry-join must bring it back into the pool.
 func Test_ThreeNodes_RetryJoin_RestartedWithoutJoin_RejoinedByPeers(t *testing.T) {
+	t.Parallel()
 	gossip := make([]string, 3)
 	for i, p := range freePorts(t, 3) {
 		gossip[i] = hostPort(p)
@@ -243,6 +245,7 @@ func Test_Snapshot_SaveFromFollower_RestoreIntoFreshZone_SameDigest(t *testing.T
 // Test_Snapshot_NeedsAdmin: under authentication a readonly user can
 // neither take a backup (it holds every secret) nor restore one.
 func Test_Snapshot_NeedsAdmin(t *testing.T) {
+	t.Parallel()
 	a := mustStartAgent(t, agentOpts{args: []string{"-auth", "on", "-admin-password", "admin-secret-1"}})
 	admin := creds{user: "admin", password: "admin-secret-1"}
 	a.mustWaitForUser(admin)
@@ -310,6 +313,7 @@ func Test_Snapshot_RestoreFromAnotherZone_MemberDownDuringIt_CatchesUp(t *testin
 // Test_Agent_DataDirOfNewerFormat_Refused: a data dir a newer Cairn laid
 // out is refused at start, saying so, and left as it was.
 func Test_Agent_DataDirOfNewerFormat_Refused(t *testing.T) {
+	t.Parallel()
 	a := mustStartAgent(t, agentOpts{})
 	a.mustPut("test.newer", "kept", []byte(`{}`), http.StatusCreated)
 	a.mustStop()

@@ -132,14 +132,23 @@ func rawRequest(t *testing.T, a *agent, head, body string, closeWrite bool, time
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(timeout))
-	if _, err := io.WriteString(conn, head+"\r\nHost: x\r\n\r\n"+body); err != nil {
-		t.Fatal(err)
-	}
-	if closeWrite {
-		conn.(*net.TCPConn).CloseWrite()
-	}
+	// The request is written while the answer is read: a node may answer
+	// (413) before the body has all been sent, and then reset the
+	// connection; a write that waited for the end would lose the answer.
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := io.WriteString(conn, head+"\r\nHost: x\r\n\r\n"+body)
+		if err == nil && closeWrite {
+			err = conn.(*net.TCPConn).CloseWrite()
+		}
+		wrote <- err
+	}()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
+		if werr := <-wrote; werr != nil {
+			t.Errorf("%s: %q: writing the request: %v (reading the answer: %v)", a.id(), head, werr, err)
+			return 0
+		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			t.Errorf("%s: %q: no answer within %s", a.id(), head, timeout)

@@ -12,6 +12,7 @@ import (
 // -pprof-addr serves the runtime profiles on that address, and that the API
 // listener does not serve them.
 func Test_Agent_PprofAddr_ServesProfilesOnItsOwnListener(t *testing.T) {
+	t.Parallel()
 	pprofAddr := hostPort(freePorts(t, 1)[0])
 	a := mustStartAgent(t, agentOpts{args: []string{"-pprof-addr", pprofAddr}})
 	client := &http.Client{Timeout: 10 * time.Second}

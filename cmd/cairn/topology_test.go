@@ -34,6 +34,7 @@ func topoResult(t testing.TB, r reply, v any) {
 // whichever node took the request, and removed from it by a delete
 // through another; a host that is no node gets 500 and changes nothing.
 func Test_ThreeNodes_Topology_ConcurrentSamePort_OneWins_FilesOnTheHostsNode(t *testing.T) {
+	t.Parallel()
 	agents := startCluster(t, 3, agentOpts{})
 	for i, a := range agents {
 		a.mustDo("POST", "/api/topology/hosts", []byte(fmt.Sprintf(`{"name":"n%d"}`, i+1)), 201)

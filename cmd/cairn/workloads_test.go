@@ -172,6 +172,7 @@ const loopCmd = `["bash","-c","while true; do echo tick $CAIRN_INSTANCE; sleep 0
 // (not even a child that emptied its environment) and no duplicate; stop
 // leaves no process.
 func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
+	t.Parallel()
 	// Snapshots every few entries: the restarted node restores the
 	// workloads from its snapshot, not only from its log.
 	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-snapshot-threshold", "8", "-trailing-logs", "4", "-snapshot-interval", "200ms"}})
@@ -399,6 +400,7 @@ func Test_ThreeNodes_Workload_SpreadRestartCrashLoopLogsStop(t *testing.T) {
 // with SIGKILL: once it has stayed failed past the reschedule timeout, the
 // zone leader moves its instance to a survivor, which runs it.
 func Test_ThreeNodes_NodeKilled_InstancesRescheduledOnSurvivors(t *testing.T) {
+	t.Parallel()
 	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-workload-reschedule-timeout", "1s"}})
 	killInstancesAtCleanup(t, zone...)
 	leader, followers := mustRoles(t, zone)
@@ -473,6 +475,7 @@ func BenchmarkWorkload_PutToAllRunning(b *testing.B) {
 // and runs it as a bash-runtime workload; a mismatched upload stores
 // nothing, and a runtime whose interpreter is missing fails naming it.
 func Test_ThreeNodes_Artifact_SurvivesReceiverLoss_StagedAndRun(t *testing.T) {
+	t.Parallel()
 	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true"}})
 	killInstancesAtCleanup(t, zone...)
 	leader, followers := mustRoles(t, zone)
@@ -566,6 +569,7 @@ func Test_ThreeNodes_Artifact_SurvivesReceiverLoss_StagedAndRun(t *testing.T) {
 // not run, fails it with the port named until it is free. (That the address is refreshed when
 // the target moves is unit-tested in node/workload.)
 func Test_ThreeNodes_Link_ReachesTargetPort(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("no python3 to listen on a port")
 	}
@@ -642,6 +646,7 @@ func Test_ThreeNodes_Link_ReachesTargetPort(t *testing.T) {
 // a cgroup mechanism, runs an instance past its limit: it is CRASHED with
 // an out-of-memory reason in the workload's document.
 func Test_OneNode_MemoryLimits_MechanismInLogAndMetrics_OOMReported(t *testing.T) {
+	t.Parallel()
 	a := mustStartAgent(t, agentOpts{args: []string{"-exec", "true"}})
 	killInstancesAtCleanup(t, a)
 	s := a.mustScrape()
