@@ -296,10 +296,14 @@ func (d *lineDecoder) stop() { close(d.quit) }
 // refuses is decoded again by v1, whose rules (invalid UTF-8 replaced,
 // duplicate names allowed) decide as they always did, so nothing an older
 // binary wrote and restored stops restoring.
+//
+// v2 takes only members it knows by their exact names: v1 matches names
+// case-insensitively ("KIND" is kind to v1, an unknown member to v2), so
+// a line with any other member is left to v1 as well.
 func decodeLine(line []byte) decodedLine {
 	res := new(Resource)
 	rec := snapshotResource{Resource: res}
-	if jsonv2.Unmarshal(line, &rec) == nil {
+	if jsonv2.Unmarshal(line, &rec, jsonv2.RejectUnknownMembers(true)) == nil {
 		return decodedLine{res: res, keys: slices.Clone(rec.Keys)}
 	}
 	res = new(Resource)

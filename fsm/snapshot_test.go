@@ -331,3 +331,28 @@ func Test_DecodeLine_SameAsV1(t *testing.T) {
 		}
 	}
 }
+
+// A line whose member names are not exactly the snapshot's (v1 matches
+// them case-insensitively, json v2 by their exact names and ignoring the
+// rest) decodes as v1 decodes it: FuzzRestore's first finding, where
+// decodeLine restored {"KIND":"t.host","Id":"a"} with no kind and no id.
+func Test_DecodeLine_NamesNotExactlyTheSnapshots_SameAsV1(t *testing.T) {
+	for _, line := range []string{
+		`{"KIND":"t.host","Id":"a","version":3,"body":{}}`,
+		`{"kind":"t.host","id":"a","Kind":"t.job","Create_Index":4,"body":{}}`,
+		`{"kind":"t.host","id":"a","other":1,"body":{},"KEYS":[{"I":"name","V":"x"}]}`,
+	} {
+		res := new(Resource)
+		rec := snapshotResource{Resource: res}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		d := decodeLine([]byte(line))
+		if d.err != nil {
+			t.Fatalf("decodeLine %s: %v", line, d.err)
+		}
+		if !reflect.DeepEqual(d.res, res) || !reflect.DeepEqual(d.keys, rec.Keys) {
+			t.Errorf("line %s:\ndecodeLine %+v %+v\nv1         %+v %+v", line, d.res, d.keys, res, rec.Keys)
+		}
+	}
+}
