@@ -236,6 +236,9 @@ func decodeLines(br *bufio.Reader) *lineDecoder {
 				b := lineBatch{lines: make([]decodedLine, len(j.lines)), err: j.err}
 				for i, line := range j.lines {
 					b.lines[i] = decodeLine(line)
+					if d := &b.lines[i]; d.err == nil {
+						d.res.Body = canonicalBody(d.res.Body)
+					}
 				}
 				j.out <- b
 			}
@@ -313,6 +316,57 @@ func decodeLine(line []byte) decodedLine {
 		return decodedLine{res: res, err: fmt.Errorf("%s %q: %w", kind, id, err)}
 	}
 	return decodedLine{res: res, keys: slices.Clone(rec.Keys)}
+}
+
+// canonicalBody returns body in the form Apply stores every body in
+// (prepareBody: json.Marshal's, compact and HTML-escaped; an absent body
+// is null), which is also the form WriteSnapshot writes it in. A snapshot
+// WriteSnapshot made holds only such bodies, so this copies nothing; a
+// body in another form, restored as it came, would give this store a
+// digest that a store restored from its snapshot does not have.
+func canonicalBody(body json.RawMessage) json.RawMessage {
+	if len(body) > 0 && isCanonical(body) {
+		return body
+	}
+	c, err := json.Marshal(body)
+	if err != nil {
+		return body // not reached: the line's decoder checked the syntax
+	}
+	return c
+}
+
+// isCanonical reports whether a valid JSON value is compact and
+// HTML-escaped: no whitespace between tokens, and no <, >, &, U+2028 or
+// U+2029 in its strings.
+func isCanonical(b []byte) bool {
+	if bytes.IndexAny(b, " \t\r\n<>&") < 0 && bytes.IndexByte(b, 0xE2) < 0 {
+		return true
+	}
+	inString, escaped := false, false
+	for i, c := range b {
+		if !inString {
+			switch c {
+			case ' ', '\t', '\r', '\n':
+				return false
+			case '"':
+				inString = true
+			}
+			continue
+		}
+		switch {
+		case escaped:
+			escaped = false
+		case c == '\\':
+			escaped = true
+		case c == '"':
+			inString = false
+		case c == '<' || c == '>' || c == '&':
+			return false
+		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && (b[i+2] == 0xA8 || b[i+2] == 0xA9):
+			return false
+		}
+	}
+	return true
 }
 
 // readLine returns the next line of a snapshot without its newline; io.EOF
