@@ -311,7 +311,7 @@ FUZZTIME ?= 30s
 # every dialect's request decoding through the whole HTTP
 # middleware of a real node (http: no panic, no 500, a refused request
 # leaves the store's digest unchanged). `make test` runs their seeds.
-HTTP_FUZZ := FuzzNativeResource FuzzMaxScale FuzzMRFContribution FuzzWorkloadAndUser FuzzTopologyService FuzzARM
+HTTP_FUZZ := FuzzNativeResource FuzzMaxScale FuzzMRFContribution FuzzWorkloadAndUser FuzzTopologyService FuzzARM FuzzApcera
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME) ./fsm
 	$(GO) test -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $(FUZZTIME) ./fsm
