@@ -335,11 +335,25 @@ func canonicalBody(body json.RawMessage) json.RawMessage {
 	return c
 }
 
+// notCanonicalBytes are the bytes a body that is not canonical holds
+// (0xE2 begins U+2028 and U+2029).
+var notCanonicalBytes = [...]byte{' ', '\n', '<', '>', '&', 0xE2, '\t', '\r'}
+
 // isCanonical reports whether a valid JSON value is compact and
 // HTML-escaped: no whitespace between tokens, and no <, >, &, U+2028 or
 // U+2029 in its strings.
 func isCanonical(b []byte) bool {
-	if bytes.IndexAny(b, " \t\r\n<>&") < 0 && bytes.IndexByte(b, 0xE2) < 0 {
+	// The common case, a body without any of those bytes, in a few
+	// vectorised scans (a byte loop over every body would add a tenth
+	// to a large restore).
+	found := false
+	for _, c := range notCanonicalBytes {
+		if bytes.IndexByte(b, c) >= 0 {
+			found = true
+			break
+		}
+	}
+	if !found {
 		return true
 	}
 	inString, escaped := false, false
