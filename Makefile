@@ -306,13 +306,15 @@ dist:
 	@cd $(DIST_DIR) && sha256sum *.tar.gz *.deb >SHA256SUMS && cat SHA256SUMS
 
 FUZZTIME ?= 30s
-# Every fuzz target for FUZZTIME each: the log entry decoder and the FSM
-# (fsm), and every dialect's request decoding through the whole HTTP
+# Every fuzz target for FUZZTIME each: the log entry decoder and the FSM,
+# and the snapshot decoder a peer's InstallSnapshot reaches (fsm), and
+# every dialect's request decoding through the whole HTTP
 # middleware of a real node (http: no panic, no 500, a refused request
 # leaves the store's digest unchanged). `make test` runs their seeds.
-HTTP_FUZZ := FuzzNativeResource FuzzMaxScale FuzzMRFContribution FuzzWorkloadAndUser FuzzTopologyService FuzzARM
+HTTP_FUZZ := FuzzNativeResource FuzzMaxScale FuzzMRFContribution FuzzWorkloadAndUser FuzzTopologyService FuzzARM FuzzApcera
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME) ./fsm
+	$(GO) test -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $(FUZZTIME) ./fsm
 	for t in $(HTTP_FUZZ); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./http/ || exit 1; done
 
 clean:

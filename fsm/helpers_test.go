@@ -356,7 +356,9 @@ func modelValidOp(op Op) bool {
 	case OpCheck, OpDelete:
 		return true
 	case OpPut:
-		if len(op.Body) == 0 || !json.Valid(op.Body) {
+		// The store's limits (CheckBody) also refuse invalid UTF-8,
+		// which json.Valid takes.
+		if len(op.Body) == 0 || !json.Valid(op.Body) || !utf8.Valid(op.Body) {
 			return false
 		}
 		_, err := modelValues(op.Kind, op.Body)

@@ -236,6 +236,9 @@ func decodeLines(br *bufio.Reader) *lineDecoder {
 				b := lineBatch{lines: make([]decodedLine, len(j.lines)), err: j.err}
 				for i, line := range j.lines {
 					b.lines[i] = decodeLine(line)
+					if d := &b.lines[i]; d.err == nil {
+						d.res.Body = canonicalBody(d.res.Body)
+					}
 				}
 				j.out <- b
 			}
@@ -296,10 +299,14 @@ func (d *lineDecoder) stop() { close(d.quit) }
 // refuses is decoded again by v1, whose rules (invalid UTF-8 replaced,
 // duplicate names allowed) decide as they always did, so nothing an older
 // binary wrote and restored stops restoring.
+//
+// v2 takes only members it knows by their exact names: v1 matches names
+// case-insensitively ("KIND" is kind to v1, an unknown member to v2), so
+// a line with any other member is left to v1 as well.
 func decodeLine(line []byte) decodedLine {
 	res := new(Resource)
 	rec := snapshotResource{Resource: res}
-	if jsonv2.Unmarshal(line, &rec) == nil {
+	if jsonv2.Unmarshal(line, &rec, jsonv2.RejectUnknownMembers(true)) == nil {
 		return decodedLine{res: res, keys: slices.Clone(rec.Keys)}
 	}
 	res = new(Resource)
@@ -309,6 +316,71 @@ func decodeLine(line []byte) decodedLine {
 		return decodedLine{res: res, err: fmt.Errorf("%s %q: %w", kind, id, err)}
 	}
 	return decodedLine{res: res, keys: slices.Clone(rec.Keys)}
+}
+
+// canonicalBody returns body in the form Apply stores every body in
+// (prepareBody: json.Marshal's, compact and HTML-escaped; an absent body
+// is null), which is also the form WriteSnapshot writes it in. A snapshot
+// WriteSnapshot made holds only such bodies, so this copies nothing; a
+// body in another form, restored as it came, would give this store a
+// digest that a store restored from its snapshot does not have.
+func canonicalBody(body json.RawMessage) json.RawMessage {
+	if len(body) > 0 && isCanonical(body) {
+		return body
+	}
+	c, err := json.Marshal(body)
+	if err != nil {
+		return body // not reached: the line's decoder checked the syntax
+	}
+	return c
+}
+
+// notCanonicalBytes are the bytes a body that is not canonical holds
+// (0xE2 begins U+2028 and U+2029).
+var notCanonicalBytes = [...]byte{' ', '\n', '<', '>', '&', 0xE2, '\t', '\r'}
+
+// isCanonical reports whether a valid JSON value is compact and
+// HTML-escaped: no whitespace between tokens, and no <, >, &, U+2028 or
+// U+2029 in its strings.
+func isCanonical(b []byte) bool {
+	// The common case, a body without any of those bytes, in a few
+	// vectorised scans (a byte loop over every body would add a tenth
+	// to a large restore).
+	found := false
+	for _, c := range notCanonicalBytes {
+		if bytes.IndexByte(b, c) >= 0 {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return true
+	}
+	inString, escaped := false, false
+	for i, c := range b {
+		if !inString {
+			switch c {
+			case ' ', '\t', '\r', '\n':
+				return false
+			case '"':
+				inString = true
+			}
+			continue
+		}
+		switch {
+		case escaped:
+			escaped = false
+		case c == '\\':
+			escaped = true
+		case c == '"':
+			inString = false
+		case c == '<' || c == '>' || c == '&':
+			return false
+		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && (b[i+2] == 0xA8 || b[i+2] == 0xA9):
+			return false
+		}
+	}
+	return true
 }
 
 // readLine returns the next line of a snapshot without its newline; io.EOF

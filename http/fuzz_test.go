@@ -3,18 +3,26 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"cairn/cluster/tasks"
 	"cairn/fsm"
 	api "cairn/http"
+	"cairn/http/apcera"
 	"cairn/http/arm"
 	"cairn/http/maxscale"
 	"cairn/http/mrf"
@@ -41,14 +49,15 @@ type fuzzZone struct {
 
 func newFuzzZone(t testing.TB) *fuzzZone {
 	t.Helper()
-	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds(), arm.Kinds())...)
+	schema, err := fsm.NewSchema(slices.Concat(node.Kinds(), auth.Kinds(), maxscale.Kinds(), mrf.Kinds(), settings.Kinds(), workload.Kinds(), topology.Kinds(), arm.Kinds(), apcera.Kinds(), tasks.Kinds())...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := nodetest.MustLeader(t, node.Config{CommitTimeout: time.Millisecond, Logger: discard}, schema)
 	authn := auth.NewAuthenticator(n.View)
 	ms := maxscale.New(n, maxscale.Options{NodeID: n.ID(), Auth: authn})
-	s := api.NewServer(n, api.NewLimits(1<<20, 5*time.Second), discard, api.WithMaxScale(ms.Mounted()),
+	apc := apcera.New(apcera.Deps{Node: n, Auth: authn, Logger: discard})
+	s := api.NewServer(n, api.NewLimits(1<<20, 5*time.Second), discard, api.WithMaxScale(ms.Mounted()), api.WithApcera(apc.Mounted()),
 		api.WithAuth(api.AuthPolicy{Auth: authn}))
 	return &fuzzZone{n: n, h: s.Handler()}
 }
@@ -248,5 +257,198 @@ func FuzzARM(f *testing.F) {
 		case 4:
 			z.check(t, http.MethodPatch, "/hybrid/api/v1/applications/1", body, http.Header{"Content-Type": {"application/json"}})
 		}
+	})
+}
+
+// apceraMethods are the methods FuzzApcera's first argument picks from.
+var apceraMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodHead}
+
+// apceraUUID is a UUID in a recipe's path, and apceraPlaceholders what
+// stands for it in FuzzApcera's paths: the objects of the zone's setup.
+var (
+	apceraUUID         = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	apceraVersionID    = regexp.MustCompile(`"version_id"\s*:\s*[0-9]+`)
+	apceraPlaceholders = []struct{ prefix, name string }{{"/jobs/", "{job}"}, {"/packages/", "{pkg}"}, {"/stagingpipelines/", "{pipeline}"}, {"/tasks/", "{task}"}}
+)
+
+// apceraRecipe reads a recipe's request (testdata/apcera/recipes): its
+// method's index in apceraMethods, its path under /apcera/v1 with its
+// UUIDs as placeholders, and its body.
+func apceraRecipe(raw []byte) (uint8, string, []byte, bool) {
+	head, body, _ := bytes.Cut(bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n")), []byte("\n\n"))
+	method, rest, ok := strings.Cut(string(bytes.SplitN(head, []byte("\n"), 2)[0]), " ")
+	path, _, _ := strings.Cut(rest, " ")
+	i := slices.Index(apceraMethods, method)
+	if !ok || i < 0 || !strings.HasPrefix(path, "/") {
+		return 0, "", nil, false
+	}
+	path = strings.TrimPrefix(path, "/v1")
+	for _, p := range apceraPlaceholders {
+		if strings.HasPrefix(path, p.prefix) {
+			path = apceraUUID.ReplaceAllLiteralString(path, p.name)
+			break
+		}
+	}
+	if method == http.MethodPut {
+		// An update of the zone's own job or package, at its version.
+		body = apceraVersionID.ReplaceAll(body, []byte(`"version_id":{version}`))
+		body = bytes.ReplaceAll(body, []byte("job::/sandbox/demouser::sampleapp1"), []byte("{job_fqn}"))
+		body = bytes.ReplaceAll(body, []byte("package::/sandbox/demouser::sampleapp1"), []byte("{pkg_fqn}"))
+	}
+	return uint8(i), path, bytes.TrimSpace(body), true
+}
+
+// apceraObjects are the objects FuzzApcera's requests name: a job using a
+// ready package, a package still waiting for its upload (of
+// apceraUpload), a staging pipeline and a Docker job's task.
+type apceraObjects struct {
+	job, pkg, pkg2, pipeline, task string
+	n                              int // set-ups so far, for fresh FQNs
+}
+
+// apceraUpload is what the uploading package declares.
+var apceraUpload = []byte("#!/bin/sh\necho fuzz\n")
+
+// apceraState reads a stored Apcera object's state and version_id ("",
+// -1 when it is gone).
+func apceraState(v *fsm.View, kind, id string) (string, int64) {
+	r := v.Get(kind, id)
+	if r == nil {
+		return "", -1
+	}
+	var o struct {
+		State     string `json:"state"`
+		VersionID int64  `json:"version_id"`
+	}
+	_ = json.Unmarshal(r.Body, &o)
+	return o.State, o.VersionID
+}
+
+// ensure makes the objects a request may name that the ones before it
+// deleted, or moved on: the job and the ready package, and a package
+// waiting for its upload.
+func (o *apceraObjects) ensure(t *testing.T, z *fuzzZone) {
+	t.Helper()
+	v := z.n.View()
+	if _, jv := apceraState(v, apcera.KindJob, o.job); jv < 0 || v.Get(apcera.KindPackage, o.pkg) == nil {
+		o.n++
+		o.setUp(t, z, o.n)
+	} else if st, _ := apceraState(v, apcera.KindPackage, o.pkg2); st != "uploading" {
+		o.n++
+		o.pkg2 = o.newPackage(t, z, "q", apceraUpload, o.n)
+	}
+}
+
+// placeholders replaces {job}, {pkg}, {pkg2}, {pipeline} and {task} by
+// the objects' UUIDs, {job_fqn} and {pkg_fqn} by the job's and the ready
+// package's FQNs, and {version} by the version_id of the job (or, in a
+// package's path, of the ready package).
+func (o *apceraObjects) placeholders(v *fsm.View, path string) *strings.Replacer {
+	_, version := apceraState(v, apcera.KindJob, o.job)
+	if strings.HasPrefix(path, "/packages/") {
+		_, version = apceraState(v, apcera.KindPackage, o.pkg)
+	}
+	fqn := func(kind, id string) string {
+		var b struct{ FQN string }
+		if r := v.Get(kind, id); r != nil {
+			_ = json.Unmarshal(r.Body, &b)
+		}
+		return b.FQN
+	}
+	return strings.NewReplacer("{job}", o.job, "{pkg}", o.pkg, "{pkg2}", o.pkg2, "{pipeline}", o.pipeline, "{task}", o.task,
+		"{version}", strconv.FormatInt(version, 10), "{job_fqn}", fqn(apcera.KindJob, o.job), "{pkg_fqn}", fqn(apcera.KindPackage, o.pkg))
+}
+
+func (o *apceraObjects) post(t *testing.T, z *fuzzZone, path string, body []byte) map[string]any {
+	t.Helper()
+	w := z.do(http.MethodPost, apcera.Prefix+path, body, http.Header{"Content-Type": {"application/json"}})
+	var out map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || w.Code != http.StatusOK {
+		t.Fatalf("set-up POST %s: %d %s", path, w.Code, w.Body)
+	}
+	return out
+}
+
+// newPackage creates a package declaring blob, and returns its UUID.
+func (o *apceraObjects) newPackage(t *testing.T, z *fuzzZone, name string, blob []byte, n int) string {
+	t.Helper()
+	sum := sha1.Sum(blob)
+	p := o.post(t, z, "/packages", fmt.Appendf(nil, `{"fqn":"package::/fuzz/u::%s%d","resource":{"length":%d,"sha1":"%s"}}`, name, n, len(blob), hex.EncodeToString(sum[:])))
+	id, _ := p["uuid"].(string)
+	if id == "" {
+		t.Fatalf("set-up: package %v", p)
+	}
+	return id
+}
+
+// setUp makes the objects, with FQNs of their own (n-th set up).
+func (o *apceraObjects) setUp(t *testing.T, z *fuzzZone, n int) {
+	t.Helper()
+	post := func(path string, body []byte) map[string]any { return o.post(t, z, path, body) }
+	blob := []byte("#!/bin/sh\necho hi\n")
+	o.pkg, o.pkg2 = o.newPackage(t, z, "p", blob, n), o.newPackage(t, z, "q", apceraUpload, n)
+	if w := z.do(http.MethodPut, apcera.Prefix+"/packages/resources/"+o.pkg, blob, nil); w.Code != http.StatusOK {
+		t.Fatalf("set-up upload: %d %s", w.Code, w.Body)
+	}
+	job := post("/jobs", fmt.Appendf(nil, `{"fqn":"job::/fuzz/u::a%d","packages":[{"uuid":%q}],"processes":{"app":{"start_command":"./run"}},"ports":[{"number":8080,"routes":[{"type":"http","endpoint":"a%d.fuzz.test","weight":0}]}]}`, n, o.pkg, n))
+	o.job, _ = job["uuid"].(string)
+	pl := post("/stagingpipelines", fmt.Appendf(nil, `{"fqn":"stagpipe::/fuzz::p%d","stagers":[]}`, n))
+	o.pipeline, _ = pl["uuid"].(string)
+	w := z.do(http.MethodPost, apcera.Prefix+"/jobs/docker", fmt.Appendf(nil, `{"job_fqn":"job::/fuzz/u::d%d","image_url":"https://registry-1.docker.io/library/nginx:latest","exposed_ports":[80]}`, n), nil)
+	var task struct{ Location string }
+	if json.Unmarshal(w.Body.Bytes(), &task) == nil && task.Location != "" {
+		o.task = task.Location[strings.LastIndexByte(task.Location, '/')+1:]
+	}
+	if o.job == "" || o.pkg == "" || o.pkg2 == "" || o.pipeline == "" || o.task == "" {
+		t.Fatalf("set-up: %+v (docker job %d %s)", o, w.Code, w.Body)
+	}
+}
+
+// FuzzApcera: the Apcera API's requests (jobs, Docker jobs, packages and
+// their uploads, bindings, staging pipelines, policy documents,
+// manifests, tasks, login), any method, path and body, against a zone
+// holding a job, a ready package, one waiting for its upload, a pipeline
+// and a task. {job}, {pkg}, {pkg2}, {pipeline} and {task} in a path stand
+// for those objects' UUIDs, {job_fqn} and {pkg_fqn} for the job's and
+// the package's FQNs, {version} for the job's (or the package's)
+// version_id. Seeds: the recipes' requests.
+func FuzzApcera(f *testing.F) {
+	names, _ := filepath.Glob(filepath.Join("..", "testdata", "apcera", "recipes", "*.request"))
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if m, path, body, ok := apceraRecipe(b); ok {
+			f.Add(m, path, body)
+		}
+	}
+	if len(names) == 0 {
+		f.Fatal("no recipes in ../testdata/apcera/recipes")
+	}
+	f.Add(uint8(1), "/login", []byte(`{"username":"admin","password":"pw"}`))
+	f.Add(uint8(1), "/login", []byte(`{"username":1}`))
+	f.Add(uint8(2), "/packages/resources/{pkg2}", apceraUpload)
+	f.Add(uint8(2), "/packages/{pkg2}/resources/x", apceraUpload[:5])
+	f.Add(uint8(1), "/bindings", []byte(`{"fqn":"binding::/fuzz/u::l","job_fqn":"job::/fuzz/u::a0","target_job_uuid":"{job}","target_job_port":8080}`))
+	f.Add(uint8(1), "/stagingpipelines", []byte(`{"fqn":"stagpipe::/fuzz::x","stagers":[{"name":"s"}],}`))
+	f.Add(uint8(1), "/manifests", []byte(`{"jobs":{"job::/fuzz/u::m":{"docker":{"image":"nginx"},"exposed_ports":[80],"instances":2}}}`))
+	f.Add(uint8(1), "/manifests", []byte(`{"jobs":{}}`))
+	f.Add(uint8(0), "/tasks/{task}", []byte(nil))
+	f.Add(uint8(0), "/jobs/{job}/logs?lines=0", []byte(nil))
+	f.Add(uint8(2), "/jobs/{job}", []byte(`{"version_id":1,"state":"started","num_instances":-3,"ports":[{"number":1e99}]}`))
+	f.Add(uint8(2), "/policy", []byte(`{"docs":[{"name":"p","text":"x","for_version":-1},{"name":"p","text":"y"}]}`))
+	f.Add(uint8(3), "/packages/{pkg}", []byte(nil))
+	f.Add(uint8(4), "/jobs/{job}", []byte(`{}`))
+	z := newFuzzZone(f)
+	var objs apceraObjects
+	f.Fuzz(func(t *testing.T, method uint8, path string, body []byte) {
+		objs.ensure(t, z)
+		ph := objs.placeholders(z.n.View(), path)
+		path, body = ph.Replace(path), []byte(ph.Replace(string(body)))
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+		z.check(t, apceraMethods[int(method)%len(apceraMethods)], apcera.Prefix+path, body, http.Header{"Content-Type": {"application/json"}})
 	})
 }
