@@ -2,7 +2,6 @@ package maxscale
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -28,14 +27,66 @@ type LogRing struct {
 
 type ring struct {
 	mu    sync.Mutex
-	lines []LogLine
+	lines []ringLine
 	next  int
 	seq   uint64
 }
 
+// ringLine is a kept line. Its message is formatted when it is read
+// (Last), not when it is logged: every write logs an audit line, and few
+// lines are ever read. A record whose attributes could change after it
+// was logged (any value but a plain string, number, bool, duration or
+// time) is formatted at once instead.
+type ringLine struct {
+	LogLine
+	lazy  bool        // Message is still to be formatted from rec
+	rec   slog.Record // (a clone) what was logged
+	attrs string      // the handler's WithAttrs, formatted
+	group string
+}
+
+// message formats l's record as the MaxScale log shows it.
+func (l *ringLine) message() string {
+	if !l.lazy {
+		return l.Message
+	}
+	var b strings.Builder
+	b.WriteString(l.rec.Message)
+	b.WriteString(l.attrs)
+	l.rec.Attrs(func(a slog.Attr) bool {
+		appendAttr(&b, l.group, a)
+		return true
+	})
+	return b.String()
+}
+
+// appendAttr writes " group.key=value", the value as %v prints it.
+func appendAttr(b *strings.Builder, group string, a slog.Attr) {
+	b.WriteByte(' ')
+	b.WriteString(group)
+	b.WriteString(a.Key)
+	b.WriteByte('=')
+	b.WriteString(a.Value.String())
+}
+
+// stable reports whether r's attribute values are immutable (formatting
+// them later gives what formatting them now would).
+func stable(r slog.Record) bool {
+	ok := true
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Value.Kind() {
+		case slog.KindString, slog.KindInt64, slog.KindUint64, slog.KindFloat64, slog.KindBool, slog.KindDuration, slog.KindTime:
+			return true
+		}
+		ok = false
+		return false
+	})
+	return ok
+}
+
 // NewLogRing wraps h, keeping the last n lines.
 func NewLogRing(h slog.Handler, n int) *LogRing {
-	return &LogRing{next: h, buf: &ring{lines: make([]LogLine, 0, n)}}
+	return &LogRing{next: h, buf: &ring{lines: make([]ringLine, 0, n)}}
 }
 
 // Enabled implements slog.Handler.
@@ -45,13 +96,6 @@ func (l *LogRing) Enabled(ctx context.Context, level slog.Level) bool {
 
 // Handle implements slog.Handler.
 func (l *LogRing) Handle(ctx context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Message)
-	b.WriteString(l.attrs)
-	r.Attrs(func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s%s=%v", l.group, a.Key, a.Value)
-		return true
-	})
 	pri := "info"
 	switch {
 	case r.Level >= slog.LevelError:
@@ -61,7 +105,11 @@ func (l *LogRing) Handle(ctx context.Context, r slog.Record) error {
 	case r.Level < slog.LevelInfo:
 		pri = "debug"
 	}
-	l.buf.add(LogLine{Time: r.Time, Priority: pri, Message: b.String()})
+	line := ringLine{LogLine: LogLine{Time: r.Time, Priority: pri}, lazy: true, rec: r.Clone(), attrs: l.attrs, group: l.group}
+	if !stable(r) {
+		line.Message, line.lazy, line.rec = line.message(), false, slog.Record{}
+	}
+	l.buf.add(line)
 	return l.next.Handle(ctx, r)
 }
 
@@ -70,7 +118,7 @@ func (l *LogRing) WithAttrs(as []slog.Attr) slog.Handler {
 	var b strings.Builder
 	b.WriteString(l.attrs)
 	for _, a := range as {
-		fmt.Fprintf(&b, " %s%s=%v", l.group, a.Key, a.Value)
+		appendAttr(&b, l.group, a)
 	}
 	return &LogRing{next: l.next.WithAttrs(as), buf: l.buf, attrs: b.String(), group: l.group}
 }
@@ -80,7 +128,7 @@ func (l *LogRing) WithGroup(name string) slog.Handler {
 	return &LogRing{next: l.next.WithGroup(name), buf: l.buf, attrs: l.attrs, group: l.group + name + "."}
 }
 
-func (r *ring) add(line LogLine) {
+func (r *ring) add(line ringLine) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seq++
@@ -100,12 +148,17 @@ func (r *ring) add(line LogLine) {
 func (l *LogRing) Last(n int) []LogLine {
 	r := l.buf
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	all := make([]LogLine, 0, len(r.lines))
-	all = append(all, r.lines[r.next:]...)
-	all = append(all, r.lines[:r.next]...)
-	if n < len(all) {
-		all = all[len(all)-n:]
+	kept := make([]ringLine, 0, len(r.lines))
+	kept = append(kept, r.lines[r.next:]...)
+	kept = append(kept, r.lines[:r.next]...)
+	r.mu.Unlock()
+	if n < len(kept) {
+		kept = kept[len(kept)-n:]
+	}
+	all := make([]LogLine, len(kept))
+	for i := range kept {
+		all[i] = kept[i].LogLine
+		all[i].Message = kept[i].message()
 	}
 	return all
 }
