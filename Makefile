@@ -315,6 +315,7 @@ HTTP_FUZZ := FuzzNativeResource FuzzMaxScale FuzzMRFContribution FuzzWorkloadAnd
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME) ./fsm
 	$(GO) test -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $(FUZZTIME) ./fsm
+	$(GO) test -run '^$$' -fuzz '^FuzzCanonical$$' -fuzztime $(FUZZTIME) ./fsm
 	for t in $(HTTP_FUZZ); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./http/ || exit 1; done
 
 clean:

