@@ -217,11 +217,13 @@ bench-ab: build
 	D=$(AB_D) ROUNDS=$(AB_ROUNDS) CASES="$(AB_CASES)" cmd/cairn/bench/ab.sh $$d/cairn-base $(abspath $(BIN)) $$d
 
 # Overload (#23 item 2): a 3-node zone of its own (as bench-cluster, same
-# ports), 1 KiB PUTs at c=64 through the leader for BENCH_D (the baseline),
-# then OVERLOAD_C clients spread over all three nodes for OVERLOAD_D, then
-# c=64 again (recovery). Prints each run (the overload's 503s, and the
-# latency of the writes it admitted), each node's peak RSS (VmHWM) and the
-# leader changes the zone saw meanwhile.
+# ports), 1 KiB PUTs at c=64 for BENCH_D through the leader and through
+# all three nodes (the baselines: the overload's writes arrive at every
+# node, as the second's), then OVERLOAD_C clients spread over all three
+# nodes for OVERLOAD_D, then c=64 through the leader again (recovery).
+# Prints each run (the overload's 503s, and the latency of the writes it
+# admitted), each node's peak RSS (VmHWM) and the leader changes the zone
+# saw meanwhile.
 OVERLOAD_C ?= 1000
 OVERLOAD_D ?= 60s
 # The overload's clients wait out each 503's Retry-After, as well-behaved
@@ -241,6 +243,7 @@ bench-overload: build
 	changes() { for u in $(BENCH_NODES); do curl -sf $$u/metrics | sed -n 's/^cairn_raft_leader_changes_total \(.*\)/\1/p'; done | paste -sd+ | bc; }; \
 	before=$$(changes); \
 	./$(BIN) bench -json -label "put leader c=64 (before)" -addr $$leader -op put -c 64 -d $(BENCH_D) -size 1024 -kind bench >>$$res || exit 1; \
+	./$(BIN) bench -json -label "put all nodes c=64 (before)" -addr $$(echo $(BENCH_NODES) | tr ' ' ,) -op put -c 64 -d $(BENCH_D) -size 1024 -kind bench >>$$res || exit 1; \
 	./$(BIN) bench -json -label "put all nodes c=$(OVERLOAD_C) (overload)" -addr $$(echo $(BENCH_NODES) | tr ' ' ,) -op put -c $(OVERLOAD_C) -d $(OVERLOAD_D) -size 1024 -kind bench $(OVERLOAD_RETRY) >>$$res || exit 1; \
 	./$(BIN) bench -json -label "put leader c=64 (after)" -addr $$leader -op put -c 64 -d $(BENCH_D) -size 1024 -kind bench >>$$res || exit 1; \
 	./$(BIN) bench -table $$res; \

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"cairn/http/httpx"
+	"cairn/http/mrf"
 	"cairn/http/native"
 	"cairn/node"
 	"cairn/node/tlsconfig"
@@ -102,6 +103,13 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 		}
 		if !mustForward(r) || f.node.IsLeader() {
 			f.awaitForwarded(w, r)
+			if isWrite(r) {
+				var release func()
+				if r, release = f.admit(w, r); release == nil {
+					return
+				}
+				defer release()
+			}
 			f.serveHere(next, w, r)
 			return
 		}
@@ -144,6 +152,40 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 		}
 		f.forwardUntilAnswered(next, w, r)
 	})
+}
+
+// writeAdmitter is a node that bounds the writes it serves as leader
+// (node.Node.AdmitWrite).
+type writeAdmitter interface {
+	AdmitWrite(ctx context.Context) (context.Context, func(), error)
+}
+
+// admit takes one of the leader's write slots for r once its body has
+// been read (a slow client then holds no slot while it sends), and
+// returns r with the slot in its context, and the slot's release; or
+// answers r (503 not applied, or the body's error) and returns a nil
+// release. A restore (a long upload with a bound of its own) and a write
+// that waits on purpose (a synchronous MRF deploy) take their slot only in
+// Apply, as other callers of Apply do.
+func (f *forwarder) admit(w http.ResponseWriter, r *http.Request) (*http.Request, func()) {
+	a, ok := f.node.(writeAdmitter)
+	if !ok || native.IsRestore(r) || mrf.Waits(r) {
+		return r, func() {}
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := httpx.ReadBody(r)
+		if err != nil {
+			native.WriteError(w, bodyStatus(err), err.Error())
+			return r, nil
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	ctx, release, err := a.AdmitWrite(r.Context())
+	if err != nil {
+		native.WriteNotApplied(w, http.StatusServiceUnavailable, "this node has its limit of writes in flight (overloaded); retry")
+		return r, nil
+	}
+	return r.WithContext(ctx), release
 }
 
 // forwardUntilAnswered forwards r to the leader until an answer (the

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"cairn/http/native"
+	"cairn/node"
 )
 
 // While the node is at its bound of writes in flight, a write is refused
@@ -88,5 +90,85 @@ func Test_Forwarder_Saturated_RefusesAtOnce(t *testing.T) {
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodPut, "/cairn/v1/resources/k/3", strings.NewReader(`{}`)))
 	if w.Code != http.StatusOK {
 		t.Errorf("a forward once the slot freed: %d", w.Code)
+	}
+}
+
+// leaderWithSlots is a Leadership that leads and admits writes into a
+// fixed number of slots, as node.Node.AdmitWrite does.
+type leaderWithSlots struct {
+	followerOf
+	slots chan struct{}
+}
+
+func (l leaderWithSlots) IsLeader() bool { return true }
+
+func (l leaderWithSlots) AdmitWrite(ctx context.Context) (context.Context, func(), error) {
+	select {
+	case l.slots <- struct{}{}:
+		return ctx, func() { <-l.slots }, nil
+	default:
+		return ctx, nil, node.ErrOverloaded
+	}
+}
+
+// On the leader, a write takes a slot once its body is in, for its whole
+// handling: with the slots taken another write is refused (503, not
+// applied) without reaching its handler, a read still passes, and a
+// client still sending its body holds no slot meanwhile.
+func Test_Forwarder_Leader_AdmitsWritesIntoItsSlots(t *testing.T) {
+	l := leaderWithSlots{slots: make(chan struct{}, 1)}
+	f := newForwarder(l, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	hold := make(chan struct{})
+	var reached atomic.Int32
+	h := f.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		if r.URL.Path == "/cairn/v1/resources/k/held" {
+			<-hold
+		}
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	}))
+	serve := func(method, target string, body io.Reader) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(method, target, body))
+		return w
+	}
+
+	// A body still being sent holds no slot: another write is served.
+	slowBody, sendRest := io.Pipe()
+	slow := make(chan int)
+	go func() { slow <- serve(http.MethodPut, "/cairn/v1/resources/k/slow", slowBody).Code }()
+	sendRest.Write([]byte(`{"a":`))
+	if w := serve(http.MethodPut, "/cairn/v1/resources/k/other", strings.NewReader(`{}`)); w.Code != http.StatusOK {
+		t.Fatalf("a write while another's body is still coming: %d %s", w.Code, w.Body)
+	}
+	sendRest.Write([]byte(`1}`))
+	sendRest.Close()
+	if code := <-slow; code != http.StatusOK {
+		t.Fatalf("the slow write: %d", code)
+	}
+
+	held := make(chan int)
+	go func() { held <- serve(http.MethodPut, "/cairn/v1/resources/k/held", strings.NewReader(`{}`)).Code }()
+	for len(l.slots) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	before := reached.Load()
+	w := serve(http.MethodPost, "/cairn/v1/resources/k/refused", strings.NewReader(`{}`))
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get(native.AppliedHeader) != "false" || !strings.Contains(w.Body.String(), "overloaded") {
+		t.Errorf("a write with every slot taken: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	if reached.Load() != before {
+		t.Error("the refused write reached its handler")
+	}
+	if w := serve(http.MethodGet, "/cairn/v1/resources/k/x", nil); w.Code != http.StatusOK {
+		t.Errorf("a read with every slot taken: %d", w.Code)
+	}
+	close(hold)
+	if code := <-held; code != http.StatusOK {
+		t.Errorf("the held write: %d", code)
+	}
+	if len(l.slots) != 0 {
+		t.Error("a slot is still taken after every write ended")
 	}
 }

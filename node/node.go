@@ -386,11 +386,36 @@ func (n *Node) Overloaded() bool {
 // MaxApplyInFlight is the bound on commands in flight (0: none).
 func (n *Node) MaxApplyInFlight() int { return cap(n.inFlight) }
 
+// admittedKey marks the context of a request holding one of n's write
+// slots (AdmitWrite); its value is n.
+type admittedKey struct{}
+
+// AdmitWrite takes one of this node's slots for writes in flight (the
+// ones Apply takes, -max-writes-in-flight) for a request about to be
+// served here, or returns ErrOverloaded when none is free. Every Apply
+// made with the returned context uses that slot instead of taking one, so
+// the bound covers an admitted write's whole handling (parsing, checks,
+// the answer), not only its wait for Raft: under overload, writes past the
+// bound are refused before that work rather than queued within it. release
+// gives the slot back; call it once.
+func (n *Node) AdmitWrite(ctx context.Context) (admitted context.Context, release func(), err error) {
+	if n.inFlight == nil {
+		return ctx, func() {}, nil
+	}
+	select {
+	case n.inFlight <- struct{}{}:
+		return context.WithValue(ctx, admittedKey{}, n), func() { <-n.inFlight }, nil
+	default:
+		n.metrics.observeApply(0, ErrOverloaded)
+		return ctx, nil, ErrOverloaded
+	}
+}
+
 func (n *Node) apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
 	if err := n.disk.refuse(); err != nil {
 		return 0, nil, err
 	}
-	if n.inFlight != nil {
+	if n.inFlight != nil && ctx.Value(admittedKey{}) != n {
 		select {
 		case n.inFlight <- struct{}{}:
 			defer func() { <-n.inFlight }()
