@@ -160,19 +160,24 @@ type writeAdmitter interface {
 	AdmitWrite(ctx context.Context) (context.Context, func(), error)
 }
 
+// admitBodyMax is the largest body a write may have to take its slot
+// before its handler runs: its body is read first, in memory.
+const admitBodyMax = 1 << 20
+
 // admit takes one of the leader's write slots for r once its body has
 // been read (a slow client then holds no slot while it sends), and
 // returns r with the slot in its context, and the slot's release; or
 // answers r (503 not applied, or the body's error) and returns a nil
-// release. A restore (a long upload with a bound of its own) and a write
-// that waits on purpose (a synchronous MRF deploy) take their slot only in
+// release. A write whose body is larger than admitBodyMax or of unknown
+// length (an upload, streamed by its handler), a restore, and a write that
+// waits on purpose (a synchronous MRF deploy) take their slot only in
 // Apply, as other callers of Apply do.
 func (f *forwarder) admit(w http.ResponseWriter, r *http.Request) (*http.Request, func()) {
 	a, ok := f.node.(writeAdmitter)
-	if !ok || native.IsRestore(r) || mrf.Waits(r) {
+	if !ok || r.ContentLength < 0 || r.ContentLength > admitBodyMax || native.IsRestore(r) || mrf.Waits(r) {
 		return r, func() {}
 	}
-	if r.Body != nil && r.Body != http.NoBody {
+	if r.ContentLength > 0 {
 		b, err := httpx.ReadBody(r)
 		if err != nil {
 			native.WriteError(w, bodyStatus(err), err.Error())

@@ -130,7 +130,11 @@ func Test_Forwarder_Leader_AdmitsWritesIntoItsSlots(t *testing.T) {
 	}))
 	serve := func(method, target string, body io.Reader) *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(method, target, body))
+		r := httptest.NewRequest(method, target, body)
+		if r.ContentLength < 0 {
+			r.ContentLength = int64(len(`{"a":1}`)) // the slow body's, declared
+		}
+		h.ServeHTTP(w, r)
 		return w
 	}
 
