@@ -25,6 +25,8 @@ func TestCheckBody_Limits(t *testing.T) {
 		{"at the depth limit", string(nestedBody(MaxBodyDepth)), true},
 		{"brackets in strings do not nest", `{"a":"[[[[[[[[[[{{{{{{{{{{\"["}`, true},
 		{"past the depth limit", string(nestedBody(MaxBodyDepth + 1)), false},
+		{"many brackets, shallow", "[" + strings.Repeat("[],{},", MaxBodyDepth) + "[]]", true},
+		{"past the limit among many brackets", "[" + strings.Repeat("[],", MaxBodyDepth) + string(nestedBody(MaxBodyDepth)) + "]", false},
 		{"10000 levels", strings.Repeat("[", 10000) + strings.Repeat("]", 10000), false},
 		{"invalid UTF-8 in a string", "{\"a\":\"\xff\"}", false},
 		{"empty", ``, false},

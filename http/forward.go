@@ -426,6 +426,16 @@ func (f *forwarder) awaitLeader(ctx context.Context) (string, error) {
 
 // proxyTo returns the reverse proxy to the leader at leaderURL, one per
 // leader, kept for the connections it pools.
+// proxyBuffers lends the proxies the buffers they copy the leader's
+// answers through: without it each forwarded request allocated one of
+// 32 KiB, most of a follower's garbage under write load.
+var proxyBuffers = &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+
 func (f *forwarder) proxyTo(leaderURL string) (*httputil.ReverseProxy, error) {
 	if p, ok := f.proxies.Load(leaderURL); ok {
 		return p.(*httputil.ReverseProxy), nil
@@ -435,7 +445,8 @@ func (f *forwarder) proxyTo(leaderURL string) (*httputil.ReverseProxy, error) {
 		return nil, err
 	}
 	p := &httputil.ReverseProxy{
-		Transport: f.transport,
+		Transport:  f.transport,
+		BufferPool: proxyBuffers,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			if f.rewritePath != nil {
