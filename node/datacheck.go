@@ -260,3 +260,29 @@ func (n *Node) checkRestored(newest *raft.SnapshotMeta, startErr error) error {
 	}
 	return corrupt(statePath, "%s", why)
 }
+
+// readableLog reads every entry of the opened Raft log once: Raft reads
+// them as it starts, and panics on one it cannot read. A wal segment that
+// raft-wal before v0.4.1 sealed without its index block after a tail
+// truncation (its files are sound, so checkWAL passes them) is one; the
+// node then refuses to start, naming the log, instead.
+func readableLog(raftDir, kind string, logs raft.LogStore) error {
+	first, err := logs.FirstIndex()
+	if err != nil {
+		return corrupt(raftDir, "its Raft log (%s) cannot say where it starts: %v", kind, err)
+	}
+	last, err := logs.LastIndex()
+	if err != nil {
+		return corrupt(raftDir, "its Raft log (%s) cannot say where it ends: %v", kind, err)
+	}
+	if first == 0 {
+		return nil // empty
+	}
+	var l raft.Log
+	for i := first; i <= last; i++ {
+		if err := logs.GetLog(i, &l); err != nil {
+			return corrupt(raftDir, "its Raft log (%s) cannot read entry %d of %d..%d: %v", kind, i, first, last, err)
+		}
+	}
+	return nil
+}

@@ -160,6 +160,9 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inspect raft state: %w", err)
 	}
+	if err := readableLog(raftDir, logStoreKind, stores.log); err != nil {
+		return nil, err
+	}
 	// Written only now, with the data dir locked by the open log.
 	if n.raftID, err = recordIdentity(cfg.DataDir, cfg.NodeID, existing); err != nil {
 		return nil, err

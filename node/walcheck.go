@@ -71,7 +71,6 @@ func checkWALSegment(path string, tail bool) error {
 		return corrupt(path, "it does not start with a raft-wal segment header")
 	}
 	off, crcStart := walFileHeaderLen, 0
-	sealed := false
 	var badCommit error // a CRC mismatch not yet known to be the tail's last batch
 	for off+walFrameHeaderLen <= len(b) {
 		typ, n := b[off], int(binary.LittleEndian.Uint32(b[off+4:]))
@@ -90,7 +89,6 @@ func checkWALSegment(path string, tail bool) error {
 			if n > 64<<20 || off+size > len(b) {
 				return corrupt(path, "the frame at offset %d (%d bytes) runs past the end of the file (%d bytes): it was truncated or damaged", off, n, len(b))
 			}
-			sealed = sealed || typ == walFrameIndex
 			off += size
 		case walFrameCommit:
 			if got := crc32.Checksum(b[crcStart:off], castagnoli); got != uint32(n) {
@@ -105,11 +103,12 @@ func checkWALSegment(path string, tail bool) error {
 			return corrupt(path, "a frame of unknown type %d at offset %d", typ, off)
 		}
 	}
-	// An older segment need not end in an index frame: raft-wal seals a
-	// segment whose tail Raft truncated (a follower clearing a conflicting
-	// suffix) in its segment list only, and starts a new one. It must end
-	// on a committed batch, though; only the newest may end inside one.
-	if !sealed && !tail && off != crcStart {
+	// An older segment must end on a committed batch (its index frame is
+	// committed too); only the newest may end inside one. It need not
+	// hold an index frame: raft-wal before v0.4.1 sealed a segment whose
+	// tail Raft truncated (a follower clearing a conflicting suffix) in
+	// its segment list only.
+	if !tail && off != crcStart {
 		return corrupt(path, "it ends (at %d bytes) inside a batch that was never committed: it was truncated", len(b))
 	}
 	return nil

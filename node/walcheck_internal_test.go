@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -63,10 +64,13 @@ func TestCheckWAL_EmptyNewestSegment(t *testing.T) {
 
 // TestCheckWAL_TailTruncatedSegment: when Raft truncates the log's tail (a
 // follower clearing a suffix that conflicts with the leader's), raft-wal
-// seals the segment in its segment list only, with no index frame, and
-// starts a new one. That older segment, ending on a committed batch, is
-// healthy: a jepsen run (seed 7006) saw a node refuse to restart on one.
-// One that ends inside a batch is still refused.
+// seals the segment and starts a new one. That older segment, ending on a
+// committed batch, is healthy: a jepsen run (seed 7006) saw a node refuse
+// to restart on one. One that ends inside a batch is still refused. And
+// raft-wal reads every entry back after a restart: v0.4.0 sealed such a
+// segment without an index block and then could not (a jepsen run, seed
+// 234438623: "sealed segment has no index block", the node panicked on
+// every restart); v0.4.1 fixed it.
 func TestCheckWAL_TailTruncatedSegment(t *testing.T) {
 	raftDir := t.TempDir()
 	dir := filepath.Join(raftDir, "wal")
@@ -92,6 +96,18 @@ func TestCheckWAL_TailTruncatedSegment(t *testing.T) {
 	store(8, 12, 2)
 	w.Close()
 	meta.Close()
+	meta = &metadb.BoltMetaDB{}
+	if w, err = wal.Open(dir, wal.WithMetaStore(meta), wal.WithSegmentSize(1<<20)); err != nil {
+		t.Fatalf("reopening the wal after a tail truncation: %v", err)
+	}
+	for i := uint64(1); i <= 12; i++ {
+		var l raft.Log
+		if err := w.GetLog(i, &l); err != nil || l.Index != i {
+			t.Fatalf("entry %d after a tail truncation and a restart: %+v %v", i, l, err)
+		}
+	}
+	w.Close()
+	meta.Close()
 	segs, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
 	if len(segs) < 2 {
 		t.Fatalf("segments after a tail truncation: %v, want a new one", segs)
@@ -115,5 +131,40 @@ func TestCheckWAL_TailTruncatedSegment(t *testing.T) {
 	}
 	if err := checkWAL(raftDir); !errors.Is(err, ErrCorruptData) {
 		t.Fatalf("an older segment cut inside a batch: %v, want ErrCorruptData", err)
+	}
+}
+
+// unreadableAt is a log store holding 1..10 whose entry bad cannot be read.
+type unreadableAt struct {
+	*raft.InmemStore
+	bad uint64
+}
+
+func (s unreadableAt) GetLog(i uint64, l *raft.Log) error {
+	if i == s.bad {
+		return errors.New("sealed segment has no index block")
+	}
+	return s.InmemStore.GetLog(i, l)
+}
+
+// Test_ReadableLog_RefusesALogRaftCouldNotRead: a log with an entry that
+// cannot be read is refused (ErrCorruptData, naming the entry and the
+// cause) before Raft starts and panics on it; a whole one passes.
+func Test_ReadableLog_RefusesALogRaftCouldNotRead(t *testing.T) {
+	s := raft.NewInmemStore()
+	for i := uint64(1); i <= 10; i++ {
+		if err := s.StoreLog(&raft.Log{Index: i, Term: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := readableLog("/d/raft", "wal", s); err != nil {
+		t.Fatalf("a whole log: %v", err)
+	}
+	err := readableLog("/d/raft", "wal", unreadableAt{s, 7})
+	if !errors.Is(err, ErrCorruptData) || !strings.Contains(err.Error(), "entry 7 of 1..10") || !strings.Contains(err.Error(), "no index block") {
+		t.Fatalf("a log with entry 7 unreadable: %v", err)
+	}
+	if err := readableLog("/d/raft", "wal", raft.NewInmemStore()); err != nil {
+		t.Fatalf("an empty log: %v", err)
 	}
 }
