@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc64"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -35,9 +37,11 @@ import (
 //   - the wal log store's segments (checkWAL): their CRCs and framing.
 //   - snapshots (checkSnapshots): each one's meta.json must parse, agree
 //     with its directory's name (term and index) and name state.bin's
-//     size; and after Raft started, the newest must be the one it restored
-//     (checkRestored): raft's Open verifies state.bin's CRC, so a flipped
-//     bit there is found by the read the restore makes anyway.
+//     size; the newest's state.bin must match its CRC-64 (checkSnapshotCRC:
+//     Raft would restore an older snapshot instead, and then panic on the
+//     log entries compacted since); and after Raft started, the newest
+//     must be the one it restored (checkRestored).
+//   - the opened log (readableLog): every entry read once, as Raft will.
 
 // ErrCorruptData means a file of the data dir is damaged: the node
 // refuses to start. The error names the file.
@@ -162,30 +166,62 @@ func checkSnapshots(raftDir string) error {
 	if err != nil {
 		return fmt.Errorf("read the snapshot dir: %w", err)
 	}
+	var newest *snapshotMeta
+	var newestDir string
 	for _, e := range entries {
 		if !e.IsDir() || strings.HasSuffix(e.Name(), ".tmp") {
 			continue // raft ignores (and removes) unfinished snapshots
 		}
-		if err := checkSnapshot(filepath.Join(dir, e.Name())); err != nil {
+		m, err := checkSnapshot(filepath.Join(dir, e.Name()))
+		if err != nil {
 			return err
 		}
+		if newest == nil || m.Term > newest.Term || m.Term == newest.Term && (m.Index > newest.Index || m.Index == newest.Index && m.ID > newest.ID) {
+			newest, newestDir = m, filepath.Join(dir, e.Name())
+		}
+	}
+	if newest == nil {
+		return nil
+	}
+	// The newest is the one Raft restores. Were its state.bin damaged,
+	// Raft would fall back to an older snapshot and then panic on the log
+	// entries compacted since; so its checksum is checked here (a read of
+	// the file Raft reads next anyway).
+	return checkSnapshotCRC(newestDir, newest.CRC)
+}
+
+// checkSnapshotCRC checks dir's state.bin against the CRC-64 (ECMA) its
+// meta.json records, as raft's file snapshot store computes it.
+func checkSnapshotCRC(dir string, want []byte) error {
+	statePath := filepath.Join(dir, "state.bin")
+	f, err := os.Open(statePath)
+	if err != nil {
+		return corrupt(statePath, "%v", err)
+	}
+	defer f.Close()
+	h := crc64.New(crc64.MakeTable(crc64.ECMA))
+	if _, err := io.Copy(h, f); err != nil {
+		return corrupt(statePath, "%v", err)
+	}
+	if got := h.Sum(nil); !bytes.Equal(got, want) {
+		return corrupt(statePath, "its CRC-64 is %x; meta.json records %x", got, want)
 	}
 	return nil
 }
 
-func checkSnapshot(dir string) error {
+func checkSnapshot(dir string) (*snapshotMeta, error) {
 	metaPath := filepath.Join(dir, "meta.json")
 	b, err := os.ReadFile(metaPath)
 	if err != nil {
-		return corrupt(metaPath, "%v", err)
+		return nil, corrupt(metaPath, "%v", err)
 	}
 	var m snapshotMeta
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&m); err != nil {
-		return corrupt(metaPath, "it does not parse: %v", err)
+		return nil, corrupt(metaPath, "it does not parse: %v", err)
 	}
 	if dec.More() {
-		return corrupt(metaPath, "it has data after its JSON document")
+		return nil, corrupt(metaPath, "it has data after its JSON document")
 	}
 	// The directory is named term-index-milliseconds when it is made.
 	name := filepath.Base(dir)
@@ -194,21 +230,21 @@ func checkSnapshot(dir string) error {
 		term, err1 := strconv.ParseUint(parts[0], 10, 64)
 		index, err2 := strconv.ParseUint(parts[1], 10, 64)
 		if err1 == nil && err2 == nil && (m.ID != name || m.Term != term || m.Index != index) {
-			return corrupt(metaPath, "it says snapshot %q of term %d, index %d; its directory says %q", m.ID, m.Term, m.Index, name)
+			return nil, corrupt(metaPath, "it says snapshot %q of term %d, index %d; its directory says %q", m.ID, m.Term, m.Index, name)
 		}
 	}
 	if len(m.CRC) == 0 {
-		return corrupt(metaPath, "it records no checksum of state.bin")
+		return nil, corrupt(metaPath, "it records no checksum of state.bin")
 	}
 	statePath := filepath.Join(dir, "state.bin")
 	st, err := os.Stat(statePath)
 	if err != nil {
-		return corrupt(statePath, "%v", err)
+		return nil, corrupt(statePath, "%v", err)
 	}
 	if st.Size() != m.Size {
-		return corrupt(statePath, "it is %d bytes long; meta.json says %d", st.Size(), m.Size)
+		return nil, corrupt(statePath, "it is %d bytes long; meta.json says %d", st.Size(), m.Size)
 	}
-	return nil
+	return &m, nil
 }
 
 // newestSnapshot returns the newest snapshot of snaps, nil for none.

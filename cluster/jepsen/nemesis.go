@@ -137,6 +137,10 @@ func (n *nemesis) inject(ctx context.Context, f string, rng *rand.Rand) {
 		switch err := z.RogueJoin(ctx, rng, k); {
 		case errors.Is(err, errRogueNotTried):
 			n.logf("nemesis: rogue%d: %v", k, err)
+		case err != nil && ctx.Err() != nil:
+			// The run ended while the rogue node was at it (its requests
+			// went out with the run's context): nothing was tested.
+			n.logf("nemesis: rogue%d: the run ended before the fault did: %v", k, err)
 		case err != nil:
 			n.anomaly("rogue join: %v", err)
 		}

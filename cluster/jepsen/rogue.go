@@ -74,7 +74,7 @@ func (z *Zone) RogueJoin(ctx context.Context, rng *rand.Rand, k int) error {
 	}
 	client := z.Client(2 * time.Second)
 	wrote := false
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !wrote; {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !wrote && ctx.Err() == nil; {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, z.scheme()+"://"+addrs[0]+"/cairn/v1/resources/jepsen.rogue/x", strings.NewReader(`{}`))
 		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
