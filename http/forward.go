@@ -134,21 +134,12 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if r.Body != nil && r.Body != http.NoBody {
-			// The body is read whole before anything is sent (it is
-			// bounded by the body limit): a broken, late or over-limit body
-			// is the client's fault, answered here with 400, 408 or 413 as
-			// the leader would, not a forward failure or a 503 "retry".
-			b, err := httpx.ReadBody(r)
-			if err != nil {
-				native.WriteError(w, bodyStatus(err), err.Error())
-				return
-			}
-			r.ContentLength, r.TransferEncoding = int64(len(b)), nil
-			r.Body = &unreadBody{ReadCloser: io.NopCloser(bytes.NewReader(b))}
-			if len(b) == 0 {
-				r.Body = http.NoBody // else the transport would send it chunked
-			}
+		// The body is read whole before anything is sent: a broken, late or
+		// over-limit body is the client's fault, answered here with 400,
+		// 408 or 413 as the leader would, not a forward failure or a 503
+		// "retry".
+		if !bufferBody(w, r) {
+			return
 		}
 		f.forwardUntilAnswered(next, w, r)
 	})
@@ -177,20 +168,36 @@ func (f *forwarder) admit(w http.ResponseWriter, r *http.Request) (*http.Request
 	if !ok || r.ContentLength < 0 || r.ContentLength > admitBodyMax || native.IsRestore(r) || mrf.Waits(r) {
 		return r, func() {}
 	}
-	if r.ContentLength > 0 {
-		b, err := httpx.ReadBody(r)
-		if err != nil {
-			native.WriteError(w, bodyStatus(err), err.Error())
-			return r, nil
-		}
-		r.Body = io.NopCloser(bytes.NewReader(b))
+	if !bufferBody(w, r) {
+		return r, nil
 	}
 	ctx, release, err := a.AdmitWrite(r.Context())
 	if err != nil {
-		native.WriteNotApplied(w, http.StatusServiceUnavailable, "this node has its limit of writes in flight (overloaded); retry")
+		native.WriteNotApplied(w, http.StatusServiceUnavailable, overloadedMessage)
 		return r, nil
 	}
 	return r.WithContext(ctx), release
+}
+
+// bufferBody reads r's body whole (it is bounded by the body limit) and
+// puts it back in memory, where it can be sent again (a forward that the
+// leader refused before reading it is retried). A body that could not be
+// read is answered, 400, 408 or 413, and bufferBody returns false.
+func bufferBody(w http.ResponseWriter, r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	b, err := httpx.ReadBody(r)
+	if err != nil {
+		native.WriteError(w, bodyStatus(err), err.Error())
+		return false
+	}
+	r.ContentLength, r.TransferEncoding = int64(len(b)), nil
+	r.Body = &unreadBody{ReadCloser: io.NopCloser(bytes.NewReader(b))}
+	if len(b) == 0 {
+		r.Body = http.NoBody // else a transport would send it chunked
+	}
+	return true
 }
 
 // forwardUntilAnswered forwards r to the leader until an answer (the
@@ -424,8 +431,6 @@ func (f *forwarder) awaitLeader(ctx context.Context) (string, error) {
 	}
 }
 
-// proxyTo returns the reverse proxy to the leader at leaderURL, one per
-// leader, kept for the connections it pools.
 // proxyBuffers lends the proxies the buffers they copy the leader's
 // answers through: without it each forwarded request allocated one of
 // 32 KiB, most of a follower's garbage under write load.
@@ -436,6 +441,8 @@ type bufferPool struct{ pool sync.Pool }
 func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }
 func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 
+// proxyTo returns the reverse proxy to the leader at leaderURL, one per
+// leader, kept for the connections it pools.
 func (f *forwarder) proxyTo(leaderURL string) (*httputil.ReverseProxy, error) {
 	if p, ok := f.proxies.Load(leaderURL); ok {
 		return p.(*httputil.ReverseProxy), nil

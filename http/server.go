@@ -106,6 +106,10 @@ type Server struct {
 	overloaded func() bool
 }
 
+// overloadedMessage is the answer to a write refused because the leader
+// has its limit of writes in hand (before reading it, or once read).
+const overloadedMessage = "this node has its limit of writes in flight (overloaded); retry"
+
 // shedWrites makes s refuse writes at once while n or fwd is at its bound.
 func (s *Server) shedWrites(n *node.Node, fwd *forwarder) {
 	if max := n.MaxApplyInFlight(); max > 0 {
@@ -457,7 +461,7 @@ func (s *Server) applyLimits(next http.Handler) http.Handler {
 			return
 		}
 		if s.overloaded != nil && isWrite(r) && s.overloaded() {
-			native.WriteNotApplied(w, http.StatusServiceUnavailable, "this node has its limit of writes in flight (overloaded); retry")
+			native.WriteNotApplied(w, http.StatusServiceUnavailable, overloadedMessage)
 			return
 		}
 		if r.ContentLength > max {

@@ -107,9 +107,6 @@ func ReadJSON(r *http.Request) (json.RawMessage, error) {
 // (fsm.CheckBody: valid UTF-8, nesting) and returns it compacted; a syntax
 // error is reported with its byte offset.
 func CheckJSON(b []byte) (json.RawMessage, error) {
-	// Compact validates as it goes, so a valid body (the common case) costs
-	// one pass; only a body it refuses is parsed again, by Unmarshal, which
-	// unlike Compact reports the offset of a syntax error.
 	if fsm.Canonical(b) {
 		// Already compact (the common case for a client's generated
 		// body): validated by the faster reader, returned as it is.
@@ -118,6 +115,9 @@ func CheckJSON(b []byte) (json.RawMessage, error) {
 		}
 		return b, nil
 	}
+	// Compact validates as it goes, so a valid body costs one pass; only a
+	// body it refuses is parsed again, by Unmarshal, which unlike Compact
+	// reports the offset of a syntax error.
 	buf := bytes.NewBuffer(make([]byte, 0, len(b)))
 	if err := json.Compact(buf, b); err == nil {
 		// The store's own limits (UTF-8, nesting), checked here too so a
