@@ -41,7 +41,8 @@ import (
 //     Raft would restore an older snapshot instead, and then panic on the
 //     log entries compacted since); and after Raft started, the newest
 //     must be the one it restored (checkRestored).
-//   - the opened log (readableLog): every entry read once, as Raft will.
+//   - the opened wal log (readableLog): every entry read once, as Raft
+//     will (raft.db's entries were decoded by checkRaftDB).
 
 // ErrCorruptData means a file of the data dir is damaged: the node
 // refuses to start. The error names the file.
@@ -297,19 +298,19 @@ func (n *Node) checkRestored(newest *raft.SnapshotMeta, startErr error) error {
 	return corrupt(statePath, "%s", why)
 }
 
-// readableLog reads every entry of the opened Raft log once: Raft reads
+// readableLog reads every entry of the opened wal Raft log once: Raft reads
 // them as it starts, and panics on one it cannot read. A wal segment that
 // raft-wal before v0.4.1 sealed without its index block after a tail
 // truncation (its files are sound, so checkWAL passes them) is one; the
 // node then refuses to start, naming the log, instead.
-func readableLog(raftDir, kind string, logs raft.LogStore) error {
+func readableLog(raftDir string, logs raft.LogStore) error {
 	first, err := logs.FirstIndex()
 	if err != nil {
-		return corrupt(raftDir, "its Raft log (%s) cannot say where it starts: %v", kind, err)
+		return corrupt(raftDir, "its Raft log (wal) cannot say where it starts: %v", err)
 	}
 	last, err := logs.LastIndex()
 	if err != nil {
-		return corrupt(raftDir, "its Raft log (%s) cannot say where it ends: %v", kind, err)
+		return corrupt(raftDir, "its Raft log (wal) cannot say where it ends: %v", err)
 	}
 	if first == 0 {
 		return nil // empty
@@ -317,7 +318,7 @@ func readableLog(raftDir, kind string, logs raft.LogStore) error {
 	var l raft.Log
 	for i := first; i <= last; i++ {
 		if err := logs.GetLog(i, &l); err != nil {
-			return corrupt(raftDir, "its Raft log (%s) cannot read entry %d of %d..%d: %v", kind, i, first, last, err)
+			return corrupt(raftDir, "its Raft log (wal) cannot read entry %d of %d..%d: %v", i, first, last, err)
 		}
 	}
 	return nil

@@ -160,8 +160,11 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inspect raft state: %w", err)
 	}
-	if err := readableLog(raftDir, logStoreKind, stores.log); err != nil {
-		return nil, err
+	if logStoreKind == LogStoreWAL {
+		// raft.db's log was read whole by checkDataFiles already.
+		if err := readableLog(raftDir, stores.log); err != nil {
+			return nil, err
+		}
 	}
 	// Written only now, with the data dir locked by the open log.
 	if n.raftID, err = recordIdentity(cfg.DataDir, cfg.NodeID, existing); err != nil {
@@ -405,12 +408,21 @@ func (n *Node) AdmitWrite(ctx context.Context) (admitted context.Context, releas
 	if n.inFlight == nil {
 		return ctx, func() {}, nil
 	}
-	select {
-	case n.inFlight <- struct{}{}:
-		return context.WithValue(ctx, admittedKey{}, n), func() { <-n.inFlight }, nil
-	default:
+	if release = n.takeSlot(); release == nil {
 		n.metrics.observeApply(0, ErrOverloaded)
 		return ctx, nil, ErrOverloaded
+	}
+	return context.WithValue(ctx, admittedKey{}, n), release, nil
+}
+
+// takeSlot takes one of the slots of n.inFlight (not nil) and returns its
+// release, or nil when every slot is taken.
+func (n *Node) takeSlot() (release func()) {
+	select {
+	case n.inFlight <- struct{}{}:
+		return func() { <-n.inFlight }
+	default:
+		return nil
 	}
 }
 
@@ -419,12 +431,11 @@ func (n *Node) apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result,
 		return 0, nil, err
 	}
 	if n.inFlight != nil && ctx.Value(admittedKey{}) != n {
-		select {
-		case n.inFlight <- struct{}{}:
-			defer func() { <-n.inFlight }()
-		default:
+		release := n.takeSlot()
+		if release == nil {
 			return 0, nil, ErrOverloaded
 		}
+		defer release()
 	}
 	if n.store.View().LogFormat() >= fsm.FormatPrepared {
 		// The zone's replicas apply what the entry says, whatever their

@@ -157,14 +157,14 @@ func Test_ReadableLog_RefusesALogRaftCouldNotRead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := readableLog("/d/raft", "wal", s); err != nil {
+	if err := readableLog("/d/raft", s); err != nil {
 		t.Fatalf("a whole log: %v", err)
 	}
-	err := readableLog("/d/raft", "wal", unreadableAt{s, 7})
+	err := readableLog("/d/raft", unreadableAt{s, 7})
 	if !errors.Is(err, ErrCorruptData) || !strings.Contains(err.Error(), "entry 7 of 1..10") || !strings.Contains(err.Error(), "no index block") {
 		t.Fatalf("a log with entry 7 unreadable: %v", err)
 	}
-	if err := readableLog("/d/raft", "wal", raft.NewInmemStore()); err != nil {
+	if err := readableLog("/d/raft", raft.NewInmemStore()); err != nil {
 		t.Fatalf("an empty log: %v", err)
 	}
 }
