@@ -17,38 +17,13 @@ import (
 // which says the command was never proposed (safe to retry); once one
 // finishes, writes go through again (#23 item 2).
 func Test_Apply_AtItsInFlightLimit_RefusedAtOnceNotApplied(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	schema, _ := fsm.NewSchema()
-	n, err := Open(Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: addr, Bootstrap: true, MaxApplyInFlight: 2,
-		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	put := func(id string) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_, _, err := n.Apply(ctx, fsm.Command{Time: time.Now(), Ops: []fsm.Op{{Type: fsm.OpPut, Kind: "widget", ID: id, Body: []byte(`{}`)}}})
-		return err
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for put("first") != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the node never took a write")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	n, putCtx := boundedLeader(t, 2)
+	put := func(id string) error { return putCtx(context.Background(), id) }
 	// Two commands in flight: hold both tokens as proposals would.
 	n.inFlight <- struct{}{}
 	n.inFlight <- struct{}{}
 	before := n.View().Index()
-	err = put("refused")
+	err := put("refused")
 	if !errors.Is(err, ErrOverloaded) || !NotApplied(err) {
 		t.Fatalf("at the limit: %v, want ErrOverloaded, which is NotApplied", err)
 	}
@@ -67,33 +42,7 @@ func Test_Apply_AtItsInFlightLimit_RefusedAtOnceNotApplied(t *testing.T) {
 // own, so a request never waits on itself); with the slots taken, another
 // admission and an Apply without one are refused; the release frees it.
 func Test_AdmitWrite_OneSlotCoversTheRequestsApplies(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	schema, _ := fsm.NewSchema()
-	n, err := Open(Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: addr, Bootstrap: true, MaxApplyInFlight: 1,
-		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	put := func(ctx context.Context, id string) error {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		_, _, err := n.Apply(ctx, fsm.Command{Time: time.Now(), Ops: []fsm.Op{{Type: fsm.OpPut, Kind: "widget", ID: id, Body: []byte(`{}`)}}})
-		return err
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for put(context.Background(), "first") != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the node never took a write")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	n, put := boundedLeader(t, 1)
 	ctx, release, err := n.AdmitWrite(context.Background())
 	if err != nil {
 		t.Fatalf("admitting with a free slot: %v", err)
@@ -119,4 +68,39 @@ func Test_AdmitWrite_OneSlotCoversTheRequestsApplies(t *testing.T) {
 	if err := put(context.Background(), "after"); err != nil {
 		t.Fatalf("after the release: %v", err)
 	}
+}
+
+// boundedLeader opens a single-node zone whose node has max slots for
+// writes in flight, and returns it once it has taken a write ("first"),
+// with a function putting a widget through Apply under ctx.
+func boundedLeader(t *testing.T, max int) (*Node, func(ctx context.Context, id string) error) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	schema, _ := fsm.NewSchema()
+	n, err := Open(Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: addr, Bootstrap: true, MaxApplyInFlight: max,
+		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	put := func(ctx context.Context, id string) error {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, _, err := n.Apply(ctx, fsm.Command{Time: time.Now(), Ops: []fsm.Op{{Type: fsm.OpPut, Kind: "widget", ID: id, Body: []byte(`{}`)}}})
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for put(context.Background(), "first") != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the node never took a write")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return n, put
 }
