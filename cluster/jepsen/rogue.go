@@ -33,7 +33,7 @@ func (z *Zone) RogueJoin(ctx context.Context, rng *rand.Rand, k int) error {
 	}
 	var addrs [3]string
 	for i := range addrs {
-		port, err := freePort(rng, "127.0.0.1", i == 2)
+		port, err := z.pickPort(rng, "127.0.0.1", i == 2)
 		if err != nil {
 			return err
 		}
@@ -73,19 +73,30 @@ func (z *Zone) RogueJoin(ctx context.Context, rng *rand.Rand, k int) error {
 		return err
 	}
 	client := z.Client(2 * time.Second)
-	wrote := false
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !wrote && ctx.Err() == nil; {
+	wrote, exited := false, false
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !wrote && !exited && ctx.Err() == nil; {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, z.scheme()+"://"+addrs[0]+"/cairn/v1/resources/jepsen.rogue/x", strings.NewReader(`{}`))
 		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
 			wrote = resp.StatusCode == http.StatusCreated
 		}
 		if !wrote {
-			time.Sleep(100 * time.Millisecond)
+			select {
+			case <-done:
+				exited = true
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	<-done
+	if !exited {
+		cmd.Process.Signal(syscall.SIGTERM)
+		<-done
+	}
+	if b, _ := os.ReadFile(logf.Name()); !wrote && bytes.Contains(b, []byte("address already in use")) {
+		// Something outside the zone took a port between its pick and
+		// the bind.
+		return fmt.Errorf("%w: a port of its was taken before it bound it (log %s)", errRogueNotTried, logf.Name())
+	}
 	if !wrote {
 		return fmt.Errorf("the rogue node alone took no write within 20s (log %s)", logf.Name())
 	}

@@ -38,6 +38,24 @@ type Zone struct {
 	// a gossip key); nil: plain HTTP, TCP and gossip.
 	ca        *tlstest.CA
 	gossipKey string
+	// ports are the ports the nodes and rogue nodes were given (on any
+	// address): a port of a node that is down looks free, but is its own
+	// again at its restart; one a rogue node had was found taken when the
+	// next rogue node started on it.
+	portsMu sync.Mutex
+	ports   map[int]bool
+}
+
+// pickPort returns a free port on ip (freePort) that no node of z was
+// given, and reserves it.
+func (z *Zone) pickPort(rng *rand.Rand, ip string, both bool) (int, error) {
+	z.portsMu.Lock()
+	defer z.portsMu.Unlock()
+	port, err := freePort(rng, ip, both, z.ports)
+	if err == nil {
+		z.ports[port] = true
+	}
+	return port, err
 }
 
 // secure sets the zone up for TLS between nodes (a CA of its own, every
@@ -118,10 +136,13 @@ func nodeIP(i int) string { return fmt.Sprintf("127.0.0.%d", 11+i) }
 
 // freePort returns a port free on ip for TCP (and UDP if both), outside
 // the kernel's ephemeral range so that no outgoing connection takes it
-// between a node's restarts.
-func freePort(rng *rand.Rand, ip string, both bool) (int, error) {
+// between a node's restarts, and not one of taken.
+func freePort(rng *rand.Rand, ip string, both bool, taken map[int]bool) (int, error) {
 	for range 200 {
 		port := 20000 + rng.IntN(12000)
+		if taken[port] {
+			continue
+		}
 		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
 		if err != nil {
 			continue
@@ -147,7 +168,7 @@ func StartZone(ctx context.Context, bin, dir string, n int, rng *rand.Rand, secu
 	for i := range ips {
 		ips[i] = nodeIP(i)
 	}
-	z := &Zone{Dir: dir, Net: NewNet(ips), bin: bin}
+	z := &Zone{Dir: dir, Net: NewNet(ips), bin: bin, ports: map[int]bool{}}
 	if secure {
 		if err := z.secure(); err != nil {
 			return nil, err
@@ -159,7 +180,7 @@ func StartZone(ctx context.Context, bin, dir string, n int, rng *rand.Rand, secu
 	for i := range n {
 		p := &all[i]
 		pick := func(ip string, both bool) (string, error) {
-			port, err := freePort(rng, ip, both)
+			port, err := z.pickPort(rng, ip, both)
 			return net.JoinHostPort(ip, strconv.Itoa(port)), err
 		}
 		var err error
