@@ -124,11 +124,14 @@ func sameAsV1(t *testing.T, line []byte) {
 	res := new(Resource)
 	rec := snapshotResource{Resource: res}
 	v1err := json.Unmarshal(line, &rec)
-	d := decodeLine(line)
+	// Scratch that held an earlier line's keys: none of them may show.
+	scratch := []IndexKey{{Index: "stale", Value: "a"}, {Index: "stale", Value: "b", Unique: true}}
+	d, _ := decodeLine(line, scratch[:1])
+	sameKeys := len(d.keys) == 0 && len(rec.Keys) == 0 || reflect.DeepEqual(d.keys, rec.Keys)
 	switch {
 	case (v1err == nil) != (d.err == nil):
 		t.Fatalf("line %q: v1 error %v, decodeLine error %v", line, v1err, d.err)
-	case v1err == nil && (!reflect.DeepEqual(d.res, res) || !reflect.DeepEqual(d.keys, rec.Keys)):
+	case v1err == nil && (!reflect.DeepEqual(d.res, res) || !sameKeys):
 		t.Fatalf("line %q:\ndecodeLine %+v %+v\nv1         %+v %+v", line, d.res, d.keys, res, rec.Keys)
 	}
 }

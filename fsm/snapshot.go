@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"sync"
 
 	jsonv2 "github.com/go-json-experiment/json"
 )
@@ -226,20 +227,23 @@ func decodeLines(br *bufio.Reader) *lineDecoder {
 	d := &lineDecoder{order: make(chan chan lineBatch, 2*workers), quit: make(chan struct{})}
 	type job struct {
 		lines [][]byte
+		arena *[]byte // the memory lines are in
 		err   error
 		out   chan lineBatch
 	}
 	jobs := make(chan job, workers)
 	for range workers {
 		go func() {
+			var keys []IndexKey
 			for j := range jobs {
 				b := lineBatch{lines: make([]decodedLine, len(j.lines)), err: j.err}
 				for i, line := range j.lines {
-					b.lines[i] = decodeLine(line)
+					b.lines[i], keys = decodeLine(line, keys)
 					if d := &b.lines[i]; d.err == nil {
 						d.res.Body = canonicalBody(d.res.Body)
 					}
 				}
+				lineArenas.Put(j.arena)
 				j.out <- b
 			}
 		}()
@@ -248,15 +252,23 @@ func decodeLines(br *bufio.Reader) *lineDecoder {
 		defer close(d.order)
 		defer close(jobs)
 		for {
-			j := job{out: make(chan lineBatch, 1)}
-			for len(j.lines) < decodeBatch {
-				line, err := readLine(br)
-				if err != nil {
+			j := job{out: make(chan lineBatch, 1), arena: lineArenas.Get().(*[]byte)}
+			buf, ends := (*j.arena)[:0], make([]int, 0, decodeBatch)
+			for len(ends) < decodeBatch {
+				var err error
+				if buf, err = appendLine(buf, br); err != nil {
 					j.err = err
 					break
 				}
-				j.lines = append(j.lines, line)
+				ends = append(ends, len(buf))
 			}
+			// The lines are cut only now: buf may have moved as it grew.
+			j.lines = make([][]byte, len(ends))
+			start := 0
+			for i, end := range ends {
+				j.lines[i], start = buf[start:end], end
+			}
+			*j.arena = buf
 			select {
 			case jobs <- j:
 			case <-d.quit:
@@ -303,19 +315,32 @@ func (d *lineDecoder) stop() { close(d.quit) }
 // v2 takes only members it knows by their exact names: v1 matches names
 // case-insensitively ("KIND" is kind to v1, an unknown member to v2), so
 // a line with any other member is left to v1 as well.
-func decodeLine(line []byte) decodedLine {
+//
+// scratch is memory for the keys while they are decoded (the line's keep
+// an exact copy); decodeLine returns it, grown as needed, for the next
+// line.
+func decodeLine(line []byte, scratch []IndexKey) (decodedLine, []IndexKey) {
 	res := new(Resource)
-	rec := snapshotResource{Resource: res}
+	rec := snapshotResource{Resource: res, Keys: scratch[:0]}
 	if jsonv2.Unmarshal(line, &rec, jsonv2.RejectUnknownMembers(true)) == nil {
-		return decodedLine{res: res, keys: slices.Clone(rec.Keys)}
+		return decodedLine{res: res, keys: exactKeys(rec.Keys)}, rec.Keys
 	}
 	res = new(Resource)
 	rec = snapshotResource{Resource: res}
 	if err := json.Unmarshal(line, &rec); err != nil {
 		kind, id := lineResource(line)
-		return decodedLine{res: res, err: fmt.Errorf("%s %q: %w", kind, id, err)}
+		return decodedLine{res: res, err: fmt.Errorf("%s %q: %w", kind, id, err)}, scratch
 	}
-	return decodedLine{res: res, keys: slices.Clone(rec.Keys)}
+	return decodedLine{res: res, keys: exactKeys(rec.Keys)}, scratch
+}
+
+// exactKeys copies keys into a slice exactly as long, nil if none (the
+// decoder's scratch is not kept, nor any of its spare room).
+func exactKeys(keys []IndexKey) []IndexKey {
+	if len(keys) == 0 {
+		return nil
+	}
+	return slices.Clone(keys)
 }
 
 // canonicalBody returns body in the form Apply stores every body in
@@ -387,15 +412,35 @@ func isCanonical(b []byte) bool {
 // only at the end of the stream. WriteSnapshot's lines are compact JSON,
 // which holds no raw newline.
 func readLine(br *bufio.Reader) ([]byte, error) {
-	line, err := br.ReadBytes('\n')
-	if err == io.EOF && len(line) > 0 {
-		return nil, io.ErrUnexpectedEOF // cut short inside a line
-	}
-	if err != nil {
-		return nil, err
-	}
-	return line[:len(line)-1], nil
+	return appendLine(nil, br)
 }
+
+// appendLine appends the next line of a snapshot to dst, as readLine
+// returns it.
+func appendLine(dst []byte, br *bufio.Reader) ([]byte, error) {
+	start := len(dst)
+	for {
+		chunk, err := br.ReadSlice('\n')
+		dst = append(dst, chunk...)
+		switch {
+		case err == nil:
+			return dst[:len(dst)-1], nil
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF && len(dst) > start:
+			return dst[:start], io.ErrUnexpectedEOF // cut short inside a line
+		default:
+			return dst[:start], err
+		}
+	}
+}
+
+// lineArenas recycles the memory a batch of resource lines is read into:
+// the decoders copy what they keep, so a batch is garbage once decoded,
+// and a line read into memory of its own was a restore's largest garbage
+// (with the keys' growing slices, most of it), which the GC let grow to
+// half again the restored store before collecting it.
+var lineArenas = sync.Pool{New: func() any { return new([]byte) }}
 
 // lineResource reads the kind and id at the head of a resource line that
 // does not decode as a whole (a body nested past encoding/json's limit,
