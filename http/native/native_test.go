@@ -254,6 +254,42 @@ func Test_Put_Existing_200NewETag(t *testing.T) {
 	}
 }
 
+// Test_Put_PreferReturnMinimal_StatusAndHeadersOnly: a PUT with
+// `Prefer: return=minimal` (in any of RFC 7240's spellings) is answered
+// 201 or 200 with its ETag, Location and index but no body, and says it
+// applied the preference; the write is made all the same. Without it, or
+// with another preference, the document comes back.
+func Test_Put_PreferReturnMinimal_StatusAndHeadersOnly(t *testing.T) {
+	t.Parallel()
+	f := mustServe(t, nil)
+	for i, prefer := range []string{"return=minimal", `respond-async, RETURN = "Minimal"; x=1`} {
+		id := fmt.Sprintf("m%d", i)
+		r := f.do(http.MethodPut, resPath(kindItem, id), strings.NewReader(`{"v":1}`), "Prefer", prefer)
+		mustStatus(t, r, http.StatusCreated)
+		if len(r.body) != 0 || r.header.Get("Preference-Applied") != "return=minimal" {
+			t.Errorf("Prefer %q: body %q, Preference-Applied %q", prefer, r.body, r.header.Get("Preference-Applied"))
+		}
+		if r.header.Get("Location") == "" || r.header.Get("ETag") == "" || mustIndexHeader(t, r) == 0 {
+			t.Errorf("Prefer %q: headers %v", prefer, r.header)
+		}
+		r = f.do(http.MethodPut, resPath(kindItem, id), strings.NewReader(`{"v":2}`), "Prefer", prefer)
+		mustStatus(t, r, http.StatusOK)
+		if len(r.body) != 0 {
+			t.Errorf("Prefer %q: update body %q", prefer, r.body)
+		}
+		got := mustResource(t, f.do(http.MethodGet, resPath(kindItem, id), nil))
+		if string(got.Body) != `{"v":2}` || r.header.Get("ETag") != etagOf(got.Version) {
+			t.Errorf("Prefer %q: stored %s version %d, answered ETag %s", prefer, got.Body, got.Version, r.header.Get("ETag"))
+		}
+	}
+	for _, prefer := range []string{"return=representation", "minimal", "return-minimal"} {
+		r := f.do(http.MethodPut, resPath(kindItem, "full"), strings.NewReader(`{"v":1}`), "Prefer", prefer)
+		if res := mustResource(t, r); string(res.Body) != `{"v":1}` || r.header.Get("Preference-Applied") != "" {
+			t.Errorf("Prefer %q: answered %s, Preference-Applied %q", prefer, r.body, r.header.Get("Preference-Applied"))
+		}
+	}
+}
+
 func Test_Get_Existing_EnvelopeAndETag(t *testing.T) {
 	t.Parallel()
 	f := mustServe(t, nil)

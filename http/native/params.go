@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+
+	"cairn/http/httpx"
 )
 
 // Consistency is how fresh a read must be.
@@ -97,3 +100,36 @@ func (p params) Consistency() Consistency { return p.consistency }
 // Wait returns the blocking read's index and the longest wait; wait is 0 for
 // a read that does not block.
 func (p params) Wait() (index uint64, wait time.Duration) { return p.index, p.wait }
+
+// prefersMinimal reports whether r asks, with RFC 7240's
+// `Prefer: return=minimal`, for a write's answer without the written
+// document (its status and headers say what happened: 201 or 200, ETag,
+// Location): a client that does not read it spares the node encoding it
+// and the network carrying it, twice through a follower. Preferences are
+// comma-separated, may carry parameters after ';', and a value may be
+// quoted; names and values are case-insensitive.
+func prefersMinimal(r *http.Request) bool {
+	for _, h := range r.Header.Values("Prefer") {
+		for pref := range strings.SplitSeq(h, ",") {
+			pref, _, _ = strings.Cut(pref, ";")
+			name, value, _ := strings.Cut(pref, "=")
+			value = strings.Trim(strings.TrimSpace(value), `"`)
+			if strings.EqualFold(strings.TrimSpace(name), "return") && strings.EqualFold(value, "minimal") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// writeWritten answers a write that succeeded with status and the written
+// document, which doc builds, or, when r prefers it (prefersMinimal), with
+// status alone and Preference-Applied saying so.
+func writeWritten(w http.ResponseWriter, r *http.Request, status int, doc func() any) {
+	if prefersMinimal(r) {
+		w.Header().Set("Preference-Applied", "return=minimal")
+		w.WriteHeader(status)
+		return
+	}
+	httpx.WriteJSON(w, status, doc())
+}

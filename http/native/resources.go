@@ -184,7 +184,7 @@ func (a *API) put(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 		w.Header().Set("Location", "/cairn/v1/resources/"+kind+"/"+url.PathEscape(id))
 	}
-	httpx.WriteJSON(w, status, written)
+	writeWritten(w, r, status, func() any { return written })
 }
 
 func (a *API) delete(w http.ResponseWriter, r *http.Request) {

@@ -200,7 +200,7 @@ func (a *workloadsAPI) putWorkload(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 		w.Header().Set("Location", "/cairn/v1/workloads/"+url.PathEscape(id))
 	}
-	httpx.WriteJSON(w, status, workloadBody(a.node.View(), written))
+	writeWritten(w, r, status, func() any { return workloadBody(a.node.View(), written) })
 }
 
 // deleteWorkload removes the workload, its placement and its instances'

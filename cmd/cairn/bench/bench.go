@@ -171,7 +171,9 @@ type Config struct {
 	warmup      Warmup
 	timeout     time.Duration
 	retryAfter  bool
-	label       string
+	// preferMinimal asks for PUTs' answers without the written resource.
+	preferMinimal bool
+	label         string
 }
 
 // pickName is -pick's value.
@@ -243,6 +245,7 @@ func ParseFlags(args []string, stderr io.Writer) (cfg *Config, jsonOut, table bo
 	warmup := fs.String("warmup", "1s", "load sent before measuring, not counted: a duration (2s) or a request count (500); 0 for none. For get, cas and mixed it first creates every id")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "deadline of one request (a cas: of each of its two)")
 	fs.BoolVar(&cfg.retryAfter, "retry-after", false, "after a PUT answered 503 or 429, the worker waits about a second (the Retry-After every node sends) before its next request, as a well-behaved client does")
+	fs.BoolVar(&cfg.preferMinimal, "prefer-minimal", false, "PUTs ask for an answer without the written resource (Prefer: return=minimal): status and headers only")
 	fs.StringVar(&cfg.label, "label", "", "name of this run in the summary, the JSON and -table (default: op, concurrency and node)")
 	fs.BoolVar(&jsonOut, "json", false, "print the summary as one line of JSON")
 	fs.BoolVar(&table, "table", false, "read -json lines and go test -bench output from the named files (or stdin) and print one table")
@@ -454,21 +457,23 @@ type Counts struct {
 
 // Report is the summary of one run: what -json prints.
 type Report struct {
-	Label       string             `json:"label"`
-	Op          string             `json:"op"`
-	Ratio       string             `json:"ratio,omitempty"`
-	Addrs       []string           `json:"addrs"`
-	Pick        string             `json:"pick"`
-	Concurrency int                `json:"concurrency"`
-	Size        int                `json:"size"`
-	Keys        int                `json:"keys"`
-	Kind        string             `json:"kind"`
-	Consistency string             `json:"consistency"`
-	Warmup      string             `json:"warmup"`
-	Seconds     float64            `json:"seconds"`
-	Interrupted bool               `json:"interrupted"`
-	Counts                         // all operations together
-	Ops         map[string]*Counts `json:"ops"`
+	Label       string   `json:"label"`
+	Op          string   `json:"op"`
+	Ratio       string   `json:"ratio,omitempty"`
+	Addrs       []string `json:"addrs"`
+	Pick        string   `json:"pick"`
+	Concurrency int      `json:"concurrency"`
+	Size        int      `json:"size"`
+	Keys        int      `json:"keys"`
+	Kind        string   `json:"kind"`
+	Consistency string   `json:"consistency"`
+	// PreferMinimal: PUTs asked for no body in their answers.
+	PreferMinimal bool               `json:"prefer_minimal,omitempty"`
+	Warmup        string             `json:"warmup"`
+	Seconds       float64            `json:"seconds"`
+	Interrupted   bool               `json:"interrupted"`
+	Counts                           // all operations together
+	Ops           map[string]*Counts `json:"ops"`
 }
 
 // outcome is what one operation came to.
@@ -856,6 +861,9 @@ func (r *runner) send(ctx context.Context, method, u string, body []byte, hdr, v
 	if hdr != "" {
 		req.Header.Set(hdr, val)
 	}
+	if method == http.MethodPut && r.cfg.preferMinimal {
+		req.Header.Set("Prefer", "return=minimal")
+	}
 	resp, err := r.client.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -873,7 +881,7 @@ func (r *runner) report(st *workerStats, took time.Duration, interrupted bool) *
 	cfg := r.cfg
 	rep := &Report{
 		Label: cfg.label, Op: cfg.op, Addrs: cfg.addrs, Pick: cfg.pickName(), Concurrency: cfg.concurrency,
-		Size: cfg.size, Keys: cfg.keys, Kind: cfg.kind, Consistency: cfg.consistency, Warmup: cfg.warmup.String(),
+		Size: cfg.size, Keys: cfg.keys, Kind: cfg.kind, Consistency: cfg.consistency, PreferMinimal: cfg.preferMinimal, Warmup: cfg.warmup.String(),
 		Seconds: took.Seconds(), Interrupted: interrupted, Ops: map[string]*Counts{},
 	}
 	if cfg.op == "mixed" {
