@@ -27,6 +27,10 @@ const (
 // AllFaults is every fault the nemesis knows.
 var AllFaults = []string{FaultKill, FaultPause, FaultPartition, FaultMember, FaultFailpoint, FaultWipe, FaultRogue}
 
+// stopWait is how long a node stopped with SIGTERM has to exit before it
+// is killed.
+const stopWait = 30 * time.Second
+
 // nemesis injects one fault at a time, drawn from its random source, into
 // the zone until its context ends, then heals everything.
 type nemesis struct {
@@ -119,8 +123,12 @@ func (n *nemesis) inject(ctx context.Context, f string, rng *rand.Rand) {
 		n.partition(ctx, rng, hold)
 	case FaultMember:
 		n.note("member leave+rejoin", "member %s leaves the zone", victim.ID)
-		if !victim.Stop(20 * time.Second) {
-			n.logf("nemesis: %s did not stop on SIGTERM within 20s; killed it", victim.ID)
+		// A graceful stop may take its HTTP shutdown's 10s (writes in
+		// flight wait out their -request-timeout when the zone is cut)
+		// and then Raft's, whose replication may wait out its transport's
+		// 10s I/O deadline to a peer cut off: 20s was seen to be too few.
+		if !victim.Stop(stopWait) {
+			n.logf("nemesis: %s did not stop on SIGTERM within %s; killed it", victim.ID, stopWait)
 		}
 		sleepCtx(ctx, hold)
 		n.restart(victim, nil)
