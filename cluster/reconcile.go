@@ -221,6 +221,7 @@ func (rc *Reconciler) Reconcile(ctx context.Context) error {
 	}
 
 	// Additions, address changes and promotions, in id order.
+	rival := rivalZone(members, self, zoneID)
 	for _, m := range rc.c.Members() {
 		if m.Zone != zone || m.ID == self || m.Status != StatusAlive || m.Raft == "" {
 			continue
@@ -229,7 +230,11 @@ func (rc *Reconciler) Reconcile(ctx context.Context) error {
 		s, ok := inConfig[rid]
 		switch {
 		case !ok:
-			if why := foreign(m, zoneID, rc.raft.LogFormat()); why != "" {
+			why := foreign(m, zoneID, rc.raft.LogFormat())
+			if why == "" && m.ZoneID == "" && rival != "" {
+				why = fmt.Sprintf("another zone of this name (zone id %s) has as many live members as this one or more, so this zone may be the stranger (a node that founded a zone alone, then joined the domain); it takes in no node without state until one of the two is gone", rival)
+			}
+			if why != "" {
 				if rc.refused[rid] != why {
 					rc.refused[rid] = why
 					rc.c.log.Error("not adding a member to the zone: "+why, "id", m.ID, "raft_id", rid, "zone", zone, "zone_id", zoneID, "its_zone_id", m.ZoneID)
@@ -263,6 +268,32 @@ func (rc *Reconciler) Reconcile(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// rivalZone returns the id of another zone of this zone's name whose live
+// members (by gossip, with that zone's state) are at least as many as
+// those of this zone (whose id is zoneID, this node self included), or ""
+// when there is none. While there is one, this zone's leader may be the
+// stranger: a node that founded a zone of its own and then joined the
+// domain leads a group of its own, with the domain zone's name. A node
+// without state that it took in would be of its group, and the two would
+// replicate to it at once; and a member holding its zone id would make it
+// look legitimate to its own check (cluster.ForeignZoneID), so it would
+// never stop. jepsen seed 7301 saw both.
+func rivalZone(members map[string]Member, self, zoneID string) string {
+	count := map[string]int{zoneID: 1}
+	for _, m := range members {
+		if m.ID != self && m.ZoneID != "" && (m.Status == StatusAlive || m.Status == StatusSuspect) {
+			count[m.ZoneID]++
+		}
+	}
+	rival := ""
+	for id, n := range count {
+		if id != zoneID && n >= count[zoneID] && (rival == "" || id < rival) {
+			rival = id
+		}
+	}
+	return rival
 }
 
 // foreign says why member m, not in the configuration, must not be added

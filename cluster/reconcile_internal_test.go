@@ -105,6 +105,51 @@ func TestReconcile_AddsOnlyMembersOfThisZone_AsNonvoters(t *testing.T) {
 	}
 }
 
+// A leader whose zone has a rival of the same name with as many live
+// members or more (it may be a node that founded a zone alone and then
+// joined the domain) takes in no node without state, which would become
+// part of its group: only once the rival is outnumbered. Members of its
+// own zone it still adds. The rival's leader, in the majority, adds the
+// empty node.
+func TestReconcile_RivalZone_TakesInNoEmptyNode(t *testing.T) {
+	r := &fakeRaft{zoneID: "ROGUE", servers: []node.Server{{ID: "n1", RaftID: "n1@a", Address: "n1:1", Voter: true}}}
+	rc, set := newTestReconciler(t, r, nil)
+	set(Meta{ID: "a", RaftID: "a@a", ZoneID: "Z", State: true}, StatusAlive)
+	set(Meta{ID: "b", RaftID: "b@b", ZoneID: "Z", State: true}, StatusSuspect)
+	set(Meta{ID: "wiped", RaftID: "wiped@w"}, StatusAlive)
+	mustReconcile(t, rc)
+	if _, in := r.server("wiped@w"); in {
+		t.Fatalf("the empty node was added while two members of zone Z were live against this zone's one: %+v", r.servers)
+	}
+	// A tie is no majority either.
+	set(Meta{ID: "b", RaftID: "b@b", ZoneID: "Z", State: true}, StatusDead)
+	mustReconcile(t, rc)
+	if _, in := r.server("wiped@w"); in {
+		t.Fatalf("the empty node was added on a tie (1 to 1): %+v", r.servers)
+	}
+	// A member of this zone's own is added, and outnumbers the rival.
+	set(Meta{ID: "ours", RaftID: "ours@o", ZoneID: "ROGUE", State: true}, StatusAlive)
+	mustReconcile(t, rc)
+	if _, in := r.server("ours@o"); !in {
+		t.Fatalf("a member of this zone was not added: %+v", r.servers)
+	}
+	if _, in := r.server("wiped@w"); !in {
+		t.Fatalf("the empty node was not added once this zone had 2 live members to the rival's 1: %+v", r.servers)
+	}
+
+	// The rival's side: zone Z's leader, with one more member of Z, against
+	// one rogue node.
+	z := &fakeRaft{zoneID: "Z", servers: []node.Server{{ID: "n1", RaftID: "n1@a", Address: "n1:1", Voter: true}}}
+	rcz, setz := newTestReconciler(t, z, nil)
+	setz(Meta{ID: "b", RaftID: "b@b", ZoneID: "Z", State: true}, StatusAlive)
+	setz(Meta{ID: "rogue", RaftID: "rogue@r", ZoneID: "ROGUE", State: true}, StatusAlive)
+	setz(Meta{ID: "wiped", RaftID: "wiped@w"}, StatusAlive)
+	mustReconcile(t, rcz)
+	if _, in := z.server("wiped@w"); !in {
+		t.Fatalf("zone Z, 2 live members to the rogue's 1, did not add the empty node: %+v", z.servers)
+	}
+}
+
 // A non-voter is promoted only after it stayed caught up for the
 // stabilization time, and never while its last snapshot install failed
 // or it cannot be asked.
