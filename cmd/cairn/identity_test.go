@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -72,6 +75,97 @@ func Test_NodeThatFoundedItsOwnZone_JoinsAnother_IsRefused(t *testing.T) {
 		mi, ok := m.member("n4")
 		return !ok || mi.Suffrage == "none"
 	})
+}
+
+// Test_RogueNode_TakesInNoWipedMember: a node that founded a zone alone is
+// restarted with -join into the domain's zone of its name while a member
+// of that zone comes back with its data dir wiped. For a few seconds the
+// rogue node leads its own group with the zone's name; it must not take
+// the empty member in (both leaders would replicate to it, and a member
+// with its zone id would let the rogue node believe it was home: jepsen
+// seed 7301). It is refused, and the member rejoins its own zone.
+func Test_RogueNode_TakesInNoWipedMember(t *testing.T) {
+	t.Parallel()
+	zone := startCluster(t, 3, agentOpts{})
+	leader, followers := mustRoles(t, zone)
+	leader.mustPut("test.rogue", "acked", []byte(`{"v":1}`), http.StatusCreated)
+	zoneID := leader.mustStatus().ZoneID
+
+	rogueDir := filepath.Join(t.TempDir(), "data")
+	rogue := mustStartAgent(t, agentOpts{dataDir: rogueDir, nodeID: "n4"})
+	rogue.mustPut("test.rogue", "rogue-only", []byte(`{}`), http.StatusCreated)
+	waitFor(t, "the lone node's zone id", readyTimeout, func() bool { return rogue.mustStatus().ZoneID != "" }, nil)
+	if code := rogue.mustStop(); code != 0 {
+		t.Fatalf("the lone node exited %d on SIGTERM", code)
+	}
+
+	wiped := followers[0]
+	wiped.mustKill()
+	if err := os.RemoveAll(wiped.opts.dataDir); err != nil {
+		t.Fatal(err)
+	}
+	var join []string
+	for _, a := range zone {
+		join = append(join, a.line.gossip)
+	}
+	ports := freePorts(t, 3)
+	cmd := exec.Command(cairnBin, append([]string{"agent", "-node-id", "n4", "-data-dir", rogueDir, "-http-addr", hostPort(ports[0]),
+		"-raft-addr", hostPort(ports[1]), "-gossip-addr", hostPort(ports[2]), "-maxscale-addr", "",
+		"-join", strings.Join(join, ",")}, fastRaft...)...)
+	cmd.Env, cmd.SysProcAttr = childEnv(nil), childProcAttr()
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// The member comes back while the rogue node leads its own group and
+	// looks for its zone (it leads at once: it is that group's one voter).
+	waitFor(t, "the rogue node to lead its own group", readyTimeout, func() bool {
+		resp, err := http.Get("http://" + hostPort(ports[0]) + "/cairn/v1/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `"state":"Leader"`)
+	}, nil)
+	reborn := mustLaunchAgent(t, wiped.restartOpts())
+
+	select {
+	case <-exited:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+		t.Fatalf("the rogue node ran 60s without being refused; stderr:\n%s", lastLines(stderr.Bytes(), 20))
+	}
+	if !strings.Contains(stderr.String(), "different Raft groups") {
+		t.Errorf("the rogue node ended without refusing the zone; stderr:\n%s", lastLines(stderr.Bytes(), 20))
+	}
+	if strings.Contains(stderr.String(), "joined the zone as a non-voter") {
+		t.Errorf("the rogue node took a member into its group:\n%s", grepLines(stderr.String(), "joined the zone as a non-voter"))
+	}
+	waitStatus(t, reborn, "the wiped member a voter of its own zone again", 60*time.Second, func(st nodeStatus) bool {
+		return st.Voter && st.ZoneID == zoneID && st.Voters == 3
+	})
+	for _, a := range []*agent{leader, followers[1], reborn} {
+		if r := a.mustDo(http.MethodGet, resPath("test.rogue", "acked")+"?consistent", nil, http.StatusOK); len(r.body) == 0 {
+			t.Errorf("%s: acknowledged write missing", a.id())
+		}
+		a.mustDo(http.MethodGet, resPath("test.rogue", "rogue-only")+"?consistent", nil, http.StatusNotFound)
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // Test_WipedVoter_RejoinsWhileAPeerLags_NoAcknowledgedWriteLost reproduces
