@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,15 +58,24 @@ func testCgroupLimit(t *testing.T, mode string) {
 	waitUntil(t, "hog crashed", func() bool { return h.status("hog.0").State == InstanceCrashed })
 	st := h.status("hog.0")
 	t.Logf("hog: %+v", st)
-	if !strings.HasPrefix(st.Reason, "out of memory: the kernel's OOM killer killed 1 process of the instance at its memory_limit (32M, "+mode+")") {
+	// The kernel kills the largest process (tail), and may kill another
+	// before tail's memory is freed (a clean-clone CI run saw it kill 2,
+	// bash among them): the reason gives its count, whatever it is.
+	if !regexp.MustCompile(`^out of memory: the kernel's OOM killer killed (1 process|[2-9] processes) of the instance at its memory_limit \(32M, ` + mode + `\)`).MatchString(st.Reason) {
 		t.Fatalf("reason of the OOM-killed instance: %q", st.Reason)
 	}
-	if st.ExitCode != 137 { // bash reports tail's SIGKILL
-		t.Fatalf("exit code %d, want 137", st.ExitCode)
-	}
 	lines, _ := h.sup.Logs("hog", 10, 0)
-	if len(lines) < 2 || lines[0].Text != "start" || !strings.Contains(lines[len(lines)-1].Text, "Killed") {
-		t.Fatalf("hog's output: %v", lines)
+	switch st.ExitCode {
+	case 137: // bash lived to report tail's SIGKILL
+		if len(lines) < 2 || lines[0].Text != "start" || !strings.Contains(lines[len(lines)-1].Text, "Killed") {
+			t.Fatalf("hog's output: %v", lines)
+		}
+	case -1: // bash was killed too: as hog2's below
+		if !strings.Contains(st.Reason, "processes") || len(lines) < 1 || lines[0].Text != "start" {
+			t.Fatalf("hog killed with its leader: reason %q, output %v", st.Reason, lines)
+		}
+	default:
+		t.Fatalf("exit code %d, want 137 (bash reports tail's SIGKILL) or -1 (bash killed too)", st.ExitCode)
 	}
 	waitUntil(t, "hog's cgroup removed", func() bool { _, err := os.Stat(filepath.Join(parent, "hog.0")); return os.IsNotExist(err) })
 	// The leader itself killed: exit code -1, the same reason.
