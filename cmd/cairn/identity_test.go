@@ -31,29 +31,11 @@ func Test_NodeThatFoundedItsOwnZone_JoinsAnother_IsRefused(t *testing.T) {
 		t.Fatalf("the zone's leader reports no zone id: %+v", leader.mustStatus())
 	}
 
-	rogueDir := filepath.Join(t.TempDir(), "data")
-	rogue := mustStartAgent(t, agentOpts{dataDir: rogueDir, nodeID: "n4"}) // alone: founds its own zone
-	rogue.mustPut("test.zone", "rogue-only", []byte(`{}`), http.StatusCreated)
-	var rogueID string
-	waitFor(t, "the lone node's zone id", readyTimeout, func() bool {
-		rogueID = rogue.mustStatus().ZoneID
-		return rogueID != ""
-	}, nil)
+	rogueDir, rogueID := foundLoneZone(t, "test.zone")
 	if rogueID == zoneID {
 		t.Fatalf("two zones founded apart share the zone id %s", zoneID)
 	}
-	if code := rogue.mustStop(); code != 0 {
-		t.Fatalf("the lone node exited %d on SIGTERM", code)
-	}
-
-	var join []string
-	for _, a := range zone {
-		join = append(join, a.line.gossip)
-	}
-	ports := freePorts(t, 3)
-	args := append([]string{"agent", "-node-id", "n4", "-data-dir", rogueDir, "-http-addr", hostPort(ports[0]),
-		"-raft-addr", hostPort(ports[1]), "-gossip-addr", hostPort(ports[2]), "-maxscale-addr", "",
-		"-join", strings.Join(join, ",")}, fastRaft...)
+	args, _ := rogueJoinArgs(t, zone, rogueDir)
 	code, _, stderr := runCairn(t, 60*time.Second, nil, args...)
 	if code == 0 || !strings.Contains(stderr, "different Raft groups") || !strings.Contains(stderr, zoneID) {
 		t.Fatalf("restarted with -join into another zone of its name: exit %d, want non-zero with a message naming both zone ids; stderr:\n%s", code, lastLines([]byte(stderr), 15))
@@ -91,27 +73,15 @@ func Test_RogueNode_TakesInNoWipedMember(t *testing.T) {
 	leader.mustPut("test.rogue", "acked", []byte(`{"v":1}`), http.StatusCreated)
 	zoneID := leader.mustStatus().ZoneID
 
-	rogueDir := filepath.Join(t.TempDir(), "data")
-	rogue := mustStartAgent(t, agentOpts{dataDir: rogueDir, nodeID: "n4"})
-	rogue.mustPut("test.rogue", "rogue-only", []byte(`{}`), http.StatusCreated)
-	waitFor(t, "the lone node's zone id", readyTimeout, func() bool { return rogue.mustStatus().ZoneID != "" }, nil)
-	if code := rogue.mustStop(); code != 0 {
-		t.Fatalf("the lone node exited %d on SIGTERM", code)
-	}
+	rogueDir, _ := foundLoneZone(t, "test.rogue")
 
 	wiped := followers[0]
 	wiped.mustKill()
 	if err := os.RemoveAll(wiped.opts.dataDir); err != nil {
 		t.Fatal(err)
 	}
-	var join []string
-	for _, a := range zone {
-		join = append(join, a.line.gossip)
-	}
-	ports := freePorts(t, 3)
-	cmd := exec.Command(cairnBin, append([]string{"agent", "-node-id", "n4", "-data-dir", rogueDir, "-http-addr", hostPort(ports[0]),
-		"-raft-addr", hostPort(ports[1]), "-gossip-addr", hostPort(ports[2]), "-maxscale-addr", "",
-		"-join", strings.Join(join, ",")}, fastRaft...)...)
+	args, rogueHTTP := rogueJoinArgs(t, zone, rogueDir)
+	cmd := exec.Command(cairnBin, args...)
 	cmd.Env, cmd.SysProcAttr = childEnv(nil), childProcAttr()
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
@@ -123,7 +93,7 @@ func Test_RogueNode_TakesInNoWipedMember(t *testing.T) {
 	// The member comes back while the rogue node leads its own group and
 	// looks for its zone (it leads at once: it is that group's one voter).
 	waitFor(t, "the rogue node to lead its own group", readyTimeout, func() bool {
-		resp, err := http.Get("http://" + hostPort(ports[0]) + "/cairn/v1/status")
+		resp, err := http.Get("http://" + rogueHTTP + "/cairn/v1/status")
 		if err != nil {
 			return false
 		}
@@ -155,6 +125,39 @@ func Test_RogueNode_TakesInNoWipedMember(t *testing.T) {
 		}
 		a.mustDo(http.MethodGet, resPath("test.rogue", "rogue-only")+"?consistent", nil, http.StatusNotFound)
 	}
+}
+
+// foundLoneZone starts node n4 alone on a new data dir, where it founds a
+// zone of its own (named as the tests' zones), writes kind/rogue-only
+// through it and stops it; it returns the data dir and that zone's id.
+func foundLoneZone(t *testing.T, kind string) (dataDir, zoneID string) {
+	t.Helper()
+	dataDir = filepath.Join(t.TempDir(), "data")
+	lone := mustStartAgent(t, agentOpts{dataDir: dataDir, nodeID: "n4"})
+	lone.mustPut(kind, "rogue-only", []byte(`{}`), http.StatusCreated)
+	waitFor(t, "the lone node's zone id", readyTimeout, func() bool {
+		zoneID = lone.mustStatus().ZoneID
+		return zoneID != ""
+	}, nil)
+	if code := lone.mustStop(); code != 0 {
+		t.Fatalf("the lone node exited %d on SIGTERM", code)
+	}
+	return dataDir, zoneID
+}
+
+// rogueJoinArgs are the arguments that start node n4 again on dataDir
+// (foundLoneZone's), on fresh ports, with -join into zone; httpAddr is
+// its HTTP listener's.
+func rogueJoinArgs(t *testing.T, zone []*agent, dataDir string) (args []string, httpAddr string) {
+	t.Helper()
+	var join []string
+	for _, a := range zone {
+		join = append(join, a.line.gossip)
+	}
+	ports := freePorts(t, 3)
+	return append([]string{"agent", "-node-id", "n4", "-data-dir", dataDir, "-http-addr", hostPort(ports[0]),
+		"-raft-addr", hostPort(ports[1]), "-gossip-addr", hostPort(ports[2]), "-maxscale-addr", "",
+		"-join", strings.Join(join, ",")}, fastRaft...), hostPort(ports[0])
 }
 
 // grepLines returns the lines of s that contain sub.
