@@ -24,7 +24,9 @@ func isWrite(r *http.Request) bool {
 // "anonymous" when none), what (method and path, never the query
 // or the body, which may hold secrets), the status, and where from. A
 // forwarded write is logged by the node that received it and by the
-// leader that served it (forwarded_by names the first).
+// leader that served it (forwarded_by names the first); a native resource
+// write whose command a follower sent the leader (node.ForwardCommand) is
+// logged by the follower alone: the leader gets no request.
 func (s *Server) audit(next http.Handler) http.Handler {
 	log := s.auditLog
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

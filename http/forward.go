@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -134,6 +135,15 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 				return
 			}
 		}
+		if f.rewritePath == nil && isResourceWrite(r) {
+			if c, ok := f.node.(commandForwarder); ok && c.ForwardsCommands() {
+				// Served here, its command sent to the leader: one HTTP
+				// exchange instead of two.
+				f.metrics.forwardedOne()
+				next.ServeHTTP(w, r.WithContext(node.ForwardCommand(r.Context())))
+				return
+			}
+		}
 		// The body is read whole before anything is sent: a broken, late or
 		// over-limit body is the client's fault, answered here with 400,
 		// 408 or 413 as the leader would, not a forward failure or a 503
@@ -143,6 +153,20 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 		}
 		f.forwardUntilAnswered(next, w, r)
 	})
+}
+
+// commandForwarder is a follower that can send the leader a command it
+// built (node.Node.ForwardsCommands).
+type commandForwarder interface {
+	ForwardsCommands() bool
+}
+
+// isResourceWrite reports whether r writes one native resource: its
+// handler reads nothing before it writes (the command's preconditions are
+// checked where it is applied), so a follower may serve it and send the
+// leader only the command.
+func isResourceWrite(r *http.Request) bool {
+	return (r.Method == http.MethodPut || r.Method == http.MethodDelete) && strings.HasPrefix(r.URL.Path, "/cairn/v1/resources/")
 }
 
 // writeAdmitter is a node that bounds the writes it serves as leader

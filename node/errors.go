@@ -68,6 +68,9 @@ func translate(err error) error {
 // retrying it is safe. Other errors (ErrLeadershipLost, ErrShutdown) leave
 // the outcome unknown.
 func NotApplied(err error) bool {
+	if re := (*remoteError)(nil); errors.As(err, &re) {
+		return re.notApplied // the leader's word (commands.go)
+	}
 	if errors.Is(err, ErrLeadershipLost) {
 		return false
 	}

@@ -36,6 +36,8 @@ var applyResults = []string{"ok", "conflict", "invalid", "not_leader", "overload
 type nodeMetrics struct {
 	applyDuration *prometheus.HistogramVec
 	leaderChanges prometheus.Counter
+	// forwarded counts the commands this node sent its leader (commands.go).
+	forwarded *prometheus.CounterVec
 }
 
 func newNodeMetrics() *nodeMetrics {
@@ -49,9 +51,14 @@ func newNodeMetrics() *nodeMetrics {
 			Name: "cairn_raft_leader_changes_total",
 			Help: "Times this node observed a zone leader being elected (a new leader, or the same one again after an interregnum).",
 		}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_node_forwarded_commands_total",
+			Help: "Commands this node, as a follower, sent its zone leader to propose, by the leader's result (not_leader includes a leader lost with the outcome unknown).",
+		}, []string{"result"}),
 	}
 	for _, r := range applyResults {
 		m.applyDuration.WithLabelValues(r)
+		m.forwarded.WithLabelValues(r)
 	}
 	return m
 }
@@ -138,6 +145,7 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	c.n.metrics.applyDuration.Describe(ch)
 	c.n.metrics.leaderChanges.Describe(ch)
+	c.n.metrics.forwarded.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -186,6 +194,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 
 	n.metrics.applyDuration.Collect(ch)
 	n.metrics.leaderChanges.Collect(ch)
+	n.metrics.forwarded.Collect(ch)
 }
 
 // resourcesByKind labels the store's per-kind counts (kept by the store:

@@ -32,7 +32,8 @@ type Node struct {
 	store        *fsm.Store
 	stores       *raftStores
 	transport    *voteGuardTransport
-	raftID       string // this node's Raft server id: "<node id>@<data dir incarnation>"
+	commands     *commandService // forwarded commands, both ways (commands.go)
+	raftID       string          // this node's Raft server id: "<node id>@<data dir incarnation>"
 	snaps        raft.SnapshotStore
 	disk         *diskWatch // the first failed write of Raft state (diskfault.go)
 	bootstrapped bool
@@ -174,10 +175,12 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 		return nil, err
 	}
 	removeSpools(cfg.DataDir)
-	nt, err := newTCPTransport(cfg.RaftAddr, advertise, cfg.TLS, newHCLog(log, "raft-transport"))
+	n.commands = newCommandService(n.applyForPeer)
+	nt, layer, err := newTCPTransport(cfg.RaftAddr, advertise, cfg.TLS, n.commands.serveConn, newHCLog(log, "raft-transport"))
 	if err != nil {
 		return nil, fmt.Errorf("raft transport on %s: %w", cfg.RaftAddr, err)
 	}
+	n.commands.dial = layer.Dial
 	n.transport = newVoteGuardTransport(nt, raft.ServerID(n.raftID), func(index, term uint64) bool {
 		return holdsEntry(logs, snaps, index, term)
 	})
@@ -374,7 +377,15 @@ func (n *Node) zoneReads(f int) bool {
 // fsm.ErrInvalid when the store refused the batch (the index still
 // advanced), or is ErrNotLeader, ErrLeadershipLost, ErrTimeout or
 // ErrShutdown; NotApplied tells which of those leave cmd certainly unapplied.
+//
+// On a follower, a command whose ctx carries ForwardCommand is sent to the
+// leader (commands.go); without it Apply returns ErrNotLeader there.
 func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
+	if forwardsCommand(ctx) && !n.IsLeader() {
+		index, res, err := n.applyAtLeader(ctx, cmd)
+		n.metrics.forwarded.WithLabelValues(applyResult(err)).Inc()
+		return index, res, err
+	}
 	start := time.Now()
 	index, res, err := n.apply(ctx, cmd)
 	n.metrics.observeApply(time.Since(start), err)
@@ -805,6 +816,9 @@ func (n *Node) Close() error {
 		<-n.loopDone
 		n.background.Wait()
 		err = translate(n.raft.Shutdown().Error())
+		if n.commands != nil {
+			n.commands.close()
+		}
 		n.closeStores()
 	})
 	return err

@@ -2,7 +2,9 @@ package node
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -19,11 +21,20 @@ import (
 // peers, firewalls and the fault-injecting proxies of cluster/jepsen see
 // one address per node in both directions; and, with TLS on, every
 // connection is TLS (mutual when a CA is given: see tlsconfig).
+//
+// It also carries command connections (commands.go): a connection whose
+// first byte is commandConnMagic goes to commands, the rest to Raft.
 type boundStreamLayer struct {
 	net.Listener
 	advertise net.Addr
 	local     *net.TCPAddr      // source of dialled connections; nil lets the kernel choose
 	tls       *tlsconfig.Config // nil: plain TCP
+	commands  func(net.Conn)    // serves a command connection; nil: none taken
+
+	startOnce sync.Once
+	raftConns chan net.Conn
+	done      chan struct{} // closed when the listener fails (closed)
+	acceptErr error         // why, set before done is closed
 }
 
 // tlsHandshakeTimeout bounds a Raft connection's TLS handshake, on either
@@ -33,34 +44,95 @@ const tlsHandshakeTimeout = 10 * time.Second
 // newTCPTransport listens on bindAddr and returns raft's network transport
 // over a boundStreamLayer; advertise, if set, is the address peers dial;
 // tc, if not nil, puts every connection under TLS.
-func newTCPTransport(bindAddr string, advertise net.Addr, tc *tlsconfig.Config, logger hclog.Logger) (*raft.NetworkTransport, error) {
+// commands, if not nil, serves the command connections.
+func newTCPTransport(bindAddr string, advertise net.Addr, tc *tlsconfig.Config, commands func(net.Conn), logger hclog.Logger) (*raft.NetworkTransport, *boundStreamLayer, error) {
 	ln, err := net.Listen("tcp", bindAddr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	layer := &boundStreamLayer{Listener: ln, advertise: advertise, tls: tc}
+	layer := &boundStreamLayer{Listener: ln, advertise: advertise, tls: tc, commands: commands,
+		raftConns: make(chan net.Conn), done: make(chan struct{})}
 	bound := ln.Addr().(*net.TCPAddr)
 	if !bound.IP.IsUnspecified() {
 		layer.local = &net.TCPAddr{IP: bound.IP}
 	}
 	if a, ok := layer.Addr().(*net.TCPAddr); !ok || a.IP == nil || a.IP.IsUnspecified() {
 		ln.Close()
-		return nil, fmt.Errorf("%w: %s (set -raft-advertise)", errNotAdvertisable, layer.Addr())
+		return nil, nil, fmt.Errorf("%w: %s (set -raft-advertise)", errNotAdvertisable, layer.Addr())
 	}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: 5, Timeout: 10 * time.Second, Logger: logger,
-	}), nil
+	}), layer, nil
 }
 
-// Accept returns the next connection; under TLS its handshake happens on
-// its first read or write, in raft's goroutine for that connection, so a
-// slow peer never holds up the accept loop.
+// Accept returns the next Raft connection. Connections are accepted, and
+// their first byte read, in goroutines of their own (under TLS the
+// handshake happens then), so a slow peer never holds up the others.
 func (s *boundStreamLayer) Accept() (net.Conn, error) {
-	c, err := s.Listener.Accept()
-	if err != nil || s.tls == nil {
-		return c, err
+	s.startOnce.Do(func() { go s.acceptLoop() })
+	select {
+	case c := <-s.raftConns:
+		return c, nil
+	case <-s.done:
+		return nil, s.acceptErr
 	}
-	return &handshakeConn{Conn: tls.Server(c, s.tls.RaftServer())}, nil
+}
+
+func (s *boundStreamLayer) acceptLoop() {
+	for {
+		c, err := s.Listener.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			s.acceptErr = err
+			close(s.done)
+			return
+		}
+		if s.tls != nil {
+			c = &handshakeConn{Conn: tls.Server(c, s.tls.RaftServer())}
+		}
+		go s.route(c)
+	}
+}
+
+// route reads c's first byte and hands c to Raft (that byte still to be
+// read) or to the command server.
+func (s *boundStreamLayer) route(c net.Conn) {
+	_ = c.SetReadDeadline(time.Now().Add(tlsHandshakeTimeout))
+	var first [1]byte
+	if _, err := io.ReadFull(c, first[:]); err != nil {
+		c.Close()
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	if first[0] == commandConnMagic && s.commands != nil {
+		s.commands(c)
+		return
+	}
+	select {
+	case s.raftConns <- &peekedConn{Conn: c, first: first[0], unread: true}:
+	case <-s.done:
+		c.Close()
+	}
+}
+
+// peekedConn is a connection whose first byte was read already: its first
+// Read returns it.
+type peekedConn struct {
+	net.Conn
+	first  byte
+	unread bool
+}
+
+func (c *peekedConn) Read(p []byte) (int, error) {
+	if c.unread && len(p) > 0 {
+		c.unread = false
+		p[0] = c.first
+		return 1, nil
+	}
+	return c.Conn.Read(p)
 }
 
 // Dial connects to a peer from the layer's local IP; under TLS the

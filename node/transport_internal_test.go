@@ -21,7 +21,7 @@ func TestTransport_DialsFromBindIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	tr, err := newTCPTransport("127.0.0.3:0", nil, nil, hclog.NewNullLogger())
+	tr, _, err := newTCPTransport("127.0.0.3:0", nil, nil, nil, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,12 +46,12 @@ func TestTransport_DialsFromBindIP(t *testing.T) {
 }
 
 func TestTransport_UnspecifiedBindNeedsAdvertise(t *testing.T) {
-	if tr, err := newTCPTransport("0.0.0.0:0", nil, nil, hclog.NewNullLogger()); err == nil {
+	if tr, _, err := newTCPTransport("0.0.0.0:0", nil, nil, nil, hclog.NewNullLogger()); err == nil {
 		tr.Close()
 		t.Fatal("a 0.0.0.0 raft address without an advertise address was accepted")
 	}
 	adv := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7000}
-	tr, err := newTCPTransport("0.0.0.0:0", adv, nil, hclog.NewNullLogger())
+	tr, _, err := newTCPTransport("0.0.0.0:0", adv, nil, nil, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,22 +85,22 @@ func answerRPCs(tr *raft.NetworkTransport) {
 // whose certificate another CA signed is refused in both directions.
 func TestTransport_MutualTLS(t *testing.T) {
 	ca, other := tlstest.MustNewCA(t, "zone"), tlstest.MustNewCA(t, "other")
-	a, err := newTCPTransport("127.0.0.1:0", nil, mustTLS(t, ca, "a"), hclog.NewNullLogger())
+	a, _, err := newTCPTransport("127.0.0.1:0", nil, mustTLS(t, ca, "a"), nil, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := newTCPTransport("127.0.0.1:0", nil, mustTLS(t, ca, "b"), hclog.NewNullLogger())
+	b, _, err := newTCPTransport("127.0.0.1:0", nil, mustTLS(t, ca, "b"), nil, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	rogue, err := newTCPTransport("127.0.0.1:0", nil, mustTLS(t, other, "rogue"), hclog.NewNullLogger())
+	rogue, _, err := newTCPTransport("127.0.0.1:0", nil, mustTLS(t, other, "rogue"), nil, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rogue.Close()
-	plain, err := newTCPTransport("127.0.0.1:0", nil, nil, hclog.NewNullLogger())
+	plain, _, err := newTCPTransport("127.0.0.1:0", nil, nil, nil, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

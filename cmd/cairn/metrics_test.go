@@ -220,9 +220,10 @@ func Test_ThreeNodes_Metrics_IndexesForwardsAndLeaderChange(t *testing.T) {
 	}
 
 	// A write sent to a follower is forwarded, and counted there as a
-	// forward and as a request on its route; the leader counts the
-	// request it served too. An election in between (a loaded machine can
-	// cost the leader its lease) spoils the count: then it is tried again.
+	// forward and as a request on its route; the leader, sent the
+	// follower's command rather than the request, counts an apply and no
+	// request. An election in between (a loaded machine can cost the
+	// leader its lease) spoils the count: then it is tried again.
 	const route = "/cairn/v1/resources/{kind}/{id}"
 	put201 := []string{"dialect", "native", "route", route, "method", "PUT", "code", "201"}
 	forwarded := false
@@ -255,9 +256,17 @@ func Test_ThreeNodes_Metrics_IndexesForwardsAndLeaderChange(t *testing.T) {
 		if reqA := fAfter.mustValue(t, f.line.nodeID, "cairn_http_requests_total", put201...); reqA != reqB+1 {
 			t.Errorf("follower %s: PUT 201 on %s went %v -> %v, want +1", f.line.nodeID, route, reqB, reqA)
 		}
+		cmdB, _ := fBefore.value("cairn_node_forwarded_commands_total", "result", "ok")
+		if cmdA := fAfter.mustValue(t, f.line.nodeID, "cairn_node_forwarded_commands_total", "result", "ok"); cmdA != cmdB+1 {
+			t.Errorf("follower %s: cairn_node_forwarded_commands_total{result=ok} went %v -> %v, want +1", f.line.nodeID, cmdB, cmdA)
+		}
 		lReqB, _ := lBefore.value("cairn_http_requests_total", put201...)
-		if lReqA := lAfter.mustValue(t, leader.line.nodeID, "cairn_http_requests_total", put201...); lReqA != lReqB+1 {
-			t.Errorf("leader %s: PUT 201 on %s went %v -> %v, want +1", leader.line.nodeID, route, lReqB, lReqA)
+		if lReqA := lAfter.mustValue(t, leader.line.nodeID, "cairn_http_requests_total", put201...); lReqA != lReqB {
+			t.Errorf("leader %s: PUT 201 on %s went %v -> %v, want no change (it got the command, not the request)", leader.line.nodeID, route, lReqB, lReqA)
+		}
+		lApplyB, _ := lBefore.value("cairn_node_apply_duration_seconds", "result", "ok")
+		if lApplyA := lAfter.mustValue(t, leader.line.nodeID, "cairn_node_apply_duration_seconds", "result", "ok"); lApplyA < lApplyB+1 {
+			t.Errorf("leader %s: applies went %v -> %v, want at least +1", leader.line.nodeID, lApplyB, lApplyA)
 		}
 		lFwdB, _ := lBefore.value("cairn_http_forwarded_requests_total")
 		if lFwdA, _ := lAfter.value("cairn_http_forwarded_requests_total"); lFwdA != lFwdB {

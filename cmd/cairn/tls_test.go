@@ -90,17 +90,32 @@ func Test_TLS_ThreeNodes_GossipKey_ForwardsAndKeepsStrangersOut(t *testing.T) {
 		errOut, _ := os.ReadFile(followers[0].stderr)
 		return strings.Contains(string(errOut), "component=audit user=anonymous method=PUT path=/cairn/v1/resources/widget/w0 status=201")
 	}, nil)
-	// A write with credentials through a follower: the leader, reached
-	// over HTTPS, authenticates the caller and its audit line names them.
+	// A resource write with credentials through a follower: the follower
+	// authorises it and sends the leader the command, over Raft's mutual
+	// TLS; its audit line names the caller.
 	admin := creds{user: "admin", password: tlsAdminPassword}
 	var last reply
 	waitFor(t, "a write as admin (the first leader creates the admin user)", 10*time.Second, func() bool {
 		last = followers[1].as(admin, followers[1].url, http.MethodPut, "/cairn/v1/resources/widget/by-admin", []byte(`{}`))
 		return last.status == http.StatusCreated
 	}, func() string { return fmt.Sprintf("%d %s", last.status, last.body) })
+	if got := leader.mustGet("widget", "by-admin"); got.Version == 0 {
+		t.Fatalf("leader holds by-admin at version 0")
+	}
+	waitFor(t, "the follower's audit line of the admin's write", 5*time.Second, func() bool {
+		errOut, _ := os.ReadFile(followers[1].stderr)
+		return strings.Contains(string(errOut), "component=audit user=admin method=PUT path=/cairn/v1/resources/widget/by-admin status=201")
+	}, nil)
+	// A write the leader must serve itself (it reads the users before it
+	// writes) is proxied over HTTPS: the leader authenticates the caller
+	// again and its audit line names them.
+	last = followers[1].as(admin, followers[1].url, http.MethodPut, "/cairn/v1/users/tls-viewer", []byte(`{"password":"look-only","role":"readonly"}`))
+	if last.status != http.StatusCreated {
+		t.Fatalf("PUT /cairn/v1/users/tls-viewer as admin through follower %s: %d %s", followers[1].id(), last.status, last.body)
+	}
 	waitFor(t, "the leader's audit line of the admin's forwarded write", 5*time.Second, func() bool {
 		errOut, _ := os.ReadFile(leader.stderr)
-		return strings.Contains(string(errOut), "component=audit user=admin method=PUT path=/cairn/v1/resources/widget/by-admin status=201") &&
+		return strings.Contains(string(errOut), "component=audit user=admin method=PUT path=/cairn/v1/users/tls-viewer status=201") &&
 			strings.Contains(string(errOut), "forwarded_by="+followers[1].id())
 	}, nil)
 	body := []byte(`{"data":{"id":"server1","type":"servers","attributes":{"parameters":{"address":"127.0.0.1","port":3000,"protocol":"MySQLBackend"}}}}`)

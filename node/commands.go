@@ -1,0 +1,553 @@
+package node
+
+// Command forwarding. A follower that serves a write itself (a request
+// whose context carries ForwardCommand: the native API's resource writes)
+// sends the leader the command it built, over the Raft port, instead of
+// the HTTP forwarder proxying the whole request: the leader then proposes
+// it without an HTTP exchange, authentication or audit of its own (the
+// follower did those, with what it has applied of the zone's users).
+//
+// A command connection starts with commandConnMagic, which no Raft RPC
+// type is (the Raft port's first byte says which it is: muxListener), and
+// the protocol version; the leader echoes the version. A node of an older
+// version reads the magic byte as an unknown RPC and closes the
+// connection: the follower then forwards requests over HTTP as before
+// (ForwardsCommands is false for that leader). After the handshake each
+// side sends frames (a uvarint length, then the payload), many in flight
+// at once, each request answered by the frame with its id:
+//
+//	request:  id, timeout in ms, fsm.EncodeCommand of the prepared command
+//	response: id, status, index, then the result (statusResult) or the
+//	          error (statusError: its kind, whether it was certainly not
+//	          applied, its message)
+//
+// What a follower answers when the leader does not: a command whose frame
+// was never written (no connection, the handshake failed) was not applied
+// and is tried again with whoever leads, for up to leaderWait; a
+// connection lost after its frame was written leaves the outcome unknown
+// (ErrLeadershipLost), as a lost HTTP forward does.
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"cairn/fsm"
+
+	"github.com/hashicorp/raft"
+)
+
+const (
+	// commandConnMagic opens a command connection on the Raft port; Raft's
+	// own RPC types are 0-4.
+	commandConnMagic byte = 0xCA
+	// commandProtoVersion is the version of the frames that follow.
+	commandProtoVersion byte = 1
+	// maxCommandFrame bounds a frame: a command holds at most a request
+	// body (the HTTP limit is far below) and a result the written resources.
+	maxCommandFrame = 64 << 20
+	// commandLeaderWait bounds how long a command waits for a leader it can
+	// reach (an election in progress), as the HTTP forwarder does.
+	commandLeaderWait = 3 * time.Second
+	// commandDialTimeout bounds connecting to the leader and the handshake.
+	commandDialTimeout = 2 * time.Second
+	// commandRetryAfterFailure is how long a leader that could not be
+	// reached is not dialled again for; commandRetryAfterRefusal, one that
+	// hung up on the handshake (an older version, which logs an error each
+	// time).
+	commandRetryAfterFailure = time.Second
+	commandRetryAfterRefusal = 30 * time.Second
+)
+
+// Response statuses.
+const (
+	statusResult byte = 1
+	statusError  byte = 2
+)
+
+// remoteErrorKinds are the sentinels an error crosses the wire as, by
+// their position (0: none of them); the first that matches is sent, so
+// an error that is also another comes before it.
+var remoteErrorKinds = []error{
+	nil,
+	ErrLeadershipLost, ErrNotLeader, ErrNoLeader, ErrOverloaded, ErrTimeout,
+	ErrShutdown, ErrDiskFault, fsm.ErrInvalid, fsm.ErrConflict,
+}
+
+// remoteError is an error the leader answered a forwarded command with.
+type remoteError struct {
+	kind       error // one of remoteErrorKinds, or nil
+	msg        string
+	notApplied bool
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.kind }
+
+type forwardCommandKey struct{}
+
+// ForwardCommand marks ctx: an Apply made with it on a follower is sent to
+// the leader as a command (instead of failing with ErrNotLeader).
+func ForwardCommand(ctx context.Context) context.Context {
+	return context.WithValue(ctx, forwardCommandKey{}, true)
+}
+
+func forwardsCommand(ctx context.Context) bool {
+	v, _ := ctx.Value(forwardCommandKey{}).(bool)
+	return v
+}
+
+// ForwardsCommands reports whether this node is a follower whose leader
+// takes forwarded commands (it connects to find out, once per leader):
+// an Apply with ForwardCommand then goes to it. False while there is no
+// leader, on the leader, and for a leader of an older version.
+func (n *Node) ForwardsCommands() bool {
+	if n.IsLeader() {
+		return false
+	}
+	addr, _ := n.raft.LeaderWithID()
+	if addr == "" {
+		return false
+	}
+	_, err := n.commands.client(addr)
+	return err == nil
+}
+
+// applyAtLeader sends cmd to the leader and returns its answer. The
+// command is prepared here (a bad one is refused here, as the leader
+// would) and again by the leader, whose schema is the one that counts.
+func (n *Node) applyAtLeader(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
+	if err := n.disk.refuse(); err != nil {
+		return 0, nil, err
+	}
+	prepared, err := fsm.PrepareCommand(n.store.Schema(), cmd)
+	if err != nil {
+		return 0, nil, err
+	}
+	data, err := fsm.EncodeCommand(prepared)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: %v", fsm.ErrInvalid, err)
+	}
+	deadline := time.Now().Add(n.cfg.ApplyTimeout)
+	if dl, ok := ctx.Deadline(); ok {
+		deadline = dl
+	}
+	retryUntil := time.Now().Add(commandLeaderWait)
+	for {
+		if n.IsLeader() {
+			return n.apply(ctx, cmd)
+		}
+		addr, _ := n.raft.LeaderWithID()
+		var c *commandClient
+		if addr == "" {
+			err = ErrNoLeader
+		} else if c, err = n.commands.client(addr); err != nil {
+			err = fmt.Errorf("%w: the zone leader at %s cannot be reached: %v", ErrNotLeader, addr, err)
+		}
+		if c != nil {
+			index, res, aerr := c.apply(ctx, data, deadline)
+			if index > 0 {
+				n.NoteForwarded(index) // read your writes through this node
+			}
+			if res != nil {
+				return index, res, res.Err()
+			}
+			// The leader was deposed before it proposed the command, or the
+			// connection failed before the command was sent: try again.
+			if !NotApplied(aerr) || !errors.Is(aerr, ErrNotLeader) {
+				return index, nil, aerr
+			}
+			err = aerr
+		}
+		if time.Now().After(retryUntil) || ctx.Err() != nil {
+			return 0, nil, err
+		}
+		select {
+		case <-ctx.Done():
+		case <-n.closed:
+			return 0, nil, ErrShutdown
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// applyForPeer proposes a command a follower forwarded; data is its
+// encoding. Only this node proposes it: a node that no longer leads says
+// so (not applied), and the follower tries the next leader.
+func (n *Node) applyForPeer(ctx context.Context, data []byte) (uint64, *fsm.Result, error) {
+	cmd, err := fsm.DecodeCommand(data)
+	if err != nil {
+		return 0, nil, err
+	}
+	// Prepared again, here: the follower's schema may be behind this one.
+	cmd.Prepared = false
+	for i := range cmd.Ops {
+		cmd.Ops[i].Keys = nil
+	}
+	if !n.IsLeader() {
+		return 0, nil, ErrNotLeader
+	}
+	start := time.Now()
+	index, res, err := n.apply(ctx, cmd)
+	n.metrics.observeApply(time.Since(start), err)
+	return index, res, err
+}
+
+// commandService holds a node's command connections: the clients it
+// opened to leaders, and the connections followers opened to it.
+type commandService struct {
+	dial  func(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error)
+	serve func(ctx context.Context, data []byte) (uint64, *fsm.Result, error)
+
+	mu      sync.Mutex
+	closed  bool
+	peers   map[raft.ServerAddress]*commandPeer
+	serving map[net.Conn]struct{}
+	wg      sync.WaitGroup // serving connections and their commands
+}
+
+// commandPeer is the connection to one leader, or why there is none.
+type commandPeer struct {
+	ready      chan struct{} // closed once client or err is set
+	client     *commandClient
+	err        error
+	retryAfter time.Time // when to dial again after err
+}
+
+// newCommandService serves forwarded commands with serve; its dial is set
+// once the Raft port is open.
+func newCommandService(serve func(context.Context, []byte) (uint64, *fsm.Result, error)) *commandService {
+	return &commandService{serve: serve, peers: map[raft.ServerAddress]*commandPeer{}, serving: map[net.Conn]struct{}{}}
+}
+
+// client returns the connection to the leader at addr, connecting if there
+// is none; one that failed is not tried again for
+// commandRetryAfterFailure.
+func (s *commandService) client(addr raft.ServerAddress) (*commandClient, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrShutdown
+	}
+	p := s.peers[addr]
+	stale := p != nil && isClosed(p.ready) &&
+		(p.err != nil && time.Now().After(p.retryAfter) || p.client != nil && p.client.broken())
+	if p == nil || stale {
+		p = &commandPeer{ready: make(chan struct{})}
+		s.peers[addr] = p
+		go s.connect(addr, p)
+	}
+	s.mu.Unlock()
+	<-p.ready
+	return p.client, p.err
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// connect dials the leader at addr and shakes hands; it fills p.
+func (s *commandService) connect(addr raft.ServerAddress, p *commandPeer) {
+	defer close(p.ready)
+	retryAfter := commandRetryAfterFailure
+	conn, err := s.dial(addr, commandDialTimeout)
+	if err == nil {
+		if err = handshake(conn); err != nil {
+			conn.Close()
+			retryAfter = commandRetryAfterRefusal
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil && s.closed {
+		conn.Close()
+		err = ErrShutdown
+	}
+	if err != nil {
+		p.err, p.retryAfter = err, time.Now().Add(retryAfter)
+		return
+	}
+	p.client = newCommandClient(conn)
+}
+
+// handshake opens a command connection: the leader must echo the
+// protocol version (an older node closes the connection instead).
+func handshake(conn net.Conn) error {
+	_ = conn.SetDeadline(time.Now().Add(commandDialTimeout))
+	defer conn.SetDeadline(time.Time{})
+	if _, err := conn.Write([]byte{commandConnMagic, commandProtoVersion}); err != nil {
+		return err
+	}
+	var v [1]byte
+	if _, err := io.ReadFull(conn, v[:]); err != nil {
+		return fmt.Errorf("the leader takes no forwarded commands (an older version?): %w", err)
+	}
+	if v[0] != commandProtoVersion {
+		return fmt.Errorf("the leader speaks command protocol %d, not %d", v[0], commandProtoVersion)
+	}
+	return nil
+}
+
+// close closes every command connection, both ways, and waits for the
+// commands being served to end.
+func (s *commandService) close() {
+	s.mu.Lock()
+	s.closed = true
+	peers := s.peers
+	s.peers = map[raft.ServerAddress]*commandPeer{}
+	for c := range s.serving {
+		c.Close()
+	}
+	s.mu.Unlock()
+	for _, p := range peers {
+		<-p.ready
+		if p.client != nil {
+			p.client.close(ErrShutdown)
+		}
+	}
+	s.wg.Wait()
+}
+
+// serveConn serves a command connection a follower opened (its magic
+// byte already read) until it closes.
+func (s *commandService) serveConn(conn net.Conn) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		conn.Close()
+		return
+	}
+	s.serving[conn] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		conn.Close()
+		s.mu.Lock()
+		delete(s.serving, conn)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	br := bufio.NewReaderSize(conn, 64<<10)
+	_ = conn.SetReadDeadline(time.Now().Add(commandDialTimeout))
+	v, err := br.ReadByte()
+	if err != nil || v != commandProtoVersion {
+		return
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	out := newFrameWriter(conn)
+	defer out.close()
+	out.send([]byte{commandProtoVersion})
+	for {
+		frame, err := readFrame(br)
+		if err != nil {
+			return
+		}
+		id, timeout, data, err := decodeCommandRequest(frame)
+		if err != nil {
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			index, res, err := s.serve(ctx, data)
+			cancel()
+			out.send(encodeCommandResponse(id, index, res, err))
+		}()
+	}
+}
+
+// commandClient is one connection to a leader, carrying many commands at
+// once.
+type commandClient struct {
+	conn net.Conn
+	out  *frameWriter
+
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[uint64]chan commandAnswer
+	err     error // set once the connection failed; no more requests
+	done    chan struct{}
+}
+
+type commandAnswer struct {
+	index uint64
+	res   *fsm.Result
+	err   error
+}
+
+func newCommandClient(conn net.Conn) *commandClient {
+	c := &commandClient{conn: conn, out: newFrameWriter(conn), pending: map[uint64]chan commandAnswer{}, done: make(chan struct{})}
+	go c.readAnswers()
+	return c
+}
+
+func (c *commandClient) broken() bool { return isClosed(c.done) }
+
+// apply sends one command and waits for its answer, until deadline.
+func (c *commandClient) apply(ctx context.Context, data []byte, deadline time.Time) (uint64, *fsm.Result, error) {
+	timeout := time.Until(deadline)
+	if timeout <= 0 {
+		return 0, nil, ErrTimeout
+	}
+	answer := make(chan commandAnswer, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return 0, nil, fmt.Errorf("%w: the connection to the zone leader failed before the write was sent: %v", ErrNotLeader, c.err)
+	}
+	c.nextID++
+	id := c.nextID
+	c.pending[id] = answer
+	c.mu.Unlock()
+	c.out.send(encodeCommandRequest(id, timeout, data))
+	// The leader answers within timeout (its Apply is bounded by it) or
+	// the connection fails; the wait is bounded all the same.
+	t := time.NewTimer(timeout + commandDialTimeout)
+	defer t.Stop()
+	var err error
+	select {
+	case a := <-answer:
+		return a.index, a.res, a.err
+	case <-t.C:
+		err = fmt.Errorf("%w: the zone leader did not answer in time; the write may still be applied", ErrLeadershipLost)
+	case <-ctx.Done():
+		err = fmt.Errorf("%w before the zone leader answered; the write may still be applied", ctx.Err())
+	}
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+	return 0, nil, err
+}
+
+// readAnswers hands each answer to its request until the connection
+// fails, then fails every request still waiting.
+func (c *commandClient) readAnswers() {
+	br := bufio.NewReaderSize(c.conn, 64<<10)
+	for {
+		frame, err := readFrame(br)
+		if err == nil {
+			var id uint64
+			var a commandAnswer
+			if id, a, err = decodeCommandResponse(frame); err == nil {
+				c.mu.Lock()
+				ch := c.pending[id]
+				delete(c.pending, id)
+				c.mu.Unlock()
+				if ch != nil {
+					ch <- a
+				}
+				continue
+			}
+		}
+		c.close(err)
+		return
+	}
+}
+
+// close ends the connection; the requests still waiting may have reached
+// the leader: their outcome is unknown.
+func (c *commandClient) close(cause error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = cause
+	pending := c.pending
+	c.pending = nil
+	close(c.done)
+	c.mu.Unlock()
+	c.conn.Close()
+	c.out.close()
+	for _, ch := range pending {
+		ch <- commandAnswer{err: fmt.Errorf("%w: the connection to the zone leader failed (%v); the write may still be applied", ErrLeadershipLost, cause)}
+	}
+}
+
+// frameWriter writes frames from many goroutines through one goroutine,
+// which flushes when no more are waiting: frames sent together share a
+// write.
+type frameWriter struct {
+	frames chan []byte
+	stop   chan struct{}
+	once   sync.Once
+}
+
+func newFrameWriter(conn net.Conn) *frameWriter {
+	w := &frameWriter{frames: make(chan []byte, 256), stop: make(chan struct{})}
+	go w.run(conn)
+	return w
+}
+
+// send queues p (whole frames, or the handshake's byte); it is dropped
+// once the writer is closed.
+func (w *frameWriter) send(p []byte) {
+	select {
+	case w.frames <- p:
+	case <-w.stop:
+	}
+}
+
+func (w *frameWriter) close() { w.once.Do(func() { close(w.stop) }) }
+
+func (w *frameWriter) run(conn net.Conn) {
+	bw := bufio.NewWriterSize(conn, 64<<10)
+	for {
+		var p []byte
+		select {
+		case p = <-w.frames:
+		case <-w.stop:
+			return
+		}
+		for {
+			if _, err := bw.Write(p); err != nil {
+				conn.Close()
+				w.close()
+				return
+			}
+			select {
+			case p = <-w.frames:
+				continue
+			default:
+			}
+			break
+		}
+		if err := bw.Flush(); err != nil {
+			conn.Close()
+			w.close()
+			return
+		}
+	}
+}
+
+// readFrame reads one length-prefixed frame.
+func readFrame(br *bufio.Reader) ([]byte, error) {
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
+		return nil, err
+	}
+	if n > maxCommandFrame {
+		return nil, fmt.Errorf("command frame of %d bytes, more than %d", n, maxCommandFrame)
+	}
+	p := make([]byte, n)
+	_, err = io.ReadFull(br, p)
+	return p, err
+}
+
+// frame returns payload with its length in front.
+func frame(payload []byte) []byte {
+	out := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(payload)), uint64(len(payload)))
+	return append(out, payload...)
+}

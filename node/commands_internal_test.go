@@ -1,0 +1,231 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"reflect"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"cairn/fsm"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+// Every error kind crosses the wire as the same sentinel, with its
+// message and whether it was certainly not applied.
+func TestCommandWire_ErrorsKeepTheirKind(t *testing.T) {
+	diskErr := writeRefused{&DiskFault{Op: "store logs", Err: io.ErrShortWrite}}
+	for _, err := range []error{
+		ErrNotLeader, ErrLeadershipLost, ErrNoLeader, ErrOverloaded, ErrTimeout, ErrShutdown,
+		diskErr, fmt.Errorf("%w: op 0: bad", fsm.ErrInvalid), errors.New("something else"),
+	} {
+		id, a, derr := decodeCommandResponse(unframe(t, encodeCommandResponse(7, 3, nil, err)))
+		if derr != nil || id != 7 || a.index != 3 || a.res != nil {
+			t.Fatalf("%v: decoded id %d, %+v, %v", err, id, a, derr)
+		}
+		if a.err.Error() != err.Error() || NotApplied(a.err) != NotApplied(err) {
+			t.Errorf("%v: came back as %q, not applied %v (want %v)", err, a.err, NotApplied(a.err), NotApplied(err))
+		}
+		for _, k := range remoteErrorKinds[1:] {
+			if errors.Is(a.err, k) != errors.Is(err, k) {
+				t.Errorf("%v: errors.Is(_, %v) = %v after the wire, %v before", err, k, errors.Is(a.err, k), errors.Is(err, k))
+			}
+		}
+	}
+}
+
+// A result comes back whole: resources (and the nil of a delete), the
+// conflict, the refusal and what existed.
+func TestCommandWire_ResultsRoundTrip(t *testing.T) {
+	at := time.Date(2026, 12, 2, 23, 30, 1, 123456789, time.UTC)
+	for _, res := range []*fsm.Result{
+		{Index: 9, Resources: []*fsm.Resource{
+			{Kind: "k", ID: "a", Version: 9, CreateIndex: 4, Created: at, Updated: at.Add(time.Second), Body: json.RawMessage(`{"x":1}`)},
+			nil,
+		}, Existed: []bool{true, false}},
+		{Index: 10, Conflict: &fsm.Conflict{Kind: "k", ID: "b", Version: 3, Require: fsm.RequireVersion}, Resources: []*fsm.Resource{}, Existed: []bool{}},
+		{Index: 11, Conflict: &fsm.Conflict{Kind: "k", ID: "b", Index: "name", Value: "v", HolderID: "c"}, Resources: []*fsm.Resource{}, Existed: []bool{}},
+		{Index: 12, Invalid: "op 0: no", Resources: []*fsm.Resource{}, Existed: []bool{}},
+	} {
+		id, a, err := decodeCommandResponse(unframe(t, encodeCommandResponse(1, res.Index, res, nil)))
+		if err != nil || id != 1 || a.index != res.Index || a.err != nil {
+			t.Fatalf("%+v: decoded %d, %+v, %v", res, id, a, err)
+		}
+		if !reflect.DeepEqual(a.res, res) {
+			t.Errorf("result changed on the wire:\n got %+v\nwant %+v", a.res, res)
+		}
+	}
+}
+
+// A frame cut anywhere is an error, never a panic or a half-read answer.
+func TestCommandWire_TruncatedFrames_AreErrors(t *testing.T) {
+	res := &fsm.Result{Index: 9, Resources: []*fsm.Resource{{Kind: "k", ID: "a", Version: 9, Body: json.RawMessage(`{}`)}}, Existed: []bool{false}}
+	for _, p := range [][]byte{
+		unframe(t, encodeCommandResponse(1, 9, res, nil)),
+		unframe(t, encodeCommandResponse(1, 0, nil, ErrTimeout)),
+	} {
+		for n := range len(p) {
+			if _, _, err := decodeCommandResponse(p[:n]); err == nil {
+				t.Errorf("a response cut to %d of %d bytes decoded", n, len(p))
+			}
+		}
+		if _, _, err := decodeCommandResponse(append(p, 0)); err == nil {
+			t.Error("a response with a byte too many decoded")
+		}
+	}
+	req := unframe(t, encodeCommandRequest(5, time.Second, []byte("command")))
+	for n := range len(req) {
+		if _, _, _, err := decodeCommandRequest(req[:n]); err == nil {
+			t.Errorf("a request cut to %d of %d bytes decoded", n, len(req))
+		}
+	}
+}
+
+func unframe(t *testing.T, f []byte) []byte {
+	t.Helper()
+	p, err := readFrame(bufio.NewReader(bytesReader(f)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type bytesReaderT struct{ b []byte }
+
+func bytesReader(b []byte) *bytesReaderT { return &bytesReaderT{b} }
+func (r *bytesReaderT) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+// fakeLeader listens like a leader's Raft port and runs serve on each
+// connection after its first byte; it counts the connections.
+func fakeLeader(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) (addr raft.ServerAddress, conns *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	conns = new(atomic.Int32)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, err := br.ReadByte(); err != nil {
+					return
+				}
+				serve(c, br)
+			}()
+		}
+	}()
+	return raft.ServerAddress(ln.Addr().String()), conns
+}
+
+func dialTCP(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("tcp", string(addr), timeout)
+}
+
+// A leader of an older version reads the magic byte as an unknown Raft
+// RPC and hangs up: no command goes to it (the follower forwards HTTP
+// requests instead), and it is not dialled again at once.
+func TestCommandService_OlderLeader_NotUsed(t *testing.T) {
+	addr, conns := fakeLeader(t, func(net.Conn, *bufio.Reader) {})
+	s := newCommandService(nil)
+	s.dial = dialTCP
+	defer s.close()
+	if _, err := s.client(addr); err == nil {
+		t.Fatal("a leader that hung up on the handshake was taken for one that takes commands")
+	}
+	if _, err := s.client(addr); err == nil {
+		t.Fatal("second try: taken for one that takes commands")
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("dialled %d times within %s, want once", n, commandRetryAfterRefusal)
+	}
+}
+
+// A connection that fails after a command was sent leaves its outcome
+// unknown: the error must not say "not applied".
+func TestCommandClient_ConnectionLostAfterSend_OutcomeUnknown(t *testing.T) {
+	addr, _ := fakeLeader(t, func(c net.Conn, br *bufio.Reader) {
+		if v, err := br.ReadByte(); err != nil || v != commandProtoVersion {
+			return
+		}
+		c.Write([]byte{commandProtoVersion})
+		readFrame(br) // the command arrives; the leader dies before answering
+	})
+	s := newCommandService(nil)
+	s.dial = dialTCP
+	defer s.close()
+	c, err := s.client(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.apply(context.Background(), []byte("cmd"), time.Now().Add(5*time.Second))
+	if !errors.Is(err, ErrLeadershipLost) || NotApplied(err) {
+		t.Fatalf("apply over a connection lost after sending = %v; want ErrLeadershipLost, outcome unknown", err)
+	}
+	// The broken connection is replaced on the next use.
+	if _, err := s.client(addr); err != nil {
+		t.Fatalf("reconnect: %v", err)
+	}
+}
+
+// The Raft port hands a connection that starts with the magic byte to the
+// command server and every other one to Raft, which still works.
+func TestTransport_CommandConnections_GoToCommands(t *testing.T) {
+	got := make(chan byte, 1)
+	tr, layer, err := newTCPTransport("127.0.0.1:0", nil, nil, func(c net.Conn) {
+		defer c.Close()
+		var b [1]byte
+		io.ReadFull(c, b[:])
+		got <- b[0]
+	}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	answerRPCs(tr)
+	c, err := layer.Dial(tr.LocalAddr(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte{commandConnMagic, 42})
+	select {
+	case b := <-got:
+		if b != 42 {
+			t.Errorf("the command server read %d after the magic byte, want 42", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the command connection never reached the command server")
+	}
+	from, _, err := newTCPTransport("127.0.0.1:0", nil, nil, nil, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer from.Close()
+	var resp raft.AppendEntriesResponse
+	if err := from.AppendEntries("x", tr.LocalAddr(), &raft.AppendEntriesRequest{}, &resp); err != nil || !resp.Success {
+		t.Fatalf("a Raft RPC beside the command connection: %v, %+v", err, resp)
+	}
+}

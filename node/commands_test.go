@@ -1,0 +1,124 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"cairn/fsm"
+	"cairn/node"
+	"cairn/node/nodetest"
+)
+
+// mustOpenFollower opens a second node and makes it a voter of leader's
+// zone.
+func mustOpenFollower(t *testing.T, leader *node.Node) *node.Node {
+	t.Helper()
+	cfg := testConfig(t, t.TempDir())
+	cfg.NodeID, cfg.HTTPURL, cfg.Bootstrap = "n2", "http://n2.test:8180", false
+	f := mustOpen(t, cfg, mustSchema(t))
+	if err := leader.AddVoter(f.RaftID(), f.RaftAddr()); err != nil {
+		t.Fatalf("add %s as a voter: %v", f.ID(), err)
+	}
+	nodetest.WaitFor(t, func() bool { id, _ := f.Leader(); return id == leader.ID() }, 10*time.Second, "the follower to know its leader")
+	return f
+}
+
+func applyVia(n *node.Node, forward bool, ops ...fsm.Op) (uint64, *fsm.Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if forward {
+		ctx = node.ForwardCommand(ctx)
+	}
+	return n.Apply(ctx, fsm.Command{Ops: ops, Time: time.Now().UTC()})
+}
+
+// A follower's Apply with ForwardCommand goes to the leader and comes back
+// with the leader's answer: the index, the resource as the leader stored
+// it, the conflicts and refusals as errors of the same kinds. Without it a
+// follower still refuses with ErrNotLeader.
+func Test_ForwardCommand_FollowerGetsTheLeadersAnswer(t *testing.T) {
+	t.Parallel()
+	leader, _ := mustOpenLeader(t)
+	f := mustOpenFollower(t, leader)
+
+	if _, _, err := applyVia(f, false, putOp(kindItem, "a", `{"name":"a"}`)); !errors.Is(err, node.ErrNotLeader) {
+		t.Fatalf("follower Apply without ForwardCommand = %v, want ErrNotLeader", err)
+	}
+	if !f.ForwardsCommands() {
+		t.Fatal("ForwardsCommands() = false on a follower whose leader takes commands")
+	}
+	if leader.ForwardsCommands() {
+		t.Error("ForwardsCommands() = true on the leader")
+	}
+
+	index, res, err := applyVia(f, true, putOp(kindItem, "a", `{ "name" : "a", "n": 1 }`))
+	if err != nil {
+		t.Fatalf("forwarded put: %v", err)
+	}
+	stored := leader.View().Get(kindItem, "a")
+	if stored == nil || index == 0 || res.Index != index || stored.Version != index || res.Existed[0] {
+		t.Fatalf("forwarded put: index %d, result %+v, leader holds %+v", index, res, stored)
+	}
+	got, want := string(res.Resources[0].AppendJSON(nil)), string(stored.AppendJSON(nil))
+	if got != want {
+		t.Errorf("the follower's copy of the written resource:\n got %s\nwant %s", got, want)
+	}
+	if f.ForwardedIndex() != index {
+		t.Errorf("ForwardedIndex() = %d, want %d (read your writes)", f.ForwardedIndex(), index)
+	}
+
+	// A failed precondition: the leader's conflict, with the version.
+	_, res, err = applyVia(f, true, fsm.Op{Type: fsm.OpPut, Kind: kindItem, ID: "a", Body: []byte(`{}`), Require: fsm.RequireVersion, Version: index + 100})
+	var c *fsm.Conflict
+	if !errors.Is(err, fsm.ErrConflict) || !errors.As(err, &c) || c.Version != index || res == nil || res.Conflict == nil {
+		t.Fatalf("stale If-Match through the follower: %v (conflict %+v)", err, c)
+	}
+	// A unique index held by another resource.
+	_, _, err = applyVia(f, true, putOp(kindItem, "b", `{"name":"a"}`))
+	if !errors.As(err, &c) || c.Index == "" || c.HolderID != "a" {
+		t.Fatalf("unique index clash through the follower: %v (conflict %+v)", err, c)
+	}
+	// A body that is not JSON is refused by the follower, never sent.
+	before := leader.Status().AppliedIndex
+	if index, _, err := applyVia(f, true, putOp(kindItem, "c", `{nope`)); !errors.Is(err, fsm.ErrInvalid) || index != 0 {
+		t.Fatalf("invalid body through the follower: index %d, %v; want ErrInvalid and no index", index, err)
+	}
+	// A delete, then a delete of what is gone.
+	_, res, err = applyVia(f, true, fsm.Op{Type: fsm.OpDelete, Kind: kindItem, ID: "a"})
+	if err != nil || !res.Existed[0] {
+		t.Fatalf("forwarded delete: %v, %+v", err, res)
+	}
+	_, res, err = applyVia(f, true, fsm.Op{Type: fsm.OpDelete, Kind: kindItem, ID: "a"})
+	if err != nil || res.Existed[0] {
+		t.Fatalf("forwarded delete of a deleted resource: %v, %+v", err, res)
+	}
+	if leader.Status().AppliedIndex < before+2 {
+		t.Errorf("leader applied index %d, want at least %d", leader.Status().AppliedIndex, before+2)
+	}
+}
+
+// With the leader gone and no quorum left, a forwarded command is refused
+// as certainly not applied once the wait for a leader ends: its frame was
+// never written anywhere. (One sent on the old connection before the
+// follower saw it close has an unknown outcome, as a lost HTTP forward.)
+func Test_ForwardCommand_LeaderGone_NotApplied(t *testing.T) {
+	t.Parallel()
+	leader, _ := mustOpenLeader(t)
+	f := mustOpenFollower(t, leader)
+	if _, _, err := applyVia(f, true, putOp(kindOther, "x", `{}`)); err != nil {
+		t.Fatalf("forwarded put: %v", err)
+	}
+	mustClose(t, leader)
+	nodetest.WaitFor(t, func() bool { return !f.ForwardsCommands() }, 10*time.Second, "the follower to find the leader gone")
+	start := time.Now()
+	_, _, err := applyVia(f, true, putOp(kindOther, "y", `{}`))
+	if err == nil || !node.NotApplied(err) {
+		t.Fatalf("forwarded put with the leader closed = %v, want an error that says not applied", err)
+	}
+	if !errors.Is(err, node.ErrNotLeader) && !errors.Is(err, node.ErrNoLeader) {
+		t.Errorf("forwarded put with the leader closed = %v, want ErrNotLeader or ErrNoLeader", err)
+	}
+	t.Logf("refused after %s: %v", time.Since(start).Round(time.Millisecond), err)
+}
