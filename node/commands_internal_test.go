@@ -163,6 +163,22 @@ func TestCommandService_OlderLeader_NotUsed(t *testing.T) {
 	}
 }
 
+// The real thing: Raft's own transport (what an older Cairn runs on its
+// Raft port) reads the magic byte as an unknown RPC type and hangs up.
+func TestCommandService_RaftWithoutCommands_RefusesTheHandshake(t *testing.T) {
+	old, _, err := newTCPTransport("127.0.0.1:0", nil, nil, nil, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	s := newCommandService(nil)
+	s.dial = dialTCP
+	defer s.close()
+	if _, err := s.client(old.LocalAddr()); err == nil {
+		t.Fatal("a Raft port without a command server completed the handshake")
+	}
+}
+
 // A connection that fails after a command was sent leaves its outcome
 // unknown: the error must not say "not applied".
 func TestCommandClient_ConnectionLostAfterSend_OutcomeUnknown(t *testing.T) {
