@@ -89,7 +89,9 @@ func writes(method string) bool {
 // wrong ones are sent), 403 for a write by a readonly user. Forwarding
 // comes after it, and carries the caller's own credentials to the leader,
 // which checks them again: the leader authorises the caller, never the
-// forwarding node.
+// forwarding node. A native resource write a follower serves itself
+// carries instead the version of the user record that vouched for the
+// caller, which the leader requires unchanged (auth.Principal.Checks).
 func (s *Server) authenticate(policy AuthPolicy, next http.Handler) http.Handler {
 	return s.authenticateWith(policy, authExempt, nil, next)
 }

@@ -138,9 +138,11 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 		if f.rewritePath == nil && isResourceWrite(r) {
 			if c, ok := f.node.(commandForwarder); ok && c.ForwardsCommands() {
 				// Served here, its command sent to the leader: one HTTP
-				// exchange instead of two.
+				// exchange instead of two. The leader refuses it if the
+				// caller's user changed since this node checked it.
 				f.metrics.forwardedOne()
-				next.ServeHTTP(w, r.WithContext(node.ForwardCommand(r.Context())))
+				checks := httpx.PrincipalFrom(r.Context()).Checks()
+				next.ServeHTTP(w, r.WithContext(node.ForwardCommand(r.Context(), checks...)))
 				return
 			}
 		}

@@ -5,7 +5,9 @@ package node
 // sends the leader the command it built, over the Raft port, instead of
 // the HTTP forwarder proxying the whole request: the leader then proposes
 // it without an HTTP exchange, authentication or audit of its own (the
-// follower did those, with what it has applied of the zone's users).
+// follower did those, with what it has applied of the zone's users; the
+// version of the user record it relied on rides in the command as a
+// precondition: ForwardCommand).
 //
 // A command connection starts with commandConnMagic, which no Raft RPC
 // type is (the Raft port's first byte says which it is: muxListener), and
@@ -92,15 +94,62 @@ func (e *remoteError) Unwrap() error { return e.kind }
 
 type forwardCommandKey struct{}
 
+// forwarded is what ForwardCommand puts in a context.
+type forwarded struct {
+	checks []fsm.Op
+}
+
 // ForwardCommand marks ctx: an Apply made with it on a follower is sent to
-// the leader as a command (instead of failing with ErrNotLeader).
-func ForwardCommand(ctx context.Context) context.Context {
-	return context.WithValue(ctx, forwardCommandKey{}, true)
+// the leader as a command (instead of failing with ErrNotLeader). checks
+// are what this node's authorisation of the write relied on (the caller's
+// user record at the version the credentials were checked against:
+// auth.Principal.Checks): they ride in the command as its last operations,
+// so a leader that has changed that record since (this node's replica was
+// behind) refuses the write, ErrCredentialsChanged, rather than apply it on
+// a stale authorisation.
+func ForwardCommand(ctx context.Context, checks ...fsm.Op) context.Context {
+	return context.WithValue(ctx, forwardCommandKey{}, forwarded{checks: checks})
 }
 
 func forwardsCommand(ctx context.Context) bool {
-	v, _ := ctx.Value(forwardCommandKey{}).(bool)
-	return v
+	_, ok := ctx.Value(forwardCommandKey{}).(forwarded)
+	return ok
+}
+
+// withChecks returns cmd with ctx's ForwardCommand checks appended (a copy:
+// the caller's ops are not touched), and how many ops it had.
+func withChecks(ctx context.Context, cmd fsm.Command) (fsm.Command, int) {
+	f, _ := ctx.Value(forwardCommandKey{}).(forwarded)
+	n := len(cmd.Ops)
+	if len(f.checks) > 0 {
+		cmd.Ops = append(append(make([]fsm.Op, 0, n+len(f.checks)), cmd.Ops...), f.checks...)
+	}
+	return cmd, n
+}
+
+// withoutChecks turns the result of a command withChecks made back into
+// the result of the caller's n ops: a check that failed is
+// ErrCredentialsChanged, and the checks' entries are dropped.
+func withoutChecks(cmd fsm.Command, n int, res *fsm.Result, err error) (*fsm.Result, error) {
+	if res == nil || len(cmd.Ops) == n {
+		return res, err
+	}
+	if c := res.Conflict; c != nil && c.Index == "" {
+		for _, check := range cmd.Ops[n:] {
+			if c.Kind == check.Kind && c.ID == check.ID && c.Require == check.Require {
+				return nil, fmt.Errorf("%w: %s %q is at version %d at the zone leader, not %d as this node read it; the write was not applied, retry it",
+					ErrCredentialsChanged, c.Kind, c.ID, c.Version, check.Version)
+			}
+		}
+	}
+	out := *res
+	if len(out.Resources) > n {
+		out.Resources = out.Resources[:n]
+	}
+	if len(out.Existed) > n {
+		out.Existed = out.Existed[:n]
+	}
+	return &out, err
 }
 
 // ForwardsCommands reports whether this node is a follower whose leader
@@ -119,10 +168,18 @@ func (n *Node) ForwardsCommands() bool {
 	return err == nil
 }
 
-// applyAtLeader sends cmd to the leader and returns its answer. The
-// command is prepared here (a bad one is refused here, as the leader
+// applyAtLeader sends cmd, with ctx's checks, to the leader and returns
+// its answer. The command is prepared here (a bad one is refused here, as the leader
 // would) and again by the leader, whose schema is the one that counts.
 func (n *Node) applyAtLeader(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
+	cmd, ops := withChecks(ctx, cmd)
+	index, res, err := n.sendToLeader(ctx, cmd)
+	res, err = withoutChecks(cmd, ops, res, err)
+	return index, res, err
+}
+
+// sendToLeader is applyAtLeader's exchange with the leader.
+func (n *Node) sendToLeader(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
 	if err := n.disk.refuse(); err != nil {
 		return 0, nil, err
 	}

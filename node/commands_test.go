@@ -99,6 +99,59 @@ func Test_ForwardCommand_FollowerGetsTheLeadersAnswer(t *testing.T) {
 	}
 }
 
+// The checks a ForwardCommand carries (what the follower's authorisation
+// relied on: a user's record at a version) ride with the command: while
+// the record is unchanged at the leader the write applies and its result
+// holds only the caller's ops; once the leader has changed it, the write
+// is refused whole as ErrCredentialsChanged, not applied.
+func Test_ForwardCommand_Checks_RefuseAWriteOnAChangedRecord(t *testing.T) {
+	t.Parallel()
+	leader, _ := mustOpenLeader(t)
+	f := mustOpenFollower(t, leader)
+	userV, _, err := applyVia(leader, false, putOp(kindOther, "bob", `{"role":"admin"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := fsm.Op{Type: fsm.OpCheck, Kind: kindOther, ID: "bob", Require: fsm.RequireVersion, Version: userV}
+	apply := func(ops ...fsm.Op) (uint64, *fsm.Result, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return f.Apply(node.ForwardCommand(ctx, check), fsm.Command{Ops: ops, Time: time.Now().UTC()})
+	}
+
+	_, res, err := apply(putOp(kindOther, "x", `{"n":1}`))
+	if err != nil {
+		t.Fatalf("forwarded put with a check that holds: %v", err)
+	}
+	if len(res.Resources) != 1 || len(res.Existed) != 1 || res.Resources[0].ID != "x" {
+		t.Fatalf("result of one op with a check: %d resources, %d existed; want 1 each, x", len(res.Resources), len(res.Existed))
+	}
+
+	// The record changes at the leader: the follower's check is stale.
+	if _, _, err := applyVia(leader, false, putOp(kindOther, "bob", `{"role":"readonly"}`)); err != nil {
+		t.Fatal(err)
+	}
+	index, res, err := apply(putOp(kindOther, "x", `{"n":2}`), fsm.Op{Type: fsm.OpDelete, Kind: kindOther, ID: "y"})
+	if !errors.Is(err, node.ErrCredentialsChanged) || !node.NotApplied(err) || res != nil {
+		t.Fatalf("forwarded put with a stale check = %v (result %+v), want ErrCredentialsChanged, not applied", err, res)
+	}
+	if errors.Is(err, fsm.ErrConflict) {
+		t.Errorf("a stale check is a precondition failure of the caller's write: %v", err)
+	}
+	if index == 0 || f.ForwardedIndex() != index {
+		t.Errorf("refused at index %d, ForwardedIndex %d: the follower's next read must wait for the change", index, f.ForwardedIndex())
+	}
+	if got := leader.View().Get(kindOther, "x"); got == nil || string(got.Body) != `{"n":1}` {
+		t.Fatalf("after the refused write the leader holds %+v, want x unchanged", got)
+	}
+
+	// The caller's own precondition failing is still its own conflict.
+	_, _, err = apply(fsm.Op{Type: fsm.OpCheck, Kind: kindOther, ID: "nobody", Require: fsm.RequireExists})
+	if !errors.Is(err, fsm.ErrConflict) || errors.Is(err, node.ErrCredentialsChanged) {
+		t.Fatalf("the caller's failing precondition with a stale check = %v, want its ErrConflict", err)
+	}
+}
+
 // With the leader gone and no quorum left, a forwarded command is refused
 // as certainly not applied once the wait for a leader ends: its frame was
 // never written anywhere. (One sent on the old connection before the

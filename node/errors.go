@@ -38,6 +38,14 @@ var ErrShutdown = errors.New("node is shutting down")
 // that names the write and the disk's error.
 var ErrDiskFault = errors.New("disk fault")
 
+// ErrCredentialsChanged means a write a follower authorised and sent the
+// leader (ForwardCommand) was refused because the caller's user record,
+// which the follower checked the credentials against, has changed since at
+// the leader (a new password or role, revoked tokens, the user removed):
+// the follower's replica was behind. Nothing was applied; a retry is
+// checked again against the change.
+var ErrCredentialsChanged = errors.New("the caller's user changed since this node checked the credentials")
+
 // ErrDataDirInUse means another process holds this data dir.
 var ErrDataDirInUse = errors.New("data dir is in use by another process")
 
@@ -64,15 +72,19 @@ func translate(err error) error {
 }
 
 // NotApplied reports whether err, returned by Apply, guarantees that the
-// command was never appended to the log, so it will never be applied and
-// retrying it is safe. Other errors (ErrLeadershipLost, ErrShutdown) leave
-// the outcome unknown.
+// command was never appended to the log, or was refused whole where it was
+// (ErrCredentialsChanged), so it will never be applied and retrying it is
+// safe. Other errors (ErrLeadershipLost, ErrShutdown) leave the outcome
+// unknown.
 func NotApplied(err error) bool {
 	if re := (*remoteError)(nil); errors.As(err, &re) {
 		return re.notApplied // the leader's word (commands.go)
 	}
 	if errors.Is(err, ErrLeadershipLost) {
 		return false
+	}
+	if errors.Is(err, ErrCredentialsChanged) {
+		return true
 	}
 	if errors.As(err, new(writeRefused)) {
 		return true // refused before it was proposed

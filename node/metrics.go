@@ -30,7 +30,7 @@ var raftStates = []raft.RaftState{raft.Follower, raft.Candidate, raft.Leader, ra
 
 // applyResults are the values of cairn_node_apply_duration_seconds'
 // result label.
-var applyResults = []string{"ok", "conflict", "invalid", "not_leader", "overloaded", "timeout", "shutdown", "disk_fault", "error"}
+var applyResults = []string{"ok", "conflict", "invalid", "not_leader", "overloaded", "timeout", "shutdown", "disk_fault", "credentials_changed", "error"}
 
 // nodeMetrics holds the metrics the node moves itself.
 type nodeMetrics struct {
@@ -86,6 +86,8 @@ func applyResult(err error) string {
 		return "shutdown"
 	case errors.Is(err, ErrDiskFault):
 		return "disk_fault"
+	case errors.Is(err, ErrCredentialsChanged):
+		return "credentials_changed"
 	}
 	return "error"
 }

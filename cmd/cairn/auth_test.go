@@ -334,6 +334,53 @@ func Test_Auth_Zone_ForwardedWritesKeepTheCallersIdentity(t *testing.T) {
 	}
 }
 
+// Test_Auth_Zone_FollowerBehind_LeaderRefusesAWriteItsUserLostTheRightTo
+// tries to break the authorisation of writes a follower serves itself
+// (native resource writes, sent to the leader as commands): a follower
+// whose log store is stalled (a failpoint) has not applied an admin's
+// demotion of a user, so it still finds the user's credentials good for
+// writing. The write must not be applied on that stale word: the leader
+// refuses it (503, X-Cairn-Applied: false), and once the follower has
+// caught up the user's retry is a 403.
+func Test_Auth_Zone_FollowerBehind_LeaderRefusesAWriteItsUserLostTheRightTo(t *testing.T) {
+	t.Parallel()
+	agents := startCluster(t, 3, agentOpts{bin: mustFailpointsBinary(t), args: []string{"-auth", "on", "-admin-password", "zone-secret"}})
+	admin := creds{user: "admin", password: "zone-secret"}
+	var leader *agent
+	waitFor(t, "a leader and the zone's admin", 15*time.Second, func() bool {
+		for _, a := range agents {
+			if a.mustStatus().State == "Leader" && a.as(admin, a.url, "GET", "/cairn/v1/whoami", nil).status == 200 {
+				leader = a
+				return true
+			}
+		}
+		return false
+	}, nil)
+	f := others(agents, leader)[0]
+	leader.mustAs(admin, leader.url, "PUT", "/cairn/v1/users/ops", []byte(`{"password":"ops-secret","role":"admin"}`), 201)
+	ops := creds{user: "ops", password: "ops-secret"}
+	f.mustWaitForUser(ops)
+	f.mustAs(ops, f.url, "PUT", resPath("widget", "before"), []byte(`{}`), 201)
+
+	// The follower stores the next entries it gets 4 s late: the demotion
+	// commits on the leader and the other follower, not yet here.
+	f.mustDo(http.MethodPut, "/debug/failpoints/raft-log-before-store", []byte("1*sleep(4s)"), http.StatusNoContent)
+	leader.mustAs(admin, leader.url, "PUT", "/cairn/v1/users/ops", []byte(`{"role":"readonly"}`), 200)
+	r := f.as(ops, f.url, "PUT", resPath("widget", "stale"), []byte(`{}`))
+	if r.status != http.StatusServiceUnavailable || r.header.Get("X-Cairn-Applied") != "false" || !bytes.Contains(r.body, []byte("changed")) {
+		t.Fatalf("a demoted user's write through a follower that has not applied the demotion: %d %s (X-Cairn-Applied %q); want 503, not applied",
+			r.status, bytes.TrimSpace(r.body), r.header.Get("X-Cairn-Applied"))
+	}
+	waitFor(t, f.id()+" to apply the demotion", 20*time.Second, func() bool {
+		return f.as(ops, f.url, "PUT", resPath("widget", "stale"), []byte(`{}`)).status == http.StatusForbidden
+	}, nil)
+	for _, a := range agents {
+		if r := a.as(admin, a.url, "GET", resPath("widget", "stale"), nil); r.status != http.StatusNotFound {
+			t.Errorf("%s: the refused write is stored: GET %d %s", a.id(), r.status, bytes.TrimSpace(r.body))
+		}
+	}
+}
+
 // runCairnStdin runs the cairn binary with stdin and returns its exit code
 // and output.
 func runCairnStdin(t testing.TB, stdin string, env []string, args ...string) (code int, stdout, stderr string) {

@@ -83,7 +83,7 @@ func statusOf(err error) int {
 	case errors.Is(err, httpx.ErrBrokenBody):
 		return http.StatusBadRequest
 	case errors.Is(err, node.ErrNotLeader), errors.Is(err, node.ErrNoLeader), errors.Is(err, node.ErrDiskFault), errors.Is(err, node.ErrTimeout),
-		errors.Is(err, node.ErrShutdown), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		errors.Is(err, node.ErrShutdown), errors.Is(err, node.ErrCredentialsChanged), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

@@ -20,6 +20,21 @@ type Principal struct {
 	// when the listener does not require authentication and none was given.
 	Name string
 	Role Role
+	// Version is the version of the user's record the credentials were
+	// checked against, 0 when no record vouched for them (a member, an
+	// anonymous caller).
+	Version uint64
+}
+
+// Checks are the preconditions a write made as p carries where it is
+// applied (node.ForwardCommand), so that it applies only while what
+// authorised it holds: the user's record, unchanged since the credentials
+// were checked against it.
+func (p Principal) Checks() []fsm.Op {
+	if p.Version == 0 {
+		return nil
+	}
+	return []fsm.Op{{Type: fsm.OpCheck, Kind: UserKind, ID: p.Name, Require: fsm.RequireVersion, Version: p.Version}}
 }
 
 // Anonymous is the principal of a request on a listener that does not
@@ -123,12 +138,12 @@ func (a *Authenticator) Basic(name, password string, onMaxScale bool) (Principal
 	}
 	if onMaxScale && u.MaxScaleDefault && password == MaxScaleDefaultPassword {
 		a.usedMaxScaleDefault()
-		return Principal{Name: name, Role: u.Role}, nil
+		return Principal{Name: name, Role: u.Role, Version: u.Version}, nil
 	}
 	if !a.passwordMatches(name, password, u.Hash) {
 		return Principal{}, ErrBadCredentials
 	}
-	return Principal{Name: name, Role: u.Role}, nil
+	return Principal{Name: name, Role: u.Role, Version: u.Version}, nil
 }
 
 func (a *Authenticator) passwordMatches(name, password, hash string) bool {
@@ -201,7 +216,7 @@ func (a *Authenticator) Bearer(token string) (Principal, error) {
 	if u == nil || u.Generation != c.Generation {
 		return Principal{}, ErrTokenRevoked
 	}
-	return Principal{Name: c.Subject, Role: u.Role}, nil
+	return Principal{Name: c.Subject, Role: u.Role, Version: u.Version}, nil
 }
 
 func (a *Authenticator) usedMaxScaleDefault() {
