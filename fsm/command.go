@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"cairn/internal/binfield"
 )
 
 // OpType says what an operation does.
@@ -187,20 +189,20 @@ func EncodeCommand(c Command) ([]byte, error) {
 	}
 	out := make([]byte, 0, size+len(t))
 	out = append(out, format)
-	out = appendBytes(out, t)
+	out = binfield.AppendBytes(out, t)
 	out = binary.AppendUvarint(out, uint64(len(c.Ops)))
 	for i, op := range c.Ops {
-		out = appendBytes(out, []byte(op.Type))
-		out = appendBytes(out, []byte(op.Kind))
-		out = appendBytes(out, []byte(op.ID))
-		out = appendBytes(out, bodies[i])
-		out = appendBytes(out, []byte(op.Require))
+		out = binfield.AppendBytes(out, []byte(op.Type))
+		out = binfield.AppendBytes(out, []byte(op.Kind))
+		out = binfield.AppendBytes(out, []byte(op.ID))
+		out = binfield.AppendBytes(out, bodies[i])
+		out = binfield.AppendBytes(out, []byte(op.Require))
 		out = binary.AppendUvarint(out, op.Version)
 		if c.Prepared {
 			out = binary.AppendUvarint(out, uint64(len(op.Keys)))
 			for _, k := range op.Keys {
-				out = appendBytes(out, []byte(k.Index))
-				out = appendBytes(out, []byte(k.Value))
+				out = binfield.AppendBytes(out, []byte(k.Index))
+				out = binfield.AppendBytes(out, []byte(k.Value))
 				unique := byte(0)
 				if k.Unique {
 					unique = 1
@@ -210,12 +212,6 @@ func EncodeCommand(c Command) ([]byte, error) {
 		}
 	}
 	return out, nil
-}
-
-// appendBytes appends b with its length in front (a uvarint).
-func appendBytes(out, b []byte) []byte {
-	out = binary.AppendUvarint(out, uint64(len(b)))
-	return append(out, b...)
 }
 
 // DecodeCommand is the inverse of EncodeCommand; it also reads entries of
@@ -248,94 +244,45 @@ func DecodeCommand(data []byte) (Command, error) {
 // errTruncated reports a binary entry that ends in the middle of a field.
 var errTruncated = errors.New("binary command is truncated")
 
-// binaryReader reads the fields of a binary command; the first error
-// sticks and later reads return zero values.
-type binaryReader struct {
-	data []byte
-	err  error
-}
-
-func (r *binaryReader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.data)
-	if n <= 0 {
-		r.err = errTruncated
-		return 0
-	}
-	r.data = r.data[n:]
-	return v
-}
-
-// bytes1 returns the next single byte.
-func (r *binaryReader) bytes1() byte {
-	if r.err != nil {
-		return 0
-	}
-	if len(r.data) == 0 {
-		r.err = errTruncated
-		return 0
-	}
-	b := r.data[0]
-	r.data = r.data[1:]
-	return b
-}
-
-// bytes returns the next length-prefixed field, aliasing the entry.
-func (r *binaryReader) bytes() []byte {
-	n := r.uvarint()
-	if r.err != nil {
-		return nil
-	}
-	if n > uint64(len(r.data)) {
-		r.err = errTruncated
-		return nil
-	}
-	b := r.data[:n:n]
-	r.data = r.data[n:]
-	return b
-}
-
 func decodeCommandBinary(data []byte, prepared bool) (Command, error) {
 	c := Command{Prepared: prepared}
-	r := &binaryReader{data: data}
-	t := r.bytes()
-	if r.err != nil {
-		return c, r.err
+	r := binfield.NewReader(data, errTruncated)
+	t := r.Bytes()
+	if r.Err() != nil {
+		return c, r.Err()
 	}
 	if err := c.Time.UnmarshalBinary(t); err != nil {
 		return c, fmt.Errorf("time: %w", err)
 	}
-	n := r.uvarint()
+	n := r.Uvarint()
 	// Every operation takes at least six bytes: bound the allocation by
 	// what the entry can hold, not by what it claims.
-	if r.err == nil && n > uint64(len(r.data)/6) {
-		return c, fmt.Errorf("binary command claims %d operations in %d bytes", n, len(r.data))
+	if r.Err() == nil && n > uint64(r.Len()/6) {
+		return c, fmt.Errorf("binary command claims %d operations in %d bytes", n, r.Len())
 	}
 	if n > 0 {
 		c.Ops = make([]Op, n)
 	}
 	for i := range c.Ops {
 		op := &c.Ops[i]
-		op.Type = OpType(r.bytes())
-		op.Kind = string(r.bytes())
-		op.ID = string(r.bytes())
-		if b := r.bytes(); len(b) > 0 {
+		op.Type = OpType(r.Bytes())
+		op.Kind = string(r.Bytes())
+		op.ID = string(r.Bytes())
+		if b := r.Bytes(); len(b) > 0 {
 			op.Body = bytes.Clone(b)
 		}
-		op.Require = Require(r.bytes())
-		op.Version = r.uvarint()
+		op.Require = Require(r.Bytes())
+		op.Version = r.Uvarint()
 		if prepared {
-			n := r.uvarint()
+			n := r.Uvarint()
 			// Every key takes at least three bytes.
-			if r.err == nil && n > uint64(len(r.data)/3) {
-				return Command{}, fmt.Errorf("op %d claims %d index keys in %d bytes", i, n, len(r.data))
+			if r.Err() == nil && n > uint64(r.Len()/3) {
+				return Command{}, fmt.Errorf("op %d claims %d index keys in %d bytes", i, n, r.Len())
 			}
 			for range n {
-				k := IndexKey{Index: string(r.bytes()), Value: string(r.bytes())}
-				if b := r.bytes1(); b > 1 {
-					r.err = fmt.Errorf("op %d: index key flag %d", i, b)
+				k := IndexKey{Index: string(r.Bytes()), Value: string(r.Bytes())}
+				if b := r.Byte(); b > 1 {
+					r.Fail(fmt.Errorf("op %d: index key flag %d", i, b))
 				} else {
 					k.Unique = b == 1
 				}
@@ -343,11 +290,11 @@ func decodeCommandBinary(data []byte, prepared bool) (Command, error) {
 			}
 		}
 	}
-	if r.err != nil {
-		return Command{}, r.err
+	if r.Err() != nil {
+		return Command{}, r.Err()
 	}
-	if len(r.data) > 0 {
-		return Command{}, fmt.Errorf("%d bytes after the binary command", len(r.data))
+	if r.Len() > 0 {
+		return Command{}, fmt.Errorf("%d bytes after the binary command", r.Len())
 	}
 	return c, nil
 }

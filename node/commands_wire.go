@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"cairn/fsm"
+	"cairn/internal/binfield"
 )
 
 // The command connection's frames (commands.go): each encoder returns the
@@ -22,11 +23,11 @@ func encodeCommandRequest(id uint64, timeout time.Duration, data []byte) []byte 
 }
 
 func decodeCommandRequest(p []byte) (id uint64, timeout time.Duration, data []byte, err error) {
-	r := wireReader{b: p}
-	id = r.uvarint()
-	timeout = time.Duration(r.uvarint()) * time.Millisecond
-	data = r.bytes()
-	return id, timeout, data, r.end()
+	r := binfield.NewReader(p, errShortFrame)
+	id = r.Uvarint()
+	timeout = time.Duration(r.Uvarint()) * time.Millisecond
+	data = r.Bytes()
+	return id, timeout, data, endOfFrame(r)
 }
 
 func encodeCommandResponse(id, index uint64, res *fsm.Result, err error) []byte {
@@ -62,27 +63,25 @@ func encodeCommandResponse(id, index uint64, res *fsm.Result, err error) []byte 
 }
 
 func decodeCommandResponse(p []byte) (uint64, commandAnswer, error) {
-	r := wireReader{b: p}
-	id := r.uvarint()
+	r := binfield.NewReader(p, errShortFrame)
+	id := r.Uvarint()
 	var a commandAnswer
-	switch status := r.byte1(); status {
+	switch status := r.Byte(); status {
 	case statusResult:
-		a.index = r.uvarint()
-		a.res = decodeResult(&r)
+		a.index = r.Uvarint()
+		a.res = decodeResult(r)
 	case statusError:
-		a.index = r.uvarint()
-		kind := int(r.byte1())
-		re := &remoteError{notApplied: r.byte1() == 1, msg: string(r.bytes())}
+		a.index = r.Uvarint()
+		kind := int(r.Byte())
+		re := &remoteError{notApplied: r.Byte() == 1, msg: string(r.Bytes())}
 		if kind < len(remoteErrorKinds) {
 			re.kind = remoteErrorKinds[kind]
 		}
 		a.err = re
 	default:
-		if r.err == nil {
-			r.err = fmt.Errorf("unknown command response status %d", status)
-		}
+		r.Fail(fmt.Errorf("unknown command response status %d", status))
 	}
-	return id, a, r.end()
+	return id, a, endOfFrame(r)
 }
 
 // encodeResult writes what a follower needs of a result to answer its
@@ -120,31 +119,31 @@ func encodeResult(w *wireWriter, res *fsm.Result) {
 	}
 }
 
-func decodeResult(r *wireReader) *fsm.Result {
-	res := &fsm.Result{Index: r.uvarint()}
-	if c := r.bytes(); len(c) > 0 {
+func decodeResult(r *binfield.Reader) *fsm.Result {
+	res := &fsm.Result{Index: r.Uvarint()}
+	if c := r.Bytes(); len(c) > 0 {
 		res.Conflict = new(fsm.Conflict)
-		if err := json.Unmarshal(c, res.Conflict); err != nil && r.err == nil {
-			r.err = err
+		if err := json.Unmarshal(c, res.Conflict); err != nil {
+			r.Fail(err)
 		}
 	}
-	res.Invalid = string(r.bytes())
-	n := r.count()
+	res.Invalid = string(r.Bytes())
+	n := r.Count(1)
 	res.Resources = make([]*fsm.Resource, 0, n)
 	for range n {
-		if r.byte1() == 0 {
+		if r.Byte() == 0 {
 			res.Resources = append(res.Resources, nil)
 			continue
 		}
 		res.Resources = append(res.Resources, &fsm.Resource{
-			Kind: string(r.bytes()), ID: string(r.bytes()), Version: r.uvarint(), CreateIndex: r.uvarint(),
-			Created: r.time(), Updated: r.time(), Body: json.RawMessage(r.bytes()),
+			Kind: string(r.Bytes()), ID: string(r.Bytes()), Version: r.Uvarint(), CreateIndex: r.Uvarint(),
+			Created: readTime(r), Updated: readTime(r), Body: json.RawMessage(r.Bytes()),
 		})
 	}
-	n = r.count()
+	n = r.Count(1)
 	res.Existed = make([]bool, 0, n)
 	for range n {
-		res.Existed = append(res.Existed, r.byte1() == 1)
+		res.Existed = append(res.Existed, r.Byte() == 1)
 	}
 	return res
 }
@@ -153,84 +152,26 @@ type wireWriter struct{ b []byte }
 
 func (w *wireWriter) uvarint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
 func (w *wireWriter) byte1(v byte)     { w.b = append(w.b, v) }
-func (w *wireWriter) bytes(p []byte)   { w.uvarint(uint64(len(p))); w.b = append(w.b, p...) }
+func (w *wireWriter) bytes(p []byte)   { w.b = binfield.AppendBytes(w.b, p) }
 func (w *wireWriter) time(t time.Time) {
 	p, _ := t.MarshalBinary()
 	w.bytes(p)
 }
 
-// wireReader reads fields; the first error sticks and later reads give
-// zero values.
-type wireReader struct {
-	b   []byte
-	err error
-}
-
 var errShortFrame = errors.New("command frame is truncated")
 
-func (r *wireReader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errShortFrame
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *wireReader) byte1() byte {
-	if r.err != nil || len(r.b) == 0 {
-		if r.err == nil {
-			r.err = errShortFrame
-		}
-		return 0
-	}
-	v := r.b[0]
-	r.b = r.b[1:]
-	return v
-}
-
-// bytes returns a field; it shares the frame's memory.
-func (r *wireReader) bytes() []byte {
-	n := r.uvarint()
-	if r.err != nil || n > uint64(len(r.b)) {
-		if r.err == nil {
-			r.err = errShortFrame
-		}
-		return nil
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
-}
-
-// count reads a number of items, each at least a byte: a count larger
-// than what is left is an error, not an allocation.
-func (r *wireReader) count() int {
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
-		if r.err == nil {
-			r.err = errShortFrame
-		}
-		return 0
-	}
-	return int(n)
-}
-
-func (r *wireReader) time() time.Time {
+func readTime(r *binfield.Reader) time.Time {
 	var t time.Time
-	if err := t.UnmarshalBinary(r.bytes()); err != nil && r.err == nil {
-		r.err = err
+	if err := t.UnmarshalBinary(r.Bytes()); err != nil {
+		r.Fail(err)
 	}
 	return t
 }
 
-func (r *wireReader) end() error {
-	if r.err == nil && len(r.b) > 0 {
-		r.err = fmt.Errorf("command frame has %d bytes too many", len(r.b))
+// endOfFrame is r's error, or one for bytes left over.
+func endOfFrame(r *binfield.Reader) error {
+	if r.Len() > 0 {
+		r.Fail(fmt.Errorf("command frame has %d bytes too many", r.Len()))
 	}
-	return r.err
+	return r.Err()
 }
