@@ -70,6 +70,24 @@ func (a *agent) mustWaitForUser(c creds) {
 	}, nil)
 }
 
+// mustAdminLeader waits for a zone with authentication on to have a
+// leader that knows its admin (the first leader writes the admin a moment
+// after it is elected) and returns it.
+func mustAdminLeader(t *testing.T, agents []*agent, admin creds) *agent {
+	t.Helper()
+	var leader *agent
+	waitFor(t, "a leader and the zone's admin", 15*time.Second, func() bool {
+		for _, a := range agents {
+			if a.mustStatus().State == "Leader" && a.as(admin, a.url, "GET", "/cairn/v1/whoami", nil).status == 200 {
+				leader = a
+				return true
+			}
+		}
+		return false
+	}, nil)
+	return leader
+}
+
 func (a *agent) mustLogin(user, password string) string {
 	a.t.Helper()
 	r := a.mustAs(creds{}, a.url, "POST", "/cairn/v1/login", mustJSON(a.t, map[string]string{"username": user, "password": password}), 200)
@@ -248,16 +266,7 @@ func Test_Auth_Zone_ForwardedWritesKeepTheCallersIdentity(t *testing.T) {
 	agents := startCluster(t, 3, agentOpts{args: []string{"-auth", "on", "-admin-password", "zone-secret", "-exec", "true"}})
 	killInstancesAtCleanup(t, agents...)
 	admin := creds{user: "admin", password: "zone-secret"}
-	var leader *agent
-	waitFor(t, "a leader and the zone's admin", 15*time.Second, func() bool {
-		for _, a := range agents {
-			if a.mustStatus().State == "Leader" && a.as(admin, a.url, "GET", "/cairn/v1/whoami", nil).status == 200 {
-				leader = a
-				return true
-			}
-		}
-		return false
-	}, nil)
+	leader := mustAdminLeader(t, agents, admin)
 	followers := others(agents, leader)
 	f := followers[0]
 	f.mustAs(admin, f.url, "PUT", "/cairn/v1/users/viewer", []byte(`{"password":"look-only"}`), 201)
@@ -346,16 +355,7 @@ func Test_Auth_Zone_FollowerBehind_LeaderRefusesAWriteItsUserLostTheRightTo(t *t
 	t.Parallel()
 	agents := startCluster(t, 3, agentOpts{bin: mustFailpointsBinary(t), args: []string{"-auth", "on", "-admin-password", "zone-secret"}})
 	admin := creds{user: "admin", password: "zone-secret"}
-	var leader *agent
-	waitFor(t, "a leader and the zone's admin", 15*time.Second, func() bool {
-		for _, a := range agents {
-			if a.mustStatus().State == "Leader" && a.as(admin, a.url, "GET", "/cairn/v1/whoami", nil).status == 200 {
-				leader = a
-				return true
-			}
-		}
-		return false
-	}, nil)
+	leader := mustAdminLeader(t, agents, admin)
 	f := others(agents, leader)[0]
 	leader.mustAs(admin, leader.url, "PUT", "/cairn/v1/users/ops", []byte(`{"password":"ops-secret","role":"admin"}`), 201)
 	ops := creds{user: "ops", password: "ops-secret"}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,96 +98,25 @@ func Test_Agent_Kill9DuringWriteBurst_AckedWritesSurvive(t *testing.T) {
 	t.Parallel()
 	a := mustStartAgent(t, agentOpts{nodeID: "burst"})
 	const (
-		kind     = "test.burst"
-		writers  = 16
-		killAt   = 300 // acknowledged writes before the kill
-		writeFor = 30 * time.Second
-	)
-	var (
-		mu        sync.Mutex
-		attempted = map[string][]byte{} // id → body sent
-		acked     = map[string]uint64{} // id → version acknowledged
-		nAcked    atomic.Int64
-		badStatus atomic.Value // first unexpected answer
-		stop      = make(chan struct{})
-		wg        sync.WaitGroup
+		kind    = "test.burst"
+		writers = 16
+		killAt  = 300 // acknowledged writes before the kill
 	)
 	pad := strings.Repeat("p", 200)
-	for g := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := fmt.Sprintf("g%02d-%06d", g, i)
-				body := fmt.Appendf(nil, `{"id":%q,"writer":%d,"seq":%d,"pad":%q}`, id, g, i, pad)
-				mu.Lock()
-				attempted[id] = body
-				mu.Unlock()
-				r, err := a.do(http.MethodPut, resPath(kind, id), body, nil)
-				if err != nil {
-					continue // the node is gone, or going: unacknowledged
-				}
-				if r.status != http.StatusCreated {
-					badStatus.CompareAndSwap(nil, fmt.Sprintf("PUT %s: %d %s", id, r.status, r.body))
-					continue
-				}
-				v, err := strconv.ParseUint(strings.Trim(r.header.Get("ETag"), `"`), 10, 64)
-				if err != nil || v == 0 {
-					badStatus.CompareAndSwap(nil, fmt.Sprintf("PUT %s: ETag %q", id, r.header.Get("ETag")))
-					continue
-				}
-				mu.Lock()
-				acked[id] = v
-				mu.Unlock()
-				nAcked.Add(1)
-			}
-		}()
-	}
-	stopWriters := sync.OnceFunc(func() { close(stop); wg.Wait() })
-	t.Cleanup(stopWriters)
-
-	waitFor(t, fmt.Sprintf("%d acknowledged writes", killAt), writeFor, func() bool {
-		if s := badStatus.Load(); s != nil {
-			t.Fatalf("unexpected answer during the burst: %s", s)
-		}
-		return nAcked.Load() >= killAt
-	}, func() string { return fmt.Sprintf("%d acknowledged", nAcked.Load()) })
+	load := startWriteLoad(t, kind, writers, false, func(int) *agent { return a }, func(id string, g, i int) []byte {
+		return fmt.Appendf(nil, `{"id":%q,"writer":%d,"seq":%d,"pad":%q}`, id, g, i, pad)
+	})
+	load.waitAcked(killAt, 30*time.Second)
 	a.mustKill()
-	stopWriters()
-	if s := badStatus.Load(); s != nil {
-		t.Fatalf("unexpected answer during the burst: %s", s)
-	}
-	t.Logf("killed after %d acknowledged of %d attempted writes", len(acked), len(attempted))
+	load.stopWriters()
+	load.mustNoUnexpected()
+	t.Logf("killed after %d acknowledged of %d attempted writes", len(load.acked), len(load.attempted))
 
 	b := mustStartAgent(t, agentOpts{dataDir: a.opts.dataDir})
 	if b.line.how != howResumed {
 		t.Fatalf("restart after SIGKILL: start line %q, want %q", b.line.raw, howResumed)
 	}
-	got := b.mustList(kind)
-	for id, v := range acked {
-		r, ok := got[id]
-		if !ok {
-			t.Errorf("acknowledged write %s (version %d) is missing after the restart", id, v)
-			continue
-		}
-		if r.Version != v || !bytes.Equal(r.Body, attempted[id]) {
-			t.Errorf("%s after restart: version %d body %s; acknowledged version %d body %s", id, r.Version, r.Body, v, attempted[id])
-		}
-	}
-	for id, r := range got {
-		body, ok := attempted[id]
-		if !ok {
-			t.Errorf("%s is present after the restart but was never written", id)
-		} else if !bytes.Equal(r.Body, body) {
-			t.Errorf("unacknowledged %s is present with body %s, not the one sent, %s", id, r.Body, body)
-		}
-	}
-	t.Logf("after the restart: %d present, %d of them unacknowledged", len(got), len(got)-len(acked))
+	load.mustHoldAcked(b)
 	// The node still takes writes.
 	b.mustPut(kind, "after", []byte(`{"ok":true}`), http.StatusCreated)
 }
