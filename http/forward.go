@@ -114,6 +114,9 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 			f.serveHere(next, w, r)
 			return
 		}
+		if isConsistentRead(r) && f.readHere(next, w, r) {
+			return
+		}
 		if by := r.Header.Get(HopHeader); by != "" && !f.fromMember(by, r.RemoteAddr) {
 			// A client's own header, not a member's hop: it says nothing
 			// of leadership, and is replaced when this node forwards.
@@ -155,6 +158,32 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 		}
 		f.forwardUntilAnswered(next, w, r)
 	})
+}
+
+// readHere serves the ?consistent read r on this follower when the
+// leader's read index, asked over the command connection, shows this node
+// has applied every write acknowledged before r (node.Node.
+// CaughtUpWithLeader): the leader then reads and answers nothing. It
+// reports false, having written nothing, when the follower is behind or
+// the index could not be had: r is then forwarded to the leader, which is
+// quicker than waiting for this node to learn of the latest commit.
+func (f *forwarder) readHere(next http.Handler, w http.ResponseWriter, r *http.Request) bool {
+	c, ok := f.node.(readIndexer)
+	if !ok {
+		return false
+	}
+	caughtUp, err := c.CaughtUpWithLeader(r.Context())
+	if err != nil || !caughtUp {
+		return false
+	}
+	next.ServeHTTP(w, r.WithContext(httpx.WithReadBarrier(r.Context())))
+	return true
+}
+
+// readIndexer is a follower that can ask its leader for the read index
+// (node.Node.CaughtUpWithLeader).
+type readIndexer interface {
+	CaughtUpWithLeader(ctx context.Context) (bool, error)
 }
 
 // commandForwarder is a follower that can send the leader a command it

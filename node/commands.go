@@ -7,10 +7,13 @@ package node
 // it without an HTTP exchange, authentication or audit of its own (the
 // follower did those, with what it has applied of the zone's users; the
 // version of the user record it relied on rides in the command as a
-// precondition: ForwardCommand).
+// precondition: ForwardCommand). The same connection carries a
+// follower's requests for the leader's read index, which let it serve a
+// ?consistent read itself when it has applied that far
+// (CaughtUpWithLeader).
 //
 // A command connection starts with commandConnMagic, which no Raft RPC
-// type is (the Raft port's first byte says which it is: muxListener), and
+// type is (the Raft port's first byte says which it is: boundStreamLayer.route), and
 // the protocol version; the leader echoes the version. A node of an older
 // version reads the magic byte as an unknown RPC and closes the
 // connection: the follower then forwards requests over HTTP as before
@@ -18,10 +21,12 @@ package node
 // side sends frames (a uvarint length, then the payload), many in flight
 // at once, each request answered by the frame with its id:
 //
-//	request:  id, timeout in ms, fsm.EncodeCommand of the prepared command
-//	response: id, status, index, then the result (statusResult) or the
-//	          error (statusError: its kind, whether it was certainly not
-//	          applied, its message)
+//	request:  id, kind, timeout in ms, then for requestCommand
+//	          fsm.EncodeCommand of the prepared command (requestReadIndex:
+//	          nothing)
+//	response: id, status, index, then the result (statusResult), nothing
+//	          (statusIndex: a read index) or the error (statusError: its
+//	          kind, whether it was certainly not applied, its message)
 //
 // What a follower answers when the leader does not: a command whose frame
 // was never written (no connection, the handshake failed) was not applied
@@ -67,10 +72,19 @@ const (
 	commandRetryAfterRefusal = 30 * time.Second
 )
 
+// Request kinds.
+const (
+	// requestCommand carries a prepared command to propose.
+	requestCommand byte = 1
+	// requestReadIndex asks for the leader's read index (Node.ReadIndex).
+	requestReadIndex byte = 2
+)
+
 // Response statuses.
 const (
 	statusResult byte = 1
 	statusError  byte = 2
+	statusIndex  byte = 3 // an index alone: a read index
 )
 
 // remoteErrorKinds are the sentinels an error crosses the wire as, by
@@ -191,6 +205,25 @@ func (n *Node) sendToLeader(ctx context.Context, cmd fsm.Command) (uint64, *fsm.
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: %v", fsm.ErrInvalid, err)
 	}
+	a := n.askLeader(ctx, requestCommand, data, func() commandAnswer {
+		index, res, err := n.apply(ctx, cmd)
+		return commandAnswer{index, res, err}
+	})
+	if a.index > 0 {
+		n.NoteForwarded(a.index) // read your writes through this node
+	}
+	if a.res != nil {
+		return a.index, a.res, a.res.Err()
+	}
+	return a.index, nil, a.err
+}
+
+// askLeader sends the leader one request of kind and returns its answer;
+// here serves it instead when this node leads (it may win an election
+// while it waits). While the zone has no leader this node can reach, or
+// the one it asked no longer leads and did nothing (not applied), it tries
+// again, for up to commandLeaderWait.
+func (n *Node) askLeader(ctx context.Context, kind byte, data []byte, here func() commandAnswer) commandAnswer {
 	deadline := time.Now().Add(n.cfg.ApplyTimeout)
 	if dl, ok := ctx.Deadline(); ok {
 		deadline = dl
@@ -198,8 +231,9 @@ func (n *Node) sendToLeader(ctx context.Context, cmd fsm.Command) (uint64, *fsm.
 	retryUntil := time.Now().Add(commandLeaderWait)
 	for {
 		if n.IsLeader() {
-			return n.apply(ctx, cmd)
+			return here()
 		}
+		var err error
 		addr, _ := n.raft.LeaderWithID()
 		var c *commandClient
 		if addr == "" {
@@ -208,30 +242,77 @@ func (n *Node) sendToLeader(ctx context.Context, cmd fsm.Command) (uint64, *fsm.
 			err = fmt.Errorf("%w: the zone leader at %s cannot be reached: %v", ErrNotLeader, addr, err)
 		}
 		if c != nil {
-			index, res, aerr := c.apply(ctx, data, deadline)
-			if index > 0 {
-				n.NoteForwarded(index) // read your writes through this node
+			a := c.call(ctx, kind, data, deadline)
+			// Tried again: the leader was deposed before it did anything,
+			// or the connection failed before the request was sent.
+			if a.res != nil || a.err == nil || !NotApplied(a.err) || !errors.Is(a.err, ErrNotLeader) {
+				return a
 			}
-			if res != nil {
-				return index, res, res.Err()
-			}
-			// The leader was deposed before it proposed the command, or the
-			// connection failed before the command was sent: try again.
-			if !NotApplied(aerr) || !errors.Is(aerr, ErrNotLeader) {
-				return index, nil, aerr
-			}
-			err = aerr
+			err = a.err
 		}
 		if time.Now().After(retryUntil) || ctx.Err() != nil {
-			return 0, nil, err
+			return commandAnswer{err: err}
 		}
 		select {
 		case <-ctx.Done():
 		case <-n.closed:
-			return 0, nil, ErrShutdown
+			return commandAnswer{err: ErrShutdown}
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// servePeer serves one request a follower sent: a command to propose, or
+// a read index to give.
+func (n *Node) servePeer(ctx context.Context, kind byte, data []byte) commandAnswer {
+	switch kind {
+	case requestCommand:
+		index, res, err := n.applyForPeer(ctx, data)
+		return commandAnswer{index, res, err}
+	case requestReadIndex:
+		index, err := n.ReadIndex(ctx)
+		return commandAnswer{index: index, err: err}
+	}
+	return commandAnswer{err: fmt.Errorf("%w: unknown request kind %d", fsm.ErrInvalid, kind)}
+}
+
+// CaughtUpWithLeader asks the leader for its read index (ReadIndex) over
+// the command connection and reports whether this follower has applied
+// that far: a read of its store is then linearizable, as one of the
+// leader's is after its own barrier (every write acknowledged before the
+// call is at or below the index). False when it has not: the caller then
+// reads at the leader rather than wait for this node to learn of the
+// commit, which it does only with the leader's next append (up to twice
+// CommitTimeout later when the leader has nothing new to send). False
+// with an error when the leader could not give the index (none, or one
+// that takes no requests here): one attempt, no retries.
+func (n *Node) CaughtUpWithLeader(ctx context.Context) (bool, error) {
+	if n.IsLeader() {
+		return false, ErrNotLeader
+	}
+	if n.raft.LastIndex() > n.raft.AppliedIndex() {
+		// Entries held here but not applied are most likely committed
+		// and waiting for the leader's next append to say so: this node
+		// is behind, and asking would cost a round trip for nothing.
+		return false, nil
+	}
+	addr, _ := n.raft.LeaderWithID()
+	if addr == "" {
+		return false, ErrNoLeader
+	}
+	c, err := n.commands.client(addr)
+	if err != nil {
+		return false, fmt.Errorf("%w: the zone leader at %s cannot be reached: %v", ErrNotLeader, addr, err)
+	}
+	deadline := time.Now().Add(n.cfg.ApplyTimeout)
+	if dl, ok := ctx.Deadline(); ok {
+		deadline = dl
+	}
+	a := c.call(ctx, requestReadIndex, nil, deadline)
+	if a.err != nil {
+		return false, a.err
+	}
+	return n.store.Index() >= a.index, nil
 }
 
 // applyForPeer proposes a command a follower forwarded; data is its
@@ -260,7 +341,7 @@ func (n *Node) applyForPeer(ctx context.Context, data []byte) (uint64, *fsm.Resu
 // opened to leaders, and the connections followers opened to it.
 type commandService struct {
 	dial  func(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error)
-	serve func(ctx context.Context, data []byte) (uint64, *fsm.Result, error)
+	serve func(ctx context.Context, kind byte, data []byte) commandAnswer
 
 	mu      sync.Mutex
 	closed  bool
@@ -277,9 +358,9 @@ type commandPeer struct {
 	retryAfter time.Time // when to dial again after err
 }
 
-// newCommandService serves forwarded commands with serve; its dial is set
-// once the Raft port is open.
-func newCommandService(serve func(context.Context, []byte) (uint64, *fsm.Result, error)) *commandService {
+// newCommandService serves the requests of followers with serve (by
+// their kind); its dial is set once the Raft port is open.
+func newCommandService(serve func(ctx context.Context, kind byte, data []byte) commandAnswer) *commandService {
 	return &commandService{serve: serve, peers: map[raft.ServerAddress]*commandPeer{}, serving: map[net.Conn]struct{}{}}
 }
 
@@ -410,7 +491,7 @@ func (s *commandService) serveConn(conn net.Conn) {
 		if err != nil {
 			return
 		}
-		id, timeout, data, err := decodeCommandRequest(frame)
+		id, kind, timeout, data, err := decodeCommandRequest(frame)
 		if err != nil {
 			return
 		}
@@ -418,9 +499,9 @@ func (s *commandService) serveConn(conn net.Conn) {
 		go func() {
 			defer s.wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			index, res, err := s.serve(ctx, data)
+			a := s.serve(ctx, kind, data)
 			cancel()
-			out.send(encodeCommandResponse(id, index, res, err))
+			out.send(encodeCommandResponse(id, a))
 		}()
 	}
 }
@@ -452,23 +533,24 @@ func newCommandClient(conn net.Conn) *commandClient {
 
 func (c *commandClient) broken() bool { return isClosed(c.done) }
 
-// apply sends one command and waits for its answer, until deadline.
-func (c *commandClient) apply(ctx context.Context, data []byte, deadline time.Time) (uint64, *fsm.Result, error) {
+// call sends one request of kind and waits for its answer, until
+// deadline.
+func (c *commandClient) call(ctx context.Context, kind byte, data []byte, deadline time.Time) commandAnswer {
 	timeout := time.Until(deadline)
 	if timeout <= 0 {
-		return 0, nil, ErrTimeout
+		return commandAnswer{err: ErrTimeout}
 	}
 	answer := make(chan commandAnswer, 1)
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
-		return 0, nil, fmt.Errorf("%w: the connection to the zone leader failed before the write was sent: %v", ErrNotLeader, c.err)
+		return commandAnswer{err: fmt.Errorf("%w: the connection to the zone leader failed before the request was sent: %v", ErrNotLeader, c.err)}
 	}
 	c.nextID++
 	id := c.nextID
 	c.pending[id] = answer
 	c.mu.Unlock()
-	c.out.send(encodeCommandRequest(id, timeout, data))
+	c.out.send(encodeCommandRequest(id, kind, timeout, data))
 	// The leader answers within timeout (its Apply is bounded by it) or
 	// the connection fails; the wait is bounded all the same.
 	t := time.NewTimer(timeout + commandDialTimeout)
@@ -476,7 +558,7 @@ func (c *commandClient) apply(ctx context.Context, data []byte, deadline time.Ti
 	var err error
 	select {
 	case a := <-answer:
-		return a.index, a.res, a.err
+		return a
 	case <-t.C:
 		err = fmt.Errorf("%w: the zone leader did not answer in time; the write may still be applied", ErrLeadershipLost)
 	case <-ctx.Done():
@@ -485,7 +567,7 @@ func (c *commandClient) apply(ctx context.Context, data []byte, deadline time.Ti
 	c.mu.Lock()
 	delete(c.pending, id)
 	c.mu.Unlock()
-	return 0, nil, err
+	return commandAnswer{err: err}
 }
 
 // readAnswers hands each answer to its request until the connection

@@ -27,7 +27,7 @@ func TestCommandWire_ErrorsKeepTheirKind(t *testing.T) {
 		ErrNotLeader, ErrLeadershipLost, ErrNoLeader, ErrOverloaded, ErrTimeout, ErrShutdown,
 		diskErr, fmt.Errorf("%w: op 0: bad", fsm.ErrInvalid), errors.New("something else"),
 	} {
-		id, a, derr := decodeCommandResponse(unframe(t, encodeCommandResponse(7, 3, nil, err)))
+		id, a, derr := decodeCommandResponse(unframe(t, encodeCommandResponse(7, commandAnswer{index: 3, err: err})))
 		if derr != nil || id != 7 || a.index != 3 || a.res != nil {
 			t.Fatalf("%v: decoded id %d, %+v, %v", err, id, a, derr)
 		}
@@ -55,7 +55,7 @@ func TestCommandWire_ResultsRoundTrip(t *testing.T) {
 		{Index: 11, Conflict: &fsm.Conflict{Kind: "k", ID: "b", Index: "name", Value: "v", HolderID: "c"}, Resources: []*fsm.Resource{}, Existed: []bool{}},
 		{Index: 12, Invalid: "op 0: no", Resources: []*fsm.Resource{}, Existed: []bool{}},
 	} {
-		id, a, err := decodeCommandResponse(unframe(t, encodeCommandResponse(1, res.Index, res, nil)))
+		id, a, err := decodeCommandResponse(unframe(t, encodeCommandResponse(1, commandAnswer{index: res.Index, res: res})))
 		if err != nil || id != 1 || a.index != res.Index || a.err != nil {
 			t.Fatalf("%+v: decoded %d, %+v, %v", res, id, a, err)
 		}
@@ -65,12 +65,26 @@ func TestCommandWire_ResultsRoundTrip(t *testing.T) {
 	}
 }
 
+// A request keeps its kind, timeout and data; a read index comes back as
+// an index alone.
+func TestCommandWire_RequestsAndReadIndexRoundTrip(t *testing.T) {
+	id, kind, timeout, data, err := decodeCommandRequest(unframe(t, encodeCommandRequest(5, requestReadIndex, 1500*time.Millisecond, nil)))
+	if err != nil || id != 5 || kind != requestReadIndex || timeout != 1500*time.Millisecond || len(data) != 0 {
+		t.Fatalf("read index request decoded as %d, %d, %s, %q, %v", id, kind, timeout, data, err)
+	}
+	id, a, err := decodeCommandResponse(unframe(t, encodeCommandResponse(5, commandAnswer{index: 41})))
+	if err != nil || id != 5 || a.index != 41 || a.res != nil || a.err != nil {
+		t.Fatalf("read index answer decoded as %d, %+v, %v", id, a, err)
+	}
+}
+
 // A frame cut anywhere is an error, never a panic or a half-read answer.
 func TestCommandWire_TruncatedFrames_AreErrors(t *testing.T) {
 	res := &fsm.Result{Index: 9, Resources: []*fsm.Resource{{Kind: "k", ID: "a", Version: 9, Body: json.RawMessage(`{}`)}}, Existed: []bool{false}}
 	for _, p := range [][]byte{
-		unframe(t, encodeCommandResponse(1, 9, res, nil)),
-		unframe(t, encodeCommandResponse(1, 0, nil, ErrTimeout)),
+		unframe(t, encodeCommandResponse(1, commandAnswer{index: 9, res: res})),
+		unframe(t, encodeCommandResponse(1, commandAnswer{err: ErrTimeout})),
+		unframe(t, encodeCommandResponse(1, commandAnswer{index: 41})),
 	} {
 		for n := range len(p) {
 			if _, _, err := decodeCommandResponse(p[:n]); err == nil {
@@ -81,9 +95,9 @@ func TestCommandWire_TruncatedFrames_AreErrors(t *testing.T) {
 			t.Error("a response with a byte too many decoded")
 		}
 	}
-	req := unframe(t, encodeCommandRequest(5, time.Second, []byte("command")))
+	req := unframe(t, encodeCommandRequest(5, requestCommand, time.Second, []byte("command")))
 	for n := range len(req) {
-		if _, _, _, err := decodeCommandRequest(req[:n]); err == nil {
+		if _, _, _, _, err := decodeCommandRequest(req[:n]); err == nil {
 			t.Errorf("a request cut to %d of %d bytes decoded", n, len(req))
 		}
 	}
@@ -196,7 +210,7 @@ func TestCommandClient_ConnectionLostAfterSend_OutcomeUnknown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = c.apply(context.Background(), []byte("cmd"), time.Now().Add(5*time.Second))
+	err = c.call(context.Background(), requestCommand, []byte("cmd"), time.Now().Add(5*time.Second)).err
 	if !errors.Is(err, ErrLeadershipLost) || NotApplied(err) {
 		t.Fatalf("apply over a connection lost after sending = %v; want ErrLeadershipLost, outcome unknown", err)
 	}

@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -149,6 +150,52 @@ func Test_ForwardCommand_Checks_RefuseAWriteOnAChangedRecord(t *testing.T) {
 	_, _, err = apply(fsm.Op{Type: fsm.OpCheck, Kind: kindOther, ID: "nobody", Require: fsm.RequireExists})
 	if !errors.Is(err, fsm.ErrConflict) || errors.Is(err, node.ErrCredentialsChanged) {
 		t.Fatalf("the caller's failing precondition with a stale check = %v, want its ErrConflict", err)
+	}
+}
+
+// A follower asks the leader for its read index over the command
+// connection (CaughtUpWithLeader): when it says the follower has caught
+// up, a read of the follower's store sees every write the leader had
+// acknowledged before the call; right after such a write the follower is
+// often behind (it learns of a commit only with the leader's next
+// append), and says so rather than read stale.
+func Test_CaughtUpWithLeader_OnlyWhenTheFollowerHoldsTheAcknowledgedWrites(t *testing.T) {
+	t.Parallel()
+	leader, _ := mustOpenLeader(t)
+	f := mustOpenFollower(t, leader)
+	behind := 0
+	for i := range 50 {
+		id := fmt.Sprintf("r%02d", i)
+		index, _, err := applyVia(leader, false, putOp(kindOther, id, `{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodetest.WaitFor(t, func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ok, err := f.CaughtUpWithLeader(ctx)
+			if err != nil {
+				t.Fatalf("CaughtUpWithLeader after write %d: %v", i, err)
+			}
+			if !ok {
+				behind++
+				return false
+			}
+			if got := f.View().Get(kindOther, id); got == nil || f.View().Index() < index {
+				t.Fatalf("caught up, yet the follower is at index %d without %s, acknowledged at %d", f.View().Index(), id, index)
+			}
+			return true
+		}, 10*time.Second, "the follower to catch up with write "+id)
+	}
+	t.Logf("the follower was behind %d times in 50 writes", behind)
+	if _, err := leader.CaughtUpWithLeader(context.Background()); !errors.Is(err, node.ErrNotLeader) {
+		t.Errorf("CaughtUpWithLeader on the leader = %v, want ErrNotLeader", err)
+	}
+	mustClose(t, leader)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if ok, err := f.CaughtUpWithLeader(ctx); ok || err == nil {
+		t.Fatalf("CaughtUpWithLeader with the leader closed = %v, %v; want false and an error", ok, err)
 	}
 }
 

@@ -14,29 +14,39 @@ import (
 // The command connection's frames (commands.go): each encoder returns the
 // whole frame, its length in front.
 
-func encodeCommandRequest(id uint64, timeout time.Duration, data []byte) []byte {
+func encodeCommandRequest(id uint64, kind byte, timeout time.Duration, data []byte) []byte {
 	var w wireWriter
 	w.uvarint(id)
+	w.byte1(kind)
 	w.uvarint(uint64(timeout.Milliseconds()))
 	w.bytes(data)
 	return frame(w.b)
 }
 
-func decodeCommandRequest(p []byte) (id uint64, timeout time.Duration, data []byte, err error) {
+func decodeCommandRequest(p []byte) (id uint64, kind byte, timeout time.Duration, data []byte, err error) {
 	r := binfield.NewReader(p, errShortFrame)
 	id = r.Uvarint()
+	kind = r.Byte()
 	timeout = time.Duration(r.Uvarint()) * time.Millisecond
 	data = r.Bytes()
-	return id, timeout, data, endOfFrame(r)
+	return id, kind, timeout, data, endOfFrame(r)
 }
 
-func encodeCommandResponse(id, index uint64, res *fsm.Result, err error) []byte {
+// encodeCommandResponse encodes a's result (statusResult), its index alone
+// (statusIndex: a read index), or its error.
+func encodeCommandResponse(id uint64, a commandAnswer) []byte {
 	var w wireWriter
 	w.uvarint(id)
+	index, res, err := a.index, a.res, a.err
 	if res != nil {
 		w.byte1(statusResult)
 		w.uvarint(index)
 		encodeResult(&w, res)
+		return frame(w.b)
+	}
+	if err == nil {
+		w.byte1(statusIndex)
+		w.uvarint(index)
 		return frame(w.b)
 	}
 	w.byte1(statusError)
@@ -54,11 +64,7 @@ func encodeCommandResponse(id, index uint64, res *fsm.Result, err error) []byte 
 		notApplied = 1
 	}
 	w.byte1(notApplied)
-	msg := "no answer"
-	if err != nil {
-		msg = err.Error()
-	}
-	w.bytes([]byte(msg))
+	w.bytes([]byte(err.Error()))
 	return frame(w.b)
 }
 
@@ -70,6 +76,8 @@ func decodeCommandResponse(p []byte) (uint64, commandAnswer, error) {
 	case statusResult:
 		a.index = r.Uvarint()
 		a.res = decodeResult(r)
+	case statusIndex:
+		a.index = r.Uvarint()
 	case statusError:
 		a.index = r.Uvarint()
 		kind := int(r.Byte())

@@ -175,7 +175,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 		return nil, err
 	}
 	removeSpools(cfg.DataDir)
-	n.commands = newCommandService(n.applyForPeer)
+	n.commands = newCommandService(n.servePeer)
 	nt, layer, err := newTCPTransport(cfg.RaftAddr, advertise, cfg.TLS, n.commands.serveConn, newHCLog(log, "raft-transport"))
 	if err != nil {
 		return nil, fmt.Errorf("raft transport on %s: %w", cfg.RaftAddr, err)
@@ -481,33 +481,45 @@ func (n *Node) apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result,
 }
 
 // ReadBarrier makes the next local read linearizable, by the ReadIndex
-// technique (Raft dissertation §6.4): note the commit index, confirm with a
-// quorum that this node still leads (VerifyLeader), then wait until the
-// store has applied that index. Only the leader can do this.
-//
-// The whole barrier must happen in one term in which this node applied its
-// barrier: a node that lost leadership and won it back while the quorum
-// round ran would otherwise pass that round with a commit index taken
-// before the other leader's writes.
+// technique (Raft dissertation §6.4): take the leader's read index
+// (ReadIndex), then wait until the store has applied that index. Only the
+// leader can do this (a follower has CaughtUpWithLeader).
 func (n *Node) ReadBarrier(ctx context.Context) error {
-	term := n.raft.CurrentTerm()
-	if !n.IsLeader() {
-		return ErrNotLeader
-	}
-	if n.readyTerm.Load() != term {
-		return ErrNoLeader // elected, but still applying earlier terms' entries
-	}
-	commit := n.raft.CommitIndex()
-	if err := n.verifyLeader(ctx); err != nil {
+	commit, err := n.ReadIndex(ctx)
+	if err != nil {
 		return err
-	}
-	if n.raft.CurrentTerm() != term {
-		return ErrNotLeader
 	}
 	if err := n.store.WaitIndex(ctx, commit); err != nil {
 		return ErrTimeout
 	}
 	return nil
+}
+
+// ReadIndex returns, on the leader, an index that every write
+// acknowledged before the call is at or below: the commit index, once a
+// quorum has confirmed that this node still leads (VerifyLeader). A read
+// of a store that has applied it is linearizable.
+//
+// The whole call must happen in one term in which this node applied its
+// barrier: a node that lost leadership and won it back while the quorum
+// round ran would otherwise pass that round with a commit index taken
+// before the other leader's writes.
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	term := n.raft.CurrentTerm()
+	if !n.IsLeader() {
+		return 0, ErrNotLeader
+	}
+	if n.readyTerm.Load() != term {
+		return 0, ErrNoLeader // elected, but still applying earlier terms' entries
+	}
+	commit := n.raft.CommitIndex()
+	if err := n.verifyLeader(ctx); err != nil {
+		return 0, err
+	}
+	if n.raft.CurrentTerm() != term {
+		return 0, ErrNotLeader
+	}
+	return commit, nil
 }
 
 // verifyRound is one VerifyLeader call shared by every consistent read that

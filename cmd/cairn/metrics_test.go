@@ -277,6 +277,38 @@ func Test_ThreeNodes_Metrics_IndexesForwardsAndLeaderChange(t *testing.T) {
 		t.Fatal("no write through a follower was forwarded to a leader that kept leading, in 3 attempts")
 	}
 
+	// A consistent read through a follower that has applied the leader's
+	// read index is served there: it forwards nothing, and the leader
+	// counts no request. (Right after a write the follower is behind, and
+	// forwards the read instead: it is asked again.)
+	get200 := []string{"dialect", "native", "route", route, "method", "GET", "code", "200"}
+	if _, err := leader.put("widget", "read-here", body, http.StatusCreated); err != nil {
+		t.Fatal(err)
+	}
+	servedHere := false
+	for attempt := 1; attempt <= 50 && !servedHere; attempt++ {
+		leader = metricsLeader(t, nodes)
+		f := others(nodes, leader)[0]
+		fBefore, lBefore := f.mustScrape(), leader.mustScrape()
+		if r, err := f.do(http.MethodGet, resPath("widget", "read-here")+"?consistent", nil, nil); err != nil || r.status != http.StatusOK {
+			t.Fatalf("GET ?consistent through follower %s: %v %d %s", f.line.nodeID, err, r.status, r.body)
+		}
+		fAfter, lAfter := f.mustScrape(), leader.mustScrape()
+		fwdB, _ := fBefore.value("cairn_http_forwarded_requests_total")
+		if fwdA, _ := fAfter.value("cairn_http_forwarded_requests_total"); fwdA != fwdB {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		servedHere = true
+		lGetB, _ := lBefore.value("cairn_http_requests_total", get200...)
+		if lGetA, _ := lAfter.value("cairn_http_requests_total", get200...); lGetA != lGetB {
+			t.Errorf("leader %s: GET 200 on %s went %v -> %v while follower %s served a consistent read itself", leader.line.nodeID, route, lGetB, lGetA, f.line.nodeID)
+		}
+	}
+	if !servedHere {
+		t.Error("no consistent read through a follower was served there in 50 attempts")
+	}
+
 	// After all that, every node's whole exposition is lint-clean, and
 	// every metric the example alerts name is served.
 	served := map[string]bool{}
