@@ -174,12 +174,32 @@ func (n *Node) ForwardsCommands() bool {
 	if n.IsLeader() {
 		return false
 	}
+	_, err := n.leaderClient()
+	return err == nil
+}
+
+// leaderClient returns the command connection to the zone's leader (it
+// connects to find out, once per leader): ErrNoLeader while there is
+// none, ErrNotLeader when it cannot be reached or is of an older version.
+func (n *Node) leaderClient() (*commandClient, error) {
 	addr, _ := n.raft.LeaderWithID()
 	if addr == "" {
-		return false
+		return nil, ErrNoLeader
 	}
-	_, err := n.commands.client(addr)
-	return err == nil
+	c, err := n.commands.client(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the zone leader at %s cannot be reached: %v", ErrNotLeader, addr, err)
+	}
+	return c, nil
+}
+
+// requestDeadline is when a request to the leader made with ctx gives up:
+// ctx's deadline, else Config.ApplyTimeout from now.
+func (n *Node) requestDeadline(ctx context.Context) time.Time {
+	if dl, ok := ctx.Deadline(); ok {
+		return dl
+	}
+	return time.Now().Add(n.cfg.ApplyTimeout)
 }
 
 // applyAtLeader sends cmd, with ctx's checks, to the leader and returns
@@ -205,58 +225,35 @@ func (n *Node) sendToLeader(ctx context.Context, cmd fsm.Command) (uint64, *fsm.
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: %v", fsm.ErrInvalid, err)
 	}
-	a := n.askLeader(ctx, requestCommand, data, func() commandAnswer {
-		index, res, err := n.apply(ctx, cmd)
-		return commandAnswer{index, res, err}
-	})
-	if a.index > 0 {
-		n.NoteForwarded(a.index) // read your writes through this node
-	}
-	if a.res != nil {
-		return a.index, a.res, a.res.Err()
-	}
-	return a.index, nil, a.err
-}
-
-// askLeader sends the leader one request of kind and returns its answer;
-// here serves it instead when this node leads (it may win an election
-// while it waits). While the zone has no leader this node can reach, or
-// the one it asked no longer leads and did nothing (not applied), it tries
-// again, for up to commandLeaderWait.
-func (n *Node) askLeader(ctx context.Context, kind byte, data []byte, here func() commandAnswer) commandAnswer {
-	deadline := time.Now().Add(n.cfg.ApplyTimeout)
-	if dl, ok := ctx.Deadline(); ok {
-		deadline = dl
-	}
+	deadline := n.requestDeadline(ctx)
 	retryUntil := time.Now().Add(commandLeaderWait)
 	for {
-		if n.IsLeader() {
-			return here()
+		if n.IsLeader() { // it may win an election while it waits
+			return n.apply(ctx, cmd)
 		}
-		var err error
-		addr, _ := n.raft.LeaderWithID()
-		var c *commandClient
-		if addr == "" {
-			err = ErrNoLeader
-		} else if c, err = n.commands.client(addr); err != nil {
-			err = fmt.Errorf("%w: the zone leader at %s cannot be reached: %v", ErrNotLeader, addr, err)
-		}
+		c, err := n.leaderClient()
 		if c != nil {
-			a := c.call(ctx, kind, data, deadline)
-			// Tried again: the leader was deposed before it did anything,
-			// or the connection failed before the request was sent.
-			if a.res != nil || a.err == nil || !NotApplied(a.err) || !errors.Is(a.err, ErrNotLeader) {
-				return a
+			a := c.call(ctx, requestCommand, data, deadline)
+			if a.index > 0 {
+				n.NoteForwarded(a.index) // read your writes through this node
+			}
+			if a.res != nil {
+				return a.index, a.res, a.res.Err()
+			}
+			// The leader was deposed before it proposed the command, or the
+			// connection failed before the command was sent: try again.
+			if !NotApplied(a.err) || !errors.Is(a.err, ErrNotLeader) {
+				return a.index, nil, a.err
 			}
 			err = a.err
 		}
 		if time.Now().After(retryUntil) || ctx.Err() != nil {
-			return commandAnswer{err: err}
+			return 0, nil, err
 		}
 		select {
 		case <-ctx.Done():
 		case <-n.closed:
-			return commandAnswer{err: ErrShutdown}
+			return 0, nil, ErrShutdown
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -296,19 +293,11 @@ func (n *Node) CaughtUpWithLeader(ctx context.Context) (bool, error) {
 		// is behind, and asking would cost a round trip for nothing.
 		return false, nil
 	}
-	addr, _ := n.raft.LeaderWithID()
-	if addr == "" {
-		return false, ErrNoLeader
-	}
-	c, err := n.commands.client(addr)
+	c, err := n.leaderClient()
 	if err != nil {
-		return false, fmt.Errorf("%w: the zone leader at %s cannot be reached: %v", ErrNotLeader, addr, err)
+		return false, err
 	}
-	deadline := time.Now().Add(n.cfg.ApplyTimeout)
-	if dl, ok := ctx.Deadline(); ok {
-		deadline = dl
-	}
-	a := c.call(ctx, requestReadIndex, nil, deadline)
+	a := c.call(ctx, requestReadIndex, nil, n.requestDeadline(ctx))
 	if a.err != nil {
 		return false, a.err
 	}
