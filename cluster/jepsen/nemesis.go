@@ -142,7 +142,7 @@ func (n *nemesis) inject(ctx context.Context, f string, rng *rand.Rand) {
 		k := n.rogues
 		n.mu.Unlock()
 		n.note("rogue join", "a node that founded its own zone jepsen joins the domain (rogue%d)", k)
-		switch err := z.RogueJoin(ctx, rng, k); {
+		switch err := z.RogueJoin(ctx, k); {
 		case errors.Is(err, errRogueNotTried):
 			n.logf("nemesis: rogue%d: %v", k, err)
 		case err != nil && ctx.Err() != nil:

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -26,14 +25,14 @@ var errRogueNotTried = errors.New("the rogue node never reached the zone")
 // restarted with -join into the zone. It must exit, refusing to join a
 // zone whose id is not the one its state belongs to. An error means it did
 // not (or, errRogueNotTried, that it never reached the zone).
-func (z *Zone) RogueJoin(ctx context.Context, rng *rand.Rand, k int) error {
+func (z *Zone) RogueJoin(ctx context.Context, k int) error {
 	dir := filepath.Join(z.Dir, fmt.Sprintf("rogue%d", k))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	var addrs [3]string
 	for i := range addrs {
-		port, err := z.pickPort(rng, "127.0.0.1", i == 2)
+		port, err := z.ports.Pick("127.0.0.1", 1, i == 2)
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package jepsen
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"cairn/cluster"
+	"cairn/internal/freeport"
 	"cairn/node"
 	"cairn/node/tlsconfig/tlstest"
 )
@@ -38,24 +38,11 @@ type Zone struct {
 	// a gossip key); nil: plain HTTP, TCP and gossip.
 	ca        *tlstest.CA
 	gossipKey string
-	// ports are the ports the nodes and rogue nodes were given (on any
-	// address): a port of a node that is down looks free, but is its own
-	// again at its restart; one a rogue node had was found taken when the
-	// next rogue node started on it.
-	portsMu sync.Mutex
-	ports   map[int]bool
-}
-
-// pickPort returns a free port on ip (freePort) that no node of z was
-// given, and reserves it.
-func (z *Zone) pickPort(rng *rand.Rand, ip string, both bool) (int, error) {
-	z.portsMu.Lock()
-	defer z.portsMu.Unlock()
-	port, err := freePort(rng, ip, both, z.ports)
-	if err == nil {
-		z.ports[port] = true
-	}
-	return port, err
+	// ports hands out the ports of the nodes and rogue nodes, each once:
+	// a port of a node that is down looks free, but is its own again at
+	// its restart; one a rogue node had was found taken when the next
+	// rogue node started on it.
+	ports *freeport.Picker
 }
 
 // secure sets the zone up for TLS between nodes (a CA of its own, every
@@ -134,32 +121,6 @@ type Node struct {
 // nodeIP is node i's loopback address.
 func nodeIP(i int) string { return fmt.Sprintf("127.0.0.%d", 11+i) }
 
-// freePort returns a port free on ip for TCP (and UDP if both), outside
-// the kernel's ephemeral range so that no outgoing connection takes it
-// between a node's restarts, and not one of taken.
-func freePort(rng *rand.Rand, ip string, both bool, taken map[int]bool) (int, error) {
-	for range 200 {
-		port := 20000 + rng.IntN(12000)
-		if taken[port] {
-			continue
-		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		if both {
-			pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
-			if err != nil {
-				continue
-			}
-			pc.Close()
-		}
-		return port, nil
-	}
-	return 0, errors.New("no free port found")
-}
-
 // StartZone launches n nodes of a new zone with -bootstrap-expect n and
 // waits until every one is ready; secure runs them with TLS between them
 // (certificates of a CA made in dir) and an encrypted gossip pool.
@@ -168,7 +129,7 @@ func StartZone(ctx context.Context, bin, dir string, n int, rng *rand.Rand, secu
 	for i := range ips {
 		ips[i] = nodeIP(i)
 	}
-	z := &Zone{Dir: dir, Net: NewNet(ips), bin: bin, ports: map[int]bool{}}
+	z := &Zone{Dir: dir, Net: NewNet(ips), bin: bin, ports: freeport.New(rng.Uint64())}
 	if secure {
 		if err := z.secure(); err != nil {
 			return nil, err
@@ -180,7 +141,7 @@ func StartZone(ctx context.Context, bin, dir string, n int, rng *rand.Rand, secu
 	for i := range n {
 		p := &all[i]
 		pick := func(ip string, both bool) (string, error) {
-			port, err := z.pickPort(rng, ip, both)
+			port, err := z.ports.Pick(ip, 1, both)
 			return net.JoinHostPort(ip, strconv.Itoa(port)), err
 		}
 		var err error

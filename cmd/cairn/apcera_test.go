@@ -752,7 +752,7 @@ func bashPackage(t testing.TB) []byte {
 // (#18 items 2, 5, 7).
 func Test_ThreeNodes_Apcera_PackageJobRunsAndStops(t *testing.T) {
 	t.Parallel()
-	lo := freePorts(t, 1)[0]
+	lo := freePortRange(t, 21)
 	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-auth", "on", "-admin-password", "pw", "-workload-ports", fmt.Sprintf("%d-%d", lo, lo+20)}})
 	killInstancesAtCleanup(t, zone...)
 	_, followers := mustRoles(t, zone)
@@ -886,7 +886,7 @@ func Test_ThreeNodes_Apcera_PackageJobRunsAndStops(t *testing.T) {
 // from a surviving node throughout (#18 item 5).
 func Test_ThreeNodes_Apcera_TaskSurvivesLeaderChange(t *testing.T) {
 	t.Parallel()
-	lo := freePorts(t, 1)[0]
+	lo := freePortRange(t, 21)
 	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-workload-reschedule-timeout", "1s",
 		"-workload-ports", fmt.Sprintf("%d-%d", lo, lo+20)}})
 	killInstancesAtCleanup(t, zone...)

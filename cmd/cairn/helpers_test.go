@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"cairn/internal/freeport"
 )
 
 // Deadlines of the helpers. They are generous: the tests run under -race on
@@ -709,33 +712,37 @@ func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool,
 	}
 }
 
-// freePorts returns n distinct 127.0.0.1 ports that were free for both TCP
-// and UDP (gossip binds both) a moment ago. They may be taken again before
-// the agent binds them; mustLaunchAgent retries then.
+// testPorts hands out the ports of every agent the tests start, outside
+// the kernel's ephemeral range so that a node restarted on its old
+// address finds it free (see package freeport).
+var testPorts = freeport.New(rand.Uint64())
+
+// freePorts returns n 127.0.0.1 ports, never handed out before, that were
+// free for both TCP and UDP (gossip binds both) a moment ago. They may be
+// taken by another process before the agent binds them; mustLaunchAgent
+// retries then.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
-	var closers []io.Closer
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}()
-	var ports []int
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports := make([]int, n)
+	for i := range ports {
+		port, err := testPorts.Pick("127.0.0.1", 1, true)
 		if err != nil {
-			t.Fatalf("find a free port: %v", err)
+			t.Fatal(err)
 		}
-		closers = append(closers, l)
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", hostPort(port))
-		if err != nil {
-			continue // UDP side taken: keep the TCP one held and pick again
-		}
-		closers = append(closers, u)
-		ports = append(ports, port)
+		ports[i] = port
 	}
 	return ports
+}
+
+// freePortRange returns the first of n consecutive 127.0.0.1 ports that
+// were free for TCP a moment ago (a -workload-ports range).
+func freePortRange(t testing.TB, n int) int {
+	t.Helper()
+	first, err := testPorts.Pick("127.0.0.1", n, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return first
 }
 
 func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }

@@ -573,7 +573,7 @@ func Test_ThreeNodes_Link_ReachesTargetPort(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("no python3 to listen on a port")
 	}
-	lo := freePorts(t, 1)[0]
+	lo := freePortRange(t, 21)
 	zone := startCluster(t, 3, agentOpts{args: []string{"-exec", "true", "-workload-ports", fmt.Sprintf("%d-%d", lo, lo+20)}})
 	squatter, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lo))
 	if err != nil {
