@@ -19,8 +19,8 @@ func (d *deposedLeader) ID() string                                    { return 
 func (d *deposedLeader) IsLeader() bool                                { return true }
 func (d *deposedLeader) Leader() (string, string)                      { return "n1", "http://n1" }
 func (d *deposedLeader) WaitIndex(ctx context.Context, _ uint64) error { return nil }
-func (d *deposedLeader) NoteForwarded(uint64)                          {}
-func (d *deposedLeader) ForwardedIndex() uint64                        { return 0 }
+func (d *deposedLeader) AppliedIndex() uint64                          { return 0 }
+func (d *deposedLeader) Forwarded() *node.Forwarded                    { return &node.Forwarded{} }
 func (d *deposedLeader) Servers() ([]node.Server, error)               { return nil, nil }
 func (d *deposedLeader) ReadBarrier(ctx context.Context) error {
 	d.barriers++

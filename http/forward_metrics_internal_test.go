@@ -25,8 +25,8 @@ func (f followerOf) ID() string                                    { return "n1"
 func (f followerOf) IsLeader() bool                                { return false }
 func (f followerOf) Leader() (string, string)                      { return f.leaderID, f.leaderURL }
 func (f followerOf) WaitIndex(ctx context.Context, _ uint64) error { return nil }
-func (f followerOf) NoteForwarded(uint64)                          {}
-func (f followerOf) ForwardedIndex() uint64                        { return 0 }
+func (f followerOf) AppliedIndex() uint64                          { return 0 }
+func (f followerOf) Forwarded() *node.Forwarded                    { return &node.Forwarded{} }
 func (f followerOf) ReadBarrier(ctx context.Context) error         { return nil }
 
 // Servers puts every member at 192.0.2.1, the address httptest requests

@@ -235,7 +235,7 @@ func (n *Node) sendToLeader(ctx context.Context, cmd fsm.Command) (uint64, *fsm.
 		if c != nil {
 			a := c.call(ctx, requestCommand, data, deadline)
 			if a.index > 0 {
-				n.NoteForwarded(a.index) // read your writes through this node
+				n.forwarded.NoteWrite(a.index) // read your writes through this node
 			}
 			if a.res != nil {
 				return a.index, a.res, a.res.Err()

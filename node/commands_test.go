@@ -66,8 +66,8 @@ func Test_ForwardCommand_FollowerGetsTheLeadersAnswer(t *testing.T) {
 	if got != want {
 		t.Errorf("the follower's copy of the written resource:\n got %s\nwant %s", got, want)
 	}
-	if f.ForwardedIndex() != index {
-		t.Errorf("ForwardedIndex() = %d, want %d (read your writes)", f.ForwardedIndex(), index)
+	if f.Forwarded().WriteIndex() != index {
+		t.Errorf("ForwardedIndex() = %d, want %d (read your writes)", f.Forwarded().WriteIndex(), index)
 	}
 
 	// A failed precondition: the leader's conflict, with the version.
@@ -139,8 +139,8 @@ func Test_ForwardCommand_Checks_RefuseAWriteOnAChangedRecord(t *testing.T) {
 	if errors.Is(err, fsm.ErrConflict) {
 		t.Errorf("a stale check is a precondition failure of the caller's write: %v", err)
 	}
-	if index == 0 || f.ForwardedIndex() != index {
-		t.Errorf("refused at index %d, ForwardedIndex %d: the follower's next read must wait for the change", index, f.ForwardedIndex())
+	if index == 0 || f.Forwarded().WriteIndex() != index {
+		t.Errorf("refused at index %d, ForwardedIndex %d: the follower's next read must wait for the change", index, f.Forwarded().WriteIndex())
 	}
 	if got := leader.View().Get(kindOther, "x"); got == nil || string(got.Body) != `{"n":1}` {
 		t.Fatalf("after the refused write the leader holds %+v, want x unchanged", got)

@@ -71,9 +71,8 @@ type Node struct {
 	caughtUp      atomic.Bool
 	catchUpTarget atomic.Uint64
 
-	// forwardedIndex is the highest index of a write this node forwarded
-	// to the leader and the leader applied (NoteForwarded).
-	forwardedIndex atomic.Uint64
+	// forwarded is what this node forwarded to the leader.
+	forwarded Forwarded
 
 	verifyMu      sync.Mutex
 	nextVerify    *verifyRound // the round new consistent reads join
@@ -314,20 +313,12 @@ func (n *Node) WaitIndex(ctx context.Context, index uint64) error {
 	return n.store.WaitIndex(ctx, index)
 }
 
-// NoteForwarded records that a write this node forwarded was applied by
-// the leader at index: what this node serves next waits for it
-// (read-your-writes through one node).
-func (n *Node) NoteForwarded(index uint64) {
-	for {
-		cur := n.forwardedIndex.Load()
-		if index <= cur || n.forwardedIndex.CompareAndSwap(cur, index) {
-			return
-		}
-	}
-}
+// Forwarded is what this node forwarded to its leader (read your writes
+// and monotonic reads through one node).
+func (n *Node) Forwarded() *Forwarded { return &n.forwarded }
 
-// ForwardedIndex is the highest index NoteForwarded recorded.
-func (n *Node) ForwardedIndex() uint64 { return n.forwardedIndex.Load() }
+// AppliedIndex is the index of the last entry the local store applied.
+func (n *Node) AppliedIndex() uint64 { return n.store.Index() }
 
 // SetPeerHTTP installs the function that maps another node's id to its HTTP
 // URL (the cluster package feeds it from gossip).

@@ -1165,12 +1165,14 @@ func Test_ThreeNodes_QuorumLost_WritesGet503(t *testing.T) {
 	s := others(nodes, leader)[0]
 	v := s.mustPut("test.nq", "before", []byte(`{}`), http.StatusCreated)
 	// The survivor answered when the leader had applied the write; a read
-	// through it waits until it has too (it learns the commit index from
-	// the leader's next append). Only then lose the quorum: a survivor
-	// that never heard of the commit could not show the write.
+	// through it right away sees it (the leader serves it until the
+	// survivor learns of the commit with the leader's next append). Lose
+	// the quorum only once the survivor has applied it: one that never
+	// heard of the commit could not show the write.
 	if got := s.mustGet("test.nq", "before"); got.Version != v {
 		t.Fatalf("GET through %s right after its write: version %d, want %d", s.id(), got.Version, v)
 	}
+	waitStatus(t, s, "the write applied", catchUpTimeout, func(st nodeStatus) bool { return st.StoreIndex >= v })
 	other := others(nodes, leader, s)[0]
 	leader.mustKill()
 	other.mustKill()

@@ -8,7 +8,8 @@
 #   ab.sh BIN_A BIN_B OUTDIR
 #
 # Env: D (seconds a case, default 10s), ROUNDS (default 2), CASES (a
-# subset of the case names below, space-separated), EXTRA_A / EXTRA_B
+# subset of the case names below, space-separated; also mixed-leader-C,
+# mixed-follower-C, mixed-consistent-follower-C: 20% PUTs, 80% GETs), EXTRA_A / EXTRA_B
 # (agent flags for one side only). Ports 2N180-2N182 (N = 1..3); the zone
 # is stopped after each case set, also on failure or Ctrl-C.
 set -u
@@ -65,6 +66,7 @@ for r in $(seq "$ROUNDS"); do
 			op=$1 addr=$leader xtra=() conc=$3
 			[ "$2" = follower ] && addr=$follower
 			if [ "$2" = consistent ]; then xtra=(-consistency consistent); conc=$4; [ "$3" = follower ] && addr=$follower; fi
+			[ "$op" = mixed ] && xtra+=(-ratio put=20,get=80)
 			"$LOADGEN" bench -json -label "$c" -d "$D" -size 1024 -keys 1000 -kind bench -addr "$addr" -op "$op" -c "$conc" "${xtra[@]}" >>"$OUT/$side.jsonl" 2>>"$OUT/bench.err" || echo "ab: $c failed" >&2
 		done
 		stop_zone
