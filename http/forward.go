@@ -28,6 +28,12 @@ import (
 // a stale view of the leader cannot make a loop.
 const HopHeader = "X-Cairn-Forwarded-By"
 
+// ReadAfterHeader carries, on a read a follower forwards because it is
+// behind (readAtLeader), the index the read must be served after: the
+// leader may be new and not yet have applied the writes the follower
+// forwarded to its predecessor.
+const ReadAfterHeader = "X-Cairn-Read-After"
+
 // leaderWait bounds how long a write waits for a zone leader to appear (an
 // election in progress) before it is refused with 503.
 const leaderWait = 3 * time.Second
@@ -212,6 +218,7 @@ func (f *forwarder) readAtLeader(w http.ResponseWriter, r *http.Request) bool {
 			return false
 		}
 	}
+	r.Header.Set(ReadAfterHeader, strconv.FormatUint(f.node.Forwarded().Floor(), 10))
 	f.metrics.forwardedOne()
 	return f.forwardOnce(w, r, leaderURL, true) == forwardAnswered
 }
@@ -402,9 +409,16 @@ func (f *forwarder) forwardOnce(w http.ResponseWriter, r *http.Request, leaderUR
 // follower's write rate. A read that finds this node behind its writes is
 // forwarded rather than held (behindItsWrites), so the wait here is
 // mostly for the index of such a read, which the follower applies with
-// the next append.
+// the next append. A read a member forwarded because it was behind waits
+// for the index it names (ReadAfterHeader).
 func (f *forwarder) awaitForwarded(w http.ResponseWriter, r *http.Request) {
 	idx := f.node.Forwarded().Floor()
+	if s := r.Header.Get(ReadAfterHeader); s != "" {
+		// A member's read, forwarded because that member was behind.
+		if after, err := strconv.ParseUint(s, 10, 64); err == nil && f.fromMember(r.Header.Get(HopHeader), r.RemoteAddr) {
+			idx = max(idx, after)
+		}
+	}
 	if idx == 0 {
 		return
 	}

@@ -28,6 +28,11 @@ func (c *catchingUpFollower) WaitIndex(_ context.Context, index uint64) error {
 	return nil
 }
 
+// leaderOf is a catchingUpFollower that leads.
+type leaderOf struct{ catchingUpFollower }
+
+func (l *leaderOf) IsLeader() bool { return true }
+
 // Test_Forwarder_PlainResourceRead_BehindItsOwnWrites_ServedByTheLeader: a
 // follower that has not applied a write it forwarded, with none in flight,
 // sends a plain resource read to the leader instead of waiting for the
@@ -96,6 +101,40 @@ func Test_Forwarder_PlainResourceRead_BehindItsOwnWrites_ServedByTheLeader(t *te
 		c.leaderURL = leaderURL
 		if code, body := read(c, res, nil); body != "local" || c.waitedFor != 10 {
 			t.Errorf("leader at %q: %d %q after waiting for index %d; want local, after 10", leaderURL, code, body, c.waitedFor)
+		}
+	}
+
+	// The leader (new, say) serves a read a member forwarded once it has
+	// applied the index the member names; a client's header is ignored.
+	var named string
+	sawLeader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		named = r.Header.Get(ReadAfterHeader)
+	}))
+	defer sawLeader.Close()
+	c = behind()
+	c.leaderURL = sawLeader.URL
+	read(c, res, nil)
+	if named != "10" {
+		t.Errorf("a read forwarded while behind the follower's write at 10 names %s: %q", ReadAfterHeader, named)
+	}
+	l2 := &leaderOf{catchingUpFollower{applied: 70, fw: &node.Forwarded{}}}
+	for _, h := range []struct {
+		header http.Header
+		want   uint64
+	}{
+		{http.Header{HopHeader: {"n3"}, ReadAfterHeader: {"77"}}, 77},
+		{http.Header{ReadAfterHeader: {"77"}}, 0},
+		{http.Header{HopHeader: {"client"}, ReadAfterHeader: {"77"}}, 0},
+	} {
+		l2.waitedFor = 0
+		f := newForwarder(l2, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		req := httptest.NewRequest(http.MethodGet, res, nil)
+		for k, vs := range h.header {
+			req.Header[k] = vs
+		}
+		f.wrap(local).ServeHTTP(httptest.NewRecorder(), req)
+		if l2.waitedFor != h.want {
+			t.Errorf("leader, headers %v: waited for index %d, want %d", h.header, l2.waitedFor, h.want)
 		}
 	}
 
