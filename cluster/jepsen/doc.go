@@ -22,7 +22,11 @@
 // few seconds (Jepsen's independent keys), which keeps each key's history,
 // and porcupine's search, small. Besides the registers, clients add members
 // to a grow-only set (PUT If-None-Match: *); each acknowledged one must be
-// present on every node at the end.
+// present on every node at the end. And a tenth of the operations check
+// what one node promises a client across requests: a write through a node,
+// then a plain read there (it must show the write), a ?consistent read and
+// another plain read (it must not show less than the ?consistent one did),
+// unless the node answered X-Cairn-Caught-Up: false or restarted meanwhile.
 //
 // # Faults
 //
@@ -63,7 +67,8 @@
 // converge to the same store (GET /cairn/v1/status?digest: equal index and
 // digest); no node exited without the harness killing it (a crash or a
 // crash loop); every acknowledged set member is present, and nothing no
-// client added; and porcupine finds the register history linearizable.
+// client added; no session check found a node going back on what it had
+// shown a client; and porcupine finds the register history linearizable.
 // When a check fails, the run's directory is kept with the nodes' data and
 // logs, history.json and porcupine's history.html, and the report names it
 // and the seed.

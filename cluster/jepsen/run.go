@@ -94,6 +94,9 @@ type Report struct {
 	// SetAcked is the number of acknowledged set additions, all of which
 	// must be present at the end.
 	SetAcked int
+	// Sessions is the number of session checks done (a write, plain and
+	// ?consistent reads through one node), none of which may go back.
+	Sessions int
 	// Indeterminate is the number of register ops of unknown outcome (a
 	// timeout, a connection lost after sending, a 5xx), part of Ops;
 	// SetIndeterminate that of set additions.
@@ -144,6 +147,7 @@ type Summary struct {
 	Ops                int      `json:"ops"`
 	Indeterminate      int      `json:"indeterminate"`
 	SetAcked           int      `json:"set_acked"`
+	Sessions           int      `json:"sessions"`
 	SetIndeterminate   int      `json:"set_indeterminate"`
 	Linearizable       string   `json:"linearizable"`
 	Faults             int      `json:"faults"`
@@ -158,7 +162,7 @@ type Summary struct {
 // Summary returns the report's summary; Dir only when it is kept.
 func (r *Report) Summary(tls bool) Summary {
 	s := Summary{Seed: r.Seed, Nodes: r.Nodes, Duration: r.Duration.String(), TLS: tls, Ops: r.Ops,
-		Indeterminate: r.Indeterminate, SetAcked: r.SetAcked, SetIndeterminate: r.SetIndeterminate,
+		Indeterminate: r.Indeterminate, SetAcked: r.SetAcked, Sessions: r.Sessions, SetIndeterminate: r.SetIndeterminate,
 		Linearizable: string(r.Linearizable), LeaderPauses: r.LeaderPauses, ReadsInLeaderPause: r.ReadsInLeaderPause,
 		RecoveredIn: r.RecoveredIn.Round(time.Millisecond).String(), Anomalies: append([]string{}, r.Anomalies...), Result: "PASS"}
 	for _, n := range r.Faults {
@@ -289,7 +293,7 @@ func check(ctx context.Context, cfg Config, zone *Zone, h *History, healed time.
 	final := &client{proc: h.newProcess(), h: h, zone: zone, rng: rand.New(rand.NewPCG(cfg.Seed, 3)),
 		known: map[string]cached{}, http: zone.Client(10 * time.Second)}
 	for _, key := range h.keys() {
-		if !final.read(ctx, key) {
+		if !final.read(ctx, final.node(), key) {
 			fail("the final consistent read of %s got no answer", key)
 		}
 	}
@@ -309,7 +313,9 @@ func check(ctx context.Context, cfg Config, zone *Zone, h *History, healed time.
 	adds := maps.Clone(h.adds)
 	rep.Counts = maps.Clone(h.counts)
 	rep.UnknownWhy = maps.Clone(h.unknown)
+	rep.Sessions = h.counts["session"]
 	odd := slices.Clone(h.odd)
+	sessionBreaks := slices.Clone(h.sessionBreaks)
 	h.mu.Unlock()
 	for _, o := range adds {
 		if o == OK {
@@ -340,6 +346,9 @@ func check(ctx context.Context, cfg Config, zone *Zone, h *History, healed time.
 	}
 	for _, o := range odd {
 		fail("unexpected reply: %s", o)
+	}
+	for _, b := range sessionBreaks {
+		fail("a node went back on what it had shown a client: %s", b)
 	}
 
 	// The register history is linearizable.

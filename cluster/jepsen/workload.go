@@ -37,7 +37,10 @@ type History struct {
 	nextProc int
 	counts   map[string]int // outcome tallies by op kind, for the report
 	odd      []string       // replies the workload never expects (first 20)
-	unknown  map[string]int // why writes ended of unknown outcome
+	// sessionBreaks are plain reads that showed a client less than it
+	// had written or read through the same node (first 20).
+	sessionBreaks []string
+	unknown       map[string]int // why writes ended of unknown outcome
 }
 
 func newHistory() *History {
@@ -140,20 +143,26 @@ const keyEpoch = 4 * time.Second
 // and names it as any client would.
 const appliedHeader = "X-Cairn-Applied"
 
+// caughtUpHeader is the answer's X-Cairn-Caught-Up: false of a node that
+// served a read before it had applied what it forwarded (it waited 5 s).
+const caughtUpHeader = "X-Cairn-Caught-Up"
+
 func (c *client) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		epoch := c.h.now() / int64(keyEpoch)
 		key := fmt.Sprintf("e%d-k%d", epoch, c.rng.IntN(c.keys))
 		switch r := c.rng.Float64(); {
+		case r < 0.30:
+			c.read(ctx, c.node(), key)
 		case r < 0.40:
-			c.read(ctx, key)
+			c.session(ctx, key)
 		case r < 0.65:
 			c.write(ctx, key)
 		case r < 0.90:
 			if _, ok := c.known[key]; ok {
 				c.cas(ctx, key)
 			} else {
-				c.read(ctx, key)
+				c.read(ctx, c.node(), key)
 			}
 		default:
 			c.add(ctx)
@@ -178,10 +187,18 @@ type reply struct {
 	// notApplied is Cairn saying the write was certainly not applied
 	// (X-Cairn-Applied: false).
 	notApplied bool
+	// notCaughtUp is a node saying it served a read before it could apply
+	// what it forwarded (X-Cairn-Caught-Up: false).
+	notCaughtUp bool
 }
 
+// do sends a request to a random node.
 func (c *client) do(ctx context.Context, method, path string, body []byte, hdr map[string]string) reply {
-	req, err := http.NewRequestWithContext(ctx, method, c.node().HTTP+path, bytes.NewReader(body))
+	return c.doAt(ctx, c.node(), method, path, body, hdr)
+}
+
+func (c *client) doAt(ctx context.Context, nd *Node, method, path string, body []byte, hdr map[string]string) reply {
+	req, err := http.NewRequestWithContext(ctx, method, nd.HTTP+path, bytes.NewReader(body))
 	if err != nil {
 		return reply{err: err}
 	}
@@ -197,7 +214,8 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, hdr m
 	if err != nil {
 		return reply{err: err}
 	}
-	r := reply{code: resp.StatusCode, body: b, notApplied: resp.Header.Get(appliedHeader) == "false"}
+	r := reply{code: resp.StatusCode, body: b, notApplied: resp.Header.Get(appliedHeader) == "false",
+		notCaughtUp: resp.Header.Get(caughtUpHeader) == "false"}
 	if et := resp.Header.Get("ETag"); len(et) > 2 {
 		r.etag, _ = strconv.ParseUint(et[1:len(et)-1], 10, 64)
 	}
@@ -224,10 +242,11 @@ type resourceDoc struct {
 	} `json:"body"`
 }
 
-// read reads key, consistently; false if it got no answer to record.
-func (c *client) read(ctx context.Context, key string) bool {
+// read reads key through nd, consistently; false if it got no answer to
+// record.
+func (c *client) read(ctx context.Context, nd *Node, key string) bool {
 	call := c.h.now()
-	r := c.do(ctx, http.MethodGet, "/cairn/v1/resources/"+registerKind+"/"+key+"?consistent", nil, nil)
+	r := c.doAt(ctx, nd, http.MethodGet, "/cairn/v1/resources/"+registerKind+"/"+key+"?consistent", nil, nil)
 	ret := c.h.now()
 	var out RegisterOutput
 	switch {
@@ -252,7 +271,7 @@ func (c *client) read(ctx context.Context, key string) bool {
 func (c *client) write(ctx context.Context, key string) {
 	v := c.nextValue()
 	body, _ := json.Marshal(map[string]string{"v": v})
-	c.put(ctx, RegisterInput{Kind: OpWrite, Key: key, Value: v}, body, nil)
+	c.put(ctx, c.node(), RegisterInput{Kind: OpWrite, Key: key, Value: v}, body, nil)
 }
 
 func (c *client) cas(ctx context.Context, key string) {
@@ -263,12 +282,13 @@ func (c *client) cas(ctx context.Context, key string) {
 	if k.value != "" {
 		hdr = map[string]string{"If-Match": `"` + strconv.FormatUint(k.version, 10) + `"`}
 	}
-	c.put(ctx, RegisterInput{Kind: OpCAS, Key: key, Value: v, Expect: k.value}, body, hdr)
+	c.put(ctx, c.node(), RegisterInput{Kind: OpCAS, Key: key, Value: v, Expect: k.value}, body, hdr)
 }
 
-func (c *client) put(ctx context.Context, in RegisterInput, body []byte, hdr map[string]string) {
+// put writes through nd and reports the outcome.
+func (c *client) put(ctx context.Context, nd *Node, in RegisterInput, body []byte, hdr map[string]string) Outcome {
 	call := c.h.now()
-	r := c.do(ctx, http.MethodPut, "/cairn/v1/resources/"+registerKind+"/"+in.Key, body, hdr)
+	r := c.doAt(ctx, nd, http.MethodPut, "/cairn/v1/resources/"+registerKind+"/"+in.Key, body, hdr)
 	ret := c.h.now()
 	o := writeOutcome(r)
 	if o == Refused && !r.refused && !r.notApplied || o == Fail && in.Kind != OpCAS {
@@ -287,6 +307,45 @@ func (c *client) put(ctx context.Context, in RegisterInput, body []byte, hdr map
 		delete(c.known, in.Key)
 		c.proc = c.h.newProcess()
 	}
+	return o
+}
+
+// session checks what one node promises a client across its requests
+// (read your writes, monotonic reads: README, "Writes go to any node"):
+// through one node it writes key, reads it plainly, reads it ?consistent
+// and plainly again. Each plain read must show at least the version the
+// client last wrote or read there, unless the node said it served the read
+// before catching up (X-Cairn-Caught-Up: false, after 5 s of waiting) or
+// restarted meanwhile (a node keeps what it forwarded in memory). The
+// write and the ?consistent read go into the register history too.
+func (c *client) session(ctx context.Context, key string) {
+	nd := c.node()
+	starts := nd.Starts()
+	v := c.nextValue()
+	body, _ := json.Marshal(map[string]string{"v": v})
+	if c.put(ctx, nd, RegisterInput{Kind: OpWrite, Key: key, Value: v}, body, nil) != OK {
+		return
+	}
+	floor := c.known[key].version
+	plainRead := func(after string) bool {
+		r := c.doAt(ctx, nd, http.MethodGet, "/cairn/v1/resources/"+registerKind+"/"+key, nil, nil)
+		if r.err != nil || r.code != http.StatusOK && r.code != http.StatusNotFound {
+			return false // no answer: nothing to check
+		}
+		if r.etag < floor && !r.notCaughtUp && nd.Starts() == starts {
+			c.h.recordSessionBreak(fmt.Sprintf("plain read of %s through %s after %s: version %d (status %d), the client had seen %d there",
+				key, nd.ID, after, r.etag, r.code, floor))
+			return false
+		}
+		floor = max(floor, r.etag)
+		return true
+	}
+	c.h.count("session")
+	if !plainRead("its write") || !c.read(ctx, nd, key) {
+		return
+	}
+	floor = max(floor, c.known[key].version)
+	plainRead("a ?consistent read")
 }
 
 // add creates a new member of the set.
@@ -302,6 +361,23 @@ func (c *client) add(ctx context.Context) {
 	if o == Unknown {
 		c.h.recordUnknown(r)
 	}
+}
+
+// recordSessionBreak notes a plain read that went back on what its node
+// had shown the client.
+func (h *History) recordSessionBreak(what string) {
+	h.mu.Lock()
+	h.counts["session break"]++
+	if len(h.sessionBreaks) < 20 {
+		h.sessionBreaks = append(h.sessionBreaks, what)
+	}
+	h.mu.Unlock()
+}
+
+func (h *History) count(what string) {
+	h.mu.Lock()
+	h.counts[what]++
+	h.mu.Unlock()
 }
 
 // recordUnknown tallies why a write's outcome is unknown.

@@ -272,6 +272,13 @@ func agentEnv() []string {
 	return env
 }
 
+// Starts counts the node's process starts.
+func (nd *Node) Starts() int {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	return nd.starts
+}
+
 // Running reports whether the node has a live (possibly paused) process.
 func (nd *Node) Running() bool {
 	nd.mu.Lock()
