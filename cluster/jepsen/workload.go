@@ -365,15 +365,20 @@ func (c *client) add(ctx context.Context) {
 
 // recordSessionBreak notes a plain read that went back on what its node
 // had shown the client.
-func (h *History) recordSessionBreak(what string) {
+func (h *History) recordSessionBreak(what string) { h.keep("session break", &h.sessionBreaks, what) }
+
+// keep counts an anomaly under name and keeps the first 20 descriptions
+// of its kind in list.
+func (h *History) keep(name string, list *[]string, what string) {
 	h.mu.Lock()
-	h.counts["session break"]++
-	if len(h.sessionBreaks) < 20 {
-		h.sessionBreaks = append(h.sessionBreaks, what)
+	h.counts[name]++
+	if len(*list) < 20 {
+		*list = append(*list, what)
 	}
 	h.mu.Unlock()
 }
 
+// count tallies one operation of kind what, for the report.
 func (h *History) count(what string) {
 	h.mu.Lock()
 	h.counts[what]++
@@ -416,11 +421,4 @@ func firstWords(s string, n int) string {
 
 // recordOdd notes a reply the workload never expects (a 400, say): a bug
 // in the harness or in Cairn, reported as an anomaly.
-func (h *History) recordOdd(what string) {
-	h.mu.Lock()
-	h.counts["odd"]++
-	if len(h.odd) < 20 {
-		h.odd = append(h.odd, what)
-	}
-	h.mu.Unlock()
-}
+func (h *History) recordOdd(what string) { h.keep("odd", &h.odd, what) }
