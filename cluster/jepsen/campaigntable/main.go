@@ -48,15 +48,15 @@ func main() {
 	if len(want) == 0 {
 		want = order
 	}
-	fmt.Println("| seed | nodes | register ops | indeterminate | set adds acked | reads in leader pauses | faults | anomalies | result |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---|---|")
-	var ops, indet, acked, reads, faults, failed int
+	fmt.Println("| seed | nodes | register ops | indeterminate | set adds acked | session checks | reads in leader pauses | faults | anomalies | result |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+	var ops, indet, acked, sessions, reads, faults, failed int
 	for _, k := range want {
 		s, ok := got[k]
 		if !ok {
 			var seed, nodes int
 			fmt.Sscanf(k, "%d:%d", &seed, &nodes)
-			fmt.Printf("| %d | %d | | | | | | no summary line: the run died or timed out | NO SUMMARY |\n", seed, nodes)
+			fmt.Printf("| %d | %d | | | | | | | no summary line: the run died or timed out | NO SUMMARY |\n", seed, nodes)
 			failed++
 			continue
 		}
@@ -64,14 +64,15 @@ func main() {
 		if len(s.Anomalies) > 0 {
 			an = strings.ReplaceAll(strings.Join(s.Anomalies, "; "), "|", `\|`)
 		}
-		fmt.Printf("| %d | %d | %d | %d | %d | %d | %d | %s | %s |\n", s.Seed, s.Nodes, s.Ops, s.Indeterminate, s.SetAcked,
-			s.ReadsInLeaderPause, s.Faults, an, s.Result)
-		ops, indet, acked, reads, faults = ops+s.Ops, indet+s.Indeterminate, acked+s.SetAcked, reads+s.ReadsInLeaderPause, faults+s.Faults
+		fmt.Printf("| %d | %d | %d | %d | %d | %d | %d | %d | %s | %s |\n", s.Seed, s.Nodes, s.Ops, s.Indeterminate, s.SetAcked,
+			s.Sessions, s.ReadsInLeaderPause, s.Faults, an, s.Result)
+		ops, indet, acked, sessions = ops+s.Ops, indet+s.Indeterminate, acked+s.SetAcked, sessions+s.Sessions
+		reads, faults = reads+s.ReadsInLeaderPause, faults+s.Faults
 		if s.Result != "PASS" {
 			failed++
 		}
 	}
-	fmt.Printf("| **total: %d runs** | | **%d** | **%d** | **%d** | **%d** | **%d** | | **%d failed** |\n", len(want), ops, indet, acked, reads, faults, failed)
+	fmt.Printf("| **total: %d runs** | | **%d** | **%d** | **%d** | **%d** | **%d** | **%d** | | **%d failed** |\n", len(want), ops, indet, acked, sessions, reads, faults, failed)
 	if failed > 0 {
 		os.Exit(1)
 	}
