@@ -160,7 +160,8 @@ bench: build
 # CLUSTER_DIR=$(BENCH_CLUSTER_DIR) (wiped first), so the same ports as
 # `make cluster`, which must not be running. PUTs of 1 KiB at concurrency 1,
 # 16 and 64 through the leader and through a follower, GETs (default and
-# ?consistent) at 64, each for $(BENCH_D) after a 1s warm-up; then one table
+# ?consistent) at 64, a 20/80 PUT/GET mix through a follower at 1 and 16
+# (reads right after writes), each for $(BENCH_D) after a 1s warm-up; then one table
 # of those runs and of the files in BENCH_EXTRA. The zone is stopped
 # afterwards, also on failure or Ctrl-C.
 BENCH_CLUSTER_DIR ?= $(BENCH_DIR)/cluster
@@ -194,6 +195,7 @@ bench-cluster: build
 	run "get default follower c=64" -addr $$follower -op get -c 64; \
 	run "get consistent leader c=64" -addr $$leader -op get -c 64 -consistency consistent; \
 	run "get consistent follower c=64" -addr $$follower -op get -c 64 -consistency consistent; \
+	for c in 1 16; do run "mixed 20/80 follower c=$$c" -addr $$follower -op mixed -ratio put=20,get=80 -c $$c; done; \
 	echo; echo "3-node zone on 127.0.0.1 (Raft fsync on), 1 KiB values, 1000 ids, $(BENCH_D) a case; leader $$leader, follower $$follower:"; \
 	./$(BIN) bench -table $$res $(BENCH_EXTRA) || exit 1; \
 	exit $$failed
