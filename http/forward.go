@@ -202,12 +202,12 @@ func (f *forwarder) behindItsWrites(r *http.Request) bool {
 
 // readAtLeader forwards the read r to the leader once and reports whether
 // an answer was written. It writes nothing and reports false when no
-// leader is known, this node is at its bound of forwards, or the leader
+// other node is known to lead, this node is at its bound of forwards, or the leader
 // refused the connection: r is then served here, once this node has
 // caught up (awaitForwarded), as if it had never been sent.
 func (f *forwarder) readAtLeader(w http.ResponseWriter, r *http.Request) bool {
-	_, leaderURL := f.node.Leader()
-	if leaderURL == "" {
+	leaderID, leaderURL := f.node.Leader()
+	if leaderURL == "" || leaderID == f.node.ID() { // stepping down: no one to ask
 		return false
 	}
 	if f.forwarding != nil {

@@ -88,19 +88,19 @@ func Test_Forwarder_PlainResourceRead_BehindItsOwnWrites_ServedByTheLeader(t *te
 		}
 	}
 
-	// The leader is not known, or refuses the connection: served here,
-	// as before the forward was tried.
+	// The leader is not known, refuses the connection, or is this node
+	// (stepping down): served here, as before the forward was tried.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	closedURL := "http://" + l.Addr().String()
 	l.Close()
-	for _, leaderURL := range []string{"", closedURL} {
+	for _, who := range []followerOf{{"n2", ""}, {"n2", closedURL}, {"n1", leader.URL}} {
 		c := behind()
-		c.leaderURL = leaderURL
+		c.followerOf = who
 		if code, body := read(c, res, nil); body != "local" || c.waitedFor != 10 {
-			t.Errorf("leader at %q: %d %q after waiting for index %d; want local, after 10", leaderURL, code, body, c.waitedFor)
+			t.Errorf("leader %v: %d %q after waiting for index %d; want local, after 10", who, code, body, c.waitedFor)
 		}
 	}
 
