@@ -45,9 +45,15 @@ type nemesis struct {
 	// that was let in).
 	anomalies []string
 	// wiping is set while a wiped node has not become a voter again: a
-	// second wipe then could take a majority's data.
-	wiping bool
-	rogues int
+	// second wipe then could take a majority's data. leaving counts the
+	// members leaving the zone (member leave+rejoin) until they restart.
+	// A wipe and a leave never overlap: a 3-node zone that a member leaves
+	// has two voters, and wiping one of them loses a majority's data (a
+	// seed that ran them at the same moment left the zone without a
+	// quorum for good, as Raft must).
+	wiping  bool
+	leaving int
+	rogues  int
 	// leaderPauses are the spans during which the zone's leader was
 	// SIGSTOPped.
 	leaderPauses [][2]time.Time
@@ -122,6 +128,21 @@ func (n *nemesis) inject(ctx context.Context, f string, rng *rand.Rand) {
 	case FaultPartition:
 		n.partition(ctx, rng, hold)
 	case FaultMember:
+		n.mu.Lock()
+		wiping := n.wiping
+		if !wiping {
+			n.leaving++
+		}
+		n.mu.Unlock()
+		if wiping {
+			n.logf("nemesis: member %s does not leave: a wiped node is not a voter again yet", victim.ID)
+			return
+		}
+		defer func() {
+			n.mu.Lock()
+			n.leaving--
+			n.mu.Unlock()
+		}()
 		n.note("member leave+rejoin", "member %s leaves the zone", victim.ID)
 		// A graceful stop may take its HTTP shutdown's 10s (writes in
 		// flight wait out their -request-timeout when the zone is cut)
@@ -157,13 +178,16 @@ func (n *nemesis) inject(ctx context.Context, f string, rng *rand.Rand) {
 
 // wipe kills victim, removes its data dir and restarts it under the same
 // node id and addresses: it must come back as a new Raft server, caught up
-// before it votes. Only one wipe at a time, and only while every node is a
-// voter: wiping a majority's data is a loss no system survives.
+// before it votes. Only one wipe at a time, none while a member leaves,
+// and only while every node is a voter: wiping a majority's data is a
+// loss no system survives.
 func (n *nemesis) wipe(ctx context.Context, victim *Node, hold time.Duration) {
 	z := n.zone
 	n.mu.Lock()
-	busy := n.wiping
-	n.wiping = true
+	busy := n.wiping || n.leaving > 0
+	if !busy {
+		n.wiping = true
+	}
 	n.mu.Unlock()
 	if busy {
 		return
