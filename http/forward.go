@@ -87,6 +87,20 @@ func (f *forwarder) saturated() bool {
 	return f.forwarding != nil && len(f.forwarding) >= cap(f.forwarding)
 }
 
+// takeSlot takes one of this node's slots for requests being forwarded to
+// the leader and returns its release, or nil when every slot is taken.
+func (f *forwarder) takeSlot() (release func()) {
+	if f.forwarding == nil {
+		return func() {}
+	}
+	select {
+	case f.forwarding <- struct{}{}:
+		return func() { <-f.forwarding }
+	default:
+		return nil
+	}
+}
+
 func newForwarder(n Leadership, log *slog.Logger) *forwarder {
 	// The request's own deadline bounds the wait for the leader's answer.
 	return &forwarder{node: n, log: log, transport: (*tlsconfig.Config)(nil).Transport(128)}
@@ -139,16 +153,13 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 				fmt.Sprintf("node %s forwarded this request here, but %s does not lead the zone either (leadership is changing); retry", by, f.node.ID()))
 			return
 		}
-		if f.forwarding != nil {
-			select {
-			case f.forwarding <- struct{}{}:
-				defer func() { <-f.forwarding }()
-			default:
-				f.metrics.forwardFailed(forwardSaturated)
-				unavailableNotApplied(w, r, fmt.Sprintf("node %s is already forwarding its limit of %d requests to the zone leader (overloaded); retry", f.node.ID(), cap(f.forwarding)))
-				return
-			}
+		release := f.takeSlot()
+		if release == nil {
+			f.metrics.forwardFailed(forwardSaturated)
+			unavailableNotApplied(w, r, fmt.Sprintf("node %s is already forwarding its limit of %d requests to the zone leader (overloaded); retry", f.node.ID(), cap(f.forwarding)))
+			return
 		}
+		defer release()
 		if isWrite(r) {
 			defer f.node.Forwarded().StartWrite()()
 		}
@@ -190,14 +201,12 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 // it stores); ?stale reads are local by definition, and blocking reads
 // (?index) wait where they were asked.
 func (f *forwarder) behindItsWrites(r *http.Request) bool {
-	if !isResourceRead(r) {
-		return false
-	}
-	if q := r.URL.Query(); q.Has("stale") || q.Has("index") || q.Has("consistent") {
-		return false
-	}
 	fw := f.node.Forwarded()
-	return !fw.Writing() && f.node.AppliedIndex() < fw.WriteIndex()
+	if fw.Writing() || f.node.AppliedIndex() >= fw.WriteIndex() || !isResourceRead(r) {
+		return false // the usual case, decided without parsing the query
+	}
+	q := r.URL.Query()
+	return !q.Has("stale") && !q.Has("index") && !q.Has("consistent")
 }
 
 // readAtLeader forwards the read r to the leader once and reports whether
@@ -210,14 +219,11 @@ func (f *forwarder) readAtLeader(w http.ResponseWriter, r *http.Request) bool {
 	if leaderURL == "" || leaderID == f.node.ID() { // stepping down: no one to ask
 		return false
 	}
-	if f.forwarding != nil {
-		select {
-		case f.forwarding <- struct{}{}:
-			defer func() { <-f.forwarding }()
-		default:
-			return false
-		}
+	release := f.takeSlot()
+	if release == nil {
+		return false
 	}
+	defer release()
 	r.Header.Set(ReadAfterHeader, strconv.FormatUint(f.node.Forwarded().Floor(), 10))
 	f.metrics.forwardedOne()
 	return f.forwardOnce(w, r, leaderURL, true) == forwardAnswered
