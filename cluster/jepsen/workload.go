@@ -157,7 +157,7 @@ func (c *client) run(ctx context.Context) {
 		case r < 0.40:
 			c.session(ctx, key)
 		case r < 0.65:
-			c.write(ctx, key)
+			c.write(ctx, c.node(), key)
 		case r < 0.90:
 			if _, ok := c.known[key]; ok {
 				c.cas(ctx, key)
@@ -268,10 +268,11 @@ func (c *client) read(ctx context.Context, nd *Node, key string) bool {
 	return true
 }
 
-func (c *client) write(ctx context.Context, key string) {
+// write writes a new value to key through nd and reports the outcome.
+func (c *client) write(ctx context.Context, nd *Node, key string) Outcome {
 	v := c.nextValue()
 	body, _ := json.Marshal(map[string]string{"v": v})
-	c.put(ctx, c.node(), RegisterInput{Kind: OpWrite, Key: key, Value: v}, body, nil)
+	return c.put(ctx, nd, RegisterInput{Kind: OpWrite, Key: key, Value: v}, body, nil)
 }
 
 func (c *client) cas(ctx context.Context, key string) {
@@ -321,9 +322,7 @@ func (c *client) put(ctx context.Context, nd *Node, in RegisterInput, body []byt
 func (c *client) session(ctx context.Context, key string) {
 	nd := c.node()
 	starts := nd.Starts()
-	v := c.nextValue()
-	body, _ := json.Marshal(map[string]string{"v": v})
-	if c.put(ctx, nd, RegisterInput{Kind: OpWrite, Key: key, Value: v}, body, nil) != OK {
+	if c.write(ctx, nd, key) != OK {
 		return
 	}
 	floor := c.known[key].version
