@@ -69,6 +69,7 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "agent":
+		keepSysmonBackedOff()
 		if err := runAgent(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "cairn agent:", err)
 			os.Exit(1)
