@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -639,24 +640,38 @@ func (w *frameWriter) run(conn net.Conn) {
 		case <-w.stop:
 			return
 		}
-		for {
+		yielded := false
+		for p != nil {
 			if _, err := bw.Write(p); err != nil {
 				conn.Close()
 				w.close()
 				return
 			}
-			select {
-			case p = <-w.frames:
-				continue
-			default:
-			}
-			break
+			p = w.waiting(&yielded)
 		}
 		if err := bw.Flush(); err != nil {
 			conn.Close()
 			w.close()
 			return
 		}
+	}
+}
+
+// waiting returns a frame already queued, or nil. The first time in a
+// write it finds none it yields once, so that goroutines about to send
+// run first: under load their frames then share the write.
+func (w *frameWriter) waiting(yielded *bool) []byte {
+	for {
+		select {
+		case p := <-w.frames:
+			return p
+		default:
+		}
+		if *yielded {
+			return nil
+		}
+		*yielded = true
+		runtime.Gosched()
 	}
 }
 
