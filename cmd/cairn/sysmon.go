@@ -14,7 +14,10 @@ import "strings"
 // backed off while nothing needs retaking. The agent runs with a trace
 // interval of 2^31-1 ms (24.8 days), which prints a line beginning "SCHED"
 // on stderr once every interval of the machine's uptime; a GODEBUG that
-// already names schedtrace (schedtrace=0: off) is left as it is.
+// already names schedtrace (schedtrace=0: off) is left as it is. The
+// setting is the agent's own: once the runtime has read it, it is taken
+// out of the environment the agent's children inherit (a container
+// engine's CLI, say, which would print that line into a workload's log).
 
 // sysmonTrace is the GODEBUG setting the agent runs with.
 const sysmonTrace = "schedtrace=2147483647"
@@ -50,4 +53,16 @@ func sysmonEnv(environ []string) ([]string, bool) {
 		out = append(out, "GODEBUG="+sysmonTrace)
 	}
 	return out, true
+}
+
+// withoutSysmonTrace returns the GODEBUG value v less the sysmonTrace that
+// sysmonEnv added at its end, and whether there was one to take out.
+func withoutSysmonTrace(v string) (string, bool) {
+	if v == sysmonTrace {
+		return "", true
+	}
+	if rest, ok := strings.CutSuffix(v, ","+sysmonTrace); ok {
+		return rest, true
+	}
+	return v, false
 }

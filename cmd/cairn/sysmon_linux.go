@@ -14,6 +14,13 @@ import (
 func keepSysmonBackedOff() {
 	env, add := sysmonEnv(os.Environ())
 	if !add {
+		// Read by the runtime already (it reads schedtrace only at start):
+		// the agent's children get the GODEBUG it was started with.
+		if v, ours := withoutSysmonTrace(os.Getenv("GODEBUG")); ours && v == "" {
+			os.Unsetenv("GODEBUG")
+		} else if ours {
+			os.Setenv("GODEBUG", v)
+		}
 		return
 	}
 	err := syscall.Exec("/proc/self/exe", os.Args, env)

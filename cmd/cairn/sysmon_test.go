@@ -25,3 +25,21 @@ func Test_SysmonEnv_AddsTheTraceToGODEBUG_UnlessItNamesSchedtrace(t *testing.T) 
 		}
 	}
 }
+
+func Test_WithoutSysmonTrace_TakesOutOnlyTheAddedSetting(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ours     bool
+	}{
+		{sysmonTrace, "", true},
+		{"madvdontneed=1," + sysmonTrace, "madvdontneed=1", true},
+		{"schedtrace=0", "schedtrace=0", false},
+		{sysmonTrace + ",gctrace=1", sysmonTrace + ",gctrace=1", false}, // not where sysmonEnv puts it
+		{"", "", false},
+	} {
+		got, ours := withoutSysmonTrace(tc.in)
+		if got != tc.want || ours != tc.ours {
+			t.Errorf("withoutSysmonTrace(%q) = %q, %v; want %q, %v", tc.in, got, ours, tc.want, tc.ours)
+		}
+	}
+}
