@@ -16,10 +16,12 @@ func keepSysmonBackedOff() {
 	if !add {
 		// Read by the runtime already (it reads schedtrace only at start):
 		// the agent's children get the GODEBUG it was started with.
-		if v, ours := withoutSysmonTrace(os.Getenv("GODEBUG")); ours && v == "" {
-			os.Unsetenv("GODEBUG")
-		} else if ours {
-			os.Setenv("GODEBUG", v)
+		if v, ours := withoutSysmonTrace(os.Getenv("GODEBUG")); ours {
+			if v == "" {
+				os.Unsetenv("GODEBUG")
+			} else {
+				os.Setenv("GODEBUG", v)
+			}
 		}
 		return
 	}
