@@ -281,7 +281,7 @@ func applyOps(txn *trees, schema Schema, index uint64, cmd Command) *Result {
 				return res
 			}
 			if cur != nil {
-				removeResource(txn, cur)
+				removeEntries(txn, cur) // the resource itself is replaced
 			}
 			insertResource(txn, r)
 			res.Resources[i] = r
@@ -375,6 +375,8 @@ func uniqueClash(t *trees, r *Resource) *Conflict {
 	return nil
 }
 
+// insertResource adds r and its index entries; r replaces a resource of
+// its kind and id, whose entries removeEntries must have taken out.
 func insertResource(t *trees, r *Resource) {
 	t.resources.ReplaceOrInsert(r)
 	for k := range r.keys {
@@ -386,6 +388,11 @@ func insertResource(t *trees, r *Resource) {
 // whatever this binary's schema would compute from its body now.
 func removeResource(t *trees, r *Resource) {
 	t.resources.Delete(r)
+	removeEntries(t, r)
+}
+
+// removeEntries deletes r's index entries (the keys stored with it).
+func removeEntries(t *trees, r *Resource) {
 	for k := range r.keys {
 		t.entries.Delete(entry{r: r, k: k})
 	}
