@@ -163,10 +163,17 @@ type GoMetricsBridge struct {
 }
 
 // bridgedKey is a table entry with the label names of its metric's vector,
-// in order.
+// in order. A counter or histogram key without label names has its one
+// series resolved once, up front: raft reports some keys for every log
+// entry (raft.fsm.apply), and a vector lookup hashes and locks each time.
+// (A gauge is looked up when set, so that one raft never set is absent
+// rather than 0.)
 type bridgedKey struct {
 	goMetric
 	names []string
+
+	counter  prometheus.Counter  // goCounter without labels
+	observer prometheus.Observer // goSample without labels
 }
 
 // labelNames are m's Prometheus label names: the kept go-metrics labels,
@@ -192,29 +199,30 @@ func newGoMetricsBridge(table []goMetric) *GoMetricsBridge {
 	b := &GoMetricsBridge{byKey: map[string]bridgedKey{}, vecs: map[string]prometheus.Collector{}}
 	for _, m := range table {
 		names := m.labelNames()
-		b.byKey[m.key] = bridgedKey{m, names}
-		if _, ok := b.vecs[m.name]; ok {
-			continue // a further key of a metric that has its vector
-		}
-		var c prometheus.Collector
-		switch m.kind {
-		case goCounter:
-			v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: m.name, Help: m.help}, names)
-			if len(names) == 0 {
-				v.WithLabelValues() // present, at 0, before raft first reports it
+		c, ok := b.vecs[m.name] // a further key of a metric has its vector
+		if !ok {
+			switch m.kind {
+			case goCounter:
+				c = prometheus.NewCounterVec(prometheus.CounterOpts{Name: m.name, Help: m.help}, names)
+			case goGauge:
+				c = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: m.name, Help: m.help}, names)
+			case goSample:
+				c = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: m.name, Help: m.help, Buckets: m.buckets}, names)
 			}
-			c = v
-		case goGauge:
-			c = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: m.name, Help: m.help}, names)
-		case goSample:
-			v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: m.name, Help: m.help, Buckets: m.buckets}, names)
-			if len(names) == 0 {
-				v.WithLabelValues()
-			}
-			c = v
+			b.vecs[m.name] = c
+			b.ordered = append(b.ordered, c)
 		}
-		b.vecs[m.name] = c
-		b.ordered = append(b.ordered, c)
+		k := bridgedKey{goMetric: m, names: names}
+		if len(names) == 0 {
+			// Present, at 0, before raft first reports it.
+			switch m.kind {
+			case goCounter:
+				k.counter = c.(*prometheus.CounterVec).WithLabelValues()
+			case goSample:
+				k.observer = c.(*prometheus.HistogramVec).WithLabelValues()
+			}
+		}
+		b.byKey[m.key] = k
 	}
 	return b
 }
@@ -248,7 +256,15 @@ func (b *GoMetricsBridge) Install() error {
 // lookup returns the table entry of key and its label values, in the
 // order of its vector's label names. A kept label raft left out is empty.
 func (b *GoMetricsBridge) lookup(key []string, labels []gometrics.Label) (bridgedKey, []string, bool) {
-	k, ok := b.byKey[strings.Join(key, ".")]
+	var buf [96]byte // raft's keys fit: joined without allocating
+	joined := buf[:0]
+	for i, part := range key {
+		if i > 0 {
+			joined = append(joined, '.')
+		}
+		joined = append(joined, part...)
+	}
+	k, ok := b.byKey[string(joined)]
 	if !ok || len(k.names) == 0 {
 		return k, nil, ok
 	}
@@ -287,12 +303,20 @@ func (b *GoMetricsBridge) counter(key []string, val float32, labels []gometrics.
 	if !ok || m.kind != goCounter || val < 0 {
 		return // a counter never goes down; Add would panic
 	}
+	if m.counter != nil {
+		m.counter.Add(m.value(val))
+		return
+	}
 	b.vecs[m.name].(*prometheus.CounterVec).WithLabelValues(lv...).Add(m.value(val))
 }
 
 func (b *GoMetricsBridge) sample(key []string, val float32, labels []gometrics.Label) {
 	m, lv, ok := b.lookup(key, labels)
 	if !ok || m.kind != goSample {
+		return
+	}
+	if m.observer != nil {
+		m.observer.Observe(m.value(val))
 		return
 	}
 	b.vecs[m.name].(*prometheus.HistogramVec).WithLabelValues(lv...).Observe(m.value(val))

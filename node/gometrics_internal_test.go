@@ -167,3 +167,20 @@ func Test_ResourcesByKind_BoundedLabels(t *testing.T) {
 		t.Errorf("k000 = %d, want 2", got["k000"])
 	}
 }
+
+// The keys raft reports for every log entry or append, as it reports them.
+func Benchmark_GoMetricsBridge_PerEntryKeys(b *testing.B) {
+	br := NewGoMetricsBridge()
+	apply := []string{"raft", "fsm", "apply"}
+	enqueue := []string{"raft", "fsm", "enqueue"}
+	logs := []string{"raft", "replication", "appendEntries", "logs"}
+	decode := []string{"raft", "net", "rpcDecode"}
+	rpc := []gometrics.Label{{Name: "rpcType", Value: "AppendEntriesRequest"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		br.AddSample(apply, 0.05)
+		br.AddSample(enqueue, 0.01)
+		br.IncrCounter(logs, 1)
+		br.AddSampleWithLabels(decode, 0.02, rpc)
+	}
+}
