@@ -647,7 +647,13 @@ func (w *frameWriter) run(conn net.Conn) {
 				w.close()
 				return
 			}
-			p = w.waiting(&yielded)
+			if p = w.queued(); p == nil && !yielded {
+				// Once a write: goroutines about to send run first, so
+				// that under load their frames share this write.
+				yielded = true
+				runtime.Gosched()
+				p = w.queued()
+			}
 		}
 		if err := bw.Flush(); err != nil {
 			conn.Close()
@@ -657,21 +663,13 @@ func (w *frameWriter) run(conn net.Conn) {
 	}
 }
 
-// waiting returns a frame already queued, or nil. The first time in a
-// write it finds none it yields once, so that goroutines about to send
-// run first: under load their frames then share the write.
-func (w *frameWriter) waiting(yielded *bool) []byte {
-	for {
-		select {
-		case p := <-w.frames:
-			return p
-		default:
-		}
-		if *yielded {
-			return nil
-		}
-		*yielded = true
-		runtime.Gosched()
+// queued returns a frame already queued, or nil.
+func (w *frameWriter) queued() []byte {
+	select {
+	case p := <-w.frames:
+		return p
+	default:
+		return nil
 	}
 }
 
