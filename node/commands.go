@@ -14,12 +14,16 @@ package node
 //
 // A command connection starts with commandConnMagic, which no Raft RPC
 // type is (the Raft port's first byte says which it is: boundStreamLayer.route), and
-// the protocol version; the leader echoes the version. A node of an older
-// version reads the magic byte as an unknown RPC and closes the
-// connection: the follower then forwards requests over HTTP as before
-// (ForwardsCommands is false for that leader). After the handshake each
-// side sends frames (a uvarint length, then the payload), many in flight
-// at once, each request answered by the frame with its id:
+// the protocol version, then (version 2) the follower's build
+// (Config.Build: a uvarint length, then its bytes); the leader echoes the
+// version. A leader of version 1 hangs up on a version 2 opening, and
+// the follower opens again with version 1 (no build: its commands are
+// prepared again). A node older than commands reads the magic byte as an
+// unknown RPC and closes the connection: the follower then forwards
+// requests over HTTP as before (ForwardsCommands is false for that
+// leader). After the handshake each side sends frames (a uvarint length,
+// then the payload), the same in both versions, many in flight at once,
+// each request answered by the frame with its id:
 //
 //	request:  id, kind, timeout in ms, then for requestCommand
 //	          fsm.EncodeCommand of the prepared command (requestReadIndex:
@@ -47,6 +51,7 @@ import (
 	"time"
 
 	"cairn/fsm"
+	"cairn/internal/binfield"
 
 	"github.com/hashicorp/raft"
 )
@@ -55,8 +60,12 @@ const (
 	// commandConnMagic opens a command connection on the Raft port; Raft's
 	// own RPC types are 0-4.
 	commandConnMagic byte = 0xCA
-	// commandProtoVersion is the version of the frames that follow.
-	commandProtoVersion byte = 1
+	// commandProtoVersion is the version of the opening a follower sends
+	// first; commandProtoV1 the one it falls back to (no build).
+	commandProtoVersion byte = 2
+	commandProtoV1      byte = 1
+	// maxBuildLen bounds the build a follower's opening names.
+	maxBuildLen = 256
 	// maxCommandFrame bounds a frame: a command holds at most a request
 	// body (the HTTP limit is far below) and a result the written resources.
 	maxCommandFrame = 64 << 20
@@ -261,11 +270,11 @@ func (n *Node) sendToLeader(ctx context.Context, cmd fsm.Command) (uint64, *fsm.
 }
 
 // servePeer serves one request a follower sent: a command to propose, or
-// a read index to give.
-func (n *Node) servePeer(ctx context.Context, kind byte, data []byte) commandAnswer {
+// a read index to give. sameBuild: the follower runs this node's build.
+func (n *Node) servePeer(ctx context.Context, kind byte, data []byte, sameBuild bool) commandAnswer {
 	switch kind {
 	case requestCommand:
-		index, res, err := n.applyForPeer(ctx, data)
+		index, res, err := n.applyForPeer(ctx, data, sameBuild)
 		return commandAnswer{index, res, err}
 	case requestReadIndex:
 		index, err := n.ReadIndex(ctx)
@@ -306,32 +315,53 @@ func (n *Node) CaughtUpWithLeader(ctx context.Context) (bool, error) {
 }
 
 // applyForPeer proposes a command a follower forwarded; data is its
-// encoding. Only this node proposes it: a node that no longer leads says
-// so (not applied), and the follower tries the next leader.
-func (n *Node) applyForPeer(ctx context.Context, data []byte) (uint64, *fsm.Result, error) {
-	cmd, err := fsm.DecodeCommand(data)
-	if err != nil {
-		return 0, nil, err
-	}
-	// Prepared again, here: the follower's schema may be behind this one.
-	cmd.Prepared = false
-	for i := range cmd.Ops {
-		cmd.Ops[i].Keys = nil
-	}
+// encoding, as the follower prepared it. Only this node proposes it: a
+// node that no longer leads says so (not applied), and the follower tries
+// the next leader.
+func (n *Node) applyForPeer(ctx context.Context, data []byte, sameBuild bool) (uint64, *fsm.Result, error) {
 	if !n.IsLeader() {
 		return 0, nil, ErrNotLeader
 	}
 	start := time.Now()
-	index, res, err := n.apply(ctx, cmd)
+	index, res, err := n.proposeForPeer(ctx, data, sameBuild)
 	n.metrics.observeApply(time.Since(start), err)
 	return index, res, err
+}
+
+// proposeForPeer is applyForPeer's proposal. A follower of this node's
+// build prepared the command as this node would (the same code checked,
+// canonicalised and indexed it): it is proposed as it came, when the
+// zone's log format takes prepared commands. Any other is prepared again
+// here, as the follower's schema may be behind this one.
+func (n *Node) proposeForPeer(ctx context.Context, data []byte, sameBuild bool) (uint64, *fsm.Result, error) {
+	release, err := n.holdSlot(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer release()
+	if !sameBuild || n.store.View().LogFormat() < fsm.FormatPrepared {
+		cmd, err := fsm.DecodeCommand(data)
+		if err != nil {
+			return 0, nil, err
+		}
+		cmd.Prepared = false
+		for i := range cmd.Ops {
+			cmd.Ops[i].Keys = nil
+		}
+		if data, err = n.encode(cmd); err != nil {
+			return 0, nil, err
+		}
+	}
+	return n.propose(ctx, data)
 }
 
 // commandService holds a node's command connections: the clients it
 // opened to leaders, and the connections followers opened to it.
 type commandService struct {
 	dial  func(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error)
-	serve func(ctx context.Context, kind byte, data []byte) commandAnswer
+	build string // this node's Config.Build
+	// serve answers a request; sameBuild says its follower runs build.
+	serve func(ctx context.Context, kind byte, data []byte, sameBuild bool) commandAnswer
 
 	mu      sync.Mutex
 	closed  bool
@@ -349,9 +379,10 @@ type commandPeer struct {
 }
 
 // newCommandService serves the requests of followers with serve (by
-// their kind); its dial is set once the Raft port is open.
-func newCommandService(serve func(ctx context.Context, kind byte, data []byte) commandAnswer) *commandService {
-	return &commandService{serve: serve, peers: map[raft.ServerAddress]*commandPeer{}, serving: map[net.Conn]struct{}{}}
+// their kind), for a node of build; its dial is set once the Raft port is
+// open.
+func newCommandService(build string, serve func(ctx context.Context, kind byte, data []byte, sameBuild bool) commandAnswer) *commandService {
+	return &commandService{build: build, serve: serve, peers: map[raft.ServerAddress]*commandPeer{}, serving: map[net.Conn]struct{}{}}
 }
 
 // client returns the connection to the leader at addr, connecting if there
@@ -389,12 +420,12 @@ func isClosed(c chan struct{}) bool {
 func (s *commandService) connect(addr raft.ServerAddress, p *commandPeer) {
 	defer close(p.ready)
 	retryAfter := commandRetryAfterFailure
-	conn, err := s.dial(addr, commandDialTimeout)
-	if err == nil {
-		if err = handshake(conn); err != nil {
-			conn.Close()
-			retryAfter = commandRetryAfterRefusal
-		}
+	conn, refused, err := s.open(addr, commandProtoVersion)
+	if refused { // a leader of version 1 hangs up on a version 2 opening
+		conn, refused, err = s.open(addr, commandProtoV1)
+	}
+	if refused {
+		retryAfter = commandRetryAfterRefusal
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -409,22 +440,66 @@ func (s *commandService) connect(addr raft.ServerAddress, p *commandPeer) {
 	p.client = newCommandClient(conn)
 }
 
-// handshake opens a command connection: the leader must echo the
-// protocol version (an older node closes the connection instead).
-func handshake(conn net.Conn) error {
+// open dials the leader at addr and opens a command connection of
+// version; refused: the leader did not take the opening (it hung up, or
+// answered another version).
+func (s *commandService) open(addr raft.ServerAddress, version byte) (conn net.Conn, refused bool, err error) {
+	conn, err = s.dial(addr, commandDialTimeout)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := handshake(conn, version, s.build); err != nil {
+		conn.Close()
+		return nil, true, err
+	}
+	return conn, false, nil
+}
+
+// handshake opens a command connection of version (version 2 names
+// build): the leader must echo the version (an older node closes the
+// connection instead).
+func handshake(conn net.Conn, version byte, build string) error {
 	_ = conn.SetDeadline(time.Now().Add(commandDialTimeout))
 	defer conn.SetDeadline(time.Time{})
-	if _, err := conn.Write([]byte{commandConnMagic, commandProtoVersion}); err != nil {
+	opening := []byte{commandConnMagic, version}
+	if version >= 2 {
+		opening = binfield.AppendBytes(opening, []byte(build))
+	}
+	if _, err := conn.Write(opening); err != nil {
 		return err
 	}
 	var v [1]byte
 	if _, err := io.ReadFull(conn, v[:]); err != nil {
-		return fmt.Errorf("the leader takes no forwarded commands (an older version?): %w", err)
+		return fmt.Errorf("the leader takes no forwarded commands of protocol %d (an older version?): %w", version, err)
 	}
-	if v[0] != commandProtoVersion {
-		return fmt.Errorf("the leader speaks command protocol %d, not %d", v[0], commandProtoVersion)
+	if v[0] != version {
+		return fmt.Errorf("the leader speaks command protocol %d, not %d", v[0], version)
 	}
 	return nil
+}
+
+// readOpening reads the rest of a follower's opening after the magic
+// byte: its version and (version 2) its build.
+func readOpening(br *bufio.Reader) (version byte, build string, err error) {
+	version, err = br.ReadByte()
+	if err != nil || version == commandProtoV1 {
+		return version, "", err
+	}
+	if version != commandProtoVersion {
+		return version, "", fmt.Errorf("unknown command protocol %d", version)
+	}
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
+		return version, "", err
+	}
+	if n > maxBuildLen {
+		return version, "", fmt.Errorf("a build of %d bytes", n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(br, b); err != nil {
+		return version, "", err
+	}
+	return version, string(b), nil
 }
 
 // close closes every command connection, both ways, and waits for the
@@ -468,14 +543,15 @@ func (s *commandService) serveConn(conn net.Conn) {
 	}()
 	br := bufio.NewReaderSize(conn, 64<<10)
 	_ = conn.SetReadDeadline(time.Now().Add(commandDialTimeout))
-	v, err := br.ReadByte()
-	if err != nil || v != commandProtoVersion {
+	v, build, err := readOpening(br)
+	if err != nil {
 		return
 	}
+	sameBuild := s.build != "" && build == s.build
 	_ = conn.SetReadDeadline(time.Time{})
 	out := newFrameWriter(conn)
 	defer out.close()
-	out.send([]byte{commandProtoVersion})
+	out.send([]byte{v})
 	for {
 		frame, err := readFrame(br)
 		if err != nil {
@@ -489,7 +565,7 @@ func (s *commandService) serveConn(conn net.Conn) {
 		go func() {
 			defer s.wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			a := s.serve(ctx, kind, data)
+			a := s.serve(ctx, kind, data, sameBuild)
 			cancel()
 			out.send(encodeCommandResponse(id, a))
 		}()

@@ -160,10 +160,11 @@ func dialTCP(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 
 // A leader of an older version reads the magic byte as an unknown Raft
 // RPC and hangs up: no command goes to it (the follower forwards HTTP
-// requests instead), and it is not dialled again at once.
+// requests instead), and it is not dialled again at once (twice: the
+// opening of version 2, then that of version 1).
 func TestCommandService_OlderLeader_NotUsed(t *testing.T) {
 	addr, conns := fakeLeader(t, func(net.Conn, *bufio.Reader) {})
-	s := newCommandService(nil)
+	s := newCommandService("", nil)
 	s.dial = dialTCP
 	defer s.close()
 	if _, err := s.client(addr); err == nil {
@@ -172,8 +173,8 @@ func TestCommandService_OlderLeader_NotUsed(t *testing.T) {
 	if _, err := s.client(addr); err == nil {
 		t.Fatal("second try: taken for one that takes commands")
 	}
-	if n := conns.Load(); n != 1 {
-		t.Errorf("dialled %d times within %s, want once", n, commandRetryAfterRefusal)
+	if n := conns.Load(); n != 2 {
+		t.Errorf("dialled %d times within %s, want twice (protocol 2, then 1)", n, commandRetryAfterRefusal)
 	}
 }
 
@@ -185,7 +186,7 @@ func TestCommandService_RaftWithoutCommands_RefusesTheHandshake(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer old.Close()
-	s := newCommandService(nil)
+	s := newCommandService("", nil)
 	s.dial = dialTCP
 	defer s.close()
 	if _, err := s.client(old.LocalAddr()); err == nil {
@@ -197,13 +198,13 @@ func TestCommandService_RaftWithoutCommands_RefusesTheHandshake(t *testing.T) {
 // unknown: the error must not say "not applied".
 func TestCommandClient_ConnectionLostAfterSend_OutcomeUnknown(t *testing.T) {
 	addr, _ := fakeLeader(t, func(c net.Conn, br *bufio.Reader) {
-		if v, err := br.ReadByte(); err != nil || v != commandProtoVersion {
+		if v, _, err := readOpening(br); err != nil || v != commandProtoVersion {
 			return
 		}
 		c.Write([]byte{commandProtoVersion})
 		readFrame(br) // the command arrives; the leader dies before answering
 	})
-	s := newCommandService(nil)
+	s := newCommandService("", nil)
 	s.dial = dialTCP
 	defer s.close()
 	c, err := s.client(addr)
@@ -257,5 +258,101 @@ func TestTransport_CommandConnections_GoToCommands(t *testing.T) {
 	var resp raft.AppendEntriesResponse
 	if err := from.AppendEntries("x", tr.LocalAddr(), &raft.AppendEntriesRequest{}, &resp); err != nil || !resp.Success {
 		t.Fatalf("a Raft RPC beside the command connection: %v, %+v", err, resp)
+	}
+}
+
+// commandLeader listens like a leader's Raft port and hands each
+// connection, its magic byte read, to a command service of build whose
+// requests serve answers.
+func commandLeader(t *testing.T, build string, serve func(ctx context.Context, kind byte, data []byte, sameBuild bool) commandAnswer) raft.ServerAddress {
+	t.Helper()
+	s := newCommandService(build, serve)
+	t.Cleanup(s.close)
+	addr, _ := fakeLeader(t, func(c net.Conn, br *bufio.Reader) {
+		// serveConn reads from c itself: hand it what br holds too.
+		s.serveConn(&bufferedConn{Conn: c, r: br})
+	})
+	return addr
+}
+
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// A leader takes a follower's commands as of its own build only when the
+// follower's opening names the same, non-empty build; a follower of
+// protocol 1 names none.
+func TestCommandService_SameBuild_OnlyWhenTheOpeningNamesIt(t *testing.T) {
+	for _, tc := range []struct {
+		leader, follower string
+		version          byte
+		want             bool
+	}{
+		{"b1", "b1", commandProtoVersion, true},
+		{"b1", "b2", commandProtoVersion, false},
+		{"b1", "", commandProtoVersion, false},
+		{"", "", commandProtoVersion, false},
+		{"b1", "b1", commandProtoV1, false},
+	} {
+		name := fmt.Sprintf("leader %q, follower %q, protocol %d", tc.leader, tc.follower, tc.version)
+		got := make(chan bool, 1)
+		addr := commandLeader(t, tc.leader, func(_ context.Context, _ byte, data []byte, sameBuild bool) commandAnswer {
+			got <- sameBuild
+			return commandAnswer{index: 7}
+		})
+		conn, err := dialTCP(addr, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := handshake(conn, tc.version, tc.follower); err != nil {
+			t.Fatalf("%s: handshake: %v", name, err)
+		}
+		c := newCommandClient(conn)
+		a := c.call(context.Background(), requestCommand, []byte("cmd"), time.Now().Add(5*time.Second))
+		c.close(ErrShutdown)
+		if a.err != nil || a.index != 7 {
+			t.Fatalf("%s: answer %+v", name, a)
+		}
+		if same := <-got; same != tc.want {
+			t.Errorf("%s: served with sameBuild %v, want %v", name, same, tc.want)
+		}
+	}
+}
+
+// A leader of protocol 1 hangs up on an opening of protocol 2: the
+// follower opens again with protocol 1, and its commands go through.
+func TestCommandService_Version1Leader_OpensAgainWithVersion1(t *testing.T) {
+	addr, conns := fakeLeader(t, func(c net.Conn, br *bufio.Reader) {
+		if v, err := br.ReadByte(); err != nil || v != commandProtoV1 {
+			return // what a leader of protocol 1 does
+		}
+		c.Write([]byte{commandProtoV1})
+		for {
+			p, err := readFrame(br)
+			if err != nil {
+				return
+			}
+			id, _, _, _, err := decodeCommandRequest(p)
+			if err != nil {
+				return
+			}
+			c.Write(encodeCommandResponse(id, commandAnswer{index: 9}))
+		}
+	})
+	s := newCommandService("b1", nil)
+	s.dial = dialTCP
+	defer s.close()
+	c, err := s.client(addr)
+	if err != nil {
+		t.Fatalf("a leader of protocol 1 was not used: %v", err)
+	}
+	if a := c.call(context.Background(), requestCommand, []byte("cmd"), time.Now().Add(5*time.Second)); a.err != nil || a.index != 9 {
+		t.Fatalf("command through a leader of protocol 1: %+v", a)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (protocol 2 refused, then 1)", n)
 	}
 }

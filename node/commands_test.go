@@ -222,3 +222,54 @@ func Test_ForwardCommand_LeaderGone_NotApplied(t *testing.T) {
 	}
 	t.Logf("refused after %s: %v", time.Since(start).Round(time.Millisecond), err)
 }
+
+// A leader proposes a forwarded command as the follower prepared it only
+// when both run the same build (Config.Build); otherwise it prepares it
+// again, with its own schema. The follower here declares no index on
+// "name" where the leader declares one: the put is indexed at the leader
+// only when the leader prepared it. (Nodes of one build have one schema;
+// these two share a build name only to show which way the command went.)
+func Test_ForwardCommand_PreparedAgainUnlessTheSameBuild(t *testing.T) {
+	t.Parallel()
+	bare, err := fsm.NewSchema(fsm.KindSchema{Kind: kindItem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		leader, follower string
+		preparedAgain    bool
+	}{
+		{"b1", "b2", true},
+		{"", "", true},
+		{"b1", "b1", false},
+	} {
+		t.Run(fmt.Sprintf("leader %q, follower %q", tc.leader, tc.follower), func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(t, t.TempDir())
+			cfg.Build = tc.leader
+			leader := mustOpen(t, cfg, mustSchema(t))
+			mustLeader(t, leader)
+			cfg = testConfig(t, t.TempDir())
+			cfg.NodeID, cfg.HTTPURL, cfg.Bootstrap, cfg.Build = "n2", "http://n2.test:8180", false, tc.follower
+			f := mustOpen(t, cfg, bare)
+			if err := leader.AddVoter(f.RaftID(), f.RaftAddr()); err != nil {
+				t.Fatal(err)
+			}
+			nodetest.WaitFor(t, func() bool { id, _ := f.Leader(); return id == leader.ID() && f.ForwardsCommands() }, 10*time.Second, "the follower to forward commands")
+			if leader.LogFormat() < fsm.FormatPrepared {
+				t.Fatalf("log format %d: commands are not prepared", leader.LogFormat())
+			}
+
+			if _, _, err := applyVia(f, true, putOp(kindItem, "a", `{"name":"alpha"}`)); err != nil {
+				t.Fatalf("forwarded put: %v", err)
+			}
+			found, err := leader.View().Lookup(kindItem, "name", "alpha")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if indexed := len(found) == 1; indexed != tc.preparedAgain {
+				t.Errorf("indexed by the leader's schema: %v, want %v", indexed, tc.preparedAgain)
+			}
+		})
+	}
+}

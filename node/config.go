@@ -52,6 +52,14 @@ type Config struct {
 	// queued without bound. 0: DefaultMaxApplyInFlight; negative: no bound.
 	MaxApplyInFlight int
 
+	// Build identifies the code this node runs (the agent sets a digest of
+	// its executable). A leader proposes a command forwarded by a follower
+	// of the same non-empty Build as the follower prepared it: the same
+	// code checked, canonicalised and indexed it. A command from any other
+	// follower (another version, or either Build empty) is prepared again
+	// by the leader, whose schema is the one that counts.
+	Build string
+
 	Logger *slog.Logger
 }
 

@@ -174,7 +174,7 @@ func Open(cfg Config, schema fsm.Schema) (*Node, error) {
 		return nil, err
 	}
 	removeSpools(cfg.DataDir)
-	n.commands = newCommandService(n.servePeer)
+	n.commands = newCommandService(cfg.Build, n.servePeer)
 	nt, layer, err := newTCPTransport(cfg.RaftAddr, advertise, cfg.TLS, n.commands.serveConn, newHCLog(log, "raft-transport"))
 	if err != nil {
 		return nil, fmt.Errorf("raft transport on %s: %w", cfg.RaftAddr, err)
@@ -429,29 +429,55 @@ func (n *Node) takeSlot() (release func()) {
 }
 
 func (n *Node) apply(ctx context.Context, cmd fsm.Command) (uint64, *fsm.Result, error) {
-	if err := n.disk.refuse(); err != nil {
+	release, err := n.holdSlot(ctx)
+	if err != nil {
 		return 0, nil, err
 	}
-	if n.inFlight != nil && ctx.Value(admittedKey{}) != n {
-		release := n.takeSlot()
-		if release == nil {
-			return 0, nil, ErrOverloaded
-		}
-		defer release()
+	defer release()
+	data, err := n.encode(cmd)
+	if err != nil {
+		return 0, nil, err
 	}
+	return n.propose(ctx, data)
+}
+
+// holdSlot refuses a write while the disk is faulty, and holds one of
+// the slots for commands in flight for it unless ctx holds one already
+// (AdmitWrite): ErrOverloaded when none is free. Call release once the
+// write is answered.
+func (n *Node) holdSlot(ctx context.Context) (release func(), err error) {
+	if err := n.disk.refuse(); err != nil {
+		return nil, err
+	}
+	if n.inFlight == nil || ctx.Value(admittedKey{}) == n {
+		return func() {}, nil
+	}
+	if release = n.takeSlot(); release == nil {
+		return nil, ErrOverloaded
+	}
+	return release, nil
+}
+
+// encode returns the log entry of cmd: prepared here when the zone's log
+// format allows, as every replica then applies what the entry says,
+// whatever its version (check, canonicalise and index it once, here).
+func (n *Node) encode(cmd fsm.Command) ([]byte, error) {
 	if n.store.View().LogFormat() >= fsm.FormatPrepared {
-		// The zone's replicas apply what the entry says, whatever their
-		// version: check, canonicalise and index it here, once.
 		prepared, err := fsm.PrepareCommand(n.store.Schema(), cmd)
 		if err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 		cmd = prepared
 	}
 	data, err := fsm.EncodeCommand(cmd)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w: %v", fsm.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %v", fsm.ErrInvalid, err)
 	}
+	return data, nil
+}
+
+// propose appends the log entry data and waits for its result.
+func (n *Node) propose(ctx context.Context, data []byte) (uint64, *fsm.Result, error) {
 	timeout := n.cfg.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)

@@ -475,6 +475,11 @@ func (a *agentRun) openNode() error {
 	cfg.LogStore = f.logStore
 	cfg.Logger = a.log
 	cfg.MaxApplyInFlight = f.maxApplyInFlight
+	build, err := executableDigest()
+	if err != nil {
+		a.log.Warn("cannot read this executable to identify its build; the leader will prepare this node's forwarded writes again", "err", err)
+	}
+	cfg.Build = build
 	// A lone node (no -join, no -bootstrap-expect above 1) founds its own
 	// zone; with -join, only -bootstrap-expect founds one (safely: see
 	// cluster.BootstrapServers), else the zone leader adds it.
