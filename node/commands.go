@@ -48,6 +48,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"cairn/fsm"
@@ -442,7 +443,8 @@ func (s *commandService) connect(addr raft.ServerAddress, p *commandPeer) {
 
 // open dials the leader at addr and opens a command connection of
 // version; refused: the leader did not take the opening (it hung up, or
-// answered another version).
+// answered another version), as opposed to one that could not be reached
+// or did not answer in time.
 func (s *commandService) open(addr raft.ServerAddress, version byte) (conn net.Conn, refused bool, err error) {
 	conn, err = s.dial(addr, commandDialTimeout)
 	if err != nil {
@@ -450,10 +452,15 @@ func (s *commandService) open(addr raft.ServerAddress, version byte) (conn net.C
 	}
 	if err := handshake(conn, version, s.build); err != nil {
 		conn.Close()
-		return nil, true, err
+		refused = errors.Is(err, errOtherVersion) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+			errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+		return nil, refused, err
 	}
 	return conn, false, nil
 }
+
+// errOtherVersion: the leader echoed another protocol version.
+var errOtherVersion = errors.New("the leader speaks another command protocol")
 
 // handshake opens a command connection of version (version 2 names
 // build): the leader must echo the version (an older node closes the
@@ -473,7 +480,7 @@ func handshake(conn net.Conn, version byte, build string) error {
 		return fmt.Errorf("the leader takes no forwarded commands of protocol %d (an older version?): %w", version, err)
 	}
 	if v[0] != version {
-		return fmt.Errorf("the leader speaks command protocol %d, not %d", v[0], version)
+		return fmt.Errorf("%w: %d, not %d", errOtherVersion, v[0], version)
 	}
 	return nil
 }

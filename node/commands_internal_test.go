@@ -356,3 +356,27 @@ func TestCommandService_Version1Leader_OpensAgainWithVersion1(t *testing.T) {
 		t.Errorf("%d connections, want 2 (protocol 2 refused, then 1)", n)
 	}
 }
+
+// A leader that takes the connection but does not answer the opening in
+// time is not taken for one of protocol 1 (that would keep the follower
+// on protocol 1 for as long as the connection lasts): one connection, and
+// the failure is not a refusal.
+func TestCommandService_SilentLeader_NoFallBackToVersion1(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	defer close(release)
+	addr, conns := fakeLeader(t, func(net.Conn, *bufio.Reader) { <-release })
+	s := newCommandService("b1", nil)
+	s.dial = dialTCP
+	defer s.close()
+	_, refused, err := s.open(addr, commandProtoVersion)
+	if err == nil || refused {
+		t.Fatalf("open against a silent leader: refused %v, %v; want a failure that is not a refusal", refused, err)
+	}
+	if _, err := s.client(addr); err == nil {
+		t.Fatal("a silent leader was taken for one that takes commands")
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (one open, one client, no second opening of protocol 1)", n)
+	}
+}
