@@ -123,9 +123,9 @@ def load(p):
     cpu, rounds = {}, {}
     try:
         for line in open(p.replace(".jsonl", ".cpu")):
-            label, ticks, *rnd = line.split()
+            label, ticks, rnd = line.split()
             cpu.setdefault(label, []).append(int(ticks))
-            rounds.setdefault(label, []).append(int(rnd[0]) if rnd else len(rounds.get(label, [])))
+            rounds.setdefault(label, []).append(int(rnd))
     except FileNotFoundError:
         pass
     return d, cpu, rounds
