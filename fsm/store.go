@@ -375,8 +375,8 @@ func uniqueClash(t *trees, r *Resource) *Conflict {
 	return nil
 }
 
-// insertResource adds r and its index entries; r replaces a resource of
-// its kind and id, whose entries removeEntries must have taken out.
+// insertResource adds r and its index entries; r replaces any resource
+// of its kind and id, whose entries removeEntries must have taken out.
 func insertResource(t *trees, r *Resource) {
 	t.resources.ReplaceOrInsert(r)
 	for k := range r.keys {
