@@ -37,7 +37,11 @@ import (
 //   - the wal log store's segments (checkWAL): their CRCs and framing.
 //   - snapshots (checkSnapshots): each one's meta.json must parse, agree
 //     with its directory's name (term and index) and name state.bin's
-//     size; the newest's state.bin must match its CRC-64 (checkSnapshotCRC:
+//     size, except an older snapshot that lacks one of its files: raft
+//     removes old snapshots (os.RemoveAll) once a newer one is complete,
+//     and a node killed meanwhile leaves part of one, which raft would
+//     never list, nor remove, again; it is removed here. The newest's
+//     state.bin must match its CRC-64 (checkSnapshotCRC:
 //     Raft would restore an older snapshot instead, and then panic on the
 //     log entries compacted since); and after Raft started, the newest
 //     must be the one it restored (checkRestored).
@@ -169,16 +173,32 @@ func checkSnapshots(raftDir string) error {
 	}
 	var newest *snapshotMeta
 	var newestDir string
+	var partial []string // lacking meta.json or state.bin
 	for _, e := range entries {
 		if !e.IsDir() || strings.HasSuffix(e.Name(), ".tmp") {
 			continue // raft ignores (and removes) unfinished snapshots
 		}
-		m, err := checkSnapshot(filepath.Join(dir, e.Name()))
+		path := filepath.Join(dir, e.Name())
+		if partlyRemoved(path) {
+			partial = append(partial, path)
+			continue
+		}
+		m, err := checkSnapshot(path)
 		if err != nil {
 			return err
 		}
 		if newest == nil || m.Term > newest.Term || m.Term == newest.Term && (m.Index > newest.Index || m.Index == newest.Index && m.ID > newest.ID) {
-			newest, newestDir = m, filepath.Join(dir, e.Name())
+			newest, newestDir = m, path
+		}
+	}
+	for _, path := range partial {
+		term, index, ok := snapshotDirName(filepath.Base(path))
+		if !ok || newest == nil || term > newest.Term || term == newest.Term && index >= newest.Index {
+			_, err := checkSnapshot(path) // not older than a whole one: damage
+			return err
+		}
+		if err := os.RemoveAll(path); err != nil {
+			return fmt.Errorf("remove the partly removed older snapshot %s: %w", path, err)
 		}
 	}
 	if newest == nil {
@@ -210,6 +230,29 @@ func checkSnapshotCRC(dir string, want []byte) error {
 	return nil
 }
 
+// partlyRemoved reports whether the snapshot dir lacks its meta.json or
+// its state.bin.
+func partlyRemoved(dir string) bool {
+	for _, name := range []string{"meta.json", "state.bin"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); errors.Is(err, os.ErrNotExist) {
+			return true
+		}
+	}
+	return false
+}
+
+// snapshotDirName parses a snapshot directory's name, which raft makes
+// term-index-milliseconds.
+func snapshotDirName(name string) (term, index uint64, ok bool) {
+	parts := strings.Split(name, "-")
+	if len(parts) != 3 {
+		return 0, 0, false
+	}
+	term, err1 := strconv.ParseUint(parts[0], 10, 64)
+	index, err2 := strconv.ParseUint(parts[1], 10, 64)
+	return term, index, err1 == nil && err2 == nil
+}
+
 func checkSnapshot(dir string) (*snapshotMeta, error) {
 	metaPath := filepath.Join(dir, "meta.json")
 	b, err := os.ReadFile(metaPath)
@@ -224,15 +267,9 @@ func checkSnapshot(dir string) (*snapshotMeta, error) {
 	if dec.More() {
 		return nil, corrupt(metaPath, "it has data after its JSON document")
 	}
-	// The directory is named term-index-milliseconds when it is made.
 	name := filepath.Base(dir)
-	parts := strings.Split(name, "-")
-	if len(parts) == 3 {
-		term, err1 := strconv.ParseUint(parts[0], 10, 64)
-		index, err2 := strconv.ParseUint(parts[1], 10, 64)
-		if err1 == nil && err2 == nil && (m.ID != name || m.Term != term || m.Index != index) {
-			return nil, corrupt(metaPath, "it says snapshot %q of term %d, index %d; its directory says %q", m.ID, m.Term, m.Index, name)
-		}
+	if term, index, ok := snapshotDirName(name); ok && (m.ID != name || m.Term != term || m.Index != index) {
+		return nil, corrupt(metaPath, "it says snapshot %q of term %d, index %d; its directory says %q", m.ID, m.Term, m.Index, name)
 	}
 	if len(m.CRC) == 0 {
 		return nil, corrupt(metaPath, "it records no checksum of state.bin")
