@@ -150,6 +150,29 @@ func (b *browser) waitJS(what, expr string, timeout time.Duration) {
 	}
 }
 
+// clickUntil clicks the element selector finds until the JavaScript
+// expression is true, for up to timeout. A list the page draws again as
+// the store changes can be replaced between the moment a click finds its
+// element and the moment it lands, and the click then picks nothing
+// (seen under a loaded make test): that is the page being live, so the
+// click is made again; what it must bring about is still waited for.
+func (b *browser) clickUntil(what, selector, expr string, timeout time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		b.do(what, chromedp.Click(selector))
+		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Second)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("browser: %s: waiting for %s after clicking %s: %v; page: %s", what, expr, selector, err, b.describe())
+		}
+	}
+}
+
 // open switches the page to a view and waits until it has loaded.
 func (b *browser) open(view string) {
 	b.t.Helper()
@@ -392,10 +415,8 @@ func Test_UI_Browser_Domain_ShowsZonesResourcesMRFWorkloadsMaxScale(t *testing.T
 	b.screenshot("domain")
 
 	b.open("resources")
-	b.do("pick widget", chromedp.Click(`#kinds li[data-kind="widget"]`))
-	b.waitJS("five widgets", `document.querySelectorAll('#res-list tbody tr').length === 5`, 5*time.Second)
-	b.do("pick w3", chromedp.Click(`#res-list tbody tr[data-id="w3"]`))
-	b.waitJS("w3's JSON", `!document.querySelector('#res-detail').hidden && JSON.parse(document.querySelector('#res-json').textContent).body.size === 3`, 5*time.Second)
+	b.clickUntil("pick widget", `#kinds li[data-kind="widget"]`, `document.querySelectorAll('#res-list tbody tr').length === 5`, 5*time.Second)
+	b.clickUntil("pick w3", `#res-list tbody tr[data-id="w3"]`, `!document.querySelector('#res-detail').hidden && JSON.parse(document.querySelector('#res-json').textContent).body.size === 3`, 5*time.Second)
 	b.screenshot("resources")
 
 	b.open("mrf")
