@@ -82,7 +82,7 @@ func fillWithTwoSnapshots(t *testing.T, schema fsm.Schema, store string) string 
 }
 
 // snapshotDirs returns the snapshot directories of dataDir, oldest first.
-func snapshotDirs(t *testing.T, dataDir string) []string {
+func snapshotDirs(t testing.TB, dataDir string) []string {
 	t.Helper()
 	dirs, err := filepath.Glob(filepath.Join(dataDir, "raft", "snapshots", "*-*-*"))
 	if err != nil {
@@ -129,20 +129,14 @@ func Test_Open_OlderSnapshotPartlyRemoved_StartsAndRemovesIt(t *testing.T) {
 		})
 		t.Run("newest without "+file, func(t *testing.T) {
 			t.Parallel()
-			dir := fillWithTwoSnapshots(t, schema, node.LogStoreWAL)
-			dirs := snapshotDirs(t, dir)
-			path := filepath.Join(dirs[len(dirs)-1], file)
-			if err := os.Remove(path); err != nil {
-				t.Fatal(err)
-			}
-			n, err := node.Open(testConfig(t, dir), schema)
-			if err == nil {
-				n.Close()
-				t.Fatalf("a node whose newest snapshot lacks %s started", file)
-			}
-			if !errors.Is(err, node.ErrCorruptData) || !strings.Contains(err.Error(), path) {
-				t.Fatalf("Open: %v; want an ErrCorruptData naming %s", err, path)
-			}
+			testCorruptFile(t, schema, node.LogStoreWAL, "a newest snapshot without "+file, func(t testing.TB, dataDir string) string {
+				dirs := snapshotDirs(t, dataDir)
+				path := filepath.Join(dirs[len(dirs)-1], file)
+				if err := os.Remove(path); err != nil {
+					t.Fatal(err)
+				}
+				return path
+			})
 		})
 	}
 }
