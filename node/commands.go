@@ -81,6 +81,10 @@ const (
 	// time).
 	commandRetryAfterFailure = time.Second
 	commandRetryAfterRefusal = 30 * time.Second
+	// peerIdleWorkers bounds the goroutines a command connection keeps
+	// waiting for requests (workerPool): enough for the leader's default
+	// bound of writes in flight.
+	peerIdleWorkers = 2 * DefaultMaxApplyInFlight
 )
 
 // Request kinds.
@@ -558,6 +562,8 @@ func (s *commandService) serveConn(conn net.Conn) {
 	_ = conn.SetReadDeadline(time.Time{})
 	out := newFrameWriter(conn)
 	defer out.close()
+	workers := newWorkerPool(peerIdleWorkers, &s.wg)
+	defer workers.close()
 	out.send([]byte{v})
 	for {
 		frame, err := readFrame(br)
@@ -568,14 +574,12 @@ func (s *commandService) serveConn(conn net.Conn) {
 		if err != nil {
 			return
 		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
+		workers.run(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			a := s.serve(ctx, kind, data, sameBuild)
 			cancel()
 			out.send(encodeCommandResponse(id, a))
-		}()
+		})
 	}
 }
 
