@@ -150,6 +150,7 @@ bench_go = @echo 'go test -run ^$$ $(1)'; \
 bench: build
 	@mkdir -p $(BENCH_DIR) && : >$(BENCH_DIR)/micro.txt
 	$(call bench_go,-bench . -benchmem -benchtime $(BENCHTIME) ./fsm)
+	$(call bench_go,-bench . -benchmem -benchtime $(BENCHTIME) ./node)
 	$(call bench_go,-bench 'BenchmarkHTTP' -benchtime $(BENCHTIME) ./cmd/cairn)
 	$(call bench_go,-bench 'BenchmarkRSS' -benchtime 1x ./cmd/cairn)
 	$(call bench_go,-bench . -benchtime $(BENCHTIME) ./cluster/scheduler)

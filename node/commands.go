@@ -773,9 +773,3 @@ func readFrame(br *bufio.Reader) ([]byte, error) {
 	_, err = io.ReadFull(br, p)
 	return p, err
 }
-
-// frame returns payload with its length in front.
-func frame(payload []byte) []byte {
-	out := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(payload)), uint64(len(payload)))
-	return append(out, payload...)
-}

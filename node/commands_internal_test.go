@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -54,6 +55,9 @@ func TestCommandWire_ResultsRoundTrip(t *testing.T) {
 		{Index: 10, Conflict: &fsm.Conflict{Kind: "k", ID: "b", Version: 3, Require: fsm.RequireVersion}, Resources: []*fsm.Resource{}, Existed: []bool{}},
 		{Index: 11, Conflict: &fsm.Conflict{Kind: "k", ID: "b", Index: "name", Value: "v", HolderID: "c"}, Resources: []*fsm.Resource{}, Existed: []bool{}},
 		{Index: 12, Invalid: "op 0: no", Resources: []*fsm.Resource{}, Existed: []bool{}},
+		// a frame whose length takes three bytes
+		{Index: 13, Resources: []*fsm.Resource{{Kind: "k", ID: "big", Version: 1, CreateIndex: 13, Created: at, Updated: at,
+			Body: json.RawMessage(`"` + strings.Repeat("x", 20000) + `"`)}}, Existed: []bool{false}},
 	} {
 		id, a, err := decodeCommandResponse(unframe(t, encodeCommandResponse(1, commandAnswer{index: res.Index, res: res})))
 		if err != nil || id != 1 || a.index != res.Index || a.err != nil {
@@ -103,11 +107,16 @@ func TestCommandWire_TruncatedFrames_AreErrors(t *testing.T) {
 	}
 }
 
+// unframe returns the payload of f, which must be one whole frame.
 func unframe(t *testing.T, f []byte) []byte {
 	t.Helper()
-	p, err := readFrame(bufio.NewReader(bytesReader(f)))
+	br := bufio.NewReader(bytesReader(f))
+	p, err := readFrame(br)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if br.Buffered() > 0 {
+		t.Fatalf("%d bytes after the frame's length", br.Buffered())
 	}
 	return p
 }
@@ -378,5 +387,17 @@ func TestCommandService_SilentLeader_NoFallBackToVersion1(t *testing.T) {
 	}
 	if n := conns.Load(); n != 2 {
 		t.Errorf("%d connections, want 2 (one open, one client, no second opening of protocol 1)", n)
+	}
+}
+
+// The answer to a forwarded 1 KiB write, as the leader encodes it (make
+// bench).
+func BenchmarkCommandWire_EncodeResponse1KiB(b *testing.B) {
+	at := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	res := &fsm.Result{Index: 9, Resources: []*fsm.Resource{{Kind: "bench", ID: "key-000123", Version: 9, CreateIndex: 4,
+		Created: at, Updated: at, Body: json.RawMessage(`"` + strings.Repeat("x", 1022) + `"`)}}, Existed: []bool{true}}
+	b.ReportAllocs()
+	for b.Loop() {
+		encodeCommandResponse(12345, commandAnswer{index: 9, res: res})
 	}
 }

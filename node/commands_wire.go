@@ -15,12 +15,12 @@ import (
 // whole frame, its length in front.
 
 func encodeCommandRequest(id uint64, kind byte, timeout time.Duration, data []byte) []byte {
-	var w wireWriter
+	w := newWireWriter(3*binary.MaxVarintLen64 + 1 + len(data))
 	w.uvarint(id)
 	w.byte1(kind)
 	w.uvarint(uint64(timeout.Milliseconds()))
 	w.bytes(data)
-	return frame(w.b)
+	return w.frame()
 }
 
 func decodeCommandRequest(p []byte) (id uint64, kind byte, timeout time.Duration, data []byte, err error) {
@@ -35,19 +35,19 @@ func decodeCommandRequest(p []byte) (id uint64, kind byte, timeout time.Duration
 // encodeCommandResponse encodes a's result (statusResult), its index alone
 // (statusIndex: a read index), or its error.
 func encodeCommandResponse(id uint64, a commandAnswer) []byte {
-	var w wireWriter
-	w.uvarint(id)
 	index, res, err := a.index, a.res, a.err
+	w := newWireWriter(resultSize(res) + 64)
+	w.uvarint(id)
 	if res != nil {
 		w.byte1(statusResult)
 		w.uvarint(index)
 		encodeResult(&w, res)
-		return frame(w.b)
+		return w.frame()
 	}
 	if err == nil {
 		w.byte1(statusIndex)
 		w.uvarint(index)
-		return frame(w.b)
+		return w.frame()
 	}
 	w.byte1(statusError)
 	w.uvarint(index)
@@ -65,7 +65,7 @@ func encodeCommandResponse(id uint64, a commandAnswer) []byte {
 	}
 	w.byte1(notApplied)
 	w.bytes([]byte(err.Error()))
-	return frame(w.b)
+	return w.frame()
 }
 
 func decodeCommandResponse(p []byte) (uint64, commandAnswer, error) {
@@ -156,13 +156,49 @@ func decodeResult(r *binfield.Reader) *fsm.Result {
 	return res
 }
 
+// resultSize is about how many bytes encodeResult writes for res.
+func resultSize(res *fsm.Result) int {
+	if res == nil {
+		return 0
+	}
+	n := 32 + len(res.Invalid) + len(res.Existed)
+	if res.Conflict != nil {
+		n += 256
+	}
+	for _, r := range res.Resources {
+		if r != nil {
+			n += len(r.Kind) + len(r.ID) + len(r.Body) + 2*16 + 6*binary.MaxVarintLen64
+		}
+	}
+	return n
+}
+
+// wireWriter builds a frame's payload after room for its length
+// (newWireWriter), so that frame puts the length in front without a copy.
 type wireWriter struct{ b []byte }
+
+// newWireWriter returns a writer with room for a payload of about size
+// bytes.
+func newWireWriter(size int) wireWriter {
+	return wireWriter{b: make([]byte, binary.MaxVarintLen64, binary.MaxVarintLen64+size)}
+}
+
+// frame returns the whole frame: the payload's length, then the payload.
+func (w *wireWriter) frame() []byte {
+	n := len(w.b) - binary.MaxVarintLen64
+	var length [binary.MaxVarintLen64]byte
+	l := binary.PutUvarint(length[:], uint64(n))
+	start := binary.MaxVarintLen64 - l
+	copy(w.b[start:], length[:l])
+	return w.b[start:]
+}
 
 func (w *wireWriter) uvarint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
 func (w *wireWriter) byte1(v byte)     { w.b = append(w.b, v) }
 func (w *wireWriter) bytes(p []byte)   { w.b = binfield.AppendBytes(w.b, p) }
 func (w *wireWriter) time(t time.Time) {
-	p, _ := t.MarshalBinary()
+	var buf [16]byte
+	p, _ := t.AppendBinary(buf[:0])
 	w.bytes(p)
 }
 

@@ -48,3 +48,10 @@ func Test_FrameWriter_ConcurrentSenders_EveryFrameArrivesWholeInOrder(t *testing
 	w.close()
 	w.send(frame([]byte("after close"))) // must not block
 }
+
+// frame returns payload with its length in front.
+func frame(payload []byte) []byte {
+	w := newWireWriter(len(payload))
+	w.b = append(w.b, payload...)
+	return w.frame()
+}
