@@ -629,14 +629,19 @@ func (c *commandClient) call(ctx context.Context, kind byte, data []byte, deadli
 	c.mu.Unlock()
 	c.out.send(encodeCommandRequest(id, kind, timeout, data))
 	// The leader answers within timeout (its Apply is bounded by it) or
-	// the connection fails; the wait is bounded all the same.
-	t := time.NewTimer(timeout + commandDialTimeout)
-	defer t.Stop()
+	// the connection fails; the wait is bounded all the same, by ctx's
+	// deadline when it has one (an HTTP request's), else by a timer.
+	var expired <-chan time.Time
+	if dl, ok := ctx.Deadline(); !ok || dl.After(deadline.Add(commandDialTimeout)) {
+		t := time.NewTimer(timeout + commandDialTimeout)
+		defer t.Stop()
+		expired = t.C
+	}
 	var err error
 	select {
 	case a := <-answer:
 		return a
-	case <-t.C:
+	case <-expired:
 		err = fmt.Errorf("%w: the zone leader did not answer in time; the write may still be applied", ErrLeadershipLost)
 	case <-ctx.Done():
 		err = fmt.Errorf("%w before the zone leader answered; the write may still be applied", ctx.Err())

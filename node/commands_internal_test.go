@@ -230,6 +230,51 @@ func TestCommandClient_ConnectionLostAfterSend_OutcomeUnknown(t *testing.T) {
 	}
 }
 
+// A leader that takes a command and never answers holds the call only
+// until its context's deadline or, for a context without one, until the
+// request's deadline and commandDialTimeout have passed; either way the
+// outcome is unknown.
+func TestCommandClient_LeaderNeverAnswers_CallEndsAtTheDeadline(t *testing.T) {
+	addr, _ := fakeLeader(t, func(c net.Conn, br *bufio.Reader) {
+		if v, _, err := readOpening(br); err != nil || v != commandProtoVersion {
+			return
+		}
+		c.Write([]byte{commandProtoVersion})
+		for {
+			if _, err := readFrame(br); err != nil { // takes every command, answers none
+				return
+			}
+		}
+	})
+	s := newCommandService("", nil)
+	s.dial = dialTCP
+	defer s.close()
+	c, err := s.client(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(ctx context.Context, deadline time.Time) error {
+		done := make(chan error, 1)
+		go func() { done <- c.call(ctx, requestCommand, []byte("cmd"), deadline).err }()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("the call still waits 30 s on")
+			return nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	dl, _ := ctx.Deadline()
+	if err := call(ctx, dl); !errors.Is(err, context.DeadlineExceeded) || NotApplied(err) {
+		t.Errorf("with the context's deadline: %v; want the deadline passed, outcome unknown", err)
+	}
+	if err := call(context.Background(), time.Now().Add(100*time.Millisecond)); !errors.Is(err, ErrLeadershipLost) || NotApplied(err) {
+		t.Errorf("without a context deadline: %v; want ErrLeadershipLost, outcome unknown", err)
+	}
+}
+
 // The Raft port hands a connection that starts with the magic byte to the
 // command server and every other one to Raft, which still works.
 func TestTransport_CommandConnections_GoToCommands(t *testing.T) {
