@@ -203,24 +203,36 @@ func TestCommandService_RaftWithoutCommands_RefusesTheHandshake(t *testing.T) {
 	}
 }
 
-// A connection that fails after a command was sent leaves its outcome
-// unknown: the error must not say "not applied".
-func TestCommandClient_ConnectionLostAfterSend_OutcomeUnknown(t *testing.T) {
+// clientOfFakeLeader connects a command service (closed at the test's
+// end) to a fake leader that takes the opening of the current version and
+// then serves the connection with serve; it returns the service, the
+// leader's address and the connection.
+func clientOfFakeLeader(t *testing.T, serve func(br *bufio.Reader)) (*commandService, raft.ServerAddress, *commandClient) {
+	t.Helper()
 	addr, _ := fakeLeader(t, func(c net.Conn, br *bufio.Reader) {
 		if v, _, err := readOpening(br); err != nil || v != commandProtoVersion {
 			return
 		}
 		c.Write([]byte{commandProtoVersion})
-		readFrame(br) // the command arrives; the leader dies before answering
+		serve(br)
 	})
 	s := newCommandService("", nil)
 	s.dial = dialTCP
-	defer s.close()
+	t.Cleanup(s.close)
 	c, err := s.client(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = c.call(context.Background(), requestCommand, []byte("cmd"), time.Now().Add(5*time.Second)).err
+	return s, addr, c
+}
+
+// A connection that fails after a command was sent leaves its outcome
+// unknown: the error must not say "not applied".
+func TestCommandClient_ConnectionLostAfterSend_OutcomeUnknown(t *testing.T) {
+	s, addr, c := clientOfFakeLeader(t, func(br *bufio.Reader) {
+		readFrame(br) // the command arrives; the leader dies before answering
+	})
+	err := c.call(context.Background(), requestCommand, []byte("cmd"), time.Now().Add(5*time.Second)).err
 	if !errors.Is(err, ErrLeadershipLost) || NotApplied(err) {
 		t.Fatalf("apply over a connection lost after sending = %v; want ErrLeadershipLost, outcome unknown", err)
 	}
@@ -235,24 +247,13 @@ func TestCommandClient_ConnectionLostAfterSend_OutcomeUnknown(t *testing.T) {
 // request's deadline and commandDialTimeout have passed; either way the
 // outcome is unknown.
 func TestCommandClient_LeaderNeverAnswers_CallEndsAtTheDeadline(t *testing.T) {
-	addr, _ := fakeLeader(t, func(c net.Conn, br *bufio.Reader) {
-		if v, _, err := readOpening(br); err != nil || v != commandProtoVersion {
-			return
-		}
-		c.Write([]byte{commandProtoVersion})
+	_, _, c := clientOfFakeLeader(t, func(br *bufio.Reader) {
 		for {
 			if _, err := readFrame(br); err != nil { // takes every command, answers none
 				return
 			}
 		}
 	})
-	s := newCommandService("", nil)
-	s.dial = dialTCP
-	defer s.close()
-	c, err := s.client(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	call := func(ctx context.Context, deadline time.Time) error {
 		done := make(chan error, 1)
 		go func() { done <- c.call(ctx, requestCommand, []byte("cmd"), deadline).err }()
