@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -25,10 +26,16 @@ type Resource struct {
 // byte, which neither may contain, so keys sort by kind and then by id.
 func resourceKey(kind, id string) string { return kind + "\x00" + id }
 
+// resourceJSONOverhead is what AppendJSON writes beside the kind, id and
+// body at most (keys 72 bytes, quotes 4, two counters 40, two times 74),
+// and a byte for a caller's newline: room made once, not grown into.
+const resourceJSONOverhead = 192
+
 // AppendJSON appends r as JSON to b, byte for byte what json.Marshal
 // gives, without its reflection and without compacting the body again:
 // a stored body is already in json.Marshal's canonical form (prepareBody).
 func (r *Resource) AppendJSON(b []byte) []byte {
+	b = slices.Grow(b, resourceJSONOverhead+len(r.Kind)+len(r.ID)+len(r.Body))
 	b = append(b, `{"kind":`...)
 	b = appendJSONString(b, r.Kind)
 	b = append(b, `,"id":`...)

@@ -2,6 +2,8 @@ package fsm
 
 import (
 	"encoding/json"
+	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -51,7 +53,19 @@ func Benchmark_Resource_JSON(b *testing.B) {
 	b.Run("AppendJSON", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			r.AppendJSON(make([]byte, 0, 512))
+			r.AppendJSON(nil)
 		}
 	})
+}
+
+// AppendJSON makes its room once: a resource at the longest counters and
+// times, with a newline after it (as httpx.WriteJSON writes it), costs one
+// allocation.
+func Test_Resource_AppendJSON_OneAllocation(t *testing.T) {
+	at := time.Date(2026, 12, 3, 23, 59, 59, 123456789, time.FixedZone("", -(9*3600+30*60)))
+	r := &Resource{Kind: "kind", ID: "id", Version: math.MaxUint64, CreateIndex: math.MaxUint64, Created: at, Updated: at,
+		Body: json.RawMessage(`"` + strings.Repeat("x", 1022) + `"`)}
+	if n := testing.AllocsPerRun(100, func() { _ = append(r.AppendJSON(nil), '\n') }); n != 1 {
+		t.Errorf("%v allocations, want 1", n)
+	}
 }

@@ -1,11 +1,9 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -333,7 +331,7 @@ func bufferBody(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	r.ContentLength, r.TransferEncoding = int64(len(b)), nil
-	r.Body = &unreadBody{ReadCloser: io.NopCloser(bytes.NewReader(b))}
+	r.Body = httpx.NewMemoryBody(b)
 	if len(b) == 0 {
 		r.Body = http.NoBody // else a transport would send it chunked
 	}
@@ -516,21 +514,6 @@ func sameHost(a, b string) bool {
 	return a == b
 }
 
-// unreadBody lets a forward be retried when the leader refused the
-// connection: the transport closes a request's body even when it never
-// read it. The server closes the real body when the request ends.
-type unreadBody struct {
-	io.ReadCloser
-	read bool
-}
-
-func (b *unreadBody) Read(p []byte) (int, error) {
-	b.read = true
-	return b.ReadCloser.Read(p)
-}
-
-func (b *unreadBody) Close() error { return nil }
-
 // unavailableNotApplied answers 503 for a request the leader never got; a
 // write's answer says it was not applied (native.AppliedHeader), which
 // means nothing for a read.
@@ -551,8 +534,8 @@ func neverSent(err error, r *http.Request) bool {
 	if !errors.As(err, &op) || op.Op != "dial" {
 		return false
 	}
-	b, ok := r.Body.(*unreadBody)
-	return !ok || !b.read
+	b, ok := r.Body.(*httpx.MemoryBody) // the transport closes a body even when it never read it
+	return !ok || b.Unread()
 }
 
 // awaitLeader returns the leader's HTTP URL, waiting up to leaderWait for

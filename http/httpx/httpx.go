@@ -40,10 +40,16 @@ const preallocBodyBytes = 1 << 20
 
 // ReadBody reads the whole request body. The server's middleware has
 // already wrapped it in http.MaxBytesReader; passing the limit is reported
-// as ErrBodyTooLarge.
+// as ErrBodyTooLarge. A MemoryBody none of which was read is taken as it
+// is, without a copy.
 func ReadBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
+	}
+	if m, ok := r.Body.(*MemoryBody); ok && m.Unread() {
+		m.read = true
+		m.r.Reset(nil) // read to its end, as by a Read
+		return m.b, nil
 	}
 	var b []byte
 	var err error
@@ -59,6 +65,34 @@ func ReadBody(r *http.Request) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// MemoryBody is a request body held whole in memory, which a middleware
+// read first (a write admitted, or forwarded, only once its body is in):
+// it can be sent again while none of it has been read, and ReadBody
+// takes it without a copy. Close does nothing: the server closes the
+// request's own body when the request ends.
+type MemoryBody struct {
+	b    []byte
+	r    bytes.Reader
+	read bool
+}
+
+// NewMemoryBody returns a body of b.
+func NewMemoryBody(b []byte) *MemoryBody {
+	m := &MemoryBody{b: b}
+	m.r.Reset(b)
+	return m
+}
+
+func (m *MemoryBody) Read(p []byte) (int, error) {
+	m.read = true
+	return m.r.Read(p)
+}
+
+func (m *MemoryBody) Close() error { return nil }
+
+// Unread reports whether none of the body has been read.
+func (m *MemoryBody) Unread() bool { return !m.read }
 
 // BodyError classifies an error reading a request body: ErrBodyTooLarge,
 // ErrBodyTimeout or ErrBrokenBody, each with a sentence for the client.
@@ -153,7 +187,7 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	var b []byte
 	var err error
 	if a, ok := v.(JSONAppender); ok {
-		b = a.AppendJSON(make([]byte, 0, 512))
+		b = a.AppendJSON(nil) // it sizes its buffer
 	} else {
 		b, err = json.Marshal(v)
 	}

@@ -109,6 +109,35 @@ func Test_ReadBody_NoBody(t *testing.T) {
 	}
 }
 
+// A body held in memory and not yet read is taken as it is (the same
+// bytes, no copy), and is then read to its end; one partly read gives the
+// rest, as any body does.
+func Test_ReadBody_MemoryBody_TakenWholeUnlessPartlyRead(t *testing.T) {
+	b := []byte(`{"v":1}`)
+	r := httptest.NewRequest(http.MethodPut, "/x", nil)
+	m := httpx.NewMemoryBody(b)
+	r.Body = m
+	got, err := httpx.ReadBody(r)
+	if err != nil || string(got) != string(b) || &got[0] != &b[0] {
+		t.Fatalf("ReadBody = %q, %v; want the body's own bytes", got, err)
+	}
+	if m.Unread() {
+		t.Error("still unread after ReadBody")
+	}
+	if n, err := m.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+		t.Errorf("Read after ReadBody = %d, %v; want 0, EOF", n, err)
+	}
+
+	m = httpx.NewMemoryBody(b)
+	r.Body = m
+	if _, err := m.Read(make([]byte, 2)); err != nil || m.Unread() {
+		t.Fatalf("first Read: %v, unread %v", err, m.Unread())
+	}
+	if got, err := httpx.ReadBody(r); err != nil || string(got) != `v":1}` {
+		t.Errorf("ReadBody after 2 bytes = %q, %v; want the rest", got, err)
+	}
+}
+
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
