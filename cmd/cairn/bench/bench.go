@@ -1,6 +1,6 @@
 // Package bench is `cairn bench`: a load generator for the native API of any Cairn node or
 // zone. Each of -c workers sends one request at a time over a keep-alive
-// connection pool sized to -c, records every answer's status and latency
+// connection of its own to each node (client.go), records every answer's status and latency
 // in memory (exact percentiles: no histogram buckets, 8 bytes a request),
 // and the run ends after -n requests, after -d, or on Ctrl-C, whichever
 // comes first; the summary covers what was done until then. table.go
@@ -8,7 +8,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -20,7 +19,6 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -189,10 +187,10 @@ const usage = `usage: cairn bench [flags]
 
 Sends load to the native API (/cairn/v1/resources/{kind}/{id}) of one or
 more Cairn nodes and reports throughput and latency. Each of -c workers
-sends one request at a time over a keep-alive connection pool of -c
-connections per node. The run ends after -n requests or after -d, whichever
-comes first (neither given: -d 10s); Ctrl-C ends it early and still prints
-the summary so far.
+sends one request at a time over a keep-alive HTTP/1.1 connection of its
+own to each node it sends to. The run ends after -n requests or after -d,
+whichever comes first (neither given: -d 10s); Ctrl-C ends it early and
+still prints the summary so far.
 
 Operations (-op):
   put     PUT a -size byte JSON value to a random one of -keys ids
@@ -531,40 +529,40 @@ type liveCounts struct {
 
 // runner sends the requests of one run.
 type runner struct {
-	cfg    *Config
-	client *http.Client
-	query  string // the reads' consistency query
-	kind   string // path-escaped
-	value  []byte
-	seed   uint64
-	rr     atomic.Uint64 // round-robin position
+	cfg *Config
+	// clients are the workers' own, by worker number (populate's and
+	// phase's worker w use clients[w], one phase after the other).
+	clients []*client
+	query   string // the reads' consistency query
+	kind    string // path-escaped
+	value   []byte
+	seed    uint64
+	rr      atomic.Uint64 // round-robin position
 }
 
 // Run runs cfg until its bounds or until ctx ends (Ctrl-C), and
 // returns the summary of what it measured. Progress lines go to progress.
 func Run(ctx context.Context, cfg *Config, progress io.Writer) *Report {
-	c := cfg.concurrency
-	transport := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: min(cfg.timeout, 5*time.Second), KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        c * len(cfg.addrs),
-		MaxIdleConnsPerHost: c,
-		MaxConnsPerHost:     c,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
+	var tlsConfig *tls.Config
 	if cfg.rootCAs != nil {
-		transport.TLSClientConfig = &tls.Config{RootCAs: cfg.rootCAs, MinVersion: tls.VersionTLS12}
+		tlsConfig = &tls.Config{RootCAs: cfg.rootCAs, MinVersion: tls.VersionTLS12}
 	}
-	defer transport.CloseIdleConnections()
 	r := &runner{
-		cfg:    cfg,
-		client: &http.Client{Transport: transport},
-		query:  consistencies[cfg.consistency],
-		kind:   url.PathEscape(cfg.kind),
-		value:  Value(cfg.size),
-		seed:   uint64(time.Now().UnixNano()),
+		cfg:     cfg,
+		clients: make([]*client, cfg.concurrency),
+		query:   consistencies[cfg.consistency],
+		kind:    url.PathEscape(cfg.kind),
+		value:   Value(cfg.size),
+		seed:    uint64(time.Now().UnixNano()),
 	}
+	for w := range r.clients {
+		r.clients[w] = newClient(cfg.timeout, tlsConfig, cfg.preferMinimal)
+	}
+	defer func() {
+		for _, cl := range r.clients {
+			cl.close()
+		}
+	}()
 	if !cfg.warmup.none() {
 		if cfg.mix.reads() {
 			r.populate(ctx, progress)
@@ -639,7 +637,7 @@ func (r *runner) populate(ctx context.Context, progress io.Writer) {
 				if i >= int64(r.cfg.keys) {
 					return
 				}
-				status, _, err := r.send(ctx, http.MethodPut, r.url(r.addr(rng), keyName(int(i)), ""), r.value, "", "")
+				status, _, err := r.clients[w].send(ctx, http.MethodPut, r.addr(rng), r.path(keyName(int(i)), ""), r.value, "", "")
 				if err != nil && ctx.Err() != nil {
 					return
 				}
@@ -697,7 +695,7 @@ func (r *runner) phase(ctx context.Context, name string, limit int64, deadline t
 				op := r.cfg.mix.pick(rng)
 				key := keyName(rng.IntN(r.cfg.keys))
 				t0 := time.Now()
-				o := r.do(ctx, rng, op, key)
+				o := r.do(ctx, r.clients[w], rng, op, key)
 				lat := time.Since(t0)
 				if o.err != nil && ctx.Err() != nil {
 					return // cut short by Ctrl-C: not an outcome of the server
@@ -793,20 +791,20 @@ func (r *runner) progress(w io.Writer, name string, live *liveCounts, start time
 	}
 }
 
-// url is the resource URL of key on the node at base, with query.
-func (r *runner) url(base, key, query string) string {
-	return base + "/cairn/v1/resources/" + r.kind + "/" + key + query
+// path is the resource path of key on a node, with query.
+func (r *runner) path(key, query string) string {
+	return "/cairn/v1/resources/" + r.kind + "/" + key + query
 }
 
-// do sends one operation.
-func (r *runner) do(ctx context.Context, rng *rand.Rand, op Op, key string) outcome {
+// do sends one operation with cl.
+func (r *runner) do(ctx context.Context, cl *client, rng *rand.Rand, op Op, key string) outcome {
 	base := r.addr(rng)
 	switch op {
 	case OpGet:
-		status, _, err := r.send(ctx, http.MethodGet, r.url(base, key, r.query), nil, "", "")
+		status, _, err := cl.send(ctx, http.MethodGet, base, r.path(key, r.query), nil, "", "")
 		return outcome{status: status, err: err, ok: err == nil && status == http.StatusOK}
 	case OpCAS:
-		status, hdr, err := r.send(ctx, http.MethodGet, r.url(base, key, r.query), nil, "", "")
+		status, hdr, err := cl.send(ctx, http.MethodGet, base, r.path(key, r.query), nil, "", "")
 		etag := hdr.Get("ETag")
 		cond, val := "If-Match", etag
 		switch {
@@ -817,11 +815,11 @@ func (r *runner) do(ctx context.Context, rng *rand.Rand, op Op, key string) outc
 		case status != http.StatusOK || etag == "":
 			return outcome{status: status}
 		}
-		status, _, err = r.send(ctx, http.MethodPut, r.url(base, key, ""), r.value, cond, val)
+		status, _, err = cl.send(ctx, http.MethodPut, base, r.path(key, ""), r.value, cond, val)
 		return outcome{status: status, err: err, ok: err == nil && (status == http.StatusOK || status == http.StatusCreated),
 			conflict: err == nil && status == http.StatusPreconditionFailed}
 	}
-	status, hdr, err := r.send(ctx, http.MethodPut, r.url(base, key, ""), r.value, "", "")
+	status, hdr, err := cl.send(ctx, http.MethodPut, base, r.path(key, ""), r.value, "", "")
 	return outcome{status: status, err: err, ok: err == nil && (status == http.StatusOK || status == http.StatusCreated),
 		retryAfter: r.waitAfter(status, hdr.Get("Retry-After"))}
 }
@@ -839,41 +837,6 @@ func (r *runner) waitAfter(status int, retryAfter string) time.Duration {
 		d = time.Duration(n) * time.Second
 	}
 	return d + time.Duration(rand.Int64N(int64(d/10)))
-}
-
-// send makes one HTTP request within -timeout, reads the answer to its end
-// (so the connection goes back to the pool) and returns its status and
-// headers.
-func (r *runner) send(ctx context.Context, method, u string, body []byte, hdr, val string) (int, http.Header, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if hdr != "" {
-		req.Header.Set(hdr, val)
-	}
-	if method == http.MethodPut && r.cfg.preferMinimal {
-		req.Header.Set("Prefer", "return=minimal")
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return 0, nil, err
-	}
-	return resp.StatusCode, resp.Header, nil
 }
 
 // report turns a phase's outcomes into the summary.
