@@ -29,7 +29,7 @@ func connCounter(ts *httptest.Server) *atomic.Int64 {
 func Test_Client_Put_SendsWhatAServerExpects_ReusesTheConnection(t *testing.T) {
 	type seen struct {
 		method, uri, host, ctype, ifMatch, prefer, body string
-		length                                         int64
+		length                                          int64
 	}
 	var mu sync.Mutex
 	var got []seen
