@@ -203,11 +203,11 @@ bench-cluster: build
 
 # A/B of the write path against an earlier commit (#22): builds BASE
 # (a commit, default 80df368, the figures the write-path issue started
-# from) in a temporary worktree, then, AB_ROUNDS times, starts a fresh
-# 3-node loopback zone for each binary (both at once), runs the same cases
-# on them, the two sides of a case back to back (AB_D a case; AB_CASES to
-# pick), and prints both tables and, per case, the ratio of the medians
-# and the median of the rounds' ratios. Ports 2N180-2N182 (the base) and
+# from) in a temporary worktree, then, AB_ROUNDS times, runs the same
+# cases on both, each case on a fresh 3-node loopback zone of each binary
+# in turn (one zone at a time), the two sides of a case back to back
+# (AB_D a case; AB_CASES to pick), and prints both tables and, per case,
+# the ratio of the medians and the median of the rounds' ratios. Ports 2N180-2N182 (the base) and
 # 3N180-3N182; data in $(BENCH_DIR)/ab. Run it on a quiet machine: only
 # ratios count.
 BASE      ?= 80df368

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # A/B write-path benchmark: `make bench-ab BASE=<rev>` (see the Makefile).
-# Each round starts a fresh 3-node loopback zone for each binary, both at
-# once (A on ports 2N180-2N182, B on 3N180-3N182, N = 1..3; a zone idle
-# while the other runs costs it next to nothing), and runs the same
-# `cairn bench` cases on them case by case, the two sides of a case back
+# Each round runs the same `cairn bench` cases on both, case by case, each
+# case on a fresh 3-node loopback zone of each binary in turn (A on ports
+# 2N180-2N182, B on 3N180-3N182, N = 1..3), the two sides of a case back
 # to back (A first in odd rounds, B first in even ones), so that the
-# machine's drift falls on both sides of each pair alike. The load
+# machine's drift falls on both sides of each pair alike. One zone runs at
+# a time, as issue #22 measured: an idle zone costs the host 6-8% of its
+# two cores (its leader's empty appends every -raft-commit-timeout), and a
+# zone that served the earlier cases would carry their log. The load
 # generator is always the newer binary's. Prints one table per binary
 # plus, per case, the ratio B/A of the medians over rounds and the median
 # of the rounds' own ratios.
@@ -16,12 +18,13 @@
 # Env: D (seconds a case, default 10s), ROUNDS (default 2), CASES (a
 # subset of the case names below, space-separated; also mixed-leader-C,
 # mixed-follower-C, mixed-consistent-follower-C: 20% PUTs, 80% GETs), EXTRA_A / EXTRA_B
-# (agent flags for one side only). The zones are stopped after each
-# round, also on failure or Ctrl-C.
+# (agent flags for one side only), LOADGEN (the binary whose `cairn bench`
+# sends the load; default BIN_B). A zone is stopped after its case, also
+# on failure or Ctrl-C.
 set -u
 A=$1 B=$2 OUT=$3
 D=${D:-10s} ROUNDS=${ROUNDS:-2}
-LOADGEN=$B
+LOADGEN=${LOADGEN:-$B}
 mkdir -p "$OUT" || exit 1
 pids_A=() pids_B=()
 stop_zones() {
@@ -97,16 +100,18 @@ run_case() {
 CASES=${CASES:-"put-leader-1 put-leader-16 put-leader-64 put-follower-1 put-follower-16 put-follower-64 get-leader-64 get-consistent-follower-64"}
 for r in $(seq "$ROUNDS"); do
 	echo "== round $r: A $A ${EXTRA_A:-}, B $B ${EXTRA_B:-}" >&2
-	# shellcheck disable=SC2086
-	start_zone A "$A" "$OUT/zone-A" ${EXTRA_A:-} || exit 1
-	# shellcheck disable=SC2086
-	start_zone B "$B" "$OUT/zone-B" ${EXTRA_B:-} || exit 1
 	order="A B"
 	[ $((r % 2)) = 0 ] && order="B A"
 	for c in $CASES; do
-		for side in $order; do run_case "$side" "$c" "$r"; done
+		for side in $order; do
+			bin=$A extra=${EXTRA_A:-}
+			[ "$side" = B ] && bin=$B extra=${EXTRA_B:-}
+			# shellcheck disable=SC2086
+			start_zone "$side" "$bin" "$OUT/zone-$side" $extra || exit 1
+			run_case "$side" "$c" "$r"
+			stop_zones
+		done
 	done
-	stop_zones
 done
 echo "A: $A"; "$LOADGEN" bench -table "$OUT/A.jsonl"
 echo "B: $B"; "$LOADGEN" bench -table "$OUT/B.jsonl"
