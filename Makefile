@@ -207,9 +207,9 @@ bench-cluster: build
 # cases on both, each case on a fresh 3-node loopback zone of each binary
 # in turn (one zone at a time), the two sides of a case back to back
 # (AB_D a case; AB_CASES to pick), and prints both tables and, per case,
-# the ratio of the medians and the median of the rounds' ratios. Ports 2N180-2N182 (the base) and
-# 3N180-3N182; data in $(BENCH_DIR)/ab. Run it on a quiet machine: only
-# ratios count.
+# the ratio of the medians and the median of the rounds' ratios. Ports
+# 2N180-2N182 (the base) and 3N180-3N182; data in $(BENCH_DIR)/ab. Run it
+# on a quiet machine: only ratios count.
 BASE      ?= 80df368
 AB_D      ?= 10s
 AB_ROUNDS ?= 2
