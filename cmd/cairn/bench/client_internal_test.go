@@ -15,15 +15,26 @@ import (
 	"time"
 )
 
-// connCounter counts the connections a test server accepted.
-func connCounter(ts *httptest.Server) *atomic.Int64 {
+// countedServer starts a test server (closed when the test ends) and
+// counts the connections it accepts.
+func countedServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
 	var n atomic.Int64
+	ts := httptest.NewUnstartedServer(h)
 	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			n.Add(1)
 		}
 	}
-	return &n
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts, &n
+}
+
+// testClient is a client whose connections close when the test ends.
+func testClient(t *testing.T, timeout time.Duration, tlsConfig *tls.Config, preferMinimal bool) *client {
+	c := newClient(timeout, tlsConfig, preferMinimal)
+	t.Cleanup(c.close)
+	return c
 }
 
 func Test_Client_Put_SendsWhatAServerExpects_ReusesTheConnection(t *testing.T) {
@@ -33,7 +44,7 @@ func Test_Client_Put_SendsWhatAServerExpects_ReusesTheConnection(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var got []seen
-	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts, conns := countedServer(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		got = append(got, seen{r.Method, r.RequestURI, r.Host, r.Header.Get("Content-Type"), r.Header.Get("If-Match"), r.Header.Get("Prefer"), string(b), r.ContentLength})
@@ -43,13 +54,8 @@ func Test_Client_Put_SendsWhatAServerExpects_ReusesTheConnection(t *testing.T) {
 		io.WriteString(w, "part one,")
 		w.(http.Flusher).Flush() // the rest goes chunked
 		io.WriteString(w, "part two")
-	}))
-	conns := connCounter(ts)
-	ts.Start()
-	defer ts.Close()
-
-	c := newClient(5*time.Second, nil, true)
-	defer c.close()
+	})
+	c := testClient(t, 5*time.Second, nil, true)
 	base := ts.URL + "/prefix"
 	status, hdr, err := c.send(context.Background(), http.MethodPut, base, "/cairn/v1/resources/k/a?x=1", []byte(`{"a":1}`), "If-Match", `"6"`)
 	if err != nil || status != http.StatusCreated || hdr.Get("ETag") != `"7"` {
@@ -72,15 +78,11 @@ func Test_Client_Put_SendsWhatAServerExpects_ReusesTheConnection(t *testing.T) {
 }
 
 func Test_Client_ConnectionClose_NextRequestOnANewConnection(t *testing.T) {
-	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts, conns := countedServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 		io.WriteString(w, "bye")
-	}))
-	conns := connCounter(ts)
-	ts.Start()
-	defer ts.Close()
-	c := newClient(5*time.Second, nil, false)
-	defer c.close()
+	})
+	c := testClient(t, 5*time.Second, nil, false)
 	for i := range 3 {
 		if status, _, err := c.send(context.Background(), http.MethodPut, ts.URL, "/x", []byte("{}"), "", ""); err != nil || status != http.StatusOK {
 			t.Fatalf("request %d: status %d err %v", i, status, err)
@@ -95,14 +97,12 @@ func Test_Client_ConnectionClose_NextRequestOnANewConnection(t *testing.T) {
 // a new one, a PUT is not (it may have been applied) and fails.
 func Test_Client_ClosedIdleConnection_GetSentAgain_PutFails(t *testing.T) {
 	var puts atomic.Int64
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts, _ := countedServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut {
 			puts.Add(1)
 		}
-	}))
-	defer ts.Close()
-	c := newClient(5*time.Second, nil, false)
-	defer c.close()
+	})
+	c := testClient(t, 5*time.Second, nil, false)
 	send := func(method string) error {
 		_, _, err := c.send(context.Background(), method, ts.URL, "/x", map[string][]byte{http.MethodPut: []byte("{}")}[method], "", "")
 		return err
@@ -132,16 +132,14 @@ func Test_Client_SlowServer_TimesOut_RunEnd_CutsShort(t *testing.T) {
 	defer ts.Close()
 	defer close(release)
 
-	c := newClient(200*time.Millisecond, nil, false)
-	defer c.close()
+	c := testClient(t, 200*time.Millisecond, nil, false)
 	_, _, err := c.send(context.Background(), http.MethodPut, ts.URL, "/x", []byte("{}"), "", "")
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("err %v, want a timeout", err)
 	}
 
-	c = newClient(time.Hour, nil, false)
-	defer c.close()
+	c = testClient(t, time.Hour, nil, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	_, _, err = c.send(ctx, http.MethodPut, ts.URL, "/x", []byte("{}"), "", "")
@@ -160,14 +158,12 @@ func Test_Client_HTTPS_VerifiedWithTheGivenRoots(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(ts.Certificate())
 
-	c := newClient(5*time.Second, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, false)
-	defer c.close()
+	c := testClient(t, 5*time.Second, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, false)
 	if status, _, err := c.send(context.Background(), http.MethodGet, ts.URL, "/x", nil, "", ""); err != nil || status != http.StatusOK {
 		t.Fatalf("status %d err %v", status, err)
 	}
 
-	untrusting := newClient(5*time.Second, &tls.Config{RootCAs: x509.NewCertPool(), MinVersion: tls.VersionTLS12}, false)
-	defer untrusting.close()
+	untrusting := testClient(t, 5*time.Second, &tls.Config{RootCAs: x509.NewCertPool(), MinVersion: tls.VersionTLS12}, false)
 	var unknown x509.UnknownAuthorityError
 	if _, _, err := untrusting.send(context.Background(), http.MethodGet, ts.URL, "/x", nil, "", ""); !errors.As(err, &unknown) {
 		t.Fatalf("err %v, want an unknown authority", err)
