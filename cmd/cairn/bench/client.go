@@ -30,18 +30,19 @@ type client struct {
 	timeout time.Duration
 	// preferMinimal asks for PUTs' answers without the resource.
 	preferMinimal bool
-	tls           *tls.Config // nil: no https node
-	conns         map[string]*clientConn
+	tls           *tls.Config      // for https nodes: HTTP/1.1 only, the server name set per node
 	nodes         map[string]*node // by base URL
 	buf           []byte           // the request being written
 }
 
-// node is a base URL taken apart once.
+// node is a base URL taken apart once, and the connection to it.
 type node struct {
-	https  bool
-	host   string // the Host header and TLS server name's source
-	dial   string // host:port
-	prefix string // a path the base URL has, without a trailing slash
+	https    bool
+	host     string      // the Host header
+	hostname string      // the TLS server name
+	dial     string      // host:port
+	prefix   string      // a path the base URL has, without a trailing slash
+	conn     *clientConn // nil until a request opens it
 }
 
 // clientConn is one open connection and the reader of its answers.
@@ -53,12 +54,19 @@ type clientConn struct {
 	stop func() bool
 }
 
+// newClient returns a client; tlsConfig (nil: the system's roots) is what
+// https nodes are verified with.
 func newClient(timeout time.Duration, tlsConfig *tls.Config, preferMinimal bool) *client {
-	return &client{timeout: timeout, tls: tlsConfig, preferMinimal: preferMinimal, conns: map[string]*clientConn{}, nodes: map[string]*node{}}
+	if tlsConfig == nil {
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	tlsConfig = tlsConfig.Clone()
+	tlsConfig.NextProtos = []string{"http/1.1"}
+	return &client{timeout: timeout, tls: tlsConfig, preferMinimal: preferMinimal, nodes: map[string]*node{}}
 }
 
 // errClosedBeforeAnswer is a kept-alive connection that the server closed
-// before it answered anything; the request is sent again on a new one.
+// before it answered anything (send sends a GET again on a new one).
 var errClosedBeforeAnswer = errors.New("connection closed before an answer")
 
 // send makes one request to the node at base (path and query after it)
@@ -72,18 +80,18 @@ func (c *client) send(ctx context.Context, method, base, path string, body []byt
 		return 0, nil, err
 	}
 	for attempt := 0; ; attempt++ {
-		cc, reused, err := c.conn(ctx, base, n)
+		cc, reused, err := c.conn(ctx, n)
 		if err != nil {
 			return 0, nil, err
 		}
 		status, header, keep, err := c.roundTrip(ctx, cc, n, method, path, body, hdr, val)
 		if err == nil {
 			if !keep {
-				c.drop(base)
+				n.drop()
 			}
 			return status, header, nil
 		}
-		c.drop(base)
+		n.drop()
 		if !reused || attempt > 0 || method != http.MethodGet || !errors.Is(err, errClosedBeforeAnswer) {
 			return 0, nil, err
 		}
@@ -126,19 +134,19 @@ func (c *client) roundTrip(ctx context.Context, cc *clientConn, n *node, method,
 	b = append(b, body...)
 	c.buf = b
 	if _, err := cc.Write(b); err != nil {
-		return 0, nil, false, c.cause(ctx, closedBeforeAnswer(err))
+		return 0, nil, false, cause(ctx, closedBeforeAnswer(err))
 	}
 	if _, err := cc.br.Peek(1); err != nil {
-		return 0, nil, false, c.cause(ctx, closedBeforeAnswer(err))
+		return 0, nil, false, cause(ctx, closedBeforeAnswer(err))
 	}
 	hr, err := http.ReadResponse(cc.br, nil)
 	if err != nil {
-		return 0, nil, false, c.cause(ctx, err)
+		return 0, nil, false, cause(ctx, err)
 	}
 	_, err = io.Copy(io.Discard, hr.Body)
 	hr.Body.Close()
 	if err != nil {
-		return 0, nil, false, c.cause(ctx, err)
+		return 0, nil, false, cause(ctx, err)
 	}
 	return hr.StatusCode, hr.Header, !hr.Close, nil
 }
@@ -153,7 +161,7 @@ func closedBeforeAnswer(err error) error {
 }
 
 // cause names the run's end instead of the deadline it set off.
-func (c *client) cause(ctx context.Context, err error) error {
+func cause(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -169,19 +177,23 @@ func (c *client) node(base string) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &node{https: u.Scheme == "https", host: u.Host, dial: u.Host, prefix: u.EscapedPath()}
+	n := &node{https: u.Scheme == "https", host: u.Host, hostname: u.Hostname(), dial: u.Host, prefix: u.EscapedPath()}
 	if u.Port() == "" {
-		n.dial = net.JoinHostPort(u.Hostname(), map[bool]string{true: "443", false: "80"}[n.https])
+		port := "80"
+		if n.https {
+			port = "443"
+		}
+		n.dial = net.JoinHostPort(n.hostname, port)
 	}
 	c.nodes[base] = n
 	return n, nil
 }
 
-// conn returns the open connection to base, or opens one; reused tells
+// conn returns the open connection to n, or opens one; reused tells
 // which.
-func (c *client) conn(ctx context.Context, base string, n *node) (cc *clientConn, reused bool, err error) {
-	if cc := c.conns[base]; cc != nil {
-		return cc, true, nil
+func (c *client) conn(ctx context.Context, n *node) (cc *clientConn, reused bool, err error) {
+	if n.conn != nil {
+		return n.conn, true, nil
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, min(c.timeout, 5*time.Second))
 	defer cancel()
@@ -190,17 +202,10 @@ func (c *client) conn(ctx context.Context, base string, n *node) (cc *clientConn
 		return nil, false, err
 	}
 	if n.https {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
-		if c.tls != nil {
-			cfg = c.tls.Clone()
-			cfg.NextProtos = []string{"http/1.1"}
-		}
+		cfg := c.tls
 		if cfg.ServerName == "" {
-			host, _, err := net.SplitHostPort(n.dial)
-			if err != nil {
-				host = n.dial
-			}
-			cfg.ServerName = host
+			cfg = cfg.Clone()
+			cfg.ServerName = n.hostname
 		}
 		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(dialCtx); err != nil {
@@ -211,23 +216,23 @@ func (c *client) conn(ctx context.Context, base string, n *node) (cc *clientConn
 	}
 	cc = &clientConn{Conn: conn, br: bufio.NewReaderSize(conn, 16<<10)}
 	cc.stop = context.AfterFunc(ctx, func() { cc.SetDeadline(time.Unix(1, 0)) })
-	c.conns[base] = cc
+	n.conn = cc
 	return cc, false, nil
 }
 
-// drop closes the connection to base, after a failure or a Connection:
+// drop closes the connection to n, after a failure or a Connection:
 // close; the next request opens another.
-func (c *client) drop(base string) {
-	if cc := c.conns[base]; cc != nil {
-		cc.stop()
-		cc.Close()
-		delete(c.conns, base)
+func (n *node) drop() {
+	if n.conn != nil {
+		n.conn.stop()
+		n.conn.Close()
+		n.conn = nil
 	}
 }
 
 // close closes every connection.
 func (c *client) close() {
-	for base := range c.conns {
-		c.drop(base)
+	for _, n := range c.nodes {
+		n.drop()
 	}
 }
